@@ -1,0 +1,177 @@
+/*
+ * libapsched plugin interface: custom triggers, job stores and executors.
+ *
+ * Every vtable starts with a version field; the library refuses a vtable whose
+ * version it does not know (APSCHED_EINVAL), so a plugin built against an
+ * older header keeps working and a newer one fails cleanly.
+ *
+ * Plugin objects embed the base struct as their first member and are created
+ * by the plugin (with malloc or anything else: destroy frees them).
+ */
+#ifndef APSCHED_PLUGIN_H
+#define APSCHED_PLUGIN_H
+
+#include "apsched.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --------------------------------------------------------------- triggers */
+
+#define APSCHED_TRIGGER_VTABLE_VERSION 1
+
+typedef struct apsched_trigger_vtable {
+  int version;      /* APSCHED_TRIGGER_VTABLE_VERSION */
+  const char *kind; /* "date", "interval", ...: the canonical text starts with it */
+  /* The first fire time strictly after prev, or at/after now when prev is
+   * APSCHED_TIME_NONE; APSCHED_TIME_NONE when finished. Must be a pure
+   * function of the trigger's parameters: the scheduler may call it with any
+   * prev (for example to skip over a long downtime in one step). */
+  apsched_time_t (*next)(const apsched_trigger *t, apsched_time_t prev, apsched_time_t now);
+  /* Canonical text "kind[param=value, ...]"; snprintf semantics. */
+  int (*describe)(const apsched_trigger *t, char *buf, size_t len);
+  int (*clone)(const apsched_trigger *t, apsched_trigger **out);
+  bool (*equal)(const apsched_trigger *a, const apsched_trigger *b);
+  /* Optional: resolve parameters relative to the moment the job is added
+   * ("now" defaults). Called on the scheduler's copy only. */
+  void (*bind)(apsched_trigger *t, apsched_time_t now);
+  void (*destroy)(apsched_trigger *t);
+} apsched_trigger_vtable;
+
+struct apsched_trigger {
+  const apsched_trigger_vtable *vtable;
+  int64_t jitter; /* microseconds; the scheduler adds a random [0, jitter] per run */
+};
+
+/* Registers a parser for a custom kind so apsched_trigger_parse (and persistent
+ * stores) can restore it: parse receives the text between the brackets. */
+typedef int (*apsched_trigger_parse_fn)(const char *params, apsched_trigger **out, char *errbuf,
+                                        size_t errlen);
+APSCHED_API int apsched_register_trigger_kind(const char *kind, apsched_trigger_parse_fn parse);
+
+/* ------------------------------------------------------------ job records
+ * The scheduler's representation of a job, handed to job stores. Records are
+ * allocated by the library with malloc (not the scheduler's allocator, since
+ * stores free them) and freed with apsched_job_record_free. The scheduler calls a
+ * store only with its mutex held, so stores need no locking of their own for
+ * the records they keep.
+ */
+
+/* A registered (or merely referenced) job function. Interned: the pointer is
+ * stable for the life of the process. fn is NULL for a name that no function
+ * was registered under (a job restored from a persistent store). */
+typedef struct apsched_func {
+  apsched_job_fn fn;
+  const char *name; /* NULL if registered by pointer only */
+} apsched_func;
+
+/* Shared, reference-counted job arguments (a run keeps them alive). */
+typedef struct apsched_job_args apsched_job_args;
+
+enum {
+  APSCHED_JOB_COALESCE = 1 << 0
+};
+
+typedef struct apsched_job_record {
+  apsched_time_t next_run_time;  /* APSCHED_TIME_NONE: paused */
+  apsched_time_t trigger_time;   /* next_run_time before jitter (the trigger's own time) */
+  apsched_trigger *trigger;      /* owned by the record */
+  const apsched_func *func;      /* interned */
+  char *name;                    /* owned; NULL: default name */
+  const char *executor;          /* interned alias */
+  apsched_job_args *args;        /* NULL: none */
+  int64_t misfire_grace_time;    /* microseconds, or APSCHED_GRACE_UNLIMITED */
+  void *store_link;              /* for the store's own use (e.g. a hash chain) */
+  uint32_t store_pos;            /* for the store's own use (e.g. a heap index) */
+  uint32_t store_seq;            /* for the store's own use (e.g. FIFO order) */
+  uint16_t max_instances;
+  uint16_t flags;                /* APSCHED_JOB_* */
+  char id[];                     /* NUL-terminated */
+} apsched_job_record;
+
+APSCHED_API void apsched_job_record_free(apsched_job_record *rec);
+
+/* The byte argument of a job (persistent stores serialize it). */
+APSCHED_API const void *apsched_job_args_bytes(const apsched_job_args *a, size_t *len);
+
+/* ------------------------------------------------------------- job stores */
+
+#define APSCHED_JOBSTORE_VTABLE_VERSION 1
+
+typedef struct apsched_jobstore_vtable {
+  int version;      /* APSCHED_JOBSTORE_VTABLE_VERSION */
+  const char *kind; /* "memory", "sqlite", ... */
+  /* Called when added to a scheduler (alias is interned, valid until destroy). */
+  int (*open)(apsched_jobstore *st, apsched_scheduler *s, const char *alias);
+  /* Called when removed or when the scheduler is freed, before destroy. */
+  void (*close)(apsched_jobstore *st);
+  void (*destroy)(apsched_jobstore *st);
+  /* Takes ownership of rec on success; APSCHED_EEXIST if the id is present. */
+  int (*add)(apsched_jobstore *st, apsched_job_record *rec);
+  /* Returns the store's record (borrowed: valid until the next call that
+   * changes the store) or NULL. The caller may change its fields and then
+   * must call update (or remove). */
+  apsched_job_record *(*lookup)(apsched_jobstore *st, const char *id);
+  /* Stores the changed fields of a record obtained from lookup or claim. */
+  int (*update)(apsched_jobstore *st, apsched_job_record *rec);
+  /* APSCHED_ENOENT if absent. */
+  int (*remove)(apsched_jobstore *st, const char *id);
+  int (*remove_all)(apsched_jobstore *st);
+  /* Earliest next_run_time over unclaimed, unpaused jobs (APSCHED_TIME_NONE if none). */
+  apsched_time_t (*next_run_time)(apsched_jobstore *st);
+  /* Claims up to max jobs with next_run_time <= now, earliest first. Claimed
+   * records are borrowed and belong to this scheduler until released; a store
+   * shared by several schedulers hands each due job to exactly one of them.
+   * Returns the number claimed (>= 0) or an error. */
+  int (*claim_due)(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
+                   size_t max);
+  /* Ends a claim: the record's next_run_time (and trigger_time) are already
+   * advanced; remove_job true deletes the job instead. */
+  int (*release)(apsched_jobstore *st, apsched_job_record *rec, bool remove_job);
+  /* Calls fn for every job (borrowed records); stops early if fn returns non-zero. */
+  int (*foreach)(apsched_jobstore *st, int (*fn)(const apsched_job_record *rec, void *ud),
+                 void *ud);
+} apsched_jobstore_vtable;
+
+struct apsched_jobstore {
+  const apsched_jobstore_vtable *vtable;
+};
+
+/* -------------------------------------------------------------- executors */
+
+#define APSCHED_EXECUTOR_VTABLE_VERSION 1
+
+typedef struct apsched_executor_vtable {
+  int version;      /* APSCHED_EXECUTOR_VTABLE_VERSION */
+  const char *kind; /* "inline", "threadpool", ... */
+  /* Called when the scheduler starts (or when added to a running one). */
+  int (*start)(apsched_executor *ex, apsched_scheduler *s, const char *alias);
+  /* Takes ownership of run and must not block: eventually, on some thread,
+   * calls apsched_run_execute(run) (in-process) or the lower-level calls below.
+   * On error the scheduler still owns run. */
+  int (*submit)(apsched_executor *ex, apsched_run_ctx *run);
+  /* Stops accepting runs; wait: returns after all accepted runs have finished.
+   * Without wait, runs still queued are dropped with apsched_run_discard. */
+  void (*shutdown)(apsched_executor *ex, bool wait);
+  /* True if the calling thread is one of the executor's workers. */
+  bool (*owns_thread)(apsched_executor *ex);
+  void (*destroy)(apsched_executor *ex);
+} apsched_executor_vtable;
+
+struct apsched_executor {
+  const apsched_executor_vtable *vtable;
+};
+
+/* Runs every scheduled time of the run in the calling thread (misfire check,
+ * the job function, events), then releases the run's instance slot and frees
+ * run. The usual body of an in-process executor's worker. */
+APSCHED_API void apsched_run_execute(apsched_run_ctx *run);
+/* Frees a run that will not execute (executor shutting down without wait),
+ * releasing its instance slot. */
+APSCHED_API void apsched_run_discard(apsched_run_ctx *run);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* APSCHED_PLUGIN_H */

@@ -1,0 +1,225 @@
+/* The thread pool executor: a FIFO of runs served by up to max_workers
+ * threads, started lazily. submit never blocks on a job: it only takes the
+ * pool's own short lock. */
+#include "../internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct worker {
+  pthread_t thread;
+  struct thread_pool *pool;
+  bool exited; /* under the pool lock: only joining remains */
+  struct worker *next;
+} worker;
+
+typedef struct thread_pool {
+  apsched_executor base;
+  pthread_mutex_t lock;
+  pthread_cond_t work;    /* runs queued or stopping */
+  pthread_cond_t drained; /* a worker exited */
+  int max_workers;
+  int live;               /* workers not yet exited */
+  int idle;               /* workers waiting for work */
+  bool stopping;
+  apsched_run_ctx **queue;    /* ring buffer */
+  size_t head, count, cap;
+  worker *workers;        /* every thread started, for joining */
+} thread_pool;
+
+/* The pool whose worker this thread is (for owns_thread). */
+static _Thread_local thread_pool *current_pool;
+
+static void *worker_main(void *arg) {
+  worker *self = arg;
+  thread_pool *p = self->pool;
+  current_pool = p;
+  pthread_mutex_lock(&p->lock);
+  for (;;) {
+    while (p->count == 0 && !p->stopping) {
+      p->idle++;
+      pthread_cond_wait(&p->work, &p->lock);
+      p->idle--;
+    }
+    if (p->count == 0) break; /* stopping and nothing left */
+    apsched_run_ctx *run = p->queue[p->head];
+    p->head = (p->head + 1) % p->cap;
+    p->count--;
+    pthread_mutex_unlock(&p->lock);
+    apsched_run_execute(run);
+    pthread_mutex_lock(&p->lock);
+  }
+  p->live--;
+  self->exited = true;
+  pthread_cond_broadcast(&p->drained);
+  pthread_mutex_unlock(&p->lock);
+  return NULL;
+}
+
+static int grow_queue(thread_pool *p) {
+  size_t cap = p->cap ? p->cap * 2 : 64;
+  apsched_run_ctx **q = malloc(cap * sizeof *q);
+  if (!q) return APSCHED_ENOMEM;
+  for (size_t i = 0; i < p->count; i++) q[i] = p->queue[(p->head + i) % p->cap];
+  free(p->queue);
+  p->queue = q;
+  p->head = 0;
+  p->cap = cap;
+  return APSCHED_OK;
+}
+
+/* Joins every exited worker thread except the caller's own. */
+static void join_workers(thread_pool *p) {
+  pthread_mutex_lock(&p->lock);
+  worker *w = p->workers, *keep = NULL;
+  p->workers = NULL;
+  pthread_mutex_unlock(&p->lock);
+  while (w) {
+    worker *next = w->next;
+    if (pthread_equal(w->thread, pthread_self())) {
+      w->next = keep;
+      keep = w;
+    } else {
+      pthread_join(w->thread, NULL);
+      free(w);
+    }
+    w = next;
+  }
+  if (keep) {
+    pthread_mutex_lock(&p->lock);
+    keep->next = p->workers;
+    p->workers = keep;
+    pthread_mutex_unlock(&p->lock);
+  }
+}
+
+static int pool_start(apsched_executor *ex, apsched_scheduler *s, const char *alias) {
+  (void)s;
+  (void)alias;
+  thread_pool *p = (thread_pool *)ex;
+  /* After a shutdown without wait, workers still finishing a job simply
+   * serve again; the ones that already exited are joined here. Nothing here
+   * waits for a job, since the caller may hold the scheduler's lock. */
+  pthread_mutex_lock(&p->lock);
+  p->stopping = false;
+  worker *done = NULL, **link = &p->workers;
+  while (*link) {
+    worker *w = *link;
+    if (w->exited && !pthread_equal(w->thread, pthread_self())) {
+      *link = w->next;
+      w->next = done;
+      done = w;
+    } else {
+      link = &w->next;
+    }
+  }
+  pthread_mutex_unlock(&p->lock);
+  while (done) {
+    worker *next = done->next;
+    pthread_join(done->thread, NULL);
+    free(done);
+    done = next;
+  }
+  return APSCHED_OK;
+}
+
+static int pool_submit(apsched_executor *ex, apsched_run_ctx *run) {
+  thread_pool *p = (thread_pool *)ex;
+  pthread_mutex_lock(&p->lock);
+  int rc = APSCHED_OK;
+  if (p->stopping) rc = APSCHED_ESTATE;
+  else if (p->count == p->cap) rc = grow_queue(p);
+  if (rc == APSCHED_OK) {
+    p->queue[(p->head + p->count) % p->cap] = run;
+    p->count++;
+    if (p->idle > 0) {
+      pthread_cond_signal(&p->work);
+    } else if (p->live < p->max_workers) {
+      worker *w = malloc(sizeof *w);
+      if (w) *w = (worker){.pool = p};
+      if (w && pthread_create(&w->thread, NULL, worker_main, w) == 0) {
+        w->next = p->workers;
+        p->workers = w;
+        p->live++;
+      } else {
+        free(w);
+        if (p->live == 0) { /* nobody would ever run it */
+          p->count--;
+          rc = APSCHED_ESYS;
+        }
+      }
+    }
+  }
+  pthread_mutex_unlock(&p->lock);
+  return rc;
+}
+
+static void pool_shutdown(apsched_executor *ex, bool wait) {
+  thread_pool *p = (thread_pool *)ex;
+  pthread_mutex_lock(&p->lock);
+  p->stopping = true;
+  apsched_run_ctx **dropped = NULL;
+  size_t ndropped = 0;
+  if (!wait && p->count > 0) {
+    /* Queued runs never start; they are reported, not lost silently. */
+    dropped = malloc(p->count * sizeof *dropped);
+    if (dropped) {
+      for (; p->count > 0; p->count--, p->head = (p->head + 1) % p->cap)
+        dropped[ndropped++] = p->queue[p->head];
+    }
+  }
+  pthread_cond_broadcast(&p->work);
+  pthread_mutex_unlock(&p->lock);
+  for (size_t i = 0; i < ndropped; i++) apsched_run_discard(dropped[i]);
+  free(dropped);
+  if (wait && current_pool != p) {
+    pthread_mutex_lock(&p->lock);
+    while (p->live > 0) pthread_cond_wait(&p->drained, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    join_workers(p);
+  }
+}
+
+static bool pool_owns_thread(apsched_executor *ex) { return current_pool == (thread_pool *)ex; }
+
+static void pool_destroy(apsched_executor *ex) {
+  thread_pool *p = (thread_pool *)ex;
+  pool_shutdown(ex, true);
+  join_workers(p);
+  pthread_mutex_destroy(&p->lock);
+  pthread_cond_destroy(&p->work);
+  pthread_cond_destroy(&p->drained);
+  free(p->queue);
+  free(p);
+}
+
+static const apsched_executor_vtable pool_vtable = {
+    .version = APSCHED_EXECUTOR_VTABLE_VERSION,
+    .kind = "threadpool",
+    .start = pool_start,
+    .submit = pool_submit,
+    .shutdown = pool_shutdown,
+    .owns_thread = pool_owns_thread,
+    .destroy = pool_destroy,
+};
+
+int apsched_thread_pool_create(const apsched_thread_pool_options *opt, apsched_executor **out) {
+  if (!out || (opt && opt->max_workers < 0)) return APSCHED_EINVAL;
+  thread_pool *p = calloc(1, sizeof *p);
+  if (!p) return APSCHED_ENOMEM;
+  p->base.vtable = &pool_vtable;
+  p->max_workers = opt && opt->max_workers ? opt->max_workers : 10;
+  if (pthread_mutex_init(&p->lock, NULL) != 0) goto fail;
+  if (pthread_cond_init(&p->work, NULL) != 0) goto fail_lock;
+  if (pthread_cond_init(&p->drained, NULL) != 0) goto fail_work;
+  *out = &p->base;
+  return APSCHED_OK;
+fail_work:
+  pthread_cond_destroy(&p->work);
+fail_lock:
+  pthread_mutex_destroy(&p->lock);
+fail:
+  free(p);
+  return APSCHED_ESYS;
+}

@@ -1,0 +1,79 @@
+/* Internal declarations shared across the library's source files. */
+#ifndef APSCHED_INTERNAL_H
+#define APSCHED_INTERNAL_H
+
+#include "apsched_plugin.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+
+#define APSCHED_INTERNAL __attribute__((visibility("hidden")))
+
+/* Writes a formatted message into errbuf (if given); returns code. */
+APSCHED_INTERNAL int apsched__fail(int code, char *errbuf, size_t errlen, const char *fmt, ...)
+    APSCHED_PRINTF(4, 5);
+
+/* snprintf that tolerates buf == NULL / len == 0 and appends at *pos,
+ * always advancing *pos by the full length (so the caller learns the size). */
+APSCHED_INTERNAL void apsched__append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+    APSCHED_PRINTF(4, 5);
+
+/* strdup with malloc; NULL in gives NULL out. */
+APSCHED_INTERNAL char *apsched__strdup(const char *s);
+
+/* Job arguments shared by a job record and the runs that use them. */
+struct apsched_job_args {
+  atomic_uint refs;
+  void *ptr;
+  void (*ptr_free)(void *);
+  struct apsched_job_args *next_deferred;
+  size_t len;
+  unsigned char bytes[];
+};
+
+/* New arguments with one reference; NULL if there is nothing to hold
+ * (ptr NULL and len 0) or on allocation failure (*oom set). */
+APSCHED_INTERNAL apsched_job_args *apsched__args_new(void *ptr, void (*ptr_free)(void *),
+                                                     const void *bytes, size_t len, bool *oom);
+APSCHED_INTERNAL apsched_job_args *apsched__args_ref(apsched_job_args *a);
+APSCHED_INTERNAL void apsched__args_unref(apsched_job_args *a);
+/* Brackets a region (a scheduler's locked section) in which destructors of
+ * arguments are deferred until the outermost end, on this thread. */
+APSCHED_INTERNAL void apsched__args_defer_begin(void);
+APSCHED_INTERNAL void apsched__args_defer_end(void);
+
+/* A record with the given id and all other fields zero / NONE. */
+APSCHED_INTERNAL apsched_job_record *apsched__record_new(const char *id);
+
+/* Interns a function (by pointer, by name, or both). NULL on OOM. */
+APSCHED_INTERNAL const apsched_func *apsched__func_by_ptr(apsched_job_fn fn);
+/* Looks a name up; creates an unresolved entry (fn NULL) if create is set. */
+APSCHED_INTERNAL const apsched_func *apsched__func_by_name(const char *name, bool create);
+
+/* Fills buf (33 bytes) with a random UUID4 in hex. */
+APSCHED_INTERNAL void apsched__uuid_hex(char buf[33]);
+/* A uniformly random integer in [0, bound] (thread-safe, not cryptographic). */
+APSCHED_INTERNAL uint64_t apsched__random_upto(uint64_t bound);
+
+/* Time helpers (src/time). */
+APSCHED_INTERNAL int64_t apsched__days_from_civil(int64_t y, int m, int d);
+APSCHED_INTERNAL void apsched__civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+/* Formats a duration of microseconds as APScheduler does ("0:00:03",
+ * "1 day, 2:00:00.250000") into buf. */
+APSCHED_INTERNAL void apsched__format_duration(int64_t usec, char *buf, size_t len);
+
+/* Canonical-text helpers for triggers (src/triggers/trigger_text.c). */
+typedef struct apsched__param {
+  char key[32];
+  char value[256];
+} apsched__param;
+/* Splits "kind[k=v, k=v]" into its kind and parameters. Values may be quoted
+ * with single quotes. Returns the parameter count or a negative error. */
+APSCHED_INTERNAL int apsched__split_trigger_text(const char *text, char *kind, size_t kind_len,
+                                                 apsched__param *params, int max_params,
+                                                 char *errbuf, size_t errlen);
+
+/* True if t has a vtable of a known version with every required entry. */
+APSCHED_INTERNAL bool apsched__trigger_vtable_ok(const apsched_trigger *t);
+
+#endif

@@ -1,0 +1,159 @@
+/* Job records (what stores keep), shared job arguments, and the process-wide
+ * registry of job functions. */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+apsched_job_args *apsched__args_new(void *ptr, void (*ptr_free)(void *), const void *bytes,
+                                    size_t len, bool *oom) {
+  *oom = false;
+  if (!ptr && !ptr_free && len == 0) return NULL;
+  apsched_job_args *a = malloc(sizeof *a + len);
+  if (!a) {
+    *oom = true;
+    return NULL;
+  }
+  atomic_init(&a->refs, 1);
+  a->ptr = ptr;
+  a->ptr_free = ptr_free;
+  a->len = len;
+  if (len) memcpy(a->bytes, bytes, len);
+  return a;
+}
+
+apsched_job_args *apsched__args_ref(apsched_job_args *a) {
+  if (a) atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+  return a;
+}
+
+/* While a thread holds a scheduler's lock, argument destructors (user code)
+ * are deferred and run when it lets go of the lock. */
+static _Thread_local int defer_depth;
+static _Thread_local apsched_job_args *deferred;
+
+void apsched__args_unref(apsched_job_args *a) {
+  if (!a) return;
+  if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1) return;
+  if (a->ptr_free && defer_depth > 0) {
+    a->next_deferred = deferred;
+    deferred = a;
+    return;
+  }
+  if (a->ptr_free) a->ptr_free(a->ptr);
+  free(a);
+}
+
+void apsched__args_defer_begin(void) { defer_depth++; }
+
+void apsched__args_defer_end(void) {
+  if (--defer_depth > 0) return;
+  while (deferred) {
+    apsched_job_args *a = deferred;
+    deferred = a->next_deferred;
+    a->ptr_free(a->ptr);
+    free(a);
+  }
+}
+
+const void *apsched_job_args_bytes(const apsched_job_args *a, size_t *len) {
+  if (!a || a->len == 0) {
+    if (len) *len = 0;
+    return NULL;
+  }
+  if (len) *len = a->len;
+  return a->bytes;
+}
+
+apsched_job_record *apsched__record_new(const char *id) {
+  size_t n = strlen(id) + 1;
+  /* The id starts before sizeof's tail padding: allocating from its offset
+   * keeps a record with a 32-character id in a 128-byte malloc chunk. */
+  apsched_job_record *r = malloc(offsetof(apsched_job_record, id) + n);
+  if (!r) return NULL;
+  memset(r, 0, offsetof(apsched_job_record, id));
+  r->next_run_time = APSCHED_TIME_NONE;
+  r->trigger_time = APSCHED_TIME_NONE;
+  memcpy(r->id, id, n);
+  return r;
+}
+
+void apsched_job_record_free(apsched_job_record *rec) {
+  if (!rec) return;
+  apsched_trigger_free(rec->trigger);
+  free(rec->name);
+  apsched__args_unref(rec->args);
+  free(rec);
+}
+
+/* ---- function registry: a small list; lookups happen at add time only. */
+
+typedef struct func_entry {
+  apsched_func func;
+  struct func_entry *next;
+} func_entry;
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static func_entry *registry;
+
+static func_entry *find_locked(apsched_job_fn fn, const char *name) {
+  for (func_entry *e = registry; e; e = e->next) {
+    if (name ? (e->func.name && strcmp(e->func.name, name) == 0)
+             : (e->func.fn == fn && e->func.name == NULL))
+      return e;
+  }
+  return NULL;
+}
+
+static func_entry *insert_locked(apsched_job_fn fn, const char *name) {
+  func_entry *e = malloc(sizeof *e);
+  char *copy = name ? apsched__strdup(name) : NULL;
+  if (!e || (name && !copy)) {
+    free(e);
+    free(copy);
+    return NULL;
+  }
+  e->func.fn = fn;
+  e->func.name = copy;
+  e->next = registry;
+  registry = e;
+  return e;
+}
+
+int apsched_register_func(const char *name, apsched_job_fn fn) {
+  if (!name || !*name || !fn) return APSCHED_EINVAL;
+  int rc = APSCHED_OK;
+  pthread_mutex_lock(&registry_lock);
+  func_entry *e = find_locked(NULL, name);
+  if (e && e->func.fn && e->func.fn != fn) {
+    rc = APSCHED_EEXIST;
+  } else if (e) {
+    e->func.fn = fn; /* resolves an entry created for a restored job */
+  } else if (!insert_locked(fn, name)) {
+    rc = APSCHED_ENOMEM;
+  }
+  pthread_mutex_unlock(&registry_lock);
+  return rc;
+}
+
+const apsched_func *apsched__func_by_ptr(apsched_job_fn fn) {
+  pthread_mutex_lock(&registry_lock);
+  /* Prefer the named entry, so jobs added by pointer still persist by name. */
+  func_entry *e = NULL;
+  for (func_entry *it = registry; it && !e; it = it->next)
+    if (it->func.fn == fn && it->func.name) e = it;
+  if (!e) e = find_locked(fn, NULL);
+  if (!e) e = insert_locked(fn, NULL);
+  pthread_mutex_unlock(&registry_lock);
+  return e ? &e->func : NULL;
+}
+
+const apsched_func *apsched__func_by_name(const char *name, bool create) {
+  pthread_mutex_lock(&registry_lock);
+  func_entry *e = find_locked(NULL, name);
+  if (!e && create) e = insert_locked(NULL, name);
+  pthread_mutex_unlock(&registry_lock);
+  return e ? &e->func : NULL;
+}

@@ -1,0 +1,224 @@
+/* Runs: one submission of a job to an executor, covering one or more
+ * scheduled times. A run carries copies of everything it needs, so the job
+ * may be modified or removed while it executes. */
+#include "scheduler_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum outcome { OUT_EXECUTED, OUT_ERROR, OUT_MISSED };
+
+typedef struct run_result {
+  int kind;
+  int retval;
+  char *error;
+} run_result;
+
+struct apsched_run_ctx {
+  apsched_scheduler *s;
+  apsched_job_fn fn;
+  apsched_job_args *args;
+  const char *jobstore; /* interned */
+  const char *executor; /* interned */
+  instance_count *inst;
+  int64_t grace;
+  size_t count;         /* scheduled times */
+  size_t current;
+  char *error;          /* set by the job for the current time */
+  apsched_time_t *times;
+  run_result *results;
+  char *name;
+  char id[];
+};
+
+instance_count *apsched__instance_reserve(apsched_scheduler *s, const char *id, unsigned max,
+                                          bool *full) {
+  *full = false;
+  instance_count *ic = apsched__strmap_get(&s->instances, id);
+  if (ic) {
+    if (ic->count >= max) {
+      *full = true;
+      return NULL;
+    }
+    ic->count++;
+    return ic;
+  }
+  if (max == 0) {
+    *full = true;
+    return NULL;
+  }
+  size_t n = strlen(id) + 1;
+  ic = apsched__alloc(s, sizeof *ic + n);
+  if (!ic) return NULL;
+  ic->count = 1;
+  memcpy(ic->id, id, n);
+  if (apsched__strmap_put(&s->instances, ic->id, ic) != 0) {
+    apsched__dealloc(s, ic);
+    return NULL;
+  }
+  return ic;
+}
+
+void apsched__instance_release(apsched_scheduler *s, instance_count *inst) {
+  if (--inst->count == 0) {
+    apsched__strmap_remove(&s->instances, inst->id);
+    apsched__dealloc(s, inst);
+  }
+}
+
+apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record *rec,
+                              const char *jobstore, const char *executor, instance_count *inst,
+                              const apsched_time_t *times, size_t n) {
+  const char *name = rec->name ? rec->name : (rec->func->name ? rec->func->name : rec->id);
+  size_t id_len = strlen(rec->id) + 1, name_len = strlen(name) + 1;
+  /* One allocation: the struct, then the times and results arrays, then the strings. */
+  size_t times_off = (sizeof(apsched_run_ctx) + id_len + 7) & ~(size_t)7;
+  size_t results_off = times_off + n * sizeof(apsched_time_t);
+  size_t name_off = results_off + n * sizeof(run_result);
+  apsched_run_ctx *r = apsched__alloc(s, name_off + name_len);
+  if (!r) return NULL;
+  r->s = s;
+  r->fn = rec->func->fn;
+  r->args = apsched__args_ref(rec->args);
+  r->jobstore = jobstore;
+  r->executor = executor;
+  r->inst = inst;
+  r->grace = rec->misfire_grace_time;
+  r->count = n;
+  r->current = 0;
+  r->error = NULL;
+  memcpy(r->id, rec->id, id_len);
+  r->times = (apsched_time_t *)((char *)r + times_off);
+  memcpy(r->times, times, n * sizeof *times);
+  r->results = (run_result *)((char *)r + results_off);
+  r->name = (char *)r + name_off;
+  memcpy(r->name, name, name_len);
+  return r;
+}
+
+static const int outcome_codes[] = {APSCHED_EVENT_JOB_EXECUTED, APSCHED_EVENT_JOB_ERROR,
+                                    APSCHED_EVENT_JOB_MISSED};
+
+/* True if some listener wants one of the run's outcomes. */
+static bool outcomes_wanted(apsched_run_ctx *r) {
+  for (size_t i = 0; i < r->count; i++)
+    if (apsched__wants(r->s, outcome_codes[r->results[i].kind])) return true;
+  return false;
+}
+
+/* Releases the instance slot, then delivers the outcome events in order
+ * (APScheduler also frees the slot before dispatching), then frees. */
+static void finish(apsched_run_ctx *r) {
+  apsched_scheduler *s = r->s;
+  instance_count *inst = r->inst;
+  bool dispatch = outcomes_wanted(r);
+  if (dispatch) {
+    apsched__lock(s);
+    apsched__instance_release(s, inst);
+    apsched__unlock(s);
+    for (size_t i = 0; i < r->count; i++) {
+      run_result *res = &r->results[i];
+      apsched_event ev = {.code = outcome_codes[res->kind],
+                          .job_id = r->id,
+                          .jobstore = r->jobstore,
+                          .scheduled_run_time = r->times[i],
+                          .missed_count = res->kind == OUT_MISSED ? 1 : 0,
+                          .missed_count_exact = true,
+                          .retval = res->retval,
+                          .error = res->error};
+      apsched__dispatch(s, &ev);
+    }
+  }
+  for (size_t i = 0; i < r->count; i++) free(r->results[i].error);
+  apsched__args_unref(r->args);
+  apsched__dealloc(s, r);
+  /* Last touch of s: apsched_free waits for running_runs to reach zero. */
+  apsched__lock(s);
+  if (!dispatch) apsched__instance_release(s, inst);
+  if (--s->running_runs == 0) pthread_cond_broadcast(&s->changed);
+  apsched__unlock(s);
+}
+
+void apsched_run_execute(apsched_run_ctx *r) {
+  apsched_scheduler *s = r->s;
+  for (size_t i = 0; i < r->count; i++) {
+    run_result *res = &r->results[i];
+    r->current = i;
+    r->error = NULL;
+    res->error = NULL;
+    res->retval = 0;
+    /* The misfire check happens when the run would start, so time spent
+     * queued in the executor counts. */
+    apsched_time_t late = apsched__wall(s) - r->times[i];
+    if (r->grace != APSCHED_GRACE_UNLIMITED && late > r->grace) {
+      res->kind = OUT_MISSED;
+      if (apsched__log_enabled(s, APSCHED_LOG_WARNING)) {
+        char d[64];
+        apsched__format_duration(late, d, sizeof d);
+        apsched__log(s, APSCHED_LOG_WARNING, "Run time of job \"%s\" was missed by %s", r->name, d);
+      }
+      continue;
+    }
+    apsched__log(s, APSCHED_LOG_INFO, "Running job \"%s\"", r->name);
+    apsched_scheduler *saved = apsched__enter_user_code(s);
+    int rc = r->fn(r);
+    apsched__leave_user_code(saved);
+    res->retval = rc;
+    if (rc == 0) {
+      res->kind = OUT_EXECUTED;
+      free(r->error);
+      apsched__log(s, APSCHED_LOG_INFO, "Job \"%s\" executed successfully", r->name);
+    } else {
+      res->kind = OUT_ERROR;
+      res->error = r->error;
+      apsched__log(s, APSCHED_LOG_ERROR, "Job \"%s\" failed with code %d%s%s", r->name, rc,
+                   r->error ? ": " : "", r->error ? r->error : "");
+    }
+    r->error = NULL;
+  }
+  finish(r);
+}
+
+void apsched__run_fail(apsched_run_ctx *r) {
+  for (size_t i = 0; i < r->count; i++) {
+    r->results[i].kind = OUT_ERROR;
+    r->results[i].retval = -1;
+    r->results[i].error = i == 0 ? r->error : apsched__strdup(r->error);
+  }
+  r->error = NULL;
+  finish(r);
+}
+
+void apsched_run_discard(apsched_run_ctx *r) {
+  apsched_run_set_error(r, "the executor shut down before the run started");
+  apsched__run_fail(r);
+}
+
+void apsched__run_abandon(apsched_run_ctx *r) {
+  apsched__args_unref(r->args);
+  apsched__dealloc(r->s, r);
+}
+
+const apsched_time_t *apsched__run_times(const apsched_run_ctx *r) { return r->times; }
+
+const char *apsched_run_job_id(const apsched_run_ctx *r) { return r->id; }
+const char *apsched_run_job_name(const apsched_run_ctx *r) { return r->name; }
+apsched_time_t apsched_run_scheduled_time(const apsched_run_ctx *r) { return r->times[r->current]; }
+void *apsched_run_arg(const apsched_run_ctx *r) { return r->args ? r->args->ptr : NULL; }
+const void *apsched_run_arg_bytes(const apsched_run_ctx *r, size_t *len) {
+  return apsched_job_args_bytes(r->args, len);
+}
+const char *apsched_run_jobstore(const apsched_run_ctx *r) { return r->jobstore; }
+const char *apsched_run_executor(const apsched_run_ctx *r) { return r->executor; }
+apsched_scheduler *apsched_run_scheduler(const apsched_run_ctx *r) { return r->s; }
+
+void apsched_run_set_error(apsched_run_ctx *r, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = NULL;
+  if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+  va_end(ap);
+  free(r->error);
+  r->error = msg;
+}

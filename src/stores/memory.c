@@ -1,0 +1,511 @@
+/* The in-memory job store: a binary min-heap of records ordered by
+ * (next_run_time, store_seq) plus an id hash table chained through
+ * rec->store_link. add, update, remove and claim are O(log n), lookup O(1).
+ *
+ * rec->store_pos is the record's heap index, or POS_IDLE for a record that is
+ * in the hash but not in the heap (paused), or POS_CLAIMED while the
+ * scheduler holds it between claim_due and release. The heap array always has
+ * room for every record the store holds, so only add ever allocates: update
+ * and release cannot fail for lack of memory.
+ *
+ * No locking: the scheduler calls a store only with its own mutex held. */
+#include "memory_internal.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POS_IDLE UINT32_MAX
+#define POS_CLAIMED (UINT32_MAX - 1)
+/* Heap indices must stay below the two markers. */
+#define MAX_RECORDS ((size_t)UINT32_MAX - 2)
+#define MIN_CAPACITY 16
+
+typedef struct memory_store {
+  apsched_jobstore base;
+  apsched_job_record **heap;
+  size_t heap_len;
+  size_t heap_cap; /* >= count, so records returning to the heap always fit */
+  apsched_job_record **buckets;
+  size_t bucket_mask; /* bucket count - 1 (a power of two) */
+  size_t count;       /* records in the hash: queued, paused and claimed */
+  uint64_t hash_seed; /* random per store, so crafted ids cannot flood one chain */
+  uint32_t next_seq;
+  void *(*realloc_fn)(void *ptr, size_t size);
+} memory_store;
+
+static memory_store *as_memory(apsched_jobstore *st) { return (memory_store *)st; }
+
+static apsched_job_record *next_in_chain(const apsched_job_record *rec) {
+  return (apsched_job_record *)rec->store_link;
+}
+
+/* ------------------------------------------------------------------ hash */
+
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 32;
+  x *= 0xd6e8feb86659fd93ull;
+  x ^= x >> 32;
+  x *= 0xd6e8feb86659fd93ull;
+  x ^= x >> 32;
+  return x;
+}
+
+/* Eight bytes per step: ids are usually 32-character UUIDs, so a bytewise
+ * hash would dominate the cost of a lookup. */
+static uint64_t hash_id(uint64_t seed, const char *id) {
+  size_t len = strlen(id);
+  uint64_t h = seed ^ ((uint64_t)len * 0x9e3779b97f4a7c15ull);
+  while (len >= 8) {
+    uint64_t w;
+    memcpy(&w, id, 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 31;
+    id += 8;
+    len -= 8;
+  }
+  uint64_t w = 0;
+  memcpy(&w, id, len);
+  h = (h ^ w) * 0x94d049bb133111ebull;
+  return mix64(h);
+}
+
+static apsched_job_record **bucket_of(memory_store *ms, const char *id) {
+  return &ms->buckets[hash_id(ms->hash_seed, id) & ms->bucket_mask];
+}
+
+/* The link that points at the record with this id, or NULL. */
+static apsched_job_record **find_in(apsched_job_record **bucket, const char *id) {
+  for (apsched_job_record **link = bucket; *link;
+       link = (apsched_job_record **)&(*link)->store_link)
+    if (strcmp((*link)->id, id) == 0) return link;
+  return NULL;
+}
+
+static apsched_job_record **find_link(memory_store *ms, const char *id) {
+  return find_in(bucket_of(ms, id), id);
+}
+
+/* Moves every record into a new bucket array of new_count buckets. Failure
+ * leaves the old table in place: only the chains get longer. */
+static void rehash(memory_store *ms, size_t new_count) {
+  if (new_count > SIZE_MAX / sizeof(apsched_job_record *)) return;
+  apsched_job_record **fresh = ms->realloc_fn(NULL, new_count * sizeof *fresh);
+  if (!fresh) return;
+  memset(fresh, 0, new_count * sizeof *fresh);
+  size_t old_count = ms->bucket_mask + 1;
+  size_t mask = new_count - 1;
+  for (size_t b = 0; b < old_count; b++) {
+    apsched_job_record *rec = ms->buckets[b];
+    while (rec) {
+      apsched_job_record *next = next_in_chain(rec);
+      apsched_job_record **head = &fresh[hash_id(ms->hash_seed, rec->id) & mask];
+      rec->store_link = *head;
+      *head = rec;
+      rec = next;
+    }
+  }
+  free(ms->buckets);
+  ms->buckets = fresh;
+  ms->bucket_mask = mask;
+}
+
+/* ------------------------------------------------------------------ heap */
+
+static bool runs_before(const apsched_job_record *a, const apsched_job_record *b) {
+  if (a->next_run_time != b->next_run_time) return a->next_run_time < b->next_run_time;
+  return a->store_seq < b->store_seq;
+}
+
+static void heap_set(memory_store *ms, size_t i, apsched_job_record *rec) {
+  ms->heap[i] = rec;
+  rec->store_pos = (uint32_t)i;
+}
+
+/* Moves rec from the hole at i towards the root to its place. */
+static void sift_up(memory_store *ms, size_t i, apsched_job_record *rec) {
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (!runs_before(rec, ms->heap[parent])) break;
+    heap_set(ms, i, ms->heap[parent]);
+    i = parent;
+  }
+  heap_set(ms, i, rec);
+}
+
+#if defined(__GNUC__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)0)
+#endif
+
+/* Moves rec from the hole at i towards the leaves of heap[0..len). */
+static void sift_down(memory_store *ms, size_t len, size_t i, apsched_job_record *rec) {
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= len) break;
+    /* Keys live in the records, so each level is a cache miss in a large
+     * store: start fetching the next level's records while comparing this
+     * one (halves claim time at a million jobs). */
+    size_t grandchild = 2 * child + 1;
+    if (grandchild + 3 < len) {
+      PREFETCH(ms->heap[grandchild]);
+      PREFETCH(ms->heap[grandchild + 1]);
+      PREFETCH(ms->heap[grandchild + 2]);
+      PREFETCH(ms->heap[grandchild + 3]);
+    }
+    if (child + 1 < len && runs_before(ms->heap[child + 1], ms->heap[child])) child++;
+    if (!runs_before(ms->heap[child], rec)) break;
+    heap_set(ms, i, ms->heap[child]);
+    i = child;
+  }
+  heap_set(ms, i, rec);
+}
+
+/* Puts rec at hole i, in whichever direction its key requires. */
+static void heap_place(memory_store *ms, size_t i, apsched_job_record *rec) {
+  if (i > 0 && runs_before(rec, ms->heap[(i - 1) / 2]))
+    sift_up(ms, i, rec);
+  else
+    sift_down(ms, ms->heap_len, i, rec);
+}
+
+/* Before the 32-bit sequence wraps, renumber the queued records 0..n-1 in
+ * their exact order, so equal run times stay FIFO forever. A heap sort in
+ * place: no allocation, and it happens once per ~4 billion insertions. */
+static void renumber(memory_store *ms) {
+  size_t n = ms->heap_len;
+  for (size_t end = n; end > 1; end--) {
+    apsched_job_record *top = ms->heap[0];
+    sift_down(ms, end - 1, 0, ms->heap[end - 1]);
+    ms->heap[end - 1] = top;
+  }
+  /* Now in descending order; a sorted ascending array is a valid heap. */
+  for (size_t i = 0; i < n / 2; i++) {
+    apsched_job_record *t = ms->heap[i];
+    ms->heap[i] = ms->heap[n - 1 - i];
+    ms->heap[n - 1 - i] = t;
+  }
+  for (size_t i = 0; i < n; i++) {
+    ms->heap[i]->store_pos = (uint32_t)i;
+    ms->heap[i]->store_seq = (uint32_t)i;
+  }
+  ms->next_seq = (uint32_t)n;
+}
+
+/* The sequence for a record entering the queue. Only call while the heap is
+ * valid (the record being queued is not in it). */
+static uint32_t take_seq(memory_store *ms) {
+  if (ms->next_seq == UINT32_MAX) renumber(ms);
+  return ms->next_seq++;
+}
+
+static void heap_push(memory_store *ms, apsched_job_record *rec) {
+  rec->store_seq = take_seq(ms);
+  sift_up(ms, ms->heap_len++, rec);
+}
+
+/* Takes rec out of the heap. Valid even if rec's key was changed since it
+ * was placed: only the remaining records are compared. */
+static void heap_remove(memory_store *ms, apsched_job_record *rec) {
+  size_t i = rec->store_pos;
+  apsched_job_record *last = ms->heap[--ms->heap_len];
+  if (last != rec) heap_place(ms, i, last);
+  rec->store_pos = POS_IDLE;
+}
+
+static apsched_job_record *heap_pop(memory_store *ms) {
+  apsched_job_record *top = ms->heap[0];
+  apsched_job_record *last = ms->heap[--ms->heap_len];
+  if (ms->heap_len > 0) sift_down(ms, ms->heap_len, 0, last);
+  return top;
+}
+
+/* -------------------------------------------------------------- capacity */
+
+static bool resize_heap(memory_store *ms, size_t cap) {
+  if (cap > SIZE_MAX / sizeof(apsched_job_record *)) return false;
+  apsched_job_record **heap = ms->realloc_fn(ms->heap, cap * sizeof *heap);
+  if (!heap) return false;
+  ms->heap = heap;
+  ms->heap_cap = cap;
+  return true;
+}
+
+/* Room for one more record in the heap array (see heap_cap). */
+static int reserve_one(memory_store *ms) {
+  if (ms->count >= MAX_RECORDS) return APSCHED_ENOMEM;
+  if (ms->count < ms->heap_cap) return APSCHED_OK;
+  size_t cap = ms->heap_cap * 2;
+  if (cap > MAX_RECORDS) cap = MAX_RECORDS;
+  return resize_heap(ms, cap) ? APSCHED_OK : APSCHED_ENOMEM;
+}
+
+/* Gives memory back after many removals. Thresholds at a quarter keep a
+ * store that oscillates around a size from resizing on every call. */
+static void maybe_shrink(memory_store *ms) {
+  if (ms->heap_cap > MIN_CAPACITY && ms->count < ms->heap_cap / 4)
+    resize_heap(ms, ms->heap_cap / 2); /* failure keeps the larger array */
+  size_t buckets = ms->bucket_mask + 1;
+  if (buckets > MIN_CAPACITY && ms->count < buckets / 4) rehash(ms, buckets / 2);
+}
+
+/* Unlinks rec from the hash and the heap and frees it. */
+static void discard(memory_store *ms, apsched_job_record **link) {
+  apsched_job_record *rec = *link;
+  *link = next_in_chain(rec);
+  if (rec->store_pos < POS_CLAIMED) heap_remove(ms, rec);
+  ms->count--;
+  apsched_job_record_free(rec);
+  maybe_shrink(ms);
+}
+
+/* ---------------------------------------------------------------- vtable */
+
+static int mem_open(apsched_jobstore *st, apsched_scheduler *s, const char *alias) {
+  (void)st;
+  (void)s;
+  (void)alias;
+  return APSCHED_OK;
+}
+
+static void mem_close(apsched_jobstore *st) { (void)st; }
+
+static void free_all_records(memory_store *ms) {
+  size_t buckets = ms->bucket_mask + 1;
+  for (size_t b = 0; b < buckets; b++) {
+    apsched_job_record *rec = ms->buckets[b];
+    while (rec) {
+      apsched_job_record *next = next_in_chain(rec);
+      apsched_job_record_free(rec);
+      rec = next;
+    }
+    ms->buckets[b] = NULL;
+  }
+  ms->heap_len = 0;
+  ms->count = 0;
+}
+
+static void mem_destroy(apsched_jobstore *st) {
+  memory_store *ms = as_memory(st);
+  if (!ms) return;
+  free_all_records(ms);
+  free(ms->heap);
+  free(ms->buckets);
+  free(ms);
+}
+
+static int mem_add(apsched_jobstore *st, apsched_job_record *rec) {
+  memory_store *ms = as_memory(st);
+  if (!rec) return APSCHED_EINVAL;
+  uint64_t h = hash_id(ms->hash_seed, rec->id);
+  if (find_in(&ms->buckets[h & ms->bucket_mask], rec->id)) return APSCHED_EEXIST;
+  int rc = reserve_one(ms);
+  if (rc != APSCHED_OK) return rc;
+  if (ms->count + 1 > ms->bucket_mask + 1) rehash(ms, (ms->bucket_mask + 1) * 2);
+
+  apsched_job_record **head = &ms->buckets[h & ms->bucket_mask];
+  rec->store_link = *head;
+  *head = rec;
+  ms->count++;
+  rec->store_pos = POS_IDLE;
+  if (rec->next_run_time != APSCHED_TIME_NONE) heap_push(ms, rec);
+  return APSCHED_OK;
+}
+
+static apsched_job_record *mem_lookup(apsched_jobstore *st, const char *id) {
+  if (!id) return NULL;
+  apsched_job_record **link = find_link(as_memory(st), id);
+  return link ? *link : NULL;
+}
+
+static int mem_update(apsched_jobstore *st, apsched_job_record *rec) {
+  memory_store *ms = as_memory(st);
+  if (!rec) return APSCHED_EINVAL;
+  bool paused = rec->next_run_time == APSCHED_TIME_NONE;
+  if (rec->store_pos == POS_CLAIMED) return APSCHED_OK; /* release re-queues it */
+  if (rec->store_pos == POS_IDLE) {
+    if (!paused) heap_push(ms, rec);
+    return APSCHED_OK;
+  }
+  if (paused) {
+    heap_remove(ms, rec);
+    return APSCHED_OK;
+  }
+  /* An update re-enters the queue: among jobs due at the same instant, the
+   * one changed last runs last. */
+  if (ms->next_seq == UINT32_MAX) {
+    heap_remove(ms, rec);
+    heap_push(ms, rec);
+  } else {
+    rec->store_seq = ms->next_seq++;
+    heap_place(ms, rec->store_pos, rec);
+  }
+  return APSCHED_OK;
+}
+
+static int mem_remove(apsched_jobstore *st, const char *id) {
+  memory_store *ms = as_memory(st);
+  if (!id) return APSCHED_EINVAL;
+  apsched_job_record **link = find_link(ms, id);
+  if (!link) return APSCHED_ENOENT;
+  discard(ms, link);
+  return APSCHED_OK;
+}
+
+static int mem_remove_all(apsched_jobstore *st) {
+  memory_store *ms = as_memory(st);
+  free_all_records(ms);
+  if (ms->heap_cap > MIN_CAPACITY) resize_heap(ms, MIN_CAPACITY);
+  if (ms->bucket_mask + 1 > MIN_CAPACITY) rehash(ms, MIN_CAPACITY); /* empty: just reallocates */
+  return APSCHED_OK;
+}
+
+static apsched_time_t mem_next_run_time(apsched_jobstore *st) {
+  memory_store *ms = as_memory(st);
+  return ms->heap_len ? ms->heap[0]->next_run_time : APSCHED_TIME_NONE;
+}
+
+static int mem_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
+                         size_t max) {
+  memory_store *ms = as_memory(st);
+  if (!out && max > 0) return APSCHED_EINVAL;
+  if (max > INT_MAX) max = INT_MAX;
+  size_t n = 0;
+  while (n < max && ms->heap_len > 0 && ms->heap[0]->next_run_time <= now) {
+    apsched_job_record *rec = heap_pop(ms);
+    rec->store_pos = POS_CLAIMED;
+    out[n++] = rec;
+  }
+  return (int)n;
+}
+
+static int mem_release(apsched_jobstore *st, apsched_job_record *rec, bool remove_job) {
+  memory_store *ms = as_memory(st);
+  if (!rec || rec->store_pos != POS_CLAIMED) return APSCHED_EINVAL;
+  if (remove_job) {
+    apsched_job_record **link = bucket_of(ms, rec->id);
+    while (*link && *link != rec) link = (apsched_job_record **)&(*link)->store_link;
+    if (!*link) return APSCHED_EINVAL; /* claimed from another store */
+    discard(ms, link);
+    return APSCHED_OK;
+  }
+  rec->store_pos = POS_IDLE;
+  if (rec->next_run_time != APSCHED_TIME_NONE) heap_push(ms, rec); /* room reserved by add */
+  return APSCHED_OK;
+}
+
+static int mem_foreach(apsched_jobstore *st, int (*fn)(const apsched_job_record *rec, void *ud),
+                       void *ud) {
+  memory_store *ms = as_memory(st);
+  if (!fn) return APSCHED_EINVAL;
+  size_t buckets = ms->bucket_mask + 1;
+  for (size_t b = 0; b < buckets; b++) {
+    for (const apsched_job_record *rec = ms->buckets[b]; rec; rec = next_in_chain(rec)) {
+      int rc = fn(rec, ud);
+      if (rc != 0) return rc;
+    }
+  }
+  return APSCHED_OK;
+}
+
+static const apsched_jobstore_vtable memory_vtable = {
+    .version = APSCHED_JOBSTORE_VTABLE_VERSION,
+    .kind = "memory",
+    .open = mem_open,
+    .close = mem_close,
+    .destroy = mem_destroy,
+    .add = mem_add,
+    .lookup = mem_lookup,
+    .update = mem_update,
+    .remove = mem_remove,
+    .remove_all = mem_remove_all,
+    .next_run_time = mem_next_run_time,
+    .claim_due = mem_claim_due,
+    .release = mem_release,
+    .foreach = mem_foreach,
+};
+
+int apsched_memory_store_create(apsched_jobstore **out) {
+  if (!out) return APSCHED_EINVAL;
+  *out = NULL;
+  memory_store *ms = calloc(1, sizeof *ms);
+  if (!ms) return APSCHED_ENOMEM;
+  ms->base.vtable = &memory_vtable;
+  ms->realloc_fn = realloc;
+  ms->heap = malloc(MIN_CAPACITY * sizeof *ms->heap);
+  ms->buckets = calloc(MIN_CAPACITY, sizeof *ms->buckets);
+  if (!ms->heap || !ms->buckets) {
+    free(ms->heap);
+    free(ms->buckets);
+    free(ms);
+    return APSCHED_ENOMEM;
+  }
+  ms->heap_cap = MIN_CAPACITY;
+  ms->bucket_mask = MIN_CAPACITY - 1;
+  ms->hash_seed = apsched__random_upto(UINT64_MAX);
+  *out = &ms->base;
+  return APSCHED_OK;
+}
+
+/* ------------------------------------------------------------ test hooks */
+
+int apsched__memory_store_check(apsched_jobstore *st, const char **why) {
+  memory_store *ms = as_memory(st);
+  const char *dummy;
+  if (!why) why = &dummy;
+  *why = NULL;
+  if (ms->heap_len > ms->count) *why = "more queued records than stored ones";
+  if (ms->heap_cap < ms->count) *why = "heap array has no room reserved for every record";
+  for (size_t i = 0; i < ms->heap_len && !*why; i++) {
+    const apsched_job_record *rec = ms->heap[i];
+    if (rec->store_pos != i) *why = "heap record's store_pos differs from its index";
+    else if (rec->next_run_time == APSCHED_TIME_NONE) *why = "paused record in the heap";
+    else if (i > 0 && runs_before(rec, ms->heap[(i - 1) / 2])) *why = "heap order violated";
+    else if (rec->store_seq >= ms->next_seq) *why = "sequence number from the future";
+    else if (mem_lookup(st, rec->id) != rec) *why = "heap record missing from the hash";
+  }
+  size_t stored = 0, queued = 0;
+  size_t buckets = ms->bucket_mask + 1;
+  for (size_t b = 0; b < buckets && !*why; b++) {
+    for (const apsched_job_record *rec = ms->buckets[b]; rec && !*why; rec = next_in_chain(rec)) {
+      stored++;
+      if ((hash_id(ms->hash_seed, rec->id) & ms->bucket_mask) != b) *why = "record in wrong bucket";
+      else if (rec->store_pos < POS_CLAIMED) {
+        queued++;
+        if (rec->store_pos >= ms->heap_len || ms->heap[rec->store_pos] != rec)
+          *why = "record's store_pos does not point at it";
+      } else if (rec->store_pos == POS_IDLE && rec->next_run_time != APSCHED_TIME_NONE) {
+        *why = "unpaused, unclaimed record out of the heap";
+      }
+    }
+  }
+  if (!*why && stored != ms->count) *why = "hash holds a different number of records than count";
+  if (!*why && queued != ms->heap_len) *why = "hash and heap disagree on the queued records";
+  return *why ? -1 : 0;
+}
+
+void apsched__memory_store_set_seq(apsched_jobstore *st, uint32_t seq) {
+  memory_store *ms = as_memory(st);
+  /* Keep every queued sequence below next_seq, as take_seq assumes. */
+  for (size_t i = 0; i < ms->heap_len; i++)
+    if (ms->heap[i]->store_seq >= seq) return;
+  ms->next_seq = seq;
+}
+
+void apsched__memory_store_set_realloc(apsched_jobstore *st, void *(*fn)(void *ptr, size_t size)) {
+  as_memory(st)->realloc_fn = fn ? fn : realloc;
+}
+
+size_t apsched__memory_store_max_chain(apsched_jobstore *st, size_t *buckets) {
+  memory_store *ms = as_memory(st);
+  size_t longest = 0;
+  size_t n = ms->bucket_mask + 1;
+  for (size_t b = 0; b < n; b++) {
+    size_t len = 0;
+    for (const apsched_job_record *rec = ms->buckets[b]; rec; rec = next_in_chain(rec)) len++;
+    if (len > longest) longest = len;
+  }
+  if (buckets) *buckets = n;
+  return longest;
+}

@@ -1,0 +1,26 @@
+/* Internal interface between the generic trigger code and the built-in kinds. */
+#ifndef APSCHED_TRIGGERS_BUILTIN_H
+#define APSCHED_TRIGGERS_BUILTIN_H
+
+#include "../internal.h"
+
+/* Parsers for the text between the brackets of each kind's canonical form. */
+APSCHED_INTERNAL int apsched__date_parse_params(const char *params, apsched_trigger **out,
+                                                char *errbuf, size_t errlen);
+APSCHED_INTERNAL int apsched__interval_parse_params(const char *params, apsched_trigger **out,
+                                                    char *errbuf, size_t errlen);
+
+/* Appends "<sep>key='value'", doubling quotes inside value. */
+APSCHED_INTERNAL void apsched__append_quoted(char *buf, size_t len, size_t *pos, const char *sep,
+                                             const char *key, const char *value);
+/* A parameter holding an RFC 3339 time. */
+APSCHED_INTERNAL int apsched__param_time(const apsched__param *p, apsched_time_t *out,
+                                         char *errbuf, size_t errlen);
+/* A parameter holding a whole number in [min, max]. */
+APSCHED_INTERNAL int apsched__param_int(const apsched__param *p, int64_t min, int64_t max,
+                                        int64_t *out, char *errbuf, size_t errlen);
+/* Appends "<sep>key='<RFC 3339 UTC time>'". */
+APSCHED_INTERNAL void apsched__append_time(char *buf, size_t len, size_t *pos, const char *sep,
+                                           const char *key, apsched_time_t t);
+
+#endif

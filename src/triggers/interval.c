@@ -1,0 +1,241 @@
+/* The interval trigger: fires at start_date + k * interval for k = 0, 1, ...
+ * Counting from start_date (not from the previous run) means no drift, and
+ * it is elapsed time: a DST change does not move the runs. */
+#include "builtin.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct interval_trigger {
+  apsched_trigger base;
+  int64_t interval;          /* microseconds, > 0 */
+  apsched_time_t start_date; /* 0 until bound: "added + interval" */
+  apsched_time_t end_date;   /* 0: none */
+} interval_trigger;
+
+static const apsched_trigger_vtable interval_vtable;
+
+/* Floor division for possibly negative numerators. */
+static int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* start + k * interval, or NONE if that leaves the representable range. */
+static apsched_time_t nth(const interval_trigger *it, apsched_time_t start, int64_t k) {
+  int64_t off, t;
+  if (__builtin_mul_overflow(k, it->interval, &off) || __builtin_add_overflow(start, off, &t) ||
+      t == APSCHED_TIME_NONE)
+    return APSCHED_TIME_NONE;
+  return t;
+}
+
+static apsched_time_t interval_next(const apsched_trigger *t, apsched_time_t prev,
+                                    apsched_time_t now) {
+  const interval_trigger *it = (const interval_trigger *)t;
+  apsched_time_t start = it->start_date;
+  if (start == 0) {
+    /* Unbound (asked directly, not through a scheduler): as if created now. */
+    if (__builtin_add_overflow(now, it->interval, &start)) return APSCHED_TIME_NONE;
+  }
+  apsched_time_t next;
+  if (prev == APSCHED_TIME_NONE) {
+    /* The first slot at or after now. */
+    if (now <= start) {
+      next = start;
+    } else {
+      int64_t k = floor_div(now - 1 - start, it->interval) + 1;
+      next = nth(it, start, k);
+    }
+  } else if (prev < start) {
+    next = start;
+  } else {
+    /* The first slot strictly after prev, whatever prev is (skip-ahead). */
+    next = nth(it, start, floor_div(prev - start, it->interval) + 1);
+  }
+  if (next == APSCHED_TIME_NONE || (it->end_date && next > it->end_date)) return APSCHED_TIME_NONE;
+  return next;
+}
+
+/* Seconds with up to six decimals, trailing zeros trimmed ("2.5"). */
+static void format_seconds(int64_t usec, char *buf, size_t len) {
+  int n = snprintf(buf, len, "%lld.%06lld", (long long)(usec / APSCHED_SEC),
+                   (long long)(usec % APSCHED_SEC));
+  while (n > 0 && buf[n - 1] == '0') buf[--n] = '\0';
+  if (n > 0 && buf[n - 1] == '.') buf[--n] = '\0';
+}
+
+static int interval_describe(const apsched_trigger *t, char *buf, size_t len) {
+  const interval_trigger *it = (const interval_trigger *)t;
+  static const struct {
+    const char *name;
+    int64_t unit;
+  } units[] = {{"weeks", APSCHED_WEEK},     {"days", APSCHED_DAY},       {"hours", APSCHED_HOUR},
+               {"minutes", APSCHED_MINUTE}, {"seconds", APSCHED_SEC},   {"microseconds", 1}};
+  size_t pos = 0;
+  apsched__append(buf, len, &pos, "interval[");
+  int64_t rest = it->interval;
+  const char *sep = "";
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    if (rest / units[i].unit == 0) continue;
+    apsched__append(buf, len, &pos, "%s%s=%lld", sep, units[i].name,
+                    (long long)(rest / units[i].unit));
+    rest %= units[i].unit;
+    sep = ", ";
+  }
+  if (it->start_date) apsched__append_time(buf, len, &pos, ", ", "start_date", it->start_date);
+  if (it->end_date) apsched__append_time(buf, len, &pos, ", ", "end_date", it->end_date);
+  if (it->base.jitter) {
+    char secs[48];
+    format_seconds(it->base.jitter, secs, sizeof secs);
+    apsched__append(buf, len, &pos, ", jitter=%s", secs);
+  }
+  apsched__append(buf, len, &pos, "]");
+  if (buf && len > 0 && pos >= len) buf[len - 1] = '\0';
+  return (int)pos;
+}
+
+static int interval_new(int64_t interval, apsched_time_t start, apsched_time_t end,
+                        int64_t jitter, apsched_trigger **out, char *errbuf, size_t errlen) {
+  if (interval <= 0)
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+                         "interval: the interval must be longer than zero");
+  if (jitter < 0)
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "interval: jitter %lld is negative",
+                         (long long)jitter);
+  if (end && start && end < start)
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+                         "interval: end_date is before start_date");
+  interval_trigger *it = malloc(sizeof *it);
+  if (!it) return APSCHED_ENOMEM;
+  it->base.vtable = &interval_vtable;
+  it->base.jitter = jitter;
+  it->interval = interval;
+  it->start_date = start;
+  it->end_date = end;
+  *out = &it->base;
+  return APSCHED_OK;
+}
+
+static int interval_clone(const apsched_trigger *t, apsched_trigger **out) {
+  const interval_trigger *it = (const interval_trigger *)t;
+  return interval_new(it->interval, it->start_date, it->end_date, it->base.jitter, out, NULL, 0);
+}
+
+static bool interval_equal(const apsched_trigger *a, const apsched_trigger *b) {
+  const interval_trigger *x = (const interval_trigger *)a, *y = (const interval_trigger *)b;
+  return x->interval == y->interval && x->start_date == y->start_date &&
+         x->end_date == y->end_date;
+}
+
+static void interval_bind(apsched_trigger *t, apsched_time_t now) {
+  interval_trigger *it = (interval_trigger *)t;
+  if (it->start_date == 0 && !__builtin_add_overflow(now, it->interval, &it->start_date)) {
+    /* A start of exactly 0 would read as "unbound"; one microsecond later is
+     * indistinguishable in practice. */
+    if (it->start_date == 0) it->start_date = 1;
+  }
+}
+
+static void interval_destroy(apsched_trigger *t) { free(t); }
+
+static const apsched_trigger_vtable interval_vtable = {
+    .version = APSCHED_TRIGGER_VTABLE_VERSION,
+    .kind = "interval",
+    .next = interval_next,
+    .describe = interval_describe,
+    .clone = interval_clone,
+    .equal = interval_equal,
+    .bind = interval_bind,
+    .destroy = interval_destroy,
+};
+
+/* Sums the unit fields, refusing negative parts and overflow. */
+static int sum_interval(const apsched_interval_options *o, int64_t *out, char *errbuf,
+                        size_t errlen) {
+  const int64_t parts[] = {o->weeks, o->days, o->hours, o->minutes, o->seconds, o->microseconds};
+  const int64_t units[] = {APSCHED_WEEK, APSCHED_DAY, APSCHED_HOUR, APSCHED_MINUTE, APSCHED_SEC, 1};
+  static const char *names[] = {"weeks", "days", "hours", "minutes", "seconds", "microseconds"};
+  int64_t total = 0;
+  for (int i = 0; i < 6; i++) {
+    int64_t v;
+    if (parts[i] < 0)
+      return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "interval: %s=%lld is negative",
+                           names[i], (long long)parts[i]);
+    if (__builtin_mul_overflow(parts[i], units[i], &v) || __builtin_add_overflow(total, v, &total))
+      return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "interval: %s=%lld is too large",
+                           names[i], (long long)parts[i]);
+  }
+  *out = total;
+  return APSCHED_OK;
+}
+
+int apsched_trigger_interval(const apsched_interval_options *opt, apsched_trigger **out,
+                             char *errbuf, size_t errlen) {
+  if (!opt || !out)
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "interval: no options given");
+  int64_t total = 0;
+  int rc = sum_interval(opt, &total, errbuf, errlen);
+  if (rc != APSCHED_OK) return rc;
+  return interval_new(total, opt->start_date, opt->end_date, opt->jitter, out, errbuf, errlen);
+}
+
+/* "2.5" seconds -> microseconds. */
+static int parse_seconds(const apsched__param *p, int64_t *out, char *errbuf, size_t errlen) {
+  const char *s = p->value;
+  int64_t whole = 0, frac = 0;
+  int digits = 0;
+  if (!*s) goto bad;
+  for (; *s >= '0' && *s <= '9'; s++) {
+    if (whole > INT64_MAX / APSCHED_SEC / 10) goto bad;
+    whole = whole * 10 + (*s - '0');
+  }
+  if (*s == '.') {
+    for (s++; *s >= '0' && *s <= '9'; s++) {
+      if (++digits > 6) goto bad;
+      frac = frac * 10 + (*s - '0');
+    }
+  }
+  if (*s) goto bad;
+  for (; digits < 6; digits++) frac *= 10;
+  *out = whole * APSCHED_SEC + frac;
+  return APSCHED_OK;
+bad:
+  return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+                       "%s: '%s' is not a number of seconds (up to 6 decimals)", p->key, p->value);
+}
+
+int apsched__interval_parse_params(const char *params, apsched_trigger **out, char *errbuf,
+                                   size_t errlen) {
+  apsched__param p[12];
+  int n = apsched__split_trigger_text(params, NULL, 0, p, 12, errbuf, errlen);
+  if (n < 0) return n;
+  apsched_interval_options o = {0};
+  int64_t *fields[] = {&o.weeks, &o.days, &o.hours, &o.minutes, &o.seconds, &o.microseconds};
+  static const char *names[] = {"weeks", "days", "hours", "minutes", "seconds", "microseconds"};
+  for (int i = 0; i < n; i++) {
+    int rc = APSCHED_EINVAL;
+    bool known = false;
+    for (int f = 0; f < 6 && !known; f++) {
+      if (strcmp(p[i].key, names[f]) != 0) continue;
+      known = true;
+      rc = apsched__param_int(&p[i], 0, INT64_MAX, fields[f], errbuf, errlen);
+    }
+    if (!known) {
+      if (strcmp(p[i].key, "start_date") == 0) {
+        rc = apsched__param_time(&p[i], &o.start_date, errbuf, errlen);
+      } else if (strcmp(p[i].key, "end_date") == 0) {
+        rc = apsched__param_time(&p[i], &o.end_date, errbuf, errlen);
+      } else if (strcmp(p[i].key, "jitter") == 0) {
+        rc = parse_seconds(&p[i], &o.jitter, errbuf, errlen);
+      } else {
+        return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+                             "interval: unknown parameter '%s' (allowed: weeks, days, hours, "
+                             "minutes, seconds, microseconds, start_date, end_date, jitter)",
+                             p[i].key);
+      }
+    }
+    if (rc != APSCHED_OK) return rc;
+  }
+  return apsched_trigger_interval(&o, out, errbuf, errlen);
+}

@@ -1,0 +1,249 @@
+/* Generic trigger calls (dispatch through the vtable) and the registry of
+ * trigger kinds that apsched_trigger_parse understands. */
+#include "../internal.h"
+#include "builtin.h"
+#include "cron_internal.h"
+#include "extra_kinds.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct kind_entry {
+  const char *kind;
+  apsched_trigger_parse_fn parse;
+} kind_entry;
+
+static const kind_entry builtin_kinds[] = {
+    {"date", apsched__date_parse_params},
+    {"interval", apsched__interval_parse_params},
+    {"cron", apsched__cron_parse_params},
+    {"calendar", apsched__calendar_parse_params},
+    {"and", apsched__and_parse_params},
+    {"or", apsched__or_parse_params},
+};
+
+/* Custom kinds registered at run time; a short list, read under the lock. */
+typedef struct custom_kind {
+  char *kind;
+  apsched_trigger_parse_fn parse;
+  struct custom_kind *next;
+} custom_kind;
+
+static pthread_mutex_t kinds_lock = PTHREAD_MUTEX_INITIALIZER;
+static custom_kind *custom_kinds;
+
+static apsched_trigger_parse_fn find_kind(const char *kind) {
+  for (size_t i = 0; i < sizeof builtin_kinds / sizeof builtin_kinds[0]; i++)
+    if (strcmp(builtin_kinds[i].kind, kind) == 0) return builtin_kinds[i].parse;
+  apsched_trigger_parse_fn fn = NULL;
+  pthread_mutex_lock(&kinds_lock);
+  for (custom_kind *c = custom_kinds; c && !fn; c = c->next)
+    if (strcmp(c->kind, kind) == 0) fn = c->parse;
+  pthread_mutex_unlock(&kinds_lock);
+  return fn;
+}
+
+int apsched_register_trigger_kind(const char *kind, apsched_trigger_parse_fn parse) {
+  if (!kind || !*kind || strlen(kind) >= 32 || !parse) return APSCHED_EINVAL;
+  for (const char *p = kind; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) return APSCHED_EINVAL;
+  if (find_kind(kind)) return APSCHED_EEXIST;
+  custom_kind *c = malloc(sizeof *c);
+  char *name = apsched__strdup(kind);
+  if (!c || !name) {
+    free(c);
+    free(name);
+    return APSCHED_ENOMEM;
+  }
+  c->kind = name;
+  c->parse = parse;
+  pthread_mutex_lock(&kinds_lock);
+  c->next = custom_kinds;
+  custom_kinds = c;
+  pthread_mutex_unlock(&kinds_lock);
+  return APSCHED_OK;
+}
+
+int apsched_trigger_parse(const char *text, apsched_trigger **out, char *errbuf, size_t errlen) {
+  if (!text || !out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "no trigger text given");
+  const char *open = strchr(text, '[');
+  size_t len = strlen(text);
+  if (!open || len < 2 || text[len - 1] != ']')
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+                         "'%s': a trigger is written as kind[param=value, ...]", text);
+  char kind[32];
+  size_t klen = (size_t)(open - text);
+  if (klen == 0 || klen >= sizeof kind)
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': missing or too long trigger kind",
+                         text);
+  memcpy(kind, text, klen);
+  kind[klen] = '\0';
+  apsched_trigger_parse_fn parse = find_kind(kind);
+  if (!parse)
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': unknown trigger kind '%s'", text,
+                         kind);
+  /* Hand the parser the text between the brackets. */
+  size_t plen = len - klen - 2;
+  char *params = malloc(plen + 1);
+  if (!params) return APSCHED_ENOMEM;
+  memcpy(params, open + 1, plen);
+  params[plen] = '\0';
+  int rc = parse(params, out, errbuf, errlen);
+  free(params);
+  return rc;
+}
+
+int apsched_trigger_describe(const apsched_trigger *t, char *buf, size_t len) {
+  if (!t) return APSCHED_EINVAL;
+  return t->vtable->describe(t, buf, len);
+}
+
+apsched_time_t apsched_trigger_next(const apsched_trigger *t, apsched_time_t prev,
+                                    apsched_time_t now) {
+  if (!t) return APSCHED_TIME_NONE;
+  return t->vtable->next(t, prev, now);
+}
+
+bool apsched_trigger_equal(const apsched_trigger *a, const apsched_trigger *b) {
+  if (a == b) return true;
+  if (!a || !b || a->vtable != b->vtable || a->jitter != b->jitter) return false;
+  return a->vtable->equal(a, b);
+}
+
+int apsched_trigger_set_jitter(apsched_trigger *t, int64_t jitter) {
+  if (!t || jitter < 0) return APSCHED_EINVAL;
+  t->jitter = jitter;
+  return APSCHED_OK;
+}
+
+const char *apsched_trigger_kind(const apsched_trigger *t) { return t ? t->vtable->kind : NULL; }
+
+int apsched_trigger_clone(const apsched_trigger *t, apsched_trigger **out) {
+  if (!t || !out) return APSCHED_EINVAL;
+  return t->vtable->clone(t, out);
+}
+
+void apsched_trigger_free(apsched_trigger *t) {
+  if (t) t->vtable->destroy(t);
+}
+
+bool apsched__trigger_vtable_ok(const apsched_trigger *t) {
+  const apsched_trigger_vtable *vt = t ? t->vtable : NULL;
+  return vt && vt->version == APSCHED_TRIGGER_VTABLE_VERSION && vt->kind && vt->next &&
+         vt->describe && vt->clone && vt->equal && vt->destroy && t->jitter >= 0;
+}
+
+/* ---- canonical text: kind[key=value, key='quoted value'] */
+
+int apsched__split_trigger_text(const char *text, char *kind, size_t kind_len,
+                                apsched__param *params, int max_params, char *errbuf,
+                                size_t errlen) {
+  const char *p = text;
+  if (kind) {
+    const char *open = strchr(text, '[');
+    if (!open) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': missing '['", text);
+    size_t n = (size_t)(open - text);
+    if (n == 0 || n >= kind_len)
+      return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': bad trigger kind", text);
+    memcpy(kind, text, n);
+    kind[n] = '\0';
+    p = open + 1;
+  }
+  int count = 0;
+  for (;;) {
+    while (*p == ' ') p++;
+    if (*p == '\0' || (kind && *p == ']')) break;
+    if (count == max_params)
+      return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': too many parameters", text);
+    apsched__param *pr = &params[count];
+    size_t k = 0;
+    while (*p && *p != '=' && *p != ',' && *p != ' ' && *p != ']') {
+      if (k + 1 >= sizeof pr->key)
+        return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': parameter name too long", text);
+      pr->key[k++] = *p++;
+    }
+    pr->key[k] = '\0';
+    while (*p == ' ') p++;
+    if (k == 0 || *p != '=')
+      return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+                           "'%s': expected name=value at '%.20s'", text, p);
+    p++;
+    while (*p == ' ') p++;
+    size_t v = 0;
+    if (*p == '\'') {
+      p++;
+      for (;;) {
+        if (*p == '\0')
+          return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': unterminated quote", text);
+        if (*p == '\'') {
+          if (p[1] != '\'') break;
+          p++; /* '' stands for one quote */
+        }
+        if (v + 1 >= sizeof pr->value)
+          return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': value too long", text);
+        pr->value[v++] = *p++;
+      }
+      p++;
+    } else {
+      while (*p && *p != ',' && *p != ']' && *p != ' ') {
+        if (v + 1 >= sizeof pr->value)
+          return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': value too long", text);
+        pr->value[v++] = *p++;
+      }
+    }
+    pr->value[v] = '\0';
+    for (int i = 0; i < count; i++)
+      if (strcmp(params[i].key, pr->key) == 0)
+        return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': parameter '%s' given twice",
+                             text, pr->key);
+    count++;
+    while (*p == ' ') p++;
+    if (*p == ',') {
+      p++;
+      continue;
+    }
+    if (*p == '\0' || (kind && *p == ']')) break;
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': expected ',' at '%.20s'", text, p);
+  }
+  if (kind && (*p != ']' || p[1] != '\0'))
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': expected ']' at the end", text);
+  return count;
+}
+
+void apsched__append_quoted(char *buf, size_t len, size_t *pos, const char *sep,
+                            const char *key, const char *value) {
+  apsched__append(buf, len, pos, "%s%s='", sep, key);
+  for (const char *c = value; *c; c++)
+    apsched__append(buf, len, pos, *c == '\'' ? "''" : "%c", *c);
+  apsched__append(buf, len, pos, "'");
+}
+
+int apsched__param_time(const apsched__param *p, apsched_time_t *out, char *errbuf,
+                        size_t errlen) {
+  char msg[200];
+  int rc = apsched_time_parse(p->value, NULL, out, msg, sizeof msg);
+  if (rc != APSCHED_OK) return apsched__fail(rc, errbuf, errlen, "%s: %s", p->key, msg);
+  return APSCHED_OK;
+}
+
+int apsched__param_int(const apsched__param *p, int64_t min, int64_t max, int64_t *out,
+                       char *errbuf, size_t errlen) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(p->value, &end, 10);
+  if (p->value[0] == '\0' || *end != '\0' || errno == ERANGE || v < min || v > max)
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+                         "%s: '%s' is not a whole number in %lld..%lld", p->key, p->value,
+                         (long long)min, (long long)max);
+  *out = v;
+  return APSCHED_OK;
+}
+
+void apsched__append_time(char *buf, size_t len, size_t *pos, const char *sep, const char *key,
+                          apsched_time_t t) {
+  char text[64];
+  apsched_time_format(t, NULL, text, sizeof text);
+  apsched__append_quoted(buf, len, pos, sep, key, text);
+}

@@ -1,0 +1,84 @@
+/* String-keyed hash map; see strmap.h. */
+#include "strmap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t apsched__strhash(const char *key) {
+  /* FNV-1a, then a final mix so low bits are usable as an index. */
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+    h ^= *p;
+    h *= 0x100000001b3ull;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h;
+}
+
+static size_t find_slot(const apsched_strmap *m, const char *key, uint64_t h) {
+  size_t mask = m->cap - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    const apsched_strmap_slot *s = &m->slots[i];
+    if (!s->key || (s->hash == h && strcmp(s->key, key) == 0)) return i;
+  }
+}
+
+void *apsched__strmap_get(const apsched_strmap *m, const char *key) {
+  if (m->count == 0) return NULL;
+  size_t i = find_slot(m, key, apsched__strhash(key));
+  return m->slots[i].key ? m->slots[i].value : NULL;
+}
+
+static int grow(apsched_strmap *m) {
+  size_t cap = m->cap ? m->cap * 2 : 16;
+  apsched_strmap_slot *slots = calloc(cap, sizeof *slots);
+  if (!slots) return -1;
+  apsched_strmap old = *m;
+  m->slots = slots;
+  m->cap = cap;
+  for (size_t i = 0; i < old.cap; i++)
+    if (old.slots[i].key) m->slots[find_slot(m, old.slots[i].key, old.slots[i].hash)] = old.slots[i];
+  free(old.slots);
+  return 0;
+}
+
+int apsched__strmap_put(apsched_strmap *m, const char *key, void *value) {
+  /* Keep the load under 3/4 so probe sequences stay short. */
+  if ((m->count + 1) * 4 > m->cap * 3 && grow(m) != 0) return -1;
+  uint64_t h = apsched__strhash(key);
+  size_t i = find_slot(m, key, h);
+  if (!m->slots[i].key) m->count++;
+  m->slots[i].key = key;
+  m->slots[i].hash = h;
+  m->slots[i].value = value;
+  return 0;
+}
+
+void *apsched__strmap_remove(apsched_strmap *m, const char *key) {
+  if (m->count == 0) return NULL;
+  size_t mask = m->cap - 1;
+  size_t i = find_slot(m, key, apsched__strhash(key));
+  if (!m->slots[i].key) return NULL;
+  void *value = m->slots[i].value;
+  /* Backward shift: pull later entries of the same cluster into the hole so
+   * lookups never need tombstones. */
+  for (size_t j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
+    size_t home = m->slots[j].hash & mask;
+    int between = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
+    if (!between) {
+      m->slots[i] = m->slots[j];
+      i = j;
+    }
+  }
+  m->slots[i].key = NULL;
+  m->count--;
+  return value;
+}
+
+void apsched__strmap_free(apsched_strmap *m) {
+  free(m->slots);
+  m->slots = NULL;
+  m->cap = m->count = 0;
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs every example program built in a build directory; fails if any of them
+# is missing, exits non-zero, or takes longer than 30 s.
+#
+#   tools/run_examples.sh BUILD_DIR [NAME...]
+#
+# NAME...: run only these examples (default: one per examples/*.c).
+# APSCHED_EXAMPLE_WRAPPER: a command put in front of each program, e.g.
+#   APSCHED_EXAMPLE_WRAPPER="valgrind --leak-check=full --error-exitcode=1"
+# APSCHED_EXAMPLE_TIMEOUT: seconds per example (default 30).
+set -uo pipefail
+
+if [ $# -lt 1 ] || [ ! -d "$1" ]; then
+  echo "usage: $0 BUILD_DIR [NAME...]" >&2
+  exit 2
+fi
+build=$(cd "$1" && pwd)
+shift
+src=$(cd "$(dirname "$0")/.." && pwd)/examples
+limit=${APSCHED_EXAMPLE_TIMEOUT:-30}
+read -r -a wrapper <<<"${APSCHED_EXAMPLE_WRAPPER:-}"
+
+names=("$@")
+if [ ${#names[@]} -eq 0 ]; then
+  for f in "$src"/*.c; do
+    [ -e "$f" ] || continue
+    names+=("$(basename "$f" .c)")
+  done
+fi
+if [ ${#names[@]} -eq 0 ]; then
+  echo "run_examples: no examples in $src" >&2
+  exit 1
+fi
+
+failed=()
+for name in "${names[@]}"; do
+  exe=$build/$name
+  echo "== $name"
+  if [ ! -x "$exe" ]; then
+    echo "-- $name: not built ($exe missing; configure with -DAPSCHED_BUILD_EXAMPLES=ON)"
+    failed+=("$name")
+    continue
+  fi
+  start=$SECONDS
+  timeout --kill-after=5 "$limit" "${wrapper[@]}" "$exe"
+  rc=$?
+  took=$((SECONDS - start))
+  if [ $rc -eq 0 ]; then
+    echo "-- $name: ok (${took} s)"
+  elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    echo "-- $name: TIMED OUT after ${limit} s"
+    failed+=("$name")
+  else
+    echo "-- $name: FAILED with exit status $rc (${took} s)"
+    failed+=("$name")
+  fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "run_examples: ${#failed[@]} of ${#names[@]} failed: ${failed[*]}" >&2
+  exit 1
+fi
+echo "run_examples: all ${#names[@]} examples passed"

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README's quick start and CI run it:
+#   1. installs what the tests need from Debian's packages (when run as root
+#      and something is missing),
+#   2. builds and runs every test with gcc, warnings as errors,
+#   3. again under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   4. again under ThreadSanitizer.
+# Build trees go to build-test/ (override with APSCHED_TEST_BUILD_DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libcmocka-dev pkg-config tzdata python3-apscheduler)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tools/test.sh: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "== installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+root=${APSCHED_TEST_BUILD_DIR:-build-test}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+run_suite() { # name, extra cmake args...
+  local name=$1
+  shift
+  echo "== $name"
+  cmake -S . -B "$root/$name" -DAPSCHED_BUILD_TESTS=ON "$@" >/dev/null
+  cmake --build "$root/$name" -j "$jobs" >/dev/null
+  (cd "$root/$name" && ctest --output-on-failure -j "$jobs")
+}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+run_suite release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+echo "== install + find_package / pkg-config consumer"
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+cmake --install "$root/release" --prefix "$prefix" >/dev/null
+cmake -S tests/consumer -B "$root/consumer" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$root/consumer" >/dev/null
+LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_shared"
+"$root/consumer/consumer_static"
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc tests/consumer/main.c -o "$root/consumer/consumer_pc" \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs apsched)
+LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_pc"
+if [ -x tools/run_examples.sh ]; then
+  echo "== examples"
+  tools/run_examples.sh "$root/release"
+fi
+run_suite asan-ubsan -DCMAKE_BUILD_TYPE=Debug -DAPSCHED_SANITIZE=address,undefined \
+  -DAPSCHED_BUILD_BENCH=OFF -DAPSCHED_BUILD_EXAMPLES=OFF
+run_suite tsan -DCMAKE_BUILD_TYPE=Debug -DAPSCHED_SANITIZE=thread \
+  -DAPSCHED_BUILD_BENCH=OFF -DAPSCHED_BUILD_EXAMPLES=OFF
+echo "== all suites passed"

@@ -283,6 +283,9 @@ APSCHED_API const void *apsched_run_arg_bytes(const apsched_run_ctx *run, size_t
 /* The aliases of the job store the job came from and the executor running it. */
 APSCHED_API const char *apsched_run_jobstore(const apsched_run_ctx *run);
 APSCHED_API const char *apsched_run_executor(const apsched_run_ctx *run);
+/* True once the run exceeded its job's max_runtime (thread pools cannot stop a
+ * thread: a long job should check this and return). */
+APSCHED_API bool apsched_run_cancelled(const apsched_run_ctx *run);
 /* The scheduler running this job (to add, modify, remove jobs from inside it). */
 APSCHED_API apsched_scheduler *apsched_run_scheduler(const apsched_run_ctx *run);
 /* Sets the error message reported if the job returns non-zero. */
@@ -291,8 +294,13 @@ APSCHED_API void apsched_run_set_error(apsched_run_ctx *run, const char *fmt, ..
 /* Tri-state for boolean options where zero means "the default". */
 typedef enum apsched_flag { APSCHED_DEFAULT = 0, APSCHED_YES = 1, APSCHED_NO = 2 } apsched_flag;
 
-/* misfire_grace_time value meaning "run however late". */
+/* misfire_grace_time value meaning "run however late". Other grace times and
+ * max_runtime are kept with millisecond precision (rounded up) and may be at
+ * most APSCHED_DURATION_MAX (about 49.7 days). */
 #define APSCHED_GRACE_UNLIMITED INT64_MAX
+#define APSCHED_DURATION_MAX (4294967294LL * APSCHED_MSEC)
+/* apsched_job_changes.max_runtime value removing a job's limit. */
+#define APSCHED_NO_MAX_RUNTIME (-1)
 /* Largest max_instances accepted. */
 #define APSCHED_MAX_INSTANCES_LIMIT 65535
 /* Longest job id accepted, in bytes. */
@@ -312,6 +320,9 @@ typedef struct apsched_job_options {
   size_t arg_len;
   int max_instances;     /* 0: the scheduler default (1) */
   int64_t misfire_grace_time; /* microseconds; 0: default (1 s); APSCHED_GRACE_UNLIMITED */
+  int64_t max_runtime;   /* microseconds; 0: no limit. A run over it is reported as an
+                            error ("timed out after ..."); process pools end it,
+                            thread pools set apsched_run_cancelled() for it */
   apsched_flag coalesce; /* default: the scheduler default (yes) */
   apsched_time_t next_run_time; /* 0: from the trigger */
   bool paused;           /* add the job paused (no next run time) */
@@ -334,6 +345,7 @@ typedef struct apsched_job_changes {
   size_t arg_len;
   int max_instances;
   int64_t misfire_grace_time;
+  int64_t max_runtime;        /* 0: unchanged; APSCHED_NO_MAX_RUNTIME: remove the limit */
   apsched_flag coalesce;
   apsched_time_t next_run_time; /* 0: unchanged */
 } apsched_job_changes;
@@ -348,6 +360,7 @@ typedef struct apsched_job {
   char *jobstore;      /* the store it is in (or will be in, while pending) */
   int max_instances;
   int64_t misfire_grace_time;
+  int64_t max_runtime;  /* 0: none */
   bool coalesce;
   bool pending;        /* added before start, not yet in its store */
   bool paused;         /* no next run time until resumed */

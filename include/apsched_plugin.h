@@ -81,7 +81,8 @@ typedef struct apsched_job_record {
   char *name;                    /* owned; NULL: default name */
   const char *executor;          /* interned alias */
   apsched_job_args *args;        /* NULL: none */
-  int64_t misfire_grace_time;    /* microseconds, or APSCHED_GRACE_UNLIMITED */
+  uint32_t misfire_grace_ms;     /* milliseconds; UINT32_MAX: unlimited */
+  uint32_t max_runtime_ms;       /* milliseconds; 0: no limit */
   void *store_link;              /* for the store's own use (e.g. a hash chain) */
   uint32_t store_pos;            /* for the store's own use (e.g. a heap index) */
   uint32_t store_seq;            /* for the store's own use (e.g. FIFO order) */
@@ -170,6 +171,26 @@ APSCHED_API void apsched_run_execute(apsched_run_ctx *run);
 /* Frees a run that will not execute (executor shutting down without wait),
  * releasing its instance slot. */
 APSCHED_API void apsched_run_discard(apsched_run_ctx *run);
+
+/* Lower-level calls for executors that run the job elsewhere (another
+ * process). For each i in [0, apsched_run_count): apsched_run_begin (the
+ * misfire check at the moment the run would start; false: it was reported
+ * missed, skip it), run the job, apsched_run_record; finally
+ * apsched_run_complete (releases the instance slot, delivers the outcome
+ * events, frees the run). apsched_run_execute does exactly this in-process. */
+APSCHED_API size_t apsched_run_count(const apsched_run_ctx *run);
+APSCHED_API apsched_time_t apsched_run_time_at(const apsched_run_ctx *run, size_t i);
+/* The job's function (pointer and registered name, if any). */
+APSCHED_API const apsched_func *apsched_run_func(const apsched_run_ctx *run);
+/* The job's max_runtime in microseconds (0: none). */
+APSCHED_API int64_t apsched_run_max_runtime(const apsched_run_ctx *run);
+APSCHED_API bool apsched_run_begin(apsched_run_ctx *run, size_t i);
+/* retval 0 is success; error (copied, may be NULL) is the failure message. */
+APSCHED_API void apsched_run_record(apsched_run_ctx *run, size_t i, int retval, const char *error);
+APSCHED_API void apsched_run_complete(apsched_run_ctx *run);
+/* Marks the run as over its max_runtime (logged once): the job sees
+ * apsched_run_cancelled(), and its outcome becomes "timed out after ...". */
+APSCHED_API void apsched_run_cancel(apsched_run_ctx *run);
 
 #ifdef __cplusplus
 }

@@ -73,6 +73,23 @@ APSCHED_INTERNAL int apsched__split_trigger_text(const char *text, char *kind, s
                                                  apsched__param *params, int max_params,
                                                  char *errbuf, size_t errlen);
 
+/* A run context rebuilt in a worker process (no scheduler: apsched_run_scheduler
+ * returns NULL, apsched_run_arg NULL): what a job function needs there. */
+APSCHED_INTERNAL apsched_run_ctx *apsched__run_local(const char *id, const char *name,
+                                                     apsched_time_t t, const void *bytes,
+                                                     size_t len);
+/* The message the job set with apsched_run_set_error, or NULL. */
+APSCHED_INTERNAL const char *apsched__run_local_error(apsched_run_ctx *run);
+APSCHED_INTERNAL void apsched__run_local_free(apsched_run_ctx *run);
+
+/* Runs every time of a run in the calling thread without finishing it (the
+ * caller then calls apsched_run_complete). */
+APSCHED_INTERNAL void apsched__run_execute_times(apsched_run_ctx *run);
+/* CLOCK_MONOTONIC microseconds at which the current execution exceeds its
+ * max_runtime; INT64_MAX when there is no limit or nothing is executing. */
+APSCHED_INTERNAL int64_t apsched__run_deadline(const apsched_run_ctx *run);
+APSCHED_INTERNAL int64_t apsched__mono_now(void);
+
 /* True if t has a vtable of a known version with every required entry. */
 APSCHED_INTERNAL bool apsched__trigger_vtable_ok(const apsched_trigger *t);
 

@@ -54,7 +54,22 @@ static bool valid_alias(const char *alias) { return valid_id(alias) && strlen(al
 
 static bool valid_flag(apsched_flag f) { return f == APSCHED_DEFAULT || f == APSCHED_YES || f == APSCHED_NO; }
 
-static bool valid_grace(int64_t g) { return g >= 0; }
+static bool valid_grace(int64_t g) {
+  return g == APSCHED_GRACE_UNLIMITED || (g >= 0 && g <= APSCHED_DURATION_MAX);
+}
+
+static bool valid_duration(int64_t d) { return d >= 0 && d <= APSCHED_DURATION_MAX; }
+
+/* Microseconds (validated) -> whole milliseconds, rounded up. */
+static uint32_t to_ms(int64_t usec) { return (uint32_t)((usec + APSCHED_MSEC - 1) / APSCHED_MSEC); }
+
+static uint32_t grace_to_ms(int64_t usec) {
+  return usec == APSCHED_GRACE_UNLIMITED ? UINT32_MAX : to_ms(usec);
+}
+
+static int64_t grace_from_ms(uint32_t ms) {
+  return ms == UINT32_MAX ? APSCHED_GRACE_UNLIMITED : (int64_t)ms * APSCHED_MSEC;
+}
 
 /* Resolves func / func_name into an interned entry; NULL if invalid. */
 static int resolve_func(apsched_job_fn fn, const char *name, const apsched_func **out) {
@@ -106,7 +121,7 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
   if (!valid_id(id)) return APSCHED_EINVAL;
   if ((o->name && !*o->name) || o->max_instances < 0 ||
       o->max_instances > APSCHED_MAX_INSTANCES_LIMIT || !valid_grace(o->misfire_grace_time) ||
-      !valid_flag(o->coalesce) || (o->arg_len && !o->arg_bytes) ||
+      !valid_duration(o->max_runtime) || !valid_flag(o->coalesce) || (o->arg_len && !o->arg_bytes) ||
       (o->executor && !valid_alias(o->executor)) || (o->jobstore && !valid_alias(o->jobstore)) ||
       (o->next_run_time && o->paused))
     return APSCHED_EINVAL;
@@ -124,7 +139,8 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
   rec->args = apsched__args_new(o->arg, o->arg_free, o->arg_bytes, o->arg_len, &oom);
   if (oom) goto fail;
   rec->max_instances = (uint16_t)(o->max_instances ? o->max_instances : s->default_max_instances);
-  rec->misfire_grace_time = o->misfire_grace_time ? o->misfire_grace_time : s->default_grace;
+  rec->misfire_grace_ms = grace_to_ms(o->misfire_grace_time ? o->misfire_grace_time : s->default_grace);
+  rec->max_runtime_ms = to_ms(o->max_runtime);
   bool coalesce = o->coalesce == APSCHED_DEFAULT ? s->default_coalesce : o->coalesce == APSCHED_YES;
   rec->flags = coalesce ? APSCHED_JOB_COALESCE : 0;
   *out = rec;
@@ -484,6 +500,7 @@ static int prepare_change(const apsched_job_changes *c, apsched_time_t now, prep
   memset(p, 0, sizeof *p);
   if ((c->name && !*c->name) || c->max_instances < 0 ||
       c->max_instances > APSCHED_MAX_INSTANCES_LIMIT || !valid_grace(c->misfire_grace_time) ||
+      (c->max_runtime != APSCHED_NO_MAX_RUNTIME && !valid_duration(c->max_runtime)) ||
       !valid_flag(c->coalesce) || (c->executor && !valid_alias(c->executor)) ||
       (c->set_arg_bytes && c->arg_len && !c->arg_bytes) || (!c->set_arg && (c->arg || c->arg_free)) ||
       (!c->set_arg_bytes && (c->arg_bytes || c->arg_len)))
@@ -558,7 +575,8 @@ int apsched_modify_job(apsched_scheduler *s, const char *id, const char *jobstor
     }
     if (executor) r->executor = executor;
     if (c->max_instances) r->max_instances = (uint16_t)c->max_instances;
-    if (c->misfire_grace_time) r->misfire_grace_time = c->misfire_grace_time;
+    if (c->misfire_grace_time) r->misfire_grace_ms = grace_to_ms(c->misfire_grace_time);
+    if (c->max_runtime) r->max_runtime_ms = c->max_runtime < 0 ? 0 : to_ms(c->max_runtime);
     if (c->coalesce != APSCHED_DEFAULT) {
       if (c->coalesce == APSCHED_YES) r->flags |= APSCHED_JOB_COALESCE;
       else r->flags &= (uint16_t)~APSCHED_JOB_COALESCE;
@@ -651,7 +669,8 @@ static int snapshot(const apsched_job_record *r, const char *jobstore, bool pend
   j->executor = apsched__strdup(r->executor);
   j->jobstore = apsched__strdup(jobstore);
   j->max_instances = r->max_instances;
-  j->misfire_grace_time = r->misfire_grace_time;
+  j->misfire_grace_time = grace_from_ms(r->misfire_grace_ms);
+  j->max_runtime = (int64_t)r->max_runtime_ms * APSCHED_MSEC;
   j->coalesce = (r->flags & APSCHED_JOB_COALESCE) != 0;
   j->pending = pending;
   j->next_run_time = r->next_run_time;
@@ -796,6 +815,31 @@ int apsched_print_jobs(apsched_scheduler *s, const char *jobstore, FILE *out) {
 
 /* ------------------------------------------------- one due job, in the loop */
 
+/* A due run that cannot be handed to an executor: the job stays, and the
+ * skip is reported as JOB_ERROR (with why) and logged. */
+static void skipped_run(apsched_scheduler *s, notice_list *nl, const apsched_job_record *rec,
+                        const char *jobstore, apsched_time_t when, const char *why) {
+  bool wanted = apsched__wants(s, APSCHED_EVENT_JOB_ERROR);
+  notice *e = apsched__notice_add(s, nl, wanted ? APSCHED_EVENT_JOB_ERROR : 0);
+  if (!e) return;
+  if (wanted) {
+    /* One owned buffer: the id, then the message. */
+    size_t idlen = strlen(rec->id) + 1, whylen = strlen(why) + 1;
+    char *buf = apsched__alloc(s, idlen + whylen);
+    if (buf) {
+      memcpy(buf, rec->id, idlen);
+      memcpy(buf + idlen, why, whylen);
+      e->owned = buf;
+      e->ev.job_id = buf;
+      e->ev.error = buf + idlen;
+    }
+    e->ev.jobstore = jobstore;
+    e->ev.scheduled_run_time = when;
+    e->ev.retval = -1;
+  }
+  apsched__notice_log(s, e, APSCHED_LOG_ERROR, "Job \"%s\": %s", default_name(rec), why);
+}
+
 /* The last fire time <= limit, given that from (<= limit) is one: galloping
  * backwards from limit keeps the number of trigger calls logarithmic in the
  * distance, whatever the trigger's period. */
@@ -820,7 +864,7 @@ void apsched__process_claimed(apsched_scheduler *s, store_entry *se, apsched_job
                               apsched_time_t now, notice_list *nl) {
   const apsched_trigger *t = rec->trigger;
   const bool coalesce = rec->flags & APSCHED_JOB_COALESCE;
-  const int64_t grace = rec->misfire_grace_time;
+  const int64_t grace = grace_from_ms(rec->misfire_grace_ms);
   /* Runs that start before `late` are past their grace time already. */
   apsched_time_t late;
   if (grace == APSCHED_GRACE_UNLIMITED || __builtin_sub_overflow(now, grace, &late))
@@ -904,18 +948,15 @@ void apsched__process_claimed(apsched_scheduler *s, store_entry *se, apsched_job
     executor_entry *ex = apsched__find_executor(s, rec->executor);
     bool full = false;
     instance_count *inst = NULL;
-    if (!ex) {
-      notice *e = apsched__notice_add(s, nl, 0);
-      apsched__notice_log(s, e, APSCHED_LOG_ERROR,
-                          "Executor lookup (\"%s\") failed for job \"%s\": the run is skipped and "
-                          "the job kept",
-                          rec->executor, default_name(rec));
-    } else if (!rec->func->fn) {
-      notice *e = apsched__notice_add(s, nl, 0);
-      apsched__notice_log(s, e, APSCHED_LOG_ERROR,
-                          "Function \"%s\" of job \"%s\" is not registered: the run is skipped "
-                          "and the job kept",
-                          rec->func->name ? rec->func->name : "?", default_name(rec));
+    if (!ex || !rec->func->fn) {
+      char why[300];
+      if (!ex)
+        snprintf(why, sizeof why, "executor \"%s\" does not exist: the run is skipped and the job kept",
+                 rec->executor);
+      else
+        snprintf(why, sizeof why, "function \"%s\" is not registered: the run is skipped and the job kept",
+                 rec->func->name ? rec->func->name : "?");
+      skipped_run(s, nl, rec, se->alias, times[0], why);
     } else if (!(inst = apsched__instance_reserve(s, rec->id, rec->max_instances, &full))) {
       int code = APSCHED_EVENT_JOB_MAX_INSTANCES;
       notice *e = apsched__notice_add(s, nl, apsched__wants(s, code) ? code : 0);

@@ -17,12 +17,15 @@ typedef struct run_result {
 
 struct apsched_run_ctx {
   apsched_scheduler *s;
-  apsched_job_fn fn;
+  const apsched_func *func;
   apsched_job_args *args;
   const char *jobstore; /* interned */
   const char *executor; /* interned */
   instance_count *inst;
   int64_t grace;
+  int64_t max_runtime;  /* microseconds; 0: none */
+  atomic_bool cancelled; /* set by the executor when max_runtime is exceeded */
+  _Atomic int64_t started; /* monotonic start of the current execution, INT64_MAX: none */
   size_t count;         /* scheduled times */
   size_t current;
   char *error;          /* set by the job for the current time */
@@ -67,34 +70,70 @@ void apsched__instance_release(apsched_scheduler *s, instance_count *inst) {
   }
 }
 
-apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record *rec,
-                              const char *jobstore, const char *executor, instance_count *inst,
-                              const apsched_time_t *times, size_t n) {
-  const char *name = rec->name ? rec->name : (rec->func->name ? rec->func->name : rec->id);
-  size_t id_len = strlen(rec->id) + 1, name_len = strlen(name) + 1;
-  /* One allocation: the struct, then the times and results arrays, then the strings. */
+/* One allocation: the struct and id, then the times and results arrays,
+ * then the name. s NULL: plain malloc (a run rebuilt in a worker process). */
+static apsched_run_ctx *run_alloc(apsched_scheduler *s, const char *id, const char *name,
+                                  const apsched_time_t *times, size_t n) {
+  size_t id_len = strlen(id) + 1, name_len = strlen(name) + 1;
   size_t times_off = (sizeof(apsched_run_ctx) + id_len + 7) & ~(size_t)7;
   size_t results_off = times_off + n * sizeof(apsched_time_t);
   size_t name_off = results_off + n * sizeof(run_result);
-  apsched_run_ctx *r = apsched__alloc(s, name_off + name_len);
+  size_t size = name_off + name_len;
+  apsched_run_ctx *r = s ? apsched__alloc(s, size) : malloc(size);
   if (!r) return NULL;
+  memset(r, 0, sizeof *r);
   r->s = s;
-  r->fn = rec->func->fn;
-  r->args = apsched__args_ref(rec->args);
-  r->jobstore = jobstore;
-  r->executor = executor;
-  r->inst = inst;
-  r->grace = rec->misfire_grace_time;
+  atomic_init(&r->cancelled, false);
+  atomic_init(&r->started, INT64_MAX);
   r->count = n;
-  r->current = 0;
-  r->error = NULL;
-  memcpy(r->id, rec->id, id_len);
+  memcpy(r->id, id, id_len);
   r->times = (apsched_time_t *)((char *)r + times_off);
   memcpy(r->times, times, n * sizeof *times);
   r->results = (run_result *)((char *)r + results_off);
   r->name = (char *)r + name_off;
   memcpy(r->name, name, name_len);
   return r;
+}
+
+apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record *rec,
+                                  const char *jobstore, const char *executor,
+                                  instance_count *inst, const apsched_time_t *times, size_t n) {
+  const char *name = rec->name ? rec->name : (rec->func->name ? rec->func->name : rec->id);
+  apsched_run_ctx *r = run_alloc(s, rec->id, name, times, n);
+  if (!r) return NULL;
+  r->func = rec->func;
+  r->args = apsched__args_ref(rec->args);
+  r->jobstore = jobstore;
+  r->executor = executor;
+  r->inst = inst;
+  r->grace = rec->misfire_grace_ms == UINT32_MAX ? APSCHED_GRACE_UNLIMITED
+                                                 : (int64_t)rec->misfire_grace_ms * APSCHED_MSEC;
+  r->max_runtime = (int64_t)rec->max_runtime_ms * APSCHED_MSEC;
+  return r;
+}
+
+apsched_run_ctx *apsched__run_local(const char *id, const char *name, apsched_time_t t,
+                                    const void *bytes, size_t len) {
+  bool oom = false;
+  apsched_job_args *args = len ? apsched__args_new(NULL, NULL, bytes, len, &oom) : NULL;
+  if (oom) return NULL;
+  apsched_run_ctx *r = run_alloc(NULL, id, name ? name : id, &t, 1);
+  if (!r) {
+    apsched__args_unref(args);
+    return NULL;
+  }
+  r->args = args;
+  r->grace = APSCHED_GRACE_UNLIMITED;
+  return r;
+}
+
+const char *apsched__run_local_error(apsched_run_ctx *r) { return r->error; }
+
+void apsched__run_local_free(apsched_run_ctx *r) {
+  if (!r) return;
+  free(r->error);
+  apsched__args_unref(r->args);
+  free(r);
 }
 
 static const int outcome_codes[] = {APSCHED_EVENT_JOB_EXECUTED, APSCHED_EVENT_JOB_ERROR,
@@ -140,45 +179,106 @@ static void finish(apsched_run_ctx *r) {
   apsched__unlock(s);
 }
 
-void apsched_run_execute(apsched_run_ctx *r) {
+bool apsched_run_begin(apsched_run_ctx *r, size_t i) {
+  apsched_scheduler *s = r->s;
+  run_result *res = &r->results[i];
+  r->current = i;
+  r->error = NULL;
+  res->error = NULL;
+  res->retval = 0;
+  /* The misfire check happens when the run would start, so time spent
+   * queued in the executor counts. */
+  apsched_time_t late = apsched__wall(s) - r->times[i];
+  if (r->grace != APSCHED_GRACE_UNLIMITED && late > r->grace) {
+    res->kind = OUT_MISSED;
+    if (apsched__log_enabled(s, APSCHED_LOG_WARNING)) {
+      char d[64];
+      apsched__format_duration(late, d, sizeof d);
+      apsched__log(s, APSCHED_LOG_WARNING, "Run time of job \"%s\" was missed by %s", r->name, d);
+    }
+    return false;
+  }
+  atomic_store(&r->cancelled, false);
+  atomic_store(&r->started, apsched__mono_now());
+  apsched__log(s, APSCHED_LOG_INFO, "Running job \"%s\"", r->name);
+  return true;
+}
+
+/* Takes ownership of error (malloc'd or NULL). */
+static void record(apsched_run_ctx *r, size_t i, int retval, char *error) {
+  apsched_scheduler *s = r->s;
+  run_result *res = &r->results[i];
+  if (atomic_load(&r->cancelled)) {
+    /* Over max_runtime: an error whatever the job returned. */
+    char d[64];
+    apsched__format_duration(r->max_runtime, d, sizeof d);
+    char *msg = NULL;
+    if (asprintf(&msg, "timed out after %s%s%s", d, error ? ": " : "", error ? error : "") < 0)
+      msg = NULL;
+    free(error);
+    error = msg;
+    if (retval == 0) retval = -1;
+  }
+  res->retval = retval;
+  if (retval == 0) {
+    res->kind = OUT_EXECUTED;
+    free(error);
+    apsched__log(s, APSCHED_LOG_INFO, "Job \"%s\" executed successfully", r->name);
+  } else {
+    res->kind = OUT_ERROR;
+    res->error = error;
+    apsched__log(s, APSCHED_LOG_ERROR, "Job \"%s\" failed with code %d%s%s", r->name, retval,
+                 error ? ": " : "", error ? error : "");
+  }
+}
+
+void apsched_run_record(apsched_run_ctx *r, size_t i, int retval, const char *error) {
+  record(r, i, retval, apsched__strdup(error));
+}
+
+void apsched_run_complete(apsched_run_ctx *r) { finish(r); }
+
+void apsched__run_execute_times(apsched_run_ctx *r) {
   apsched_scheduler *s = r->s;
   for (size_t i = 0; i < r->count; i++) {
-    run_result *res = &r->results[i];
-    r->current = i;
-    r->error = NULL;
-    res->error = NULL;
-    res->retval = 0;
-    /* The misfire check happens when the run would start, so time spent
-     * queued in the executor counts. */
-    apsched_time_t late = apsched__wall(s) - r->times[i];
-    if (r->grace != APSCHED_GRACE_UNLIMITED && late > r->grace) {
-      res->kind = OUT_MISSED;
-      if (apsched__log_enabled(s, APSCHED_LOG_WARNING)) {
-        char d[64];
-        apsched__format_duration(late, d, sizeof d);
-        apsched__log(s, APSCHED_LOG_WARNING, "Run time of job \"%s\" was missed by %s", r->name, d);
-      }
-      continue;
-    }
-    apsched__log(s, APSCHED_LOG_INFO, "Running job \"%s\"", r->name);
+    if (!apsched_run_begin(r, i)) continue;
     apsched_scheduler *saved = apsched__enter_user_code(s);
-    int rc = r->fn(r);
+    int rc = r->func->fn(r);
     apsched__leave_user_code(saved);
-    res->retval = rc;
-    if (rc == 0) {
-      res->kind = OUT_EXECUTED;
-      free(r->error);
-      apsched__log(s, APSCHED_LOG_INFO, "Job \"%s\" executed successfully", r->name);
-    } else {
-      res->kind = OUT_ERROR;
-      res->error = r->error;
-      apsched__log(s, APSCHED_LOG_ERROR, "Job \"%s\" failed with code %d%s%s", r->name, rc,
-                   r->error ? ": " : "", r->error ? r->error : "");
-    }
+    atomic_store(&r->started, INT64_MAX); /* no execution in progress */
+    char *error = r->error;
     r->error = NULL;
+    record(r, i, rc, error);
   }
+}
+
+void apsched_run_execute(apsched_run_ctx *r) {
+  apsched__run_execute_times(r);
   finish(r);
 }
+
+int64_t apsched__run_deadline(const apsched_run_ctx *r) {
+  int64_t started = atomic_load(&((apsched_run_ctx *)r)->started);
+  if (r->max_runtime <= 0 || started == INT64_MAX) return INT64_MAX;
+  return started + r->max_runtime;
+}
+
+void apsched_run_cancel(apsched_run_ctx *r) {
+  if (atomic_exchange(&r->cancelled, true)) return;
+  char d[64];
+  apsched__format_duration(r->max_runtime, d, sizeof d);
+  apsched__log(r->s, APSCHED_LOG_WARNING,
+               "Job \"%s\" is running longer than its max_runtime (%s): cancelled", r->name, d);
+}
+
+bool apsched_run_cancelled(const apsched_run_ctx *r) {
+  return atomic_load(&((apsched_run_ctx *)r)->cancelled);
+}
+
+size_t apsched_run_count(const apsched_run_ctx *r) { return r->count; }
+apsched_time_t apsched_run_time_at(const apsched_run_ctx *r, size_t i) { return r->times[i]; }
+const apsched_func *apsched_run_func(const apsched_run_ctx *r) { return r->func; }
+int64_t apsched_run_max_runtime(const apsched_run_ctx *r) { return r->max_runtime; }
 
 void apsched__run_fail(apsched_run_ctx *r) {
   for (size_t i = 0; i < r->count; i++) {

@@ -63,7 +63,10 @@ int apsched_create(const apsched_config *cfg, apsched_scheduler **out) {
   if (!out) return APSCHED_EINVAL;
   if (!cfg) cfg = &defaults;
   if (cfg->max_instances < 0 || cfg->max_instances > APSCHED_MAX_INSTANCES_LIMIT ||
-      cfg->misfire_grace_time < 0 || cfg->max_wait < 0 ||
+      cfg->misfire_grace_time < 0 ||
+      (cfg->misfire_grace_time > APSCHED_DURATION_MAX &&
+       cfg->misfire_grace_time != APSCHED_GRACE_UNLIMITED) ||
+      cfg->max_wait < 0 ||
       (cfg->coalesce != APSCHED_DEFAULT && cfg->coalesce != APSCHED_YES &&
        cfg->coalesce != APSCHED_NO) ||
       (cfg->clock && !cfg->clock->wall) ||

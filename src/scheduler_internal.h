@@ -132,7 +132,6 @@ APSCHED_INTERNAL char *apsched__sdup(apsched_scheduler *s, const char *text);
 
 /* ---- clock */
 APSCHED_INTERNAL apsched_time_t apsched__wall(apsched_scheduler *s);
-APSCHED_INTERNAL int64_t apsched__mono_now(void);
 
 /* ---- interned alias strings (lock held) */
 APSCHED_INTERNAL const char *apsched__intern(apsched_scheduler *s, const char *text);

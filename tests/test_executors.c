@@ -144,6 +144,56 @@ static void test_inline_runs_in_scheduler_thread(void **state) {
   apsched_free(s);
 }
 
+/* ---- max_runtime in a thread pool: reported, and the job sees the flag */
+
+static int cooperative_job(apsched_run_ctx *run) {
+  atomic_int *saw = apsched_run_arg(run);
+  /* Spins until cancelled (bounded by a generous real-time limit). */
+  int64_t give_up = apsched_now() + 20 * APSCHED_SEC;
+  while (!apsched_run_cancelled(run) && apsched_now() < give_up) {
+    struct timespec ts = {0, 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  atomic_store(saw, apsched_run_cancelled(run) ? 1 : -1);
+  return 0;
+}
+
+static int quick_job(apsched_run_ctx *run) {
+  (void)run;
+  return 0;
+}
+
+static void test_thread_pool_max_runtime(void **state) {
+  (void)state;
+  recorder r;
+  recorder_init(&r);
+  log_recorder logs = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  apsched_config cfg = {.timezone = "UTC", .log = record_log, .log_user_data = &logs};
+  apsched_scheduler *s;
+  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
+  assert_int_equal(apsched_add_listener(s, record_event, APSCHED_EVENT_JOB_ERROR | APSCHED_EVENT_JOB_EXECUTED, &r, NULL), APSCHED_OK);
+  atomic_int saw = 0;
+  apsched_job_options slow = {.id = "slow", .name = "slow", .func = cooperative_job, .arg = &saw,
+                              .max_runtime = 100 * APSCHED_MSEC};
+  apsched_job_options fast = {.id = "fast", .func = quick_job, .max_runtime = 10 * APSCHED_SEC};
+  assert_int_equal(apsched_add_job(s, &slow, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_add_job(s, &fast, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_start(s, false), APSCHED_OK);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_ERROR, 1));
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 1));
+  assert_int_equal(atomic_load(&saw), 1); /* the job observed its cancellation */
+  int e = recorder_find(&r, APSCHED_EVENT_JOB_ERROR, 0);
+  assert_string_equal(r.ev[e].job_id, "slow");
+  assert_string_equal(r.ev[e].error, "timed out after 0:00:00.100000");
+  assert_string_equal(r.ev[recorder_find(&r, APSCHED_EVENT_JOB_EXECUTED, 0)].job_id, "fast");
+  assert_true(log_contains(&logs, "Job \"slow\" is running longer than its max_runtime (0:00:00.100000): cancelled"));
+  apsched_job *j;
+  assert_int_equal(apsched_add_job(s, &(apsched_job_options){.id = "bad", .func = quick_job, .max_runtime = -1}, NULL, 0), APSCHED_EINVAL);
+  assert_int_equal(apsched_get_job(s, "bad", NULL, &j), APSCHED_ENOENT);
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
 /* ---- the configured allocator serves the scheduler's own allocations */
 
 typedef struct counting_alloc {
@@ -199,6 +249,7 @@ int main(void) {
       cmocka_unit_test(test_pool_restarts),
       cmocka_unit_test(test_inline_runs_in_scheduler_thread),
       cmocka_unit_test(test_allocator_used_and_balanced),
+      cmocka_unit_test(test_thread_pool_max_runtime),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -278,6 +278,44 @@ static void test_run_context(void **state) {
   apsched_free(s);
 }
 
+static void test_missing_executor_keeps_job(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  log_recorder logs = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  apsched_config cfg = {.log = record_log, .log_user_data = &logs};
+  apsched_scheduler *s = hosted_scheduler(&fc, &r, &cfg);
+  counter c = {0};
+  apsched_trigger *t = every(APSCHED_SEC, T0 + APSCHED_SEC);
+  apsched_job_options o = job("orphan", &c, t);
+  o.executor = "gone";
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  fake_advance(&fc, APSCHED_SEC);
+  process(s);
+  assert_int_equal(atomic_load(&c.runs), 0);
+  int e = recorder_find(&r, APSCHED_EVENT_JOB_ERROR, 0);
+  assert_true(e >= 0);
+  assert_string_equal(r.ev[e].job_id, "orphan");
+  assert_string_equal(r.ev[e].error, "executor \"gone\" does not exist: the run is skipped and the job kept");
+  assert_true(log_contains(&logs, "Job \"orphan\": executor \"gone\" does not exist"));
+  /* Kept, with its next run time advanced; it runs once the executor exists. */
+  apsched_job *j;
+  assert_int_equal(apsched_get_job(s, "orphan", NULL, &j), APSCHED_OK);
+  assert_int_equal(j->next_run_time, T0 + 2 * APSCHED_SEC);
+  apsched_job_free(j);
+  apsched_executor *ex;
+  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, ex, "gone"), APSCHED_OK);
+  fake_advance(&fc, APSCHED_SEC);
+  process(s);
+  assert_int_equal(atomic_load(&c.runs), 1);
+  apsched_trigger_free(t);
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
 static int failing_job(apsched_run_ctx *run) {
   apsched_run_set_error(run, "disk %s is full", "/var");
   return 3;
@@ -550,6 +588,7 @@ int main(void) {
       cmocka_unit_test(test_downtime_no_coalesce_bounded),
       cmocka_unit_test(test_job_error_event),
       cmocka_unit_test(test_run_context),
+      cmocka_unit_test(test_missing_executor_keeps_job),
       cmocka_unit_test(test_max_instances),
       cmocka_unit_test(test_misfire_checked_at_start),
       cmocka_unit_test(test_paused_scheduler_holds_jobs),

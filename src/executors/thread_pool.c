@@ -1,16 +1,21 @@
 /* The thread pool executor: a FIFO of runs served by up to max_workers
  * threads, started lazily. submit never blocks on a job: it only takes the
- * pool's own short lock. */
+ * pool's own short lock. A watchdog thread (started with the first job that
+ * has a max_runtime) cancels runs that overrun: a thread cannot be stopped,
+ * so the job sees apsched_run_cancelled() and its outcome is "timed out". */
 #include "../internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct worker {
   pthread_t thread;
   struct thread_pool *pool;
   bool exited; /* under the pool lock: only joining remains */
+  apsched_run_ctx *watched; /* the run being executed, if it has a max_runtime */
+  bool cancelling;          /* the watchdog is cancelling `watched` right now */
   struct worker *next;
 } worker;
 
@@ -26,10 +31,74 @@ typedef struct thread_pool {
   apsched_run_ctx **queue;    /* ring buffer */
   size_t head, count, cap;
   worker *workers;        /* every thread started, for joining */
+  pthread_cond_t watch;   /* (CLOCK_MONOTONIC) watched runs changed */
+  pthread_t watchdog;
+  bool watchdog_running, watchdog_stop;
 } thread_pool;
 
 /* The pool whose worker this thread is (for owns_thread). */
 static _Thread_local thread_pool *current_pool;
+
+/* ---- max_runtime watchdog */
+
+static void *watchdog_main(void *arg) {
+  thread_pool *p = arg;
+  pthread_mutex_lock(&p->lock);
+  while (!p->watchdog_stop) {
+    int64_t now = apsched__mono_now(), next = INT64_MAX;
+    worker *due = NULL;
+    for (worker *w = p->workers; w; w = w->next) {
+      if (!w->watched || apsched_run_cancelled(w->watched)) continue;
+      int64_t deadline = apsched__run_deadline(w->watched);
+      if (deadline <= now) due = w;
+      else if (deadline < next) next = deadline;
+    }
+    if (due) {
+      /* Cancel outside the lock (it logs: user code), keeping the run alive. */
+      due->cancelling = true;
+      apsched_run_ctx *run = due->watched;
+      pthread_mutex_unlock(&p->lock);
+      apsched_run_cancel(run);
+      pthread_mutex_lock(&p->lock);
+      due->cancelling = false;
+      pthread_cond_broadcast(&p->watch);
+      continue;
+    }
+    if (next == INT64_MAX) {
+      pthread_cond_wait(&p->watch, &p->lock);
+    } else {
+      struct timespec ts = {(time_t)(next / 1000000), (long)(next % 1000000) * 1000};
+      pthread_cond_timedwait(&p->watch, &p->lock, &ts);
+    }
+  }
+  pthread_mutex_unlock(&p->lock);
+  return NULL;
+}
+
+/* Registers a run with a max_runtime for the watchdog (pool lock held).
+ * False if the watchdog cannot run: the limit is then not enforced. */
+static bool watch_run(thread_pool *p, worker *self, apsched_run_ctx *run) {
+  if (!p->watchdog_running) {
+    p->watchdog_stop = false;
+    if (pthread_create(&p->watchdog, NULL, watchdog_main, p) != 0) return false;
+    p->watchdog_running = true;
+  }
+  self->watched = run;
+  pthread_cond_broadcast(&p->watch);
+  return true;
+}
+
+static void stop_watchdog(thread_pool *p) {
+  pthread_mutex_lock(&p->lock);
+  bool running = p->watchdog_running;
+  p->watchdog_stop = true;
+  p->watchdog_running = false;
+  pthread_cond_broadcast(&p->watch);
+  pthread_mutex_unlock(&p->lock);
+  if (running) pthread_join(p->watchdog, NULL);
+}
+
+/* ---- workers */
 
 static void *worker_main(void *arg) {
   worker *self = arg;
@@ -46,8 +115,16 @@ static void *worker_main(void *arg) {
     apsched_run_ctx *run = p->queue[p->head];
     p->head = (p->head + 1) % p->cap;
     p->count--;
+    bool watched = apsched_run_max_runtime(run) > 0 && watch_run(p, self, run);
     pthread_mutex_unlock(&p->lock);
-    apsched_run_execute(run);
+    apsched__run_execute_times(run);
+    if (watched) {
+      pthread_mutex_lock(&p->lock);
+      while (self->cancelling) pthread_cond_wait(&p->watch, &p->lock);
+      self->watched = NULL;
+      pthread_mutex_unlock(&p->lock);
+    }
+    apsched_run_complete(run);
     pthread_mutex_lock(&p->lock);
   }
   p->live--;
@@ -187,6 +264,8 @@ static void pool_destroy(apsched_executor *ex) {
   thread_pool *p = (thread_pool *)ex;
   pool_shutdown(ex, true);
   join_workers(p);
+  stop_watchdog(p);
+  pthread_cond_destroy(&p->watch);
   pthread_mutex_destroy(&p->lock);
   pthread_cond_destroy(&p->work);
   pthread_cond_destroy(&p->drained);
@@ -213,8 +292,16 @@ int apsched_thread_pool_create(const apsched_thread_pool_options *opt, apsched_e
   if (pthread_mutex_init(&p->lock, NULL) != 0) goto fail;
   if (pthread_cond_init(&p->work, NULL) != 0) goto fail_lock;
   if (pthread_cond_init(&p->drained, NULL) != 0) goto fail_work;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  int err = pthread_cond_init(&p->watch, &ca);
+  pthread_condattr_destroy(&ca);
+  if (err != 0) goto fail_drained;
   *out = &p->base;
   return APSCHED_OK;
+fail_drained:
+  pthread_cond_destroy(&p->drained);
 fail_work:
   pthread_cond_destroy(&p->work);
 fail_lock:

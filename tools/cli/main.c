@@ -1,0 +1,224 @@
+/* `apsched`: when does a schedule fire?
+ *
+ *   apsched next [--tz ZONE] [--from TIME] [-n COUNT] TRIGGER
+ *   apsched describe [--tz ZONE] [--from TIME] TRIGGER
+ *   apsched help | --help | --version
+ *
+ * Options come before TRIGGER; everything from the trigger's kind on belongs
+ * to the trigger. Bad input: one line on stderr naming the problem, status 2. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* -n accepts up to this many: enough for any listing, small enough that a
+ * typo cannot make the tool run for hours. */
+enum { COUNT_DEFAULT = 5, COUNT_MAX = 1000000 };
+
+static int usage_error(const char *fmt, ...) APSCHED_PRINTF(1, 2);
+
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("apsched: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return CLI_EXIT_USAGE;
+}
+
+/* Flushes stdout; a failed write (full disk, closed pipe) is status 1. */
+static int finish_output(void) {
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "apsched: cannot write the output\n");
+    return CLI_EXIT_FAILURE;
+  }
+  return CLI_EXIT_OK;
+}
+
+static int print_help(void) {
+  cli_print_help(stdout);
+  return finish_output();
+}
+
+/* A positive whole number up to COUNT_MAX. */
+static bool parse_count(const char *text, long *out) {
+  long v = 0;
+  const char *s = text;
+  for (; *s >= '0' && *s <= '9'; s++) {
+    v = v * 10 + (*s - '0');
+    if (v > COUNT_MAX) v = COUNT_MAX + 1L; /* saturate; reported below */
+  }
+  *out = v;
+  return s != text && !*s && v > 0;
+}
+
+/* The options of next / describe as given. */
+typedef struct options {
+  const char *tz;
+  const char *from;
+  const char *count;
+  int trigger_at; /* index of the trigger's kind in argv */
+} options;
+
+/* "--tz ZONE" or "--tz=ZONE": returns the value (advancing *i), or NULL if
+ * arg is not this option. *missing is set when the value is absent. */
+static const char *option_value(int argc, char **argv, int *i, const char *name, bool *missing) {
+  const char *arg = argv[*i];
+  size_t len = strlen(name);
+  if (strncmp(arg, name, len) != 0) return NULL;
+  if (arg[len] == '=') return arg + len + 1;
+  /* "-n5" too, for the one short option */
+  if (len == 2 && arg[len] != '\0') return arg + len;
+  if (arg[len] != '\0') return NULL;
+  if (*i + 1 >= argc) {
+    *missing = true;
+    return NULL;
+  }
+  return argv[++*i];
+}
+
+/* Reads options up to the trigger. Returns -1 when help was asked for, else
+ * an exit status (CLI_EXIT_OK to go on). */
+static int parse_options(const char *cmd, int argc, char **argv, options *o) {
+  bool is_next = strcmp(cmd, "next") == 0;
+  *o = (options){.tz = "local", .trigger_at = argc};
+  for (int i = 0; i < argc; i++) {
+    const char *arg = argv[i];
+    bool missing = false;
+    const char *v;
+    if (strcmp(arg, "--") == 0) {
+      o->trigger_at = i + 1;
+      return CLI_EXIT_OK;
+    }
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return -1;
+    if ((v = option_value(argc, argv, &i, "--tz", &missing))) {
+      o->tz = v;
+    } else if ((v = option_value(argc, argv, &i, "--from", &missing))) {
+      o->from = v;
+    } else if (is_next && ((v = option_value(argc, argv, &i, "-n", &missing)) ||
+                           (v = option_value(argc, argv, &i, "--count", &missing)))) {
+      o->count = v;
+    } else if (missing) {
+      return usage_error("%s needs a value", arg);
+    } else if (arg[0] == '-' && arg[1] != '\0') {
+      if (!is_next && (strncmp(arg, "-n", 2) == 0 || strncmp(arg, "--count", 7) == 0))
+        return usage_error("%s: %s is an option of 'apsched next'", cmd, arg);
+      return usage_error("unknown option %s", arg);
+    } else {
+      o->trigger_at = i;
+      return CLI_EXIT_OK;
+    }
+  }
+  return CLI_EXIT_OK;
+}
+
+/* next: the first COUNT fire times at or after --from, one per line. */
+static int list_fire_times(const cli_context *ctx, const cli_trigger *ct, long count) {
+  apsched_time_t prev = APSCHED_TIME_NONE;
+  long printed = 0;
+  while (printed < count) {
+    apsched_time_t t = apsched_trigger_next(ct->trigger, prev, ct->ask_now);
+    if (t == APSCHED_TIME_NONE) break;
+    prev = t;
+    /* Only a date (or a combination holding one) can lie before --from. */
+    if (t < ctx->from) continue;
+    char text[64];
+    if (apsched_time_format(t, ctx->tz, text, sizeof text) < 0) {
+      fprintf(stderr, "apsched: cannot show the fire time %lld us in %s\n", (long long)t,
+              ctx->tz_name);
+      return CLI_EXIT_FAILURE;
+    }
+    puts(text);
+    printed++;
+  }
+  return finish_output();
+}
+
+static int describe(const cli_trigger *ct) {
+  char small[512];
+  int len = apsched_trigger_describe(ct->trigger, small, sizeof small);
+  if (len < 0) {
+    fprintf(stderr, "apsched: cannot describe the trigger: %s\n", apsched_strerror(len));
+    return CLI_EXIT_FAILURE;
+  }
+  if ((size_t)len < sizeof small) {
+    puts(small);
+  } else {
+    char *big = malloc((size_t)len + 1);
+    if (!big) {
+      fprintf(stderr, "apsched: out of memory\n");
+      return CLI_EXIT_FAILURE;
+    }
+    apsched_trigger_describe(ct->trigger, big, (size_t)len + 1);
+    puts(big);
+    free(big);
+  }
+  return finish_output();
+}
+
+/* next / describe with their arguments (after the command word). */
+static int run_command(const char *cmd, int argc, char **argv) {
+  options o;
+  int rc = parse_options(cmd, argc, argv, &o);
+  if (rc < 0) return print_help();
+  if (rc != CLI_EXIT_OK) return rc;
+
+  long count = COUNT_DEFAULT;
+  if (o.count && !parse_count(o.count, &count))
+    return usage_error("-n: '%s' is not a positive count", o.count);
+  if (count > COUNT_MAX)
+    return usage_error("-n: '%s' is above the maximum %d", o.count, COUNT_MAX);
+
+  char err[CLI_ERR_MAX] = "";
+  apsched_tz *tz;
+  if (apsched_tz_get(o.tz, &tz, err, sizeof err) != APSCHED_OK)
+    return usage_error("--tz: %s", err);
+  cli_context ctx = {.tz_name = o.tz, .tz = tz, .from = apsched_now(), .from_given = o.from};
+  if (o.from && cli_parse_time("--from", o.from, &ctx, &ctx.from, err, sizeof err) != APSCHED_OK) {
+    apsched_tz_free(tz);
+    return usage_error("%s", err);
+  }
+
+  bool is_next = strcmp(cmd, "next") == 0;
+  cli_trigger ct;
+  /* describe shows an interval's start only when --from names one. */
+  rc = cli_trigger_build(&ctx, argc - o.trigger_at, argv + o.trigger_at,
+                         is_next || ctx.from_given, &ct, err, sizeof err);
+  if (rc != APSCHED_OK) {
+    apsched_tz_free(tz);
+    if (rc == APSCHED_ENOMEM) {
+      fprintf(stderr, "apsched: out of memory\n");
+      return CLI_EXIT_FAILURE;
+    }
+    return usage_error("%s", err);
+  }
+  rc = is_next ? list_fire_times(&ctx, &ct, count) : describe(&ct);
+  apsched_trigger_free(ct.trigger);
+  apsched_tz_free(tz);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    cli_print_usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+    return print_help();
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    printf("apsched %s\n", apsched_version());
+    return finish_output();
+  }
+  if (strcmp(cmd, "next") == 0 || strcmp(cmd, "describe") == 0)
+    return run_command(cmd, argc - 2, argv + 2);
+  if (cmd[0] == '-') {
+    if (strcmp(cmd, "--tz") == 0 || strcmp(cmd, "--from") == 0 || strcmp(cmd, "-n") == 0 ||
+        strncmp(cmd, "--tz=", 5) == 0 || strncmp(cmd, "--from=", 7) == 0)
+      return usage_error("%s goes after the command: apsched next %s ...", cmd, cmd);
+    return usage_error("unknown option %s", cmd);
+  }
+  return usage_error("unknown command '%s' (next, describe or help)", cmd);
+}

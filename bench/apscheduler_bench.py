@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import tracemalloc
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import apscheduler
 from apscheduler.executors.debug import DebugExecutor

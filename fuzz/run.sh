@@ -32,9 +32,17 @@ for s in 'CET-1CEST,M3.5.0,M10.5.0/3' 'EST5EDT,M3.2.0,M11.1.0' '<+0330>-3:30' \
   i=$((i + 1))
 done
 
-for target in tzif posix_tz; do
+# The cron target needs the whole trigger code: link every library source.
+all_sources=$(find "$root/src" -name '*.c' | sort)
+mkdir -p "$work/corpus_cron"
+printf '\000cron[month=%s, day=%s, hour=%s]' "'6-8,11-12'" "'3rd fri'" "'0-3'" > "$work/corpus_cron/seed0"
+printf '\001*/15 9-17 * * mon-fri' > "$work/corpus_cron/seed1"
+
+for target in tzif posix_tz cron; do
+  srcs=$sources
+  [ "$target" = cron ] && srcs=$all_sources
   # shellcheck disable=SC2086
-  "$cc" $flags -o "$work/fuzz_$target" "$here/fuzz_$target.c" $sources -lpthread
+  "$cc" $flags -o "$work/fuzz_$target" "$here/fuzz_$target.c" $srcs -lpthread
   echo "== fuzz_$target for ${secs}s"
   "$work/fuzz_$target" -max_total_time="$secs" -max_len=8192 -print_final_stats=1 \
     -artifact_prefix="$work/crash_${target}_" "$work/corpus_$target"

@@ -70,7 +70,9 @@ typedef struct apsched_func {
 typedef struct apsched_job_args apsched_job_args;
 
 enum {
-  APSCHED_JOB_COALESCE = 1 << 0
+  APSCHED_JOB_COALESCE = 1 << 0,
+  /* The id is a library-generated UUID4: stores may skip the duplicate check. */
+  APSCHED_JOB_GENERATED_ID = 1 << 1
 };
 
 typedef struct apsched_job_record {

@@ -207,6 +207,18 @@ void apsched__notice_log(apsched_scheduler *s, notice *n, apsched_log_level lvl,
   n->log_level = lvl;
 }
 
+void apsched__log_later(apsched_scheduler *s, notice_list *l, apsched_log_level lvl,
+                        const char *fmt, ...) {
+  if (!apsched__log_enabled(s, lvl)) return; /* no notice at all: the hot path stays cheap */
+  notice *n = apsched__notice_add(s, l, 0);
+  if (!n) return;
+  va_list ap;
+  va_start(ap, fmt);
+  n->log_msg = vformat(s, fmt, ap);
+  va_end(ap);
+  n->log_level = lvl;
+}
+
 void apsched__notice_own(apsched_scheduler *s, notice *n, const char *job_id,
                          const char *jobstore_or_alias) {
   if (!n) return;

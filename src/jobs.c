@@ -142,7 +142,8 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
   rec->misfire_grace_ms = grace_to_ms(o->misfire_grace_time ? o->misfire_grace_time : s->default_grace);
   rec->max_runtime_ms = to_ms(o->max_runtime);
   bool coalesce = o->coalesce == APSCHED_DEFAULT ? s->default_coalesce : o->coalesce == APSCHED_YES;
-  rec->flags = coalesce ? APSCHED_JOB_COALESCE : 0;
+  rec->flags = (uint16_t)((coalesce ? APSCHED_JOB_COALESCE : 0) |
+                          (o->id ? 0 : APSCHED_JOB_GENERATED_ID));
   *out = rec;
   return APSCHED_OK;
 fail:
@@ -213,15 +214,13 @@ void apsched__commit_pending(apsched_scheduler *s, notice_list *nl) {
     rec->flags &= (uint16_t)~PENDING_PAUSED;
     int rc = se ? store_add(se, rec, p->replace_existing) : APSCHED_ENOENT;
     if (rc != APSCHED_OK) {
-      notice *n = apsched__notice_add(s, nl, 0);
-      apsched__notice_log(s, n, APSCHED_LOG_ERROR,
+      apsched__log_later(s, nl, APSCHED_LOG_ERROR,
                           "Could not add pending job \"%s\" to job store \"%s\": %s", rec->id,
                           p->jobstore, apsched_strerror(rc));
       apsched_job_record_free(rec);
     } else {
       add_event(s, nl, APSCHED_EVENT_JOB_ADDED, rec->id, se->alias);
-      notice *n = apsched__notice_add(s, nl, 0);
-      apsched__notice_log(s, n, APSCHED_LOG_INFO, "Added job \"%s\" to job store \"%s\"",
+      apsched__log_later(s, nl, APSCHED_LOG_INFO, "Added job \"%s\" to job store \"%s\"",
                           default_name(rec), se->alias);
     }
     apsched__dealloc(s, p);
@@ -285,8 +284,7 @@ int apsched_add_job(apsched_scheduler *s, const apsched_job_options *o, char *id
       else s->pending_head = p;
       s->pending_tail = p;
     }
-    notice *n = apsched__notice_add(s, &nl, 0);
-    apsched__notice_log(s, n, APSCHED_LOG_INFO,
+    apsched__log_later(s, &nl, APSCHED_LOG_INFO,
                         "Adding job tentatively -- it will be properly scheduled when the "
                         "scheduler starts");
   } else {
@@ -306,8 +304,7 @@ int apsched_add_job(apsched_scheduler *s, const apsched_job_options *o, char *id
     rc = store_add(se, rec, o->replace_existing);
     if (rc != APSCHED_OK) goto out;
     add_event(s, &nl, APSCHED_EVENT_JOB_ADDED, rec->id, se->alias);
-    notice *n = apsched__notice_add(s, &nl, 0);
-    apsched__notice_log(s, n, APSCHED_LOG_INFO, "Added job \"%s\" to job store \"%s\"",
+    apsched__log_later(s, &nl, APSCHED_LOG_INFO, "Added job \"%s\" to job store \"%s\"",
                         default_name(rec), se->alias);
     apsched__wake_if_earlier(s, rec->next_run_time);
   }
@@ -359,8 +356,7 @@ static const char *found_store_alias(const found_job *f) {
 static int remove_found(apsched_scheduler *s, found_job *f, notice_list *nl) {
   const char *alias = found_store_alias(f);
   add_event(s, nl, APSCHED_EVENT_JOB_REMOVED, f->rec->id, alias);
-  notice *n = apsched__notice_add(s, nl, 0);
-  apsched__notice_log(s, n, APSCHED_LOG_INFO, "Removed job %s", f->rec->id);
+  apsched__log_later(s, nl, APSCHED_LOG_INFO, "Removed job %s", f->rec->id);
   if (f->pending) {
     pending_unlink(s, f->pending);
     apsched_job_record_free(f->rec);
@@ -1011,8 +1007,7 @@ void apsched__process_claimed(apsched_scheduler *s, store_entry *se, apsched_job
   if (at == APSCHED_TIME_NONE) {
     /* The trigger is finished: the job goes, as in APScheduler. */
     add_event(s, nl, APSCHED_EVENT_JOB_REMOVED, rec->id, se->alias);
-    notice *e = apsched__notice_add(s, nl, 0);
-    apsched__notice_log(s, e, APSCHED_LOG_INFO, "Removed job %s", rec->id);
+    apsched__log_later(s, nl, APSCHED_LOG_INFO, "Removed job %s", rec->id);
     vt->release(se->store, rec, true);
   } else {
     rec->next_run_time = at;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,8 +201,7 @@ static apsched_time_t process_once(apsched_scheduler *s) {
     for (store_entry *se = s->stores; se; se = se->next) {
       int n = se->store->vtable->claim_due(se->store, now, due, CLAIM_BATCH);
       if (n < 0) {
-        notice *e = apsched__notice_add(s, &nl, 0);
-        apsched__notice_log(s, e, APSCHED_LOG_WARNING,
+        apsched__log_later(s, &nl, APSCHED_LOG_WARNING,
                             "Error getting due jobs from job store \"%s\": %s", se->alias,
                             apsched_strerror(n));
         continue;
@@ -258,7 +258,20 @@ static void run_loop(apsched_scheduler *s) {
   apsched__unlock(s);
 }
 
+/* Linux delays timer wake-ups by up to 50 µs by default ("timer slack") to
+ * batch them; a scheduler wants to wake on time. */
+static unsigned long tighten_timer_slack(void) {
+  int old = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  return old > 0 ? (unsigned long)old : 0;
+}
+
+static void restore_timer_slack(unsigned long old) {
+  if (old) prctl(PR_SET_TIMERSLACK, old, 0, 0, 0);
+}
+
 static void *loop_thread(void *arg) {
+  tighten_timer_slack();
   run_loop(arg);
   return NULL;
 }
@@ -320,7 +333,7 @@ static int start_common(apsched_scheduler *s, bool paused, loop_mode mode, notic
   for (executor_entry *e = s->executors; e; e = e->next) {
     rc = start_executor(s, e);
     if (rc != APSCHED_OK) {
-      apsched__notice_log(s, apsched__notice_add(s, nl, 0), APSCHED_LOG_ERROR,
+      apsched__log_later(s, nl, APSCHED_LOG_ERROR,
                           "Executor \"%s\" failed to start: %s", e->alias, apsched_strerror(rc));
       return rc;
     }
@@ -331,7 +344,7 @@ static int start_common(apsched_scheduler *s, bool paused, loop_mode mode, notic
   s->wakeup_pending = false;
   s->clock_seen = false;
   s->planned_wake = APSCHED_TIME_NONE;
-  apsched__notice_log(s, apsched__notice_add(s, nl, 0), APSCHED_LOG_INFO, "Scheduler started");
+  apsched__log_later(s, nl, APSCHED_LOG_INFO, "Scheduler started");
   return APSCHED_OK;
 }
 
@@ -365,7 +378,9 @@ int apsched_run(apsched_scheduler *s, bool paused) {
   apsched__notices_flush(s, &nl);
   if (rc != APSCHED_OK) return rc;
   emit(s, APSCHED_EVENT_SCHEDULER_STARTED, NULL);
+  unsigned long slack = tighten_timer_slack(); /* the caller's thread: put it back after */
   run_loop(s);
+  restore_timer_slack(slack);
   return APSCHED_OK;
 }
 

@@ -144,6 +144,9 @@ APSCHED_INTERNAL notice *apsched__notice_add(apsched_scheduler *s, notice_list *
 /* Attaches a formatted log message (only if the level is enabled). */
 APSCHED_INTERNAL void apsched__notice_log(apsched_scheduler *s, notice *n, apsched_log_level lvl,
                                           const char *fmt, ...) APSCHED_PRINTF(4, 5);
+/* A log message to emit after the lock is released (nothing if the level is off). */
+APSCHED_INTERNAL void apsched__log_later(apsched_scheduler *s, notice_list *l, apsched_log_level lvl,
+                                         const char *fmt, ...) APSCHED_PRINTF(4, 5);
 /* Copies strings into the notice so it outlives the records it names. */
 APSCHED_INTERNAL void apsched__notice_own(apsched_scheduler *s, notice *n, const char *job_id,
                                           const char *jobstore_or_alias);

@@ -41,7 +41,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
-run_suite release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite release -DCMAKE_BUILD_TYPE=Release
 
 echo "== install + find_package / pkg-config consumer"
 prefix=$(mktemp -d)

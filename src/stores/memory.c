@@ -299,7 +299,10 @@ static int mem_add(apsched_jobstore *st, apsched_job_record *rec) {
   memory_store *ms = as_memory(st);
   if (!rec) return APSCHED_EINVAL;
   uint64_t h = hash_id(ms->hash_seed, rec->id);
-  if (find_in(&ms->buckets[h & ms->bucket_mask], rec->id)) return APSCHED_EEXIST;
+  /* A library-generated UUID4 cannot collide in practice (2^-122): skipping
+   * the check saves a cache miss per add on large stores. */
+  if (!(rec->flags & APSCHED_JOB_GENERATED_ID) && find_in(&ms->buckets[h & ms->bucket_mask], rec->id))
+    return APSCHED_EEXIST;
   int rc = reserve_one(ms);
   if (rc != APSCHED_OK) return rc;
   if (ms->count + 1 > ms->bucket_mask + 1) rehash(ms, (ms->bucket_mask + 1) * 2);
@@ -375,6 +378,8 @@ static int mem_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_r
   while (n < max && ms->heap_len > 0 && ms->heap[0]->next_run_time <= now) {
     apsched_job_record *rec = heap_pop(ms);
     rec->store_pos = POS_CLAIMED;
+    /* Release (maybe with removal) will walk this bucket soon: start the load now. */
+    __builtin_prefetch(&ms->buckets[hash_id(ms->hash_seed, rec->id) & ms->bucket_mask]);
     out[n++] = rec;
   }
   return (int)n;

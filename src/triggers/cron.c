@@ -622,7 +622,7 @@ int apsched_trigger_cron(const apsched_cron_options *opt, apsched_trigger **out,
   const char *const values[APSCHED__CRON_NFIELDS] = {opt->year,   opt->month,       opt->day,
                                                      opt->week,   opt->day_of_week, opt->hour,
                                                      opt->minute, opt->second};
-  cron_trigger *ct;
+  cron_trigger *ct = NULL;
   int rc = cron_alloc(opt->timezone, &ct, errbuf, errlen);
   if (rc != APSCHED_OK) return rc;
   apsched__cron_text tx;
@@ -636,7 +636,7 @@ int apsched_trigger_cron(const apsched_cron_options *opt, apsched_trigger **out,
 int apsched_trigger_crontab(const char *expr, const char *timezone, apsched_trigger **out,
                             char *errbuf, size_t errlen) {
   if (!expr || !out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "crontab: no text given");
-  cron_trigger *ct;
+  cron_trigger *ct = NULL;
   int rc = cron_alloc(timezone, &ct, errbuf, errlen);
   if (rc != APSCHED_OK) return rc;
   apsched__cron_text tx;
@@ -705,7 +705,7 @@ int apsched__cron_parse_params(const char *params, apsched_trigger **out, char *
                            p[i].key);
     }
   }
-  cron_trigger *ct;
+  cron_trigger *ct = NULL;
   int rc = cron_alloc(timezone, &ct, errbuf, errlen);
   if (rc != APSCHED_OK) return rc;
   /* Dates without an offset are wall time in the trigger's zone, as in APScheduler. */

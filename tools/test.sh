@@ -54,6 +54,10 @@ LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_shared"
 PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc tests/consumer/main.c -o "$root/consumer/consumer_pc" \
   $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs apsched)
 LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_pc"
+echo "== benchmark smoke runs (quick sizes; the figures come from bench/run.sh)"
+"$root/release/bench_scheduler" --quick >/dev/null
+"$root/release/bench_store" 1000 >/dev/null
+"$root/release/bench_cron" --quick --no-python >/dev/null
 if [ -x tools/run_examples.sh ]; then
   echo "== examples"
   tools/run_examples.sh "$root/release"

@@ -10,6 +10,7 @@
  *
  * No locking: the scheduler calls a store only with its own mutex held. */
 #include "memory_internal.h"
+#include "../util/strmap.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -42,33 +43,7 @@ static apsched_job_record *next_in_chain(const apsched_job_record *rec) {
 
 /* ------------------------------------------------------------------ hash */
 
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 32;
-  x *= 0xd6e8feb86659fd93ull;
-  x ^= x >> 32;
-  x *= 0xd6e8feb86659fd93ull;
-  x ^= x >> 32;
-  return x;
-}
-
-/* Eight bytes per step: ids are usually 32-character UUIDs, so a bytewise
- * hash would dominate the cost of a lookup. */
-static uint64_t hash_id(uint64_t seed, const char *id) {
-  size_t len = strlen(id);
-  uint64_t h = seed ^ ((uint64_t)len * 0x9e3779b97f4a7c15ull);
-  while (len >= 8) {
-    uint64_t w;
-    memcpy(&w, id, 8);
-    h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 31;
-    id += 8;
-    len -= 8;
-  }
-  uint64_t w = 0;
-  memcpy(&w, id, len);
-  h = (h ^ w) * 0x94d049bb133111ebull;
-  return mix64(h);
-}
+static uint64_t hash_id(uint64_t seed, const char *id) { return apsched__hash_id(seed, id); }
 
 static apsched_job_record **bucket_of(memory_store *ms, const char *id) {
   return &ms->buckets[hash_id(ms->hash_seed, id) & ms->bucket_mask];

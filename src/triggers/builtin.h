@@ -23,4 +23,12 @@ APSCHED_INTERNAL int apsched__param_int(const apsched__param *p, int64_t min, in
 APSCHED_INTERNAL void apsched__append_time(char *buf, size_t len, size_t *pos, const char *sep,
                                            const char *key, apsched_time_t t);
 
+/* Appends "<sep>jitter=<seconds>" ("jitter=2.5"): seconds with up to six
+ * decimals, trailing zeros trimmed, as the other kinds write it. */
+APSCHED_INTERNAL void apsched__append_jitter(char *buf, size_t len, size_t *pos, const char *sep,
+                                             int64_t usec);
+/* Reads a parameter written that way back into microseconds. */
+APSCHED_INTERNAL int apsched__param_seconds(const apsched__param *p, int64_t *out, char *errbuf,
+                                            size_t errlen);
+
 #endif

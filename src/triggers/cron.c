@@ -50,6 +50,7 @@
  * fire times, end_date inclusive (an end_date before start_date is accepted
  * and the trigger never fires), no fields at all = every second.
  */
+#include "builtin.h"
 #include "cron_internal.h"
 
 #include <stdlib.h>
@@ -439,22 +440,11 @@ static apsched_time_t cron_next(const apsched_trigger *t, apsched_time_t prev, a
 
 /* ------------------------------------------------------------ the text */
 
-/* Appends ", key='value'" with quotes doubled (no separator after '['). */
+/* Appends "key='value'", with ", " before every parameter but the first. */
 static void append_quoted(char *buf, size_t len, size_t *pos, bool *first, const char *key,
                           const char *value) {
-  apsched__append(buf, len, pos, "%s%s='", *first ? "" : ", ", key);
+  apsched__append_quoted(buf, len, pos, *first ? "" : ", ", key, value);
   *first = false;
-  for (const char *c = value; *c; c++) apsched__append(buf, len, pos, *c == '\'' ? "''" : "%c", *c);
-  apsched__append(buf, len, pos, "'");
-}
-
-/* Seconds with up to six decimals, trailing zeros trimmed ("2.5"). */
-static void append_seconds(char *buf, size_t len, size_t *pos, int64_t usec) {
-  char frac[8];
-  snprintf(frac, sizeof frac, "%06lld", (long long)(usec % APSCHED_SEC));
-  int n = 6;
-  while (n > 0 && frac[n - 1] == '0') frac[--n] = '\0';
-  apsched__append(buf, len, pos, "%lld%s%s", (long long)(usec / APSCHED_SEC), n ? "." : "", frac);
 }
 
 static int cron_describe(const apsched_trigger *t, char *buf, size_t len) {
@@ -475,8 +465,7 @@ static int cron_describe(const apsched_trigger *t, char *buf, size_t len) {
     append_quoted(buf, len, &pos, &first, date_keys[i], text);
   }
   if (ct->base.jitter) {
-    apsched__append(buf, len, &pos, ", jitter=");
-    append_seconds(buf, len, &pos, ct->base.jitter);
+    apsched__append_jitter(buf, len, &pos, ", ", ct->base.jitter);
   }
   apsched__append(buf, len, &pos, "]");
   if (buf && len > 0 && pos >= len) buf[len - 1] = '\0';
@@ -646,31 +635,6 @@ int apsched_trigger_crontab(const char *expr, const char *timezone, apsched_trig
   return rc;
 }
 
-/* "2.5" seconds -> microseconds. */
-static int parse_seconds(const apsched__param *p, int64_t *out, char *errbuf, size_t errlen) {
-  const char *s = p->value;
-  int64_t whole = 0, frac = 0;
-  int digits = 0;
-  if (!*s || *s == '.') goto bad;
-  for (; *s >= '0' && *s <= '9'; s++) {
-    if (whole > INT64_MAX / APSCHED_SEC / 10) goto bad;
-    whole = whole * 10 + (*s - '0');
-  }
-  if (*s == '.') {
-    for (s++; *s >= '0' && *s <= '9'; s++) {
-      if (++digits > 6) goto bad;
-      frac = frac * 10 + (*s - '0');
-    }
-  }
-  if (*s) goto bad;
-  for (; digits < 6; digits++) frac *= 10;
-  *out = whole * APSCHED_SEC + frac;
-  return APSCHED_OK;
-bad:
-  return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
-                       "%s: '%s' is not a number of seconds (up to 6 decimals)", p->key, p->value);
-}
-
 int apsched__cron_parse_params(const char *params, apsched_trigger **out, char *errbuf,
                                size_t errlen) {
   apsched__param p[16];
@@ -695,7 +659,7 @@ int apsched__cron_parse_params(const char *params, apsched_trigger **out, char *
     } else if (strcmp(p[i].key, "end_date") == 0) {
       dates[1] = &p[i];
     } else if (strcmp(p[i].key, "jitter") == 0) {
-      int rc = parse_seconds(&p[i], &jitter, errbuf, errlen);
+      int rc = apsched__param_seconds(&p[i], &jitter, errbuf, errlen);
       if (rc != APSCHED_OK) return rc;
     } else {
       return apsched__fail(APSCHED_EINVAL, errbuf, errlen,

@@ -57,14 +57,6 @@ static apsched_time_t interval_next(const apsched_trigger *t, apsched_time_t pre
   return next;
 }
 
-/* Seconds with up to six decimals, trailing zeros trimmed ("2.5"). */
-static void format_seconds(int64_t usec, char *buf, size_t len) {
-  int n = snprintf(buf, len, "%lld.%06lld", (long long)(usec / APSCHED_SEC),
-                   (long long)(usec % APSCHED_SEC));
-  while (n > 0 && buf[n - 1] == '0') buf[--n] = '\0';
-  if (n > 0 && buf[n - 1] == '.') buf[--n] = '\0';
-}
-
 static int interval_describe(const apsched_trigger *t, char *buf, size_t len) {
   const interval_trigger *it = (const interval_trigger *)t;
   static const struct {
@@ -85,11 +77,7 @@ static int interval_describe(const apsched_trigger *t, char *buf, size_t len) {
   }
   if (it->start_date) apsched__append_time(buf, len, &pos, ", ", "start_date", it->start_date);
   if (it->end_date) apsched__append_time(buf, len, &pos, ", ", "end_date", it->end_date);
-  if (it->base.jitter) {
-    char secs[48];
-    format_seconds(it->base.jitter, secs, sizeof secs);
-    apsched__append(buf, len, &pos, ", jitter=%s", secs);
-  }
+  if (it->base.jitter) apsched__append_jitter(buf, len, &pos, ", ", it->base.jitter);
   apsched__append(buf, len, &pos, "]");
   if (buf && len > 0 && pos >= len) buf[len - 1] = '\0';
   return (int)pos;
@@ -180,31 +168,6 @@ int apsched_trigger_interval(const apsched_interval_options *opt, apsched_trigge
   return interval_new(total, opt->start_date, opt->end_date, opt->jitter, out, errbuf, errlen);
 }
 
-/* "2.5" seconds -> microseconds. */
-static int parse_seconds(const apsched__param *p, int64_t *out, char *errbuf, size_t errlen) {
-  const char *s = p->value;
-  int64_t whole = 0, frac = 0;
-  int digits = 0;
-  if (!*s) goto bad;
-  for (; *s >= '0' && *s <= '9'; s++) {
-    if (whole > INT64_MAX / APSCHED_SEC / 10) goto bad;
-    whole = whole * 10 + (*s - '0');
-  }
-  if (*s == '.') {
-    for (s++; *s >= '0' && *s <= '9'; s++) {
-      if (++digits > 6) goto bad;
-      frac = frac * 10 + (*s - '0');
-    }
-  }
-  if (*s) goto bad;
-  for (; digits < 6; digits++) frac *= 10;
-  *out = whole * APSCHED_SEC + frac;
-  return APSCHED_OK;
-bad:
-  return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
-                       "%s: '%s' is not a number of seconds (up to 6 decimals)", p->key, p->value);
-}
-
 int apsched__interval_parse_params(const char *params, apsched_trigger **out, char *errbuf,
                                    size_t errlen) {
   apsched__param p[12];
@@ -227,7 +190,7 @@ int apsched__interval_parse_params(const char *params, apsched_trigger **out, ch
       } else if (strcmp(p[i].key, "end_date") == 0) {
         rc = apsched__param_time(&p[i], &o.end_date, errbuf, errlen);
       } else if (strcmp(p[i].key, "jitter") == 0) {
-        rc = parse_seconds(&p[i], &o.jitter, errbuf, errlen);
+        rc = apsched__param_seconds(&p[i], &o.jitter, errbuf, errlen);
       } else {
         return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
                              "interval: unknown parameter '%s' (allowed: weeks, days, hours, "

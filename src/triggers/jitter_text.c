@@ -1,5 +1,5 @@
-/* Jitter as text ("jitter=2.5" seconds) for the calendar and and/or kinds. */
-#include "extra_kinds.h"
+/* Jitter as text ("jitter=2.5" seconds), shared by every built-in kind. */
+#include "builtin.h"
 
 #include <stdio.h>
 

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t apsched__strhash(const char *key) {
+uint64_t apsched__hash_id(uint64_t seed, const char *key) {
   /* Eight bytes per step (ids are usually 32 characters), then a final mix
    * so the low bits are usable as an index. */
   size_t len = strlen(key);
-  uint64_t h = 0xcbf29ce484222325ull ^ (len * 0x9e3779b97f4a7c15ull);
+  uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull);
   for (; len >= 8; len -= 8, key += 8) {
     uint64_t w;
     memcpy(&w, key, 8);
@@ -18,11 +18,13 @@ uint64_t apsched__strhash(const char *key) {
   uint64_t w = 0;
   memcpy(&w, key, len);
   h = (h ^ w) * 0x94d049bb133111ebull;
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
+  h ^= h >> 32;
+  h *= 0xd6e8feb86659fd93ull;
+  h ^= h >> 32;
   return h;
 }
+
+uint64_t apsched__strhash(const char *key) { return apsched__hash_id(0xcbf29ce484222325ull, key); }
 
 static size_t find_slot(const apsched_strmap *m, const char *key, uint64_t h) {
   size_t mask = m->cap - 1;

@@ -19,6 +19,8 @@ typedef struct apsched_strmap {
   size_t count;
 } apsched_strmap;
 
+/* A fast 64-bit hash of a NUL-terminated id; seed varies it (per table). */
+__attribute__((visibility("hidden"))) uint64_t apsched__hash_id(uint64_t seed, const char *key);
 __attribute__((visibility("hidden"))) uint64_t apsched__strhash(const char *key);
 __attribute__((visibility("hidden"))) void *apsched__strmap_get(const apsched_strmap *m,
                                                                  const char *key);

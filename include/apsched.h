@@ -71,6 +71,10 @@ enum {
 
 /* A short, static description of an error code; never allocates, never NULL. */
 APSCHED_API const char *apsched_strerror(int code);
+/* What exactly was wrong in the last call that failed on this thread, naming
+ * the bad input ("max_instances: -1 is outside 1..65535"); "" if none.
+ * Successful calls leave it unchanged. Valid until the thread's next failure. */
+APSCHED_API const char *apsched_last_error(void);
 
 /* ------------------------------------------------------------------- time */
 

@@ -1,6 +1,8 @@
 /* Error strings and the library version. */
 #include "internal.h"
 
+#include <stdio.h>
+
 const char *apsched_strerror(int code) {
   switch (code) {
   case APSCHED_OK: return "success";
@@ -15,6 +17,19 @@ const char *apsched_strerror(int code) {
   case APSCHED_ERANGE: return "value out of range";
   default: return "unknown error";
   }
+}
+
+/* The message of the last failed call on this thread (see apsched_last_error). */
+static _Thread_local char last_error[256];
+
+const char *apsched_last_error(void) { return last_error; }
+
+int apsched__error(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  return code;
 }
 
 const char *apsched_version(void) { return APSCHED_VERSION_STRING; }

@@ -60,6 +60,35 @@ static bool valid_grace(int64_t g) {
 
 static bool valid_duration(int64_t d) { return d >= 0 && d <= APSCHED_DURATION_MAX; }
 
+static int check_id(const char *id) {
+  if (!valid_id(id))
+    return apsched__error(APSCHED_EINVAL,
+                          "id: '%.64s' must be 1..%d bytes without control characters", id,
+                          APSCHED_ID_MAX);
+  return APSCHED_OK;
+}
+
+/* The settings add_job and modify_job share (zero: unchanged / default). */
+static int check_settings(const char *name, int max_instances, int64_t grace, int64_t max_runtime,
+                          apsched_flag coalesce, const char *executor) {
+  if (name && !*name) return apsched__error(APSCHED_EINVAL, "name: empty");
+  if (max_instances < 0 || max_instances > APSCHED_MAX_INSTANCES_LIMIT)
+    return apsched__error(APSCHED_EINVAL, "max_instances: %d is outside 1..%d", max_instances,
+                          APSCHED_MAX_INSTANCES_LIMIT);
+  if (!valid_grace(grace))
+    return apsched__error(APSCHED_EINVAL,
+                          "misfire_grace_time: %lld us is not 0..%lld or APSCHED_GRACE_UNLIMITED",
+                          (long long)grace, (long long)APSCHED_DURATION_MAX);
+  if (max_runtime != APSCHED_NO_MAX_RUNTIME && !valid_duration(max_runtime))
+    return apsched__error(APSCHED_EINVAL, "max_runtime: %lld us is outside 0..%lld",
+                          (long long)max_runtime, (long long)APSCHED_DURATION_MAX);
+  if (!valid_flag(coalesce))
+    return apsched__error(APSCHED_EINVAL, "coalesce: %d is not an apsched_flag", (int)coalesce);
+  if (executor && !valid_alias(executor))
+    return apsched__error(APSCHED_EINVAL, "executor: '%.64s' is not a valid alias", executor);
+  return APSCHED_OK;
+}
+
 /* Microseconds (validated) -> whole milliseconds, rounded up. */
 static uint32_t to_ms(int64_t usec) { return (uint32_t)((usec + APSCHED_MSEC - 1) / APSCHED_MSEC); }
 
@@ -75,7 +104,8 @@ static int64_t grace_from_ms(uint32_t ms) {
 static int resolve_func(apsched_job_fn fn, const char *name, const apsched_func **out) {
   if (fn && name) {
     const apsched_func *f = apsched__func_by_name(name, false);
-    if (!f || f->fn != fn) return APSCHED_EINVAL; /* contradictory */
+    if (!f || f->fn != fn)
+      return apsched__error(APSCHED_EINVAL, "func_name: '%s' is not registered for that func", name);
     *out = f;
     return APSCHED_OK;
   }
@@ -83,9 +113,11 @@ static int resolve_func(apsched_job_fn fn, const char *name, const apsched_func 
     *out = apsched__func_by_ptr(fn);
     return *out ? APSCHED_OK : APSCHED_ENOMEM;
   }
+  if (!name) return apsched__error(APSCHED_EINVAL, "func: no function given (func or func_name)");
   if (name) {
     const apsched_func *f = apsched__func_by_name(name, false);
-    if (!f || !f->fn) return APSCHED_EINVAL; /* not registered */
+    if (!f || !f->fn)
+      return apsched__error(APSCHED_EINVAL, "func_name: no function is registered as '%s'", name);
     *out = f;
     return APSCHED_OK;
   }
@@ -99,7 +131,8 @@ static int copy_trigger(const apsched_trigger *t, apsched_time_t now, apsched_tr
     int rc = apsched_trigger_date(NULL, &copy);
     if (rc != APSCHED_OK) return rc;
   } else {
-    if (!apsched__trigger_vtable_ok(t)) return APSCHED_EINVAL;
+    if (!apsched__trigger_vtable_ok(t))
+      return apsched__error(APSCHED_EINVAL, "trigger: unknown vtable version or missing entries");
     int rc = apsched_trigger_clone(t, &copy);
     if (rc != APSCHED_OK) return rc;
   }
@@ -118,15 +151,21 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
     apsched__uuid_hex(generated);
     id = generated;
   }
-  if (!valid_id(id)) return APSCHED_EINVAL;
-  if ((o->name && !*o->name) || o->max_instances < 0 ||
-      o->max_instances > APSCHED_MAX_INSTANCES_LIMIT || !valid_grace(o->misfire_grace_time) ||
-      !valid_duration(o->max_runtime) || !valid_flag(o->coalesce) || (o->arg_len && !o->arg_bytes) ||
-      (o->executor && !valid_alias(o->executor)) || (o->jobstore && !valid_alias(o->jobstore)) ||
-      (o->next_run_time && o->paused))
-    return APSCHED_EINVAL;
+  int rc = check_id(id);
+  if (rc == APSCHED_OK)
+    rc = check_settings(o->name, o->max_instances, o->misfire_grace_time, o->max_runtime,
+                        o->coalesce, o->executor);
+  if (rc == APSCHED_OK && o->max_runtime < 0)
+    rc = apsched__error(APSCHED_EINVAL, "max_runtime: %lld us is negative", (long long)o->max_runtime);
+  if (rc != APSCHED_OK) return rc;
+  if (o->arg_len && !o->arg_bytes)
+    return apsched__error(APSCHED_EINVAL, "arg_bytes: NULL with arg_len %zu", o->arg_len);
+  if (o->jobstore && !valid_alias(o->jobstore))
+    return apsched__error(APSCHED_EINVAL, "jobstore: '%.64s' is not a valid alias", o->jobstore);
+  if (o->next_run_time && o->paused)
+    return apsched__error(APSCHED_EINVAL, "next_run_time and paused: give one or the other");
   const apsched_func *func;
-  int rc = resolve_func(o->func, o->func_name, &func);
+  rc = resolve_func(o->func, o->func_name, &func);
   if (rc != APSCHED_OK) return rc;
   apsched_job_record *rec = apsched__record_new(id);
   if (!rec) return APSCHED_ENOMEM;
@@ -233,13 +272,13 @@ int apsched_add_job(apsched_scheduler *s, const apsched_job_options *o, char *id
                     size_t id_len) {
   if (!s || !o) return APSCHED_EINVAL;
   apsched_time_t now = apsched__wall(s);
-  apsched_job_record *rec;
+  apsched_job_record *rec = NULL;
   int rc = build_record(s, o, now, &rec);
   if (rc != APSCHED_OK) return rc;
   if (id_out && id_len <= strlen(rec->id)) {
     if (rec->args) rec->args->ptr_free = NULL;
     apsched_job_record_free(rec);
-    return APSCHED_EINVAL;
+    return apsched__error(APSCHED_EINVAL, "id_out: %zu bytes cannot hold the id", id_len);
   }
   notice_list nl;
   apsched__notices_init(&nl);
@@ -256,7 +295,8 @@ int apsched_add_job(apsched_scheduler *s, const apsched_job_options *o, char *id
     pending_job *old = apsched__strmap_get(&s->pending_index, rec->id);
     bool in_store = se && se->store->vtable->lookup(se->store, rec->id);
     if ((old || in_store) && !o->replace_existing) {
-      rc = APSCHED_EEXIST;
+      rc = apsched__error(APSCHED_EEXIST, "id: '%.64s' is already used by a %s job", rec->id,
+                          old ? "pending" : "stored");
       goto out;
     }
     if (o->next_run_time) rec->next_run_time = rec->trigger_time = o->next_run_time;
@@ -289,7 +329,7 @@ int apsched_add_job(apsched_scheduler *s, const apsched_job_options *o, char *id
                         "scheduler starts");
   } else {
     if (!se) {
-      rc = APSCHED_ENOENT;
+      rc = apsched__error(APSCHED_ENOENT, "jobstore: no job store '%.64s'", store_alias);
       goto out;
     }
     if (o->next_run_time) {
@@ -297,11 +337,13 @@ int apsched_add_job(apsched_scheduler *s, const apsched_job_options *o, char *id
     } else if (!o->paused) {
       schedule_first(rec, now);
       if (rec->next_run_time == APSCHED_TIME_NONE) {
-        rc = APSCHED_EINVAL; /* the trigger never fires */
+        rc = apsched__error(APSCHED_EINVAL, "trigger: it never fires from now on");
         goto out;
       }
     }
     rc = store_add(se, rec, o->replace_existing);
+    if (rc == APSCHED_EEXIST)
+      apsched__error(rc, "id: '%.64s' is already used by a job in '%s'", rec->id, se->alias);
     if (rc != APSCHED_OK) goto out;
     add_event(s, &nl, APSCHED_EVENT_JOB_ADDED, rec->id, se->alias);
     apsched__log_later(s, &nl, APSCHED_LOG_INFO, "Added job \"%s\" to job store \"%s\"",
@@ -346,7 +388,8 @@ static int find_job(apsched_scheduler *s, const char *id, const char *jobstore, 
       return APSCHED_OK;
     }
   }
-  return APSCHED_ENOENT;
+  return apsched__error(APSCHED_ENOENT, "no job '%.64s'%s%.64s%s", id, jobstore ? " in job store '" : "",
+                        jobstore ? jobstore : "", jobstore ? "'" : "");
 }
 
 static const char *found_store_alias(const found_job *f) {
@@ -494,14 +537,13 @@ static void prepared_free(prepared_change *p) {
 
 static int prepare_change(const apsched_job_changes *c, apsched_time_t now, prepared_change *p) {
   memset(p, 0, sizeof *p);
-  if ((c->name && !*c->name) || c->max_instances < 0 ||
-      c->max_instances > APSCHED_MAX_INSTANCES_LIMIT || !valid_grace(c->misfire_grace_time) ||
-      (c->max_runtime != APSCHED_NO_MAX_RUNTIME && !valid_duration(c->max_runtime)) ||
-      !valid_flag(c->coalesce) || (c->executor && !valid_alias(c->executor)) ||
-      (c->set_arg_bytes && c->arg_len && !c->arg_bytes) || (!c->set_arg && (c->arg || c->arg_free)) ||
-      (!c->set_arg_bytes && (c->arg_bytes || c->arg_len)))
-    return APSCHED_EINVAL;
-  int rc;
+  int rc = check_settings(c->name, c->max_instances, c->misfire_grace_time, c->max_runtime,
+                          c->coalesce, c->executor);
+  if (rc != APSCHED_OK) return rc;
+  if (c->set_arg_bytes && c->arg_len && !c->arg_bytes)
+    return apsched__error(APSCHED_EINVAL, "arg_bytes: NULL with arg_len %zu", c->arg_len);
+  if ((!c->set_arg && (c->arg || c->arg_free)) || (!c->set_arg_bytes && (c->arg_bytes || c->arg_len)))
+    return apsched__error(APSCHED_EINVAL, "arg/arg_bytes given without set_arg/set_arg_bytes");
   if (c->func || c->func_name) {
     rc = resolve_func(c->func, c->func_name, &p->func);
     if (rc != APSCHED_OK) return rc;

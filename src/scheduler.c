@@ -72,10 +72,14 @@ int apsched_create(const apsched_config *cfg, apsched_scheduler **out) {
        cfg->coalesce != APSCHED_NO) ||
       (cfg->clock && !cfg->clock->wall) ||
       (cfg->allocator && (!cfg->allocator->malloc || !cfg->allocator->free)))
-    return APSCHED_EINVAL;
+    return apsched__error(APSCHED_EINVAL,
+                          "config: max_instances 0..%d, misfire_grace_time and max_wait >= 0, "
+                          "coalesce an apsched_flag, clock->wall and allocator functions set",
+                          APSCHED_MAX_INSTANCES_LIMIT);
   apsched_tz *tz;
-  int rc = apsched_tz_get(cfg->timezone ? cfg->timezone : "local", &tz, NULL, 0);
-  if (rc != APSCHED_OK) return rc;
+  char why[200] = "";
+  int rc = apsched_tz_get(cfg->timezone ? cfg->timezone : "local", &tz, why, sizeof why);
+  if (rc != APSCHED_OK) return apsched__error(rc, "timezone: %s", why);
   apsched_allocator alloc = {default_malloc, default_realloc, default_free, NULL};
   if (cfg->allocator) alloc = *cfg->allocator;
   apsched_scheduler *s = alloc.malloc(sizeof *s, alloc.user_data);
@@ -325,7 +329,10 @@ static int start_executor(apsched_scheduler *s, executor_entry *e) {
 /* Common start: checks state, adds defaults, starts executors, commits
  * pending jobs, switches state. Lock held on entry and exit. */
 static int start_common(apsched_scheduler *s, bool paused, loop_mode mode, notice_list *nl) {
-  if (s->state != APSCHED_STATE_STOPPED || apsched__in_user_code(s)) return APSCHED_ESTATE;
+  if (s->state != APSCHED_STATE_STOPPED)
+    return apsched__error(APSCHED_ESTATE, "start: the scheduler is already running");
+  if (apsched__in_user_code(s))
+    return apsched__error(APSCHED_ESTATE, "start: called from the scheduler's own job or listener");
   join_old_thread(s);
   if (s->state != APSCHED_STATE_STOPPED || s->loop_running) return APSCHED_ESTATE;
   int rc = add_default_components(s);
@@ -447,13 +454,15 @@ int apsched_shutdown(apsched_scheduler *s, bool wait) {
   apsched__lock(s);
   if (s->state == APSCHED_STATE_STOPPED) {
     apsched__unlock(s);
-    return APSCHED_ESTATE;
+    return apsched__error(APSCHED_ESTATE, "shutdown: the scheduler is not running");
   }
   bool self = apsched__in_user_code(s) || on_executor_thread(s) ||
               (s->thread_joinable && pthread_equal(s->thread, pthread_self()));
   if (wait && self) {
     apsched__unlock(s);
-    return APSCHED_EDEADLK;
+    return apsched__error(APSCHED_EDEADLK,
+                          "shutdown: wait=true from the scheduler's own job or listener would "
+                          "wait for itself; use wait=false");
   }
   s->state = APSCHED_STATE_STOPPED;
   s->planned_wake = APSCHED_TIME_NONE;
@@ -541,14 +550,17 @@ int apsched_add_jobstore(apsched_scheduler *s, apsched_jobstore *st, const char 
   if (!st) return APSCHED_EINVAL;
   if (!s || !valid_component_alias(alias) || !store_vtable_ok(st)) {
     if (st->vtable && st->vtable->destroy) st->vtable->destroy(st);
-    return APSCHED_EINVAL;
+    return apsched__error(APSCHED_EINVAL, "jobstore: %s",
+                          !s ? "no scheduler" : !valid_component_alias(alias) ? "bad alias"
+                                                                              : "bad vtable");
   }
   store_entry *e = apsched__alloc(s, sizeof *e);
   apsched__lock(s);
   int rc = APSCHED_OK;
   const char *name = e ? apsched__intern(s, alias) : NULL;
   if (!e || !name) rc = APSCHED_ENOMEM;
-  else if (apsched__find_store(s, alias)) rc = APSCHED_EEXIST;
+  else if (apsched__find_store(s, alias))
+    rc = apsched__error(APSCHED_EEXIST, "jobstore: alias '%.64s' is taken", alias);
   else if (st->vtable->open && st->vtable->open(st, s, name) != APSCHED_OK) rc = APSCHED_EBACKEND;
   if (rc == APSCHED_OK) {
     e->alias = name;
@@ -596,14 +608,17 @@ int apsched_add_executor(apsched_scheduler *s, apsched_executor *ex, const char 
   if (!ex) return APSCHED_EINVAL;
   if (!s || !valid_component_alias(alias) || !executor_vtable_ok(ex)) {
     if (ex->vtable && ex->vtable->destroy) ex->vtable->destroy(ex);
-    return APSCHED_EINVAL;
+    return apsched__error(APSCHED_EINVAL, "executor: %s",
+                          !s ? "no scheduler" : !valid_component_alias(alias) ? "bad alias"
+                                                                              : "bad vtable");
   }
   executor_entry *e = apsched__alloc(s, sizeof *e);
   apsched__lock(s);
   int rc = APSCHED_OK;
   const char *name = e ? apsched__intern(s, alias) : NULL;
   if (!e || !name) rc = APSCHED_ENOMEM;
-  else if (apsched__find_executor(s, alias)) rc = APSCHED_EEXIST;
+  else if (apsched__find_executor(s, alias))
+    rc = apsched__error(APSCHED_EEXIST, "executor: alias '%.64s' is taken", alias);
   if (rc == APSCHED_OK) {
     *e = (executor_entry){.alias = name, .executor = ex};
     if (s->state != APSCHED_STATE_STOPPED) rc = start_executor(s, e);

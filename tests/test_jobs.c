@@ -137,8 +137,18 @@ static void test_bad_arguments_change_nothing(void **state) {
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_int_equal(apsched_add_job(s, &bad[i], NULL, 0), APSCHED_EINVAL);
+  /* Each failure says what was wrong. */
+  assert_int_equal(apsched_add_job(s, &bad[4], NULL, 0), APSCHED_EINVAL);
+  assert_string_equal(apsched_last_error(), "max_instances: -1 is outside 1..65535");
+  assert_int_equal(apsched_add_job(s, &bad[9], NULL, 0), APSCHED_EINVAL);
+  assert_string_equal(apsched_last_error(), "func_name: no function is registered as 'no_such_function'");
+  assert_int_equal(apsched_add_job(s, &bad[0], NULL, 0), APSCHED_EINVAL);
+  assert_string_equal(apsched_last_error(), "func: no function given (func or func_name)");
+  assert_int_equal(apsched_add_job(s, &ok, NULL, 0), APSCHED_EEXIST);
+  assert_string_equal(apsched_last_error(), "id: 'ok' is already used by a job in 'default'");
   apsched_job_options nostore = {.id = "ns", .func = noop_job, .jobstore = "nope"};
   assert_int_equal(apsched_add_job(s, &nostore, NULL, 0), APSCHED_ENOENT);
+  assert_string_equal(apsched_last_error(), "jobstore: no job store 'nope'");
   /* A trigger that never fires cannot be added to a running scheduler. */
   apsched_interval_options io = {.seconds = 1, .start_date = T0 - 10 * APSCHED_SEC,
                                  .end_date = T0 - 5 * APSCHED_SEC};
@@ -156,6 +166,7 @@ static void test_bad_arguments_change_nothing(void **state) {
   assert_int_equal(apsched_pause_job(s, "missing", NULL), APSCHED_ENOENT);
   assert_int_equal(apsched_resume_job(s, "missing", NULL), APSCHED_ENOENT);
   assert_int_equal(apsched_remove_job(s, "ok", "otherstore"), APSCHED_ENOENT);
+  assert_string_equal(apsched_last_error(), "no job 'ok' in job store 'otherstore'");
   assert_int_equal(apsched_remove_job(s, NULL, NULL), APSCHED_EINVAL);
   apsched_free(s);
 }

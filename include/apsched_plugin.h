@@ -160,6 +160,10 @@ typedef struct apsched_executor_vtable {
   /* True if the calling thread is one of the executor's workers. */
   bool (*owns_thread)(apsched_executor *ex);
   void (*destroy)(apsched_executor *ex);
+  /* Optional: whether this executor can run the job at all (a process pool
+   * cannot pass a pointer argument). Called when a job is added or modified
+   * with this executor; non-zero refuses it, with a message in why. */
+  int (*check_job)(apsched_executor *ex, const apsched_job_record *rec, char *why, size_t len);
 } apsched_executor_vtable;
 
 struct apsched_executor {

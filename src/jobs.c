@@ -227,6 +227,17 @@ void apsched__free_pending(apsched_scheduler *s) {
   apsched__strmap_free(&s->pending_index);
 }
 
+/* Asks the job's executor, if it exists already, whether it can run the job. */
+static int executor_accepts(apsched_scheduler *s, const apsched_job_record *rec) {
+  executor_entry *ex = apsched__find_executor(s, rec->executor);
+  if (!ex || !ex->executor->vtable->check_job) return APSCHED_OK;
+  char why[200] = "";
+  int rc = ex->executor->vtable->check_job(ex->executor, rec, why, sizeof why);
+  if (rc == APSCHED_OK) return APSCHED_OK;
+  return apsched__error(rc < 0 ? rc : APSCHED_EINVAL, "executor '%s': %s", rec->executor,
+                        why[0] ? why : "refuses the job");
+}
+
 /* Puts rec into store, replacing a job with the same id if asked to. */
 static int store_add(store_entry *se, apsched_job_record *rec, bool replace) {
   const apsched_jobstore_vtable *vt = se->store->vtable;
@@ -290,6 +301,8 @@ int apsched_add_job(apsched_scheduler *s, const apsched_job_options *o, char *id
     goto out;
   }
   store_entry *se = apsched__find_store(s, store_alias);
+  rc = executor_accepts(s, rec);
+  if (rc != APSCHED_OK) goto out;
   if (s->state == APSCHED_STATE_STOPPED) {
     /* Pending until start; duplicates are refused now, not at start. */
     pending_job *old = apsched__strmap_get(&s->pending_index, rec->id);
@@ -589,6 +602,21 @@ int apsched_modify_job(apsched_scheduler *s, const char *id, const char *jobstor
   if (rc == APSCHED_OK && c->executor && !(executor = apsched__intern(s, c->executor)))
     rc = APSCHED_ENOMEM;
   if (rc == APSCHED_OK) rc = prepare_args(c, f.rec->args, &p);
+  if (rc == APSCHED_OK && (executor || p.set_args || p.func)) {
+    /* The changed job must still suit its (maybe new) executor: ask with the
+     * new values in place (under the lock), then put the old ones back. */
+    apsched_job_record *r = f.rec;
+    const char *old_executor = r->executor;
+    apsched_job_args *old_args = r->args;
+    const apsched_func *old_func = r->func;
+    if (executor) r->executor = executor;
+    if (p.set_args) r->args = p.args;
+    if (p.func) r->func = p.func;
+    rc = executor_accepts(s, r);
+    r->executor = old_executor;
+    r->args = old_args;
+    r->func = old_func;
+  }
   if (rc == APSCHED_OK) {
     apsched_job_record *r = f.rec;
     /* Validation is over: from here on nothing fails except the store write. */

@@ -3,6 +3,8 @@
  * scheduler's allocator. */
 #include "support.h"
 
+#include "apsched_plugin.h"
+
 typedef struct concurrency {
   pthread_mutex_t lock;
   pthread_cond_t cond;
@@ -194,6 +196,63 @@ static void test_thread_pool_max_runtime(void **state) {
   recorder_destroy(&r);
 }
 
+/* ---- a custom executor that only takes jobs with a byte argument */
+
+typedef struct bytes_only {
+  apsched_executor base;
+} bytes_only;
+
+static int bo_start(apsched_executor *ex, apsched_scheduler *s, const char *alias) {
+  (void)ex, (void)s, (void)alias;
+  return APSCHED_OK;
+}
+static int bo_submit(apsched_executor *ex, apsched_run_ctx *run) {
+  (void)ex;
+  apsched_run_execute(run);
+  return APSCHED_OK;
+}
+static void bo_shutdown(apsched_executor *ex, bool wait) { (void)ex, (void)wait; }
+static void bo_destroy(apsched_executor *ex) { free(ex); }
+static int bo_check(apsched_executor *ex, const apsched_job_record *rec, char *why, size_t len) {
+  (void)ex;
+  size_t n;
+  if (apsched_job_args_bytes(rec->args, &n)) return APSCHED_OK;
+  snprintf(why, len, "job '%s' has no byte argument", rec->id);
+  return APSCHED_EINVAL;
+}
+static const apsched_executor_vtable bytes_only_vtable = {
+    .version = APSCHED_EXECUTOR_VTABLE_VERSION, .kind = "bytes_only", .start = bo_start,
+    .submit = bo_submit, .shutdown = bo_shutdown, .destroy = bo_destroy, .check_job = bo_check};
+
+static void test_executor_check_job(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = hosted_scheduler(&fc, NULL, NULL);
+  bytes_only *bo = calloc(1, sizeof *bo);
+  bo->base.vtable = &bytes_only_vtable;
+  assert_int_equal(apsched_add_executor(s, &bo->base, "bytes"), APSCHED_OK);
+  int x = 0;
+  apsched_job_options ptr_only = {.id = "p", .func = quick_job, .arg = &x, .executor = "bytes"};
+  assert_int_equal(apsched_add_job(s, &ptr_only, NULL, 0), APSCHED_EINVAL);
+  assert_string_equal(apsched_last_error(), "executor 'bytes': job 'p' has no byte argument");
+  apsched_job_options with_bytes = {.id = "b", .func = quick_job, .arg_bytes = "x", .arg_len = 1,
+                                    .executor = "bytes", .paused = true};
+  assert_int_equal(apsched_add_job(s, &with_bytes, NULL, 0), APSCHED_OK);
+  /* Modifying it into something the executor refuses changes nothing. */
+  apsched_job_changes drop = {.set_arg_bytes = true};
+  assert_int_equal(apsched_modify_job(s, "b", NULL, &drop), APSCHED_EINVAL);
+  apsched_job_options plain = {.id = "q", .func = quick_job, .paused = true};
+  assert_int_equal(apsched_add_job(s, &plain, NULL, 0), APSCHED_OK);
+  apsched_job_changes move = {.executor = "bytes"};
+  assert_int_equal(apsched_modify_job(s, "q", NULL, &move), APSCHED_EINVAL);
+  apsched_job *j;
+  assert_int_equal(apsched_get_job(s, "q", NULL, &j), APSCHED_OK);
+  assert_string_equal(j->executor, "default");
+  apsched_job_free(j);
+  apsched_free(s);
+}
+
 /* ---- the configured allocator serves the scheduler's own allocations */
 
 typedef struct counting_alloc {
@@ -250,6 +309,7 @@ int main(void) {
       cmocka_unit_test(test_inline_runs_in_scheduler_thread),
       cmocka_unit_test(test_allocator_used_and_balanced),
       cmocka_unit_test(test_thread_pool_max_runtime),
+      cmocka_unit_test(test_executor_check_job),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,6 +165,21 @@ static int managing_job(apsched_run_ctx *run) {
   apsched_job_options o = {.id = "child", .func = noop_job, .paused = true};
   if (apsched_add_job(s, &o, NULL, 0) != APSCHED_OK) return 1;
   if (apsched_remove_job(s, "child", NULL) != APSCHED_OK) return 2;
+  /* Stores, executors, listeners and scheduler state, from inside a job. */
+  apsched_jobstore *st;
+  apsched_executor *ex;
+  if (apsched_memory_store_create(&st) != APSCHED_OK || apsched_add_jobstore(s, st, "tmp") != APSCHED_OK ||
+      apsched_remove_jobstore(s, "tmp") != APSCHED_OK)
+    return 6;
+  if (apsched_inline_executor_create(&ex) != APSCHED_OK || apsched_add_executor(s, ex, "tmpx") != APSCHED_OK ||
+      apsched_remove_executor(s, "tmpx") != APSCHED_OK)
+    return 7;
+  if (apsched_pause(s) != APSCHED_OK || apsched_resume(s) != APSCHED_OK || apsched_wakeup(s) != APSCHED_OK)
+    return 8;
+  FILE *devnull = fopen("/dev/null", "w");
+  int prc = apsched_print_jobs(s, NULL, devnull);
+  fclose(devnull);
+  if (prc != APSCHED_OK) return 9;
   if (apsched_remove_job(s, apsched_run_job_id(run), NULL) != APSCHED_OK) return 3;
   if (apsched_shutdown(s, true) != APSCHED_EDEADLK) return 4;
   if (apsched_shutdown(s, false) != APSCHED_OK) return 5;

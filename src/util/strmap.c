@@ -54,11 +54,17 @@ static int grow(apsched_strmap *m) {
 }
 
 int apsched__strmap_put(apsched_strmap *m, const char *key, void *value) {
-  /* Keep the load under 3/4 so probe sequences stay short. */
-  if ((m->count + 1) * 4 > m->cap * 3 && grow(m) != 0) return -1;
   uint64_t h = apsched__strhash(key);
-  size_t i = find_slot(m, key, h);
-  if (!m->slots[i].key) m->count++;
+  size_t i = m->cap ? find_slot(m, key, h) : 0;
+  if (!m->cap || !m->slots[i].key) {
+    /* A new key: keep the load under 3/4 so probe sequences stay short.
+     * (Replacing an existing key never allocates, so it cannot fail.) */
+    if ((m->count + 1) * 4 > m->cap * 3) {
+      if (grow(m) != 0) return -1;
+      i = find_slot(m, key, h);
+    }
+    m->count++;
+  }
   m->slots[i].key = key;
   m->slots[i].hash = h;
   m->slots[i].value = value;

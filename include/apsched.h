@@ -534,9 +534,11 @@ APSCHED_API int apsched_run(apsched_scheduler *s, bool paused);
  * apsched_fd() and calls apsched_process() when it is readable or its timeout
  * has elapsed. */
 APSCHED_API int apsched_start_hosted(apsched_scheduler *s, bool paused);
-/* A descriptor that becomes readable when due work exists or the next wake
- * time changed (also when the scheduler is shut down); -1 unless started
- * hosted. It stays open until apsched_free or the next apsched_start_hosted. */
+/* A descriptor that becomes readable when work is due (or within max_wait,
+ * so clock steps are noticed), when the next wake time changed, and when the
+ * scheduler is shut down: polling it alone is enough; apsched_process's
+ * wait_us is the same deadline for loops that prefer a timeout. -1 unless
+ * started hosted; it stays open until apsched_free. */
 APSCHED_API int apsched_fd(apsched_scheduler *s);
 /* Hosted mode: runs due jobs and returns in *wait_us how long until the next
  * call is needed (-1: nothing scheduled, or the scheduler stopped during the

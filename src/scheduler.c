@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,15 +134,27 @@ apsched_state apsched_get_state(apsched_scheduler *s) {
 
 /* ------------------------------------------------------------------ wake */
 
+/* Hosted mode's descriptor is a timerfd: armed for the next due time, so it
+ * becomes readable exactly when work is due, or armed in the past (readable
+ * at once) when something changed. delay_us < 0 disarms it. Lock held. */
+static void arm_host_timer(apsched_scheduler *s, int64_t delay_us) {
+  if (s->event_fd < 0) return;
+  struct itimerspec it = {{0, 0}, {0, 0}};
+  int flags = 0;
+  if (delay_us == 0) {
+    flags = TFD_TIMER_ABSTIME; /* an absolute time long past: expires now */
+    it.it_value.tv_nsec = 1;
+  } else if (delay_us > 0) {
+    it.it_value.tv_sec = (time_t)(delay_us / APSCHED_SEC);
+    it.it_value.tv_nsec = (long)(delay_us % APSCHED_SEC) * 1000;
+  }
+  timerfd_settime(s->event_fd, flags, &it, NULL);
+}
+
 void apsched__wake_locked(apsched_scheduler *s) {
   s->wakeup_pending = true;
   pthread_cond_signal(&s->wake);
-  if (s->event_fd >= 0) {
-    uint64_t one = 1;
-    /* A full counter already means "readable": nothing to do on EAGAIN. */
-    if (write(s->event_fd, &one, sizeof one) < 0 && errno != EAGAIN) {
-    }
-  }
+  arm_host_timer(s, 0);
 }
 
 void apsched__wake_if_earlier(apsched_scheduler *s, apsched_time_t t) {
@@ -398,8 +410,8 @@ int apsched_start_hosted(apsched_scheduler *s, bool paused) {
   apsched__lock(s);
   int rc = APSCHED_OK;
   if (s->event_fd < 0) {
-    s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->event_fd < 0) rc = APSCHED_ESYS;
+    s->event_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (s->event_fd < 0) rc = apsched__error(APSCHED_ESYS, "start_hosted: timerfd_create failed");
   }
   if (rc == APSCHED_OK) rc = start_common(s, paused, MODE_HOSTED, &nl);
   /* Readable at once: the host's first call schedules everything. */
@@ -436,6 +448,8 @@ int apsched_process(apsched_scheduler *s, int64_t *wait_us) {
   if (s->state == APSCHED_STATE_STOPPED) rc = APSCHED_ESTATE;
   if (s->state != APSCHED_STATE_RUNNING || next == APSCHED_TIME_NONE) d = -1;
   else d = wait_for(s, next);
+  /* A change during this call (wakeup_pending) keeps the descriptor readable. */
+  arm_host_timer(s, s->wakeup_pending || s->state == APSCHED_STATE_STOPPED ? 0 : d);
   apsched__unlock(s);
   if (wait_us) *wait_us = d;
   return rc == APSCHED_ESTATE ? APSCHED_OK : rc;

@@ -96,7 +96,7 @@ struct apsched_scheduler {
   pthread_t thread;
   bool wakeup_pending;
   apsched_time_t planned_wake; /* when the loop means to wake next */
-  int event_fd;             /* hosted mode, else -1 */
+  int event_fd;             /* hosted mode: a timerfd, else -1 */
   int64_t last_wall, last_mono; /* for clock-step detection */
   bool clock_seen;
 

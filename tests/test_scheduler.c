@@ -4,6 +4,7 @@
  * scheduler (including shutdown) without deadlock. */
 #include "support.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 static int noop_job(apsched_run_ctx *run) {
@@ -411,6 +412,40 @@ static void test_remove_listener_waits(void **state) {
   apsched_free(s);
 }
 
+/* Hosted mode on the real clock: the descriptor alone wakes the host when a
+ * job is due (no timeout needed), without busy looping. */
+static void test_host_descriptor_wakes_when_due(void **state) {
+  (void)state;
+  apsched_config cfg = {.timezone = "UTC"};
+  apsched_scheduler *s;
+  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
+  apsched_executor *ex;
+  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, ex, "default"), APSCHED_OK);
+  assert_int_equal(apsched_start_hosted(s, false), APSCHED_OK);
+  counter c = {0};
+  apsched_date_options d = {.run_date = apsched_now() + 150 * APSCHED_MSEC};
+  apsched_trigger *t;
+  assert_int_equal(apsched_trigger_date(&d, &t), APSCHED_OK);
+  apsched_job_options o = {.id = "soon", .func = count_job, .arg = &c, .trigger = t};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  struct pollfd p = {.fd = apsched_fd(s), .events = POLLIN};
+  int wakeups = 0;
+  while (atomic_load(&c.runs) == 0 && wakeups < 20) {
+    assert_int_equal(poll(&p, 1, 10000), 1); /* never the 10 s safety timeout */
+    wakeups++;
+    int64_t wait;
+    assert_int_equal(apsched_process(s, &wait), APSCHED_OK);
+  }
+  assert_int_equal(atomic_load(&c.runs), 1);
+  assert_true(apsched_now() >= d.run_date);
+  assert_true(wakeups <= 3); /* readable once for the add, then when due */
+  assert_int_equal(apsched_shutdown(s, false), APSCHED_OK);
+  assert_int_equal(poll(&p, 1, 10000), 1); /* the shutdown wakes the host too */
+  apsched_trigger_free(t);
+  apsched_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_states),
@@ -424,6 +459,7 @@ int main(void) {
       cmocka_unit_test(test_shutdown_nowait),
       cmocka_unit_test(test_components_at_runtime),
       cmocka_unit_test(test_remove_listener_waits),
+      cmocka_unit_test(test_host_descriptor_wakes_when_due),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

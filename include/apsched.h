@@ -569,6 +569,30 @@ APSCHED_API int apsched_inline_executor_create(apsched_executor **out);
 /* Runs jobs on a pool of threads; never blocks the scheduler loop. */
 APSCHED_API int apsched_thread_pool_create(const apsched_thread_pool_options *opt,
                                            apsched_executor **out);
+/* Process pool: runs jobs in worker processes forked from a single-threaded
+ * fork server, so a job that crashes, aborts, exits or hangs cannot take the
+ * scheduler with it (Linux). */
+typedef struct apsched_process_pool_options {
+  int max_workers;         /* worker processes at most; 0: 5 (1..1024) */
+  int max_tasks_per_child; /* a worker exits after this many runs and is replaced; 0: never */
+  int64_t kill_grace;      /* microseconds between SIGTERM and SIGKILL when a job is
+                              terminated (max_runtime, shutdown without wait); 0: 2 s */
+  bool allow_threads;      /* fork the server even if the process already has other
+                              threads (unsafe if one of them holds a lock a job needs) */
+} apsched_process_pool_options;
+
+/* Creates a process pool and forks its fork server now: call it before the
+ * application starts any thread (including apsched_start), since the server
+ * is a copy of the process at this moment. If the process already has other
+ * threads, fails with APSCHED_ESTATE and a message in errbuf, unless
+ * opt->allow_threads. Jobs run in it need a byte argument or none (a job
+ * with only a void * argument gets an ERROR event); their function is called
+ * by pointer in the worker, so it must be in the program or a library loaded
+ * before this call. opt may be NULL for all defaults. */
+APSCHED_API int apsched_process_pool_create(const apsched_process_pool_options *opt,
+                                            apsched_executor **out, char *errbuf,
+                                            size_t errlen);
+
 /* Frees a store or executor that was never added to a scheduler. */
 APSCHED_API void apsched_jobstore_free(apsched_jobstore *st);
 APSCHED_API void apsched_executor_free(apsched_executor *ex);

@@ -58,6 +58,7 @@ echo "== benchmark smoke runs (quick sizes; the figures come from bench/run.sh)"
 "$root/release/bench_scheduler" --quick >/dev/null
 "$root/release/bench_store" 1000 >/dev/null
 "$root/release/bench_cron" --quick --no-python >/dev/null
+"$root/release/bench_process_pool" --quick >/dev/null
 if [ -x tools/run_examples.sh ]; then
   echo "== examples"
   tools/run_examples.sh "$root/release"

@@ -352,8 +352,9 @@ static int start_common(apsched_scheduler *s, bool paused, loop_mode mode, notic
   for (executor_entry *e = s->executors; e; e = e->next) {
     rc = start_executor(s, e);
     if (rc != APSCHED_OK) {
-      apsched__log_later(s, nl, APSCHED_LOG_ERROR,
-                          "Executor \"%s\" failed to start: %s", e->alias, apsched_strerror(rc));
+      /* The executor may have said why (apsched_last_error); keep that message. */
+      apsched__log_later(s, nl, APSCHED_LOG_ERROR, "Executor \"%s\" failed to start: %s (%s)",
+                         e->alias, apsched_strerror(rc), apsched_last_error());
       return rc;
     }
   }

@@ -642,21 +642,25 @@ static void *io_main(void *arg) {
 
 static int pp_start(apsched_executor *ex, apsched_scheduler *s, const char *alias) {
   (void)s;
-  (void)alias;
   process_pool *p = (process_pool *)ex;
   /* Called with the scheduler's lock held: wait for nothing here (the I/O
    * thread of a previous round may itself wait for that lock). */
   pthread_mutex_lock(&p->lock);
   int rc = APSCHED_OK;
   if (p->io_running) {
-    rc = APSCHED_ESTATE; /* the previous shutdown is still ending its workers */
+    /* the previous shutdown is still ending its workers */
+    rc = apsched__error(APSCHED_ESTATE, "process pool '%s': the previous shutdown is still "
+                                        "ending its workers", alias);
   } else {
     if (p->io_joinable) {
       pthread_join(p->io, NULL); /* finished: returns at once */
       p->io_joinable = false;
     }
-    if (p->server.pid == 0) /* restarted after a shutdown: a new server */
-      rc = apsched__fork_server_start(&p->server, p->grace, p->allow_threads, NULL, 0);
+    if (p->server.pid == 0) { /* restarted after a shutdown: a new server */
+      char why[200] = "";
+      rc = apsched__fork_server_start(&p->server, p->grace, p->allow_threads, why, sizeof why);
+      if (rc != APSCHED_OK) apsched__error(rc, "process pool '%s': %s", alias, why);
+    }
   }
   if (rc == APSCHED_OK) {
     for (int i = 0; i < p->max_workers; i++)

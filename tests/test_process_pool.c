@@ -482,6 +482,34 @@ static void test_job_sees_its_argument_time_id_and_name(void **state) {
   recorder_destroy(&r);
 }
 
+/* A pointer-only job added (pending) before its process pool existed cannot
+ * be refused at add time: it is refused when submitted, and never runs. */
+static void test_pending_pointer_job_refused_at_submit(void **state) {
+  (void)state;
+  recorder r;
+  recorder_init(&r);
+  apsched_config cfg = {.timezone = "UTC"};
+  apsched_scheduler *s;
+  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
+  assert_int_equal(apsched_add_listener(s, record_event, APSCHED_EVENT_EVERYTHING, &r, NULL), APSCHED_OK);
+  int local = 0;
+  add(s, (apsched_job_options){.id = "late_pointer", .func = job_ok, .arg = &local});
+  apsched_executor *ex;
+  char err[256] = "";
+  if (apsched_process_pool_create(NULL, &ex, err, sizeof err) != APSCHED_OK) fail_msg("%s", err);
+  assert_int_equal(apsched_add_executor(s, ex, "pp"), APSCHED_OK);
+  assert_int_equal(apsched_start(s, false), APSCHED_OK);
+  assert_true(await_job(&r, APSCHED_EVENT_JOB_ERROR, "late_pointer", 1));
+  int i = find_job_event(&r, APSCHED_EVENT_JOB_ERROR, "late_pointer", 0);
+  /* (the recorder keeps the first 127 bytes of the message) */
+  assert_non_null(strstr(r.ev[i].error, "job \"late_pointer\" has only a pointer argument, "
+                                        "which cannot reach a worker process"));
+  assert_int_equal(count_job_events(&r, APSCHED_EVENT_JOB_EXECUTED, "late_pointer"), 0);
+  assert_int_equal(apsched_shutdown(s, true), APSCHED_OK);
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
 static void test_max_tasks_per_child_recycles_workers(void **state) {
   (void)state;
   recorder r;
@@ -1014,6 +1042,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_create_validates_and_refuses_threaded_process),
       cmocka_unit_test(test_crashes_are_reported_and_pool_keeps_serving),
       cmocka_unit_test(test_job_sees_its_argument_time_id_and_name),
+      cmocka_unit_test(test_pending_pointer_job_refused_at_submit),
       cmocka_unit_test(test_max_tasks_per_child_recycles_workers),
       cmocka_unit_test(test_batch_of_times_survives_a_crash),
       cmocka_unit_test(test_result_size_is_capped),

@@ -197,26 +197,29 @@ notice *apsched__notice_add(apsched_scheduler *s, notice_list *l, int code) {
   return n;
 }
 
+/* Attaches a formatted log message to n (if the level is enabled). */
+static void notice_vlog(apsched_scheduler *s, notice *n, apsched_log_level lvl, const char *fmt,
+                        va_list ap) {
+  if (!n || !apsched__log_enabled(s, lvl)) return;
+  n->log_msg = vformat(s, fmt, ap);
+  n->log_level = lvl;
+}
+
 void apsched__notice_log(apsched_scheduler *s, notice *n, apsched_log_level lvl, const char *fmt,
                          ...) {
-  if (!n || !apsched__log_enabled(s, lvl)) return;
   va_list ap;
   va_start(ap, fmt);
-  n->log_msg = vformat(s, fmt, ap);
+  notice_vlog(s, n, lvl, fmt, ap);
   va_end(ap);
-  n->log_level = lvl;
 }
 
 void apsched__log_later(apsched_scheduler *s, notice_list *l, apsched_log_level lvl,
                         const char *fmt, ...) {
   if (!apsched__log_enabled(s, lvl)) return; /* no notice at all: the hot path stays cheap */
-  notice *n = apsched__notice_add(s, l, 0);
-  if (!n) return;
   va_list ap;
   va_start(ap, fmt);
-  n->log_msg = vformat(s, fmt, ap);
+  notice_vlog(s, apsched__notice_add(s, l, 0), lvl, fmt, ap);
   va_end(ap);
-  n->log_level = lvl;
 }
 
 void apsched__notice_own(apsched_scheduler *s, notice *n, const char *job_id,

@@ -45,6 +45,14 @@ APSCHED_INTERNAL void apsched__args_unref(apsched_job_args *a);
 APSCHED_INTERNAL void apsched__args_defer_begin(void);
 APSCHED_INTERNAL void apsched__args_defer_end(void);
 
+/* A record's grace time and max_runtime (kept in milliseconds) in microseconds. */
+static inline int64_t apsched__grace_usec(uint32_t ms) {
+  return ms == UINT32_MAX ? APSCHED_GRACE_UNLIMITED : (int64_t)ms * APSCHED_MSEC;
+}
+static inline int64_t apsched__max_runtime_usec(const apsched_job_record *rec) {
+  return (int64_t)rec->max_runtime_ms * APSCHED_MSEC;
+}
+
 /* A record with the given id and all other fields zero / NONE. */
 APSCHED_INTERNAL apsched_job_record *apsched__record_new(const char *id);
 

@@ -96,10 +96,6 @@ static uint32_t grace_to_ms(int64_t usec) {
   return usec == APSCHED_GRACE_UNLIMITED ? UINT32_MAX : to_ms(usec);
 }
 
-static int64_t grace_from_ms(uint32_t ms) {
-  return ms == UINT32_MAX ? APSCHED_GRACE_UNLIMITED : (int64_t)ms * APSCHED_MSEC;
-}
-
 /* Resolves func / func_name into an interned entry; NULL if invalid. */
 static int resolve_func(apsched_job_fn fn, const char *name, const apsched_func **out) {
   if (fn && name) {
@@ -114,14 +110,11 @@ static int resolve_func(apsched_job_fn fn, const char *name, const apsched_func 
     return *out ? APSCHED_OK : APSCHED_ENOMEM;
   }
   if (!name) return apsched__error(APSCHED_EINVAL, "func: no function given (func or func_name)");
-  if (name) {
-    const apsched_func *f = apsched__func_by_name(name, false);
-    if (!f || !f->fn)
-      return apsched__error(APSCHED_EINVAL, "func_name: no function is registered as '%s'", name);
-    *out = f;
-    return APSCHED_OK;
-  }
-  return APSCHED_EINVAL;
+  const apsched_func *f = apsched__func_by_name(name, false);
+  if (!f || !f->fn)
+    return apsched__error(APSCHED_EINVAL, "func_name: no function is registered as '%s'", name);
+  *out = f;
+  return APSCHED_OK;
 }
 
 /* A scheduler-owned copy of a trigger, bound to now. */
@@ -735,8 +728,8 @@ static int snapshot(const apsched_job_record *r, const char *jobstore, bool pend
   j->executor = apsched__strdup(r->executor);
   j->jobstore = apsched__strdup(jobstore);
   j->max_instances = r->max_instances;
-  j->misfire_grace_time = grace_from_ms(r->misfire_grace_ms);
-  j->max_runtime = (int64_t)r->max_runtime_ms * APSCHED_MSEC;
+  j->misfire_grace_time = apsched__grace_usec(r->misfire_grace_ms);
+  j->max_runtime = apsched__max_runtime_usec(r);
   j->coalesce = (r->flags & APSCHED_JOB_COALESCE) != 0;
   j->pending = pending;
   j->next_run_time = r->next_run_time;
@@ -930,7 +923,7 @@ void apsched__process_claimed(apsched_scheduler *s, store_entry *se, apsched_job
                               apsched_time_t now, notice_list *nl) {
   const apsched_trigger *t = rec->trigger;
   const bool coalesce = rec->flags & APSCHED_JOB_COALESCE;
-  const int64_t grace = grace_from_ms(rec->misfire_grace_ms);
+  const int64_t grace = apsched__grace_usec(rec->misfire_grace_ms);
   /* Runs that start before `late` are past their grace time already. */
   apsched_time_t late;
   if (grace == APSCHED_GRACE_UNLIMITED || __builtin_sub_overflow(now, grace, &late))

@@ -106,9 +106,8 @@ apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record
   r->jobstore = jobstore;
   r->executor = executor;
   r->inst = inst;
-  r->grace = rec->misfire_grace_ms == UINT32_MAX ? APSCHED_GRACE_UNLIMITED
-                                                 : (int64_t)rec->misfire_grace_ms * APSCHED_MSEC;
-  r->max_runtime = (int64_t)rec->max_runtime_ms * APSCHED_MSEC;
+  r->grace = apsched__grace_usec(rec->misfire_grace_ms);
+  r->max_runtime = apsched__max_runtime_usec(rec);
   return r;
 }
 
@@ -199,7 +198,8 @@ bool apsched_run_begin(apsched_run_ctx *r, size_t i) {
     return false;
   }
   atomic_store(&r->cancelled, false);
-  atomic_store(&r->started, apsched__mono_now());
+  /* Only a max_runtime needs the start time: no extra clock read otherwise. */
+  if (r->max_runtime > 0) atomic_store(&r->started, apsched__mono_now());
   apsched__log(s, APSCHED_LOG_INFO, "Running job \"%s\"", r->name);
   return true;
 }
@@ -245,7 +245,7 @@ void apsched__run_execute_times(apsched_run_ctx *r) {
     apsched_scheduler *saved = apsched__enter_user_code(s);
     int rc = r->func->fn(r);
     apsched__leave_user_code(saved);
-    atomic_store(&r->started, INT64_MAX); /* no execution in progress */
+    if (r->max_runtime > 0) atomic_store(&r->started, INT64_MAX); /* none in progress */
     char *error = r->error;
     r->error = NULL;
     record(r, i, rc, error);

@@ -168,54 +168,47 @@ static void drop_run(qrun r, const char *message) {
   else finish_rest(r.run, r.next, message ? message : "the executor shut down before the run started");
 }
 
-/* Why this pool cannot run the job at all, or NULL. */
-static const char *refusal(apsched_run_ctx *run, char *buf, size_t len) {
-  const apsched_func *f = apsched_run_func(run);
-  size_t arg_len = 0;
-  const void *bytes = apsched_run_arg_bytes(run, &arg_len);
+/* Why this pool cannot run a job at all, or NULL: one set of rules for both
+ * the add-time check (a record) and the submit-time check (a run). alias,
+ * when known, names the pool in the message. */
+static const char *unsuitable(const apsched_func *f, bool pointer_only, size_t arg_len,
+                              const char *id, const char *alias, char *buf, size_t len) {
   if (!f || !f->fn) {
     snprintf(buf, len, "job function \"%s\" is not registered in this process",
              f && f->name ? f->name : "?");
     return buf;
   }
-  if (!bytes && apsched_run_arg(run)) {
+  if (pointer_only) {
     snprintf(buf, len,
              "job \"%s\" has only a pointer argument, which cannot reach a worker process: "
-             "give it a byte argument (arg_bytes) to run it in process pool \"%s\"",
-             apsched_run_job_id(run), apsched_run_executor(run));
+             "give it a byte argument (arg_bytes)%s%s%s",
+             id, alias ? " to run it in process pool \"" : "", alias ? alias : "", alias ? "\"" : "");
     return buf;
   }
   if (arg_len > APSCHED__WIRE_MAX_ARG) {
     snprintf(buf, len, "job \"%s\": its argument of %zu bytes is larger than the process pool's "
-             "limit of %u bytes", apsched_run_job_id(run), arg_len, APSCHED__WIRE_MAX_ARG);
+             "limit of %u bytes", id, arg_len, APSCHED__WIRE_MAX_ARG);
     return buf;
   }
   return NULL;
 }
 
-/* The same rules on a job record, when a job is added or modified with this
- * pool, so a job the pool can never run is refused up front. */
+static const char *refusal(apsched_run_ctx *run, char *buf, size_t len) {
+  size_t arg_len = 0;
+  const void *bytes = apsched_run_arg_bytes(run, &arg_len);
+  return unsuitable(apsched_run_func(run), !bytes && apsched_run_arg(run), arg_len,
+                    apsched_run_job_id(run), apsched_run_executor(run), buf, len);
+}
+
+/* The add/modify-time check: a job the pool can never run is refused up front. */
 static int pp_check_job(apsched_executor *ex, const apsched_job_record *rec, char *why,
                         size_t len) {
   (void)ex;
   const apsched_job_args *a = rec->args;
-  if (!rec->func || !rec->func->fn) {
-    snprintf(why, len, "job function \"%s\" is not registered in this process",
-             rec->func && rec->func->name ? rec->func->name : "?");
-    return APSCHED_EINVAL;
-  }
-  if (a && a->ptr && a->len == 0) {
-    snprintf(why, len,
-             "job \"%s\" has only a pointer argument, which cannot reach a worker process: "
-             "give it a byte argument (arg_bytes)", rec->id);
-    return APSCHED_EINVAL;
-  }
-  if (a && a->len > APSCHED__WIRE_MAX_ARG) {
-    snprintf(why, len, "job \"%s\": its argument of %zu bytes is larger than the limit of %u bytes",
-             rec->id, a->len, APSCHED__WIRE_MAX_ARG);
-    return APSCHED_EINVAL;
-  }
-  return APSCHED_OK;
+  bool pointer_only = a && a->ptr && a->len == 0;
+  return unsuitable(rec->func, pointer_only, a ? a->len : 0, rec->id, NULL, why, len)
+             ? APSCHED_EINVAL
+             : APSCHED_OK;
 }
 
 /* ------------------------------------------------------- the I/O thread */

@@ -274,30 +274,11 @@ int apsched__ctl_recv(int fd, apsched__ctl_msg *m, int *got_fd, int flags) {
 
 /* ---- signals and wait statuses */
 
-const char *apsched__signal_name(int sig) {
-  static const struct {
-    int sig;
-    const char *name;
-  } names[] = {
-      {SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},       {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},
-      {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"},     {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},
-      {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"},     {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
-      {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"},     {SIGTERM, "SIGTERM"}, {SIGCHLD, "SIGCHLD"},
-      {SIGCONT, "SIGCONT"}, {SIGSTOP, "SIGSTOP"},     {SIGTSTP, "SIGTSTP"}, {SIGTTIN, "SIGTTIN"},
-      {SIGTTOU, "SIGTTOU"}, {SIGURG, "SIGURG"},       {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"},
-      {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"}, {SIGWINCH, "SIGWINCH"}, {SIGIO, "SIGIO"},
-      {SIGSYS, "SIGSYS"},
-  };
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].sig == sig) return names[i].name;
-  return NULL;
-}
-
 void apsched__describe_status(const char *who, int status, char *buf, size_t len) {
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
-    const char *name = apsched__signal_name(sig);
-    if (name) snprintf(buf, len, "%s killed by signal %d (%s)", who, sig, name);
+    const char *name = sigabbrev_np(sig); /* glibc: "SEGV" for 11 */
+    if (name) snprintf(buf, len, "%s killed by signal %d (SIG%s)", who, sig, name);
     else snprintf(buf, len, "%s killed by signal %d", who, sig);
   } else if (WIFEXITED(status)) {
     snprintf(buf, len, "%s exited with status %d", who, WEXITSTATUS(status));

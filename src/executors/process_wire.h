@@ -123,8 +123,6 @@ APSCHED_INTERNAL int apsched__ctl_send(int fd, const apsched__ctl_msg *m, int pa
  * (EAGAIN when non-blocking and empty; EPROTO for a malformed record). */
 APSCHED_INTERNAL int apsched__ctl_recv(int fd, apsched__ctl_msg *m, int *got_fd, int flags);
 
-/* "SIGSEGV" for 11, or NULL for a number without a name here. */
-APSCHED_INTERNAL const char *apsched__signal_name(int sig);
 /* Describes a wait status: who "killed by signal 11 (SIGSEGV)", who
  * "exited with status 3". */
 APSCHED_INTERNAL void apsched__describe_status(const char *who, int status, char *buf,

@@ -43,10 +43,8 @@ static apsched_job_record *next_in_chain(const apsched_job_record *rec) {
 
 /* ------------------------------------------------------------------ hash */
 
-static uint64_t hash_id(uint64_t seed, const char *id) { return apsched__hash_id(seed, id); }
-
 static apsched_job_record **bucket_of(memory_store *ms, const char *id) {
-  return &ms->buckets[hash_id(ms->hash_seed, id) & ms->bucket_mask];
+  return &ms->buckets[apsched__hash_id(ms->hash_seed, id) & ms->bucket_mask];
 }
 
 /* The link that points at the record with this id, or NULL. */
@@ -74,7 +72,7 @@ static void rehash(memory_store *ms, size_t new_count) {
     apsched_job_record *rec = ms->buckets[b];
     while (rec) {
       apsched_job_record *next = next_in_chain(rec);
-      apsched_job_record **head = &fresh[hash_id(ms->hash_seed, rec->id) & mask];
+      apsched_job_record **head = &fresh[apsched__hash_id(ms->hash_seed, rec->id) & mask];
       rec->store_link = *head;
       *head = rec;
       rec = next;
@@ -273,7 +271,7 @@ static void mem_destroy(apsched_jobstore *st) {
 static int mem_add(apsched_jobstore *st, apsched_job_record *rec) {
   memory_store *ms = as_memory(st);
   if (!rec) return APSCHED_EINVAL;
-  uint64_t h = hash_id(ms->hash_seed, rec->id);
+  uint64_t h = apsched__hash_id(ms->hash_seed, rec->id);
   /* A library-generated UUID4 cannot collide in practice (2^-122): skipping
    * the check saves a cache miss per add on large stores. */
   if (!(rec->flags & APSCHED_JOB_GENERATED_ID) && find_in(&ms->buckets[h & ms->bucket_mask], rec->id))
@@ -354,7 +352,7 @@ static int mem_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_r
     apsched_job_record *rec = heap_pop(ms);
     rec->store_pos = POS_CLAIMED;
     /* Release (maybe with removal) will walk this bucket soon: start the load now. */
-    __builtin_prefetch(&ms->buckets[hash_id(ms->hash_seed, rec->id) & ms->bucket_mask]);
+    __builtin_prefetch(&ms->buckets[apsched__hash_id(ms->hash_seed, rec->id) & ms->bucket_mask]);
     out[n++] = rec;
   }
   return (int)n;
@@ -450,7 +448,7 @@ int apsched__memory_store_check(apsched_jobstore *st, const char **why) {
   for (size_t b = 0; b < buckets && !*why; b++) {
     for (const apsched_job_record *rec = ms->buckets[b]; rec && !*why; rec = next_in_chain(rec)) {
       stored++;
-      if ((hash_id(ms->hash_seed, rec->id) & ms->bucket_mask) != b) *why = "record in wrong bucket";
+      if ((apsched__hash_id(ms->hash_seed, rec->id) & ms->bucket_mask) != b) *why = "record in wrong bucket";
       else if (rec->store_pos < POS_CLAIMED) {
         queued++;
         if (rec->store_pos >= ms->heap_len || ms->heap[rec->store_pos] != rec)

@@ -383,6 +383,13 @@ APSCHED_API int apsched_register_func(const char *name, apsched_job_fn fn);
  * store or executor when the scheduler is running). */
 APSCHED_API int apsched_add_job(apsched_scheduler *s, const apsched_job_options *opt,
                                 char *id_out, size_t id_len);
+/* Adds n jobs as one batch, all or nothing: a persistent store writes them
+ * in one transaction. Every job of a batch goes to the same store. On error
+ * nothing was added and *failed_index (if given) is the index of the job
+ * that failed (n if none is to blame). Generated ids are not reported: give
+ * ids when you need them. */
+APSCHED_API int apsched_add_jobs(apsched_scheduler *s, const apsched_job_options *jobs, size_t n,
+                                 size_t *failed_index);
 /* Removes a job; jobstore NULL searches every store. */
 APSCHED_API int apsched_remove_job(apsched_scheduler *s, const char *id, const char *jobstore);
 /* Removes every job of a store, or of all stores when jobstore is NULL. */
@@ -433,7 +440,14 @@ enum {
   APSCHED_EVENT_ALL = (1 << 17) - 1,
   /* libapsched only: the wall clock stepped (event.clock_step holds by how much). */
   APSCHED_EVENT_CLOCK_STEP = 1 << 17,
-  APSCHED_EVENT_EVERYTHING = APSCHED_EVENT_ALL | APSCHED_EVENT_CLOCK_STEP
+  /* libapsched only: a job store failed while the loop used it (event.alias,
+   * event.retval the error code). Once per outage; the loop retries it with
+   * a backoff from 100 ms up to apsched_config.store_retry_interval. */
+  APSCHED_EVENT_JOBSTORE_FAILED = 1 << 18,
+  /* libapsched only: a store that had failed works again (event.alias). */
+  APSCHED_EVENT_JOBSTORE_RECOVERED = 1 << 19,
+  APSCHED_EVENT_EVERYTHING = APSCHED_EVENT_ALL | APSCHED_EVENT_CLOCK_STEP |
+                             APSCHED_EVENT_JOBSTORE_FAILED | APSCHED_EVENT_JOBSTORE_RECOVERED
 };
 
 /* An event. All pointers are valid only during the listener call. */
@@ -448,7 +462,8 @@ typedef struct apsched_event {
   uint64_t missed_count;         /* MISSED: runs this event stands for (>= 1) */
   bool missed_count_exact;       /* MISSED: false when a long downtime was skipped
                                     and missed_count is a lower bound */
-  int retval;                    /* EXECUTED / ERROR: the job's return value */
+  int retval;                    /* EXECUTED / ERROR: the job's return value;
+                                    JOBSTORE_FAILED: the store's error code */
   const char *error;             /* ERROR: the job's message (or NULL) */
   int64_t clock_step;            /* CLOCK_STEP: wall minus monotonic drift, microseconds */
 } apsched_event;
@@ -465,7 +480,12 @@ APSCHED_API const char *apsched_event_name(int code);
 APSCHED_API int apsched_add_listener(apsched_scheduler *s, apsched_listener_fn fn, int mask,
                                      void *user_data, int *id_out);
 /* After this returns, the listener is not running on any other thread and
- * will not be called again (a listener may remove itself). */
+ * will not be called again: it waits for the listener's calls on other
+ * threads, also when called from a job or listener. A listener may remove
+ * itself (its calls on the calling thread end after this returns; the
+ * scheduler frees it then). APSCHED_EDEADLK, with nothing changed, if a
+ * thread running the listener is itself waiting in this function for a
+ * listener call on the calling thread (two listeners removing each other). */
 APSCHED_API int apsched_remove_listener(apsched_scheduler *s, int id);
 
 /* -------------------------------------------------------------- scheduler */
@@ -515,6 +535,9 @@ typedef struct apsched_config {
   apsched_log_level log_level;    /* 0: WARNING */
   const apsched_allocator *allocator; /* NULL: malloc */
   int64_t max_wait;               /* cap on one sleep, microseconds; 0: 1 s */
+  int64_t store_retry_interval;   /* longest wait before retrying a failing job
+                                     store, microseconds; 0: 10 s (APScheduler's
+                                     jobstore_retry_interval) */
 } apsched_config;
 
 /* Creates a stopped scheduler. cfg may be NULL for all defaults; it is copied. */

@@ -53,18 +53,20 @@ APSCHED_API int apsched_register_trigger_kind(const char *kind, apsched_trigger_
 /* ------------------------------------------------------------ job records
  * The scheduler's representation of a job, handed to job stores. Records are
  * allocated by the library with malloc (not the scheduler's allocator, since
- * stores free them) and freed with apsched_job_record_free. The scheduler calls a
- * store only with its mutex held, so stores need no locking of their own for
- * the records they keep.
+ * stores free them) and freed with apsched_job_record_free.
  */
 
 /* A registered (or merely referenced) job function. Interned: the pointer is
  * stable for the life of the process. fn is NULL for a name that no function
- * was registered under (a job restored from a persistent store). */
+ * was registered under (a job restored from a persistent store); it may be
+ * set later by apsched_register_func, so read it with apsched_func_get. */
 typedef struct apsched_func {
   apsched_job_fn fn;
   const char *name; /* NULL if registered by pointer only */
 } apsched_func;
+
+/* The function registered for f right now (NULL: none yet). Thread-safe. */
+APSCHED_API apsched_job_fn apsched_func_get(const apsched_func *f);
 
 /* Shared, reference-counted job arguments (a run keeps them alive). */
 typedef struct apsched_job_args apsched_job_args;
@@ -94,45 +96,85 @@ typedef struct apsched_job_record {
 } apsched_job_record;
 
 APSCHED_API void apsched_job_record_free(apsched_job_record *rec);
+/* A deep copy of rec (trigger cloned, name copied, arguments shared); the
+ * store_* fields are zero. NULL when memory is short. */
+APSCHED_API apsched_job_record *apsched_job_record_copy(const apsched_job_record *rec);
 
 /* The byte argument of a job (persistent stores serialize it). */
 APSCHED_API const void *apsched_job_args_bytes(const apsched_job_args *a, size_t *len);
 
-/* ------------------------------------------------------------- job stores */
+/* ------------------------------------------------------------- job stores
+ * The store contract (version 2). Every store passes the conformance kit in
+ * tests/store_conformance.h.
+ *
+ * - Calls on one store never overlap: the scheduler serializes them. A store
+ *   needs no locking of its own unless it shares state outside itself.
+ * - A store that does no I/O is called with the scheduler's mutex held, so it
+ *   must be fast and never block. A store whose calls may block (disk,
+ *   network) sets APSCHED_STORE_BLOCKING: then the scheduler calls it without
+ *   its mutex, from API callers' threads and from one thread of the store's
+ *   own that claims its due jobs, so a slow store delays only its own jobs.
+ * - Every mutating call is all or nothing: when it returns an error, the
+ *   store holds exactly what it held before the call.
+ * - Between claim_due and the release of every record it returned, the
+ *   scheduler makes no other call on that store.
+ */
 
-#define APSCHED_JOBSTORE_VTABLE_VERSION 1
+#define APSCHED_JOBSTORE_VTABLE_VERSION 2
+
+enum {
+  /* The store's calls may block (disk, network): never call it with the
+   * scheduler's mutex held. */
+  APSCHED_STORE_BLOCKING = 1 << 0
+};
 
 typedef struct apsched_jobstore_vtable {
   int version;      /* APSCHED_JOBSTORE_VTABLE_VERSION */
   const char *kind; /* "memory", "sqlite", ... */
-  /* Called when added to a scheduler (alias is interned, valid until destroy). */
+  unsigned flags;   /* APSCHED_STORE_* */
+  /* Optional. Called when added to a scheduler (alias is interned, valid
+   * until destroy). An error refuses the store. */
   int (*open)(apsched_jobstore *st, apsched_scheduler *s, const char *alias);
-  /* Called when removed or when the scheduler is freed, before destroy. */
+  /* Optional. Called when removed or when the scheduler is freed, before destroy. */
   void (*close)(apsched_jobstore *st);
   void (*destroy)(apsched_jobstore *st);
-  /* Takes ownership of rec on success; APSCHED_EEXIST if the id is present. */
-  int (*add)(apsched_jobstore *st, apsched_job_record *rec);
-  /* Returns the store's record (borrowed: valid until the next call that
-   * changes the store) or NULL. The caller may change its fields and then
-   * must call update (or remove). */
-  apsched_job_record *(*lookup)(apsched_jobstore *st, const char *id);
-  /* Stores the changed fields of a record obtained from lookup or claim. */
+  /* Adds n records, all or nothing. replace[i] (replace may be NULL) makes
+   * record i replace a job with the same id in one step (an upsert: the old
+   * job is never missing); otherwise an id the store holds, or one that
+   * repeats in the batch, fails the call with APSCHED_EEXIST. On success the
+   * store owns the records; on error it owns none, and *failed (if given)
+   * is the index of the offending record (n when none is to blame). */
+  int (*add)(apsched_jobstore *st, apsched_job_record *const *recs, size_t n,
+             const bool *replace, size_t *failed);
+  /* Finds a job: *out is a borrowed, read-only record, valid until the next
+   * call on the store. APSCHED_ENOENT if absent; other errors if the store
+   * could not look. */
+  int (*lookup)(apsched_jobstore *st, const char *id, const apsched_job_record **out);
+  /* Replaces the stored job with the same id by rec (a new record: on
+   * success the store owns it and frees the one it replaced; on error the
+   * stored job is unchanged and the caller keeps rec). APSCHED_ENOENT if absent. */
   int (*update)(apsched_jobstore *st, apsched_job_record *rec);
   /* APSCHED_ENOENT if absent. */
   int (*remove)(apsched_jobstore *st, const char *id);
   int (*remove_all)(apsched_jobstore *st);
-  /* Earliest next_run_time over unclaimed, unpaused jobs (APSCHED_TIME_NONE if none). */
-  apsched_time_t (*next_run_time)(apsched_jobstore *st);
+  /* The earliest next_run_time over unclaimed, unpaused jobs
+   * (APSCHED_TIME_NONE if none). */
+  int (*next_run_time)(apsched_jobstore *st, apsched_time_t *out);
   /* Claims up to max jobs with next_run_time <= now, earliest first. Claimed
-   * records are borrowed and belong to this scheduler until released; a store
-   * shared by several schedulers hands each due job to exactly one of them.
-   * Returns the number claimed (>= 0) or an error. */
+   * records are borrowed and read-only, and belong to this scheduler until
+   * released; a store shared by several schedulers hands each due job to
+   * exactly one of them. Returns the number claimed (>= 0) or an error. */
   int (*claim_due)(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
                    size_t max);
-  /* Ends a claim: the record's next_run_time (and trigger_time) are already
-   * advanced; remove_job true deletes the job instead. */
-  int (*release)(apsched_jobstore *st, apsched_job_record *rec, bool remove_job);
-  /* Calls fn for every job (borrowed records); stops early if fn returns non-zero. */
+  /* Ends the claim of rec: stores next_run_time and trigger_time
+   * (APSCHED_TIME_NONE: the job is now paused), or deletes the job when
+   * remove_job is set. The scheduler starts the job's runs only after this
+   * succeeded. On error the claim is undone: the job keeps its previous
+   * next run time and is due again. */
+  int (*release)(apsched_jobstore *st, apsched_job_record *rec, apsched_time_t next_run_time,
+                 apsched_time_t trigger_time, bool remove_job);
+  /* Calls fn for every job (borrowed records); stops early if fn returns
+   * non-zero and returns that value. */
   int (*foreach)(apsched_jobstore *st, int (*fn)(const apsched_job_record *rec, void *ud),
                  void *ud);
 } apsched_jobstore_vtable;

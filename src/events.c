@@ -42,6 +42,8 @@ const char *apsched_event_name(int code) {
   case APSCHED_EVENT_JOB_SUBMITTED: return "EVENT_JOB_SUBMITTED";
   case APSCHED_EVENT_JOB_MAX_INSTANCES: return "EVENT_JOB_MAX_INSTANCES";
   case APSCHED_EVENT_CLOCK_STEP: return "EVENT_CLOCK_STEP";
+  case APSCHED_EVENT_JOBSTORE_FAILED: return "EVENT_JOBSTORE_FAILED";
+  case APSCHED_EVENT_JOBSTORE_RECOVERED: return "EVENT_JOBSTORE_RECOVERED";
   default: return "EVENT_UNKNOWN";
   }
 }
@@ -73,8 +75,49 @@ int apsched_add_listener(apsched_scheduler *s, apsched_listener_fn fn, int mask,
   return APSCHED_OK;
 }
 
+/* One call of a listener in progress, on the stack of the dispatching thread
+ * and in the listener's list of calls (scheduler lock). */
+typedef struct listener_call {
+  pthread_t thread;
+  struct listener_call *next;
+} listener_call;
+
+/* How many of l's calls in progress run on thread t. */
+static int calls_on(const listener *l, pthread_t t) {
+  int n = 0;
+  for (const listener_call *c = l->calls; c; c = c->next) n += pthread_equal(c->thread, t) != 0;
+  return n;
+}
+
+/* True if thread t is blocked in remove_listener waiting, directly or through
+ * other waiting threads, for a listener call on thread self. */
+static bool waits_for(apsched_scheduler *s, pthread_t t, pthread_t self, int depth) {
+  if (depth == 0) return false;
+  for (const listener *y = s->listeners; y; y = y->next) {
+    if (!y->waiter || !pthread_equal(y->waiter_thread, t)) continue;
+    for (const listener_call *c = y->calls; c; c = c->next) {
+      if (pthread_equal(c->thread, t)) continue; /* t does not wait for its own calls */
+      if (pthread_equal(c->thread, self) || waits_for(s, c->thread, self, depth - 1)) return true;
+    }
+  }
+  return false;
+}
+
+/* Waiting for l's calls on other threads never ends if one of those threads
+ * waits (say, removing the listener this thread is running) for a call on
+ * this thread. Every wait is checked when it starts, so waits never form a
+ * cycle and the walk ends; depth bounds it all the same. */
+static bool wait_would_deadlock(apsched_scheduler *s, const listener *l, pthread_t self) {
+  int depth = 0;
+  for (const listener *y = s->listeners; y; y = y->next) depth++;
+  for (const listener_call *c = l->calls; c; c = c->next)
+    if (!pthread_equal(c->thread, self) && waits_for(s, c->thread, self, depth)) return true;
+  return false;
+}
+
 int apsched_remove_listener(apsched_scheduler *s, int id) {
   if (!s) return APSCHED_EINVAL;
+  pthread_t self = pthread_self();
   apsched__lock(s);
   listener **pp = &s->listeners;
   while (*pp && ((*pp)->id != id || (*pp)->removed)) pp = &(*pp)->next;
@@ -83,17 +126,26 @@ int apsched_remove_listener(apsched_scheduler *s, int id) {
     apsched__unlock(s);
     return APSCHED_ENOENT;
   }
+  if (wait_would_deadlock(s, l, self)) {
+    apsched__unlock(s);
+    return apsched__error(APSCHED_EDEADLK,
+                          "remove_listener: listener %d runs on a thread that is waiting for "
+                          "this one; it was not removed",
+                          id);
+  }
   l->removed = true;
   recompute_mask(s);
-  /* Wait for calls on other threads. A listener removing itself (or one
-   * removed from inside another listener or a job) cannot wait for calls
-   * that may include its own: then the last dispatcher to leave frees it. */
-  bool free_now = l->active == 0;
-  if (!free_now && !apsched__in_user_code(s)) {
+  /* Wait for the calls on other threads (no new call starts). Calls on this
+   * thread (a listener removing itself, or removal from a dispatch nested in
+   * one of its calls) cannot end while it waits: the last of them frees it. */
+  int own = calls_on(l, self);
+  if (l->active > own) {
     l->waiter = true;
-    while (l->active > 0) pthread_cond_wait(&s->changed, &s->lock);
-    free_now = true;
+    l->waiter_thread = self;
+    while (l->active > own) pthread_cond_wait(&s->changed, &s->lock);
+    l->waiter = false;
   }
+  bool free_now = l->active == 0;
   if (free_now) {
     for (pp = &s->listeners; *pp != l; pp = &(*pp)->next) {
     }
@@ -117,6 +169,8 @@ void apsched__dispatch(apsched_scheduler *s, const apsched_event *ev) {
       l = l->next;
       continue;
     }
+    listener_call call = {.thread = pthread_self(), .next = l->calls};
+    l->calls = &call;
     l->active++;
     s->listener_calls++;
     apsched__unlock(s);
@@ -124,6 +178,9 @@ void apsched__dispatch(apsched_scheduler *s, const apsched_event *ev) {
     l->fn(ev, l->user_data);
     apsched__leave_user_code(saved);
     apsched__lock(s);
+    listener_call **cp = &l->calls;
+    while (*cp != &call) cp = &(*cp)->next;
+    *cp = call.next;
     l->active--;
     s->listener_calls--;
     listener *next = l->next;
@@ -222,13 +279,23 @@ void apsched__log_later(apsched_scheduler *s, notice_list *l, apsched_log_level 
   va_end(ap);
 }
 
+notice *apsched__notice_if_wanted(apsched_scheduler *s, notice_list *l, int code) {
+  return apsched__wants(s, code) ? apsched__notice_add(s, l, code) : NULL;
+}
+
+void apsched__job_event(apsched_scheduler *s, notice_list *nl, int code, const char *id,
+                        const char *jobstore) {
+  apsched__notice_own(s, apsched__notice_if_wanted(s, nl, code), id, jobstore);
+}
+
 void apsched__notice_own(apsched_scheduler *s, notice *n, const char *job_id,
                          const char *jobstore_or_alias) {
   if (!n) return;
   /* Aliases are interned for the scheduler's lifetime; only ids need a copy. */
   if (n->ev.code & (APSCHED_EVENT_EXECUTOR_ADDED | APSCHED_EVENT_EXECUTOR_REMOVED |
                     APSCHED_EVENT_JOBSTORE_ADDED | APSCHED_EVENT_JOBSTORE_REMOVED |
-                    APSCHED_EVENT_ALL_JOBS_REMOVED))
+                    APSCHED_EVENT_ALL_JOBS_REMOVED | APSCHED_EVENT_JOBSTORE_FAILED |
+                    APSCHED_EVENT_JOBSTORE_RECOVERED))
     n->ev.alias = jobstore_or_alias;
   else
     n->ev.jobstore = jobstore_or_alias;
@@ -238,29 +305,32 @@ void apsched__notice_own(apsched_scheduler *s, notice *n, const char *job_id,
   }
 }
 
-void apsched__notices_flush(apsched_scheduler *s, notice_list *l) {
-  for (size_t i = 0; i < l->count; i++) {
-    notice *n = &l->items[i];
-    if (n->log_msg) emit_log(s, n->log_level, n->log_msg);
-    if (n->ev.code) apsched__dispatch(s, &n->ev);
-    if (n->run) {
-      executor_entry *e = n->exec;
-      int rc = e->executor->vtable->submit(e->executor, n->run);
-      if (rc != APSCHED_OK) {
-        apsched__log(s, APSCHED_LOG_ERROR, "Error submitting job \"%s\" to executor \"%s\": %s",
-                     apsched_run_job_name(n->run), e->alias, apsched_strerror(rc));
-        apsched_run_set_error(n->run, "executor \"%s\" refused the run: %s", e->alias,
-                              apsched_strerror(rc));
-        apsched__run_fail(n->run);
-      }
-      apsched__lock(s);
-      e->submitting--;
-      pthread_cond_broadcast(&s->changed);
-      apsched__unlock(s);
-    }
+void apsched__notice_deliver(apsched_scheduler *s, notice *n) {
+  if (n->log_msg) emit_log(s, n->log_level, n->log_msg);
+  if (n->ev.code) apsched__dispatch(s, &n->ev);
+  apsched__dealloc(s, n->owned);
+  apsched__dealloc(s, n->log_msg);
+}
+
+void apsched__notices_reset(apsched_scheduler *s, notice_list *l) {
+  if (l->items != l->inline_items) apsched__dealloc(s, l->items);
+  apsched__notices_init(l);
+}
+
+void apsched__notices_truncate(apsched_scheduler *s, notice_list *l, size_t count) {
+  while (l->count > count) {
+    notice *n = &l->items[--l->count];
     apsched__dealloc(s, n->owned);
     apsched__dealloc(s, n->log_msg);
   }
-  if (l->items != l->inline_items) apsched__dealloc(s, l->items);
-  apsched__notices_init(l);
+}
+
+void apsched__notices_drop(apsched_scheduler *s, notice_list *l) {
+  apsched__notices_truncate(s, l, 0);
+  apsched__notices_reset(s, l);
+}
+
+void apsched__notices_flush(apsched_scheduler *s, notice_list *l) {
+  for (size_t i = 0; i < l->count; i++) apsched__notice_deliver(s, &l->items[i]);
+  apsched__notices_reset(s, l);
 }

@@ -24,12 +24,22 @@ APSCHED_INTERNAL void apsched__append(char *buf, size_t len, size_t *pos, const 
 /* strdup with malloc; NULL in gives NULL out. */
 APSCHED_INTERNAL char *apsched__strdup(const char *s);
 
+/* A job's pointer argument and its destructor, in a holder of their own:
+ * every argument block carrying the pointer holds a reference, so the
+ * destructor runs exactly once, when the job and every run that may still use
+ * the pointer are gone (a byte-only change makes a new block, same holder). */
+typedef struct apsched_arg_ptr {
+  atomic_uint refs;
+  void *ptr;
+  void (*destroy)(void *); /* NULL: the pointer is not ours to free */
+  struct apsched_arg_ptr *next_deferred;
+} apsched_arg_ptr;
+
 /* Job arguments shared by a job record and the runs that use them. */
 struct apsched_job_args {
   atomic_uint refs;
-  void *ptr;
-  void (*ptr_free)(void *);
-  struct apsched_job_args *next_deferred;
+  void *ptr;              /* holder->ptr (NULL without a holder), for direct reads */
+  apsched_arg_ptr *holder; /* NULL: no pointer argument */
   size_t len;
   unsigned char bytes[];
 };
@@ -38,6 +48,14 @@ struct apsched_job_args {
  * (ptr NULL and len 0) or on allocation failure (*oom set). */
 APSCHED_INTERNAL apsched_job_args *apsched__args_new(void *ptr, void (*ptr_free)(void *),
                                                      const void *bytes, size_t len, bool *oom);
+/* New arguments with the given bytes that share from's pointer argument (and
+ * its destructor); NULL / *oom as for apsched__args_new. */
+APSCHED_INTERNAL apsched_job_args *apsched__args_with_bytes(const apsched_job_args *from,
+                                                            const void *bytes, size_t len,
+                                                            bool *oom);
+/* For a block from apsched__args_new that never reached a job: the pointer
+ * stays the caller's, so its destructor must not run. */
+APSCHED_INTERNAL void apsched__args_disown(apsched_job_args *a);
 APSCHED_INTERNAL apsched_job_args *apsched__args_ref(apsched_job_args *a);
 APSCHED_INTERNAL void apsched__args_unref(apsched_job_args *a);
 /* Brackets a region (a scheduler's locked section) in which destructors of
@@ -60,6 +78,11 @@ APSCHED_INTERNAL apsched_job_record *apsched__record_new(const char *id);
 APSCHED_INTERNAL const apsched_func *apsched__func_by_ptr(apsched_job_fn fn);
 /* Looks a name up; creates an unresolved entry (fn NULL) if create is set. */
 APSCHED_INTERNAL const apsched_func *apsched__func_by_name(const char *name, bool create);
+/* An entry's function. apsched_register_func may resolve an entry (NULL to
+ * fn) while the loop and runs read it, so every read goes through here. */
+static inline apsched_job_fn apsched__func_fn(const apsched_func *f) {
+  return __atomic_load_n(&f->fn, __ATOMIC_ACQUIRE);
+}
 
 /* Fills buf (33 bytes) with a random UUID4 in hex. */
 APSCHED_INTERNAL void apsched__uuid_hex(char buf[33]);

@@ -7,21 +7,53 @@
 #include <stdlib.h>
 #include <string.h>
 
-apsched_job_args *apsched__args_new(void *ptr, void (*ptr_free)(void *), const void *bytes,
-                                    size_t len, bool *oom) {
-  *oom = false;
-  if (!ptr && !ptr_free && len == 0) return NULL;
+/* A block of len bytes carrying holder (whose reference it takes over). */
+static apsched_job_args *args_alloc(apsched_arg_ptr *holder, const void *bytes, size_t len,
+                                    bool *oom) {
   apsched_job_args *a = malloc(sizeof *a + len);
   if (!a) {
     *oom = true;
     return NULL;
   }
   atomic_init(&a->refs, 1);
-  a->ptr = ptr;
-  a->ptr_free = ptr_free;
+  a->holder = holder;
+  a->ptr = holder ? holder->ptr : NULL;
   a->len = len;
   if (len) memcpy(a->bytes, bytes, len);
   return a;
+}
+
+apsched_job_args *apsched__args_new(void *ptr, void (*ptr_free)(void *), const void *bytes,
+                                    size_t len, bool *oom) {
+  *oom = false;
+  if (!ptr && !ptr_free && len == 0) return NULL;
+  apsched_arg_ptr *h = NULL;
+  if (ptr || ptr_free) {
+    if (!(h = malloc(sizeof *h))) {
+      *oom = true;
+      return NULL;
+    }
+    atomic_init(&h->refs, 1);
+    h->ptr = ptr;
+    h->destroy = ptr_free;
+  }
+  apsched_job_args *a = args_alloc(h, bytes, len, oom);
+  if (!a) free(h);
+  return a;
+}
+
+apsched_job_args *apsched__args_with_bytes(const apsched_job_args *from, const void *bytes,
+                                           size_t len, bool *oom) {
+  *oom = false;
+  apsched_arg_ptr *h = from ? from->holder : NULL;
+  if (!h && len == 0) return NULL;
+  apsched_job_args *a = args_alloc(h, bytes, len, oom);
+  if (a && h) atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+  return a;
+}
+
+void apsched__args_disown(apsched_job_args *a) {
+  if (a && a->holder) a->holder->destroy = NULL;
 }
 
 apsched_job_args *apsched__args_ref(apsched_job_args *a) {
@@ -32,18 +64,25 @@ apsched_job_args *apsched__args_ref(apsched_job_args *a) {
 /* While a thread holds a scheduler's lock, argument destructors (user code)
  * are deferred and run when it lets go of the lock. */
 static _Thread_local int defer_depth;
-static _Thread_local apsched_job_args *deferred;
+static _Thread_local apsched_arg_ptr *deferred;
+
+static void holder_unref(apsched_arg_ptr *h) {
+  if (!h || atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1) return;
+  if (h->destroy && defer_depth > 0) {
+    h->next_deferred = deferred;
+    deferred = h;
+    return;
+  }
+  if (h->destroy) h->destroy(h->ptr);
+  free(h);
+}
 
 void apsched__args_unref(apsched_job_args *a) {
   if (!a) return;
   if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1) return;
-  if (a->ptr_free && defer_depth > 0) {
-    a->next_deferred = deferred;
-    deferred = a;
-    return;
-  }
-  if (a->ptr_free) a->ptr_free(a->ptr);
+  apsched_arg_ptr *h = a->holder;
   free(a);
+  holder_unref(h);
 }
 
 void apsched__args_defer_begin(void) { defer_depth++; }
@@ -51,10 +90,10 @@ void apsched__args_defer_begin(void) { defer_depth++; }
 void apsched__args_defer_end(void) {
   if (--defer_depth > 0) return;
   while (deferred) {
-    apsched_job_args *a = deferred;
-    deferred = a->next_deferred;
-    a->ptr_free(a->ptr);
-    free(a);
+    apsched_arg_ptr *h = deferred;
+    deferred = h->next_deferred;
+    h->destroy(h->ptr);
+    free(h);
   }
 }
 
@@ -88,6 +127,31 @@ void apsched_job_record_free(apsched_job_record *rec) {
   free(rec);
 }
 
+apsched_job_record *apsched_job_record_copy(const apsched_job_record *rec) {
+  if (!rec) return NULL;
+  apsched_job_record *c = apsched__record_new(rec->id);
+  if (!c) return NULL;
+  c->next_run_time = rec->next_run_time;
+  c->trigger_time = rec->trigger_time;
+  c->func = rec->func;
+  c->executor = rec->executor;
+  c->misfire_grace_ms = rec->misfire_grace_ms;
+  c->max_runtime_ms = rec->max_runtime_ms;
+  c->max_instances = rec->max_instances;
+  c->flags = rec->flags;
+  if (apsched_trigger_clone(rec->trigger, &c->trigger) != APSCHED_OK ||
+      (rec->name && !(c->name = apsched__strdup(rec->name)))) {
+    apsched_job_record_free(c);
+    return NULL;
+  }
+  c->args = apsched__args_ref(rec->args);
+  return c;
+}
+
+apsched_job_fn apsched_func_get(const apsched_func *f) {
+  return f ? apsched__func_fn(f) : NULL;
+}
+
 /* ---- function registry: a small list; lookups happen at add time only. */
 
 typedef struct func_entry {
@@ -101,7 +165,7 @@ static func_entry *registry;
 static func_entry *find_locked(apsched_job_fn fn, const char *name) {
   for (func_entry *e = registry; e; e = e->next) {
     if (name ? (e->func.name && strcmp(e->func.name, name) == 0)
-             : (e->func.fn == fn && e->func.name == NULL))
+             : (apsched__func_fn(&e->func) == fn && e->func.name == NULL))
       return e;
   }
   return NULL;
@@ -127,10 +191,12 @@ int apsched_register_func(const char *name, apsched_job_fn fn) {
   int rc = APSCHED_OK;
   pthread_mutex_lock(&registry_lock);
   func_entry *e = find_locked(NULL, name);
-  if (e && e->func.fn && e->func.fn != fn) {
+  apsched_job_fn had = e ? apsched__func_fn(&e->func) : NULL;
+  if (had && had != fn) {
     rc = APSCHED_EEXIST;
   } else if (e) {
-    e->func.fn = fn; /* resolves an entry created for a restored job */
+    /* Resolves an entry created for a restored job; loops read it unlocked. */
+    __atomic_store_n(&e->func.fn, fn, __ATOMIC_RELEASE);
   } else if (!insert_locked(fn, name)) {
     rc = APSCHED_ENOMEM;
   }
@@ -143,7 +209,7 @@ const apsched_func *apsched__func_by_ptr(apsched_job_fn fn) {
   /* Prefer the named entry, so jobs added by pointer still persist by name. */
   func_entry *e = NULL;
   for (func_entry *it = registry; it && !e; it = it->next)
-    if (it->func.fn == fn && it->func.name) e = it;
+    if (apsched__func_fn(&it->func) == fn && it->func.name) e = it;
   if (!e) e = find_locked(fn, NULL);
   if (!e) e = insert_locked(fn, NULL);
   pthread_mutex_unlock(&registry_lock);

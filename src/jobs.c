@@ -1,28 +1,13 @@
-/* The job API (add, remove, pause, resume, modify, reschedule, get, print),
- * pending jobs, and what the loop does with one due job. */
+/* The job API: add (one or a batch), remove, pause, resume, modify,
+ * reschedule, and jobs added before start (pending). Every call is all or
+ * nothing: the new state is prepared on a copy, stored, and only then
+ * announced; a call that fails changes nothing and emits nothing. */
 #include "scheduler_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Longest catch-up walked run by run; beyond it the trigger skips ahead. */
-#define CATCHUP_STEPS 256
-/* Most run times handed to an executor in one run (no coalescing, long grace). */
-#define RUN_BATCH_MAX 256
-
 /* ------------------------------------------------------------- helpers */
-
-store_entry *apsched__find_store(apsched_scheduler *s, const char *alias) {
-  for (store_entry *e = s->stores; e; e = e->next)
-    if (strcmp(e->alias, alias) == 0) return e;
-  return NULL;
-}
-
-executor_entry *apsched__find_executor(apsched_scheduler *s, const char *alias) {
-  for (executor_entry *e = s->executors; e; e = e->next)
-    if (strcmp(e->alias, alias) == 0) return e;
-  return NULL;
-}
 
 static apsched_time_t with_jitter(const apsched_trigger *t, apsched_time_t base) {
   if (base == APSCHED_TIME_NONE || t->jitter <= 0) return base;
@@ -32,13 +17,13 @@ static apsched_time_t with_jitter(const apsched_trigger *t, apsched_time_t base)
   return out;
 }
 
-/* Sets the record's first run time from its trigger (paused: none). */
+/* Sets the record's first run time from its trigger. */
 static void schedule_first(apsched_job_record *rec, apsched_time_t now) {
   rec->trigger_time = apsched_trigger_next(rec->trigger, APSCHED_TIME_NONE, now);
   rec->next_run_time = with_jitter(rec->trigger, rec->trigger_time);
 }
 
-static const char *default_name(const apsched_job_record *rec) {
+const char *apsched__job_name(const apsched_job_record *rec) {
   return rec->name ? rec->name : (rec->func->name ? rec->func->name : rec->id);
 }
 
@@ -100,7 +85,7 @@ static uint32_t grace_to_ms(int64_t usec) {
 static int resolve_func(apsched_job_fn fn, const char *name, const apsched_func **out) {
   if (fn && name) {
     const apsched_func *f = apsched__func_by_name(name, false);
-    if (!f || f->fn != fn)
+    if (!f || apsched__func_fn(f) != fn)
       return apsched__error(APSCHED_EINVAL, "func_name: '%s' is not registered for that func", name);
     *out = f;
     return APSCHED_OK;
@@ -111,7 +96,7 @@ static int resolve_func(apsched_job_fn fn, const char *name, const apsched_func 
   }
   if (!name) return apsched__error(APSCHED_EINVAL, "func: no function given (func or func_name)");
   const apsched_func *f = apsched__func_by_name(name, false);
-  if (!f || !f->fn)
+  if (!f || !apsched__func_fn(f))
     return apsched__error(APSCHED_EINVAL, "func_name: no function is registered as '%s'", name);
   *out = f;
   return APSCHED_OK;
@@ -180,48 +165,23 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
   return APSCHED_OK;
 fail:
   /* The argument destructor belongs to the caller until the add succeeds. */
-  if (rec->args) rec->args->ptr_free = NULL;
+  apsched__args_disown(rec->args);
   apsched_job_record_free(rec);
   return rc;
 }
 
-static void add_event(apsched_scheduler *s, notice_list *nl, int code, const char *id,
-                      const char *jobstore) {
-  if (!apsched__wants(s, code)) return;
-  apsched__notice_own(s, apsched__notice_add(s, nl, code), id, jobstore);
-}
 
-/* ---------------------------------------------------------- pending jobs */
-
-/* Bit kept in a pending record's flags: "added paused" (cleared at commit). */
-#define PENDING_PAUSED 0x8000
-
-static void pending_unlink(apsched_scheduler *s, pending_job *p) {
-  apsched__strmap_remove(&s->pending_index, p->rec->id);
-  if (p->prev) p->prev->next = p->next;
-  else s->pending_head = p->next;
-  if (p->next) p->next->prev = p->prev;
-  else s->pending_tail = p->prev;
-}
-
-static pending_job *pending_find(apsched_scheduler *s, const char *id, const char *jobstore) {
-  pending_job *p = apsched__strmap_get(&s->pending_index, id);
-  if (p && jobstore && strcmp(p->jobstore, jobstore) != 0) return NULL;
-  return p;
-}
-
-void apsched__free_pending(apsched_scheduler *s) {
-  while (s->pending_head) {
-    pending_job *p = s->pending_head;
-    pending_unlink(s, p);
-    apsched_job_record_free(p->rec);
-    apsched__dealloc(s, p);
+/* Frees records that were never handed to a store; their argument
+ * destructors still belong to the caller. */
+static void discard_new_records(apsched_job_record **recs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (!recs[i]) continue;
+    apsched__args_disown(recs[i]->args);
+    apsched_job_record_free(recs[i]);
   }
-  apsched__strmap_free(&s->pending_index);
 }
 
-/* Asks the job's executor, if it exists already, whether it can run the job. */
-static int executor_accepts(apsched_scheduler *s, const apsched_job_record *rec) {
+int apsched__executor_accepts(apsched_scheduler *s, const apsched_job_record *rec) {
   executor_entry *ex = apsched__find_executor(s, rec->executor);
   if (!ex || !ex->executor->vtable->check_job) return APSCHED_OK;
   char why[200] = "";
@@ -231,241 +191,472 @@ static int executor_accepts(apsched_scheduler *s, const apsched_job_record *rec)
                         why[0] ? why : "refuses the job");
 }
 
-/* Puts rec into store, replacing a job with the same id if asked to. */
-static int store_add(store_entry *se, apsched_job_record *rec, bool replace) {
-  const apsched_jobstore_vtable *vt = se->store->vtable;
-  int rc = vt->add(se->store, rec);
-  if (rc == APSCHED_EEXIST && replace) {
-    rc = vt->remove(se->store, rec->id);
-    if (rc == APSCHED_OK) rc = vt->add(se->store, rec);
+/* On a running scheduler a job must name an executor that exists (the
+ * header's promise, as APScheduler's add_job looks its executor up). Lock held. */
+static int executor_exists(apsched_scheduler *s, const apsched_job_record *rec) {
+  if (s->state == APSCHED_STATE_STOPPED || apsched__find_executor(s, rec->executor))
+    return APSCHED_OK;
+  return apsched__error(APSCHED_ENOENT, "executor: no executor '%.64s' (job '%.64s')",
+                        rec->executor, rec->id);
+}
+
+/* Calls the store's add inside a section; names the offending job. */
+static int store_add(store_entry *se, apsched_job_record **recs, size_t n, const bool *replace) {
+  size_t failed = n;
+  int rc = se->store->vtable->add(se->store, recs, n, replace, &failed);
+  if (rc == APSCHED_EEXIST && failed < n)
+    return apsched__error(rc, "id: '%.64s' is already used by a job in '%s'", recs[failed]->id,
+                          se->alias);
+  if (rc != APSCHED_OK && failed < n)
+    return apsched__error(rc, "job store '%s' refused job '%.64s': %s", se->alias,
+                          recs[failed]->id, apsched_strerror(rc));
+  if (rc != APSCHED_OK) return apsched__store_error(se, "add", rc);
+  return APSCHED_OK;
+}
+
+/* The earliest next run time among recs. */
+static apsched_time_t earliest(apsched_job_record *const *recs, size_t n) {
+  apsched_time_t t = APSCHED_TIME_NONE;
+  for (size_t i = 0; i < n; i++)
+    if (recs[i]->next_run_time != APSCHED_TIME_NONE &&
+        (t == APSCHED_TIME_NONE || recs[i]->next_run_time < t))
+      t = recs[i]->next_run_time;
+  return t;
+}
+
+/* Adds records to a store as one batch and announces them. Lock held (a
+ * blocking store is called without it). On success the store owns them. */
+static int add_to_store(apsched_scheduler *s, store_entry *se, apsched_job_record **recs,
+                        size_t n, const bool *replace, notice_list *nl) {
+  const char *alias = se->alias;
+  /* Names and ids for the events, read before the store owns the records. */
+  size_t mark = nl->count;
+  for (size_t i = 0; i < n; i++) {
+    apsched__job_event(s, nl, APSCHED_EVENT_JOB_ADDED, recs[i]->id, alias);
+    apsched__log_later(s, nl, APSCHED_LOG_INFO, "Added job \"%s\" to job store \"%s\"",
+                       apsched__job_name(recs[i]), alias);
   }
+  apsched_time_t first = earliest(recs, n);
+  apsched__store_enter(s, se);
+  int rc = store_add(se, recs, n, replace);
+  if (rc == APSCHED_OK) {
+    apsched__section_lock(s, se);
+    apsched__wake_if_earlier(s, se, first);
+    apsched__section_unlock(s, se);
+  }
+  apsched__store_leave(s, se);
+  if (rc != APSCHED_OK) apsched__notices_truncate(s, nl, mark);
   return rc;
 }
 
-void apsched__commit_pending(apsched_scheduler *s, notice_list *nl) {
+/* ---------------------------------------------------------- pending jobs */
+
+static void pending_unlink(apsched_scheduler *s, pending_job *p) {
+  apsched__strmap_remove(&s->pending_index, p->rec->id);
+  if (p->prev) p->prev->next = p->next;
+  else s->pending_head = p->next;
+  if (p->next) p->next->prev = p->prev;
+  else s->pending_tail = p->prev;
+}
+
+static void pending_free(apsched_scheduler *s, pending_job *p) {
+  pending_unlink(s, p);
+  apsched_job_record_free(p->rec);
+  apsched__dealloc(s, p);
+}
+
+static pending_job *pending_find(apsched_scheduler *s, const char *id, const char *jobstore) {
+  pending_job *p = apsched__strmap_get(&s->pending_index, id);
+  if (p && jobstore && strcmp(p->jobstore, jobstore) != 0) return NULL;
+  return p;
+}
+
+void apsched__free_pending(apsched_scheduler *s) {
+  while (s->pending_head) pending_free(s, s->pending_head);
+  apsched__strmap_free(&s->pending_index);
+}
+
+int apsched__check_pending(apsched_scheduler *s) {
+  for (pending_job *p = s->pending_head; p; p = p->next) {
+    if (!apsched__find_store(s, p->jobstore))
+      return apsched__error(APSCHED_ENOENT,
+                            "start: pending job '%.64s' names job store '%.64s', which does not exist",
+                            p->rec->id, p->jobstore);
+    if (!apsched__find_executor(s, p->rec->executor))
+      return apsched__error(APSCHED_ENOENT,
+                            "start: pending job '%.64s' names executor '%.64s', which does not exist",
+                            p->rec->id, p->rec->executor);
+  }
+  return APSCHED_OK;
+}
+
+/* Commits the pending jobs of the first pending job's store as one batch. */
+static int commit_one_store(apsched_scheduler *s, apsched_time_t now, notice_list *nl) {
+  const char *alias = s->pending_head->jobstore;
+  store_entry *se = apsched__find_store(s, alias);
+  if (!se) return apsched__error(APSCHED_ENOENT, "start: no job store '%.64s'", alias);
+  size_t n = 0;
+  for (pending_job *p = s->pending_head; p; p = p->next) n += p->jobstore == alias;
+  apsched_job_record **recs = apsched__alloc(s, n * sizeof *recs);
+  bool *replace = apsched__alloc(s, n * sizeof *replace);
+  pending_job **nodes = apsched__alloc(s, n * sizeof *nodes);
+  int rc = APSCHED_ENOMEM;
+  if (!recs || !replace || !nodes) goto out;
+  size_t k = 0;
+  for (pending_job *p = s->pending_head; p; p = p->next) {
+    if (p->jobstore != alias) continue;
+    /* The store gets a copy with its first run time, as APScheduler computes
+     * a pending job's first run time at start; the pending job stays as it
+     * is until the store has the copy. */
+    apsched_job_record *rec = apsched_job_record_copy(p->rec);
+    if (!rec) break;
+    if (p->paused) rec->next_run_time = rec->trigger_time = APSCHED_TIME_NONE;
+    else if (!p->explicit_next) schedule_first(rec, now);
+    nodes[k] = p;
+    replace[k] = p->replace_existing;
+    recs[k++] = rec;
+  }
+  if (k < n) {
+    for (size_t i = 0; i < k; i++) apsched_job_record_free(recs[i]);
+    goto out;
+  }
+  rc = add_to_store(s, se, recs, n, replace, nl);
+  if (rc != APSCHED_OK) {
+    for (size_t i = 0; i < n; i++) apsched_job_record_free(recs[i]); /* the pending jobs stay */
+    goto out;
+  }
+  /* The store owns the copies now; the pending originals go. Their
+   * arguments live on in the copies, so no destructor runs. */
+  for (size_t i = 0; i < n; i++) pending_free(s, nodes[i]);
+out:
+  apsched__dealloc(s, recs);
+  apsched__dealloc(s, replace);
+  apsched__dealloc(s, nodes);
+  return rc;
+}
+
+int apsched__commit_pending(apsched_scheduler *s, notice_list *nl) {
   apsched_time_t now = apsched__wall(s);
   while (s->pending_head) {
-    pending_job *p = s->pending_head;
-    pending_unlink(s, p);
-    apsched_job_record *rec = p->rec;
-    store_entry *se = apsched__find_store(s, p->jobstore);
-    /* APScheduler computes a pending job's first run time at start. */
-    if (!p->explicit_next) {
-      if (rec->flags & PENDING_PAUSED) rec->next_run_time = rec->trigger_time = APSCHED_TIME_NONE;
-      else schedule_first(rec, now);
-    }
-    rec->flags &= (uint16_t)~PENDING_PAUSED;
-    int rc = se ? store_add(se, rec, p->replace_existing) : APSCHED_ENOENT;
-    if (rc != APSCHED_OK) {
-      apsched__log_later(s, nl, APSCHED_LOG_ERROR,
-                          "Could not add pending job \"%s\" to job store \"%s\": %s", rec->id,
-                          p->jobstore, apsched_strerror(rc));
-      apsched_job_record_free(rec);
-    } else {
-      add_event(s, nl, APSCHED_EVENT_JOB_ADDED, rec->id, se->alias);
-      apsched__log_later(s, nl, APSCHED_LOG_INFO, "Added job \"%s\" to job store \"%s\"",
-                          default_name(rec), se->alias);
-    }
-    apsched__dealloc(s, p);
+    int rc = commit_one_store(s, now, nl);
+    if (rc != APSCHED_OK) return rc;
   }
+  return APSCHED_OK;
+}
+
+/* Makes recs pending, all or nothing (the scheduler is stopped). Lock held. */
+static int add_pending(apsched_scheduler *s, apsched_job_record **recs, size_t n,
+                       const apsched_job_options *opts, const char *alias, notice_list *nl) {
+  store_entry *se = apsched__find_store(s, alias);
+  /* Duplicates are refused now, not at start: among pending jobs, in the
+   * batch, and in the store if it exists already. */
+  apsched_strmap seen = {0};
+  int rc = APSCHED_OK;
+  for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
+    if (opts[i].replace_existing) continue;
+    const char *id = recs[i]->id;
+    if (apsched__strmap_get(&s->pending_index, id) || apsched__strmap_get(&seen, id))
+      rc = apsched__error(APSCHED_EEXIST, "id: '%.64s' is already used by a pending job", id);
+    else if (n > 1 && apsched__strmap_put(&seen, id, recs[i]) != 0)
+      rc = APSCHED_ENOMEM;
+  }
+  apsched__strmap_free(&seen);
+  if (rc == APSCHED_OK && se) {
+    const char *store_alias = se->alias;
+    apsched__store_enter(s, se);
+    for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
+      if (opts[i].replace_existing) continue;
+      const apsched_job_record *old;
+      int lr = se->store->vtable->lookup(se->store, recs[i]->id, &old);
+      if (lr == APSCHED_OK)
+        rc = apsched__error(APSCHED_EEXIST, "id: '%.64s' is already used by a job in '%s'",
+                            recs[i]->id, store_alias);
+      else if (lr != APSCHED_ENOENT)
+        rc = apsched__store_error(se, "lookup", lr);
+    }
+    apsched__store_leave(s, se);
+  }
+  if (rc != APSCHED_OK) return rc;
+  /* Allocate every node first so linking cannot fail halfway. */
+  pending_job **nodes = apsched__alloc(s, (n ? n : 1) * sizeof *nodes);
+  if (!nodes) return APSCHED_ENOMEM;
+  size_t k;
+  for (k = 0; k < n; k++) {
+    nodes[k] = apsched__alloc(s, sizeof **nodes);
+    if (!nodes[k]) break;
+  }
+  /* The index must have room for every new id before anything changes:
+   * put each one (re-keying an existing slot never allocates). */
+  for (size_t i = 0; k == n && i < n; i++) {
+    if (apsched__strmap_get(&s->pending_index, recs[i]->id)) continue;
+    if (apsched__strmap_put(&s->pending_index, recs[i]->id, nodes[i]) != 0) {
+      for (size_t j = 0; j < i; j++)
+        if (apsched__strmap_get(&s->pending_index, recs[j]->id) == nodes[j])
+          apsched__strmap_remove(&s->pending_index, recs[j]->id);
+      k = 0;
+      break;
+    }
+  }
+  if (k < n) {
+    for (size_t i = 0; i < k; i++) apsched__dealloc(s, nodes[i]);
+    apsched__dealloc(s, nodes);
+    return APSCHED_ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const apsched_job_options *o = &opts[i];
+    pending_job *old = apsched__strmap_get(&s->pending_index, recs[i]->id);
+    if (old && old != nodes[i]) pending_free(s, old); /* replace_existing */
+    pending_job *p = nodes[i];
+    *p = (pending_job){.rec = recs[i], .jobstore = alias, .replace_existing = o->replace_existing,
+                       .explicit_next = o->next_run_time != 0, .paused = o->paused,
+                       .prev = s->pending_tail};
+    if (o->next_run_time) recs[i]->next_run_time = recs[i]->trigger_time = o->next_run_time;
+    apsched__strmap_put(&s->pending_index, recs[i]->id, p); /* present: no allocation */
+    if (s->pending_tail) s->pending_tail->next = p;
+    else s->pending_head = p;
+    s->pending_tail = p;
+    apsched__log_later(s, nl, APSCHED_LOG_INFO,
+                       "Adding job tentatively -- it will be properly scheduled when the "
+                       "scheduler starts");
+  }
+  apsched__dealloc(s, nodes);
+  return APSCHED_OK;
 }
 
 /* ------------------------------------------------------------- add_job */
 
-int apsched_add_job(apsched_scheduler *s, const apsched_job_options *o, char *id_out,
-                    size_t id_len) {
-  if (!s || !o) return APSCHED_EINVAL;
+/* Adds n jobs, all or nothing; *failed (if given) is the index of the job
+ * that made the call fail. */
+static int add_jobs(apsched_scheduler *s, const apsched_job_options *opts, size_t n, size_t *failed,
+                    char *id_out, size_t id_len) {
   apsched_time_t now = apsched__wall(s);
-  apsched_job_record *rec = NULL;
-  int rc = build_record(s, o, now, &rec);
-  if (rc != APSCHED_OK) return rc;
-  if (id_out && id_len <= strlen(rec->id)) {
-    if (rec->args) rec->args->ptr_free = NULL;
-    apsched_job_record_free(rec);
-    return apsched__error(APSCHED_EINVAL, "id_out: %zu bytes cannot hold the id", id_len);
+  apsched_job_record *one = NULL, **recs = n == 1 ? &one : calloc(n, sizeof *recs);
+  bool replace_one, *replace = n == 1 ? &replace_one : calloc(n, sizeof *replace);
+  int rc = APSCHED_OK;
+  if (!recs || !replace) {
+    rc = APSCHED_ENOMEM;
+    goto out_free;
   }
+  const char *store_name = opts[0].jobstore ? opts[0].jobstore : "default";
+  for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
+    const char *st = opts[i].jobstore ? opts[i].jobstore : "default";
+    if (strcmp(st, store_name) != 0) {
+      rc = apsched__error(APSCHED_EINVAL,
+                          "jobs[%zu].jobstore: '%.64s' differs from '%.64s' (a batch goes to one store)",
+                          i, st, store_name);
+    } else {
+      rc = build_record(s, &opts[i], now, &recs[i]);
+    }
+    replace[i] = opts[i].replace_existing;
+    if (rc != APSCHED_OK && failed) *failed = i;
+  }
+  if (rc == APSCHED_OK && id_out && id_len <= strlen(recs[0]->id))
+    rc = apsched__error(APSCHED_EINVAL, "id_out: %zu bytes cannot hold the id", id_len);
+  if (rc != APSCHED_OK) goto out_free;
+
   notice_list nl;
   apsched__notices_init(&nl);
   apsched__lock(s);
-  const char *store_alias = apsched__intern(s, o->jobstore ? o->jobstore : "default");
-  rec->executor = apsched__intern(s, o->executor ? o->executor : "default");
-  if (!store_alias || !rec->executor) {
-    rc = APSCHED_ENOMEM;
-    goto out;
+  const char *alias = apsched__intern(s, store_name);
+  if (!alias) rc = APSCHED_ENOMEM;
+  for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
+    recs[i]->executor = apsched__intern(s, opts[i].executor ? opts[i].executor : "default");
+    if (!recs[i]->executor) rc = APSCHED_ENOMEM;
+    if (rc == APSCHED_OK) rc = executor_exists(s, recs[i]);
+    if (rc == APSCHED_OK) rc = apsched__executor_accepts(s, recs[i]);
+    if (rc != APSCHED_OK && failed) *failed = i;
   }
-  store_entry *se = apsched__find_store(s, store_alias);
-  rc = executor_accepts(s, rec);
-  if (rc != APSCHED_OK) goto out;
-  if (s->state == APSCHED_STATE_STOPPED) {
-    /* Pending until start; duplicates are refused now, not at start. */
-    pending_job *old = apsched__strmap_get(&s->pending_index, rec->id);
-    bool in_store = se && se->store->vtable->lookup(se->store, rec->id);
-    if ((old || in_store) && !o->replace_existing) {
-      rc = apsched__error(APSCHED_EEXIST, "id: '%.64s' is already used by a %s job", rec->id,
-                          old ? "pending" : "stored");
-      goto out;
-    }
-    if (o->next_run_time) rec->next_run_time = rec->trigger_time = o->next_run_time;
-    if (o->paused) rec->flags |= PENDING_PAUSED;
-    if (old) {
-      /* Replace in place: nothing to allocate, so nothing can fail halfway. */
-      apsched_job_record *prev = old->rec;
-      old->rec = rec;
-      old->jobstore = store_alias;
-      old->replace_existing = o->replace_existing;
-      old->explicit_next = o->next_run_time != 0;
-      apsched__strmap_put(&s->pending_index, rec->id, old); /* re-keys the existing slot */
-      apsched_job_record_free(prev);
-    } else {
-      pending_job *p = apsched__alloc(s, sizeof *p);
-      if (!p || apsched__strmap_put(&s->pending_index, rec->id, p) != 0) {
-        apsched__dealloc(s, p);
-        rc = APSCHED_ENOMEM;
-        goto out;
-      }
-      *p = (pending_job){.rec = rec, .jobstore = store_alias,
-                         .replace_existing = o->replace_existing,
-                         .explicit_next = o->next_run_time != 0, .prev = s->pending_tail};
-      if (s->pending_tail) s->pending_tail->next = p;
-      else s->pending_head = p;
-      s->pending_tail = p;
-    }
-    apsched__log_later(s, &nl, APSCHED_LOG_INFO,
-                        "Adding job tentatively -- it will be properly scheduled when the "
-                        "scheduler starts");
-  } else {
-    if (!se) {
-      rc = apsched__error(APSCHED_ENOENT, "jobstore: no job store '%.64s'", store_alias);
-      goto out;
-    }
-    if (o->next_run_time) {
-      rec->next_run_time = rec->trigger_time = o->next_run_time;
-    } else if (!o->paused) {
-      schedule_first(rec, now);
-      if (rec->next_run_time == APSCHED_TIME_NONE) {
-        rc = apsched__error(APSCHED_EINVAL, "trigger: it never fires from now on");
-        goto out;
+  if (rc == APSCHED_OK && s->state == APSCHED_STATE_STOPPED) {
+    rc = add_pending(s, recs, n, opts, alias, &nl);
+  } else if (rc == APSCHED_OK) {
+    store_entry *se = apsched__find_store(s, alias);
+    if (!se) rc = apsched__error(APSCHED_ENOENT, "jobstore: no job store '%.64s'", alias);
+    for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
+      const apsched_job_options *o = &opts[i];
+      if (o->next_run_time) {
+        recs[i]->next_run_time = recs[i]->trigger_time = o->next_run_time;
+      } else if (!o->paused) {
+        schedule_first(recs[i], now);
+        if (recs[i]->next_run_time == APSCHED_TIME_NONE) {
+          rc = apsched__error(APSCHED_EINVAL, "trigger: job '%.64s' never fires from now on",
+                              recs[i]->id);
+          if (failed) *failed = i;
+        }
       }
     }
-    rc = store_add(se, rec, o->replace_existing);
-    if (rc == APSCHED_EEXIST)
-      apsched__error(rc, "id: '%.64s' is already used by a job in '%s'", rec->id, se->alias);
-    if (rc != APSCHED_OK) goto out;
-    add_event(s, &nl, APSCHED_EVENT_JOB_ADDED, rec->id, se->alias);
-    apsched__log_later(s, &nl, APSCHED_LOG_INFO, "Added job \"%s\" to job store \"%s\"",
-                        default_name(rec), se->alias);
-    apsched__wake_if_earlier(s, rec->next_run_time);
+    if (rc == APSCHED_OK) rc = add_to_store(s, se, recs, n, replace, &nl);
   }
-  if (id_out) memcpy(id_out, rec->id, strlen(rec->id) + 1);
-  rec = NULL; /* owned by the store or the pending list now */
-out:
+  if (rc == APSCHED_OK) {
+    if (id_out) memcpy(id_out, recs[0]->id, strlen(recs[0]->id) + 1);
+    memset(recs, 0, n * sizeof *recs); /* owned by the store or the pending list now */
+  }
   apsched__unlock(s);
-  if (rec) {
-    if (rec->args) rec->args->ptr_free = NULL;
-    apsched_job_record_free(rec);
+  if (rc == APSCHED_OK) apsched__notices_flush(s, &nl);
+  else apsched__notices_drop(s, &nl);
+out_free:
+  if (recs) discard_new_records(recs, n);
+  if (n != 1) {
+    free(recs);
+    free(replace);
   }
-  apsched__notices_flush(s, &nl);
   return rc;
+}
+
+int apsched_add_job(apsched_scheduler *s, const apsched_job_options *o, char *id_out,
+                    size_t id_len) {
+  if (!s || !o) return apsched__error(APSCHED_EINVAL, "add_job: %s is NULL", !s ? "scheduler" : "options");
+  return add_jobs(s, o, 1, NULL, id_out, id_len);
+}
+
+int apsched_add_jobs(apsched_scheduler *s, const apsched_job_options *jobs, size_t n,
+                     size_t *failed_index) {
+  if (failed_index) *failed_index = n;
+  if (!s || (!jobs && n > 0))
+    return apsched__error(APSCHED_EINVAL, "add_jobs: %s is NULL", !s ? "scheduler" : "jobs");
+  if (n == 0) return APSCHED_OK;
+  return add_jobs(s, jobs, n, failed_index, NULL, 0);
 }
 
 /* ---------------------------------------------- lookup across the stores */
 
-typedef struct found_job {
-  apsched_job_record *rec;
-  store_entry *store;   /* NULL for a pending job */
-  pending_job *pending;
-} found_job;
-
 static int find_job(apsched_scheduler *s, const char *id, const char *jobstore, found_job *f) {
   memset(f, 0, sizeof *f);
-  if (!id) return APSCHED_EINVAL;
   pending_job *p = pending_find(s, id, jobstore);
   if (p) {
     f->rec = p->rec;
     f->pending = p;
+    f->alias = p->jobstore;
     return APSCHED_OK;
   }
+restart:;
+  unsigned gen = s->stores_gen;
   for (store_entry *e = s->stores; e; e = e->next) {
     if (jobstore && strcmp(e->alias, jobstore) != 0) continue;
-    apsched_job_record *rec = e->store->vtable->lookup(e->store, id);
-    if (rec) {
+    apsched__store_enter(s, e);
+    const apsched_job_record *rec = NULL;
+    int rc = e->store->vtable->lookup(e->store, id, &rec);
+    if (rc == APSCHED_OK) {
       f->rec = rec;
       f->store = e;
+      f->alias = e->alias;
       return APSCHED_OK;
     }
+    if (rc != APSCHED_ENOENT) rc = apsched__store_error(e, "lookup", rc);
+    apsched__store_leave(s, e);
+    if (rc != APSCHED_ENOENT) return rc;
+    /* A blocking store was called without the lock: if the list changed
+     * meanwhile, e may be gone; look again from the start. */
+    if (s->stores_gen != gen) goto restart;
   }
-  return apsched__error(APSCHED_ENOENT, "no job '%.64s'%s%.64s%s", id, jobstore ? " in job store '" : "",
-                        jobstore ? jobstore : "", jobstore ? "'" : "");
+  return apsched__error(APSCHED_ENOENT, "no job '%.64s'%s%.64s%s", id,
+                        jobstore ? " in job store '" : "", jobstore ? jobstore : "",
+                        jobstore ? "'" : "");
 }
 
-static const char *found_store_alias(const found_job *f) {
-  return f->store ? f->store->alias : f->pending->jobstore;
+static void found_leave(apsched_scheduler *s, found_job *f) {
+  if (f->store) apsched__store_leave(s, f->store);
+  f->store = NULL;
+}
+
+/* Stores a changed copy of the found job: replaces the pending record, or
+ * updates the store (which then owns copy). On error the caller still owns
+ * copy. Inside the found job's section. */
+static int store_copy(apsched_scheduler *s, found_job *f, apsched_job_record *copy) {
+  if (f->pending) {
+    apsched_job_record *old = f->pending->rec;
+    f->pending->rec = copy;
+    apsched__strmap_put(&s->pending_index, copy->id, f->pending); /* re-keys: no allocation */
+    apsched_job_record_free(old);
+    return APSCHED_OK;
+  }
+  apsched_time_t next = copy->next_run_time;
+  int rc = f->store->store->vtable->update(f->store->store, copy);
+  if (rc != APSCHED_OK) return apsched__store_error(f->store, "update", rc);
+  apsched__section_lock(s, f->store);
+  apsched__wake_if_earlier(s, f->store, next);
+  apsched__section_unlock(s, f->store);
+  return APSCHED_OK;
 }
 
 static int remove_found(apsched_scheduler *s, found_job *f, notice_list *nl) {
-  const char *alias = found_store_alias(f);
-  add_event(s, nl, APSCHED_EVENT_JOB_REMOVED, f->rec->id, alias);
-  apsched__log_later(s, nl, APSCHED_LOG_INFO, "Removed job %s", f->rec->id);
+  const char *id = f->rec->id;
+  apsched__job_event(s, nl, APSCHED_EVENT_JOB_REMOVED, id, f->alias);
+  apsched__log_later(s, nl, APSCHED_LOG_INFO, "Removed job %s", id);
   if (f->pending) {
-    pending_unlink(s, f->pending);
-    apsched_job_record_free(f->rec);
-    apsched__dealloc(s, f->pending);
+    pending_free(s, f->pending);
     return APSCHED_OK;
   }
-  return f->store->store->vtable->remove(f->store->store, f->rec->id);
-}
-
-/* Writes a changed record back (pending records live in memory only). */
-static int store_update(apsched_scheduler *s, found_job *f) {
-  if (f->pending) return APSCHED_OK;
-  int rc = f->store->store->vtable->update(f->store->store, f->rec);
-  if (rc == APSCHED_OK) apsched__wake_if_earlier(s, f->rec->next_run_time);
-  return rc;
+  int rc = f->store->store->vtable->remove(f->store->store, id);
+  return rc == APSCHED_OK ? rc : apsched__store_error(f->store, "remove", rc);
 }
 
 int apsched_remove_job(apsched_scheduler *s, const char *id, const char *jobstore) {
-  if (!s || !id) return APSCHED_EINVAL;
+  if (!s || !id) return apsched__error(APSCHED_EINVAL, "remove_job: %s is NULL", !s ? "scheduler" : "id");
   notice_list nl;
   apsched__notices_init(&nl);
   apsched__lock(s);
   found_job f;
   int rc = find_job(s, id, jobstore, &f);
-  if (rc == APSCHED_OK) rc = remove_found(s, &f, &nl);
+  if (rc == APSCHED_OK) {
+    rc = remove_found(s, &f, &nl);
+    found_leave(s, &f);
+  }
   apsched__unlock(s);
-  apsched__notices_flush(s, &nl);
+  if (rc == APSCHED_OK) apsched__notices_flush(s, &nl);
+  else apsched__notices_drop(s, &nl);
   return rc;
 }
 
+/* Whether a store alias may be named in a query: it exists, or the
+ * scheduler is stopped and the store may still come (the default store, or
+ * one a pending job names). Lock held. */
+static int check_store_alias(apsched_scheduler *s, const char *jobstore) {
+  if (!jobstore || apsched__find_store(s, jobstore)) return APSCHED_OK;
+  if (s->state == APSCHED_STATE_STOPPED) {
+    if (strcmp(jobstore, "default") == 0) return APSCHED_OK;
+    for (pending_job *p = s->pending_head; p; p = p->next)
+      if (strcmp(p->jobstore, jobstore) == 0) return APSCHED_OK;
+  }
+  return apsched__error(APSCHED_ENOENT, "jobstore: no job store '%.64s'", jobstore);
+}
+
+int apsched__check_store_alias(apsched_scheduler *s, const char *jobstore) {
+  return check_store_alias(s, jobstore);
+}
+
 int apsched_remove_all_jobs(apsched_scheduler *s, const char *jobstore) {
-  if (!s) return APSCHED_EINVAL;
+  if (!s) return apsched__error(APSCHED_EINVAL, "remove_all_jobs: scheduler is NULL");
   notice_list nl;
   apsched__notices_init(&nl);
   apsched__lock(s);
-  int rc = APSCHED_OK;
-  if (jobstore && !apsched__find_store(s, jobstore)) {
-    /* A store that only pending jobs name is fine while stopped. */
-    bool named = false;
-    for (pending_job *p = s->pending_head; p && !named; p = p->next)
-      named = strcmp(p->jobstore, jobstore) == 0;
-    if (!named && s->state != APSCHED_STATE_STOPPED) rc = APSCHED_ENOENT;
+  int rc = check_store_alias(s, jobstore);
+  bool any = false;
+restart:;
+  unsigned gen = s->stores_gen;
+  for (store_entry *e = s->stores; e && rc == APSCHED_OK; e = e->next) {
+    if (jobstore && strcmp(e->alias, jobstore) != 0) continue;
+    apsched__store_enter(s, e);
+    int r = e->store->vtable->remove_all(e->store);
+    if (r != APSCHED_OK) rc = apsched__store_error(e, "remove_all", r);
+    apsched__store_leave(s, e);
+    /* Stores are cleared one by one: each one cleared is announced, even if
+     * a later one fails. */
+    if (r == APSCHED_OK) {
+      any = true;
+      if (!jobstore) continue;
+    }
+    if (rc == APSCHED_OK && s->stores_gen != gen) goto restart;
   }
   if (rc == APSCHED_OK) {
     for (pending_job *p = s->pending_head, *next; p; p = next) {
       next = p->next;
-      if (jobstore && strcmp(p->jobstore, jobstore) != 0) continue;
-      pending_unlink(s, p);
-      apsched_job_record_free(p->rec);
-      apsched__dealloc(s, p);
+      if (!jobstore || strcmp(p->jobstore, jobstore) == 0) pending_free(s, p);
     }
-    for (store_entry *e = s->stores; e; e = e->next) {
-      if (jobstore && strcmp(e->alias, jobstore) != 0) continue;
-      int r = e->store->vtable->remove_all(e->store);
-      if (r != APSCHED_OK) rc = r;
-    }
-    if (apsched__wants(s, APSCHED_EVENT_ALL_JOBS_REMOVED)) {
-      notice *n = apsched__notice_add(s, &nl, APSCHED_EVENT_ALL_JOBS_REMOVED);
-      if (n) n->ev.alias = jobstore ? apsched__intern(s, jobstore) : NULL;
-    }
+    any = true;
+  }
+  if (any) {
+    notice *n = apsched__notice_if_wanted(s, &nl, APSCHED_EVENT_ALL_JOBS_REMOVED);
+    if (n) n->ev.alias = jobstore ? apsched__intern(s, jobstore) : NULL;
   }
   apsched__unlock(s);
   apsched__notices_flush(s, &nl);
@@ -474,55 +665,79 @@ int apsched_remove_all_jobs(apsched_scheduler *s, const char *jobstore) {
 
 /* ------------------------------------------- pause / resume / modify */
 
-static void modified_event(apsched_scheduler *s, notice_list *nl, const found_job *f) {
-  add_event(s, nl, APSCHED_EVENT_JOB_MODIFIED, f->rec->id, found_store_alias(f));
-}
+/* What a change does to a copy of the job (pending says whether the job
+ * is still pending); non-OK refuses the change. Runs inside the job's
+ * section: it may take the lock only through apsched__section_lock. */
+typedef int (*change_fn)(apsched_scheduler *s, found_job *f, apsched_job_record *copy, void *ctx);
 
-int apsched_pause_job(apsched_scheduler *s, const char *id, const char *jobstore) {
-  if (!s || !id) return APSCHED_EINVAL;
+/* Finds the job, applies change to a copy, and stores it: all or nothing,
+ * announced as JOB_MODIFIED (or JOB_REMOVED if *remove was set). */
+static int change_job(apsched_scheduler *s, const char *id, const char *jobstore, change_fn change,
+                      void *ctx, bool *remove) {
   notice_list nl;
   apsched__notices_init(&nl);
   apsched__lock(s);
   found_job f;
   int rc = find_job(s, id, jobstore, &f);
   if (rc == APSCHED_OK) {
-    if (f.pending) {
-      f.pending->explicit_next = false;
-      f.rec->flags |= PENDING_PAUSED;
+    apsched_job_record *copy = apsched_job_record_copy(f.rec);
+    rc = copy ? change(s, &f, copy, ctx) : APSCHED_ENOMEM;
+    if (rc == APSCHED_OK && remove && *remove) {
+      rc = remove_found(s, &f, &nl);
+      apsched_job_record_free(copy);
+    } else if (rc == APSCHED_OK) {
+      apsched__job_event(s, &nl, APSCHED_EVENT_JOB_MODIFIED, id, f.alias);
+      rc = store_copy(s, &f, copy);
+      if (rc != APSCHED_OK) apsched_job_record_free(copy);
+    } else {
+      apsched_job_record_free(copy);
     }
-    f.rec->next_run_time = f.rec->trigger_time = APSCHED_TIME_NONE;
-    rc = store_update(s, &f);
-    if (rc == APSCHED_OK) modified_event(s, &nl, &f);
+    found_leave(s, &f);
   }
   apsched__unlock(s);
-  apsched__notices_flush(s, &nl);
+  if (rc == APSCHED_OK) apsched__notices_flush(s, &nl);
+  else apsched__notices_drop(s, &nl);
   return rc;
 }
 
-int apsched_resume_job(apsched_scheduler *s, const char *id, const char *jobstore) {
-  if (!s || !id) return APSCHED_EINVAL;
-  notice_list nl;
-  apsched__notices_init(&nl);
-  apsched_time_t now = apsched__wall(s);
-  apsched__lock(s);
-  found_job f;
-  int rc = find_job(s, id, jobstore, &f);
-  if (rc == APSCHED_OK && f.pending) {
-    /* Still pending: its first run time is computed at start. */
-    f.rec->flags &= (uint16_t)~PENDING_PAUSED;
-    modified_event(s, &nl, &f);
-  } else if (rc == APSCHED_OK) {
-    schedule_first(f.rec, now);
-    if (f.rec->next_run_time == APSCHED_TIME_NONE) {
-      rc = remove_found(s, &f, &nl); /* nothing left to run: like APScheduler */
-    } else {
-      rc = store_update(s, &f);
-      if (rc == APSCHED_OK) modified_event(s, &nl, &f);
-    }
+static int pause_change(apsched_scheduler *s, found_job *f, apsched_job_record *copy, void *ctx) {
+  (void)s;
+  (void)ctx;
+  if (f->pending) {
+    f->pending->explicit_next = false;
+    f->pending->paused = true;
   }
-  apsched__unlock(s);
-  apsched__notices_flush(s, &nl);
-  return rc;
+  copy->next_run_time = copy->trigger_time = APSCHED_TIME_NONE;
+  return APSCHED_OK;
+}
+
+int apsched_pause_job(apsched_scheduler *s, const char *id, const char *jobstore) {
+  if (!s || !id) return apsched__error(APSCHED_EINVAL, "pause_job: %s is NULL", !s ? "scheduler" : "id");
+  return change_job(s, id, jobstore, pause_change, NULL, NULL);
+}
+
+typedef struct resume_ctx {
+  apsched_time_t now;
+  bool remove;
+} resume_ctx;
+
+static int resume_change(apsched_scheduler *s, found_job *f, apsched_job_record *copy, void *ctx) {
+  (void)s;
+  resume_ctx *r = ctx;
+  if (f->pending) {
+    /* Still pending: its first run time is computed at start. */
+    f->pending->paused = false;
+    return APSCHED_OK;
+  }
+  schedule_first(copy, r->now);
+  r->remove = copy->next_run_time == APSCHED_TIME_NONE; /* nothing left to run: like APScheduler */
+  return APSCHED_OK;
+}
+
+int apsched_resume_job(apsched_scheduler *s, const char *id, const char *jobstore) {
+  if (!s || !id) return apsched__error(APSCHED_EINVAL, "resume_job: %s is NULL", !s ? "scheduler" : "id");
+  resume_ctx r = {.now = apsched__wall(s)};
+  return change_job(s, id, jobstore, resume_change, &r, &r.remove);
 }
 
 /* A validated set of changes, ready to apply without failing. */
@@ -532,12 +747,13 @@ typedef struct prepared_change {
   apsched_trigger *trigger;
   apsched_job_args *args;
   bool set_args;
+  bool new_arg; /* args carry the caller's new pointer, not the job's */
 } prepared_change;
 
 static void prepared_free(prepared_change *p) {
   free(p->name);
   apsched_trigger_free(p->trigger);
-  if (p->args) p->args->ptr_free = NULL; /* still the caller's on failure */
+  if (p->new_arg) apsched__args_disown(p->args); /* still the caller's on failure */
   apsched__args_unref(p->args);
 }
 
@@ -569,512 +785,131 @@ oom:
 static int prepare_args(const apsched_job_changes *c, const apsched_job_args *old,
                         prepared_change *p) {
   if (!c->set_arg && !c->set_arg_bytes) return APSCHED_OK;
-  void *ptr = c->set_arg ? c->arg : (old ? old->ptr : NULL);
-  void (*ptr_free)(void *) = c->set_arg ? c->arg_free : (old ? old->ptr_free : NULL);
   const void *bytes = c->set_arg_bytes ? c->arg_bytes : (old ? old->bytes : NULL);
   size_t len = c->set_arg_bytes ? c->arg_len : (old ? old->len : 0);
   bool oom;
-  p->args = apsched__args_new(ptr, ptr_free, bytes, len, &oom);
+  /* An unchanged pointer is shared with the old block, destructor and all. */
+  p->args = c->set_arg ? apsched__args_new(c->arg, c->arg_free, bytes, len, &oom)
+                       : apsched__args_with_bytes(old, bytes, len, &oom);
   p->set_args = true;
+  p->new_arg = c->set_arg;
   return oom ? APSCHED_ENOMEM : APSCHED_OK;
+}
+
+typedef struct modify_ctx {
+  const apsched_job_changes *c;
+  prepared_change *p;
+  const char *executor; /* interned, or NULL */
+} modify_ctx;
+
+static int modify_change(apsched_scheduler *s, found_job *f, apsched_job_record *copy, void *ctx) {
+  modify_ctx *m = ctx;
+  const apsched_job_changes *c = m->c;
+  prepared_change *p = m->p;
+  int rc = prepare_args(c, copy->args, p);
+  if (rc != APSCHED_OK) return rc;
+  if (p->func) copy->func = p->func;
+  if (p->name) {
+    free(copy->name);
+    copy->name = p->name;
+    p->name = NULL;
+  }
+  if (p->trigger) {
+    apsched_trigger_free(copy->trigger);
+    copy->trigger = p->trigger;
+    p->trigger = NULL;
+  }
+  if (p->set_args) {
+    /* p keeps its reference: if the change fails, the caller's new pointer
+     * must go back to the caller, not to the copy's destructor. */
+    apsched__args_unref(copy->args); /* the copy's reference; the stored job keeps its own */
+    copy->args = apsched__args_ref(p->args);
+  }
+  if (m->executor) copy->executor = m->executor;
+  if (c->max_instances) copy->max_instances = (uint16_t)c->max_instances;
+  if (c->misfire_grace_time) copy->misfire_grace_ms = grace_to_ms(c->misfire_grace_time);
+  if (c->max_runtime) copy->max_runtime_ms = c->max_runtime < 0 ? 0 : to_ms(c->max_runtime);
+  if (c->coalesce != APSCHED_DEFAULT) {
+    if (c->coalesce == APSCHED_YES) copy->flags |= APSCHED_JOB_COALESCE;
+    else copy->flags &= (uint16_t)~APSCHED_JOB_COALESCE;
+  }
+  if (c->next_run_time) copy->next_run_time = copy->trigger_time = c->next_run_time;
+  /* The changed job must still suit its (maybe new) executor. */
+  if (f->store) apsched__section_lock(s, f->store);
+  rc = m->executor ? executor_exists(s, copy) : APSCHED_OK;
+  if (rc == APSCHED_OK && (m->executor || p->set_args || p->func))
+    rc = apsched__executor_accepts(s, copy);
+  if (f->store) apsched__section_unlock(s, f->store);
+  if (rc == APSCHED_OK && f->pending && c->next_run_time) {
+    f->pending->explicit_next = true;
+    f->pending->paused = false;
+  }
+  return rc;
 }
 
 int apsched_modify_job(apsched_scheduler *s, const char *id, const char *jobstore,
                        const apsched_job_changes *c) {
-  if (!s || !id || !c) return APSCHED_EINVAL;
+  if (!s || !id || !c)
+    return apsched__error(APSCHED_EINVAL, "modify_job: %s is NULL",
+                          !s ? "scheduler" : !id ? "id" : "changes");
   apsched_time_t now = apsched__wall(s);
   prepared_change p;
   int rc = prepare_change(c, now, &p);
   if (rc != APSCHED_OK) return rc;
-  notice_list nl;
-  apsched__notices_init(&nl);
-  apsched__lock(s);
-  found_job f;
-  rc = find_job(s, id, jobstore, &f);
-  const char *executor = NULL;
-  if (rc == APSCHED_OK && c->executor && !(executor = apsched__intern(s, c->executor)))
-    rc = APSCHED_ENOMEM;
-  if (rc == APSCHED_OK) rc = prepare_args(c, f.rec->args, &p);
-  if (rc == APSCHED_OK && (executor || p.set_args || p.func)) {
-    /* The changed job must still suit its (maybe new) executor: ask with the
-     * new values in place (under the lock), then put the old ones back. */
-    apsched_job_record *r = f.rec;
-    const char *old_executor = r->executor;
-    apsched_job_args *old_args = r->args;
-    const apsched_func *old_func = r->func;
-    if (executor) r->executor = executor;
-    if (p.set_args) r->args = p.args;
-    if (p.func) r->func = p.func;
-    rc = executor_accepts(s, r);
-    r->executor = old_executor;
-    r->args = old_args;
-    r->func = old_func;
+  modify_ctx m = {.c = c, .p = &p};
+  if (c->executor) {
+    apsched__lock(s);
+    m.executor = apsched__intern(s, c->executor);
+    apsched__unlock(s);
+    if (!m.executor) rc = APSCHED_ENOMEM;
   }
-  if (rc == APSCHED_OK) {
-    apsched_job_record *r = f.rec;
-    /* Validation is over: from here on nothing fails except the store write. */
-    if (p.func) r->func = p.func;
-    if (p.name) {
-      free(r->name);
-      r->name = p.name;
-      p.name = NULL;
-    }
-    if (p.trigger) {
-      apsched_trigger_free(r->trigger);
-      r->trigger = p.trigger;
-      p.trigger = NULL;
-    }
-    if (p.set_args) {
-      apsched_job_args *old = r->args;
-      r->args = p.args;
-      p.args = NULL;
-      /* The old block's destructor must not free a pointer that lives on. */
-      if (old && c->set_arg == false) old->ptr_free = NULL;
-      apsched__args_unref(old);
-    }
-    if (executor) r->executor = executor;
-    if (c->max_instances) r->max_instances = (uint16_t)c->max_instances;
-    if (c->misfire_grace_time) r->misfire_grace_ms = grace_to_ms(c->misfire_grace_time);
-    if (c->max_runtime) r->max_runtime_ms = c->max_runtime < 0 ? 0 : to_ms(c->max_runtime);
-    if (c->coalesce != APSCHED_DEFAULT) {
-      if (c->coalesce == APSCHED_YES) r->flags |= APSCHED_JOB_COALESCE;
-      else r->flags &= (uint16_t)~APSCHED_JOB_COALESCE;
-    }
-    if (c->next_run_time) {
-      r->next_run_time = r->trigger_time = c->next_run_time;
-      if (f.pending) {
-        f.pending->explicit_next = true;
-        r->flags &= (uint16_t)~PENDING_PAUSED;
-      }
-    }
-    rc = store_update(s, &f);
-    if (rc == APSCHED_OK) modified_event(s, &nl, &f);
-  }
-  apsched__unlock(s);
+  if (rc == APSCHED_OK) rc = change_job(s, id, jobstore, modify_change, &m, NULL);
+  if (rc == APSCHED_OK) p.new_arg = false; /* the job owns the new pointer now */
   prepared_free(&p);
-  apsched__notices_flush(s, &nl);
   return rc;
+}
+
+typedef struct reschedule_ctx {
+  apsched_trigger *trigger;
+  apsched_time_t now;
+} reschedule_ctx;
+
+static int reschedule_change(apsched_scheduler *s, found_job *f, apsched_job_record *copy,
+                             void *ctx) {
+  (void)s;
+  reschedule_ctx *r = ctx;
+  apsched_trigger_free(copy->trigger);
+  copy->trigger = r->trigger;
+  r->trigger = NULL;
+  if (f->pending) {
+    f->pending->explicit_next = false; /* computed from the new trigger at start */
+    f->pending->paused = false;
+  } else {
+    /* As APScheduler: a trigger with no fire time leaves the job paused. */
+    schedule_first(copy, r->now);
+  }
+  return APSCHED_OK;
 }
 
 int apsched_reschedule_job(apsched_scheduler *s, const char *id, const char *jobstore,
                            const apsched_trigger *trigger) {
-  if (!s || !id || !trigger || !apsched__trigger_vtable_ok(trigger)) return APSCHED_EINVAL;
-  apsched_time_t now = apsched__wall(s);
-  apsched_trigger *copy;
-  int rc = copy_trigger(trigger, now, &copy);
+  if (!s || !id || !trigger)
+    return apsched__error(APSCHED_EINVAL, "reschedule_job: %s is NULL",
+                          !s ? "scheduler" : !id ? "id" : "trigger");
+  if (!apsched__trigger_vtable_ok(trigger))
+    return apsched__error(APSCHED_EINVAL, "trigger: unknown vtable version or missing entries");
+  reschedule_ctx r = {.now = apsched__wall(s)};
+  int rc = copy_trigger(trigger, r.now, &r.trigger);
   if (rc != APSCHED_OK) return rc;
-  notice_list nl;
-  apsched__notices_init(&nl);
-  apsched__lock(s);
-  found_job f;
-  rc = find_job(s, id, jobstore, &f);
-  if (rc == APSCHED_OK) {
-    apsched_trigger_free(f.rec->trigger);
-    f.rec->trigger = copy;
-    copy = NULL;
-    if (f.pending) {
-      f.pending->explicit_next = false; /* computed from the new trigger at start */
-      f.rec->flags &= (uint16_t)~PENDING_PAUSED;
-    } else {
-      /* As APScheduler: a trigger with no fire time leaves the job paused. */
-      schedule_first(f.rec, now);
-    }
-    rc = store_update(s, &f);
-    if (rc == APSCHED_OK) modified_event(s, &nl, &f);
-  }
-  apsched__unlock(s);
-  apsched_trigger_free(copy);
-  apsched__notices_flush(s, &nl);
+  rc = change_job(s, id, jobstore, reschedule_change, &r, NULL);
+  apsched_trigger_free(r.trigger);
   return rc;
 }
 
-/* ------------------------------------------------------------ snapshots */
+/* ------------------------------------------------- for job_snapshots.c */
 
-void apsched_job_free(apsched_job *job) {
-  if (!job) return;
-  apsched_jobs_free(job, 1);
+int apsched__find_job(apsched_scheduler *s, const char *id, const char *jobstore, found_job *f) {
+  return find_job(s, id, jobstore, f);
 }
 
-static void job_fields_free(apsched_job *j) {
-  free(j->id);
-  free(j->name);
-  free(j->func_name);
-  free(j->trigger);
-  free(j->executor);
-  free(j->jobstore);
-}
-
-void apsched_jobs_free(apsched_job *jobs, size_t count) {
-  if (!jobs) return;
-  for (size_t i = 0; i < count; i++) job_fields_free(&jobs[i]);
-  free(jobs);
-}
-
-static char *describe_trigger(const apsched_trigger *t) {
-  int n = apsched_trigger_describe(t, NULL, 0);
-  if (n < 0) return NULL;
-  char *text = malloc((size_t)n + 1);
-  if (text) apsched_trigger_describe(t, text, (size_t)n + 1);
-  return text;
-}
-
-static int snapshot(const apsched_job_record *r, const char *jobstore, bool pending,
-                    apsched_job *j) {
-  memset(j, 0, sizeof *j);
-  j->id = apsched__strdup(r->id);
-  j->name = apsched__strdup(default_name(r));
-  j->func_name = r->func->name ? apsched__strdup(r->func->name) : NULL;
-  j->trigger = describe_trigger(r->trigger);
-  j->executor = apsched__strdup(r->executor);
-  j->jobstore = apsched__strdup(jobstore);
-  j->max_instances = r->max_instances;
-  j->misfire_grace_time = apsched__grace_usec(r->misfire_grace_ms);
-  j->max_runtime = apsched__max_runtime_usec(r);
-  j->coalesce = (r->flags & APSCHED_JOB_COALESCE) != 0;
-  j->pending = pending;
-  j->next_run_time = r->next_run_time;
-  j->paused = pending ? (r->flags & PENDING_PAUSED) != 0 : r->next_run_time == APSCHED_TIME_NONE;
-  if (j->paused) j->next_run_time = APSCHED_TIME_NONE;
-  if (!j->id || !j->name || (r->func->name && !j->func_name) || !j->trigger || !j->executor ||
-      !j->jobstore) {
-    job_fields_free(j);
-    return APSCHED_ENOMEM;
-  }
-  return APSCHED_OK;
-}
-
-int apsched_get_job(apsched_scheduler *s, const char *id, const char *jobstore, apsched_job **out) {
-  if (!s || !id || !out) return APSCHED_EINVAL;
-  apsched_job *j = malloc(sizeof *j);
-  if (!j) return APSCHED_ENOMEM;
-  apsched__lock(s);
-  found_job f;
-  int rc = find_job(s, id, jobstore, &f);
-  if (rc == APSCHED_OK) rc = snapshot(f.rec, found_store_alias(&f), f.pending != NULL, j);
-  apsched__unlock(s);
-  if (rc != APSCHED_OK) {
-    free(j);
-    return rc;
-  }
-  *out = j;
-  return APSCHED_OK;
-}
-
-typedef struct collect_ctx {
-  apsched_job *jobs;
-  size_t count, cap;
-  const char *jobstore;
-  int rc;
-} collect_ctx;
-
-static int collect_one(const apsched_job_record *r, const char *jobstore, bool pending,
-                       collect_ctx *c) {
-  if (c->count == c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : 16;
-    apsched_job *jobs = realloc(c->jobs, cap * sizeof *jobs);
-    if (!jobs) return c->rc = APSCHED_ENOMEM;
-    c->jobs = jobs;
-    c->cap = cap;
-  }
-  int rc = snapshot(r, jobstore, pending, &c->jobs[c->count]);
-  if (rc != APSCHED_OK) return c->rc = rc;
-  c->count++;
-  return 0;
-}
-
-static int collect_cb(const apsched_job_record *r, void *ud) {
-  collect_ctx *c = ud;
-  return collect_one(r, c->jobstore, false, c);
-}
-
-static int by_next_run_time(const void *a, const void *b) {
-  const apsched_job *x = a, *y = b;
-  /* Paused jobs (no next run time) last, as APScheduler sorts them. */
-  bool xn = x->next_run_time == APSCHED_TIME_NONE, yn = y->next_run_time == APSCHED_TIME_NONE;
-  if (xn != yn) return xn ? 1 : -1;
-  if (x->next_run_time != y->next_run_time) return x->next_run_time < y->next_run_time ? -1 : 1;
-  return strcmp(x->id, y->id);
-}
-
-int apsched_get_jobs(apsched_scheduler *s, const char *jobstore, apsched_job **out,
-                     size_t *count) {
-  if (!s || !out || !count) return APSCHED_EINVAL;
-  collect_ctx c = {0};
-  apsched__lock(s);
-  for (pending_job *p = s->pending_head; p && c.rc == APSCHED_OK; p = p->next)
-    if (!jobstore || strcmp(p->jobstore, jobstore) == 0) collect_one(p->rec, p->jobstore, true, &c);
-  for (store_entry *e = s->stores; e && c.rc == APSCHED_OK; e = e->next) {
-    if (jobstore && strcmp(e->alias, jobstore) != 0) continue;
-    c.jobstore = e->alias;
-    int rc = e->store->vtable->foreach(e->store, collect_cb, &c);
-    if (rc != APSCHED_OK && c.rc == APSCHED_OK) c.rc = rc;
-  }
-  apsched__unlock(s);
-  if (c.rc != APSCHED_OK) {
-    apsched_jobs_free(c.jobs, c.count);
-    return c.rc;
-  }
-  if (c.count > 1) qsort(c.jobs, c.count, sizeof *c.jobs, by_next_run_time);
-  *out = c.jobs;
-  *count = c.count;
-  return APSCHED_OK;
-}
-
-int apsched_print_jobs(apsched_scheduler *s, const char *jobstore, FILE *out) {
-  if (!s || !out) return APSCHED_EINVAL;
-  apsched_job *jobs;
-  size_t n;
-  int rc = apsched_get_jobs(s, jobstore, &jobs, &n);
-  if (rc != APSCHED_OK) return rc;
-  /* Group by store in the order stores were added, pending first. */
-  apsched__lock(s);
-  size_t nstores = 0;
-  for (store_entry *e = s->stores; e; e = e->next) nstores++;
-  const char **aliases = malloc((nstores + 1) * sizeof *aliases);
-  size_t k = 0;
-  if (aliases)
-    for (store_entry *e = s->stores; e; e = e->next)
-      if (!jobstore || strcmp(e->alias, jobstore) == 0) aliases[k++] = e->alias;
-  apsched__unlock(s);
-  if (!aliases) {
-    apsched_jobs_free(jobs, n);
-    return APSCHED_ENOMEM;
-  }
-  const apsched_tz *tz = s->tz;
-  bool any_pending = false;
-  for (size_t i = 0; i < n; i++) any_pending |= jobs[i].pending;
-  for (size_t g = 0; g <= k; g++) {
-    bool pending_group = g == k;
-    if (pending_group && !any_pending) break;
-    if (pending_group) fprintf(out, "Pending jobs:\n");
-    else fprintf(out, "Jobstore %s:\n", aliases[g]);
-    size_t shown = 0;
-    for (size_t i = 0; i < n; i++) {
-      apsched_job *j = &jobs[i];
-      if (j->pending != pending_group || (!pending_group && strcmp(j->jobstore, aliases[g]) != 0))
-        continue;
-      /* As APScheduler: "paused", "pending" (before start) or the next run. */
-      char when[80] = "paused";
-      if (!j->paused && j->next_run_time != APSCHED_TIME_NONE) {
-        char t[48];
-        apsched_time_format(j->next_run_time, tz, t, sizeof t);
-        snprintf(when, sizeof when, "next run at: %s", t);
-      } else if (!j->paused) {
-        snprintf(when, sizeof when, "pending");
-      }
-      fprintf(out, "    %s (trigger: %s, %s)\n", j->name, j->trigger, when);
-      shown++;
-    }
-    if (!shown) fprintf(out, "    No scheduled jobs\n");
-  }
-  free(aliases);
-  apsched_jobs_free(jobs, n);
-  return ferror(out) ? APSCHED_ESYS : APSCHED_OK;
-}
-
-/* ------------------------------------------------- one due job, in the loop */
-
-/* A due run that cannot be handed to an executor: the job stays, and the
- * skip is reported as JOB_ERROR (with why) and logged. */
-static void skipped_run(apsched_scheduler *s, notice_list *nl, const apsched_job_record *rec,
-                        const char *jobstore, apsched_time_t when, const char *why) {
-  bool wanted = apsched__wants(s, APSCHED_EVENT_JOB_ERROR);
-  notice *e = apsched__notice_add(s, nl, wanted ? APSCHED_EVENT_JOB_ERROR : 0);
-  if (!e) return;
-  if (wanted) {
-    /* One owned buffer: the id, then the message. */
-    size_t idlen = strlen(rec->id) + 1, whylen = strlen(why) + 1;
-    char *buf = apsched__alloc(s, idlen + whylen);
-    if (buf) {
-      memcpy(buf, rec->id, idlen);
-      memcpy(buf + idlen, why, whylen);
-      e->owned = buf;
-      e->ev.job_id = buf;
-      e->ev.error = buf + idlen;
-    }
-    e->ev.jobstore = jobstore;
-    e->ev.scheduled_run_time = when;
-    e->ev.retval = -1;
-  }
-  apsched__notice_log(s, e, APSCHED_LOG_ERROR, "Job \"%s\": %s", default_name(rec), why);
-}
-
-/* The last fire time <= limit, given that from (<= limit) is one: galloping
- * backwards from limit keeps the number of trigger calls logarithmic in the
- * distance, whatever the trigger's period. */
-static apsched_time_t last_fire_until(const apsched_trigger *t, apsched_time_t from,
-                                      apsched_time_t limit) {
-  for (int64_t w = 1; w > 0 && limit - w > from; w *= 2) {
-    apsched_time_t c = apsched_trigger_next(t, limit - w, limit);
-    if (c != APSCHED_TIME_NONE && c <= limit) {
-      from = c;
-      break;
-    }
-  }
-  for (int steps = 0; steps < CATCHUP_STEPS; steps++) {
-    apsched_time_t c = apsched_trigger_next(t, from, limit);
-    if (c == APSCHED_TIME_NONE || c > limit) break;
-    from = c;
-  }
-  return from;
-}
-
-void apsched__process_claimed(apsched_scheduler *s, store_entry *se, apsched_job_record *rec,
-                              apsched_time_t now, notice_list *nl) {
-  const apsched_trigger *t = rec->trigger;
-  const bool coalesce = rec->flags & APSCHED_JOB_COALESCE;
-  const int64_t grace = apsched__grace_usec(rec->misfire_grace_ms);
-  /* Runs that start before `late` are past their grace time already. */
-  apsched_time_t late;
-  if (grace == APSCHED_GRACE_UNLIMITED || __builtin_sub_overflow(now, grace, &late))
-    late = INT64_MIN;
-  apsched_time_t times[RUN_BATCH_MAX];
-  size_t n = 0;
-  uint64_t missed = 0;
-  bool missed_exact = true;
-  apsched_time_t first_missed = APSCHED_TIME_NONE, latest = APSCHED_TIME_NONE;
-  apsched_time_t at = rec->next_run_time;
-  apsched_time_t base = rec->trigger_time == APSCHED_TIME_NONE ? at : rec->trigger_time;
-  int steps = 0;
-
-  while (at != APSCHED_TIME_NONE && at <= now) {
-    if (coalesce) {
-      latest = at;
-    } else if (at < late) {
-      if (missed++ == 0) first_missed = at;
-    } else {
-      times[n++] = at;
-    }
-    if (!coalesce && n == RUN_BATCH_MAX) {
-      base = apsched_trigger_next(t, base, now);
-      at = with_jitter(t, base);
-      break; /* the rest are handled on the next pass */
-    }
-    if (++steps == CATCHUP_STEPS) {
-      /* A long downtime: jump instead of walking every missed run. */
-      steps = 0;
-      if (coalesce) {
-        base = last_fire_until(t, base, now);
-        at = with_jitter(t, base);
-        if (at > now) at = base;
-        continue; /* recorded as the latest at the top of the loop */
-      }
-      if (at < late) {
-        /* Skip to the first run that may still be inside the grace window;
-         * the runs jumped over are counted as "at least". */
-        apsched_time_t from = late - t->jitter - 1;
-        base = apsched_trigger_next(t, from > base ? from : base, now);
-        at = with_jitter(t, base);
-        missed_exact = false;
-        continue;
-      }
-    }
-    base = apsched_trigger_next(t, base, now);
-    at = with_jitter(t, base);
-  }
-  if (coalesce && latest != APSCHED_TIME_NONE) {
-    if (latest < late) {
-      missed = 1;
-      first_missed = latest;
-    } else {
-      times[n++] = latest;
-    }
-  }
-
-  if (missed) {
-    notice *m = apsched__notice_add(s, nl, apsched__wants(s, APSCHED_EVENT_JOB_MISSED) ? APSCHED_EVENT_JOB_MISSED : 0);
-    if (m) {
-      apsched__notice_own(s, m, m->ev.code ? rec->id : NULL, se->alias);
-      m->ev.scheduled_run_time = first_missed;
-      m->ev.missed_count = missed;
-      m->ev.missed_count_exact = missed_exact;
-      if (apsched__log_enabled(s, APSCHED_LOG_WARNING)) {
-        char d[64];
-        apsched__format_duration(now - first_missed, d, sizeof d);
-        if (missed == 1)
-          apsched__notice_log(s, m, APSCHED_LOG_WARNING, "Run time of job \"%s\" was missed by %s",
-                              default_name(rec), d);
-        else
-          apsched__notice_log(s, m, APSCHED_LOG_WARNING,
-                              "Run time of job \"%s\" was missed by %s (%s%llu run times missed)",
-                              default_name(rec), d, missed_exact ? "" : "at least ",
-                              (unsigned long long)missed);
-      }
-    }
-  }
-
-  if (n > 0) {
-    executor_entry *ex = apsched__find_executor(s, rec->executor);
-    bool full = false;
-    instance_count *inst = NULL;
-    if (!ex || !rec->func->fn) {
-      char why[300];
-      if (!ex)
-        snprintf(why, sizeof why, "executor \"%s\" does not exist: the run is skipped and the job kept",
-                 rec->executor);
-      else
-        snprintf(why, sizeof why, "function \"%s\" is not registered: the run is skipped and the job kept",
-                 rec->func->name ? rec->func->name : "?");
-      skipped_run(s, nl, rec, se->alias, times[0], why);
-    } else if (!(inst = apsched__instance_reserve(s, rec->id, rec->max_instances, &full))) {
-      int code = APSCHED_EVENT_JOB_MAX_INSTANCES;
-      notice *e = apsched__notice_add(s, nl, apsched__wants(s, code) ? code : 0);
-      if (e && e->ev.code) {
-        apsched__notice_own(s, e, rec->id, se->alias);
-        /* The run times go into the notice's own buffer after the id. */
-        size_t idlen = strlen(rec->id) + 1, off = (idlen + 7) & ~(size_t)7;
-        char *buf = apsched__alloc(s, off + n * sizeof(apsched_time_t));
-        if (buf) {
-          memcpy(buf, rec->id, idlen);
-          memcpy(buf + off, times, n * sizeof(apsched_time_t));
-          apsched__dealloc(s, e->owned);
-          e->owned = buf;
-          e->ev.job_id = buf;
-          e->ev.scheduled_run_times = (apsched_time_t *)(void *)(buf + off);
-          e->ev.run_time_count = n;
-        }
-      }
-      if (full)
-        apsched__notice_log(s, e, APSCHED_LOG_WARNING,
-                            "Execution of job \"%s\" skipped: maximum number of running instances "
-                            "reached (%u)",
-                            default_name(rec), (unsigned)rec->max_instances);
-      else
-        apsched__notice_log(s, e, APSCHED_LOG_ERROR, "Execution of job \"%s\" skipped: out of memory",
-                            default_name(rec));
-    } else {
-      apsched_run_ctx *run = apsched__run_new(s, rec, se->alias, ex->alias, inst, times, n);
-      notice *e = run ? apsched__notice_add(s, nl, apsched__wants(s, APSCHED_EVENT_JOB_SUBMITTED)
-                                                       ? APSCHED_EVENT_JOB_SUBMITTED
-                                                       : 0)
-                      : NULL;
-      if (!e) {
-        if (run) apsched__run_abandon(run);
-        apsched__instance_release(s, inst);
-      } else {
-        e->run = run;
-        e->exec = ex;
-        ex->submitting++;
-        s->running_runs++;
-        e->ev.job_id = apsched_run_job_id(run);
-        e->ev.jobstore = se->alias;
-        e->ev.scheduled_run_times = apsched__run_times(run);
-        e->ev.run_time_count = n;
-        apsched__notice_log(s, e, APSCHED_LOG_INFO, "Submitted job \"%s\" to executor \"%s\"",
-                            default_name(rec), ex->alias);
-      }
-    }
-  }
-
-  const apsched_jobstore_vtable *vt = se->store->vtable;
-  if (at == APSCHED_TIME_NONE) {
-    /* The trigger is finished: the job goes, as in APScheduler. */
-    add_event(s, nl, APSCHED_EVENT_JOB_REMOVED, rec->id, se->alias);
-    apsched__log_later(s, nl, APSCHED_LOG_INFO, "Removed job %s", rec->id);
-    vt->release(se->store, rec, true);
-  } else {
-    rec->next_run_time = at;
-    rec->trigger_time = base;
-    vt->release(se->store, rec, false);
-  }
-}
+void apsched__found_leave(apsched_scheduler *s, found_job *f) { found_leave(s, f); }

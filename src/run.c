@@ -21,7 +21,8 @@ struct apsched_run_ctx {
   apsched_job_args *args;
   const char *jobstore; /* interned */
   const char *executor; /* interned */
-  instance_count *inst;
+  instance_count *inst; /* NULL until reserved */
+  unsigned max_instances;
   int64_t grace;
   int64_t max_runtime;  /* microseconds; 0: none */
   atomic_bool cancelled; /* set by the executor when max_runtime is exceeded */
@@ -35,8 +36,10 @@ struct apsched_run_ctx {
   char id[];
 };
 
-instance_count *apsched__instance_reserve(apsched_scheduler *s, const char *id, unsigned max,
-                                          bool *full) {
+/* Takes a slot among the running instances of job id; NULL if max are
+ * running (*full) or memory is short. Lock held. */
+static instance_count *instance_reserve(apsched_scheduler *s, const char *id, unsigned max,
+                                        bool *full) {
   *full = false;
   instance_count *ic = apsched__strmap_get(&s->instances, id);
   if (ic) {
@@ -63,12 +66,20 @@ instance_count *apsched__instance_reserve(apsched_scheduler *s, const char *id, 
   return ic;
 }
 
-void apsched__instance_release(apsched_scheduler *s, instance_count *inst) {
+static void instance_release(apsched_scheduler *s, instance_count *inst) {
   if (--inst->count == 0) {
     apsched__strmap_remove(&s->instances, inst->id);
     apsched__dealloc(s, inst);
   }
 }
+
+bool apsched__run_reserve(apsched_run_ctx *r, const char *executor, bool *full) {
+  r->inst = instance_reserve(r->s, r->id, r->max_instances, full);
+  r->executor = executor;
+  return r->inst != NULL;
+}
+
+unsigned apsched__run_max_instances(const apsched_run_ctx *r) { return r->max_instances; }
 
 /* One allocation: the struct and id, then the times and results arrays,
  * then the name. s NULL: plain malloc (a run rebuilt in a worker process). */
@@ -96,16 +107,13 @@ static apsched_run_ctx *run_alloc(apsched_scheduler *s, const char *id, const ch
 }
 
 apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record *rec,
-                                  const char *jobstore, const char *executor,
-                                  instance_count *inst, const apsched_time_t *times, size_t n) {
-  const char *name = rec->name ? rec->name : (rec->func->name ? rec->func->name : rec->id);
-  apsched_run_ctx *r = run_alloc(s, rec->id, name, times, n);
+                                  const char *jobstore, const apsched_time_t *times, size_t n) {
+  apsched_run_ctx *r = run_alloc(s, rec->id, apsched__job_name(rec), times, n);
   if (!r) return NULL;
   r->func = rec->func;
   r->args = apsched__args_ref(rec->args);
   r->jobstore = jobstore;
-  r->executor = executor;
-  r->inst = inst;
+  r->max_instances = rec->max_instances;
   r->grace = apsched__grace_usec(rec->misfire_grace_ms);
   r->max_runtime = apsched__max_runtime_usec(rec);
   return r;
@@ -153,7 +161,7 @@ static void finish(apsched_run_ctx *r) {
   bool dispatch = outcomes_wanted(r);
   if (dispatch) {
     apsched__lock(s);
-    apsched__instance_release(s, inst);
+    instance_release(s, inst);
     apsched__unlock(s);
     for (size_t i = 0; i < r->count; i++) {
       run_result *res = &r->results[i];
@@ -173,7 +181,7 @@ static void finish(apsched_run_ctx *r) {
   apsched__dealloc(s, r);
   /* Last touch of s: apsched_free waits for running_runs to reach zero. */
   apsched__lock(s);
-  if (!dispatch) apsched__instance_release(s, inst);
+  if (!dispatch) instance_release(s, inst);
   if (--s->running_runs == 0) pthread_cond_broadcast(&s->changed);
   apsched__unlock(s);
 }
@@ -187,7 +195,10 @@ bool apsched_run_begin(apsched_run_ctx *r, size_t i) {
   res->retval = 0;
   /* The misfire check happens when the run would start, so time spent
    * queued in the executor counts. */
-  apsched_time_t late = apsched__wall(s) - r->times[i];
+  /* Saturating: extreme run times must not overflow (UB). */
+  apsched_time_t late;
+  if (__builtin_sub_overflow(apsched__wall(s), r->times[i], &late))
+    late = r->times[i] < 0 ? INT64_MAX : INT64_MIN;
   if (r->grace != APSCHED_GRACE_UNLIMITED && late > r->grace) {
     res->kind = OUT_MISSED;
     if (apsched__log_enabled(s, APSCHED_LOG_WARNING)) {
@@ -243,7 +254,7 @@ void apsched__run_execute_times(apsched_run_ctx *r) {
   for (size_t i = 0; i < r->count; i++) {
     if (!apsched_run_begin(r, i)) continue;
     apsched_scheduler *saved = apsched__enter_user_code(s);
-    int rc = r->func->fn(r);
+    int rc = apsched_func_get(r->func)(r);
     apsched__leave_user_code(saved);
     if (r->max_runtime > 0) atomic_store(&r->started, INT64_MAX); /* none in progress */
     char *error = r->error;

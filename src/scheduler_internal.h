@@ -1,5 +1,16 @@
-/* The scheduler's private state, shared by scheduler.c (lifecycle, loop),
- * jobs.c (job API), events.c (listeners, notices) and run.c (executions). */
+/* The scheduler's private state and the layers that share it. From the
+ * bottom up (each file uses only what is beneath it):
+ *
+ *   sched_base.c     allocation, interned aliases, clock, wake-ups, lookups
+ *   events.c         listeners, event dispatch, logging, notices
+ *   store_access.c   calling job stores (pinning, blocking stores outside the
+ *                    scheduler's mutex, failure events and retry backoff)
+ *   run.c            runs and max_instances accounting
+ *   dispatch.c       one pass over a store's due jobs
+ *   jobs.c           the job API (add, modify, pause, remove, pending jobs)
+ *   job_snapshots.c  get_job, get_jobs, print_jobs
+ *   scheduler.c      lifecycle, loops, components
+ */
 #ifndef APSCHED_SCHEDULER_INTERNAL_H
 #define APSCHED_SCHEDULER_INTERNAL_H
 
@@ -11,9 +22,32 @@
 /* How the loop is driven. */
 typedef enum loop_mode { MODE_NONE, MODE_THREAD, MODE_BLOCKING, MODE_HOSTED } loop_mode;
 
+/* A thread that sleeps until its stores' next run time (or a wake-up). The
+ * scheduler has one for its non-blocking stores (the main loop, which may be
+ * the host's) and one per blocking store. Fields under the scheduler lock. */
+typedef struct loop_waker {
+  pthread_cond_t cond;          /* CLOCK_MONOTONIC */
+  bool wakeup_pending;
+  apsched_time_t planned_wake;  /* when the loop means to wake next */
+} loop_waker;
+
 typedef struct store_entry {
+  apsched_scheduler *sched;
   const char *alias; /* interned */
   apsched_jobstore *store;
+  bool blocking;     /* APSCHED_STORE_BLOCKING: called without the scheduler lock */
+  bool removed;      /* unlinked; freed when the last pin goes */
+  int pins;          /* callers using the entry without the scheduler lock */
+  pthread_mutex_t call_lock; /* blocking stores: serializes their calls */
+  /* Failure tracking (scheduler lock): a failing store is retried with a
+   * capped backoff, and its failure and recovery are events. */
+  bool failing;
+  int64_t backoff;          /* microseconds until the next retry */
+  apsched_time_t retry_at;  /* wall time; NONE: no retry pending */
+  /* Blocking stores: the store's own loop thread. */
+  loop_waker waker;
+  pthread_t thread;
+  bool thread_joinable, thread_stop;
   struct store_entry *next;
 } store_entry;
 
@@ -22,6 +56,7 @@ typedef struct executor_entry {
   apsched_executor *executor;
   bool started;
   int submitting; /* runs being handed over right now (scheduler lock) */
+  struct executor_entry *stop_next; /* shutdown's list of executors to stop */
   struct executor_entry *next;
 } executor_entry;
 
@@ -31,6 +66,7 @@ typedef struct pending_job {
   const char *jobstore; /* interned */
   bool replace_existing;
   bool explicit_next;   /* next_run_time was given by the caller */
+  bool paused;          /* added or set paused: no first run time at start */
   struct pending_job *prev, *next;
 } pending_job;
 
@@ -40,8 +76,10 @@ typedef struct listener {
   int mask;
   void *user_data;
   int active;    /* calls in progress */
+  struct listener_call *calls; /* the same calls, with their threads (events.c) */
   bool removed;
   bool waiter;   /* remove_listener is waiting to free it */
+  pthread_t waiter_thread; /* the thread waiting, when waiter is set */
   struct listener *next;
 } listener;
 
@@ -63,7 +101,7 @@ typedef struct notice {
   char *owned;                 /* strings/arrays the event points into */
   char *log_msg;               /* NULL: nothing to log */
   apsched_log_level log_level;
-  apsched_run_ctx *run;            /* submit this run (SUBMITTED is ev) */
+  apsched_run_ctx *run;        /* submit this run after the event (SUBMITTED) */
   executor_entry *exec;
 } notice;
 
@@ -75,8 +113,7 @@ typedef struct notice_list {
 
 struct apsched_scheduler {
   pthread_mutex_t lock;
-  pthread_cond_t wake;    /* the loop sleeps here (CLOCK_MONOTONIC) */
-  pthread_cond_t changed; /* listener calls ended, submits ended, loop stopped */
+  pthread_cond_t changed; /* listener calls ended, submits ended, loops stopped, pins dropped */
 
   apsched_allocator alloc;
   apsched_clock clock;
@@ -84,23 +121,27 @@ struct apsched_scheduler {
   void *log_user_data;
   apsched_log_level log_level;
   int64_t max_wait;
+  int64_t store_retry_max; /* cap of a failing store's retry backoff */
   int default_max_instances;
   int64_t default_grace;
   bool default_coalesce;
   apsched_tz *tz;
 
   apsched_state state;
+  bool starting, stopping;  /* a start or shutdown is between its steps */
   loop_mode mode;
   bool loop_running;        /* the loop thread/caller is inside the loop */
+  bool loop_stop;           /* tells the main loop to return */
   bool thread_joinable;
   pthread_t thread;
-  bool wakeup_pending;
-  apsched_time_t planned_wake; /* when the loop means to wake next */
+  loop_waker waker;         /* the main loop's */
   int event_fd;             /* hosted mode: a timerfd, else -1 */
   int64_t last_wall, last_mono; /* for clock-step detection */
   bool clock_seen;
 
   store_entry *stores;
+  store_entry *removed_stores; /* unlinked, still pinned */
+  unsigned stores_gen;         /* changes whenever the store list does */
   executor_entry *executors;
   executor_entry *retired_executors; /* removed but still referenced: freed last */
   pending_job *pending_head, *pending_tail;
@@ -114,8 +155,10 @@ struct apsched_scheduler {
   int running_runs;             /* runs handed to executors and not finished */
 };
 
-/* ---- the scheduler lock: user destructors that would run while it is held
- * (a removed job's arg_free) are deferred until it is released. */
+/* ------------------------------------------------------------ sched_base.c */
+
+/* The scheduler lock: user destructors that would run while it is held (a
+ * removed job's arg_free) are deferred until it is released. */
 static inline void apsched__lock(apsched_scheduler *s) {
   pthread_mutex_lock(&s->lock);
   apsched__args_defer_begin();
@@ -125,22 +168,40 @@ static inline void apsched__unlock(apsched_scheduler *s) {
   apsched__args_defer_end();
 }
 
-/* ---- allocation through the configured allocator */
+/* Allocation through the configured allocator. */
 APSCHED_INTERNAL void *apsched__alloc(apsched_scheduler *s, size_t n);
 APSCHED_INTERNAL void apsched__dealloc(apsched_scheduler *s, void *p);
 APSCHED_INTERNAL char *apsched__sdup(apsched_scheduler *s, const char *text);
-
-/* ---- clock */
+/* Interned alias strings, valid for the scheduler's life (lock held). */
+APSCHED_INTERNAL const char *apsched__intern(apsched_scheduler *s, const char *text);
 APSCHED_INTERNAL apsched_time_t apsched__wall(apsched_scheduler *s);
 
-/* ---- interned alias strings (lock held) */
-APSCHED_INTERNAL const char *apsched__intern(apsched_scheduler *s, const char *text);
+APSCHED_INTERNAL int apsched__waker_init(loop_waker *w);
+APSCHED_INTERNAL void apsched__waker_destroy(loop_waker *w);
+/* Wakes one loop now. Lock held. */
+APSCHED_INTERNAL void apsched__wake(apsched_scheduler *s, loop_waker *w);
+/* Wakes every loop (state changes, apsched_wakeup). Lock held. */
+APSCHED_INTERNAL void apsched__wake_all(apsched_scheduler *s);
+/* Wakes the loop that serves se if t is earlier than its planned wake. Lock held. */
+APSCHED_INTERNAL void apsched__wake_if_earlier(apsched_scheduler *s, store_entry *se,
+                                               apsched_time_t t);
+/* Sleeps on w (lock held) until it is woken, *stop is set, or delay_us
+ * (>= 0) passes. */
+APSCHED_INTERNAL void apsched__waker_sleep(apsched_scheduler *s, loop_waker *w, int64_t delay_us,
+                                           const bool *stop);
 
-/* ---- notices (events + logs) */
+/* Live (not removed) entries by alias; NULL if none. Lock held. */
+APSCHED_INTERNAL store_entry *apsched__find_store(apsched_scheduler *s, const char *alias);
+APSCHED_INTERNAL executor_entry *apsched__find_executor(apsched_scheduler *s, const char *alias);
+
+/* ---------------------------------------------------------------- events.c */
+
 APSCHED_INTERNAL void apsched__notices_init(notice_list *l);
-/* Appends a notice; returns NULL on allocation failure (the event is lost,
- * which is logged to stderr never; callers treat it as best effort). */
+/* Appends a notice; NULL on allocation failure (the event is lost: callers
+ * treat events as best effort). */
 APSCHED_INTERNAL notice *apsched__notice_add(apsched_scheduler *s, notice_list *l, int code);
+/* Appends a notice for code only if some listener wants it. */
+APSCHED_INTERNAL notice *apsched__notice_if_wanted(apsched_scheduler *s, notice_list *l, int code);
 /* Attaches a formatted log message (only if the level is enabled). */
 APSCHED_INTERNAL void apsched__notice_log(apsched_scheduler *s, notice *n, apsched_log_level lvl,
                                           const char *fmt, ...) APSCHED_PRINTF(4, 5);
@@ -150,9 +211,20 @@ APSCHED_INTERNAL void apsched__log_later(apsched_scheduler *s, notice_list *l, a
 /* Copies strings into the notice so it outlives the records it names. */
 APSCHED_INTERNAL void apsched__notice_own(apsched_scheduler *s, notice *n, const char *job_id,
                                           const char *jobstore_or_alias);
+/* A job event (ADDED, REMOVED, MODIFIED) if some listener wants it. */
+APSCHED_INTERNAL void apsched__job_event(apsched_scheduler *s, notice_list *nl, int code,
+                                         const char *id, const char *jobstore);
 /* True if some listener wants code (cheap, lock-free). */
 APSCHED_INTERNAL bool apsched__wants(apsched_scheduler *s, int code);
-/* Dispatches and frees every notice, submitting runs; lock NOT held. */
+/* Logs and dispatches one notice and frees what it owns (not its run); lock NOT held. */
+APSCHED_INTERNAL void apsched__notice_deliver(apsched_scheduler *s, notice *n);
+/* Frees the list's own storage after its notices were delivered or dropped. */
+APSCHED_INTERNAL void apsched__notices_reset(apsched_scheduler *s, notice_list *l);
+/* Drops the notices after the first count, unseen (a failed step announces nothing). */
+APSCHED_INTERNAL void apsched__notices_truncate(apsched_scheduler *s, notice_list *l, size_t count);
+/* Drops every notice unseen (a failed call announces nothing). */
+APSCHED_INTERNAL void apsched__notices_drop(apsched_scheduler *s, notice_list *l);
+/* Delivers every notice of a list without runs; lock NOT held. */
 APSCHED_INTERNAL void apsched__notices_flush(apsched_scheduler *s, notice_list *l);
 /* Dispatches one event to listeners right away; lock NOT held. */
 APSCHED_INTERNAL void apsched__dispatch(apsched_scheduler *s, const apsched_event *ev);
@@ -161,42 +233,96 @@ APSCHED_INTERNAL void apsched__log(apsched_scheduler *s, apsched_log_level lvl, 
                                    ...) APSCHED_PRINTF(3, 4);
 APSCHED_INTERNAL bool apsched__log_enabled(apsched_scheduler *s, apsched_log_level lvl);
 
-/* ---- thread context: which scheduler's user code runs on this thread */
+/* Which scheduler's user code runs on this thread. */
 APSCHED_INTERNAL bool apsched__in_user_code(apsched_scheduler *s);
 APSCHED_INTERNAL apsched_scheduler *apsched__enter_user_code(apsched_scheduler *s);
 APSCHED_INTERNAL void apsched__leave_user_code(apsched_scheduler *saved);
 
-/* ---- runs */
-/* A run of rec's job at the given times (copied); instance already reserved. */
+/* ---------------------------------------------------------- store_access.c
+ * A "store section" is a series of calls on one store. For a non-blocking
+ * store the scheduler lock stays held throughout; for a blocking store the
+ * entry is pinned, the scheduler lock dropped and the store's call lock
+ * taken. Inside a section, code touches only the store and local data, or
+ * takes the scheduler lock with apsched__section_lock/unlock (lock order:
+ * a store's call lock, then the scheduler lock). */
+APSCHED_INTERNAL void apsched__store_enter(apsched_scheduler *s, store_entry *se);
+APSCHED_INTERNAL void apsched__store_leave(apsched_scheduler *s, store_entry *se);
+APSCHED_INTERNAL void apsched__section_lock(apsched_scheduler *s, store_entry *se);
+APSCHED_INTERNAL void apsched__section_unlock(apsched_scheduler *s, store_entry *se);
+/* Pins an entry so it outlives the scheduler lock being dropped; unpin
+ * frees a removed one when its last pin goes. Lock held. */
+APSCHED_INTERNAL void apsched__store_pin(store_entry *se);
+/* Frees an entry (not its store). */
+APSCHED_INTERNAL void apsched__store_entry_free(apsched_scheduler *s, store_entry *se);
+APSCHED_INTERNAL void apsched__store_unpin(apsched_scheduler *s, store_entry *se);
+/* Notes the outcome of a store call made by the loop: a failure (other
+ * than a refusal of bad input) starts or continues the retry backoff and
+ * reports JOBSTORE_FAILED once; a success after failures reports
+ * JOBSTORE_RECOVERED. Lock held. */
+APSCHED_INTERNAL void apsched__store_outcome(apsched_scheduler *s, store_entry *se, int rc,
+                                             const char *what, notice_list *nl);
+/* True if a failing store's retry time has not come yet. Lock held. */
+APSCHED_INTERNAL bool apsched__store_backing_off(store_entry *se, apsched_time_t now);
+/* A store call's error for apsched_last_error (naming the store and call). */
+APSCHED_INTERNAL int apsched__store_error(store_entry *se, const char *call, int rc);
+
+/* ------------------------------------------------------------------- run.c */
+
+/* A run of rec's job at the given times (copied); no instance slot yet. */
 APSCHED_INTERNAL apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record *rec,
-                                               const char *jobstore, const char *executor,
-                                               instance_count *inst,
-                                               const apsched_time_t *times, size_t n);
-/* Reserves an instance slot; NULL if max_instances is reached (*full set)
- * or memory is short. Lock held. */
-APSCHED_INTERNAL instance_count *apsched__instance_reserve(apsched_scheduler *s, const char *id,
-                                                           unsigned max, bool *full);
+                                                   const char *jobstore, const apsched_time_t *times,
+                                                   size_t n);
+/* Reserves an instance slot for the run's job; false if max_instances is
+ * reached (*full set) or memory is short. Lock held. */
+APSCHED_INTERNAL bool apsched__run_reserve(apsched_run_ctx *run, const char *executor, bool *full);
 /* Reports every time of a run that could not be submitted as ERROR (with the
  * message set on the run), releases its slot and frees it. */
 APSCHED_INTERNAL void apsched__run_fail(apsched_run_ctx *run);
-/* Frees a run that was never handed out (lock may be held; no events). */
+/* Frees a run that was never handed out (no events, no slot). */
 APSCHED_INTERNAL void apsched__run_abandon(apsched_run_ctx *run);
-/* The run's scheduled times (count given at creation). */
 APSCHED_INTERNAL const apsched_time_t *apsched__run_times(const apsched_run_ctx *run);
-APSCHED_INTERNAL void apsched__instance_release(apsched_scheduler *s, instance_count *inst);
+APSCHED_INTERNAL unsigned apsched__run_max_instances(const apsched_run_ctx *run);
 
-/* ---- jobs (jobs.c) */
-/* Moves pending jobs into their stores (at start). Lock held. */
-APSCHED_INTERNAL void apsched__commit_pending(apsched_scheduler *s, notice_list *nl);
+/* -------------------------------------------------------------- dispatch.c */
+
+/* Claims the due jobs of one store, stores their advanced next run times and
+ * queues their runs (as notices; apsched__dispatch_flush submits them).
+ * Lock held on entry and exit (dropped around a blocking store's calls).
+ * Returns the store's next run time (NONE: none or unknown), or now when a
+ * full batch was claimed and more may be due. */
+APSCHED_INTERNAL apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se,
+                                                       apsched_time_t now, notice_list *nl);
+/* Delivers the notices and submits their runs; lock NOT held. */
+APSCHED_INTERNAL void apsched__dispatch_flush(apsched_scheduler *s, notice_list *nl);
+
+/* ------------------------------------------------------------------ jobs.c */
+
+/* A job found by id: pending, or in a store whose section is entered (the
+ * caller must call apsched__found_leave). */
+typedef struct found_job {
+  const apsched_job_record *rec; /* borrowed, read-only */
+  store_entry *store;            /* NULL for a pending job */
+  const char *alias;             /* its store's alias (interned) */
+  pending_job *pending;
+} found_job;
+
+/* Lock held (dropped inside a blocking store's section). ENOENT naming the id. */
+APSCHED_INTERNAL int apsched__find_job(apsched_scheduler *s, const char *id, const char *jobstore,
+                                       found_job *f);
+APSCHED_INTERNAL void apsched__found_leave(apsched_scheduler *s, found_job *f);
+/* OK if a query may name this store (see jobs.c); ENOENT otherwise. Lock held. */
+APSCHED_INTERNAL int apsched__check_store_alias(apsched_scheduler *s, const char *jobstore);
+
+/* Checks that every pending job can be committed (its store and executor
+ * exist); ENOENT naming the first that cannot. Lock held. */
+APSCHED_INTERNAL int apsched__check_pending(apsched_scheduler *s);
+/* Moves pending jobs into their stores, one batch per store (at start).
+ * Jobs of a store that refuses its batch stay pending; returns the first
+ * error. Lock held (dropped around blocking stores). */
+APSCHED_INTERNAL int apsched__commit_pending(apsched_scheduler *s, notice_list *nl);
 APSCHED_INTERNAL void apsched__free_pending(apsched_scheduler *s);
-/* Handles one claimed due job: runs, misses, next run time, release. Lock held. */
-APSCHED_INTERNAL void apsched__process_claimed(apsched_scheduler *s, store_entry *se,
-                                               apsched_job_record *rec, apsched_time_t now,
-                                               notice_list *nl);
-APSCHED_INTERNAL store_entry *apsched__find_store(apsched_scheduler *s, const char *alias);
-APSCHED_INTERNAL executor_entry *apsched__find_executor(apsched_scheduler *s, const char *alias);
-/* Wakes the loop if t is earlier than its planned wake. Lock held. */
-APSCHED_INTERNAL void apsched__wake_if_earlier(apsched_scheduler *s, apsched_time_t t);
-APSCHED_INTERNAL void apsched__wake_locked(apsched_scheduler *s);
+APSCHED_INTERNAL const char *apsched__job_name(const apsched_job_record *rec);
+/* Whether the job's executor, if it exists, can run it. Lock held. */
+APSCHED_INTERNAL int apsched__executor_accepts(apsched_scheduler *s, const apsched_job_record *rec);
 
 #endif

@@ -229,6 +229,13 @@ static void test_modify_all_or_nothing(void **state) {
   assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_MODIFIED), 0);
   int *payload = malloc(sizeof *payload);
   *payload = 42;
+  /* A running scheduler refuses an executor that does not exist (ENOENT), as add_job does. */
+  apsched_job_changes unknown = {.executor = "other"};
+  assert_int_equal(apsched_modify_job(s, "m", NULL, &unknown), APSCHED_ENOENT);
+  assert_non_null(strstr(apsched_last_error(), "no executor 'other'"));
+  apsched_executor *other;
+  assert_int_equal(apsched_inline_executor_create(&other), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, other, "other"), APSCHED_OK);
   apsched_job_changes good = {.name = "after", .max_instances = 5, .coalesce = APSCHED_NO,
                               .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .executor = "other",
                               .set_arg = true, .arg = payload, .arg_free = free_int,

@@ -291,7 +291,15 @@ static void test_missing_executor_keeps_job(void **state) {
   apsched_trigger *t = every(APSCHED_SEC, T0 + APSCHED_SEC);
   apsched_job_options o = job("orphan", &c, t);
   o.executor = "gone";
+  /* A running scheduler refuses an executor that does not exist... */
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_ENOENT);
+  assert_non_null(strstr(apsched_last_error(), "no executor 'gone'"));
+  /* ...but one may be removed while its jobs stay. */
+  apsched_executor *gone;
+  assert_int_equal(apsched_inline_executor_create(&gone), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, gone, "gone"), APSCHED_OK);
   assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_remove_executor(s, "gone"), APSCHED_OK);
   fake_advance(&fc, APSCHED_SEC);
   process(s);
   assert_int_equal(atomic_load(&c.runs), 0);
@@ -305,9 +313,8 @@ static void test_missing_executor_keeps_job(void **state) {
   assert_int_equal(apsched_get_job(s, "orphan", NULL, &j), APSCHED_OK);
   assert_int_equal(j->next_run_time, T0 + 2 * APSCHED_SEC);
   apsched_job_free(j);
-  apsched_executor *ex;
-  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
-  assert_int_equal(apsched_add_executor(s, ex, "gone"), APSCHED_OK);
+  assert_int_equal(apsched_inline_executor_create(&gone), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, gone, "gone"), APSCHED_OK);
   fake_advance(&fc, APSCHED_SEC);
   process(s);
   assert_int_equal(atomic_load(&c.runs), 1);

@@ -173,7 +173,7 @@ static void drop_run(qrun r, const char *message) {
  * when known, names the pool in the message. */
 static const char *unsuitable(const apsched_func *f, bool pointer_only, size_t arg_len,
                               const char *id, const char *alias, char *buf, size_t len) {
-  if (!f || !f->fn) {
+  if (!f || !apsched__func_fn(f)) {
     snprintf(buf, len, "job function \"%s\" is not registered in this process",
              f && f->name ? f->name : "?");
     return buf;
@@ -272,7 +272,7 @@ static void start_run(pworker *w, apsched_run_ctx *run, size_t i) {
     size_t arg_len = 0;
     const void *arg = apsched_run_arg_bytes(run, &arg_len);
     uintptr_t fn_addr;
-    memcpy(&fn_addr, &f->fn, sizeof fn_addr);
+    memcpy(&fn_addr, &(apsched_job_fn){apsched__func_fn(f)}, sizeof fn_addr);
     if (apsched__wire_put_task(&w->out, (uint64_t)fn_addr, apsched_run_time_at(run, i),
                                apsched_run_job_id(run), apsched_run_job_name(run), arg,
                                arg_len) != APSCHED_OK) {

@@ -8,7 +8,8 @@
  * room for every record the store holds, so only add ever allocates: update
  * and release cannot fail for lack of memory.
  *
- * No locking: the scheduler calls a store only with its own mutex held. */
+ * No locking: the store does no I/O, so the scheduler calls it with its own
+ * mutex held (see the store contract in apsched_plugin.h). */
 #include "memory_internal.h"
 #include "../util/strmap.h"
 
@@ -205,15 +206,6 @@ static bool resize_heap(memory_store *ms, size_t cap) {
   return true;
 }
 
-/* Room for one more record in the heap array (see heap_cap). */
-static int reserve_one(memory_store *ms) {
-  if (ms->count >= MAX_RECORDS) return APSCHED_ENOMEM;
-  if (ms->count < ms->heap_cap) return APSCHED_OK;
-  size_t cap = ms->heap_cap * 2;
-  if (cap > MAX_RECORDS) cap = MAX_RECORDS;
-  return resize_heap(ms, cap) ? APSCHED_OK : APSCHED_ENOMEM;
-}
-
 /* Gives memory back after many removals. Thresholds at a quarter keep a
  * store that oscillates around a size from resizing on every call. */
 static void maybe_shrink(memory_store *ms) {
@@ -223,13 +215,18 @@ static void maybe_shrink(memory_store *ms) {
   if (buckets > MIN_CAPACITY && ms->count < buckets / 4) rehash(ms, buckets / 2);
 }
 
-/* Unlinks rec from the hash and the heap and frees it. */
-static void discard(memory_store *ms, apsched_job_record **link) {
+/* Unlinks rec from the hash and the heap and frees it, keeping the arrays'
+ * sizes (a batch add relies on the room it reserved). */
+static void discard_keep_room(memory_store *ms, apsched_job_record **link) {
   apsched_job_record *rec = *link;
   *link = next_in_chain(rec);
   if (rec->store_pos < POS_CLAIMED) heap_remove(ms, rec);
   ms->count--;
   apsched_job_record_free(rec);
+}
+
+static void discard(memory_store *ms, apsched_job_record **link) {
+  discard_keep_room(ms, link);
   maybe_shrink(ms);
 }
 
@@ -268,55 +265,125 @@ static void mem_destroy(apsched_jobstore *st) {
   free(ms);
 }
 
-static int mem_add(apsched_jobstore *st, apsched_job_record *rec) {
-  memory_store *ms = as_memory(st);
-  if (!rec) return APSCHED_EINVAL;
-  uint64_t h = apsched__hash_id(ms->hash_seed, rec->id);
-  /* A library-generated UUID4 cannot collide in practice (2^-122): skipping
-   * the check saves a cache miss per add on large stores. */
-  if (!(rec->flags & APSCHED_JOB_GENERATED_ID) && find_in(&ms->buckets[h & ms->bucket_mask], rec->id))
-    return APSCHED_EEXIST;
-  int rc = reserve_one(ms);
-  if (rc != APSCHED_OK) return rc;
-  if (ms->count + 1 > ms->bucket_mask + 1) rehash(ms, (ms->bucket_mask + 1) * 2);
+/* Room for n more records in the heap array (see heap_cap). */
+static int reserve(memory_store *ms, size_t n) {
+  if (n > MAX_RECORDS - ms->count) return APSCHED_ENOMEM;
+  size_t need = ms->count + n;
+  if (need <= ms->heap_cap) return APSCHED_OK;
+  size_t cap = ms->heap_cap * 2;
+  if (cap < need) cap = need;
+  if (cap > MAX_RECORDS) cap = MAX_RECORDS;
+  return resize_heap(ms, cap) ? APSCHED_OK : APSCHED_ENOMEM;
+}
 
-  apsched_job_record **head = &ms->buckets[h & ms->bucket_mask];
+/* Links rec into the hash (and the heap unless paused); room is reserved. */
+static void insert(memory_store *ms, apsched_job_record *rec) {
+  apsched_job_record **head = bucket_of(ms, rec->id);
   rec->store_link = *head;
   *head = rec;
   ms->count++;
   rec->store_pos = POS_IDLE;
   if (rec->next_run_time != APSCHED_TIME_NONE) heap_push(ms, rec);
+}
+
+static int batch_repeats(apsched_job_record *const *recs, size_t n, const bool *replace,
+                         bool *last, size_t *failed) {
+  apsched_strmap seen = {0};
+  int rc = APSCHED_OK;
+  for (size_t i = n; i-- > 0 && rc == APSCHED_OK;) {
+    /* Values point at recs[j]; the index is recovered from the address. */
+    apsched_job_record *const *later = apsched__strmap_get(&seen, recs[i]->id);
+    last[i] = later == NULL;
+    if (later && !(replace && replace[later - recs])) {
+      *failed = (size_t)(later - recs);
+      rc = APSCHED_EEXIST;
+    } else if (!later && apsched__strmap_put(&seen, recs[i]->id, (void *)&recs[i]) != 0) {
+      rc = APSCHED_ENOMEM;
+    }
+  }
+  apsched__strmap_free(&seen);
+  return rc;
+}
+
+static int mem_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t n,
+                   const bool *replace, size_t *failed) {
+  memory_store *ms = as_memory(st);
+  size_t dummy;
+  if (!failed) failed = &dummy;
+  *failed = n;
+  if (!recs && n > 0) return APSCHED_EINVAL;
+  bool *last = NULL;
+  if (n > 1) {
+    if (!(last = malloc(n))) return APSCHED_ENOMEM;
+    int rc = batch_repeats(recs, n, replace, last, failed);
+    if (rc != APSCHED_OK) {
+      free(last);
+      return rc;
+    }
+  }
+  /* Check every id before changing anything. */
+  for (size_t i = 0; i < n; i++) {
+    if ((replace && replace[i]) || (last && !last[i]) || (recs[i]->flags & APSCHED_JOB_GENERATED_ID))
+      continue;
+    if (find_link(ms, recs[i]->id)) {
+      free(last);
+      *failed = i;
+      return APSCHED_EEXIST;
+    }
+  }
+  int rc = reserve(ms, n);
+  if (rc != APSCHED_OK) {
+    free(last);
+    return rc;
+  }
+  if (ms->count + n > ms->bucket_mask + 1) {
+    size_t buckets = ms->bucket_mask + 1;
+    while (buckets < ms->count + n && buckets <= SIZE_MAX / 4) buckets *= 2;
+    rehash(ms, buckets); /* failure only makes chains longer */
+  }
+  /* Nothing can fail from here on. */
+  for (size_t i = 0; i < n; i++) {
+    apsched_job_record *rec = recs[i];
+    if (last && !last[i]) {
+      apsched_job_record_free(rec); /* superseded within the batch */
+      continue;
+    }
+    if (replace && replace[i]) {
+      apsched_job_record **link = find_link(ms, rec->id);
+      if (link) discard_keep_room(ms, link);
+    }
+    insert(ms, rec);
+  }
+  free(last);
   return APSCHED_OK;
 }
 
-static apsched_job_record *mem_lookup(apsched_jobstore *st, const char *id) {
-  if (!id) return NULL;
+static int mem_lookup(apsched_jobstore *st, const char *id, const apsched_job_record **out) {
+  if (!id || !out) return APSCHED_EINVAL;
   apsched_job_record **link = find_link(as_memory(st), id);
-  return link ? *link : NULL;
+  *out = link ? *link : NULL;
+  return link ? APSCHED_OK : APSCHED_ENOENT;
 }
 
 static int mem_update(apsched_jobstore *st, apsched_job_record *rec) {
   memory_store *ms = as_memory(st);
   if (!rec) return APSCHED_EINVAL;
-  bool paused = rec->next_run_time == APSCHED_TIME_NONE;
-  if (rec->store_pos == POS_CLAIMED) return APSCHED_OK; /* release re-queues it */
-  if (rec->store_pos == POS_IDLE) {
-    if (!paused) heap_push(ms, rec);
-    return APSCHED_OK;
-  }
-  if (paused) {
-    heap_remove(ms, rec);
-    return APSCHED_OK;
+  apsched_job_record **link = find_link(ms, rec->id);
+  if (!link) return APSCHED_ENOENT;
+  /* Swap the new record into the old one's place; nothing here allocates,
+   * so nothing can fail halfway. */
+  apsched_job_record *old = *link;
+  rec->store_link = old->store_link;
+  *link = rec;
+  rec->store_pos = POS_IDLE;
+  if (old->store_pos < POS_CLAIMED) {
+    heap_set(ms, old->store_pos, rec);
+    heap_remove(ms, rec); /* valid whatever rec's key is */
   }
   /* An update re-enters the queue: among jobs due at the same instant, the
    * one changed last runs last. */
-  if (ms->next_seq == UINT32_MAX) {
-    heap_remove(ms, rec);
-    heap_push(ms, rec);
-  } else {
-    rec->store_seq = ms->next_seq++;
-    heap_place(ms, rec->store_pos, rec);
-  }
+  if (rec->next_run_time != APSCHED_TIME_NONE) heap_push(ms, rec);
+  apsched_job_record_free(old);
   return APSCHED_OK;
 }
 
@@ -337,9 +404,10 @@ static int mem_remove_all(apsched_jobstore *st) {
   return APSCHED_OK;
 }
 
-static apsched_time_t mem_next_run_time(apsched_jobstore *st) {
+static int mem_next_run_time(apsched_jobstore *st, apsched_time_t *out) {
   memory_store *ms = as_memory(st);
-  return ms->heap_len ? ms->heap[0]->next_run_time : APSCHED_TIME_NONE;
+  *out = ms->heap_len ? ms->heap[0]->next_run_time : APSCHED_TIME_NONE;
+  return APSCHED_OK;
 }
 
 static int mem_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
@@ -358,7 +426,8 @@ static int mem_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_r
   return (int)n;
 }
 
-static int mem_release(apsched_jobstore *st, apsched_job_record *rec, bool remove_job) {
+static int mem_release(apsched_jobstore *st, apsched_job_record *rec, apsched_time_t next_run_time,
+                       apsched_time_t trigger_time, bool remove_job) {
   memory_store *ms = as_memory(st);
   if (!rec || rec->store_pos != POS_CLAIMED) return APSCHED_EINVAL;
   if (remove_job) {
@@ -368,8 +437,10 @@ static int mem_release(apsched_jobstore *st, apsched_job_record *rec, bool remov
     discard(ms, link);
     return APSCHED_OK;
   }
+  rec->next_run_time = next_run_time;
+  rec->trigger_time = trigger_time;
   rec->store_pos = POS_IDLE;
-  if (rec->next_run_time != APSCHED_TIME_NONE) heap_push(ms, rec); /* room reserved by add */
+  if (next_run_time != APSCHED_TIME_NONE) heap_push(ms, rec); /* room reserved by add */
   return APSCHED_OK;
 }
 
@@ -390,6 +461,7 @@ static int mem_foreach(apsched_jobstore *st, int (*fn)(const apsched_job_record 
 static const apsched_jobstore_vtable memory_vtable = {
     .version = APSCHED_JOBSTORE_VTABLE_VERSION,
     .kind = "memory",
+    .flags = 0,
     .open = mem_open,
     .close = mem_close,
     .destroy = mem_destroy,
@@ -441,7 +513,7 @@ int apsched__memory_store_check(apsched_jobstore *st, const char **why) {
     else if (rec->next_run_time == APSCHED_TIME_NONE) *why = "paused record in the heap";
     else if (i > 0 && runs_before(rec, ms->heap[(i - 1) / 2])) *why = "heap order violated";
     else if (rec->store_seq >= ms->next_seq) *why = "sequence number from the future";
-    else if (mem_lookup(st, rec->id) != rec) *why = "heap record missing from the hash";
+    else if (!find_link(ms, rec->id) || *find_link(ms, rec->id) != rec) *why = "heap record missing from the hash";
   }
   size_t stored = 0, queued = 0;
   size_t buckets = ms->bucket_mask + 1;

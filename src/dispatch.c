@@ -1,0 +1,375 @@
+/* One pass over a store's due jobs. For each claimed job: work out its run
+ * times (misfire, coalesce, bounded catch-up) and its next run time, store
+ * that (release), and only once the store has it, hand the runs over. A
+ * store that fails keeps the job due; nothing runs twice. */
+#include "scheduler_internal.h"
+
+#include <string.h>
+
+/* Due jobs claimed from one store per pass; more are taken on the next pass. */
+#define CLAIM_BATCH 256
+/* Longest catch-up walked run by run; beyond it the trigger skips ahead. */
+#define CATCHUP_STEPS 256
+/* Most run times handed to an executor in one run (no coalescing, long grace). */
+#define RUN_BATCH_MAX 256
+
+/* What one due job does now. */
+typedef struct run_plan {
+  apsched_time_t times[RUN_BATCH_MAX]; /* to run */
+  size_t n;
+  uint64_t missed;                     /* past their grace time */
+  bool missed_exact;
+  apsched_time_t first_missed;
+  apsched_time_t next, next_base;      /* the next run time, with and without jitter */
+  bool finished;                       /* the trigger has no next time: remove the job */
+  apsched_time_t stuck_at;             /* NONE, or where the trigger stopped advancing */
+} run_plan;
+
+/* A run waiting for its instance slot and executor. */
+typedef struct queued_run {
+  apsched_run_ctx *run;
+  const char *executor; /* interned */
+} queued_run;
+
+static apsched_time_t with_jitter(const apsched_trigger *t, apsched_time_t base) {
+  if (base == APSCHED_TIME_NONE || t->jitter <= 0) return base;
+  apsched_time_t out;
+  if (__builtin_add_overflow(base, (int64_t)apsched__random_upto((uint64_t)t->jitter), &out))
+    return base;
+  return out;
+}
+
+/* The trigger's next time after prev; *stuck when it does not advance (a
+ * broken custom trigger would otherwise spin the loop forever). */
+static apsched_time_t next_after(const apsched_trigger *t, apsched_time_t prev, apsched_time_t now,
+                                 bool *stuck) {
+  apsched_time_t next = apsched_trigger_next(t, prev, now);
+  if (next != APSCHED_TIME_NONE && next <= prev) *stuck = true;
+  return next;
+}
+
+/* The last fire time <= limit, given that from (<= limit) is one: galloping
+ * backwards from limit keeps the number of trigger calls logarithmic in the
+ * distance, whatever the trigger's period. */
+static apsched_time_t last_fire_until(const apsched_trigger *t, apsched_time_t from,
+                                      apsched_time_t limit) {
+  for (int64_t w = 1; w > 0 && limit - w > from; w *= 2) {
+    apsched_time_t c = apsched_trigger_next(t, limit - w, limit);
+    if (c != APSCHED_TIME_NONE && c <= limit && c > from) {
+      from = c;
+      break;
+    }
+  }
+  for (int steps = 0; steps < CATCHUP_STEPS; steps++) {
+    apsched_time_t c = apsched_trigger_next(t, from, limit);
+    if (c == APSCHED_TIME_NONE || c > limit || c <= from) break;
+    from = c;
+  }
+  return from;
+}
+
+static void plan_runs(const apsched_job_record *rec, apsched_time_t now, run_plan *p) {
+  const apsched_trigger *t = rec->trigger;
+  const bool coalesce = rec->flags & APSCHED_JOB_COALESCE;
+  const int64_t grace = apsched__grace_usec(rec->misfire_grace_ms);
+  /* Runs that start before `late` are past their grace time already. */
+  apsched_time_t late;
+  if (grace == APSCHED_GRACE_UNLIMITED || __builtin_sub_overflow(now, grace, &late))
+    late = INT64_MIN;
+  p->n = 0;
+  p->missed = 0;
+  p->missed_exact = true;
+  p->first_missed = APSCHED_TIME_NONE;
+  p->stuck_at = APSCHED_TIME_NONE;
+  apsched_time_t latest = APSCHED_TIME_NONE;
+  apsched_time_t at = rec->next_run_time;
+  apsched_time_t base = rec->trigger_time == APSCHED_TIME_NONE ? at : rec->trigger_time;
+  bool stuck = false;
+  int steps = 0;
+
+  while (at != APSCHED_TIME_NONE && at <= now) {
+    if (coalesce) {
+      latest = at;
+    } else if (at < late) {
+      if (p->missed++ == 0) p->first_missed = at;
+    } else {
+      p->times[p->n++] = at;
+    }
+    apsched_time_t prev = base;
+    if (!coalesce && p->n == RUN_BATCH_MAX) {
+      base = next_after(t, base, now, &stuck);
+      at = with_jitter(t, base);
+      break; /* the rest are handled on the next pass */
+    }
+    if (++steps == CATCHUP_STEPS) {
+      /* A long downtime: jump instead of walking every missed run. */
+      steps = 0;
+      if (coalesce) {
+        apsched_time_t last = last_fire_until(t, base, now);
+        if (last > base) {
+          base = last;
+          at = with_jitter(t, base);
+          if (at > now) at = base;
+          continue; /* recorded as the latest at the top of the loop */
+        }
+      } else if (at < late) {
+        /* Skip to the first run that may still be inside the grace window;
+         * the runs jumped over are counted as "at least". */
+        apsched_time_t from;
+        if (__builtin_sub_overflow(late, t->jitter + 1, &from)) from = INT64_MIN;
+        if (from > base) {
+          base = next_after(t, from, now, &stuck);
+          at = with_jitter(t, base);
+          p->missed_exact = false;
+          if (stuck) break;
+          continue;
+        }
+      }
+    }
+    base = next_after(t, base, now, &stuck);
+    if (stuck) {
+      base = prev;
+      break;
+    }
+    at = with_jitter(t, base);
+  }
+  if (coalesce && latest != APSCHED_TIME_NONE) {
+    if (latest < late) {
+      p->missed = 1;
+      p->first_missed = latest;
+    } else {
+      p->times[p->n++] = latest;
+    }
+  }
+  if (stuck) {
+    /* Pause the job rather than spin on it. */
+    p->stuck_at = base;
+    p->next = p->next_base = APSCHED_TIME_NONE;
+    p->finished = false;
+    return;
+  }
+  p->finished = at == APSCHED_TIME_NONE;
+  p->next = at;
+  p->next_base = base;
+}
+
+/* A JOB_ERROR event that is not a run's outcome (the run was not started),
+ * with its message, and an error log line. */
+static void job_error(apsched_scheduler *s, notice_list *nl, const apsched_job_record *rec,
+                      const char *id, const char *jobstore, apsched_time_t when, const char *why) {
+  notice *e = apsched__notice_add(
+      s, nl, apsched__wants(s, APSCHED_EVENT_JOB_ERROR) ? APSCHED_EVENT_JOB_ERROR : 0);
+  if (!e) return;
+  if (e->ev.code) {
+    /* One owned buffer: the id, then the message. */
+    size_t idlen = strlen(id) + 1, whylen = strlen(why) + 1;
+    char *buf = apsched__alloc(s, idlen + whylen);
+    if (buf) {
+      memcpy(buf, id, idlen);
+      memcpy(buf + idlen, why, whylen);
+      e->owned = buf;
+      e->ev.job_id = buf;
+      e->ev.error = buf + idlen;
+    }
+    e->ev.jobstore = jobstore;
+    e->ev.scheduled_run_time = when;
+    e->ev.retval = -1;
+  }
+  apsched__notice_log(s, e, APSCHED_LOG_ERROR, "Job \"%s\": %s", rec ? apsched__job_name(rec) : id,
+                      why);
+}
+
+/* The events of a stored plan: missed runs, a stuck trigger, a finished job. */
+static void plan_notices(apsched_scheduler *s, notice_list *nl, const apsched_job_record *rec,
+                         const char *jobstore, const run_plan *p, apsched_time_t now) {
+  if (p->missed) {
+    notice *m = apsched__notice_add(
+        s, nl, apsched__wants(s, APSCHED_EVENT_JOB_MISSED) ? APSCHED_EVENT_JOB_MISSED : 0);
+    if (m) {
+      apsched__notice_own(s, m, m->ev.code ? rec->id : NULL, jobstore);
+      m->ev.scheduled_run_time = p->first_missed;
+      m->ev.missed_count = p->missed;
+      m->ev.missed_count_exact = p->missed_exact;
+      if (apsched__log_enabled(s, APSCHED_LOG_WARNING)) {
+        char d[64];
+        int64_t by;
+        if (__builtin_sub_overflow(now, p->first_missed, &by)) by = INT64_MAX;
+        apsched__format_duration(by, d, sizeof d);
+        if (p->missed == 1)
+          apsched__notice_log(s, m, APSCHED_LOG_WARNING, "Run time of job \"%s\" was missed by %s",
+                              apsched__job_name(rec), d);
+        else
+          apsched__notice_log(s, m, APSCHED_LOG_WARNING,
+                              "Run time of job \"%s\" was missed by %s (%s%llu run times missed)",
+                              apsched__job_name(rec), d, p->missed_exact ? "" : "at least ",
+                              (unsigned long long)p->missed);
+      }
+    }
+  }
+  if (p->stuck_at != APSCHED_TIME_NONE) {
+    char why[200], when[48];
+    apsched_time_format(p->stuck_at, NULL, when, sizeof when);
+    snprintf(why, sizeof why,
+             "trigger %s returned a next fire time that is not after %s: the job is paused",
+             apsched_trigger_kind(rec->trigger), when);
+    job_error(s, nl, rec, rec->id, jobstore, p->stuck_at, why);
+  }
+  if (p->finished) {
+    /* The trigger is finished: the job goes, as in APScheduler. */
+    apsched__job_event(s, nl, APSCHED_EVENT_JOB_REMOVED, rec->id, jobstore);
+    apsched__log_later(s, nl, APSCHED_LOG_INFO, "Removed job %s", rec->id);
+  }
+}
+
+/* Reserves an instance slot and queues the run's SUBMITTED notice, or
+ * reports why it cannot start. Lock held. */
+static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstore, queued_run *q) {
+  apsched_run_ctx *run = q->run;
+  const char *id = apsched_run_job_id(run);
+  const apsched_time_t *times = apsched__run_times(run);
+  size_t n = apsched_run_count(run);
+  executor_entry *ex = apsched__find_executor(s, q->executor);
+  if (!ex || !apsched_func_get(apsched_run_func(run))) {
+    char why[300];
+    if (!ex)
+      snprintf(why, sizeof why, "executor \"%s\" does not exist: the run is skipped and the job kept",
+               q->executor);
+    else
+      snprintf(why, sizeof why, "function \"%s\" is not registered: the run is skipped and the job kept",
+               apsched_run_func(run)->name ? apsched_run_func(run)->name : "?");
+    job_error(s, nl, NULL, id, jobstore, times[0], why);
+    apsched__run_abandon(run);
+    return;
+  }
+  bool full = false;
+  if (!apsched__run_reserve(run, ex->alias, &full)) {
+    notice *e = apsched__notice_if_wanted(s, nl, APSCHED_EVENT_JOB_MAX_INSTANCES);
+    if (!e) e = apsched__notice_add(s, nl, 0);
+    if (e && e->ev.code) {
+      /* The id, then the run times, in one owned buffer. */
+      size_t idlen = strlen(id) + 1, off = (idlen + 7) & ~(size_t)7;
+      char *buf = apsched__alloc(s, off + n * sizeof(apsched_time_t));
+      if (buf) {
+        memcpy(buf, id, idlen);
+        memcpy(buf + off, times, n * sizeof(apsched_time_t));
+        e->owned = buf;
+        e->ev.job_id = buf;
+        e->ev.jobstore = jobstore;
+        e->ev.scheduled_run_times = (apsched_time_t *)(void *)(buf + off);
+        e->ev.run_time_count = n;
+      }
+    }
+    if (full)
+      apsched__notice_log(s, e, APSCHED_LOG_WARNING,
+                          "Execution of job \"%s\" skipped: maximum number of running instances "
+                          "reached (%u)",
+                          apsched_run_job_name(run), apsched__run_max_instances(run));
+    else
+      apsched__notice_log(s, e, APSCHED_LOG_ERROR, "Execution of job \"%s\" skipped: out of memory",
+                          apsched_run_job_name(run));
+    apsched__run_abandon(run);
+    return;
+  }
+  notice *e = apsched__notice_add(
+      s, nl, apsched__wants(s, APSCHED_EVENT_JOB_SUBMITTED) ? APSCHED_EVENT_JOB_SUBMITTED : 0);
+  if (!e) {
+    apsched_run_set_error(run, "out of memory while submitting");
+    apsched__run_fail(run); /* reports ERROR; the slot is released */
+    return;
+  }
+  e->run = run;
+  e->exec = ex;
+  ex->submitting++;
+  s->running_runs++;
+  e->ev.job_id = id;
+  e->ev.jobstore = jobstore;
+  e->ev.scheduled_run_times = times;
+  e->ev.run_time_count = n;
+  apsched__notice_log(s, e, APSCHED_LOG_INFO, "Submitted job \"%s\" to executor \"%s\"",
+                      apsched_run_job_name(run), ex->alias);
+}
+
+apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, apsched_time_t now,
+                                       notice_list *nl) {
+  if (apsched__store_backing_off(se, now)) return se->retry_at;
+  const char *alias = se->alias;
+  const apsched_jobstore_vtable *vt = se->store->vtable;
+  apsched_job_record *due[CLAIM_BATCH];
+  queued_run queued[CLAIM_BATCH];
+  size_t nqueued = 0;
+  run_plan plan;
+  int failed = APSCHED_OK;
+  const char *failed_what = NULL;
+  apsched_time_t next = APSCHED_TIME_NONE;
+
+  /* Inside the section only the store and local data are touched; a
+   * blocking store's section runs without the scheduler lock. */
+  apsched__store_enter(s, se);
+  int n = vt->claim_due(se->store, now, due, CLAIM_BATCH);
+  if (n < 0) {
+    failed = n;
+    failed_what = "claiming due jobs from";
+    n = 0;
+  }
+  for (int i = 0; i < n; i++) {
+    apsched_job_record *rec = due[i];
+    plan_runs(rec, now, &plan);
+    /* Built before release, which may free a finished job's record. */
+    apsched_run_ctx *run = plan.n ? apsched__run_new(s, rec, alias, plan.times, plan.n) : NULL;
+    const char *executor = rec->executor;
+    size_t mark = nl->count;
+    plan_notices(s, nl, rec, alias, &plan, now);
+    if (plan.n && !run)
+      job_error(s, nl, rec, rec->id, alias, plan.times[0], "out of memory: the run is skipped");
+    int rc = vt->release(se->store, rec, plan.next, plan.next_base, plan.finished);
+    if (rc != APSCHED_OK) {
+      /* The claim is undone: the job stays due, nothing runs or is announced. */
+      apsched__notices_truncate(s, nl, mark);
+      if (run) apsched__run_abandon(run);
+      failed = rc;
+      failed_what = "storing the next run time in";
+      continue;
+    }
+    if (run) queued[nqueued++] = (queued_run){run, executor};
+  }
+  if (failed == APSCHED_OK) {
+    if (n == CLAIM_BATCH) {
+      next = now;
+    } else {
+      int rc = vt->next_run_time(se->store, &next);
+      if (rc != APSCHED_OK) {
+        failed = rc;
+        failed_what = "reading the next run time of";
+        next = APSCHED_TIME_NONE;
+      }
+    }
+  }
+  apsched__store_leave(s, se);
+
+  for (size_t i = 0; i < nqueued; i++) queue_run(s, nl, alias, &queued[i]);
+  apsched__store_outcome(s, se, failed, failed_what, nl);
+  if (failed != APSCHED_OK) return se->retry_at;
+  return next;
+}
+
+void apsched__dispatch_flush(apsched_scheduler *s, notice_list *nl) {
+  for (size_t i = 0; i < nl->count; i++) {
+    notice *n = &nl->items[i];
+    apsched__notice_deliver(s, n);
+    if (!n->run) continue;
+    executor_entry *e = n->exec;
+    int rc = e->executor->vtable->submit(e->executor, n->run);
+    if (rc != APSCHED_OK) {
+      apsched__log(s, APSCHED_LOG_ERROR, "Error submitting job \"%s\" to executor \"%s\": %s",
+                   apsched_run_job_name(n->run), e->alias, apsched_strerror(rc));
+      apsched_run_set_error(n->run, "executor \"%s\" refused the run: %s", e->alias,
+                            apsched_strerror(rc));
+      apsched__run_fail(n->run);
+    }
+    apsched__lock(s);
+    e->submitting--;
+    pthread_cond_broadcast(&s->changed);
+    apsched__unlock(s);
+  }
+  apsched__notices_reset(s, nl);
+}

@@ -1,0 +1,98 @@
+/* Calling job stores. A store that does no I/O is called under the
+ * scheduler lock; a blocking one (APSCHED_STORE_BLOCKING) is pinned and
+ * called under its own call lock with the scheduler lock dropped, so a slow
+ * or dead database delays only its own jobs. The loop's store failures are
+ * events, retried with a capped backoff. */
+#include "scheduler_internal.h"
+
+#include <string.h>
+
+/* The first retry of a failing store; doubled per failure up to
+ * apsched_config.store_retry_interval. */
+#define FIRST_RETRY (100 * APSCHED_MSEC)
+
+void apsched__store_pin(store_entry *se) { se->pins++; }
+
+void apsched__store_entry_free(apsched_scheduler *s, store_entry *se) {
+  if (se->blocking) {
+    pthread_mutex_destroy(&se->call_lock);
+    apsched__waker_destroy(&se->waker);
+  }
+  apsched__dealloc(s, se);
+}
+
+void apsched__store_unpin(apsched_scheduler *s, store_entry *se) {
+  if (--se->pins > 0 || !se->removed) return;
+  /* The last user of a removed store: unlink it from the removed list. */
+  store_entry **pp = &s->removed_stores;
+  while (*pp != se) pp = &(*pp)->next;
+  *pp = se->next;
+  if (se->store->vtable->close) se->store->vtable->close(se->store);
+  se->store->vtable->destroy(se->store);
+  apsched__store_entry_free(s, se);
+  pthread_cond_broadcast(&s->changed);
+}
+
+void apsched__store_enter(apsched_scheduler *s, store_entry *se) {
+  if (!se->blocking) return;
+  apsched__store_pin(se);
+  apsched__unlock(s);
+  pthread_mutex_lock(&se->call_lock);
+}
+
+void apsched__store_leave(apsched_scheduler *s, store_entry *se) {
+  if (!se->blocking) return;
+  pthread_mutex_unlock(&se->call_lock);
+  apsched__lock(s);
+  apsched__store_unpin(s, se);
+}
+
+void apsched__section_lock(apsched_scheduler *s, store_entry *se) {
+  if (se->blocking) apsched__lock(s);
+}
+
+void apsched__section_unlock(apsched_scheduler *s, store_entry *se) {
+  if (se->blocking) apsched__unlock(s);
+}
+
+int apsched__store_error(store_entry *se, const char *call, int rc) {
+  return apsched__error(rc, "job store '%s' (%s): %s failed: %s", se->alias,
+                        se->store->vtable->kind ? se->store->vtable->kind : "?", call,
+                        apsched_strerror(rc));
+}
+
+bool apsched__store_backing_off(store_entry *se, apsched_time_t now) {
+  return se->failing && se->retry_at != APSCHED_TIME_NONE && now < se->retry_at;
+}
+
+void apsched__store_outcome(apsched_scheduler *s, store_entry *se, int rc, const char *what,
+                            notice_list *nl) {
+  if (rc == APSCHED_OK) {
+    if (!se->failing) return;
+    se->failing = false;
+    se->backoff = 0;
+    se->retry_at = APSCHED_TIME_NONE;
+    notice *n = apsched__notice_if_wanted(s, nl, APSCHED_EVENT_JOBSTORE_RECOVERED);
+    if (n) n->ev.alias = se->alias;
+    apsched__log_later(s, nl, APSCHED_LOG_WARNING, "Job store \"%s\" works again", se->alias);
+    return;
+  }
+  bool first = !se->failing;
+  se->failing = true;
+  se->backoff = first ? FIRST_RETRY : se->backoff * 2;
+  if (se->backoff > s->store_retry_max) se->backoff = s->store_retry_max;
+  apsched_time_t now = apsched__wall(s);
+  se->retry_at = now + se->backoff;
+  if (!first) return; /* reported once per outage */
+  notice *n = apsched__notice_if_wanted(s, nl, APSCHED_EVENT_JOBSTORE_FAILED);
+  if (n) {
+    n->ev.alias = se->alias;
+    n->ev.retval = rc;
+  }
+  char d[64];
+  apsched__format_duration(se->backoff, d, sizeof d);
+  apsched__log_later(s, nl, APSCHED_LOG_ERROR,
+                     "Error %s job store \"%s\": %s; retrying in %s, then with backoff up to the "
+                     "retry interval",
+                     what, se->alias, apsched_strerror(rc), d);
+}

@@ -1,0 +1,493 @@
+/* The job store conformance kit: every store must pass it. Give it a
+ * factory of fresh, empty stores; store_kit_run() checks the whole contract
+ * of apsched_plugin.h through the vtable (batch add, upsert, lookup, update,
+ * remove, ordering, claims and release, paused jobs, ids), then through a
+ * scheduler with faults injected into the store: every mutating API call
+ * fails cleanly at every store call it makes (nothing changes, nothing is
+ * announced), and the loop survives a failing store (events, backoff, no run
+ * lost, none doubled).
+ *
+ *   static apsched_jobstore *make(void *ud) { ... }
+ *   store_kit kit = {"sqlite", make, NULL};
+ *   return store_kit_run(&kit);
+ */
+#ifndef APSCHED_TEST_STORE_CONFORMANCE_H
+#define APSCHED_TEST_STORE_CONFORMANCE_H
+
+#include "support.h"
+#include "wrapped_store.h"
+#include "internal.h"
+
+typedef struct store_kit {
+  const char *name;
+  apsched_jobstore *(*create)(void *ud); /* a fresh, empty store */
+  void *ud;
+} store_kit;
+
+/* ------------------------------------------------------------- records */
+
+static int kit_job(apsched_run_ctx *run) {
+  atomic_int *runs = apsched_run_arg(run);
+  if (runs) atomic_fetch_add(runs, 1);
+  return 0;
+}
+
+/* A record as the scheduler builds it: an interval trigger, a name, a byte
+ * argument, non-default settings. next NONE: paused. */
+static inline apsched_job_record *kit_record(const char *id, apsched_time_t next) {
+  apsched_job_record *r = apsched__record_new(id);
+  assert_non_null(r);
+  r->trigger = every(10 * APSCHED_SEC, T0);
+  r->func = apsched__func_by_ptr(kit_job);
+  r->name = apsched__strdup("kit job");
+  r->executor = "default";
+  bool oom;
+  r->args = apsched__args_new(NULL, NULL, "bytes\0x", 7, &oom);
+  r->misfire_grace_ms = 2500;
+  r->max_runtime_ms = 750;
+  r->max_instances = 3;
+  r->flags = APSCHED_JOB_COALESCE;
+  r->next_run_time = next;
+  r->trigger_time = next;
+  return r;
+}
+
+static inline apsched_jobstore *kit_store(void **state) {
+  const store_kit *kit = *state;
+  apsched_jobstore *st = kit->create(kit->ud);
+  assert_non_null(st);
+  assert_int_equal(st->vtable->version, APSCHED_JOBSTORE_VTABLE_VERSION);
+  return st;
+}
+
+static inline int kit_add1(apsched_jobstore *st, apsched_job_record *rec, bool replace) {
+  return st->vtable->add(st, &rec, 1, &replace, NULL);
+}
+
+static inline const apsched_job_record *kit_lookup(apsched_jobstore *st, const char *id) {
+  const apsched_job_record *r = NULL;
+  int rc = st->vtable->lookup(st, id, &r);
+  if (rc == APSCHED_ENOENT) return NULL;
+  assert_int_equal(rc, APSCHED_OK);
+  assert_non_null(r);
+  return r;
+}
+
+static inline apsched_time_t kit_next(apsched_jobstore *st) {
+  apsched_time_t t = 0;
+  assert_int_equal(st->vtable->next_run_time(st, &t), APSCHED_OK);
+  return t;
+}
+
+/* Every field a store must keep. */
+static inline void kit_assert_same(const apsched_job_record *a, const apsched_job_record *b) {
+  assert_string_equal(a->id, b->id);
+  assert_int_equal(a->next_run_time, b->next_run_time);
+  assert_int_equal(a->trigger_time, b->trigger_time);
+  assert_true(apsched_trigger_equal(a->trigger, b->trigger));
+  assert_ptr_equal(a->func, b->func);
+  assert_string_equal(a->name ? a->name : "", b->name ? b->name : "");
+  assert_string_equal(a->executor, b->executor);
+  size_t la, lb;
+  const void *ba = apsched_job_args_bytes(a->args, &la), *bb = apsched_job_args_bytes(b->args, &lb);
+  assert_int_equal(la, lb);
+  if (la) assert_memory_equal(ba, bb, la);
+  assert_int_equal(a->misfire_grace_ms, b->misfire_grace_ms);
+  assert_int_equal(a->max_runtime_ms, b->max_runtime_ms);
+  assert_int_equal(a->max_instances, b->max_instances);
+  assert_int_equal(a->flags & APSCHED_JOB_COALESCE, b->flags & APSCHED_JOB_COALESCE);
+}
+
+/* ------------------------------------------------- the contract, directly */
+
+static void kit_add_lookup(void **state) {
+  apsched_jobstore *st = kit_store(state);
+  assert_null(kit_lookup(st, "a"));
+  assert_int_equal(kit_next(st), APSCHED_TIME_NONE);
+  apsched_job_record *recs[3] = {kit_record("a", T0 + 3), kit_record("b", T0 + 1),
+                                 kit_record("c", APSCHED_TIME_NONE)};
+  apsched_job_record *want[3];
+  for (int i = 0; i < 3; i++) want[i] = apsched_job_record_copy(recs[i]);
+  size_t failed = 99;
+  assert_int_equal(st->vtable->add(st, recs, 3, NULL, &failed), APSCHED_OK);
+  for (int i = 0; i < 3; i++) {
+    const apsched_job_record *got = kit_lookup(st, want[i]->id);
+    assert_non_null(got);
+    kit_assert_same(got, want[i]);
+    apsched_job_record_free(want[i]);
+  }
+  assert_int_equal(kit_next(st), T0 + 1);
+  assert_int_equal(st->vtable->remove(st, "nope"), APSCHED_ENOENT);
+  st->vtable->destroy(st);
+}
+
+static void kit_batch_all_or_nothing(void **state) {
+  apsched_jobstore *st = kit_store(state);
+  assert_int_equal(kit_add1(st, kit_record("a", T0), false), APSCHED_OK);
+  /* A stored id in the middle of a batch fails all of it, naming it. */
+  apsched_job_record *b1[3] = {kit_record("b", T0), kit_record("a", T0 + 9), kit_record("c", T0)};
+  size_t failed = 99;
+  assert_int_equal(st->vtable->add(st, b1, 3, NULL, &failed), APSCHED_EEXIST);
+  assert_int_equal(failed, 1);
+  assert_null(kit_lookup(st, "b"));
+  assert_null(kit_lookup(st, "c"));
+  assert_int_equal(kit_lookup(st, "a")->next_run_time, T0);
+  for (int i = 0; i < 3; i++) apsched_job_record_free(b1[i]); /* still the caller's */
+  /* An id repeated within the batch fails too, unless the repeat replaces. */
+  apsched_job_record *b2[2] = {kit_record("d", T0), kit_record("d", T0 + 1)};
+  assert_int_equal(st->vtable->add(st, b2, 2, NULL, &failed), APSCHED_EEXIST);
+  assert_int_equal(failed, 1);
+  assert_null(kit_lookup(st, "d"));
+  bool rep[2] = {false, true};
+  assert_int_equal(st->vtable->add(st, b2, 2, rep, &failed), APSCHED_OK);
+  assert_int_equal(kit_lookup(st, "d")->next_run_time, T0 + 1);
+  st->vtable->destroy(st);
+}
+
+static void kit_upsert(void **state) {
+  apsched_jobstore *st = kit_store(state);
+  assert_int_equal(kit_add1(st, kit_record("a", T0 + 5), false), APSCHED_OK);
+  assert_int_equal(kit_add1(st, kit_record("b", T0 + 6), false), APSCHED_OK);
+  apsched_job_record *dup = kit_record("a", T0 + 1);
+  assert_int_equal(kit_add1(st, dup, false), APSCHED_EEXIST);
+  apsched_job_record_free(dup);
+  /* An upsert replaces in one step: the queue follows the new time. */
+  apsched_job_record *up = kit_record("a", T0 + 9);
+  free(up->name);
+  up->name = apsched__strdup("replaced");
+  assert_int_equal(kit_add1(st, up, true), APSCHED_OK);
+  assert_string_equal(kit_lookup(st, "a")->name, "replaced");
+  assert_int_equal(kit_next(st), T0 + 6);
+  /* Upserting a paused job over a queued one takes it out of the queue. */
+  assert_int_equal(kit_add1(st, kit_record("b", APSCHED_TIME_NONE), true), APSCHED_OK);
+  assert_int_equal(kit_next(st), T0 + 9);
+  /* An upsert of an id the store does not hold is an add. */
+  assert_int_equal(kit_add1(st, kit_record("z", T0 + 2), true), APSCHED_OK);
+  assert_int_equal(kit_next(st), T0 + 2);
+  st->vtable->destroy(st);
+}
+
+static void kit_update_remove(void **state) {
+  apsched_jobstore *st = kit_store(state);
+  assert_int_equal(kit_add1(st, kit_record("a", T0 + 5), false), APSCHED_OK);
+  assert_int_equal(kit_add1(st, kit_record("b", T0 + 7), false), APSCHED_OK);
+  apsched_job_record *c = apsched_job_record_copy(kit_lookup(st, "a"));
+  c->next_run_time = c->trigger_time = T0 + 9;
+  c->max_instances = 7;
+  assert_int_equal(st->vtable->update(st, c), APSCHED_OK); /* the store owns c now */
+  assert_int_equal(kit_lookup(st, "a")->max_instances, 7);
+  assert_int_equal(kit_next(st), T0 + 7);
+  /* Pausing through update takes the job out of the queue. */
+  c = apsched_job_record_copy(kit_lookup(st, "b"));
+  c->next_run_time = c->trigger_time = APSCHED_TIME_NONE;
+  assert_int_equal(st->vtable->update(st, c), APSCHED_OK);
+  assert_int_equal(kit_next(st), T0 + 9);
+  /* An absent id: ENOENT, and the caller keeps the record. */
+  apsched_job_record *ghost = kit_record("ghost", T0);
+  assert_int_equal(st->vtable->update(st, ghost), APSCHED_ENOENT);
+  assert_null(kit_lookup(st, "ghost"));
+  apsched_job_record_free(ghost);
+  assert_int_equal(st->vtable->remove(st, "a"), APSCHED_OK);
+  assert_int_equal(st->vtable->remove(st, "a"), APSCHED_ENOENT);
+  assert_null(kit_lookup(st, "a"));
+  assert_int_equal(kit_next(st), APSCHED_TIME_NONE);
+  assert_int_equal(st->vtable->remove_all(st), APSCHED_OK);
+  assert_null(kit_lookup(st, "b"));
+  assert_int_equal(kit_add1(st, kit_record("b", T0), false), APSCHED_OK); /* usable after */
+  st->vtable->destroy(st);
+}
+
+static void kit_claim_release(void **state) {
+  apsched_jobstore *st = kit_store(state);
+  apsched_job_record *recs[4] = {kit_record("late", T0 + 30), kit_record("first", T0 + 10),
+                                 kit_record("mid", T0 + 20), kit_record("paused", APSCHED_TIME_NONE)};
+  assert_int_equal(st->vtable->add(st, recs, 4, NULL, NULL), APSCHED_OK);
+  apsched_job_record *out[8];
+  assert_int_equal(st->vtable->claim_due(st, T0 + 9, out, 8), 0);
+  assert_int_equal(st->vtable->claim_due(st, T0 + 15, out, 8), 1);
+  assert_string_equal(out[0]->id, "first");
+  /* A claimed job is neither due nor claimable again until released. */
+  assert_int_equal(kit_next(st), T0 + 20);
+  apsched_job_record *more[8];
+  assert_int_equal(st->vtable->claim_due(st, T0 + 15, more, 8), 0);
+  assert_int_equal(st->vtable->release(st, out[0], T0 + 40, T0 + 40, false), APSCHED_OK);
+  assert_int_equal(kit_lookup(st, "first")->next_run_time, T0 + 40);
+  /* Earliest first, at most max. */
+  assert_int_equal(st->vtable->claim_due(st, T0 + 100, out, 2), 2);
+  assert_string_equal(out[0]->id, "mid");
+  assert_string_equal(out[1]->id, "late");
+  assert_int_equal(st->vtable->release(st, out[0], APSCHED_TIME_NONE, APSCHED_TIME_NONE, true), APSCHED_OK);
+  assert_null(kit_lookup(st, "mid"));
+  /* Released with no next time: paused, kept, never claimed. */
+  assert_int_equal(st->vtable->release(st, out[1], APSCHED_TIME_NONE, APSCHED_TIME_NONE, false), APSCHED_OK);
+  assert_non_null(kit_lookup(st, "late"));
+  assert_int_equal(st->vtable->claim_due(st, T0 + 100, out, 8), 1);
+  assert_string_equal(out[0]->id, "first");
+  assert_int_equal(st->vtable->release(st, out[0], T0 + 50, T0 + 50, false), APSCHED_OK);
+  assert_int_equal(kit_next(st), T0 + 50);
+  st->vtable->destroy(st);
+}
+
+typedef struct kit_seen {
+  int count, stop_at;
+  bool paused_seen;
+} kit_seen;
+
+static int kit_visit(const apsched_job_record *rec, void *ud) {
+  kit_seen *k = ud;
+  k->count++;
+  if (rec->next_run_time == APSCHED_TIME_NONE) k->paused_seen = true;
+  return k->count == k->stop_at ? 7 : 0;
+}
+
+static void kit_foreach_and_ids(void **state) {
+  apsched_jobstore *st = kit_store(state);
+  char longid[APSCHED_ID_MAX + 1];
+  memset(longid, 'x', APSCHED_ID_MAX);
+  longid[APSCHED_ID_MAX] = '\0';
+  const char *ids[] = {longid, "caf\xc3\xa9 \xe2\x9c\x93", "it's \"quoted\" ; -- drop", "a/b:c"};
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(kit_add1(st, kit_record(ids[i], i == 3 ? APSCHED_TIME_NONE : T0 + i), false), APSCHED_OK);
+  for (int i = 0; i < 4; i++) assert_non_null(kit_lookup(st, ids[i]));
+  kit_seen all = {0};
+  assert_int_equal(st->vtable->foreach(st, kit_visit, &all), APSCHED_OK);
+  assert_int_equal(all.count, 4);
+  assert_true(all.paused_seen);
+  kit_seen some = {.stop_at = 2};
+  assert_int_equal(st->vtable->foreach(st, kit_visit, &some), 7);
+  assert_int_equal(some.count, 2);
+  st->vtable->destroy(st);
+}
+
+/* ------------------------------------------- through a scheduler, faults */
+
+typedef struct kit_sched {
+  fake_clock fc;
+  recorder rec;
+  apsched_scheduler *s;
+  wrapped_store *w;
+  atomic_int runs;
+} kit_sched;
+
+/* A hosted scheduler (paused unless running) with the kit's store, wrapped
+ * for fault injection, as "kit", holding jobs a (due every 10 s), b
+ * (paused) and c (a date in an hour). */
+static inline void kit_sched_open(void **state, kit_sched *k, bool running) {
+  fake_clock_init(&k->fc, T0);
+  recorder_init(&k->rec);
+  atomic_init(&k->runs, 0);
+  apsched_config cfg = {.clock = &k->fc.clock, .timezone = "UTC"};
+  assert_int_equal(apsched_create(&cfg, &k->s), APSCHED_OK);
+  apsched_executor *ex;
+  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(k->s, ex, "default"), APSCHED_OK);
+  apsched_jobstore *inner = kit_store(state);
+  k->w = wrapped_store_new(inner, inner->vtable->flags);
+  assert_int_equal(apsched_add_jobstore(k->s, &k->w->base, "kit"), APSCHED_OK);
+  assert_int_equal(apsched_start_hosted(k->s, !running), APSCHED_OK);
+  apsched_trigger *t = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
+  apsched_date_options d = {.run_date = T0 + APSCHED_HOUR};
+  apsched_trigger *date;
+  assert_int_equal(apsched_trigger_date(&d, &date), APSCHED_OK);
+  apsched_job_options jobs[3] = {
+      {.id = "a", .func = kit_job, .arg = &k->runs, .trigger = t, .jobstore = "kit",
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED},
+      {.id = "b", .func = kit_job, .trigger = t, .jobstore = "kit", .paused = true},
+      {.id = "c", .func = kit_job, .trigger = date, .jobstore = "kit", .arg_bytes = "xyz", .arg_len = 3}};
+  assert_int_equal(apsched_add_jobs(k->s, jobs, 3, NULL), APSCHED_OK);
+  apsched_trigger_free(t);
+  apsched_trigger_free(date);
+  assert_int_equal(apsched_add_listener(k->s, record_event, APSCHED_EVENT_EVERYTHING, &k->rec, NULL),
+                   APSCHED_OK);
+}
+
+static inline void kit_sched_close(kit_sched *k) {
+  wrapped_fail_at(k->w, 0, false);
+  apsched_free(k->s);
+  recorder_destroy(&k->rec);
+}
+
+/* Everything the API shows of the store's jobs, as one string. */
+static inline char *kit_dump(kit_sched *k) {
+  wrapped_fail_at(k->w, 0, false);
+  apsched_job *jobs;
+  size_t n;
+  assert_int_equal(apsched_get_jobs(k->s, "kit", &jobs, &n), APSCHED_OK);
+  size_t cap = 256 + n * 1024, len = 0;
+  char *out = malloc(cap);
+  out[0] = '\0';
+  for (size_t i = 0; i < n; i++) {
+    apsched_job *j = &jobs[i];
+    len += (size_t)snprintf(out + len, cap - len, "%s|%s|%s|%s|%s|%lld|%d|%d|%lld|%lld|%d\n", j->id,
+                            j->name, j->func_name ? j->func_name : "-", j->trigger, j->executor,
+                            (long long)j->next_run_time, j->paused, j->max_instances,
+                            (long long)j->misfire_grace_time, (long long)j->max_runtime, j->coalesce);
+  }
+  apsched_jobs_free(jobs, n);
+  return out;
+}
+
+typedef int (*kit_op)(apsched_scheduler *s);
+
+static int kit_op_add(apsched_scheduler *s) {
+  apsched_job_options o = {.id = "new", .func = kit_job, .jobstore = "kit"};
+  return apsched_add_job(s, &o, NULL, 0);
+}
+static int kit_op_replace(apsched_scheduler *s) {
+  apsched_trigger *t = every(APSCHED_MINUTE, T0 + APSCHED_MINUTE);
+  apsched_job_options o = {.id = "a", .name = "replaced", .func = kit_job, .jobstore = "kit",
+                           .trigger = t, .replace_existing = true};
+  int rc = apsched_add_job(s, &o, NULL, 0);
+  apsched_trigger_free(t);
+  return rc;
+}
+static int kit_op_batch(apsched_scheduler *s) {
+  apsched_job_options o[3] = {{.id = "m1", .func = kit_job, .jobstore = "kit"},
+                              {.id = "m2", .func = kit_job, .jobstore = "kit"},
+                              {.id = "c", .func = kit_job, .jobstore = "kit", .replace_existing = true}};
+  return apsched_add_jobs(s, o, 3, NULL);
+}
+static int kit_op_modify(apsched_scheduler *s) {
+  apsched_job_changes c = {.name = "modified", .max_instances = 9, .set_arg_bytes = true,
+                           .arg_bytes = "new", .arg_len = 3};
+  return apsched_modify_job(s, "a", "kit", &c);
+}
+static int kit_op_pause(apsched_scheduler *s) { return apsched_pause_job(s, "a", NULL); }
+static int kit_op_resume(apsched_scheduler *s) { return apsched_resume_job(s, "b", "kit"); }
+static int kit_op_reschedule(apsched_scheduler *s) {
+  apsched_trigger *t = every(APSCHED_HOUR, T0 + 2 * APSCHED_HOUR);
+  int rc = apsched_reschedule_job(s, "c", "kit", t);
+  apsched_trigger_free(t);
+  return rc;
+}
+static int kit_op_remove(apsched_scheduler *s) { return apsched_remove_job(s, "c", NULL); }
+static int kit_op_remove_all(apsched_scheduler *s) { return apsched_remove_all_jobs(s, "kit"); }
+static int kit_op_get(apsched_scheduler *s) {
+  apsched_job *j;
+  int rc = apsched_get_job(s, "a", NULL, &j);
+  if (rc == APSCHED_OK) apsched_job_free(j);
+  return rc;
+}
+
+/* Fails the N-th store call of op for every N until op no longer reaches
+ * the fault: each failure changes nothing and announces nothing. */
+static inline void kit_fail_every_call(void **state, kit_op op, const char *name) {
+  int succeeded_after = 0;
+  for (long n = 1; n < 64 && !succeeded_after; n++) {
+    kit_sched k;
+    kit_sched_open(state, &k, false);
+    char *before = kit_dump(&k);
+    size_t events = k.rec.n;
+    wrapped_fail_at(k.w, n, false);
+    int rc = op(k.s);
+    long calls = wrapped_calls(k.w);
+    char *after = kit_dump(&k);
+    if (rc != APSCHED_OK) {
+      if (strcmp(before, after) != 0 || k.rec.n != events)
+        fail_msg("%s: failing store call %ld (rc %d, %s) changed the jobs or emitted an event:\n"
+                 "before:\n%safter:\n%s",
+                 name, n, rc, apsched_last_error(), before, after);
+      assert_true(strstr(apsched_last_error(), "kit") != NULL); /* names the store */
+    } else if (calls < n) {
+      succeeded_after = (int)n;
+    }
+    free(before);
+    free(after);
+    kit_sched_close(&k);
+  }
+  assert_true(succeeded_after > 1); /* the op did reach the store */
+}
+
+static void kit_failure_atomicity(void **state) {
+  kit_fail_every_call(state, kit_op_add, "add_job");
+  kit_fail_every_call(state, kit_op_replace, "add_job(replace_existing)");
+  kit_fail_every_call(state, kit_op_batch, "add_jobs");
+  kit_fail_every_call(state, kit_op_modify, "modify_job");
+  kit_fail_every_call(state, kit_op_pause, "pause_job");
+  kit_fail_every_call(state, kit_op_resume, "resume_job");
+  kit_fail_every_call(state, kit_op_reschedule, "reschedule_job");
+  kit_fail_every_call(state, kit_op_remove, "remove_job");
+  kit_fail_every_call(state, kit_op_remove_all, "remove_all_jobs");
+  kit_fail_every_call(state, kit_op_get, "get_job");
+}
+
+/* Drives the loop: for a blocking store its own thread runs the pass. */
+static inline void kit_pass(kit_sched *k) {
+  int64_t wait;
+  assert_int_equal(apsched_process(k->s, &wait), APSCHED_OK);
+  assert_int_equal(apsched_wakeup(k->s), APSCHED_OK);
+}
+
+static void kit_loop_survives_failing_store(void **state) {
+  kit_sched k;
+  kit_sched_open(state, &k, true);
+  /* Every call fails from now on: the due job does not run, the store's
+   * failure is reported once however many passes fail. */
+  wrapped_fail_at(k.w, 1, true);
+  fake_advance(&k.fc, 10 * APSCHED_SEC);
+  kit_pass(&k);
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOBSTORE_FAILED, 1));
+  int f = recorder_find(&k.rec, APSCHED_EVENT_JOBSTORE_FAILED, 0);
+  assert_string_equal(k.rec.ev[f].alias, "kit");
+  assert_int_equal(k.rec.ev[f].retval, APSCHED_EBACKEND);
+  /* It is retried (after the backoff, which follows the scheduler's clock). */
+  for (int i = 0; i < 2000 && wrapped_calls(k.w) < 3; i++) {
+    fake_advance(&k.fc, APSCHED_SEC);
+    kit_pass(&k);
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL); /* a blocking store retries on its own thread */
+  }
+  assert_true(wrapped_calls(k.w) >= 3);
+  assert_int_equal(atomic_load(&k.runs), 0);
+  assert_int_equal(recorder_count(&k.rec, APSCHED_EVENT_JOBSTORE_FAILED), 1);
+  /* It recovers: reported, and the job runs once (coalesced), not twice. */
+  wrapped_fail_at(k.w, 0, false);
+  fake_advance(&k.fc, 20 * APSCHED_SEC);
+  kit_pass(&k);
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOBSTORE_RECOVERED, 1));
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_EXECUTED, 1));
+  assert_int_equal(atomic_load(&k.runs), 1);
+  kit_sched_close(&k);
+}
+
+static void kit_failed_release_runs_nothing(void **state) {
+  kit_sched k;
+  kit_sched_open(state, &k, true);
+  fake_advance(&k.fc, 10 * APSCHED_SEC);
+  /* A pass is claim (1), release (2), next run time (3): fail the release.
+   * The run must not start, since its advanced next run time is not stored. */
+  wrapped_fail_at(k.w, 2, false);
+  kit_pass(&k);
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOBSTORE_FAILED, 1));
+  assert_int_equal(atomic_load(&k.runs), 0);
+  assert_int_equal(recorder_count(&k.rec, APSCHED_EVENT_JOB_SUBMITTED), 0);
+  /* The job is still due: the retry runs it exactly once. */
+  fake_advance(&k.fc, APSCHED_SEC);
+  kit_pass(&k);
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_EXECUTED, 1));
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOBSTORE_RECOVERED, 1));
+  for (int i = 0; i < 3; i++) kit_pass(&k);
+  assert_int_equal(atomic_load(&k.runs), 1);
+  apsched_job *j;
+  assert_int_equal(apsched_get_job(k.s, "a", NULL, &j), APSCHED_OK);
+  assert_int_equal(j->next_run_time, T0 + 20 * APSCHED_SEC);
+  apsched_job_free(j);
+  kit_sched_close(&k);
+}
+
+static inline int store_kit_run(const store_kit *kit) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_prestate(kit_add_lookup, (void *)kit),
+      cmocka_unit_test_prestate(kit_batch_all_or_nothing, (void *)kit),
+      cmocka_unit_test_prestate(kit_upsert, (void *)kit),
+      cmocka_unit_test_prestate(kit_update_remove, (void *)kit),
+      cmocka_unit_test_prestate(kit_claim_release, (void *)kit),
+      cmocka_unit_test_prestate(kit_foreach_and_ids, (void *)kit),
+      cmocka_unit_test_prestate(kit_failure_atomicity, (void *)kit),
+      cmocka_unit_test_prestate(kit_loop_survives_failing_store, (void *)kit),
+      cmocka_unit_test_prestate(kit_failed_release_runs_nothing, (void *)kit),
+  };
+  return _cmocka_run_group_tests(kit->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
+}
+
+#endif

@@ -1,0 +1,106 @@
+/* A store whose calls block (APSCHED_STORE_BLOCKING) never stalls the
+ * scheduler: while one of its calls hangs, API calls on other stores,
+ * get_state, listeners and the other stores' jobs go on. The store here
+ * blocks every call on a gate the test holds closed: a database that takes
+ * forever, which is stronger than one that takes 200 ms. */
+#include "support.h"
+#include "wrapped_store.h"
+
+typedef struct adder {
+  apsched_scheduler *s;
+  int rc;
+} adder;
+
+static void *add_to_slow(void *arg) {
+  adder *a = arg;
+  apsched_job_options o = {.id = "slow-job", .func = count_job, .jobstore = "slow",
+                           .paused = true};
+  a->rc = apsched_add_job(a->s, &o, NULL, 0);
+  return NULL;
+}
+
+static void test_slow_store_does_not_stall_the_scheduler(void **state) {
+  (void)state;
+  recorder r;
+  recorder_init(&r);
+  apsched_config cfg = {.timezone = "UTC"};
+  apsched_scheduler *s;
+  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
+  wrapped_store *slow = wrapped_memory_store(APSCHED_STORE_BLOCKING);
+  assert_int_equal(apsched_add_jobstore(s, &slow->base, "slow"), APSCHED_OK);
+  assert_int_equal(apsched_add_listener(s, record_event, APSCHED_EVENT_EVERYTHING, &r, NULL), APSCHED_OK);
+  assert_int_equal(apsched_start(s, false), APSCHED_OK);
+
+  /* From now on every call of the slow store hangs: its own loop thread is
+   * stuck in it, and so is an add_job on another thread. */
+  wrapped_gate(slow, true);
+  adder a = {.s = s, .rc = 1};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, add_to_slow, &a), 0);
+  wrapped_wait_blocked(slow);
+
+  /* Everything that does not need the slow store carries on. */
+  assert_int_equal(apsched_get_state(s), APSCHED_STATE_RUNNING);
+  counter c = {0};
+  apsched_job_options o = {.id = "fast", .func = count_job, .arg = &c}; /* default store, now */
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 1)); /* run and listener delivered */
+  assert_int_equal(atomic_load(&c.runs), 1);
+  apsched_job *j;
+  assert_int_equal(apsched_get_job(s, "fast", "default", &j), APSCHED_ENOENT); /* a date job: gone */
+  apsched_job_options o2 = {.id = "later", .func = count_job, .arg = &c,
+                            .next_run_time = apsched_now() + APSCHED_HOUR};
+  assert_int_equal(apsched_add_job(s, &o2, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_get_job(s, "later", "default", &j), APSCHED_OK);
+  apsched_job_free(j);
+  assert_int_equal(apsched_pause(s), APSCHED_OK);
+  assert_int_equal(apsched_resume(s), APSCHED_OK);
+  assert_int_equal(a.rc, 1); /* the slow add is still waiting */
+
+  /* Once the store answers, the waiting call completes. */
+  wrapped_gate(slow, false);
+  pthread_join(t, NULL);
+  assert_int_equal(a.rc, APSCHED_OK);
+  assert_int_equal(apsched_get_job(s, "slow-job", "slow", &j), APSCHED_OK);
+  assert_true(j->paused);
+  apsched_job_free(j);
+  assert_int_equal(apsched_shutdown(s, true), APSCHED_OK);
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
+/* A blocking store's jobs run from its own thread, on time, and a store
+ * removed while its thread waits is freed cleanly. */
+static void test_blocking_store_runs_its_jobs(void **state) {
+  (void)state;
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s;
+  assert_int_equal(apsched_create(NULL, &s), APSCHED_OK);
+  wrapped_store *w = wrapped_memory_store(APSCHED_STORE_BLOCKING);
+  assert_int_equal(apsched_add_jobstore(s, &w->base, "blocking"), APSCHED_OK);
+  assert_int_equal(apsched_add_listener(s, record_event, APSCHED_EVENT_EVERYTHING, &r, NULL), APSCHED_OK);
+  assert_int_equal(apsched_start(s, false), APSCHED_OK);
+  counter c = {0};
+  apsched_trigger *t = every(20 * APSCHED_MSEC, 0);
+  apsched_job_options o = {.id = "tick", .func = count_job, .arg = &c, .trigger = t,
+                           .jobstore = "blocking"};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 3));
+  int e = recorder_find(&r, APSCHED_EVENT_JOB_EXECUTED, 0);
+  assert_string_equal(r.ev[e].jobstore, "blocking");
+  assert_int_equal(apsched_remove_jobstore(s, "blocking"), APSCHED_OK);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_REMOVED, 1));
+  apsched_trigger_free(t);
+  assert_int_equal(apsched_shutdown(s, true), APSCHED_OK);
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_slow_store_does_not_stall_the_scheduler),
+      cmocka_unit_test(test_blocking_store_runs_its_jobs),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

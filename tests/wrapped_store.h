@@ -1,0 +1,158 @@
+/* A job store that wraps another one to misbehave on purpose: it fails the
+ * N-th call (fault injection), or declares itself blocking and blocks every
+ * call on a gate a test opens (a slow or dead database). Header-only, for
+ * the conformance kit and the scheduler's tests. */
+#ifndef APSCHED_TEST_WRAPPED_STORE_H
+#define APSCHED_TEST_WRAPPED_STORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "apsched_plugin.h"
+
+typedef struct wrapped_store {
+  apsched_jobstore base;
+  apsched_jobstore_vtable vt; /* the inner vtable's kind, plus the flags asked for */
+  apsched_jobstore *inner;
+  /* Fault injection: call number fail_at (1-based, counted from the last
+   * wrapped_fail_at) fails with fail_rc without reaching the inner store;
+   * fail_every makes every call from then on fail. */
+  atomic_long calls;
+  atomic_long fail_at;
+  atomic_bool fail_every;
+  int fail_rc;
+  /* Blocking: while gate_closed, every call waits (counted in waiting). */
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  bool gate_closed;
+  int waiting;
+  atomic_long total_calls;
+} wrapped_store;
+
+static inline wrapped_store *as_wrapped(apsched_jobstore *st) { return (wrapped_store *)st; }
+
+/* Counts the call, waits at the gate, and says whether it must fail. */
+static inline bool wrapped_enter(wrapped_store *w) {
+  atomic_fetch_add(&w->total_calls, 1);
+  pthread_mutex_lock(&w->lock);
+  w->waiting++;
+  pthread_cond_broadcast(&w->cond);
+  while (w->gate_closed) pthread_cond_wait(&w->cond, &w->lock);
+  w->waiting--;
+  pthread_mutex_unlock(&w->lock);
+  long n = atomic_fetch_add(&w->calls, 1) + 1;
+  long at = atomic_load(&w->fail_at);
+  return atomic_load(&w->fail_every) ? n >= at && at > 0 : n == at;
+}
+
+static inline int ws_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t n,
+                         const bool *replace, size_t *failed) {
+  wrapped_store *w = as_wrapped(st);
+  if (wrapped_enter(w)) {
+    if (failed) *failed = n;
+    return w->fail_rc;
+  }
+  return w->inner->vtable->add(w->inner, recs, n, replace, failed);
+}
+static inline int ws_lookup(apsched_jobstore *st, const char *id, const apsched_job_record **out) {
+  wrapped_store *w = as_wrapped(st);
+  if (wrapped_enter(w)) return w->fail_rc;
+  return w->inner->vtable->lookup(w->inner, id, out);
+}
+static inline int ws_update(apsched_jobstore *st, apsched_job_record *rec) {
+  wrapped_store *w = as_wrapped(st);
+  if (wrapped_enter(w)) return w->fail_rc;
+  return w->inner->vtable->update(w->inner, rec);
+}
+static inline int ws_remove(apsched_jobstore *st, const char *id) {
+  wrapped_store *w = as_wrapped(st);
+  if (wrapped_enter(w)) return w->fail_rc;
+  return w->inner->vtable->remove(w->inner, id);
+}
+static inline int ws_remove_all(apsched_jobstore *st) {
+  wrapped_store *w = as_wrapped(st);
+  if (wrapped_enter(w)) return w->fail_rc;
+  return w->inner->vtable->remove_all(w->inner);
+}
+static inline int ws_next_run_time(apsched_jobstore *st, apsched_time_t *out) {
+  wrapped_store *w = as_wrapped(st);
+  if (wrapped_enter(w)) return w->fail_rc;
+  return w->inner->vtable->next_run_time(w->inner, out);
+}
+static inline int ws_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
+                               size_t max) {
+  wrapped_store *w = as_wrapped(st);
+  if (wrapped_enter(w)) return w->fail_rc;
+  return w->inner->vtable->claim_due(w->inner, now, out, max);
+}
+static inline int ws_release(apsched_jobstore *st, apsched_job_record *rec, apsched_time_t next,
+                             apsched_time_t trigger_time, bool remove_job) {
+  wrapped_store *w = as_wrapped(st);
+  if (wrapped_enter(w)) {
+    /* A failed release undoes the claim: the job keeps its times, due again. */
+    w->inner->vtable->release(w->inner, rec, rec->next_run_time, rec->trigger_time, false);
+    return w->fail_rc;
+  }
+  return w->inner->vtable->release(w->inner, rec, next, trigger_time, remove_job);
+}
+static inline int ws_foreach(apsched_jobstore *st, int (*fn)(const apsched_job_record *, void *),
+                             void *ud) {
+  wrapped_store *w = as_wrapped(st);
+  if (wrapped_enter(w)) return w->fail_rc;
+  return w->inner->vtable->foreach(w->inner, fn, ud);
+}
+static inline void ws_destroy(apsched_jobstore *st) {
+  wrapped_store *w = as_wrapped(st);
+  w->inner->vtable->destroy(w->inner);
+  pthread_mutex_destroy(&w->lock);
+  pthread_cond_destroy(&w->cond);
+  free(w);
+}
+
+/* Wraps inner (taken over). flags: APSCHED_STORE_BLOCKING or 0. */
+static inline wrapped_store *wrapped_store_new(apsched_jobstore *inner, unsigned flags) {
+  wrapped_store *w = calloc(1, sizeof *w);
+  w->inner = inner;
+  w->vt = (apsched_jobstore_vtable){
+      .version = APSCHED_JOBSTORE_VTABLE_VERSION, .kind = inner->vtable->kind, .flags = flags,
+      .destroy = ws_destroy, .add = ws_add, .lookup = ws_lookup, .update = ws_update,
+      .remove = ws_remove, .remove_all = ws_remove_all, .next_run_time = ws_next_run_time,
+      .claim_due = ws_claim_due, .release = ws_release, .foreach = ws_foreach};
+  w->base.vtable = &w->vt;
+  w->fail_rc = APSCHED_EBACKEND;
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->cond, NULL);
+  return w;
+}
+
+static inline wrapped_store *wrapped_memory_store(unsigned flags) {
+  apsched_jobstore *inner;
+  if (apsched_memory_store_create(&inner) != APSCHED_OK) return NULL;
+  return wrapped_store_new(inner, flags);
+}
+
+/* The n-th call from now fails (0: none); every: and all calls after it. */
+static inline void wrapped_fail_at(wrapped_store *w, long n, bool every) {
+  atomic_store(&w->calls, 0);
+  atomic_store(&w->fail_every, every);
+  atomic_store(&w->fail_at, n);
+}
+
+static inline long wrapped_calls(wrapped_store *w) { return atomic_load(&w->calls); }
+
+static inline void wrapped_gate(wrapped_store *w, bool closed) {
+  pthread_mutex_lock(&w->lock);
+  w->gate_closed = closed;
+  pthread_cond_broadcast(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+}
+
+/* Waits until some call is blocked at the closed gate. */
+static inline void wrapped_wait_blocked(wrapped_store *w) {
+  pthread_mutex_lock(&w->lock);
+  while (w->waiting == 0) pthread_cond_wait(&w->cond, &w->lock);
+  pthread_mutex_unlock(&w->lock);
+}
+
+#endif

@@ -180,7 +180,9 @@ typedef struct apsched_interval_options {
   int64_t jitter;            /* microseconds; each run is delayed by a random [0, jitter] */
 } apsched_interval_options;
 
-/* Creates a date trigger: fires once at run_date. */
+/* Creates a date trigger: fires once at run_date. apsched_trigger_next with
+ * prev APSCHED_TIME_NONE returns run_date even when it is before now (a job
+ * added late still runs, subject to its misfire grace time). */
 APSCHED_API int apsched_trigger_date(const apsched_date_options *opt, apsched_trigger **out);
 /* Creates an interval trigger: fires at start_date + k * interval, exactly
  * (no drift; elapsed time, not wall-clock time). */
@@ -380,7 +382,9 @@ APSCHED_API int apsched_register_func(const char *name, apsched_job_fn fn);
 /* Adds a job. If id_out is given, the job id is copied there (NUL-terminated;
  * 33 bytes hold any generated id). Errors: APSCHED_EINVAL (bad option),
  * APSCHED_EEXIST (id taken and !replace_existing), APSCHED_ENOENT (no such
- * store or executor when the scheduler is running). */
+ * store or executor when the scheduler is running). replace_existing is one
+ * upsert in the store. Like every job call: on error nothing changed and
+ * nothing was announced. */
 APSCHED_API int apsched_add_job(apsched_scheduler *s, const apsched_job_options *opt,
                                 char *id_out, size_t id_len);
 /* Adds n jobs as one batch, all or nothing: a persistent store writes them
@@ -408,7 +412,9 @@ APSCHED_API int apsched_reschedule_job(apsched_scheduler *s, const char *id,
 APSCHED_API int apsched_get_job(apsched_scheduler *s, const char *id, const char *jobstore,
                                 apsched_job **out);
 /* Snapshots of all jobs (of one store, or all if NULL; pending ones too),
- * ordered by next run time, paused last. Free with apsched_jobs_free. */
+ * ordered by next run time, paused last. Free with apsched_jobs_free.
+ * APSCHED_ENOENT for a store that does not exist (while stopped, a store
+ * that may still come is fine: "default" or one a pending job names). */
 APSCHED_API int apsched_get_jobs(apsched_scheduler *s, const char *jobstore, apsched_job **out,
                                  size_t *count);
 APSCHED_API void apsched_job_free(apsched_job *job);
@@ -548,7 +554,10 @@ APSCHED_API void apsched_free(apsched_scheduler *s);
 
 /* Starts the scheduler loop in a background thread. A scheduler without a
  * "default" store or executor gets a memory store and a 10-worker thread pool.
- * paused: start in the PAUSED state. APSCHED_ESTATE if not stopped. */
+ * paused: start in the PAUSED state. APSCHED_ESTATE if not stopped (or a start
+ * or shutdown is in progress on another thread); APSCHED_ENOENT if a pending
+ * job names a store or executor that does not exist. A failed start changes
+ * nothing (defaults it added are removed, executors it started stopped). */
 APSCHED_API int apsched_start(apsched_scheduler *s, bool paused);
 /* Runs the loop in the calling thread until apsched_shutdown is called
  * (from another thread, a job or a listener). */
@@ -607,7 +616,8 @@ typedef struct apsched_process_pool_options {
 /* Creates a process pool and forks its fork server now: call it before the
  * application starts any thread (including apsched_start), since the server
  * is a copy of the process at this moment. If the process already has other
- * threads, fails with APSCHED_ESTATE and a message in errbuf, unless
+ * threads, fails with APSCHED_ESTATE and a message in errbuf (also in
+ * apsched_last_error()), unless
  * opt->allow_threads. Jobs run in it need a byte argument or none (a job
  * with only a void * argument gets an ERROR event); their function is called
  * by pointer in the worker, so it must be in the program or a library loaded

@@ -190,7 +190,10 @@ struct apsched_jobstore {
 typedef struct apsched_executor_vtable {
   int version;      /* APSCHED_EXECUTOR_VTABLE_VERSION */
   const char *kind; /* "inline", "threadpool", ... */
-  /* Called when the scheduler starts (or when added to a running one). */
+  /* Called when the scheduler starts (or when added to a running one).
+   * Non-zero refuses (the built-in pools return APSCHED_ESTATE while a
+   * previous shutdown is still waiting or ending its workers); the
+   * scheduler then stays stopped. */
   int (*start)(apsched_executor *ex, apsched_scheduler *s, const char *alias);
   /* Takes ownership of run and must not block: eventually, on some thread,
    * calls apsched_run_execute(run) (in-process) or the lower-level calls below.

@@ -71,6 +71,10 @@ static inline int64_t apsched__max_runtime_usec(const apsched_job_record *rec) {
   return (int64_t)rec->max_runtime_ms * APSCHED_MSEC;
 }
 
+/* apsched_job_record_copy, optionally without the trigger (NULL in the
+ * copy), for a change that replaces it anyway. */
+APSCHED_INTERNAL apsched_job_record *apsched__record_copy(const apsched_job_record *rec,
+                                                          bool with_trigger);
 /* A record with the given id and all other fields zero / NONE. */
 APSCHED_INTERNAL apsched_job_record *apsched__record_new(const char *id);
 

@@ -128,6 +128,10 @@ void apsched_job_record_free(apsched_job_record *rec) {
 }
 
 apsched_job_record *apsched_job_record_copy(const apsched_job_record *rec) {
+  return apsched__record_copy(rec, true);
+}
+
+apsched_job_record *apsched__record_copy(const apsched_job_record *rec, bool with_trigger) {
   if (!rec) return NULL;
   apsched_job_record *c = apsched__record_new(rec->id);
   if (!c) return NULL;
@@ -139,7 +143,7 @@ apsched_job_record *apsched_job_record_copy(const apsched_job_record *rec) {
   c->max_runtime_ms = rec->max_runtime_ms;
   c->max_instances = rec->max_instances;
   c->flags = rec->flags;
-  if (apsched_trigger_clone(rec->trigger, &c->trigger) != APSCHED_OK ||
+  if ((with_trigger && apsched_trigger_clone(rec->trigger, &c->trigger) != APSCHED_OK) ||
       (rec->name && !(c->name = apsched__strdup(rec->name)))) {
     apsched_job_record_free(c);
     return NULL;

@@ -181,23 +181,23 @@ static void discard_new_records(apsched_job_record **recs, size_t n) {
   }
 }
 
-int apsched__executor_accepts(apsched_scheduler *s, const apsched_job_record *rec) {
+/* Whether the job's executor can run it: one named by the call must exist
+ * on a running scheduler (the header's promise, as APScheduler's add_job
+ * looks its executor up), and an existing one may refuse the job
+ * (check_job). Lock held. */
+static int check_executor(apsched_scheduler *s, const apsched_job_record *rec, bool named) {
   executor_entry *ex = apsched__find_executor(s, rec->executor);
-  if (!ex || !ex->executor->vtable->check_job) return APSCHED_OK;
+  if (!ex) {
+    if (!named || s->state == APSCHED_STATE_STOPPED) return APSCHED_OK;
+    return apsched__error(APSCHED_ENOENT, "executor: no executor '%.64s' (job '%.64s')",
+                          rec->executor, rec->id);
+  }
+  if (!ex->executor->vtable->check_job) return APSCHED_OK;
   char why[200] = "";
   int rc = ex->executor->vtable->check_job(ex->executor, rec, why, sizeof why);
   if (rc == APSCHED_OK) return APSCHED_OK;
   return apsched__error(rc < 0 ? rc : APSCHED_EINVAL, "executor '%s': %s", rec->executor,
                         why[0] ? why : "refuses the job");
-}
-
-/* On a running scheduler a job must name an executor that exists (the
- * header's promise, as APScheduler's add_job looks its executor up). Lock held. */
-static int executor_exists(apsched_scheduler *s, const apsched_job_record *rec) {
-  if (s->state == APSCHED_STATE_STOPPED || apsched__find_executor(s, rec->executor))
-    return APSCHED_OK;
-  return apsched__error(APSCHED_ENOENT, "executor: no executor '%.64s' (job '%.64s')",
-                        rec->executor, rec->id);
 }
 
 /* Calls the store's add inside a section; names the offending job. */
@@ -440,7 +440,7 @@ static int add_jobs(apsched_scheduler *s, const apsched_job_options *opts, size_
   const char *store_name = opts[0].jobstore ? opts[0].jobstore : "default";
   for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
     const char *st = opts[i].jobstore ? opts[i].jobstore : "default";
-    if (strcmp(st, store_name) != 0) {
+    if (i > 0 && strcmp(st, store_name) != 0) {
       rc = apsched__error(APSCHED_EINVAL,
                           "jobs[%zu].jobstore: '%.64s' differs from '%.64s' (a batch goes to one store)",
                           i, st, store_name);
@@ -462,8 +462,7 @@ static int add_jobs(apsched_scheduler *s, const apsched_job_options *opts, size_
   for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
     recs[i]->executor = apsched__intern(s, opts[i].executor ? opts[i].executor : "default");
     if (!recs[i]->executor) rc = APSCHED_ENOMEM;
-    if (rc == APSCHED_OK) rc = executor_exists(s, recs[i]);
-    if (rc == APSCHED_OK) rc = apsched__executor_accepts(s, recs[i]);
+    if (rc == APSCHED_OK) rc = check_executor(s, recs[i], true);
     if (rc != APSCHED_OK && failed) *failed = i;
   }
   if (rc == APSCHED_OK && s->state == APSCHED_STATE_STOPPED) {
@@ -673,14 +672,15 @@ typedef int (*change_fn)(apsched_scheduler *s, found_job *f, apsched_job_record 
 /* Finds the job, applies change to a copy, and stores it: all or nothing,
  * announced as JOB_MODIFIED (or JOB_REMOVED if *remove was set). */
 static int change_job(apsched_scheduler *s, const char *id, const char *jobstore, change_fn change,
-                      void *ctx, bool *remove) {
+                      void *ctx, bool *remove, bool new_trigger) {
   notice_list nl;
   apsched__notices_init(&nl);
   apsched__lock(s);
   found_job f;
   int rc = find_job(s, id, jobstore, &f);
   if (rc == APSCHED_OK) {
-    apsched_job_record *copy = apsched_job_record_copy(f.rec);
+    /* A change that brings its own trigger needs no clone of the old one. */
+    apsched_job_record *copy = apsched__record_copy(f.rec, !new_trigger);
     rc = copy ? change(s, &f, copy, ctx) : APSCHED_ENOMEM;
     if (rc == APSCHED_OK && remove && *remove) {
       rc = remove_found(s, &f, &nl);
@@ -713,7 +713,7 @@ static int pause_change(apsched_scheduler *s, found_job *f, apsched_job_record *
 
 int apsched_pause_job(apsched_scheduler *s, const char *id, const char *jobstore) {
   if (!s || !id) return apsched__error(APSCHED_EINVAL, "pause_job: %s is NULL", !s ? "scheduler" : "id");
-  return change_job(s, id, jobstore, pause_change, NULL, NULL);
+  return change_job(s, id, jobstore, pause_change, NULL, NULL, false);
 }
 
 typedef struct resume_ctx {
@@ -737,7 +737,7 @@ static int resume_change(apsched_scheduler *s, found_job *f, apsched_job_record 
 int apsched_resume_job(apsched_scheduler *s, const char *id, const char *jobstore) {
   if (!s || !id) return apsched__error(APSCHED_EINVAL, "resume_job: %s is NULL", !s ? "scheduler" : "id");
   resume_ctx r = {.now = apsched__wall(s)};
-  return change_job(s, id, jobstore, resume_change, &r, &r.remove);
+  return change_job(s, id, jobstore, resume_change, &r, &r.remove, false);
 }
 
 /* A validated set of changes, ready to apply without failing. */
@@ -836,9 +836,7 @@ static int modify_change(apsched_scheduler *s, found_job *f, apsched_job_record 
   if (c->next_run_time) copy->next_run_time = copy->trigger_time = c->next_run_time;
   /* The changed job must still suit its (maybe new) executor. */
   if (f->store) apsched__section_lock(s, f->store);
-  rc = m->executor ? executor_exists(s, copy) : APSCHED_OK;
-  if (rc == APSCHED_OK && (m->executor || p->set_args || p->func))
-    rc = apsched__executor_accepts(s, copy);
+  if (m->executor || p->set_args || p->func) rc = check_executor(s, copy, m->executor != NULL);
   if (f->store) apsched__section_unlock(s, f->store);
   if (rc == APSCHED_OK && f->pending && c->next_run_time) {
     f->pending->explicit_next = true;
@@ -863,7 +861,7 @@ int apsched_modify_job(apsched_scheduler *s, const char *id, const char *jobstor
     apsched__unlock(s);
     if (!m.executor) rc = APSCHED_ENOMEM;
   }
-  if (rc == APSCHED_OK) rc = change_job(s, id, jobstore, modify_change, &m, NULL);
+  if (rc == APSCHED_OK) rc = change_job(s, id, jobstore, modify_change, &m, NULL, p.trigger != NULL);
   if (rc == APSCHED_OK) p.new_arg = false; /* the job owns the new pointer now */
   prepared_free(&p);
   return rc;
@@ -901,7 +899,7 @@ int apsched_reschedule_job(apsched_scheduler *s, const char *id, const char *job
   reschedule_ctx r = {.now = apsched__wall(s)};
   int rc = copy_trigger(trigger, r.now, &r.trigger);
   if (rc != APSCHED_OK) return rc;
-  rc = change_job(s, id, jobstore, reschedule_change, &r, NULL);
+  rc = change_job(s, id, jobstore, reschedule_change, &r, NULL, true);
   apsched_trigger_free(r.trigger);
   return rc;
 }

@@ -322,7 +322,5 @@ APSCHED_INTERNAL int apsched__check_pending(apsched_scheduler *s);
 APSCHED_INTERNAL int apsched__commit_pending(apsched_scheduler *s, notice_list *nl);
 APSCHED_INTERNAL void apsched__free_pending(apsched_scheduler *s);
 APSCHED_INTERNAL const char *apsched__job_name(const apsched_job_record *rec);
-/* Whether the job's executor, if it exists, can run it. Lock held. */
-APSCHED_INTERNAL int apsched__executor_accepts(apsched_scheduler *s, const apsched_job_record *rec);
 
 #endif

@@ -1,9 +1,15 @@
 /* Executors: the thread pool's worker limit, queued runs on shutdown without
- * wait, restart after shutdown, the inline executor's thread, and the
- * scheduler's allocator. */
+ * wait, restart after shutdown (refused while a waiting shutdown waits),
+ * max_runtime (also when a run's start is recorded late, and per scheduled
+ * time), the inline executor's thread, runs refused after a shutdown from
+ * another thread, what failing executor calls say in apsched_last_error(),
+ * and the scheduler's allocator. */
 #include "support.h"
 
 #include "apsched_plugin.h"
+
+#include <sched.h>
+#include <unistd.h>
 
 typedef struct concurrency {
   pthread_mutex_t lock;
@@ -146,6 +152,194 @@ static void test_inline_runs_in_scheduler_thread(void **state) {
   apsched_free(s);
 }
 
+/* ---- the inline executor shut down from another thread while the loop submits
+ *
+ * The job running inline (submitted by the loop) lets another thread shut the
+ * scheduler down and waits until it has. The hand-off uses relaxed atomics on
+ * purpose: they order nothing, so ThreadSanitizer sees the loop's read of the
+ * executor's state and the shutdown's write as concurrent, as they are in a
+ * real program where the two threads do not talk. */
+
+typedef struct remote_shutdown {
+  apsched_scheduler *s;
+  atomic_int go, done;
+  int rc;
+} remote_shutdown;
+
+static void *shutdown_when_told(void *arg) {
+  remote_shutdown *rs = arg;
+  while (!atomic_load_explicit(&rs->go, memory_order_relaxed)) sched_yield();
+  rs->rc = apsched_shutdown(rs->s, false);
+  atomic_store_explicit(&rs->done, 1, memory_order_relaxed);
+  return NULL;
+}
+
+static int shutdown_elsewhere_job(apsched_run_ctx *run) {
+  remote_shutdown *rs = apsched_run_arg(run);
+  atomic_store_explicit(&rs->go, 1, memory_order_relaxed);
+  while (!atomic_load_explicit(&rs->done, memory_order_relaxed)) sched_yield();
+  return 0;
+}
+
+/* What apsched_last_error() said on the loop's thread when each refused run
+ * was reported (right after the executor refused it). */
+typedef struct refusals {
+  char job_id[4][16];
+  char why[4][160];
+  int n;
+} refusals;
+
+static void note_refusal(const apsched_event *ev, void *ud) {
+  refusals *rf = ud;
+  if (rf->n == 4) return;
+  snprintf(rf->job_id[rf->n], sizeof rf->job_id[0], "%s", ev->job_id);
+  snprintf(rf->why[rf->n], sizeof rf->why[0], "%s", apsched_last_error());
+  rf->n++;
+}
+
+static void test_shutdown_from_another_thread_while_loop_submits(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = hosted_scheduler(&fc, &r, NULL);
+  apsched_executor *pool;
+  assert_int_equal(apsched_thread_pool_create(NULL, &pool), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
+  refusals rf = {0};
+  assert_int_equal(apsched_add_listener(s, note_refusal, APSCHED_EVENT_JOB_ERROR, &rf, NULL), APSCHED_OK);
+  remote_shutdown rs = {.s = s};
+  counter k = {0};
+  /* All due in the same pass, submitted in this order: "first" runs inline
+   * and has the scheduler shut down; the other two are handed over after. */
+  apsched_job_options first = {.id = "first", .func = shutdown_elsewhere_job, .arg = &rs};
+  apsched_job_options second = {.id = "second", .func = count_job, .arg = &k};
+  apsched_job_options third = {.id = "third", .func = count_job, .arg = &k, .executor = "pool"};
+  assert_int_equal(apsched_add_job(s, &first, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_add_job(s, &second, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_add_job(s, &third, NULL, 0), APSCHED_OK);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, shutdown_when_told, &rs), 0);
+  process(s);
+  pthread_join(th, NULL);
+  assert_int_equal(rs.rc, APSCHED_OK);
+  assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_EXECUTED), 1);
+  /* The runs handed over after the shutdown are refused, reported, and the
+   * executors said why. */
+  assert_int_equal(atomic_load(&k.runs), 0);
+  assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_ERROR), 2);
+  int e = recorder_find(&r, APSCHED_EVENT_JOB_ERROR, 0);
+  assert_string_equal(r.ev[e].job_id, "second");
+  assert_string_equal(r.ev[e].error, "executor \"default\" refused the run: wrong scheduler state");
+  assert_int_equal(rf.n, 2);
+  assert_string_equal(rf.job_id[0], "second");
+  assert_string_equal(rf.why[0], "inline executor 'default': shut down, not accepting runs");
+  assert_string_equal(rf.job_id[1], "third");
+  assert_string_equal(rf.why[1], "thread pool 'pool': shut down, not accepting runs");
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
+/* ---- a start while a waiting shutdown is still waiting
+ *
+ * apsched_shutdown(s, true) in one thread waits for the pool's runs; another
+ * thread starts the scheduler again meanwhile. The pool refuses that start
+ * (as the process pool does) instead of serving again, which would leave the
+ * waiting shutdown waiting for workers that never exit. */
+
+static void *shutdown_and_wait(void *arg) {
+  remote_shutdown *rs = arg;
+  rs->rc = apsched_shutdown(rs->s, true);
+  return NULL;
+}
+
+static int note_tid_job(apsched_run_ctx *run) {
+  atomic_store((atomic_int *)apsched_run_arg(run), (int)gettid());
+  return 0;
+}
+
+/* Waits (20 s) until thread tid of this process has exited. */
+static bool await_thread_exit(int tid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d", tid);
+  for (int i = 0; i < 20000; i++) {
+    if (access(path, F_OK) != 0) return true;
+    struct timespec ts = {0, 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  return false;
+}
+
+static void test_start_refused_while_shutdown_waits(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = hosted_scheduler(&fc, &r, NULL);
+  apsched_executor *pool;
+  apsched_thread_pool_options po = {.max_workers = 2};
+  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
+  concurrency c = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  atomic_int tid = 0;
+  apsched_job_options gated = {.id = "gated", .func = tracked_job, .arg = &c, .executor = "pool"};
+  apsched_job_options quick = {.id = "quick", .func = note_tid_job, .arg = &tid, .executor = "pool"};
+  assert_int_equal(apsched_add_job(s, &gated, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_add_job(s, &quick, NULL, 0), APSCHED_OK);
+  process(s);
+  wait_started(&c, 1);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 1)); /* "quick"; its worker idles */
+  remote_shutdown rs = {.s = s};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, shutdown_and_wait, &rs), 0);
+  /* The idle worker exits only once the pool is stopping: the shutdown is
+   * then waiting for "gated". */
+  assert_true(await_thread_exit(atomic_load(&tid)));
+  /* The scheduler refuses a start during its shutdown; the pool refuses too,
+   * for a caller that starts it directly. */
+  assert_int_equal(apsched_start_hosted(s, false), APSCHED_ESTATE);
+  assert_non_null(strstr(apsched_last_error(), "shutdown is in progress"));
+  assert_int_equal(pool->vtable->start(pool, s, "pool"), APSCHED_ESTATE);
+  assert_string_equal(apsched_last_error(),
+                      "thread pool 'pool': a shutdown is still waiting for its runs to finish");
+  open_all(&c);
+  pthread_join(th, NULL);
+  assert_int_equal(rs.rc, APSCHED_OK);
+  assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_EXECUTED), 2);
+  /* Once it has returned, the pool starts and serves again. */
+  assert_int_equal(apsched_start_hosted(s, false), APSCHED_OK);
+  quick.id = "again";
+  assert_int_equal(apsched_add_job(s, &quick, NULL, 0), APSCHED_OK);
+  process(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 3));
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
+/* ---- failing executor calls say why in apsched_last_error() */
+
+static void test_create_errors_set_last_error(void **state) {
+  (void)state;
+  apsched_executor *ex = NULL;
+  assert_int_equal(apsched_thread_pool_create(NULL, NULL), APSCHED_EINVAL);
+  assert_string_equal(apsched_last_error(), "thread pool: out is NULL");
+  apsched_thread_pool_options po = {.max_workers = -1};
+  assert_int_equal(apsched_thread_pool_create(&po, &ex), APSCHED_EINVAL);
+  assert_string_equal(apsched_last_error(),
+                      "max_workers: -1 is negative (allowed: 1 or more, or 0 for 10)");
+  assert_null(ex);
+  assert_int_equal(apsched_inline_executor_create(NULL), APSCHED_EINVAL);
+  assert_string_equal(apsched_last_error(), "inline executor: out is NULL");
+  /* Also without an errbuf: the reason is not lost. */
+  apsched_process_pool_options pp = {.max_tasks_per_child = -3};
+  assert_int_equal(apsched_process_pool_create(&pp, &ex, NULL, 0), APSCHED_EINVAL);
+  assert_string_equal(apsched_last_error(), "max_tasks_per_child: -3 is negative (allowed: 1 or "
+                                            "more, or 0 for no limit)");
+  assert_null(ex);
+}
+
 /* ---- max_runtime in a thread pool: reported, and the job sees the flag */
 
 static int cooperative_job(apsched_run_ctx *run) {
@@ -193,6 +387,111 @@ static void test_thread_pool_max_runtime(void **state) {
   assert_int_equal(apsched_add_job(s, &(apsched_job_options){.id = "bad", .func = quick_job, .max_runtime = -1}, NULL, 0), APSCHED_EINVAL);
   assert_int_equal(apsched_get_job(s, "bad", NULL, &j), APSCHED_ENOENT);
   apsched_free(s);
+  recorder_destroy(&r);
+}
+
+/* ---- max_runtime when the run's start is recorded after the watchdog looked
+ *
+ * A worker hands its run to the watchdog before the run records its start
+ * (apsched_run_begin reads the wall clock first). A wall clock that is slow
+ * on the pool's worker threads holds that window open: the watchdog scans,
+ * finds no deadline yet, and must still come back for it. The window cannot
+ * be observed from outside the pool, hence a fixed hold rather than a
+ * condition. */
+
+typedef struct slow_start_clock {
+  fake_clock fc; /* first: fake_mono and fake_wall take the same pointer */
+  apsched_executor *pool;
+} slow_start_clock;
+
+static apsched_time_t slow_start_wall(void *ud) {
+  slow_start_clock *c = ud;
+  if (c->pool->vtable->owns_thread(c->pool)) {
+    struct timespec hold = {0, 50 * 1000 * 1000};
+    nanosleep(&hold, NULL);
+  }
+  return fake_wall(&c->fc);
+}
+
+typedef struct cancel_watch {
+  atomic_int saw[4]; /* per scheduled time: 1 cancelled, -1 gave up */
+  apsched_time_t first;
+} cancel_watch;
+
+/* Waits for its cancellation, but gives up after 3 s so that a watchdog
+ * that never comes fails the test instead of hanging it. */
+static int await_cancel_job(apsched_run_ctx *run) {
+  cancel_watch *w = apsched_run_arg(run);
+  size_t k = (size_t)((apsched_run_scheduled_time(run) - w->first) / APSCHED_SEC);
+  int64_t give_up = apsched_now() + 3 * APSCHED_SEC;
+  while (!apsched_run_cancelled(run) && apsched_now() < give_up) {
+    struct timespec ts = {0, 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  if (k < 4) atomic_store(&w->saw[k], apsched_run_cancelled(run) ? 1 : -1);
+  return 0;
+}
+
+static apsched_scheduler *slow_start_scheduler(slow_start_clock *c, recorder *r) {
+  apsched_thread_pool_options po = {.max_workers = 1};
+  assert_int_equal(apsched_thread_pool_create(&po, &c->pool), APSCHED_OK);
+  fake_clock_init(&c->fc, T0);
+  c->fc.clock.wall = slow_start_wall;
+  apsched_scheduler *s = hosted_scheduler(&c->fc, r, NULL);
+  assert_int_equal(apsched_add_executor(s, c->pool, "pool"), APSCHED_OK);
+  return s;
+}
+
+static void test_max_runtime_enforced_when_start_recorded_late(void **state) {
+  (void)state;
+  slow_start_clock c;
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = slow_start_scheduler(&c, &r);
+  cancel_watch w = {.first = T0};
+  apsched_job_options o = {.id = "late", .func = await_cancel_job, .arg = &w, .executor = "pool",
+                           .max_runtime = 100 * APSCHED_MSEC};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  process(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_ERROR | APSCHED_EVENT_JOB_EXECUTED, 1));
+  assert_int_equal(atomic_load(&w.saw[0]), 1);
+  int e = recorder_find(&r, APSCHED_EVENT_JOB_ERROR, 0);
+  assert_true(e >= 0);
+  assert_string_equal(r.ev[e].job_id, "late");
+  assert_string_equal(r.ev[e].error, "timed out after 0:00:00.100000");
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
+/* A run covering several scheduled times: each time has its own start, and
+ * the previous time's cancellation must not hide the next one's deadline. */
+static void test_max_runtime_enforced_for_each_time_of_a_run(void **state) {
+  (void)state;
+  slow_start_clock c;
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = slow_start_scheduler(&c, &r);
+  cancel_watch w = {.first = T0 + APSCHED_SEC};
+  apsched_trigger *t = every(APSCHED_SEC, T0 + APSCHED_SEC);
+  apsched_job_options o = {.id = "batch", .func = await_cancel_job, .arg = &w, .trigger = t,
+                           .executor = "pool", .coalesce = APSCHED_NO,
+                           .misfire_grace_time = APSCHED_GRACE_UNLIMITED,
+                           .max_runtime = 100 * APSCHED_MSEC};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  process(s);
+  fake_advance(&c.fc, 3 * APSCHED_SEC); /* three times due: one run */
+  process(s);
+  assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_SUBMITTED), 1);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_ERROR | APSCHED_EVENT_JOB_EXECUTED, 3));
+  for (size_t k = 0; k < 3; k++) {
+    assert_int_equal(atomic_load(&w.saw[k]), 1);
+    int e = recorder_find(&r, APSCHED_EVENT_JOB_ERROR, k);
+    assert_true(e >= 0);
+    assert_int_equal(r.ev[e].run_time, T0 + (apsched_time_t)(k + 1) * APSCHED_SEC);
+    assert_string_equal(r.ev[e].error, "timed out after 0:00:00.100000");
+  }
+  apsched_free(s);
+  apsched_trigger_free(t);
   recorder_destroy(&r);
 }
 
@@ -307,9 +606,14 @@ int main(void) {
       cmocka_unit_test(test_shutdown_nowait_reports_queued_runs),
       cmocka_unit_test(test_pool_restarts),
       cmocka_unit_test(test_inline_runs_in_scheduler_thread),
+      cmocka_unit_test(test_shutdown_from_another_thread_while_loop_submits),
+      cmocka_unit_test(test_create_errors_set_last_error),
+      cmocka_unit_test(test_start_refused_while_shutdown_waits),
       cmocka_unit_test(test_allocator_used_and_balanced),
       cmocka_unit_test(test_thread_pool_max_runtime),
       cmocka_unit_test(test_executor_check_job),
+      cmocka_unit_test(test_max_runtime_enforced_when_start_recorded_late),
+      cmocka_unit_test(test_max_runtime_enforced_for_each_time_of_a_run),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -851,23 +851,13 @@ static void test_batch_upsert(void **state) {
   free_store(st);
 }
 
-/* --------------------------------------------------------- known store bugs
- * Found while porting to version 2; they fail against src/stores/memory.c
- * as it is. They run only with APSCHED_TEST_KNOWN_BUGS=1 in the environment
- * (skipped otherwise) until the store is fixed: then drop the guard. */
-
-static void skip_known_bug(void) {
-  const char *on = getenv("APSCHED_TEST_KNOWN_BUGS");
-  if (!on || !*on || strcmp(on, "0") == 0) skip();
-}
+/* ------------------------------------------ repeated ids with mixed flags */
 
 /* [g, g, g(replace)]: the second g repeats the first without a replace flag,
- * so the contract says EEXIST with *failed == 1. The store only compares
- * each occurrence with the last one of its id, sees replace on that one and
- * accepts the batch (keeping the third g). */
-static void test_known_bug_repeat_without_replace_before_an_upsert(void **state) {
+ * so the contract says EEXIST with *failed == 1 (a check that compared each
+ * occurrence with the last one of its id only accepted the batch). */
+static void test_repeat_without_replace_before_an_upsert(void **state) {
   (void)state;
-  skip_known_bug();
   apsched_jobstore *st = new_store();
   apsched_job_record *recs[3] = {make("g", 1), make("g", 2), make("g", 3)};
   const bool rp[3] = {false, false, true};
@@ -885,12 +875,10 @@ static void test_known_bug_repeat_without_replace_before_an_upsert(void **state)
 }
 
 /* The store holds h; [h, h(replace)]: the first h has an id the store holds
- * and no replace flag, so the contract says EEXIST with *failed == 0. The
- * store skips the stored-id check for every occurrence but the last and
- * replaces h. */
-static void test_known_bug_stored_id_without_replace_before_its_upsert(void **state) {
+ * and no replace flag, so the contract says EEXIST with *failed == 0 (a
+ * check of the stored id for the last occurrence only replaced h). */
+static void test_stored_id_without_replace_before_its_upsert(void **state) {
   (void)state;
-  skip_known_bug();
   apsched_jobstore *st = new_store();
   apsched_job_record *h = add(st, "h", 100);
   apsched_job_record *recs[2] = {make("h", 1), make("h", 2)};
@@ -1326,8 +1314,8 @@ int main(void) {
       cmocka_unit_test(test_ids_of_any_shape),
       cmocka_unit_test(test_batch_add_all_or_nothing),
       cmocka_unit_test(test_batch_upsert),
-      cmocka_unit_test(test_known_bug_repeat_without_replace_before_an_upsert),
-      cmocka_unit_test(test_known_bug_stored_id_without_replace_before_its_upsert),
+      cmocka_unit_test(test_repeat_without_replace_before_an_upsert),
+      cmocka_unit_test(test_stored_id_without_replace_before_its_upsert),
       cmocka_unit_test(test_out_of_memory),
       cmocka_unit_test(test_batch_add_realloc_failure),
       cmocka_unit_test(test_randomized_against_model),

@@ -3,8 +3,9 @@
  * with SIGTERM and SIGKILL, worker recycling, argument and result transport
  * (with the result size cap), refusal of pointer-only jobs, process and
  * descriptor hygiene over 10,000 runs, a host that reaps children itself,
- * shutdown with and without waiting, restart, and the death of the fork
- * server or of the whole scheduler process.
+ * shutdown with and without waiting, restart (also beside a thread pool that
+ * ran a max_runtime job), error messages, and the death of the fork server
+ * or of the whole scheduler process.
  *
  * The fork server is forked when a pool is created, from a single-threaded
  * process: every test creates its pools before anything starts a thread
@@ -878,6 +879,32 @@ static void test_restart_forks_a_new_server(void **state) {
   recorder_destroy(&r);
 }
 
+/* A thread pool beside the process pool ran a job with a max_runtime, so it
+ * started its watchdog thread. A waiting shutdown joins that thread too:
+ * otherwise the process is not single-threaded again and the process pool
+ * cannot fork its new server on restart. */
+static void test_restart_after_thread_pool_watchdog(void **state) {
+  (void)state;
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = pool_scheduler(NULL, &r, NULL);
+  /* "default" is the thread pool the scheduler adds when it starts. */
+  add(s, (apsched_job_options){.id = "limited", .func = job_ok, .executor = "default",
+                               .max_runtime = 10 * APSCHED_SEC});
+  add(s, (apsched_job_options){.id = "first", .func = job_ok});
+  assert_int_equal(apsched_start(s, false), APSCHED_OK);
+  assert_true(await_job(&r, APSCHED_EVENT_JOB_EXECUTED, "limited", 1));
+  assert_true(await_job(&r, APSCHED_EVENT_JOB_EXECUTED, "first", 1));
+  assert_int_equal(apsched_shutdown(s, true), APSCHED_OK);
+  if (apsched_start(s, false) != APSCHED_OK) fail_msg("restart: %s", apsched_last_error());
+  add(s, (apsched_job_options){.id = "second", .func = job_ok});
+  assert_true(await_job(&r, APSCHED_EVENT_JOB_EXECUTED, "second", 1));
+  assert_int_equal(apsched_shutdown(s, true), APSCHED_OK);
+  apsched_free(s);
+  assert_int_equal(count_children(getpid()), 0);
+  recorder_destroy(&r);
+}
+
 /* ---- the server or the whole scheduler process dies */
 
 static void test_server_killed_fails_runs_and_workers_exit(void **state) {
@@ -996,6 +1023,7 @@ static void test_create_validates_and_refuses_threaded_process(void **state) {
   assert_int_equal(apsched_process_pool_create(&(apsched_process_pool_options){.max_workers = -1},
                                                &ex, err, sizeof err), APSCHED_EINVAL);
   assert_string_equal(err, "max_workers: -1 is out of range (allowed: 1..1024, or 0 for 5)");
+  assert_string_equal(apsched_last_error(), err);
   assert_int_equal(apsched_process_pool_create(
                        &(apsched_process_pool_options){.max_tasks_per_child = -2}, &ex, err,
                        sizeof err), APSCHED_EINVAL);
@@ -1004,6 +1032,7 @@ static void test_create_validates_and_refuses_threaded_process(void **state) {
                                                &ex, err, sizeof err), APSCHED_EINVAL);
   assert_non_null(strstr(err, "kill_grace: -1 microseconds is out of range"));
   assert_int_equal(apsched_process_pool_create(NULL, NULL, err, sizeof err), APSCHED_EINVAL);
+  assert_string_equal(apsched_last_error(), "process pool: out is NULL");
   assert_null(ex);
   /* Created and freed without ever running: its server is gone too. */
   assert_int_equal(apsched_process_pool_create(NULL, &ex, err, sizeof err), APSCHED_OK);
@@ -1021,6 +1050,7 @@ static void test_create_validates_and_refuses_threaded_process(void **state) {
   assert_string_equal(err, "process pool: the process already runs 1 other thread; create "
                            "process pools before starting threads (its fork server must be "
                            "forked from a single-threaded process), or set allow_threads");
+  assert_string_equal(apsched_last_error(), err);
   assert_int_equal(count_children(getpid()), 0);
   assert_int_equal(apsched_process_pool_create(
                        &(apsched_process_pool_options){.allow_threads = true}, &ex, err,
@@ -1055,6 +1085,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_shutdown_wait_lets_running_jobs_finish),
       cmocka_unit_test(test_shutdown_nowait_returns_at_once_and_ends_workers),
       cmocka_unit_test(test_restart_forks_a_new_server),
+      cmocka_unit_test(test_restart_after_thread_pool_watchdog),
       cmocka_unit_test(test_server_killed_fails_runs_and_workers_exit),
       cmocka_unit_test(test_scheduler_process_killed_server_and_workers_exit),
   };

@@ -2,11 +2,14 @@
  * (like APScheduler's DebugExecutor). A long job delays every other job. */
 #include "../internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 typedef struct inline_executor {
   apsched_executor base;
-  bool stopped;
+  /* Atomic: submit reads it on the loop's thread while shutdown may write it
+   * from any thread, with no lock in common. */
+  atomic_bool stopped;
 } inline_executor;
 
 /* Nesting depth of inline runs on this thread (a job may trigger more). */
@@ -15,12 +18,14 @@ static _Thread_local int inline_depth;
 static int inline_start(apsched_executor *ex, apsched_scheduler *s, const char *alias) {
   (void)s;
   (void)alias;
-  ((inline_executor *)ex)->stopped = false;
+  atomic_store(&((inline_executor *)ex)->stopped, false);
   return APSCHED_OK;
 }
 
 static int inline_submit(apsched_executor *ex, apsched_run_ctx *run) {
-  if (((inline_executor *)ex)->stopped) return APSCHED_ESTATE;
+  if (atomic_load(&((inline_executor *)ex)->stopped))
+    return apsched__error(APSCHED_ESTATE, "inline executor '%s': shut down, not accepting runs",
+                          apsched_run_executor(run));
   inline_depth++;
   apsched_run_execute(run);
   inline_depth--;
@@ -29,7 +34,7 @@ static int inline_submit(apsched_executor *ex, apsched_run_ctx *run) {
 
 static void inline_shutdown(apsched_executor *ex, bool wait) {
   (void)wait; /* nothing queued: a running job is on the caller's own stack */
-  ((inline_executor *)ex)->stopped = true;
+  atomic_store(&((inline_executor *)ex)->stopped, true);
 }
 
 static bool inline_owns_thread(apsched_executor *ex) {
@@ -50,10 +55,11 @@ static const apsched_executor_vtable inline_vtable = {
 };
 
 int apsched_inline_executor_create(apsched_executor **out) {
-  if (!out) return APSCHED_EINVAL;
+  if (!out) return apsched__error(APSCHED_EINVAL, "inline executor: out is NULL");
   inline_executor *ex = calloc(1, sizeof *ex);
-  if (!ex) return APSCHED_ENOMEM;
+  if (!ex) return apsched__error(APSCHED_ENOMEM, "inline executor: out of memory");
   ex->base.vtable = &inline_vtable;
+  atomic_init(&ex->stopped, false);
   *out = &ex->base;
   return APSCHED_OK;
 }

@@ -665,9 +665,11 @@ static int pp_start(apsched_executor *ex, apsched_scheduler *s, const char *alia
     p->quit = QUIT_NONE;
     p->unavailable = false;
     p->io_running = true;
-    if (pthread_create(&p->io, NULL, io_main, p) != 0) {
+    int err = pthread_create(&p->io, NULL, io_main, p);
+    if (err != 0) {
       p->io_running = p->accepting = false;
-      rc = APSCHED_ESYS;
+      rc = apsched__error(APSCHED_ESYS, "process pool '%s': cannot start its I/O thread: %s",
+                          alias, strerror(err));
     } else {
       p->io_joinable = true;
     }
@@ -680,15 +682,16 @@ static int pp_submit(apsched_executor *ex, apsched_run_ctx *run) {
   process_pool *p = (process_pool *)ex;
   char why[400];
   const char *refused = refusal(run, why, sizeof why);
+  const char *alias = apsched_run_executor(run);
   pthread_mutex_lock(&p->lock);
   int rc = APSCHED_OK;
   if (!p->accepting) {
-    rc = APSCHED_ESTATE;
+    rc = apsched__error(APSCHED_ESTATE, "process pool '%s': shut down, not accepting runs", alias);
   } else if (!refused && p->unavailable) {
     snprintf(why, sizeof why, "%s", p->unavailable_msg);
     refused = why;
-  } else if (!refused) {
-    rc = queue_push(p, (qrun){run, 0}, false);
+  } else if (!refused && queue_push(p, (qrun){run, 0}, false) != APSCHED_OK) {
+    rc = apsched__error(APSCHED_ENOMEM, "process pool '%s': out of memory queueing the run", alias);
   }
   pthread_mutex_unlock(&p->lock);
   if (rc != APSCHED_OK) return rc;
@@ -759,8 +762,8 @@ static const apsched_executor_vtable pp_vtable = {
     .check_job = pp_check_job,
 };
 
-int apsched_process_pool_create(const apsched_process_pool_options *opt, apsched_executor **out,
-                                char *errbuf, size_t errlen) {
+static int pp_create(const apsched_process_pool_options *opt, apsched_executor **out,
+                     char *errbuf, size_t errlen) {
   if (!out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "process pool: out is NULL");
   apsched_process_pool_options o = opt ? *opt : (apsched_process_pool_options){0};
   if (o.max_workers < 0 || o.max_workers > MAX_WORKERS)
@@ -823,5 +826,17 @@ fail:
   free(p->pfd);
   free(p->ctl_out);
   free(p);
+  return rc;
+}
+
+int apsched_process_pool_create(const apsched_process_pool_options *opt, apsched_executor **out,
+                                char *errbuf, size_t errlen) {
+  /* The reason goes to errbuf and to apsched_last_error() alike. */
+  char why[400] = "";
+  int rc = pp_create(opt, out, why, sizeof why);
+  if (rc != APSCHED_OK) {
+    apsched__error(rc, "%s", why);
+    if (errbuf && errlen > 0) snprintf(errbuf, errlen, "%s", why);
+  }
   return rc;
 }

@@ -5,10 +5,14 @@
  * so the job sees apsched_run_cancelled() and its outcome is "timed out". */
 #include "../internal.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define DEFAULT_WORKERS 10
 
 typedef struct worker {
   pthread_t thread;
@@ -28,12 +32,13 @@ typedef struct thread_pool {
   int live;               /* workers not yet exited */
   int idle;               /* workers waiting for work */
   bool stopping;
+  int waiting_shutdowns;  /* shutdown(wait) calls still waiting: no restart meanwhile */
   apsched_run_ctx **queue;    /* ring buffer */
   size_t head, count, cap;
   worker *workers;        /* every thread started, for joining */
   pthread_cond_t watch;   /* (CLOCK_MONOTONIC) watched runs changed */
   pthread_t watchdog;
-  bool watchdog_running, watchdog_stop;
+  bool watchdog_running; /* false: the thread in `watchdog` (if any) is told to end */
 } thread_pool;
 
 /* The pool whose worker this thread is (for owns_thread). */
@@ -44,14 +49,29 @@ static _Thread_local thread_pool *current_pool;
 static void *watchdog_main(void *arg) {
   thread_pool *p = arg;
   pthread_mutex_lock(&p->lock);
-  while (!p->watchdog_stop) {
+  /* Ends when told to, or when a newer watchdog replaced this one. */
+  while (p->watchdog_running && pthread_equal(p->watchdog, pthread_self())) {
     int64_t now = apsched__mono_now(), next = INT64_MAX;
     worker *due = NULL;
     for (worker *w = p->workers; w; w = w->next) {
-      if (!w->watched || apsched_run_cancelled(w->watched)) continue;
+      if (!w->watched) continue;
+      /* cancelled first: apsched_run_begin clears it before it records the
+       * new start, so a time that is not cancelled is never judged by the
+       * start of the time before it. */
+      bool cancelled = apsched_run_cancelled(w->watched);
       int64_t deadline = apsched__run_deadline(w->watched);
-      if (deadline <= now) due = w;
-      else if (deadline < next) next = deadline;
+      if (cancelled || deadline == INT64_MAX) {
+        /* Its next start (handed over but not begun yet, or the next time of
+         * the run) is recorded without telling us. It cannot be earlier than
+         * now, so its deadline is no earlier than now + max_runtime: look
+         * again then. */
+        deadline = now + apsched_run_max_runtime(w->watched);
+        if (deadline < next) next = deadline;
+      } else if (deadline <= now) {
+        due = w;
+      } else if (deadline < next) {
+        next = deadline;
+      }
     }
     if (due) {
       /* Cancel outside the lock (it logs: user code), keeping the run alive. */
@@ -79,7 +99,6 @@ static void *watchdog_main(void *arg) {
  * False if the watchdog cannot run: the limit is then not enforced. */
 static bool watch_run(thread_pool *p, worker *self, apsched_run_ctx *run) {
   if (!p->watchdog_running) {
-    p->watchdog_stop = false;
     if (pthread_create(&p->watchdog, NULL, watchdog_main, p) != 0) return false;
     p->watchdog_running = true;
   }
@@ -91,11 +110,11 @@ static bool watch_run(thread_pool *p, worker *self, apsched_run_ctx *run) {
 static void stop_watchdog(thread_pool *p) {
   pthread_mutex_lock(&p->lock);
   bool running = p->watchdog_running;
-  p->watchdog_stop = true;
+  pthread_t thread = p->watchdog;
   p->watchdog_running = false;
   pthread_cond_broadcast(&p->watch);
   pthread_mutex_unlock(&p->lock);
-  if (running) pthread_join(p->watchdog, NULL);
+  if (running) pthread_join(thread, NULL);
 }
 
 /* ---- workers */
@@ -173,12 +192,18 @@ static void join_workers(thread_pool *p) {
 
 static int pool_start(apsched_executor *ex, apsched_scheduler *s, const char *alias) {
   (void)s;
-  (void)alias;
   thread_pool *p = (thread_pool *)ex;
   /* After a shutdown without wait, workers still finishing a job simply
    * serve again; the ones that already exited are joined here. Nothing here
    * waits for a job, since the caller may hold the scheduler's lock. */
   pthread_mutex_lock(&p->lock);
+  if (p->waiting_shutdowns > 0) {
+    /* Serving again would keep its workers alive: it would never return. */
+    pthread_mutex_unlock(&p->lock);
+    return apsched__error(APSCHED_ESTATE,
+                          "thread pool '%s': a shutdown is still waiting for its runs to finish",
+                          alias);
+  }
   p->stopping = false;
   worker *done = NULL, **link = &p->workers;
   while (*link) {
@@ -203,10 +228,15 @@ static int pool_start(apsched_executor *ex, apsched_scheduler *s, const char *al
 
 static int pool_submit(apsched_executor *ex, apsched_run_ctx *run) {
   thread_pool *p = (thread_pool *)ex;
+  const char *alias = apsched_run_executor(run);
   pthread_mutex_lock(&p->lock);
   int rc = APSCHED_OK;
-  if (p->stopping) rc = APSCHED_ESTATE;
-  else if (p->count == p->cap) rc = grow_queue(p);
+  if (p->stopping) {
+    rc = apsched__error(APSCHED_ESTATE, "thread pool '%s': shut down, not accepting runs", alias);
+  } else if (p->count == p->cap && grow_queue(p) != APSCHED_OK) {
+    rc = apsched__error(APSCHED_ENOMEM, "thread pool '%s': out of memory growing its queue of "
+                                        "%zu runs", alias, p->count);
+  }
   if (rc == APSCHED_OK) {
     p->queue[(p->head + p->count) % p->cap] = run;
     p->count++;
@@ -215,15 +245,18 @@ static int pool_submit(apsched_executor *ex, apsched_run_ctx *run) {
     } else if (p->live < p->max_workers) {
       worker *w = malloc(sizeof *w);
       if (w) *w = (worker){.pool = p};
-      if (w && pthread_create(&w->thread, NULL, worker_main, w) == 0) {
+      int err = w ? pthread_create(&w->thread, NULL, worker_main, w) : ENOMEM;
+      if (err == 0) {
         w->next = p->workers;
         p->workers = w;
         p->live++;
       } else {
+        int code = w ? APSCHED_ESYS : APSCHED_ENOMEM;
         free(w);
         if (p->live == 0) { /* nobody would ever run it */
           p->count--;
-          rc = APSCHED_ESYS;
+          rc = apsched__error(code, "thread pool '%s': cannot start a worker thread: %s", alias,
+                              strerror(err));
         }
       }
     }
@@ -234,8 +267,10 @@ static int pool_submit(apsched_executor *ex, apsched_run_ctx *run) {
 
 static void pool_shutdown(apsched_executor *ex, bool wait) {
   thread_pool *p = (thread_pool *)ex;
+  bool waits = wait && current_pool != p; /* a worker cannot wait for itself */
   pthread_mutex_lock(&p->lock);
   p->stopping = true;
+  if (waits) p->waiting_shutdowns++; /* with stopping, in one step: start sees both or neither */
   apsched_run_ctx **dropped = NULL;
   size_t ndropped = 0;
   if (!wait && p->count > 0) {
@@ -250,11 +285,18 @@ static void pool_shutdown(apsched_executor *ex, bool wait) {
   pthread_mutex_unlock(&p->lock);
   for (size_t i = 0; i < ndropped; i++) apsched_run_discard(dropped[i]);
   free(dropped);
-  if (wait && current_pool != p) {
+  if (waits) {
     pthread_mutex_lock(&p->lock);
     while (p->live > 0) pthread_cond_wait(&p->drained, &p->lock);
     pthread_mutex_unlock(&p->lock);
     join_workers(p);
+    /* No run is left to watch. Joined too, so that after a waiting shutdown
+     * the pool has no thread left (a process pool forks only from a
+     * single-threaded process); the next run with a max_runtime restarts it. */
+    stop_watchdog(p);
+    pthread_mutex_lock(&p->lock);
+    p->waiting_shutdowns--;
+    pthread_mutex_unlock(&p->lock);
   }
 }
 
@@ -284,18 +326,25 @@ static const apsched_executor_vtable pool_vtable = {
 };
 
 int apsched_thread_pool_create(const apsched_thread_pool_options *opt, apsched_executor **out) {
-  if (!out || (opt && opt->max_workers < 0)) return APSCHED_EINVAL;
+  if (!out) return apsched__error(APSCHED_EINVAL, "thread pool: out is NULL");
+  if (opt && opt->max_workers < 0)
+    return apsched__error(APSCHED_EINVAL,
+                          "max_workers: %d is negative (allowed: 1 or more, or 0 for %d)",
+                          opt->max_workers, DEFAULT_WORKERS);
   thread_pool *p = calloc(1, sizeof *p);
-  if (!p) return APSCHED_ENOMEM;
+  if (!p) return apsched__error(APSCHED_ENOMEM, "thread pool: out of memory");
   p->base.vtable = &pool_vtable;
-  p->max_workers = opt && opt->max_workers ? opt->max_workers : 10;
-  if (pthread_mutex_init(&p->lock, NULL) != 0) goto fail;
-  if (pthread_cond_init(&p->work, NULL) != 0) goto fail_lock;
-  if (pthread_cond_init(&p->drained, NULL) != 0) goto fail_work;
+  p->max_workers = opt && opt->max_workers ? opt->max_workers : DEFAULT_WORKERS;
+  const char *what = "pthread_mutex_init";
+  int err = pthread_mutex_init(&p->lock, NULL);
+  if (err != 0) goto fail;
+  what = "pthread_cond_init";
+  if ((err = pthread_cond_init(&p->work, NULL)) != 0) goto fail_lock;
+  if ((err = pthread_cond_init(&p->drained, NULL)) != 0) goto fail_work;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  int err = pthread_cond_init(&p->watch, &ca);
+  err = pthread_cond_init(&p->watch, &ca);
   pthread_condattr_destroy(&ca);
   if (err != 0) goto fail_drained;
   *out = &p->base;
@@ -308,5 +357,5 @@ fail_lock:
   pthread_mutex_destroy(&p->lock);
 fail:
   free(p);
-  return APSCHED_ESYS;
+  return apsched__error(APSCHED_ESYS, "thread pool: %s failed: %s", what, strerror(err));
 }

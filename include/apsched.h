@@ -134,7 +134,8 @@ typedef struct apsched_local_result {
 } apsched_local_result;
 
 /* Looks a zone up by name (see above). On error returns APSCHED_EINVAL or
- * APSCHED_ENOENT and, if errbuf is given, a message naming the problem. */
+ * APSCHED_ENOENT and a message naming the problem, in errbuf if given and in
+ * apsched_last_error(). */
 APSCHED_API int apsched_tz_get(const char *name, apsched_tz **out, char *errbuf, size_t errlen);
 /* The process-wide UTC zone: never NULL; freeing it is harmless. */
 APSCHED_API apsched_tz *apsched_tz_utc(void);
@@ -146,7 +147,9 @@ APSCHED_API void apsched_tz_free(apsched_tz *tz);
 APSCHED_API const char *apsched_tz_name(const apsched_tz *tz);
 /* UTC instant -> local civil time with offset, DST flag and abbreviation. */
 APSCHED_API int apsched_tz_to_local(const apsched_tz *tz, apsched_time_t t, apsched_civil *out);
-/* Local civil time (the offset fields of *local are ignored) -> UTC. */
+/* Local civil time (the offset fields of *local are ignored) -> UTC.
+ * APSCHED_EINVAL for a field out of range, APSCHED_ERANGE for a time
+ * apsched_time_t cannot hold. */
 APSCHED_API int apsched_tz_from_local(const apsched_tz *tz, const apsched_civil *local,
                                       apsched_disambiguate how, apsched_local_result *out);
 
@@ -170,13 +173,16 @@ APSCHED_API int apsched_time_format(apsched_time_t t, const apsched_tz *tz, char
 typedef struct apsched_trigger apsched_trigger;
 
 typedef struct apsched_date_options {
-  apsched_time_t run_date; /* 0: the time the job is added */
+  apsched_time_t run_date; /* 0: the time the job is added; else within the years
+                              0000..9999 (UTC) */
 } apsched_date_options;
 
 typedef struct apsched_interval_options {
   int64_t weeks, days, hours, minutes, seconds, microseconds; /* summed; must be > 0 */
-  apsched_time_t start_date; /* 0: the time the job is added + the interval */
-  apsched_time_t end_date;   /* 0: none; the last fire time is <= end_date */
+  apsched_time_t start_date; /* 0: the time the job is added + the interval
+                                (APSCHED_TIME_NONE is refused) */
+  apsched_time_t end_date;   /* 0: none; the last fire time is <= end_date
+                                (APSCHED_TIME_NONE is refused) */
   int64_t jitter;            /* microseconds; each run is delayed by a random [0, jitter] */
 } apsched_interval_options;
 
@@ -195,7 +201,7 @@ APSCHED_API int apsched_trigger_interval(const apsched_interval_options *opt,
 typedef struct apsched_cron_options {
   const char *year, *month, *day, *week, *day_of_week, *hour, *minute, *second;
   apsched_time_t start_date; /* 0: none */
-  apsched_time_t end_date;   /* 0: none */
+  apsched_time_t end_date;   /* 0: none; not before start_date */
   const char *timezone;      /* NULL: "local" */
   int64_t jitter;            /* microseconds */
 } apsched_cron_options;
@@ -252,8 +258,9 @@ APSCHED_API int apsched_trigger_parse(const char *text, apsched_trigger **out, c
  * snprintf), or a negative error code. */
 APSCHED_API int apsched_trigger_describe(const apsched_trigger *t, char *buf, size_t len);
 /* The first fire time strictly after prev, or, when prev is APSCHED_TIME_NONE,
- * the first at or after now. APSCHED_TIME_NONE when the trigger is finished.
- * Jitter is not applied here (the scheduler applies it). */
+ * the first at or after now. APSCHED_TIME_NONE when the trigger is finished
+ * (or t is NULL, which also sets apsched_last_error()). Jitter is not applied
+ * here (the scheduler applies it). */
 APSCHED_API apsched_time_t apsched_trigger_next(const apsched_trigger *t, apsched_time_t prev,
                                                 apsched_time_t now);
 /* True when both triggers describe the same schedule. */

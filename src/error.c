@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 const char *apsched_strerror(int code) {
   switch (code) {
@@ -24,10 +25,33 @@ static _Thread_local char last_error[256];
 
 const char *apsched_last_error(void) { return last_error; }
 
+/* Formats through a copy, so that a message may quote apsched_last_error()
+ * itself without the output overwriting its own input. */
+static void record(const char *fmt, va_list ap) {
+  char msg[sizeof last_error];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  memcpy(last_error, msg, sizeof msg);
+}
+
 int apsched__error(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  record(fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+/* Every message a parser writes into errbuf is also this thread's
+ * apsched_last_error(), so callers that pass no errbuf still learn why. */
+int apsched__fail(int code, char *errbuf, size_t errlen, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  /* Formatted twice: errbuf may be longer (or shorter) than last_error. */
+  va_list again;
+  va_copy(again, ap);
+  record(fmt, again);
+  va_end(again);
+  if (errbuf && errlen > 0) vsnprintf(errbuf, errlen, fmt, ap);
   va_end(ap);
   return code;
 }

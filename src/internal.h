@@ -9,7 +9,8 @@
 
 #define APSCHED_INTERNAL __attribute__((visibility("hidden")))
 
-/* Writes a formatted message into errbuf (if given); returns code. */
+/* Writes a formatted message into errbuf (if given) and records it for
+ * apsched_last_error() on this thread; returns code. Defined in src/error.c. */
 APSCHED_INTERNAL int apsched__fail(int code, char *errbuf, size_t errlen, const char *fmt, ...)
     APSCHED_PRINTF(4, 5);
 

@@ -296,6 +296,10 @@ static void test_interval(void **state) {
   EXPECT("2026-01-01T00:00:00Z\n2026-01-01T00:15:00Z\n2026-01-01T00:30:00Z\n", "next", "--tz",
          "UTC", "--from", "2026-01-01", "-n", "5", "interval", "minutes=15",
          "end_date=2026-01-01T00:40:00Z");
+  /* The longest interval there is: its second run is the last representable time. */
+  EXPECT("1970-01-01T00:00:00Z\n+294247-01-10T04:00:54.775807Z\n", "next", "--tz", "UTC",
+         "--from", "1970-01-01T00:00:00Z", "-n", "3", "interval",
+         "microseconds=9223372036854775807");
   /* The epoch as a start is a real start, not "none". */
   EXPECT("1970-01-01T00:00:00Z\n1970-01-01T01:00:00Z\n", "next", "--tz", "UTC", "--from",
          "1970-01-01T00:00:00Z", "-n", "2", "interval", "hours=1");
@@ -387,6 +391,61 @@ static void test_option_forms(void **state) {
          "2026-07-01", "-n", "1", "cron", "hour=2");
 }
 
+/* Options anywhere after the command, as GNU getopt permutes them: before,
+ * after or between the words of TRIGGER; "--" ends them. */
+static void test_options_anywhere(void **state) {
+  (void)state;
+  /* The example: options after a crontab line. */
+  EXPECT("2026-01-01T00:00:00Z\n2026-01-01T00:15:00Z\n2026-01-01T00:30:00Z\n", "next",
+         "cron", "*/15 * * * *", "-n", "3", "--tz", "UTC", "--from", "2026-01-01");
+  /* Between FIELD=VALUE words, in every spelling. */
+  EXPECT("2026-01-01T01:00:00Z\n2026-01-01T01:15:00Z\n", "next", "cron", "minute=*/15",
+         "--tz=UTC", "hour=1", "--from=2026-01-01", "-n2");
+  EXPECT("2026-01-01T01:00:00Z\n", "next", "--tz", "UTC", "cron", "--count", "1", "hour=1",
+         "--from", "2026-01-01");
+  /* --from is still read in --tz when --tz comes last. */
+  EXPECT("2026-03-29T03:00:00+02:00\n", "next", "cron", "hour=2", "--from", "2026-03-29", "-n",
+         "1", "--tz", "Europe/Berlin");
+  /* Every trigger kind, and describe. */
+  EXPECT("2026-01-01T00:00:00Z\n2026-01-01T00:15:00Z\n", "next", "interval", "minutes=15",
+         "--tz", "UTC", "--from", "2026-01-01", "-n", "2");
+  EXPECT("2026-01-31T09:00:00Z\n2026-03-31T09:00:00Z\n", "next", "calendar", "months=1",
+         "--tz", "UTC", "hour=9", "--from", "2026-01-31", "-n", "2");
+  EXPECT("2026-05-01T09:00:00+09:00\n", "next", "date", "2026-05-01T09:00", "--tz",
+         "Asia/Tokyo", "--from", "2026-01-01");
+  EXPECT("2026-01-01T01:00:00Z\n", "next", "cron[hour='1', timezone='UTC']", "--from",
+         "2026-01-01", "-n", "1", "--tz", "UTC");
+  EXPECT("interval[minutes=15, start_date='2026-01-01T00:00:00Z']\n", "describe", "interval",
+         "minutes=15", "--from", "2026-01-01", "--tz", "UTC");
+  EXPECT("cron[year='*', month='*', day='*', week='*', day_of_week='*', hour='2', minute='0', "
+         "second='0', timezone='Asia/Tokyo']\n",
+         "describe", "cron", "0 2 * * *", "--tz", "Asia/Tokyo");
+  /* After "--" every word is TRIGGER's, even one that looks like an option. */
+  EXPECT("2026-01-01T01:00:00Z\n", "next", "cron", "--tz", "UTC", "-n", "1", "--from",
+         "2026-01-01", "--", "hour=1");
+  EXPECT_ERROR("cron: '--from' is not FIELD=VALUE (a crontab line is one argument: cron "
+               "'0 2 * * *')",
+               "next", "--tz", "UTC", "--", "cron", "hour=1", "--from", "2026-01-01");
+  EXPECT_ERROR("date: '-n': expected a 4-digit year (like 2021-10-25) at '-n'", "next", "--tz",
+               "UTC", "--", "date", "-n");
+  /* Errors in options after TRIGGER are the same as before it. */
+  EXPECT_ERROR("--tz needs a value", "next", "cron", "hour=1", "--tz");
+  EXPECT_ERROR("-n needs a value", "next", "cron", "hour=1", "-n");
+  EXPECT_ERROR("unknown option -x", "next", "cron", "hour=1", "-x");
+  EXPECT_ERROR("unknown option --hour=1", "next", "cron", "--hour=1");
+  EXPECT_ERROR("-n: 'x' is not a positive count", "next", "cron", "hour=1", "-n", "x");
+  EXPECT_ERROR("describe: -n is an option of 'apsched next'", "describe", "cron", "hour=1", "-n",
+               "3");
+  EXPECT_ERROR("--tz: unknown time zone 'Mars/Olympus_Mons'", "next", "cron", "hour=1", "--tz",
+               "Mars/Olympus_Mons");
+  EXPECT_ERROR("missing TRIGGER (cron, interval, calendar or date)", "next", "--tz", "UTC", "-n",
+               "2");
+  /* A lone "-" is a word, not an option. */
+  EXPECT_ERROR("unknown trigger '-' (cron, interval, calendar, date, or a trigger text such as "
+               "\"cron[hour='2']\")",
+               "next", "-");
+}
+
 /* --tz defaults to the local zone (TZ), --from to now. */
 static void test_defaults(void **state) {
   (void)state;
@@ -449,8 +508,14 @@ static void test_help(void **state) {
   (void)state;
   static const char *const sections[] = {"\nSYNOPSIS\n", "\nDESCRIPTION\n", "\nTRIGGERS\n",
                                          "\nTIME\n",     "\nEXAMPLES\n",    "\nEXIT STATUS\n"};
-  const char *const *forms[] = {ARGS("--help"), ARGS("help"), ARGS("-h"), ARGS("next", "--help"),
-                                ARGS("next", "--tz", "UTC", "-h"), ARGS("describe", "--help")};
+  const char *const *forms[] = {ARGS("--help"),
+                                ARGS("help"),
+                                ARGS("-h"),
+                                ARGS("next", "--help"),
+                                ARGS("next", "--tz", "UTC", "-h"),
+                                ARGS("describe", "--help"),
+                                ARGS("next", "cron", "hour=1", "--help"),
+                                ARGS("describe", "interval", "minutes=1", "-h")};
   char *first = NULL;
   for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
     cli_result r;
@@ -467,6 +532,8 @@ static void test_help(void **state) {
     }
     assert_non_null(strstr(r.out.data, "apsched next [--tz ZONE] [--from TIME] [-n COUNT] TRIGGER"));
     assert_non_null(strstr(r.out.data, "starts the interval at --from"));
+    assert_non_null(strstr(r.out.data, "Options may come before, after or between the words of "
+                                       "TRIGGER, and --\n    ends them"));
     if (!first)
       first = strdup(r.out.data);
     else
@@ -554,6 +621,8 @@ static void test_zone_and_time_errors(void **state) {
                "next", "--from", "tomorrow", "cron", "hour=1");
   EXPECT_ERROR("date: '2026-02-30': day 30 is out of range 1..28 for February 2026", "next",
                "date", "2026-02-30");
+  EXPECT_ERROR("date: run_date -0001-12-31T23:00:00Z is outside the years 0000..9999 (UTC)",
+               "next", "date", "0000-01-01T00:00:00+01:00");
   EXPECT_ERROR("cron: start_date: 'soon': expected a 4-digit year (like 2021-10-25) at 'soon'",
                "next", "cron", "hour=1", "start_date=soon");
   EXPECT_ERROR("interval: end_date: empty time text", "next", "interval", "minutes=1",
@@ -575,6 +644,10 @@ static void test_trigger_errors(void **state) {
                "next", "cron", "hour");
   EXPECT_ERROR("cron: '=2' is not FIELD=VALUE (a crontab line is one argument: cron '0 2 * * *')",
                "next", "cron", "=2");
+  EXPECT_ERROR("cron: end_date: 2026-01-01T00:00:00+01:00 is before start_date "
+               "2026-01-02T00:00:00+01:00",
+               "next", "--tz", "Europe/Berlin", "cron", "hour=1", "start_date=2026-01-02",
+               "end_date=2026-01-01");
   EXPECT_ERROR("cron: unknown field 'hours' (fields: year, month, day, week, day_of_week, hour, "
                "minute, second, start_date, end_date)",
                "next", "cron", "hours=2");
@@ -607,6 +680,8 @@ static void test_trigger_errors(void **state) {
                "interval", "microseconds=1.5");
   EXPECT_ERROR("interval: weeks: '99999999999999' is too large", "next", "interval",
                "weeks=99999999999999");
+  EXPECT_ERROR("interval: microseconds: '9223372036854775808' is too large", "next", "interval",
+               "microseconds=9223372036854775808");
   EXPECT_ERROR("interval: the interval is too long", "next", "interval", "weeks=15000000",
                "days=15000000");
   EXPECT_ERROR("interval: the interval must be longer than zero", "next", "interval",
@@ -669,6 +744,7 @@ int main(void) {
       cmocka_unit_test(test_trigger_text),
       cmocka_unit_test(test_count),
       cmocka_unit_test(test_option_forms),
+      cmocka_unit_test(test_options_anywhere),
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_describe),
       cmocka_unit_test(test_help),

@@ -397,9 +397,26 @@ static void test_field_api(void **state) {
   assert_non_null(strstr(err, "jitter"));
   apsched_cron_options backwards = {
       .hour = "1", .timezone = "UTC", .start_date = 2 * APSCHED_DAY, .end_date = APSCHED_DAY};
-  /* Accepted (as by APScheduler): it simply never fires. */
-  assert_int_equal(apsched_trigger_cron(&backwards, &t, err, sizeof err), APSCHED_OK);
-  assert_true(apsched_trigger_next(t, APSCHED_TIME_NONE, 0) == APSCHED_TIME_NONE);
+  /* Refused like the interval and calendar triggers do (APScheduler accepts
+   * it, and the trigger never fires); the message names both dates. */
+  assert_int_equal(apsched_trigger_cron(&backwards, &t, err, sizeof err), APSCHED_EINVAL);
+  assert_string_equal(err,
+                      "end_date: 1970-01-02T00:00:00Z is before start_date 1970-01-03T00:00:00Z");
+  assert_ptr_equal(t, (apsched_trigger *)&bad);
+  /* The same through the canonical text, dates shown in the trigger's zone. */
+  assert_int_equal(apsched_trigger_parse("cron[hour='1', timezone='Europe/Berlin', "
+                                         "start_date='2026-07-02', end_date='2026-07-01T23:59:59']",
+                                         &t, err, sizeof err),
+                   APSCHED_EINVAL);
+  assert_string_equal(err, "end_date: 2026-07-01T23:59:59+02:00 is before start_date "
+                           "2026-07-02T00:00:00+02:00");
+  assert_ptr_equal(t, (apsched_trigger *)&bad);
+  /* Equal dates are one possible fire time, not an error. */
+  apsched_cron_options same = {
+      .hour = "0", .timezone = "UTC", .start_date = APSCHED_DAY, .end_date = APSCHED_DAY};
+  assert_int_equal(apsched_trigger_cron(&same, &t, err, sizeof err), APSCHED_OK);
+  assert_int_equal(apsched_trigger_next(t, APSCHED_TIME_NONE, 0), APSCHED_DAY);
+  assert_int_equal(apsched_trigger_next(t, APSCHED_DAY, 0), APSCHED_TIME_NONE);
   apsched_trigger_free(t);
   assert_int_equal(apsched_trigger_cron(NULL, &t, err, sizeof err), APSCHED_EINVAL);
   assert_int_equal(apsched_trigger_crontab(NULL, "UTC", &t, err, sizeof err), APSCHED_EINVAL);

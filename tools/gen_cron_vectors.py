@@ -7,8 +7,9 @@ argument), which tests/test_cron_vectors.c includes. Only cases verified
 against some APScheduler release are used.
 
 Where a case is about a DST gap or fold, about crontab-style weekday numbers
-in the field API (APScheduler 4), or about APScheduler's prev/now rule, our
-semantics (DESIGN.md section 3, the comment at the top of src/triggers/cron.c)
+in the field API (APScheduler 4), about APScheduler's prev/now rule, or has an
+end_date before its start_date, our semantics (DESIGN.md section 3, the
+comment at the top of src/triggers/cron.c)
 deliberately differ: OVERRIDES below gives our expected result and the reason,
 which the test prints with the case. Everything else must match exactly.
 
@@ -28,7 +29,8 @@ FOLD_FIXED = ('01:30 is a fixed time (hour and minute without *): in the fall-ba
               'fires once, at its first occurrence (EDT), which is already past; APScheduler '
               'fires the second occurrence (EST) too')
 OVERRIDES = {
-    # source: (our expected value or sequence, why we differ)
+    # source: (our expected value or sequence, 'ok' / 'error' for a case whose
+    # trigger we accept / reject against APScheduler, why we differ)
     '3.x:tests/triggers/test_cron.py:test_previous_fire_time_2': (
         '2015-11-24T00:00:00+01:00',
         'next(prev, now) is strictly after prev whatever now is; 3.x starts from '
@@ -63,6 +65,10 @@ OVERRIDES = {
         'ok',
         'a wall-clock end_date inside a gap means the first instant after the gap (as '
         'apsched_time_parse does everywhere), not an error'),
+    '4.x:tests/triggers/test_cron.py:test_aware_end_time_timezone_conversion': (
+        'error',
+        'end_date (11:00 EDT = 10:00 CDT) is before start_date (10:16 CDT): an error, as for '
+        'the interval and calendar triggers; APScheduler accepts it and never fires'),
 }
 # Expected field texts that the overrides above make moot.
 SKIP_FIELDS = {
@@ -157,6 +163,10 @@ def main():
             row['sequence'] = override[0] if override else case['expected_sequence']
         else:
             raise SystemExit('unknown check %r in %s' % (check, src))
+        if override and override[0] == 'error':
+            row['kind'] = 'V_ERROR'
+            row.pop('sequence', None)
+            row.pop('now', None)
         if case.get('expected_fields') and src not in SKIP_FIELDS and check != 'fields':
             row['fields'] = case['expected_fields']
         rows.append(row)

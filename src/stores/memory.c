@@ -376,13 +376,21 @@ static int mem_update(apsched_jobstore *st, apsched_job_record *rec) {
   rec->store_link = old->store_link;
   *link = rec;
   rec->store_pos = POS_IDLE;
-  if (old->store_pos < POS_CLAIMED) {
-    heap_set(ms, old->store_pos, rec);
-    heap_remove(ms, rec); /* valid whatever rec's key is */
-  }
+  bool queued = rec->next_run_time != APSCHED_TIME_NONE;
   /* An update re-enters the queue: among jobs due at the same instant, the
    * one changed last runs last. */
-  if (rec->next_run_time != APSCHED_TIME_NONE) heap_push(ms, rec);
+  if (old->store_pos < POS_CLAIMED) {
+    heap_set(ms, old->store_pos, rec);
+    if (queued && ms->next_seq != UINT32_MAX) {
+      rec->store_seq = ms->next_seq++;
+      heap_place(ms, rec->store_pos, rec); /* one sift, in whichever direction */
+    } else {
+      heap_remove(ms, rec); /* valid whatever rec's key is */
+      if (queued) heap_push(ms, rec);
+    }
+  } else if (queued) {
+    heap_push(ms, rec);
+  }
   apsched_job_record_free(old);
   return APSCHED_OK;
 }

@@ -66,7 +66,8 @@ static const char *const month_names[12] = {"January", "February", "March",     
 
 int apsched_time_parse(const char *text, const apsched_tz *tz, apsched_time_t *out, char *errbuf,
                        size_t errlen) {
-  if (!text || !out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "no time text");
+  if (!text) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "time_parse: text is NULL");
+  if (!out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "time_parse: out is NULL");
   scan s = {text, text, text + strlen(text), errbuf, errlen};
   while (s.p < s.end && *s.p == ' ') s.p++;
   while (s.end > s.p && s.end[-1] == ' ') s.end--;
@@ -141,7 +142,7 @@ int apsched_time_parse(const char *text, const apsched_tz *tz, apsched_time_t *o
   /* Local time in tz: a skipped time becomes the end of the gap, a repeated
    * one its first occurrence. */
   apsched_local_result r;
-  rc = apsched_tz_from_local(tz, &c, APSCHED_GAP_END, &r);
+  rc = apsched__tz_from_local(tz, &c, APSCHED_GAP_END, &r);
   if (rc != APSCHED_OK)
     return apsched__fail(rc, errbuf, errlen, "'%.*s': cannot convert to UTC in zone %s",
                          shown_len(&s), text, apsched_tz_name(tz));
@@ -165,8 +166,13 @@ int apsched_time_format(apsched_time_t t, const apsched_tz *tz, char *buf, size_
   char tmp[64], *p = tmp;
   if (buf && len) buf[0] = '\0';
   if (!tz) tz = apsched_tz_utc();
-  int rc = apsched_tz_to_local(tz, t, &c);
-  if (rc != APSCHED_OK) return rc;
+  /* Every other instant has a text (years beyond 9999 in ISO 8601's
+   * expanded form). */
+  if (t == APSCHED_TIME_NONE)
+    return apsched__error(APSCHED_EINVAL, "time_format: t is APSCHED_TIME_NONE, not a time");
+  int rc = apsched__tz_to_local(tz, t, &c);
+  if (rc != APSCHED_OK) return apsched__error(rc, "time_format: %lld has no local time in %s",
+                                              (long long)t, apsched_tz_name(tz));
   if (c.year >= 0 && c.year <= 9999) {
     p = put2(put2(p, c.year / 100), c.year % 100);
   } else {

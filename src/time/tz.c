@@ -96,15 +96,30 @@ static apsched_tz *cache_insert(const char *key, apsched_tz *tz) {
 
 /* ------------------------------------------------------------------ names */
 
+/* The message of a bad name, into errbuf only: callers try a name as a file
+ * first and may then read it another way (a POSIX TZ string), so this is not
+ * yet a failure for apsched_last_error(). */
+static int name_error(char *errbuf, size_t errlen, const char *fmt, ...) APSCHED_PRINTF(3, 4);
+
+static int name_error(char *errbuf, size_t errlen, const char *fmt, ...) {
+  if (errbuf && errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return APSCHED_EINVAL;
+}
+
 int apsched__tz_check_name(const char *name, char *errbuf, size_t errlen) {
   size_t len = strlen(name);
-  if (len == 0) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "empty time zone name");
+  if (len == 0) return name_error(errbuf, errlen, "empty time zone name");
   if (len > APSCHED__TZ_NAME_MAX)
-    return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+    return name_error(errbuf, errlen,
                          "time zone name of %zu bytes is longer than %d", len,
                          APSCHED__TZ_NAME_MAX);
   if (name[0] == '/')
-    return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+    return name_error(errbuf, errlen,
                          "time zone name '%s' must be relative (like 'Europe/Berlin')", name);
   const char *comp = name;
   for (const char *p = name;; p++) {
@@ -112,10 +127,10 @@ int apsched__tz_check_name(const char *name, char *errbuf, size_t errlen) {
     if (ch == '/' || ch == '\0') {
       size_t n = (size_t)(p - comp);
       if (n == 0)
-        return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+        return name_error(errbuf, errlen,
                              "time zone name '%s' has an empty path component", name);
       if (comp[0] == '.')
-        return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+        return name_error(errbuf, errlen,
                              "time zone name '%s': a component may not start with '.'", name);
       if (ch == '\0') break;
       comp = p + 1;
@@ -124,7 +139,7 @@ int apsched__tz_check_name(const char *name, char *errbuf, size_t errlen) {
     bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
               ch == '_' || ch == '-' || ch == '+' || ch == '.';
     if (!ok)
-      return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+      return name_error(errbuf, errlen,
                            "time zone name '%s': character '%c' is not allowed (letters, digits, "
                            "'/', '_', '-', '+', '.')",
                            name, (ch >= 0x20 && ch < 0x7f) ? ch : '?');
@@ -374,8 +389,8 @@ static int get_local(apsched_tz **out, char *errbuf, size_t errlen) {
 
 int apsched_tz_get(const char *name, apsched_tz **out, char *errbuf, size_t errlen) {
   if (errbuf && errlen) errbuf[0] = '\0';
-  if (!out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "no output pointer");
-  if (!name) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "no time zone name");
+  if (!out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "tz_get: out is NULL");
+  if (!name) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "tz_get: name is NULL");
   apsched_tz *tz = NULL;
   int rc = strcmp(name, "local") == 0 ? get_local(&tz, errbuf, errlen)
                                       : get_named(name, &tz, errbuf, errlen);

@@ -38,7 +38,7 @@ const apsched__tz_type *apsched__tz_type_at(const apsched_tz *tz, int64_t t) {
   return &tz->types[i ? tz->ti[i - 1] : tz->type_before];
 }
 
-int apsched_tz_to_local(const apsched_tz *tz, apsched_time_t t, apsched_civil *out) {
+int apsched__tz_to_local(const apsched_tz *tz, apsched_time_t t, apsched_civil *out) {
   if (!out || t == APSCHED_TIME_NONE) return APSCHED_EINVAL;
   if (!tz) tz = apsched_tz_utc();
   int64_t sec = apsched__floor_div(t, APSCHED_SEC);
@@ -135,9 +135,11 @@ static void solve(const apsched_tz *tz, int64_t L, apsched_disambiguate how, int
  * so that INT64_MIN stays reserved for APSCHED_TIME_NONE). */
 #define SEC_MIN (INT64_MIN / APSCHED_SEC + 1)
 #define SEC_MAX (INT64_MAX / APSCHED_SEC - 1)
+/* +-292,000 years is all that apsched_time_t holds. */
+#define LOCAL_YEAR_MAX 300000
 
-int apsched_tz_from_local(const apsched_tz *tz, const apsched_civil *lt, apsched_disambiguate how,
-                          apsched_local_result *out) {
+int apsched__tz_from_local(const apsched_tz *tz, const apsched_civil *lt, apsched_disambiguate how,
+                           apsched_local_result *out) {
   if (!lt || !out) return APSCHED_EINVAL;
   if (!tz) tz = apsched_tz_utc();
   if (lt->month < 1 || lt->month > 12 || lt->day < 1 ||
@@ -146,8 +148,7 @@ int apsched_tz_from_local(const apsched_tz *tz, const apsched_civil *lt, apsched
       lt->microsecond < 0 || lt->microsecond > 999999 || how < APSCHED_EARLIER ||
       how > APSCHED_GAP_END)
     return APSCHED_EINVAL;
-  /* +-292,000 years is all that apsched_time_t holds. */
-  if (lt->year < -300000 || lt->year > 300000) return APSCHED_ERANGE;
+  if (lt->year < -LOCAL_YEAR_MAX || lt->year > LOCAL_YEAR_MAX) return APSCHED_ERANGE;
   int64_t L = apsched__days_from_civil(lt->year, lt->month, lt->day) * APSCHED__SEC_PER_DAY +
               lt->hour * 3600 + lt->minute * 60 + lt->second;
   int64_t utc, transition;
@@ -168,5 +169,59 @@ int apsched_tz_from_local(const apsched_tz *tz, const apsched_civil *lt, apsched
                      transition > SEC_MAX)
                         ? APSCHED_TIME_NONE
                         : transition * APSCHED_SEC;
+  return APSCHED_OK;
+}
+
+/* ------------------------------------------------ the public calls: messages */
+
+int apsched_tz_to_local(const apsched_tz *tz, apsched_time_t t, apsched_civil *out) {
+  if (!out) return apsched__error(APSCHED_EINVAL, "tz_to_local: out is NULL");
+  if (t == APSCHED_TIME_NONE)
+    return apsched__error(APSCHED_EINVAL, "tz_to_local: t is APSCHED_TIME_NONE, not a time");
+  return apsched__tz_to_local(tz, t, out);
+}
+
+/* The first field of lt outside its range (its value and range in *value,
+ * *min..*max), or NULL. */
+static const char *bad_field(const apsched_civil *lt, int *value, int *min, int *max) {
+  const struct {
+    const char *name;
+    int value, min, max;
+  } f[] = {{"month", lt->month, 1, 12},
+           {"day", lt->day, 1, apsched__days_in_month(lt->year, lt->month)},
+           {"hour", lt->hour, 0, 23},
+           {"minute", lt->minute, 0, 59},
+           {"second", lt->second, 0, 59},
+           {"microsecond", lt->microsecond, 0, 999999},
+           {"year", lt->year, -LOCAL_YEAR_MAX, LOCAL_YEAR_MAX}};
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+    if (f[i].value < f[i].min || f[i].value > f[i].max) {
+      *value = f[i].value;
+      *min = f[i].min;
+      *max = f[i].max;
+      return f[i].name;
+    }
+  }
+  return NULL;
+}
+
+int apsched_tz_from_local(const apsched_tz *tz, const apsched_civil *lt, apsched_disambiguate how,
+                          apsched_local_result *out) {
+  if (!lt) return apsched__error(APSCHED_EINVAL, "tz_from_local: local is NULL");
+  if (!out) return apsched__error(APSCHED_EINVAL, "tz_from_local: out is NULL");
+  if (how < APSCHED_EARLIER || how > APSCHED_GAP_END)
+    return apsched__error(APSCHED_EINVAL, "tz_from_local: how=%d is not an apsched_disambiguate",
+                          (int)how);
+  int v, lo, hi;
+  const char *field = bad_field(lt, &v, &lo, &hi);
+  if (field)
+    return apsched__error(strcmp(field, "year") == 0 ? APSCHED_ERANGE : APSCHED_EINVAL,
+                          "tz_from_local: %s %d is out of range %d..%d", field, v, lo, hi);
+  int rc = apsched__tz_from_local(tz, lt, how, out);
+  if (rc != APSCHED_OK)
+    return apsched__error(rc, "tz_from_local: %04d-%02d-%02dT%02d:%02d:%02d in %s is beyond the "
+                              "range of apsched_time_t",
+                          lt->year, lt->month, lt->day, lt->hour, lt->minute, lt->second,
+                          apsched_tz_name(tz));
   return APSCHED_OK;
 }

@@ -137,7 +137,8 @@ APSCHED_INTERNAL int apsched__tzif_parse(const unsigned char *data, size_t len, 
                                          apsched_tz **out, char *errbuf, size_t errlen);
 
 /* ---- names (tz.c) */
-/* 0 if name is a safe IANA-style relative path; else APSCHED_EINVAL with a message. */
+/* 0 if name is a safe IANA-style relative path; else APSCHED_EINVAL with a
+ * message in errbuf (not in apsched_last_error(): callers may fall back). */
 APSCHED_INTERNAL int apsched__tz_check_name(const char *name, char *errbuf, size_t errlen);
 /* Parses "+05:45", "-3", "UTC+5", "UTC-03:00". Returns 1 and *utoff if name
  * has that form, 0 if it does not, or a negative error for a bad offset. */
@@ -145,6 +146,13 @@ APSCHED_INTERNAL int apsched__tz_parse_offset_name(const char *name, int32_t *ut
                                                    char *errbuf, size_t errlen);
 
 /* ---- conversions (tz_convert.c) */
+/* apsched_tz_to_local / apsched_tz_from_local without a message for
+ * apsched_last_error(): for callers to which a failure is an answer (a
+ * trigger's next() that runs out of time), not an error of theirs. */
+APSCHED_INTERNAL int apsched__tz_to_local(const apsched_tz *tz, apsched_time_t t,
+                                          apsched_civil *out);
+APSCHED_INTERNAL int apsched__tz_from_local(const apsched_tz *tz, const apsched_civil *lt,
+                                            apsched_disambiguate how, apsched_local_result *out);
 /* The type in effect at UTC second t. */
 APSCHED_INTERNAL const apsched__tz_type *apsched__tz_type_at(const apsched_tz *tz, int64_t t);
 

@@ -27,6 +27,7 @@
  * before end_date. No run falls on a local date after 9999-12-31.
  */
 #include "extra_kinds.h"
+#include "../time/tz_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,7 @@ static int64_t step_day(const calendar_trigger *ct, const anchor *a, int64_t k, 
 
 static bool make_anchor(const calendar_trigger *ct, apsched_time_t start, anchor *a) {
   apsched_civil c;
-  if (apsched_tz_to_local(ct->tz, start, &c) != APSCHED_OK || c.year > LAST_YEAR) return false;
+  if (apsched__tz_to_local(ct->tz, start, &c) != APSCHED_OK || c.year > LAST_YEAR) return false;
   a->month_index = (int64_t)c.year * 12 + c.month - 1;
   a->day = c.day;
   /* Bounds that keep every product below in range: a step past them is
@@ -119,7 +120,7 @@ static int64_t first_step_from(const calendar_trigger *ct, const anchor *a, int6
 
 static int utc_offset_at(const apsched_tz *tz, apsched_time_t t, bool *ok) {
   apsched_civil c = {0};
-  if (apsched_tz_to_local(tz, t, &c) != APSCHED_OK) *ok = false;
+  if (apsched__tz_to_local(tz, t, &c) != APSCHED_OK) *ok = false;
   return c.utc_offset;
 }
 
@@ -135,7 +136,7 @@ static run_kind wall_time_on(const calendar_trigger *ct, int64_t day, apsched_ti
   if (y > LAST_YEAR) return RUN_PAST_END;
   lt.year = (int)y;
   apsched_local_result r;
-  if (apsched_tz_from_local(ct->tz, &lt, APSCHED_GAP_END, &r) != APSCHED_OK) return RUN_PAST_END;
+  if (apsched__tz_from_local(ct->tz, &lt, APSCHED_GAP_END, &r) != APSCHED_OK) return RUN_PAST_END;
   if (r.kind == APSCHED_LOCAL_SKIPPED) {
     bool ok = true;
     int jump = utc_offset_at(ct->tz, r.transition, &ok) -
@@ -164,7 +165,7 @@ static apsched_time_t calendar_next(const apsched_trigger *t, apsched_time_t pre
 
   anchor a;
   apsched_civil lc;
-  if (!make_anchor(ct, start, &a) || apsched_tz_to_local(ct->tz, lb, &lc) != APSCHED_OK ||
+  if (!make_anchor(ct, start, &a) || apsched__tz_to_local(ct->tz, lb, &lc) != APSCHED_OK ||
       lc.year > LAST_YEAR)
     return APSCHED_TIME_NONE;
   /* A run in a gap that ends after midnight lands on the next local date, so
@@ -349,8 +350,8 @@ static int get_zone(const char *name, apsched_tz **tz, char *errbuf, size_t errl
 
 int apsched_trigger_calendar(const apsched_calendar_options *opt, apsched_trigger **out,
                              char *errbuf, size_t errlen) {
-  if (!opt || !out)
-    return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "calendar: no options given");
+  if (!opt) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "trigger_calendar: opt is NULL");
+  if (!out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "trigger_calendar: out is NULL");
   apsched_tz *tz;
   int rc = get_zone(opt->timezone, &tz, errbuf, errlen);
   if (rc != APSCHED_OK) return rc;

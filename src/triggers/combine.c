@@ -103,8 +103,11 @@ static void combined_destroy(apsched_trigger *t) {
 static int check_args(const apsched_trigger_vtable *vt, const apsched_trigger *const *triggers,
                       size_t n, int64_t jitter, apsched_trigger **out, char *errbuf,
                       size_t errlen) {
-  if (!out || (n && !triggers))
-    return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "%s: no triggers given", vt->kind);
+  if (!out)
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "trigger_%s: out is NULL", vt->kind);
+  if (n && !triggers)
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "trigger_%s: triggers is NULL (n=%zu)",
+                         vt->kind, n);
   if (n == 0 || n > COMBINE_MAX_TRIGGERS)
     return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
                          "%s: %zu triggers given (allowed: 1..%d)", vt->kind, n,

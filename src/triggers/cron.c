@@ -45,13 +45,15 @@
  *  9. The canonical text lists all eight fields (not only non-default ones) and
  *     converts crontab numbering to the field API's, so it parses back to an
  *     equal trigger.
+ * 10. An end_date before start_date is an error, as for the interval and
+ *     calendar triggers (3.9.1 accepts it, and the trigger never fires).
  * Same as 3.9.1: fields and defaults, day_of_week 0 = Monday in the field API,
  * ISO weeks, local years 1970..9999 (no fire time outside them), whole-second
- * fire times, end_date inclusive (an end_date before start_date is accepted
- * and the trigger never fires), no fields at all = every second.
+ * fire times, end_date inclusive, no fields at all = every second.
  */
 #include "builtin.h"
 #include "cron_internal.h"
+#include "../time/tz_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -275,7 +277,7 @@ bool apsched__cron_next_local(const apsched__cron_spec *sp, apsched__cron_civil 
 
 static bool to_local(const cron_trigger *ct, int64_t t, apsched__cron_civil *c, int *offset) {
   apsched_civil lc;
-  if (apsched_tz_to_local(ct->tz, t * APSCHED_SEC, &lc) != APSCHED_OK) return false;
+  if (apsched__tz_to_local(ct->tz, t * APSCHED_SEC, &lc) != APSCHED_OK) return false;
   c->year = lc.year;
   c->month = lc.month;
   c->day = lc.day;
@@ -302,7 +304,7 @@ static bool from_local(const cron_trigger *ct, const apsched__cron_civil *c,
                       .minute = c->minute,
                       .second = c->second};
   apsched_local_result r;
-  if (apsched_tz_from_local(ct->tz, &lc, how, &r) != APSCHED_OK) return false;
+  if (apsched__tz_from_local(ct->tz, &lc, how, &r) != APSCHED_OK) return false;
   out->kind = r.kind;
   out->utc = floor_div(r.utc, APSCHED_SEC);
   out->transition = floor_div(r.transition, APSCHED_SEC);
@@ -538,7 +540,7 @@ static void detect_fixed_offset(cron_trigger *ct) {
   int first = 0;
   for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
     apsched_civil lc;
-    if (apsched_tz_to_local(ct->tz, probes[i] * APSCHED_SEC, &lc) != APSCHED_OK || lc.is_dst)
+    if (apsched__tz_to_local(ct->tz, probes[i] * APSCHED_SEC, &lc) != APSCHED_OK || lc.is_dst)
       return;
     if (i == 0) first = lc.utc_offset;
     if (lc.utc_offset != first) return;
@@ -550,7 +552,7 @@ static void detect_fixed_offset(cron_trigger *ct) {
 /* A new trigger with its spec zeroed; the caller parses into ct->spec. */
 static int cron_alloc(const char *timezone, cron_trigger **out, char *errbuf, size_t errlen) {
   cron_trigger *ct = calloc(1, sizeof *ct);
-  if (!ct) return APSCHED_ENOMEM;
+  if (!ct) return apsched__fail(APSCHED_ENOMEM, errbuf, errlen, "out of memory");
   char msg[200] = "";
   int rc = apsched_tz_get(timezone ? timezone : "local", &ct->tz, msg, sizeof msg);
   if (rc != APSCHED_OK) {
@@ -595,6 +597,15 @@ static int cron_finish(cron_trigger *ct, const apsched__cron_text *tx, apsched_t
       return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "%s: %lld is out of range",
                            i ? "end_date" : "start_date", (long long)dates[i]);
   }
+  /* As the interval and calendar triggers: such a trigger could never fire.
+   * The dates are shown in the trigger's zone, where they were likely given. */
+  if (start && end && end < start) {
+    char s_text[64], e_text[64];
+    apsched_time_format(start, ct->tz, s_text, sizeof s_text);
+    apsched_time_format(end, ct->tz, e_text, sizeof e_text);
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "end_date: %s is before start_date %s",
+                         e_text, s_text);
+  }
   if (keep_text(ct, tx) != APSCHED_OK)
     return apsched__fail(APSCHED_ENOMEM, errbuf, errlen, "out of memory");
   ct->start_date = start;
@@ -607,7 +618,8 @@ static int cron_finish(cron_trigger *ct, const apsched__cron_text *tx, apsched_t
 
 int apsched_trigger_cron(const apsched_cron_options *opt, apsched_trigger **out, char *errbuf,
                          size_t errlen) {
-  if (!opt || !out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "cron: no options given");
+  if (!opt) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "trigger_cron: opt is NULL");
+  if (!out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "trigger_cron: out is NULL");
   const char *const values[APSCHED__CRON_NFIELDS] = {opt->year,   opt->month,       opt->day,
                                                      opt->week,   opt->day_of_week, opt->hour,
                                                      opt->minute, opt->second};
@@ -624,7 +636,8 @@ int apsched_trigger_cron(const apsched_cron_options *opt, apsched_trigger **out,
 
 int apsched_trigger_crontab(const char *expr, const char *timezone, apsched_trigger **out,
                             char *errbuf, size_t errlen) {
-  if (!expr || !out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "crontab: no text given");
+  if (!expr) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "trigger_crontab: expr is NULL");
+  if (!out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "trigger_crontab: out is NULL");
   cron_trigger *ct = NULL;
   int rc = cron_alloc(timezone, &ct, errbuf, errlen);
   if (rc != APSCHED_OK) return rc;

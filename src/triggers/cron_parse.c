@@ -71,16 +71,15 @@ typedef struct field_parser {
 
 static int fail(field_parser *fp, const char *fmt, ...) APSCHED_PRINTF(2, 3);
 static int fail(field_parser *fp, const char *fmt, ...) {
-  if (fp->errbuf && fp->errlen > 0) {
-    char msg[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(fp->errbuf, fp->errlen, "%s: '%.*s': %s", apsched__cron_field_names[fp->field],
-             (int)(fp->tok_len > 100 ? 100 : fp->tok_len), fp->tok, msg);
-  }
-  return APSCHED_EINVAL;
+  /* Formatted even without errbuf: the message is also apsched_last_error(). */
+  char msg[160];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return apsched__fail(APSCHED_EINVAL, fp->errbuf, fp->errlen, "%s: '%.*s': %s",
+                       apsched__cron_field_names[fp->field],
+                       (int)(fp->tok_len > 100 ? 100 : fp->tok_len), fp->tok, msg);
 }
 
 /* ---- canonical text, written without printf (parsing must stay cheap) */

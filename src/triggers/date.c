@@ -11,6 +11,10 @@ typedef struct date_trigger {
 
 static const apsched_trigger_vtable date_vtable;
 
+/* The run dates whose text (RFC 3339 in UTC, 4-digit years) reads back. */
+#define FIRST_RUN_DATE (-62167219200LL * APSCHED_SEC)  /* 0000-01-01T00:00:00Z */
+#define LAST_RUN_DATE (253402300800LL * APSCHED_SEC - 1) /* 9999-12-31T23:59:59.999999Z */
+
 static apsched_time_t date_next(const apsched_trigger *t, apsched_time_t prev, apsched_time_t now) {
   const date_trigger *d = (const date_trigger *)t;
   apsched_time_t at = d->run_date ? d->run_date : now;
@@ -30,9 +34,24 @@ static int date_describe(const apsched_trigger *t, char *buf, size_t len) {
   return (int)pos;
 }
 
-static int date_new(apsched_time_t run_date, apsched_trigger **out) {
+static int date_new(apsched_time_t run_date, apsched_trigger **out, char *errbuf, size_t errlen) {
+  /* NONE means "no time" everywhere else: as a run date it would never fire
+   * and could not be written as text. */
+  if (run_date == APSCHED_TIME_NONE)
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+                         "date: run_date is APSCHED_TIME_NONE (use 0 for \"when the job is "
+                         "added\")");
+  /* Like the calendar trigger's dates: the text must read back, and a date
+   * hundreds of millennia away is a mistake (whose "missed by" the scheduler
+   * could not even compute). */
+  if (run_date < FIRST_RUN_DATE || run_date > LAST_RUN_DATE) {
+    char text[64];
+    apsched_time_format(run_date, NULL, text, sizeof text);
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+                         "date: run_date %s is outside the years 0000..9999 (UTC)", text);
+  }
   date_trigger *d = malloc(sizeof *d);
-  if (!d) return APSCHED_ENOMEM;
+  if (!d) return apsched__fail(APSCHED_ENOMEM, errbuf, errlen, "date: out of memory");
   d->base.vtable = &date_vtable;
   d->base.jitter = 0;
   d->run_date = run_date;
@@ -41,7 +60,7 @@ static int date_new(apsched_time_t run_date, apsched_trigger **out) {
 }
 
 static int date_clone(const apsched_trigger *t, apsched_trigger **out) {
-  return date_new(((const date_trigger *)t)->run_date, out);
+  return date_new(((const date_trigger *)t)->run_date, out, NULL, 0);
 }
 
 static bool date_equal(const apsched_trigger *a, const apsched_trigger *b) {
@@ -67,8 +86,8 @@ static const apsched_trigger_vtable date_vtable = {
 };
 
 int apsched_trigger_date(const apsched_date_options *opt, apsched_trigger **out) {
-  if (!out) return APSCHED_EINVAL;
-  return date_new(opt ? opt->run_date : 0, out);
+  if (!out) return apsched__error(APSCHED_EINVAL, "trigger_date: out is NULL");
+  return date_new(opt ? opt->run_date : 0, out, NULL, 0);
 }
 
 int apsched__date_parse_params(const char *params, apsched_trigger **out, char *errbuf,
@@ -84,5 +103,5 @@ int apsched__date_parse_params(const char *params, apsched_trigger **out, char *
     int rc = apsched__param_time(&p[i], &run_date, errbuf, errlen);
     if (rc != APSCHED_OK) return rc;
   }
-  return date_new(run_date, out);
+  return date_new(run_date, out, errbuf, errlen);
 }

@@ -15,19 +15,22 @@ typedef struct interval_trigger {
 
 static const apsched_trigger_vtable interval_vtable;
 
-/* Floor division for possibly negative numerators. */
-static int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+/* floor((to - from) / interval) for from <= to. The distance
+ * is taken in unsigned arithmetic: it may exceed INT64_MAX (from near the
+ * minimum, to near the maximum), which signed subtraction would overflow. */
+static uint64_t steps_between(apsched_time_t from, apsched_time_t to, int64_t interval) {
+  return ((uint64_t)to - (uint64_t)from) / (uint64_t)interval;
 }
 
-/* start + k * interval, or NONE if that leaves the representable range. */
-static apsched_time_t nth(const interval_trigger *it, apsched_time_t start, int64_t k) {
-  int64_t off, t;
-  if (__builtin_mul_overflow(k, it->interval, &off) || __builtin_add_overflow(start, off, &t) ||
-      t == APSCHED_TIME_NONE)
+/* start + k * interval, or NONE past INT64_MAX. Unsigned too: the offset
+ * may exceed INT64_MAX when start is negative. */
+static apsched_time_t nth(const interval_trigger *it, apsched_time_t start, uint64_t k) {
+  uint64_t off;
+  if (__builtin_mul_overflow(k, (uint64_t)it->interval, &off) ||
+      off > (uint64_t)INT64_MAX - (uint64_t)start)
     return APSCHED_TIME_NONE;
-  return t;
+  /* At least start, which is not NONE: the sum is in range. */
+  return (apsched_time_t)((uint64_t)start + off);
 }
 
 static apsched_time_t interval_next(const apsched_trigger *t, apsched_time_t prev,
@@ -44,14 +47,14 @@ static apsched_time_t interval_next(const apsched_trigger *t, apsched_time_t pre
     if (now <= start) {
       next = start;
     } else {
-      int64_t k = floor_div(now - 1 - start, it->interval) + 1;
-      next = nth(it, start, k);
+      /* now > start, so now - 1 >= start: the ceiling of (now - start) / interval. */
+      next = nth(it, start, steps_between(start, now - 1, it->interval) + 1);
     }
   } else if (prev < start) {
     next = start;
   } else {
     /* The first slot strictly after prev, whatever prev is (skip-ahead). */
-    next = nth(it, start, floor_div(prev - start, it->interval) + 1);
+    next = nth(it, start, steps_between(start, prev, it->interval) + 1);
   }
   if (next == APSCHED_TIME_NONE || (it->end_date && next > it->end_date)) return APSCHED_TIME_NONE;
   return next;
@@ -91,11 +94,17 @@ static int interval_new(int64_t interval, apsched_time_t start, apsched_time_t e
   if (jitter < 0)
     return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "interval: jitter %lld is negative",
                          (long long)jitter);
+  /* NONE is "no time" elsewhere; here it would pass for a date in the far
+   * past that cannot be written as text. */
+  if (start == APSCHED_TIME_NONE || end == APSCHED_TIME_NONE)
+    return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
+                         "interval: %s is APSCHED_TIME_NONE (use 0 for \"none\")",
+                         start == APSCHED_TIME_NONE ? "start_date" : "end_date");
   if (end && start && end < start)
     return apsched__fail(APSCHED_EINVAL, errbuf, errlen,
                          "interval: end_date is before start_date");
   interval_trigger *it = malloc(sizeof *it);
-  if (!it) return APSCHED_ENOMEM;
+  if (!it) return apsched__fail(APSCHED_ENOMEM, errbuf, errlen, "interval: out of memory");
   it->base.vtable = &interval_vtable;
   it->base.jitter = jitter;
   it->interval = interval;
@@ -118,10 +127,13 @@ static bool interval_equal(const apsched_trigger *a, const apsched_trigger *b) {
 
 static void interval_bind(apsched_trigger *t, apsched_time_t now) {
   interval_trigger *it = (interval_trigger *)t;
-  if (it->start_date == 0 && !__builtin_add_overflow(now, it->interval, &it->start_date)) {
+  apsched_time_t start;
+  /* Past the end of time the trigger stays unbound, and next() finds nothing
+   * (the builtin stores a wrapped sum even when it reports overflow). */
+  if (it->start_date == 0 && !__builtin_add_overflow(now, it->interval, &start)) {
     /* A start of exactly 0 would read as "unbound"; one microsecond later is
      * indistinguishable in practice. */
-    if (it->start_date == 0) it->start_date = 1;
+    it->start_date = start ? start : 1;
   }
 }
 
@@ -160,8 +172,8 @@ static int sum_interval(const apsched_interval_options *o, int64_t *out, char *e
 
 int apsched_trigger_interval(const apsched_interval_options *opt, apsched_trigger **out,
                              char *errbuf, size_t errlen) {
-  if (!opt || !out)
-    return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "interval: no options given");
+  if (!opt) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "trigger_interval: opt is NULL");
+  if (!out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "trigger_interval: out is NULL");
   int64_t total = 0;
   int rc = sum_interval(opt, &total, errbuf, errlen);
   if (rc != APSCHED_OK) return rc;

@@ -34,9 +34,15 @@ typedef struct custom_kind {
 static pthread_mutex_t kinds_lock = PTHREAD_MUTEX_INITIALIZER;
 static custom_kind *custom_kinds;
 
-static apsched_trigger_parse_fn find_kind(const char *kind) {
+static apsched_trigger_parse_fn find_builtin(const char *kind) {
   for (size_t i = 0; i < sizeof builtin_kinds / sizeof builtin_kinds[0]; i++)
     if (strcmp(builtin_kinds[i].kind, kind) == 0) return builtin_kinds[i].parse;
+  return NULL;
+}
+
+static apsched_trigger_parse_fn find_kind(const char *kind) {
+  apsched_trigger_parse_fn builtin = find_builtin(kind);
+  if (builtin) return builtin;
   apsched_trigger_parse_fn fn = NULL;
   pthread_mutex_lock(&kinds_lock);
   for (custom_kind *c = custom_kinds; c && !fn; c = c->next)
@@ -46,16 +52,26 @@ static apsched_trigger_parse_fn find_kind(const char *kind) {
 }
 
 int apsched_register_trigger_kind(const char *kind, apsched_trigger_parse_fn parse) {
-  if (!kind || !*kind || strlen(kind) >= 32 || !parse) return APSCHED_EINVAL;
+  if (!kind) return apsched__error(APSCHED_EINVAL, "register_trigger_kind: kind is NULL");
+  if (!parse)
+    return apsched__error(APSCHED_EINVAL, "register_trigger_kind: '%.40s': parse is NULL", kind);
+  if (!*kind || strlen(kind) >= 32)
+    return apsched__error(APSCHED_EINVAL,
+                          "register_trigger_kind: '%.40s': a kind has 1..31 characters", kind);
   for (const char *p = kind; *p; p++)
-    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) return APSCHED_EINVAL;
-  if (find_kind(kind)) return APSCHED_EEXIST;
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+      return apsched__error(APSCHED_EINVAL,
+                            "register_trigger_kind: '%s': only a-z, 0-9 and '_' are allowed",
+                            kind);
+  if (find_kind(kind))
+    return apsched__error(APSCHED_EEXIST, "register_trigger_kind: '%s' is already registered",
+                          kind);
   custom_kind *c = malloc(sizeof *c);
   char *name = apsched__strdup(kind);
   if (!c || !name) {
     free(c);
     free(name);
-    return APSCHED_ENOMEM;
+    return apsched__error(APSCHED_ENOMEM, "register_trigger_kind: out of memory");
   }
   c->kind = name;
   c->parse = parse;
@@ -67,7 +83,8 @@ int apsched_register_trigger_kind(const char *kind, apsched_trigger_parse_fn par
 }
 
 int apsched_trigger_parse(const char *text, apsched_trigger **out, char *errbuf, size_t errlen) {
-  if (!text || !out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "no trigger text given");
+  if (!text) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "trigger_parse: text is NULL");
+  if (!out) return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "trigger_parse: out is NULL");
   const char *open = strchr(text, '[');
   size_t len = strlen(text);
   if (!open || len < 2 || text[len - 1] != ']')
@@ -80,6 +97,7 @@ int apsched_trigger_parse(const char *text, apsched_trigger **out, char *errbuf,
                          text);
   memcpy(kind, text, klen);
   kind[klen] = '\0';
+  bool builtin = find_builtin(kind) != NULL;
   apsched_trigger_parse_fn parse = find_kind(kind);
   if (!parse)
     return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "'%s': unknown trigger kind '%s'", text,
@@ -87,22 +105,45 @@ int apsched_trigger_parse(const char *text, apsched_trigger **out, char *errbuf,
   /* Hand the parser the text between the brackets. */
   size_t plen = len - klen - 2;
   char *params = malloc(plen + 1);
-  if (!params) return APSCHED_ENOMEM;
+  if (!params) return apsched__fail(APSCHED_ENOMEM, errbuf, errlen, "out of memory");
   memcpy(params, open + 1, plen);
   params[plen] = '\0';
-  int rc = parse(params, out, errbuf, errlen);
+  if (builtin) {
+    /* Every failure of a built-in kind goes through apsched__fail. */
+    int rc = parse(params, out, errbuf, errlen);
+    free(params);
+    return rc;
+  }
+  /* A custom kind's parser may not say why it failed, or not through
+   * apsched__fail: its message (or a general one) becomes last_error here. */
+  char own[256];
+  char *msg = errbuf && errlen > 0 ? errbuf : own;
+  size_t msglen = errbuf && errlen > 0 ? errlen : sizeof own;
+  msg[0] = '\0';
+  int rc = parse(params, out, msg, msglen);
   free(params);
-  return rc;
+  if (rc == APSCHED_OK) return rc;
+  if (!msg[0])
+    return apsched__fail(rc, errbuf, errlen, "'%s': the %s parser failed: %s", text, kind,
+                         apsched_strerror(rc));
+  return apsched__error(rc, "%s", msg);
 }
 
 int apsched_trigger_describe(const apsched_trigger *t, char *buf, size_t len) {
-  if (!t) return APSCHED_EINVAL;
-  return t->vtable->describe(t, buf, len);
+  if (!t) return apsched__error(APSCHED_EINVAL, "trigger_describe: t is NULL");
+  int n = t->vtable->describe(t, buf, len);
+  if (n < 0)
+    return apsched__error(n, "trigger_describe: the %s trigger cannot be written as text: %s",
+                          t->vtable->kind, apsched_strerror(n));
+  return n;
 }
 
 apsched_time_t apsched_trigger_next(const apsched_trigger *t, apsched_time_t prev,
                                     apsched_time_t now) {
-  if (!t) return APSCHED_TIME_NONE;
+  if (!t) {
+    apsched__error(APSCHED_EINVAL, "trigger_next: t is NULL");
+    return APSCHED_TIME_NONE;
+  }
   return t->vtable->next(t, prev, now);
 }
 
@@ -113,7 +154,10 @@ bool apsched_trigger_equal(const apsched_trigger *a, const apsched_trigger *b) {
 }
 
 int apsched_trigger_set_jitter(apsched_trigger *t, int64_t jitter) {
-  if (!t || jitter < 0) return APSCHED_EINVAL;
+  if (!t) return apsched__error(APSCHED_EINVAL, "trigger_set_jitter: t is NULL");
+  if (jitter < 0)
+    return apsched__error(APSCHED_EINVAL, "trigger_set_jitter: jitter %lld is negative",
+                          (long long)jitter);
   t->jitter = jitter;
   return APSCHED_OK;
 }
@@ -121,8 +165,13 @@ int apsched_trigger_set_jitter(apsched_trigger *t, int64_t jitter) {
 const char *apsched_trigger_kind(const apsched_trigger *t) { return t ? t->vtable->kind : NULL; }
 
 int apsched_trigger_clone(const apsched_trigger *t, apsched_trigger **out) {
-  if (!t || !out) return APSCHED_EINVAL;
-  return t->vtable->clone(t, out);
+  if (!t) return apsched__error(APSCHED_EINVAL, "trigger_clone: t is NULL");
+  if (!out) return apsched__error(APSCHED_EINVAL, "trigger_clone: out is NULL");
+  int rc = t->vtable->clone(t, out);
+  if (rc != APSCHED_OK)
+    return apsched__error(rc, "trigger_clone: cannot copy the %s trigger: %s", t->vtable->kind,
+                          apsched_strerror(rc));
+  return APSCHED_OK;
 }
 
 void apsched_trigger_free(apsched_trigger *t) {

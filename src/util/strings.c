@@ -1,19 +1,9 @@
-/* Small string helpers: error messages, appending formatters, strdup. */
+/* Small string helpers: appending formatters, strdup. */
 #include "../internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int apsched__fail(int code, char *errbuf, size_t errlen, const char *fmt, ...) {
-  if (errbuf && errlen > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
 
 void apsched__append(char *buf, size_t len, size_t *pos, const char *fmt, ...) {
   va_list ap;

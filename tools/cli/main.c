@@ -4,8 +4,10 @@
  *   apsched describe [--tz ZONE] [--from TIME] TRIGGER
  *   apsched help | --help | --version
  *
- * Options come before TRIGGER; everything from the trigger's kind on belongs
- * to the trigger. Bad input: one line on stderr naming the problem, status 2. */
+ * Options may come anywhere after the command, before, after or between the
+ * words of TRIGGER, as with GNU getopt; "--" ends them. The other words, in
+ * order, are TRIGGER. Bad input: one line on stderr naming the problem,
+ * status 2. */
 #include "cli.h"
 
 #include <stdarg.h>
@@ -54,12 +56,13 @@ static bool parse_count(const char *text, long *out) {
   return s != text && !*s && v > 0;
 }
 
-/* The options of next / describe as given. */
+/* The options of next / describe as given, and the words left for TRIGGER. */
 typedef struct options {
   const char *tz;
   const char *from;
   const char *count;
-  int trigger_at; /* index of the trigger's kind in argv */
+  char **trigger; /* the non-option words, in order (moved to the front of argv) */
+  int trigger_len;
 } options;
 
 /* "--tz ZONE" or "--tz=ZONE": returns the value (advancing *i), or NULL if
@@ -79,18 +82,26 @@ static const char *option_value(int argc, char **argv, int *i, const char *name,
   return argv[++*i];
 }
 
-/* Reads options up to the trigger. Returns -1 when help was asked for, else
- * an exit status (CLI_EXIT_OK to go on). */
+/* Reads the options wherever they are and moves the other words, in order,
+ * to the front of argv: they are TRIGGER. A word starting with '-' is an
+ * option (a lone "-" is not), except after "--". Returns -1 when help was
+ * asked for, else an exit status (CLI_EXIT_OK to go on). */
 static int parse_options(const char *cmd, int argc, char **argv, options *o) {
   bool is_next = strcmp(cmd, "next") == 0;
-  *o = (options){.tz = "local", .trigger_at = argc};
+  *o = (options){.tz = "local", .trigger = argv};
+  int words = 0;
   for (int i = 0; i < argc; i++) {
     const char *arg = argv[i];
     bool missing = false;
     const char *v;
     if (strcmp(arg, "--") == 0) {
-      o->trigger_at = i + 1;
-      return CLI_EXIT_OK;
+      while (++i < argc) argv[words++] = argv[i];
+      break;
+    }
+    if (arg[0] != '-' || arg[1] == '\0') {
+      /* words <= i: only slots already read are overwritten */
+      argv[words++] = argv[i];
+      continue;
     }
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return -1;
     if ((v = option_value(argc, argv, &i, "--tz", &missing))) {
@@ -102,15 +113,13 @@ static int parse_options(const char *cmd, int argc, char **argv, options *o) {
       o->count = v;
     } else if (missing) {
       return usage_error("%s needs a value", arg);
-    } else if (arg[0] == '-' && arg[1] != '\0') {
-      if (!is_next && (strncmp(arg, "-n", 2) == 0 || strncmp(arg, "--count", 7) == 0))
-        return usage_error("%s: %s is an option of 'apsched next'", cmd, arg);
-      return usage_error("unknown option %s", arg);
+    } else if (!is_next && (strncmp(arg, "-n", 2) == 0 || strncmp(arg, "--count", 7) == 0)) {
+      return usage_error("%s: %s is an option of 'apsched next'", cmd, arg);
     } else {
-      o->trigger_at = i;
-      return CLI_EXIT_OK;
+      return usage_error("unknown option %s", arg);
     }
   }
+  o->trigger_len = words;
   return CLI_EXIT_OK;
 }
 
@@ -184,8 +193,8 @@ static int run_command(const char *cmd, int argc, char **argv) {
   bool is_next = strcmp(cmd, "next") == 0;
   cli_trigger ct;
   /* describe shows an interval's start only when --from names one. */
-  rc = cli_trigger_build(&ctx, argc - o.trigger_at, argv + o.trigger_at,
-                         is_next || ctx.from_given, &ct, err, sizeof err);
+  rc = cli_trigger_build(&ctx, o.trigger_len, o.trigger, is_next || ctx.from_given, &ct, err,
+                         sizeof err);
   if (rc != APSCHED_OK) {
     apsched_tz_free(tz);
     if (rc == APSCHED_ENOMEM) {

@@ -175,8 +175,9 @@ static int parse_amount(const char *name, const char *text, int64_t unit, int64_
   bool digits = false;
   if (*s == '-') return fail(err, errlen, "interval: %s: '%s' is negative", name, text);
   for (; *s >= '0' && *s <= '9'; s++, digits = true) {
-    if (whole > (INT64_MAX - 9) / 10) goto too_large;
-    whole = whole * 10 + (*s - '0');
+    if (__builtin_mul_overflow(whole, 10, &whole) ||
+        __builtin_add_overflow(whole, *s - '0', &whole))
+      goto too_large;
   }
   if (*s == '.') {
     for (s++; *s >= '0' && *s <= '9'; s++, digits = true) {
@@ -294,7 +295,8 @@ static int build_date(const cli_context *ctx, int n, char *const args[], cli_tri
   int rc = cli_parse_time("date", text, ctx, &opt.run_date, err, errlen);
   if (rc != APSCHED_OK) return rc;
   rc = apsched_trigger_date(&opt, &out->trigger);
-  if (rc != APSCHED_OK) return fail_lib(err, errlen, "date", rc, "");
+  /* apsched_trigger_date has no errbuf: its message is the last error. */
+  if (rc != APSCHED_OK) return fail_lib(err, errlen, "date", rc, apsched_last_error());
   /* Asked with now = run date, even the epoch (0, "no date") means itself. */
   out->ask_now = opt.run_date;
   return APSCHED_OK;

@@ -175,7 +175,7 @@ static void job_error(apsched_scheduler *s, notice_list *nl, const apsched_job_r
     e->ev.scheduled_run_time = when;
     e->ev.retval = -1;
   }
-  apsched__notice_log(s, e, APSCHED_LOG_ERROR, "Job \"%s\": %s", rec ? apsched__job_name(rec) : id,
+  apsched__notice_log(s, e, APSCHED_LOG_ERROR, "Job \"%s\": %s", rec ? apsched__record_name(rec) : id,
                       why);
 }
 
@@ -197,11 +197,11 @@ static void plan_notices(apsched_scheduler *s, notice_list *nl, const apsched_jo
         apsched__format_duration(by, d, sizeof d);
         if (p->missed == 1)
           apsched__notice_log(s, m, APSCHED_LOG_WARNING, "Run time of job \"%s\" was missed by %s",
-                              apsched__job_name(rec), d);
+                              apsched__record_name(rec), d);
         else
           apsched__notice_log(s, m, APSCHED_LOG_WARNING,
                               "Run time of job \"%s\" was missed by %s (%s%llu run times missed)",
-                              apsched__job_name(rec), d, p->missed_exact ? "" : "at least ",
+                              apsched__record_name(rec), d, p->missed_exact ? "" : "at least ",
                               (unsigned long long)p->missed);
       }
     }

@@ -59,9 +59,14 @@ static void recompute_mask(apsched_scheduler *s) {
 
 int apsched_add_listener(apsched_scheduler *s, apsched_listener_fn fn, int mask, void *user_data,
                          int *id_out) {
-  if (!s || !fn || mask == 0 || (mask & ~APSCHED_EVENT_EVERYTHING)) return APSCHED_EINVAL;
+  if (!s || !fn)
+    return apsched__error(APSCHED_EINVAL, "add_listener: %s is NULL", !s ? "scheduler" : "fn");
+  if (mask == 0 || (mask & ~APSCHED_EVENT_EVERYTHING))
+    return apsched__error(APSCHED_EINVAL,
+                          "add_listener: mask 0x%x is %s", (unsigned)mask,
+                          mask == 0 ? "empty" : "not made of APSCHED_EVENT_* bits");
   listener *l = apsched__alloc(s, sizeof *l);
-  if (!l) return APSCHED_ENOMEM;
+  if (!l) return apsched__error(APSCHED_ENOMEM, "add_listener: out of memory");
   *l = (listener){.fn = fn, .mask = mask, .user_data = user_data};
   apsched__lock(s);
   l->id = ++s->next_listener_id;
@@ -116,7 +121,7 @@ static bool wait_would_deadlock(apsched_scheduler *s, const listener *l, pthread
 }
 
 int apsched_remove_listener(apsched_scheduler *s, int id) {
-  if (!s) return APSCHED_EINVAL;
+  if (!s) return apsched__error(APSCHED_EINVAL, "remove_listener: scheduler is NULL");
   pthread_t self = pthread_self();
   apsched__lock(s);
   listener **pp = &s->listeners;
@@ -124,7 +129,7 @@ int apsched_remove_listener(apsched_scheduler *s, int id) {
   listener *l = *pp;
   if (!l) {
     apsched__unlock(s);
-    return APSCHED_ENOENT;
+    return apsched__error(APSCHED_ENOENT, "remove_listener: no listener %d", id);
   }
   if (wait_would_deadlock(s, l, self)) {
     apsched__unlock(s);

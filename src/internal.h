@@ -76,6 +76,9 @@ static inline int64_t apsched__max_runtime_usec(const apsched_job_record *rec) {
  * copy), for a change that replaces it anyway. */
 APSCHED_INTERNAL apsched_job_record *apsched__record_copy(const apsched_job_record *rec,
                                                           bool with_trigger);
+/* The job's name as APScheduler shows it: its name, else its function's
+ * registered name, else its id. */
+APSCHED_INTERNAL const char *apsched__record_name(const apsched_job_record *rec);
 /* A record with the given id and all other fields zero / NONE. */
 APSCHED_INTERNAL apsched_job_record *apsched__record_new(const char *id);
 

@@ -127,6 +127,10 @@ void apsched_job_record_free(apsched_job_record *rec) {
   free(rec);
 }
 
+const char *apsched__record_name(const apsched_job_record *rec) {
+  return rec->name ? rec->name : (rec->func->name ? rec->func->name : rec->id);
+}
+
 apsched_job_record *apsched_job_record_copy(const apsched_job_record *rec) {
   return apsched__record_copy(rec, true);
 }
@@ -191,18 +195,20 @@ static func_entry *insert_locked(apsched_job_fn fn, const char *name) {
 }
 
 int apsched_register_func(const char *name, apsched_job_fn fn) {
-  if (!name || !*name || !fn) return APSCHED_EINVAL;
+  if (!name || !*name || !fn)
+    return apsched__error(APSCHED_EINVAL, "register_func: %s", !fn ? "fn is NULL" : "name is empty");
   int rc = APSCHED_OK;
   pthread_mutex_lock(&registry_lock);
   func_entry *e = find_locked(NULL, name);
   apsched_job_fn had = e ? apsched__func_fn(&e->func) : NULL;
   if (had && had != fn) {
-    rc = APSCHED_EEXIST;
+    rc = apsched__error(APSCHED_EEXIST, "register_func: '%.64s' is registered for another function",
+                        name);
   } else if (e) {
     /* Resolves an entry created for a restored job; loops read it unlocked. */
     __atomic_store_n(&e->func.fn, fn, __ATOMIC_RELEASE);
   } else if (!insert_locked(fn, name)) {
-    rc = APSCHED_ENOMEM;
+    rc = apsched__error(APSCHED_ENOMEM, "register_func: out of memory");
   }
   pthread_mutex_unlock(&registry_lock);
   return rc;

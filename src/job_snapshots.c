@@ -37,7 +37,7 @@ static int snapshot(const apsched_job_record *r, const char *jobstore, const pen
                     apsched_job *j) {
   memset(j, 0, sizeof *j);
   j->id = apsched__strdup(r->id);
-  j->name = apsched__strdup(apsched__job_name(r));
+  j->name = apsched__strdup(apsched__record_name(r));
   j->func_name = r->func->name ? apsched__strdup(r->func->name) : NULL;
   j->trigger = describe_trigger(r->trigger);
   j->executor = apsched__strdup(r->executor);

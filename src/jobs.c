@@ -23,10 +23,6 @@ static void schedule_first(apsched_job_record *rec, apsched_time_t now) {
   rec->next_run_time = with_jitter(rec->trigger, rec->trigger_time);
 }
 
-const char *apsched__job_name(const apsched_job_record *rec) {
-  return rec->name ? rec->name : (rec->func->name ? rec->func->name : rec->id);
-}
-
 static bool valid_id(const char *id) {
   size_t n = strnlen(id, APSCHED_ID_MAX + 1);
   if (n == 0 || n > APSCHED_ID_MAX) return false;
@@ -234,7 +230,7 @@ static int add_to_store(apsched_scheduler *s, store_entry *se, apsched_job_recor
   for (size_t i = 0; i < n; i++) {
     apsched__job_event(s, nl, APSCHED_EVENT_JOB_ADDED, recs[i]->id, alias);
     apsched__log_later(s, nl, APSCHED_LOG_INFO, "Added job \"%s\" to job store \"%s\"",
-                       apsched__job_name(recs[i]), alias);
+                       apsched__record_name(recs[i]), alias);
   }
   apsched_time_t first = earliest(recs, n);
   apsched__store_enter(s, se);
@@ -639,11 +635,9 @@ restart:;
     if (r != APSCHED_OK) rc = apsched__store_error(e, "remove_all", r);
     apsched__store_leave(s, e);
     /* Stores are cleared one by one: each one cleared is announced, even if
-     * a later one fails. */
-    if (r == APSCHED_OK) {
-      any = true;
-      if (!jobstore) continue;
-    }
+     * a later one fails. Clearing twice is harmless, so a change of the
+     * store list meanwhile just starts over. */
+    any |= r == APSCHED_OK;
     if (rc == APSCHED_OK && s->stores_gen != gen) goto restart;
   }
   if (rc == APSCHED_OK) {

@@ -108,7 +108,7 @@ static apsched_run_ctx *run_alloc(apsched_scheduler *s, const char *id, const ch
 
 apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record *rec,
                                   const char *jobstore, const apsched_time_t *times, size_t n) {
-  apsched_run_ctx *r = run_alloc(s, rec->id, apsched__job_name(rec), times, n);
+  apsched_run_ctx *r = run_alloc(s, rec->id, apsched__record_name(rec), times, n);
   if (!r) return NULL;
   r->func = rec->func;
   r->args = apsched__args_ref(rec->args);

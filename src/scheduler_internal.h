@@ -250,7 +250,8 @@ APSCHED_INTERNAL void apsched__store_leave(apsched_scheduler *s, store_entry *se
 APSCHED_INTERNAL void apsched__section_lock(apsched_scheduler *s, store_entry *se);
 APSCHED_INTERNAL void apsched__section_unlock(apsched_scheduler *s, store_entry *se);
 /* Pins an entry so it outlives the scheduler lock being dropped; unpin
- * frees a removed one when its last pin goes. Lock held. */
+ * frees a removed one when its last pin goes (a blocking store is closed
+ * with the lock dropped for a moment). Lock held. */
 APSCHED_INTERNAL void apsched__store_pin(store_entry *se);
 /* Frees an entry (not its store). */
 APSCHED_INTERNAL void apsched__store_entry_free(apsched_scheduler *s, store_entry *se);
@@ -321,6 +322,5 @@ APSCHED_INTERNAL int apsched__check_pending(apsched_scheduler *s);
  * error. Lock held (dropped around blocking stores). */
 APSCHED_INTERNAL int apsched__commit_pending(apsched_scheduler *s, notice_list *nl);
 APSCHED_INTERNAL void apsched__free_pending(apsched_scheduler *s);
-APSCHED_INTERNAL const char *apsched__job_name(const apsched_job_record *rec);
 
 #endif

@@ -27,8 +27,12 @@ void apsched__store_unpin(apsched_scheduler *s, store_entry *se) {
   store_entry **pp = &s->removed_stores;
   while (*pp != se) pp = &(*pp)->next;
   *pp = se->next;
+  /* A blocking store may block while it closes (a connection): not under
+   * the lock. Nothing can reach the entry any more. */
+  if (se->blocking) apsched__unlock(s);
   if (se->store->vtable->close) se->store->vtable->close(se->store);
   se->store->vtable->destroy(se->store);
+  if (se->blocking) apsched__lock(s);
   apsched__store_entry_free(s, se);
   pthread_cond_broadcast(&s->changed);
 }

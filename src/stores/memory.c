@@ -485,7 +485,7 @@ static const apsched_jobstore_vtable memory_vtable = {
 };
 
 int apsched_memory_store_create(apsched_jobstore **out) {
-  if (!out) return APSCHED_EINVAL;
+  if (!out) return apsched__error(APSCHED_EINVAL, "memory_store_create: out is NULL");
   *out = NULL;
   memory_store *ms = calloc(1, sizeof *ms);
   if (!ms) return APSCHED_ENOMEM;

@@ -121,6 +121,7 @@ int apsched_get_jobs(apsched_scheduler *s, const char *jobstore, apsched_job **o
     return apsched__error(APSCHED_EINVAL, "get_jobs: %s is NULL", !s ? "scheduler" : !out ? "out" : "count");
   collect_ctx c = {0};
   apsched__lock(s);
+  apsched__wait_start(s);
   c.rc = apsched__check_store_alias(s, jobstore);
   for (pending_job *p = s->pending_head; p && c.rc == APSCHED_OK; p = p->next)
     if (!jobstore || strcmp(p->jobstore, jobstore) == 0) collect_one(p->rec, p->jobstore, p, &c);

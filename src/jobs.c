@@ -247,6 +247,10 @@ static int add_to_store(apsched_scheduler *s, store_entry *se, apsched_job_recor
 
 /* ---------------------------------------------------------- pending jobs */
 
+void apsched__wait_start(apsched_scheduler *s) {
+  while (s->starting) pthread_cond_wait(&s->changed, &s->lock);
+}
+
 static void pending_unlink(apsched_scheduler *s, pending_job *p) {
   apsched__strmap_remove(&s->pending_index, p->rec->id);
   if (p->prev) p->prev->next = p->next;
@@ -453,6 +457,7 @@ static int add_jobs(apsched_scheduler *s, const apsched_job_options *opts, size_
   notice_list nl;
   apsched__notices_init(&nl);
   apsched__lock(s);
+  apsched__wait_start(s);
   const char *alias = apsched__intern(s, store_name);
   if (!alias) rc = APSCHED_ENOMEM;
   for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
@@ -516,6 +521,7 @@ int apsched_add_jobs(apsched_scheduler *s, const apsched_job_options *jobs, size
 
 static int find_job(apsched_scheduler *s, const char *id, const char *jobstore, found_job *f) {
   memset(f, 0, sizeof *f);
+  apsched__wait_start(s);
   pending_job *p = pending_find(s, id, jobstore);
   if (p) {
     f->rec = p->rec;
@@ -624,6 +630,7 @@ int apsched_remove_all_jobs(apsched_scheduler *s, const char *jobstore) {
   notice_list nl;
   apsched__notices_init(&nl);
   apsched__lock(s);
+  apsched__wait_start(s);
   int rc = check_store_alias(s, jobstore);
   bool any = false;
 restart:;

@@ -454,9 +454,16 @@ static int start_common(apsched_scheduler *s, bool paused, loop_mode mode, notic
     return apsched__error(APSCHED_ESTATE, "start: the scheduler is already running");
   if (apsched__in_user_code(s))
     return apsched__error(APSCHED_ESTATE, "start: called from the scheduler's own job or listener");
-  s->starting = true; /* other starts and shutdowns wait their turn from here */
+  /* Threads of the previous run go first (a listener of theirs may still
+   * call into the scheduler); joining drops the lock, so look again. */
   join_old_thread(s);
   join_store_threads(s);
+  if (s->starting || s->stopping || s->state != APSCHED_STATE_STOPPED)
+    return apsched__error(APSCHED_ESTATE, "start: a %s is in progress on another thread",
+                          s->stopping ? "shutdown" : "start");
+  /* From here other starts are refused, and job calls wait for the outcome
+   * (the pending jobs are being moved, maybe with the lock dropped). */
+  s->starting = true;
   int rc = APSCHED_OK;
   if (s->loop_running) rc = apsched__error(APSCHED_ESTATE, "start: the previous loop has not returned yet");
   if (rc == APSCHED_OK) rc = add_defaults(s, u);
@@ -479,6 +486,7 @@ static int start_common(apsched_scheduler *s, bool paused, loop_mode mode, notic
   if (rc != APSCHED_OK) {
     undo_start(s, u);
     s->starting = false;
+    pthread_cond_broadcast(&s->changed);
     return rc;
   }
   s->state = paused ? APSCHED_STATE_PAUSED : APSCHED_STATE_RUNNING;
@@ -489,6 +497,7 @@ static int start_common(apsched_scheduler *s, bool paused, loop_mode mode, notic
   s->waker.planned_wake = APSCHED_TIME_NONE;
   apsched__wake_all(s); /* store threads begin their first pass */
   s->starting = false;
+  pthread_cond_broadcast(&s->changed);
   apsched__log_later(s, nl, APSCHED_LOG_INFO, "Scheduler started");
   return APSCHED_OK;
 }

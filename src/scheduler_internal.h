@@ -298,6 +298,10 @@ APSCHED_INTERNAL void apsched__dispatch_flush(apsched_scheduler *s, notice_list 
 
 /* ------------------------------------------------------------------ jobs.c */
 
+/* Waits while another thread is starting the scheduler (its pending jobs
+ * are on their way into their stores). Lock held. */
+APSCHED_INTERNAL void apsched__wait_start(apsched_scheduler *s);
+
 /* A job found by id: pending, or in a store whose section is entered (the
  * caller must call apsched__found_leave). */
 typedef struct found_job {

@@ -85,6 +85,19 @@ static void *start_thread(void *arg) {
   return NULL;
 }
 
+typedef struct replacer {
+  apsched_scheduler *s;
+  int rc;
+} replacer;
+
+static void *replace_pending(void *arg) {
+  replacer *r = arg;
+  apsched_job_options o = {.id = "p", .name = "replaced", .func = count_job, .jobstore = "db",
+                           .paused = true, .replace_existing = true};
+  r->rc = apsched_add_job(r->s, &o, NULL, 0);
+  return NULL;
+}
+
 /* Defect 6: two concurrent starts could both succeed (the lock was dropped
  * in the middle of a start). Here the first start is held inside a blocking
  * store's call while it commits a pending job; the second must be refused. */
@@ -103,9 +116,21 @@ static void test_concurrent_starts(void **state) {
   wrapped_wait_blocked(w);
   assert_int_equal(apsched_start(s, false), APSCHED_ESTATE);
   assert_non_null(strstr(apsched_last_error(), "start is in progress"));
+  /* A job call meanwhile waits for the start instead of touching the
+   * pending job the start is moving (it used to free it under the start). */
+  replacer rep = {.s = s, .rc = 1};
+  pthread_t t2;
+  assert_int_equal(pthread_create(&t2, NULL, replace_pending, &rep), 0);
   wrapped_gate(w, false);
   pthread_join(t, NULL);
+  pthread_join(t2, NULL);
   assert_int_equal(first.rc, APSCHED_OK);
+  assert_int_equal(rep.rc, APSCHED_OK);
+  apsched_job *j;
+  assert_int_equal(apsched_get_job(s, "p", "db", &j), APSCHED_OK);
+  assert_false(j->pending);
+  assert_string_equal(j->name, "replaced");
+  apsched_job_free(j);
   assert_int_equal(apsched_start(s, false), APSCHED_ESTATE);
   assert_int_equal(apsched_shutdown(s, true), APSCHED_OK);
   apsched_free(s);

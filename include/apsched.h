@@ -378,6 +378,9 @@ typedef struct apsched_job {
   bool pending;        /* added before start, not yet in its store */
   bool paused;         /* no next run time until resumed */
   apsched_time_t next_run_time; /* APSCHED_TIME_NONE: paused, or pending (computed at start) */
+  char *broken;        /* NULL, or why its store could not decode it: the job is kept
+                          as stored (paused, trigger = the stored text); only
+                          apsched_remove_job works on it */
 } apsched_job;
 
 /* Registers fn under name for all schedulers of the process (needed to

@@ -67,6 +67,10 @@ typedef struct apsched_func {
 
 /* The function registered for f right now (NULL: none yet). Thread-safe. */
 APSCHED_API apsched_job_fn apsched_func_get(const apsched_func *f);
+/* The interned entry for a function name, created unresolved (fn NULL) if no
+ * function was registered under it yet: what a persistent store puts in a
+ * record it reads back. NULL for an empty name or when memory is short. */
+APSCHED_API const apsched_func *apsched_func_by_name(const char *name);
 
 /* Shared, reference-counted job arguments (a run keeps them alive). */
 typedef struct apsched_job_args apsched_job_args;
@@ -74,8 +78,19 @@ typedef struct apsched_job_args apsched_job_args;
 enum {
   APSCHED_JOB_COALESCE = 1 << 0,
   /* The id is a library-generated UUID4: stores may skip the duplicate check. */
-  APSCHED_JOB_GENERATED_ID = 1 << 1
+  APSCHED_JOB_GENERATED_ID = 1 << 1,
+  /* A persistent store could not decode the job (its trigger is an
+   * apsched_trigger_unparsed saying why): the job is kept paused as it is,
+   * listed, and can only be removed. */
+  APSCHED_JOB_BROKEN = 1 << 2
 };
+
+/* A trigger that stands for text a store could not parse (an unknown kind, a
+ * bad parameter): it never fires, describes itself as the original text, and
+ * apsched_trigger_unparsed_why tells what was wrong. */
+APSCHED_API int apsched_trigger_unparsed(const char *text, const char *why, apsched_trigger **out);
+/* The reason given to apsched_trigger_unparsed, or NULL for any other trigger. */
+APSCHED_API const char *apsched_trigger_unparsed_why(const apsched_trigger *t);
 
 typedef struct apsched_job_record {
   apsched_time_t next_run_time;  /* APSCHED_TIME_NONE: paused */
@@ -118,7 +133,24 @@ APSCHED_API const void *apsched_job_args_bytes(const apsched_job_args *a, size_t
  *   store holds exactly what it held before the call.
  * - Between claim_due and the release of every record it returned, the
  *   scheduler makes no other call on that store.
+ * - A store says why a call failed with apsched_plugin_error (the scheduler
+ *   puts it into apsched_last_error and its logs), interns the executor
+ *   aliases of the records it reads with apsched_intern_alias and their
+ *   functions with apsched_func_by_name, and reports a job it cannot decode
+ *   with apsched_store_report (and keeps it: see APSCHED_JOB_BROKEN).
  */
+
+/* Records why a plugin call is about to fail (printf-style); returns code,
+ * so `return apsched_plugin_error(APSCHED_EBACKEND, "disk full: %s", ...)`. */
+APSCHED_API int apsched_plugin_error(int code, const char *fmt, ...) APSCHED_PRINTF(2, 3);
+/* An alias string that lives as long as the scheduler (for rec->executor).
+ * Thread-safe, also from inside a store call. NULL when memory is short. */
+APSCHED_API const char *apsched_intern_alias(apsched_scheduler *s, const char *text);
+/* Reports a problem with one of the store's jobs (a row it cannot decode):
+ * announced by the loop as JOB_ERROR (job_id, jobstore, error = why) and an
+ * error log line. Thread-safe, also from inside a store call. */
+APSCHED_API void apsched_store_report(apsched_scheduler *s, const char *jobstore,
+                                      const char *job_id, const char *why);
 
 #define APSCHED_JOBSTORE_VTABLE_VERSION 2
 

@@ -56,6 +56,25 @@ int apsched__fail(int code, char *errbuf, size_t errlen, const char *fmt, ...) {
   return code;
 }
 
+/* What a plugin said about its last failure on this thread, taken by the
+ * scheduler into the message of the call that failed. */
+static _Thread_local char plugin_error[256];
+
+int apsched_plugin_error(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(plugin_error, sizeof plugin_error, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+const char *apsched__take_plugin_error(void) {
+  static _Thread_local char taken[sizeof plugin_error];
+  memcpy(taken, plugin_error, sizeof taken);
+  plugin_error[0] = '\0';
+  return taken;
+}
+
 const char *apsched_version(void) { return APSCHED_VERSION_STRING; }
 
 int apsched_version_number(void) { return APSCHED_VERSION_NUMBER; }

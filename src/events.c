@@ -339,3 +339,56 @@ void apsched__notices_flush(apsched_scheduler *s, notice_list *l) {
   for (size_t i = 0; i < l->count; i++) apsched__notice_deliver(s, &l->items[i]);
   apsched__notices_reset(s, l);
 }
+
+/* ---- store reports */
+
+void apsched_store_report(apsched_scheduler *s, const char *jobstore, const char *job_id,
+                          const char *why) {
+  if (!s || !jobstore || !job_id || !why) return;
+  const char *alias = apsched__intern(s, jobstore);
+  size_t idlen = strlen(job_id) + 1, whylen = strlen(why) + 1;
+  store_report *r = apsched__alloc(s, sizeof *r + idlen + whylen);
+  if (!alias || !r) {
+    apsched__dealloc(s, r);
+    return; /* best effort, like every event */
+  }
+  r->next = NULL;
+  r->jobstore = alias;
+  memcpy(r->job_id, job_id, idlen);
+  r->why = r->job_id + idlen;
+  memcpy(r->why, why, whylen);
+  /* A store calls this from inside its own call: only the leaf lock. */
+  pthread_mutex_lock(&s->aux_lock);
+  if (!s->reports) s->reports_tail = &s->reports;
+  *s->reports_tail = r;
+  s->reports_tail = &r->next;
+  pthread_mutex_unlock(&s->aux_lock);
+}
+
+static store_report *take_reports(apsched_scheduler *s) {
+  pthread_mutex_lock(&s->aux_lock);
+  store_report *list = s->reports;
+  s->reports = NULL;
+  pthread_mutex_unlock(&s->aux_lock);
+  return list;
+}
+
+void apsched__deliver_reports(apsched_scheduler *s) {
+  for (store_report *r = take_reports(s), *next; r; r = next) {
+    next = r->next;
+    apsched__log(s, APSCHED_LOG_ERROR, "Job \"%s\" in job store \"%s\": %s", r->job_id, r->jobstore,
+                 r->why);
+    apsched_event ev = {.code = APSCHED_EVENT_JOB_ERROR, .job_id = r->job_id,
+                        .jobstore = r->jobstore, .scheduled_run_time = APSCHED_TIME_NONE,
+                        .retval = -1, .error = r->why};
+    apsched__dispatch(s, &ev);
+    apsched__dealloc(s, r);
+  }
+}
+
+void apsched__drop_reports(apsched_scheduler *s) {
+  for (store_report *r = take_reports(s), *next; r; r = next) {
+    next = r->next;
+    apsched__dealloc(s, r);
+  }
+}

@@ -17,6 +17,10 @@ APSCHED_INTERNAL int apsched__fail(int code, char *errbuf, size_t errlen, const 
 /* Records a message for apsched_last_error() on this thread; returns code. */
 APSCHED_INTERNAL int apsched__error(int code, const char *fmt, ...) APSCHED_PRINTF(2, 3);
 
+/* The message of apsched_plugin_error since the last take ("" if none),
+ * valid until the next take on this thread. */
+APSCHED_INTERNAL const char *apsched__take_plugin_error(void);
+
 /* snprintf that tolerates buf == NULL / len == 0 and appends at *pos,
  * always advancing *pos by the full length (so the caller learns the size). */
 APSCHED_INTERNAL void apsched__append(char *buf, size_t len, size_t *pos, const char *fmt, ...)

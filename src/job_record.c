@@ -156,6 +156,14 @@ apsched_job_record *apsched__record_copy(const apsched_job_record *rec, bool wit
   return c;
 }
 
+const apsched_func *apsched_func_by_name(const char *name) {
+  if (!name || !*name) {
+    apsched__error(APSCHED_EINVAL, "func_by_name: the name is %s", !name ? "NULL" : "empty");
+    return NULL;
+  }
+  return apsched__func_by_name(name, true);
+}
+
 apsched_job_fn apsched_func_get(const apsched_func *f) {
   return f ? apsched__func_fn(f) : NULL;
 }

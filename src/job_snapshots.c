@@ -16,6 +16,7 @@ static void job_fields_free(apsched_job *j) {
   free(j->trigger);
   free(j->executor);
   free(j->jobstore);
+  free(j->broken);
 }
 
 void apsched_jobs_free(apsched_job *jobs, size_t count) {
@@ -50,8 +51,10 @@ static int snapshot(const apsched_job_record *r, const char *jobstore, const pen
   j->next_run_time = r->next_run_time;
   j->paused = pending ? pending->paused : r->next_run_time == APSCHED_TIME_NONE;
   if (j->paused) j->next_run_time = APSCHED_TIME_NONE;
+  const char *why = (r->flags & APSCHED_JOB_BROKEN) ? apsched_trigger_unparsed_why(r->trigger) : NULL;
+  if (r->flags & APSCHED_JOB_BROKEN) j->broken = apsched__strdup(why ? why : "cannot be decoded");
   if (!j->id || !j->name || (r->func->name && !j->func_name) || !j->trigger || !j->executor ||
-      !j->jobstore) {
+      !j->jobstore || ((r->flags & APSCHED_JOB_BROKEN) && !j->broken)) {
     job_fields_free(j);
     return APSCHED_ENOMEM;
   }

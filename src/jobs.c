@@ -200,12 +200,16 @@ static int check_executor(apsched_scheduler *s, const apsched_job_record *rec, b
 static int store_add(store_entry *se, apsched_job_record **recs, size_t n, const bool *replace) {
   size_t failed = n;
   int rc = se->store->vtable->add(se->store, recs, n, replace, &failed);
-  if (rc == APSCHED_EEXIST && failed < n)
+  if (rc == APSCHED_EEXIST && failed < n) {
+    apsched__take_plugin_error();
     return apsched__error(rc, "id: '%.64s' is already used by a job in '%s'", recs[failed]->id,
                           se->alias);
-  if (rc != APSCHED_OK && failed < n)
+  }
+  if (rc != APSCHED_OK && failed < n) {
+    const char *why = apsched__take_plugin_error();
     return apsched__error(rc, "job store '%s' refused job '%.64s': %s", se->alias,
-                          recs[failed]->id, apsched_strerror(rc));
+                          recs[failed]->id, why[0] ? why : apsched_strerror(rc));
+  }
   if (rc != APSCHED_OK) return apsched__store_error(se, "add", rc);
   return APSCHED_OK;
 }
@@ -220,10 +224,30 @@ static apsched_time_t earliest(apsched_job_record *const *recs, size_t n) {
   return t;
 }
 
+/* A job added again with replace_existing and the same trigger keeps the
+ * stored schedule (a program that adds its jobs at every start does not
+ * reset them). Inside the store's section. */
+static int keep_schedules(store_entry *se, apsched_job_record **recs, size_t n, const bool *keep) {
+  for (size_t i = 0; keep && i < n; i++) {
+    if (!keep[i]) continue;
+    const apsched_job_record *old;
+    int rc = se->store->vtable->lookup(se->store, recs[i]->id, &old);
+    if (rc == APSCHED_ENOENT) continue;
+    if (rc != APSCHED_OK) return apsched__store_error(se, "lookup", rc);
+    if ((old->flags & APSCHED_JOB_BROKEN) || old->next_run_time == APSCHED_TIME_NONE ||
+        !apsched_trigger_equal(old->trigger, recs[i]->trigger))
+      continue;
+    recs[i]->next_run_time = old->next_run_time;
+    recs[i]->trigger_time = old->trigger_time;
+  }
+  return APSCHED_OK;
+}
+
 /* Adds records to a store as one batch and announces them. Lock held (a
- * blocking store is called without it). On success the store owns them. */
+ * blocking store is called without it). On success the store owns them.
+ * keep (may be NULL): which records may keep a stored schedule. */
 static int add_to_store(apsched_scheduler *s, store_entry *se, apsched_job_record **recs,
-                        size_t n, const bool *replace, notice_list *nl) {
+                        size_t n, const bool *replace, const bool *keep, notice_list *nl) {
   const char *alias = se->alias;
   /* Names and ids for the events, read before the store owns the records. */
   size_t mark = nl->count;
@@ -232,9 +256,10 @@ static int add_to_store(apsched_scheduler *s, store_entry *se, apsched_job_recor
     apsched__log_later(s, nl, APSCHED_LOG_INFO, "Added job \"%s\" to job store \"%s\"",
                        apsched__record_name(recs[i]), alias);
   }
-  apsched_time_t first = earliest(recs, n);
   apsched__store_enter(s, se);
-  int rc = store_add(se, recs, n, replace);
+  int rc = keep_schedules(se, recs, n, keep);
+  apsched_time_t first = earliest(recs, n);
+  if (rc == APSCHED_OK) rc = store_add(se, recs, n, replace);
   if (rc == APSCHED_OK) {
     apsched__section_lock(s, se);
     apsched__wake_if_earlier(s, se, first);
@@ -298,7 +323,7 @@ static int commit_one_store(apsched_scheduler *s, apsched_time_t now, notice_lis
   size_t n = 0;
   for (pending_job *p = s->pending_head; p; p = p->next) n += p->jobstore == alias;
   apsched_job_record **recs = apsched__alloc(s, n * sizeof *recs);
-  bool *replace = apsched__alloc(s, n * sizeof *replace);
+  bool *replace = apsched__alloc(s, 2 * n * sizeof *replace), *keep = replace + n;
   pending_job **nodes = apsched__alloc(s, n * sizeof *nodes);
   int rc = APSCHED_ENOMEM;
   if (!recs || !replace || !nodes) goto out;
@@ -314,13 +339,14 @@ static int commit_one_store(apsched_scheduler *s, apsched_time_t now, notice_lis
     else if (!p->explicit_next) schedule_first(rec, now);
     nodes[k] = p;
     replace[k] = p->replace_existing;
+    keep[k] = p->replace_existing && !p->paused && !p->explicit_next;
     recs[k++] = rec;
   }
   if (k < n) {
     for (size_t i = 0; i < k; i++) apsched_job_record_free(recs[i]);
     goto out;
   }
-  rc = add_to_store(s, se, recs, n, replace, nl);
+  rc = add_to_store(s, se, recs, n, replace, keep, nl);
   if (rc != APSCHED_OK) {
     for (size_t i = 0; i < n; i++) apsched_job_record_free(recs[i]); /* the pending jobs stay */
     goto out;
@@ -431,7 +457,7 @@ static int add_jobs(apsched_scheduler *s, const apsched_job_options *opts, size_
                     char *id_out, size_t id_len) {
   apsched_time_t now = apsched__wall(s);
   apsched_job_record *one = NULL, **recs = n == 1 ? &one : calloc(n, sizeof *recs);
-  bool replace_one, *replace = n == 1 ? &replace_one : calloc(n, sizeof *replace);
+  bool flags_one[2], *replace = n == 1 ? flags_one : calloc(2 * n, sizeof *replace);
   int rc = APSCHED_OK;
   if (!recs || !replace) {
     rc = APSCHED_ENOMEM;
@@ -448,6 +474,8 @@ static int add_jobs(apsched_scheduler *s, const apsched_job_options *opts, size_
       rc = build_record(s, &opts[i], now, &recs[i]);
     }
     replace[i] = opts[i].replace_existing;
+    /* keep[i]: a re-added job whose trigger did not change keeps its schedule. */
+    replace[n + i] = opts[i].replace_existing && !opts[i].paused && !opts[i].next_run_time;
     if (rc != APSCHED_OK && failed) *failed = i;
   }
   if (rc == APSCHED_OK && id_out && id_len <= strlen(recs[0]->id))
@@ -484,7 +512,7 @@ static int add_jobs(apsched_scheduler *s, const apsched_job_options *opts, size_
         }
       }
     }
-    if (rc == APSCHED_OK) rc = add_to_store(s, se, recs, n, replace, &nl);
+    if (rc == APSCHED_OK) rc = add_to_store(s, se, recs, n, replace, replace + n, &nl);
   }
   if (rc == APSCHED_OK) {
     if (id_out) memcpy(id_out, recs[0]->id, strlen(recs[0]->id) + 1);
@@ -679,7 +707,14 @@ static int change_job(apsched_scheduler *s, const char *id, const char *jobstore
   apsched__lock(s);
   found_job f;
   int rc = find_job(s, id, jobstore, &f);
-  if (rc == APSCHED_OK) {
+  if (rc == APSCHED_OK && (f.rec->flags & APSCHED_JOB_BROKEN)) {
+    const char *why = apsched_trigger_unparsed_why(f.rec->trigger);
+    rc = apsched__error(APSCHED_EINVAL,
+                        "job '%.64s' in '%s' cannot be decoded (%s): it is kept as stored; only "
+                        "remove_job works on it",
+                        id, f.alias, why ? why : "?");
+    found_leave(s, &f);
+  } else if (rc == APSCHED_OK) {
     /* A change that brings its own trigger needs no clone of the old one. */
     apsched_job_record *copy = apsched__record_copy(f.rec, !new_trigger);
     rc = copy ? change(s, &f, copy, ctx) : APSCHED_ENOMEM;

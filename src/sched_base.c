@@ -22,15 +22,31 @@ char *apsched__sdup(apsched_scheduler *s, const char *text) {
 }
 
 const char *apsched__intern(apsched_scheduler *s, const char *text) {
-  for (interned *i = s->aliases; i; i = i->next)
-    if (strcmp(i->text, text) == 0) return i->text;
-  size_t n = strlen(text) + 1;
-  interned *i = apsched__alloc(s, sizeof *i + n);
-  if (!i) return NULL;
-  memcpy(i->text, text, n);
-  i->next = s->aliases;
-  s->aliases = i;
-  return i->text;
+  /* Stores intern from their own calls, with or without the scheduler lock. */
+  pthread_mutex_lock(&s->aux_lock);
+  const char *found = NULL;
+  for (interned *i = s->aliases; i && !found; i = i->next)
+    if (strcmp(i->text, text) == 0) found = i->text;
+  if (!found) {
+    size_t n = strlen(text) + 1;
+    interned *i = apsched__alloc(s, sizeof *i + n);
+    if (i) {
+      memcpy(i->text, text, n);
+      i->next = s->aliases;
+      s->aliases = i;
+      found = i->text;
+    }
+  }
+  pthread_mutex_unlock(&s->aux_lock);
+  return found;
+}
+
+const char *apsched_intern_alias(apsched_scheduler *s, const char *text) {
+  if (!s || !text) {
+    apsched__error(APSCHED_EINVAL, "intern_alias: %s is NULL", !s ? "scheduler" : "text");
+    return NULL;
+  }
+  return apsched__intern(s, text);
 }
 
 int64_t apsched__mono_now(void) {

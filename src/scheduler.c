@@ -76,9 +76,14 @@ int apsched_create(const apsched_config *cfg, apsched_scheduler **out) {
   atomic_init(&s->listener_mask, 0);
 
   int err = pthread_mutex_init(&s->lock, NULL);
-  if (!err && (err = apsched__waker_init(&s->waker)) != 0) pthread_mutex_destroy(&s->lock);
+  if (!err && (err = pthread_mutex_init(&s->aux_lock, NULL)) != 0) pthread_mutex_destroy(&s->lock);
+  if (!err && (err = apsched__waker_init(&s->waker)) != 0) {
+    pthread_mutex_destroy(&s->aux_lock);
+    pthread_mutex_destroy(&s->lock);
+  }
   if (!err && (err = pthread_cond_init(&s->changed, NULL)) != 0) {
     apsched__waker_destroy(&s->waker);
+    pthread_mutex_destroy(&s->aux_lock);
     pthread_mutex_destroy(&s->lock);
   }
   if (err) {
@@ -181,6 +186,7 @@ static apsched_time_t process_once(apsched_scheduler *s) {
   }
   apsched__unlock(s);
   apsched__dispatch_flush(s, &nl);
+  apsched__deliver_reports(s);
   return next;
 }
 
@@ -247,6 +253,7 @@ static void *store_thread(void *arg) {
     }
     apsched__unlock(s);
     apsched__dispatch_flush(s, &nl);
+    apsched__deliver_reports(s);
     apsched__lock(s);
     if (se->thread_stop) break;
     if (se->waker.wakeup_pending) continue;
@@ -939,8 +946,10 @@ void apsched_free(apsched_scheduler *s) {
   apsched__strmap_free(&s->instances);
   if (s->event_fd >= 0) close(s->event_fd);
   apsched_tz_free(s->tz);
+  apsched__drop_reports(s);
   apsched__waker_destroy(&s->waker);
   pthread_cond_destroy(&s->changed);
+  pthread_mutex_destroy(&s->aux_lock);
   pthread_mutex_destroy(&s->lock);
   s->alloc.free(s, s->alloc.user_data);
 }

@@ -111,8 +111,21 @@ typedef struct notice_list {
   notice inline_items[8];
 } notice_list;
 
+/* Something a store reported about one of its jobs (a row it cannot
+ * decode), waiting for the loop to announce it. */
+typedef struct store_report {
+  struct store_report *next;
+  const char *jobstore; /* interned */
+  char *why;            /* after the id, in the same allocation */
+  char job_id[];
+} store_report;
+
 struct apsched_scheduler {
   pthread_mutex_t lock;
+  /* A leaf lock (taken last, held briefly) for what stores may reach while
+   * the scheduler lock is held by someone else: interned aliases, reports. */
+  pthread_mutex_t aux_lock;
+  store_report *reports, **reports_tail;
   pthread_cond_t changed; /* listener calls ended, submits ended, loops stopped, pins dropped */
 
   apsched_allocator alloc;
@@ -172,7 +185,7 @@ static inline void apsched__unlock(apsched_scheduler *s) {
 APSCHED_INTERNAL void *apsched__alloc(apsched_scheduler *s, size_t n);
 APSCHED_INTERNAL void apsched__dealloc(apsched_scheduler *s, void *p);
 APSCHED_INTERNAL char *apsched__sdup(apsched_scheduler *s, const char *text);
-/* Interned alias strings, valid for the scheduler's life (lock held). */
+/* Interned alias strings, valid for the scheduler's life (any lock state). */
 APSCHED_INTERNAL const char *apsched__intern(apsched_scheduler *s, const char *text);
 APSCHED_INTERNAL apsched_time_t apsched__wall(apsched_scheduler *s);
 
@@ -195,6 +208,11 @@ APSCHED_INTERNAL store_entry *apsched__find_store(apsched_scheduler *s, const ch
 APSCHED_INTERNAL executor_entry *apsched__find_executor(apsched_scheduler *s, const char *alias);
 
 /* ---------------------------------------------------------------- events.c */
+
+/* Announces (JOB_ERROR + log) what stores reported; lock NOT held. */
+APSCHED_INTERNAL void apsched__deliver_reports(apsched_scheduler *s);
+/* Frees undelivered reports (apsched_free). */
+APSCHED_INTERNAL void apsched__drop_reports(apsched_scheduler *s);
 
 APSCHED_INTERNAL void apsched__notices_init(notice_list *l);
 /* Appends a notice; NULL on allocation failure (the event is lost: callers

@@ -60,9 +60,10 @@ void apsched__section_unlock(apsched_scheduler *s, store_entry *se) {
 }
 
 int apsched__store_error(store_entry *se, const char *call, int rc) {
-  return apsched__error(rc, "job store '%s' (%s): %s failed: %s", se->alias,
+  const char *why = apsched__take_plugin_error();
+  return apsched__error(rc, "job store '%s' (%s): %s failed: %s%s%s", se->alias,
                         se->store->vtable->kind ? se->store->vtable->kind : "?", call,
-                        apsched_strerror(rc));
+                        apsched_strerror(rc), why[0] ? ": " : "", why);
 }
 
 bool apsched__store_backing_off(store_entry *se, apsched_time_t now) {

@@ -43,7 +43,9 @@ static inline bool wrapped_enter(wrapped_store *w) {
   pthread_mutex_unlock(&w->lock);
   long n = atomic_fetch_add(&w->calls, 1) + 1;
   long at = atomic_load(&w->fail_at);
-  return atomic_load(&w->fail_every) ? n >= at && at > 0 : n == at;
+  bool fail = atomic_load(&w->fail_every) ? n >= at && at > 0 : n == at;
+  if (fail) apsched_plugin_error(w->fail_rc, "injected failure of call %ld", n);
+  return fail;
 }
 
 static inline int ws_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t n,

@@ -131,8 +131,8 @@ APSCHED_API const void *apsched_job_args_bytes(const apsched_job_args *a, size_t
  *   own that claims its due jobs, so a slow store delays only its own jobs.
  * - Every mutating call is all or nothing: when it returns an error, the
  *   store holds exactly what it held before the call.
- * - Between claim_due and the release of every record it returned, the
- *   scheduler makes no other call on that store.
+ * - Between claim_due and the release of every record it returned (and the
+ *   commit after them), the scheduler makes no other call on that store.
  * - A store says why a call failed with apsched_plugin_error (the scheduler
  *   puts it into apsched_last_error and its logs), interns the executor
  *   aliases of the records it reads with apsched_intern_alias and their
@@ -205,6 +205,12 @@ typedef struct apsched_jobstore_vtable {
    * next run time and is due again. */
   int (*release)(apsched_jobstore *st, apsched_job_record *rec, apsched_time_t next_run_time,
                  apsched_time_t trigger_time, bool remove_job);
+  /* Optional. Called once after the releases of one claim_due batch (also
+   * when some failed), so a store can claim, record and advance a whole batch
+   * in one transaction and commit it here. On error every release of the
+   * batch is undone (the jobs are due again) and the scheduler starts none
+   * of their runs. */
+  int (*commit)(apsched_jobstore *st);
   /* Calls fn for every job (borrowed records); stops early if fn returns
    * non-zero and returns that value. */
   int (*foreach)(apsched_jobstore *st, int (*fn)(const apsched_job_record *rec, void *ud),

@@ -305,6 +305,7 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
   /* Inside the section only the store and local data are touched; a
    * blocking store's section runs without the scheduler lock. */
   apsched__store_enter(s, se);
+  size_t batch_mark = nl->count;
   int n = vt->claim_due(se->store, now, due, CLAIM_BATCH);
   if (n < 0) {
     failed = n;
@@ -331,6 +332,16 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
       continue;
     }
     if (run) queued[nqueued++] = (queued_run){run, executor};
+  }
+  if (n > 0 && vt->commit) {
+    int rc = vt->commit(se->store);
+    if (rc != APSCHED_OK) {
+      /* The whole batch is undone: nothing of it runs or is announced. */
+      apsched__notices_truncate(s, nl, batch_mark);
+      while (nqueued > 0) apsched__run_abandon(queued[--nqueued].run);
+      failed = rc;
+      failed_what = "committing the claimed jobs of";
+    }
   }
   if (failed == APSCHED_OK) {
     if (n == CLAIM_BATCH) {

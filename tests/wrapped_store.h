@@ -98,6 +98,14 @@ static inline int ws_release(apsched_jobstore *st, apsched_job_record *rec, apsc
   }
   return w->inner->vtable->release(w->inner, rec, next, trigger_time, remove_job);
 }
+/* Passed through, never failed: a wrapper cannot undo what the inner store
+ * staged in its batch (it counts as a call, though). */
+static inline int ws_commit(apsched_jobstore *st) {
+  wrapped_store *w = as_wrapped(st);
+  atomic_fetch_add(&w->total_calls, 1);
+  atomic_fetch_add(&w->calls, 1);
+  return w->inner->vtable->commit(w->inner);
+}
 static inline int ws_foreach(apsched_jobstore *st, int (*fn)(const apsched_job_record *, void *),
                              void *ud) {
   wrapped_store *w = as_wrapped(st);
@@ -120,7 +128,8 @@ static inline wrapped_store *wrapped_store_new(apsched_jobstore *inner, unsigned
       .version = APSCHED_JOBSTORE_VTABLE_VERSION, .kind = inner->vtable->kind, .flags = flags,
       .destroy = ws_destroy, .add = ws_add, .lookup = ws_lookup, .update = ws_update,
       .remove = ws_remove, .remove_all = ws_remove_all, .next_run_time = ws_next_run_time,
-      .claim_due = ws_claim_due, .release = ws_release, .foreach = ws_foreach};
+      .claim_due = ws_claim_due, .release = ws_release, .foreach = ws_foreach,
+      .commit = inner->vtable->commit ? ws_commit : NULL};
   w->base.vtable = &w->vt;
   w->fail_rc = APSCHED_EBACKEND;
   pthread_mutex_init(&w->lock, NULL);

@@ -117,6 +117,9 @@ APSCHED_API apsched_job_record *apsched_job_record_copy(const apsched_job_record
 
 /* The byte argument of a job (persistent stores serialize it). */
 APSCHED_API const void *apsched_job_args_bytes(const apsched_job_args *a, size_t *len);
+/* True if the job has a pointer argument (which no persistent store or other
+ * process can keep). */
+APSCHED_API bool apsched_job_args_has_pointer(const apsched_job_args *a);
 
 /* ------------------------------------------------------------- job stores
  * The store contract (version 2). Every store passes the conformance kit in

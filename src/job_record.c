@@ -97,6 +97,8 @@ void apsched__args_defer_end(void) {
   }
 }
 
+bool apsched_job_args_has_pointer(const apsched_job_args *a) { return a && a->holder; }
+
 const void *apsched_job_args_bytes(const apsched_job_args *a, size_t *len) {
   if (!a || a->len == 0) {
     if (len) *len = 0;

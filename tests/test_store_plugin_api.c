@@ -51,6 +51,22 @@ static void test_interning_for_stores(void **state) {
   apsched_free(s);
 }
 
+static void test_args_has_pointer(void **state) {
+  (void)state;
+  bool oom;
+  int x;
+  apsched_job_args *bytes = apsched__args_new(NULL, NULL, "ab", 2, &oom);
+  apsched_job_args *ptr = apsched__args_new(&x, NULL, NULL, 0, &oom);
+  apsched_job_args *both = apsched__args_new(&x, NULL, "ab", 2, &oom);
+  assert_false(apsched_job_args_has_pointer(NULL));
+  assert_false(apsched_job_args_has_pointer(bytes));
+  assert_true(apsched_job_args_has_pointer(ptr));
+  assert_true(apsched_job_args_has_pointer(both));
+  apsched__args_unref(bytes);
+  apsched__args_unref(ptr);
+  apsched__args_unref(both);
+}
+
 static void test_store_report_is_announced(void **state) {
   (void)state;
   fake_clock fc;
@@ -179,6 +195,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plugin_error_reaches_last_error),
       cmocka_unit_test(test_interning_for_stores),
+      cmocka_unit_test(test_args_has_pointer),
       cmocka_unit_test(test_store_report_is_announced),
       cmocka_unit_test(test_broken_job_is_kept_and_only_removable),
       cmocka_unit_test(test_unparsed_trigger),

@@ -486,10 +486,14 @@ static int add_jobs(apsched_scheduler *s, const apsched_job_options *opts, size_
   apsched__notices_init(&nl);
   apsched__lock(s);
   apsched__wait_start(s);
-  const char *alias = apsched__intern(s, store_name);
+  /* Aliases of existing stores and executors are interned already. */
+  store_entry *found = apsched__find_store(s, store_name);
+  const char *alias = found ? found->alias : apsched__intern(s, store_name);
   if (!alias) rc = APSCHED_ENOMEM;
   for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
-    recs[i]->executor = apsched__intern(s, opts[i].executor ? opts[i].executor : "default");
+    const char *name = opts[i].executor ? opts[i].executor : "default";
+    executor_entry *ex = apsched__find_executor(s, name);
+    recs[i]->executor = ex ? ex->alias : apsched__intern(s, name);
     if (!recs[i]->executor) rc = APSCHED_ENOMEM;
     if (rc == APSCHED_OK) rc = check_executor(s, recs[i], true);
     if (rc != APSCHED_OK && failed) *failed = i;

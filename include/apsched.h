@@ -457,8 +457,9 @@ enum {
   /* libapsched only: the wall clock stepped (event.clock_step holds by how much). */
   APSCHED_EVENT_CLOCK_STEP = 1 << 17,
   /* libapsched only: a job store failed while the loop used it (event.alias,
-   * event.retval the error code). Once per outage; the loop retries it with
-   * a backoff from 100 ms up to apsched_config.store_retry_interval. */
+   * event.retval the error code, event.error the store's message if it gave
+   * one). Once per outage; the loop retries it with a backoff from 100 ms up
+   * to apsched_config.store_retry_interval. */
   APSCHED_EVENT_JOBSTORE_FAILED = 1 << 18,
   /* libapsched only: a store that had failed works again (event.alias). */
   APSCHED_EVENT_JOBSTORE_RECOVERED = 1 << 19,

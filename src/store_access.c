@@ -82,6 +82,7 @@ void apsched__store_outcome(apsched_scheduler *s, store_entry *se, int rc, const
     apsched__log_later(s, nl, APSCHED_LOG_WARNING, "Job store \"%s\" works again", se->alias);
     return;
   }
+  const char *why = apsched__take_plugin_error();
   bool first = !se->failing;
   se->failing = true;
   se->backoff = first ? FIRST_RETRY : se->backoff * 2;
@@ -93,11 +94,12 @@ void apsched__store_outcome(apsched_scheduler *s, store_entry *se, int rc, const
   if (n) {
     n->ev.alias = se->alias;
     n->ev.retval = rc;
+    if (why[0] && (n->owned = apsched__sdup(s, why))) n->ev.error = n->owned;
   }
   char d[64];
   apsched__format_duration(se->backoff, d, sizeof d);
   apsched__log_later(s, nl, APSCHED_LOG_ERROR,
-                     "Error %s job store \"%s\": %s; retrying in %s, then with backoff up to the "
-                     "retry interval",
-                     what, se->alias, apsched_strerror(rc), d);
+                     "Error %s job store \"%s\": %s%s%s; retrying in %s, then with backoff up to "
+                     "the retry interval",
+                     what, se->alias, apsched_strerror(rc), why[0] ? ": " : "", why, d);
 }

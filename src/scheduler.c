@@ -663,6 +663,13 @@ int apsched_shutdown(apsched_scheduler *s, bool wait) {
   s->waker.planned_wake = APSCHED_TIME_NONE;
   for (store_entry *se = s->stores; se; se = se->next) stop_store_thread(s, se, false);
   apsched__wake_all(s);
+  if (wait) {
+    /* The loops first: one in the middle of a batch has stored its runs'
+     * next run times and must still hand them to running executors. */
+    join_old_thread(s);
+    while (s->loop_running) pthread_cond_wait(&s->changed, &s->lock);
+    join_store_threads(s);
+  }
   /* Executors stop outside the lock: a waiting shutdown lets jobs finish,
    * and those jobs may call back into the scheduler. The list is chained
    * through the entries themselves, so this cannot fail for lack of memory. */
@@ -679,11 +686,6 @@ int apsched_shutdown(apsched_scheduler *s, bool wait) {
   apsched__lock(s);
   for (executor_entry *e = stop; e; e = e->stop_next) e->submitting--;
   pthread_cond_broadcast(&s->changed);
-  if (wait) {
-    join_old_thread(s);
-    while (s->loop_running) pthread_cond_wait(&s->changed, &s->lock);
-    join_store_threads(s);
-  }
   s->stopping = false;
   apsched__unlock(s);
   apsched__log(s, APSCHED_LOG_INFO, "Scheduler has been shut down");

@@ -97,8 +97,43 @@ static void test_blocking_store_runs_its_jobs(void **state) {
   recorder_destroy(&r);
 }
 
+static void *shutdown_and_wait(void *arg) {
+  apsched_shutdown(arg, true);
+  return NULL;
+}
+
+/* A waiting shutdown used to stop the executors while a store's loop was in
+ * the middle of a batch: the batch's next run times were stored, and its
+ * runs were then refused by a stopped executor (lost, reported as errors). */
+static void test_waiting_shutdown_lets_a_batch_in_flight_run(void **state) {
+  (void)state;
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s;
+  assert_int_equal(apsched_create(NULL, &s), APSCHED_OK);
+  wrapped_store *w = wrapped_memory_store(APSCHED_STORE_BLOCKING);
+  assert_int_equal(apsched_add_jobstore(s, &w->base, "db"), APSCHED_OK);
+  assert_int_equal(apsched_add_listener(s, record_event, APSCHED_EVENT_EVERYTHING, &r, NULL), APSCHED_OK);
+  assert_int_equal(apsched_start(s, false), APSCHED_OK);
+  wrapped_gate_release(w, true);
+  counter c = {0};
+  apsched_job_options o = {.id = "due", .func = count_job, .arg = &c, .jobstore = "db"};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  wrapped_wait_release_blocked(w); /* the store's loop claimed the job */
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, shutdown_and_wait, s), 0);
+  while (apsched_get_state(s) != APSCHED_STATE_STOPPED) sched_yield();
+  wrapped_gate_release(w, false);
+  pthread_join(t, NULL);
+  assert_int_equal(atomic_load(&c.runs), 1);
+  assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_ERROR), 0);
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_waiting_shutdown_lets_a_batch_in_flight_run),
       cmocka_unit_test(test_slow_store_does_not_stall_the_scheduler),
       cmocka_unit_test(test_blocking_store_runs_its_jobs),
   };

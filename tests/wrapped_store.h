@@ -27,6 +27,9 @@ typedef struct wrapped_store {
   pthread_cond_t cond;
   bool gate_closed;
   int waiting;
+  /* The same for release calls only (a loop caught in the middle of a batch). */
+  bool release_gate_closed;
+  int release_waiting;
   atomic_long total_calls;
 } wrapped_store;
 
@@ -91,6 +94,12 @@ static inline int ws_claim_due(apsched_jobstore *st, apsched_time_t now, apsched
 static inline int ws_release(apsched_jobstore *st, apsched_job_record *rec, apsched_time_t next,
                              apsched_time_t trigger_time, bool remove_job) {
   wrapped_store *w = as_wrapped(st);
+  pthread_mutex_lock(&w->lock);
+  w->release_waiting++;
+  pthread_cond_broadcast(&w->cond);
+  while (w->release_gate_closed) pthread_cond_wait(&w->cond, &w->lock);
+  w->release_waiting--;
+  pthread_mutex_unlock(&w->lock);
   if (wrapped_enter(w)) {
     /* A failed release undoes the claim: the job keeps its times, due again. */
     w->inner->vtable->release(w->inner, rec, rec->next_run_time, rec->trigger_time, false);
@@ -156,6 +165,20 @@ static inline void wrapped_gate(wrapped_store *w, bool closed) {
   pthread_mutex_lock(&w->lock);
   w->gate_closed = closed;
   pthread_cond_broadcast(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+}
+
+static inline void wrapped_gate_release(wrapped_store *w, bool closed) {
+  pthread_mutex_lock(&w->lock);
+  w->release_gate_closed = closed;
+  pthread_cond_broadcast(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+}
+
+/* Waits until a release is blocked at the closed release gate. */
+static inline void wrapped_wait_release_blocked(wrapped_store *w) {
+  pthread_mutex_lock(&w->lock);
+  while (w->release_waiting == 0) pthread_cond_wait(&w->cond, &w->lock);
   pthread_mutex_unlock(&w->lock);
 }
 

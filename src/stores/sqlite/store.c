@@ -1,0 +1,750 @@
+/* The SQLite job store: the vtable of apsched_plugin.h over one table.
+ *
+ * One connection, used by one call at a time (the scheduler serializes a
+ * store's calls). Every call reads the file afresh, so a job paused, changed
+ * or removed by another program (the sqlite3 shell, an external store) is
+ * seen by the next call; nothing about the jobs is cached between calls but
+ * the ids of rows that cannot be decoded, and those are re-checked whenever
+ * they matter.
+ *
+ * Writes: each mutating call is one transaction (BEGIN IMMEDIATE: the write
+ * lock is taken up front, so another writer makes us wait busy_timeout, never
+ * fail halfway). A claimed batch is one transaction too: claim_due begins it,
+ * release stages each job's new next run time (one statement, undone on its
+ * own if it fails), commit makes the whole batch durable with one fsync.
+ * Inside an open batch (only the conformance kit calls a store there), the
+ * other writes nest as savepoints. */
+#include "sqlite_internal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --------------------------------------------------------------- queries */
+
+typedef enum query {
+  Q_INSERT,
+  Q_UPSERT,
+  Q_LOOKUP,
+  Q_UPDATE,
+  Q_DELETE,
+  Q_DELETE_ALL,
+  Q_NEXT,
+  Q_DUE,
+  Q_ADVANCE,
+  Q_ALL,
+  Q_BEGIN,
+  Q_COMMIT,
+  Q_ROLLBACK,
+  Q_SAVEPOINT,
+  Q_RELEASE_SAVEPOINT,
+  Q_ROLLBACK_SAVEPOINT,
+  Q_COUNT
+} query;
+
+#define VALUES "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+
+/* "@" is the table prefix (apsched__sqlite_expand). */
+static const char *const query_sql[Q_COUNT] = {
+    [Q_INSERT] = "INSERT INTO \"@jobs\" (" SQLITE_JOB_COLUMNS ") VALUES " VALUES,
+    /* REPLACE deletes the old row and inserts the new one in one statement:
+     * the job is never missing, and it queues behind jobs due at the same
+     * time, as a job added anew does. */
+    [Q_UPSERT] = "INSERT OR REPLACE INTO \"@jobs\" (" SQLITE_JOB_COLUMNS ") VALUES " VALUES,
+    [Q_LOOKUP] = "SELECT " SQLITE_JOB_COLUMNS " FROM \"@jobs\" WHERE id = ?1",
+    [Q_UPDATE] = "UPDATE \"@jobs\" SET name = ?2, func = ?3, \"trigger\" = ?4, executor = ?5, "
+                 "arg = ?6, misfire_grace_ms = ?7, coalesce = ?8, max_instances = ?9, "
+                 "max_runtime_ms = ?10, next_run_time = ?11, trigger_time = ?12 WHERE id = ?1",
+    [Q_DELETE] = "DELETE FROM \"@jobs\" WHERE id = ?1",
+    [Q_DELETE_ALL] = "DELETE FROM \"@jobs\"",
+    [Q_NEXT] = "SELECT id, next_run_time FROM \"@jobs\" WHERE next_run_time IS NOT NULL "
+               "ORDER BY next_run_time, rowid",
+    [Q_DUE] = "SELECT " SQLITE_JOB_COLUMNS " FROM \"@jobs\" WHERE next_run_time <= ?1 "
+              "ORDER BY next_run_time, rowid",
+    [Q_ADVANCE] = "UPDATE \"@jobs\" SET next_run_time = ?2, trigger_time = ?3 WHERE id = ?1",
+    [Q_ALL] = "SELECT " SQLITE_JOB_COLUMNS " FROM \"@jobs\"",
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_SAVEPOINT] = "SAVEPOINT apsched_write",
+    [Q_RELEASE_SAVEPOINT] = "RELEASE apsched_write",
+    [Q_ROLLBACK_SAVEPOINT] = "ROLLBACK TO apsched_write",
+};
+
+/* ------------------------------------------------------------ string sets */
+
+/* A small set of strings (ids of broken rows, aliases interned before the
+ * store knows its scheduler): few entries, so a plain array. */
+typedef struct strset {
+  char **items;
+  size_t n, cap;
+} strset;
+
+static const char *strset_find(const strset *set, const char *s) {
+  for (size_t i = 0; i < set->n; i++)
+    if (strcmp(set->items[i], s) == 0) return set->items[i];
+  return NULL;
+}
+
+/* The stored copy of s (added if missing); NULL when memory is short. */
+static const char *strset_add(strset *set, const char *s) {
+  const char *have = strset_find(set, s);
+  if (have) return have;
+  if (set->n == set->cap) {
+    size_t cap = set->cap ? set->cap * 2 : 8;
+    char **items = realloc(set->items, cap * sizeof *items);
+    if (!items) return NULL;
+    set->items = items;
+    set->cap = cap;
+  }
+  char *copy = strdup(s);
+  if (!copy) return NULL;
+  set->items[set->n++] = copy;
+  return copy;
+}
+
+static void strset_remove(strset *set, const char *s) {
+  for (size_t i = 0; i < set->n; i++) {
+    if (strcmp(set->items[i], s) != 0) continue;
+    free(set->items[i]);
+    set->items[i] = set->items[--set->n];
+    return;
+  }
+}
+
+static void strset_clear(strset *set) {
+  for (size_t i = 0; i < set->n; i++) free(set->items[i]);
+  set->n = 0;
+}
+
+static void strset_free(strset *set) {
+  strset_clear(set);
+  free(set->items);
+  *set = (strset){0};
+}
+
+/* ----------------------------------------------------------------- store */
+
+/* rec->store_pos of a claimed record: still held by the scheduler, or released. */
+enum { RELEASED = 0, HELD = 1 };
+
+typedef struct sqlite_store {
+  apsched_jobstore base;
+  sqlite3 *db;
+  char *path;
+  char *prefix;
+  bool external;
+  int lock_fd;
+  sqlite3_stmt *stmt[Q_COUNT];
+  apsched_scheduler *sched; /* from open; NULL before open and after close */
+  const char *alias;
+  /* The claimed batch: claim_due began its transaction, commit ends it. */
+  bool batch;
+  apsched_job_record **claimed; /* every record claimed in the batch */
+  size_t nclaimed, claimed_cap, held;
+  apsched_job_record *found; /* the last lookup's record */
+  strset broken;             /* ids of rows that do not decode, reported since open */
+  strset aliases;            /* executor aliases while there is no scheduler */
+} sqlite_store;
+
+static sqlite_store *as_sqlite(apsched_jobstore *st) { return (sqlite_store *)st; }
+
+static int fail(sqlite_store *ss, const char *what) {
+  return apsched__sqlite_fail(ss->db, ss->path, what);
+}
+
+/* The cached statement for q, prepared on first use. */
+static sqlite3_stmt *stmt(sqlite_store *ss, query q, int *rc) {
+  if (ss->stmt[q]) return ss->stmt[q];
+  char *sql = apsched__sqlite_expand(query_sql[q], ss->prefix);
+  if (!sql) {
+    *rc = apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->path);
+    return NULL;
+  }
+  int src = sqlite3_prepare_v3(ss->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &ss->stmt[q], NULL);
+  free(sql);
+  if (src != SQLITE_OK) {
+    *rc = fail(ss, "preparing a statement");
+    ss->stmt[q] = NULL;
+    return NULL;
+  }
+  return ss->stmt[q];
+}
+
+/* Runs a statement without results (its parameters bound by the caller). */
+static int exec_stmt(sqlite_store *ss, sqlite3_stmt *st, const char *what) {
+  int src = sqlite3_step(st);
+  int rc = src == SQLITE_DONE || src == SQLITE_ROW ? APSCHED_OK : fail(ss, what);
+  sqlite3_reset(st);
+  return rc;
+}
+
+static int exec_q(sqlite_store *ss, query q, const char *what) {
+  int rc = APSCHED_OK;
+  sqlite3_stmt *st = stmt(ss, q, &rc);
+  return st ? exec_stmt(ss, st, what) : rc;
+}
+
+static bool in_transaction(sqlite_store *ss) { return !sqlite3_get_autocommit(ss->db); }
+
+/* Begins a write: a transaction of its own, or a savepoint inside an open
+ * batch (*nested). */
+static int write_begin(sqlite_store *ss, bool *nested) {
+  *nested = in_transaction(ss);
+  return exec_q(ss, *nested ? Q_SAVEPOINT : Q_BEGIN, "starting a write transaction");
+}
+
+/* Ends a write begun by write_begin: commits it if rc is APSCHED_OK, else
+ * undoes it. Returns rc, or the commit's error. */
+static int write_end(sqlite_store *ss, bool nested, int rc) {
+  if (rc == APSCHED_OK) {
+    rc = exec_q(ss, nested ? Q_RELEASE_SAVEPOINT : Q_COMMIT, "committing");
+    if (rc == APSCHED_OK) return rc;
+  }
+  /* SQLite may have rolled the transaction back already (a full disk, an
+   * I/O error); then there is nothing left to undo. */
+  if (!in_transaction(ss)) return rc;
+  if (nested) {
+    exec_q(ss, Q_ROLLBACK_SAVEPOINT, "undoing a write");
+    exec_q(ss, Q_RELEASE_SAVEPOINT, "undoing a write");
+  } else {
+    exec_q(ss, Q_ROLLBACK, "undoing a write");
+  }
+  return rc;
+}
+
+static const char *intern(void *ctx, const char *text) {
+  sqlite_store *ss = ctx;
+  return ss->sched ? apsched_intern_alias(ss->sched, text) : strset_add(&ss->aliases, text);
+}
+
+/* A row that does not decode: reported once per open, then just skipped. */
+static void note_broken(sqlite_store *ss, const apsched_job_record *rec, const char *why) {
+  if (strset_find(&ss->broken, rec->id)) return;
+  if (!strset_add(&ss->broken, rec->id)) return; /* reported again next time: harmless */
+  if (ss->sched && ss->alias) apsched_store_report(ss->sched, ss->alias, rec->id, why);
+}
+
+/* Decodes the current row of st, noting it if broken. */
+static int decode(sqlite_store *ss, sqlite3_stmt *st, apsched_job_record **out) {
+  const char *why;
+  int rc = apsched__sqlite_decode(st, intern, ss, out, &why);
+  if (rc == APSCHED_OK && why) note_broken(ss, *out, why);
+  else if (rc == APSCHED_OK) strset_remove(&ss->broken, (*out)->id); /* fixed by hand */
+  return rc;
+}
+
+static void free_claimed(sqlite_store *ss) {
+  for (size_t i = 0; i < ss->nclaimed; i++) apsched_job_record_free(ss->claimed[i]);
+  ss->nclaimed = 0;
+  ss->held = 0;
+}
+
+/* Whether a record with this id is claimed and not yet released. */
+static bool is_held(const sqlite_store *ss, const char *id) {
+  if (ss->held == 0) return false;
+  for (size_t i = 0; i < ss->nclaimed; i++)
+    if (ss->claimed[i]->store_pos == HELD && strcmp(ss->claimed[i]->id, id) == 0) return true;
+  return false;
+}
+
+/* ---------------------------------------------------------------- vtable */
+
+/* Reports every row that does not decode, once per open: the scheduler
+ * announces each as JOB_ERROR. */
+static int sq_open(apsched_jobstore *st, apsched_scheduler *s, const char *alias) {
+  sqlite_store *ss = as_sqlite(st);
+  ss->sched = s;
+  ss->alias = alias;
+  strset_clear(&ss->broken);
+  int rc = APSCHED_OK;
+  sqlite3_stmt *q = stmt(ss, Q_ALL, &rc);
+  if (!q) return rc;
+  int src;
+  while ((src = sqlite3_step(q)) == SQLITE_ROW && rc == APSCHED_OK) {
+    apsched_job_record *rec;
+    rc = decode(ss, q, &rec);
+    if (rc == APSCHED_OK) apsched_job_record_free(rec);
+  }
+  if (rc == APSCHED_OK && src != SQLITE_DONE && src != SQLITE_ROW) rc = fail(ss, "reading the jobs");
+  sqlite3_reset(q);
+  return rc;
+}
+
+static void sq_close(apsched_jobstore *st) {
+  sqlite_store *ss = as_sqlite(st);
+  ss->sched = NULL;
+  ss->alias = NULL;
+}
+
+static void sq_destroy(apsched_jobstore *st) {
+  sqlite_store *ss = as_sqlite(st);
+  if (!ss) return;
+  /* An open batch was never committed: none of its runs started. */
+  if (ss->db && in_transaction(ss)) sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
+  free_claimed(ss);
+  free(ss->claimed);
+  apsched_job_record_free(ss->found);
+  for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(ss->stmt[i]);
+  sqlite3_close(ss->db);
+  /* Only after the database is closed (and checkpointed) may another
+   * scheduler take the file. */
+  apsched__sqlite_unlock(ss->lock_fd);
+  strset_free(&ss->broken);
+  strset_free(&ss->aliases);
+  free(ss->path);
+  free(ss->prefix);
+  free(ss);
+}
+
+static int sq_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t n,
+                  const bool *replace, size_t *failed) {
+  sqlite_store *ss = as_sqlite(st);
+  size_t dummy;
+  if (!failed) failed = &dummy;
+  *failed = n;
+  if (n == 0) return APSCHED_OK;
+  if (!recs) return apsched__sqlite_error(APSCHED_EINVAL, "add: no records");
+  int rc = APSCHED_OK;
+  for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
+    rc = recs[i] ? apsched__sqlite_storable(recs[i])
+                 : apsched__sqlite_error(APSCHED_EINVAL, "add: record %zu is NULL", i);
+    if (rc != APSCHED_OK) *failed = i;
+  }
+  if (rc != APSCHED_OK) return rc;
+  char **texts = calloc(n, sizeof *texts);
+  if (!texts) return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->path);
+  for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
+    if (!(texts[i] = apsched__sqlite_trigger_text(recs[i]))) {
+      rc = APSCHED_EINVAL;
+      *failed = i;
+    }
+  }
+  bool nested = false;
+  if (rc == APSCHED_OK) rc = write_begin(ss, &nested);
+  if (rc == APSCHED_OK) {
+    for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
+      sqlite3_stmt *q = stmt(ss, replace && replace[i] ? Q_UPSERT : Q_INSERT, &rc);
+      if (!q) break;
+      int src = apsched__sqlite_bind(q, recs[i], texts[i]);
+      if (src == SQLITE_OK) src = sqlite3_step(q);
+      if (src == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        rc = apsched__sqlite_error(APSCHED_EEXIST, "job '%.64s': the id is taken", recs[i]->id);
+        *failed = i;
+      } else if (src != SQLITE_DONE) {
+        char what[128];
+        snprintf(what, sizeof what, "writing job '%.64s'", recs[i]->id);
+        rc = fail(ss, what);
+      }
+      sqlite3_reset(q);
+    }
+    rc = write_end(ss, nested, rc);
+  }
+  for (size_t i = 0; i < n; i++) free(texts[i]);
+  free(texts);
+  if (rc != APSCHED_OK) return rc;
+  /* Stored: the rows are the jobs now, the records are not kept. */
+  for (size_t i = 0; i < n; i++) apsched_job_record_free(recs[i]);
+  return APSCHED_OK;
+}
+
+static int sq_lookup(apsched_jobstore *st, const char *id, const apsched_job_record **out) {
+  sqlite_store *ss = as_sqlite(st);
+  if (!id || !out) return apsched__sqlite_error(APSCHED_EINVAL, "lookup: %s is NULL", !id ? "id" : "out");
+  *out = NULL;
+  int rc = APSCHED_OK;
+  sqlite3_stmt *q = stmt(ss, Q_LOOKUP, &rc);
+  if (!q) return rc;
+  /* id may point into the previous lookup's record: freed only below. */
+  apsched_job_record *rec = NULL;
+  int src = sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+  if (src == SQLITE_OK) src = sqlite3_step(q);
+  if (src == SQLITE_ROW) rc = decode(ss, q, &rec);
+  else if (src == SQLITE_DONE) rc = APSCHED_ENOENT;
+  else rc = fail(ss, "looking a job up");
+  sqlite3_reset(q);
+  if (rc != APSCHED_OK) return rc;
+  apsched_job_record_free(ss->found);
+  ss->found = rec;
+  *out = rec;
+  return APSCHED_OK;
+}
+
+static int sq_update(apsched_jobstore *st, apsched_job_record *rec) {
+  sqlite_store *ss = as_sqlite(st);
+  if (!rec) return apsched__sqlite_error(APSCHED_EINVAL, "update: no record");
+  int rc = apsched__sqlite_storable(rec);
+  if (rc != APSCHED_OK) return rc;
+  char *text = apsched__sqlite_trigger_text(rec);
+  if (!text) return APSCHED_EINVAL;
+  bool nested;
+  rc = write_begin(ss, &nested);
+  if (rc == APSCHED_OK) {
+    sqlite3_stmt *q = stmt(ss, Q_UPDATE, &rc);
+    if (q) {
+      int src = apsched__sqlite_bind(q, rec, text);
+      if (src == SQLITE_OK) src = sqlite3_step(q);
+      if (src != SQLITE_DONE) {
+        char what[128];
+        snprintf(what, sizeof what, "updating job '%.64s'", rec->id);
+        rc = fail(ss, what);
+      } else if (sqlite3_changes(ss->db) == 0) {
+        rc = apsched__sqlite_error(APSCHED_ENOENT, "no job '%.64s'", rec->id);
+      }
+      sqlite3_reset(q);
+    }
+    rc = write_end(ss, nested, rc);
+  }
+  free(text);
+  if (rc == APSCHED_OK) apsched_job_record_free(rec);
+  return rc;
+}
+
+/* Deletes one row (q binds the id) or all (Q_DELETE_ALL) in one write. */
+static int delete_rows(sqlite_store *ss, const char *id) {
+  bool nested;
+  int rc = write_begin(ss, &nested);
+  if (rc != APSCHED_OK) return rc;
+  sqlite3_stmt *q = stmt(ss, id ? Q_DELETE : Q_DELETE_ALL, &rc);
+  if (q) {
+    int src = id ? sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC) : SQLITE_OK;
+    if (src == SQLITE_OK) src = sqlite3_step(q);
+    if (src != SQLITE_DONE) rc = fail(ss, id ? "removing a job" : "removing all jobs");
+    else if (id && sqlite3_changes(ss->db) == 0)
+      rc = apsched__sqlite_error(APSCHED_ENOENT, "no job '%.64s'", id);
+    sqlite3_reset(q);
+  }
+  return write_end(ss, nested, rc);
+}
+
+static int sq_remove(apsched_jobstore *st, const char *id) {
+  sqlite_store *ss = as_sqlite(st);
+  if (!id) return apsched__sqlite_error(APSCHED_EINVAL, "remove: id is NULL");
+  int rc = delete_rows(ss, id);
+  if (rc == APSCHED_OK) strset_remove(&ss->broken, id);
+  return rc;
+}
+
+static int sq_remove_all(apsched_jobstore *st) {
+  sqlite_store *ss = as_sqlite(st);
+  int rc = delete_rows(ss, NULL);
+  if (rc == APSCHED_OK) strset_clear(&ss->broken);
+  return rc;
+}
+
+/* Whether the row with this id still does not decode (rows once found
+ * broken may have been fixed by hand). */
+static int still_broken(sqlite_store *ss, const char *id, bool *broken) {
+  const apsched_job_record *rec;
+  int rc = sq_lookup(&ss->base, id, &rec);
+  *broken = rc == APSCHED_ENOENT || (rc == APSCHED_OK && (rec->flags & APSCHED_JOB_BROKEN));
+  return rc == APSCHED_ENOENT ? APSCHED_OK : rc;
+}
+
+static int sq_next_run_time(apsched_jobstore *st, apsched_time_t *out) {
+  sqlite_store *ss = as_sqlite(st);
+  *out = APSCHED_TIME_NONE;
+  int rc = APSCHED_OK;
+  sqlite3_stmt *q = stmt(ss, Q_NEXT, &rc);
+  if (!q) return rc;
+  int src;
+  while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+    const char *id = (const char *)sqlite3_column_text(q, 0);
+    if (!id || is_held(ss, id)) continue;
+    if (strset_find(&ss->broken, id)) {
+      bool broken;
+      if ((rc = still_broken(ss, id, &broken)) != APSCHED_OK) break;
+      if (broken) continue;
+    }
+    *out = sqlite3_column_int64(q, 1);
+    break;
+  }
+  if (rc == APSCHED_OK && src != SQLITE_ROW && src != SQLITE_DONE)
+    rc = fail(ss, "reading the next run time");
+  sqlite3_reset(q);
+  if (rc != APSCHED_OK) *out = APSCHED_TIME_NONE;
+  return rc;
+}
+
+static int hold(sqlite_store *ss, apsched_job_record *rec) {
+  if (ss->nclaimed == ss->claimed_cap) {
+    size_t cap = ss->claimed_cap ? ss->claimed_cap * 2 : 64;
+    apsched_job_record **a = realloc(ss->claimed, cap * sizeof *a);
+    if (!a) return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->path);
+    ss->claimed = a;
+    ss->claimed_cap = cap;
+  }
+  rec->store_pos = HELD;
+  ss->claimed[ss->nclaimed++] = rec;
+  ss->held++;
+  return APSCHED_OK;
+}
+
+static int sq_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
+                        size_t max) {
+  sqlite_store *ss = as_sqlite(st);
+  if (ss->external)
+    return apsched__sqlite_error(APSCHED_ESTATE,
+                                "'%s' was opened as an outside tool (external = true), which "
+                                "cannot run jobs: give the scheduler a store opened without it",
+                                ss->path);
+  if (max == 0) return 0;
+  if (!out) return apsched__sqlite_error(APSCHED_EINVAL, "claim_due: out is NULL");
+  if (max > INT_MAX) max = INT_MAX;
+  bool began = false;
+  int rc = APSCHED_OK;
+  if (!ss->batch) {
+    free_claimed(ss); /* the previous batch's, committed */
+    if ((rc = exec_q(ss, Q_BEGIN, "starting to claim due jobs")) != APSCHED_OK) return rc;
+    ss->batch = began = true;
+  }
+  size_t first = ss->nclaimed, n = 0;
+  sqlite3_stmt *q = stmt(ss, Q_DUE, &rc);
+  if (q) {
+    int src = sqlite3_bind_int64(q, 1, now);
+    while (n < max && src == SQLITE_OK && (src = sqlite3_step(q)) == SQLITE_ROW) {
+      src = SQLITE_OK;
+      const char *id = (const char *)sqlite3_column_text(q, COL_ID);
+      if (!id || is_held(ss, id)) continue;
+      apsched_job_record *rec;
+      if ((rc = decode(ss, q, &rec)) != APSCHED_OK) break;
+      if (rec->flags & APSCHED_JOB_BROKEN) {
+        apsched_job_record_free(rec); /* kept in the file, never run */
+        continue;
+      }
+      if ((rc = hold(ss, rec)) != APSCHED_OK) {
+        apsched_job_record_free(rec);
+        break;
+      }
+      out[n++] = rec;
+    }
+    if (rc == APSCHED_OK && src != SQLITE_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+      rc = fail(ss, "claiming due jobs");
+    sqlite3_reset(q);
+  }
+  if (rc != APSCHED_OK) {
+    /* Nothing of this call stays claimed. */
+    while (ss->nclaimed > first) apsched_job_record_free(ss->claimed[--ss->nclaimed]);
+    ss->held -= n;
+    if (began) {
+      if (in_transaction(ss)) exec_q(ss, Q_ROLLBACK, "undoing a claim");
+      ss->batch = false;
+    }
+    return rc;
+  }
+  if (began && n == 0) {
+    exec_q(ss, Q_ROLLBACK, "ending an empty claim"); /* nothing was written */
+    ss->batch = false;
+  }
+  return (int)n;
+}
+
+static int sq_release(apsched_jobstore *st, apsched_job_record *rec, apsched_time_t next_run_time,
+                      apsched_time_t trigger_time, bool remove_job) {
+  sqlite_store *ss = as_sqlite(st);
+  bool ours = false;
+  for (size_t i = 0; rec && i < ss->nclaimed && !ours; i++) ours = ss->claimed[i] == rec;
+  if (!ours || rec->store_pos != HELD)
+    return apsched__sqlite_error(APSCHED_EINVAL, "release: job '%.64s' is not claimed from '%s'",
+                                rec ? rec->id : "(null)", ss->path);
+  rec->store_pos = RELEASED;
+  ss->held--;
+  /* SQLite rolls a transaction back by itself after some errors (a full
+   * disk, an I/O error): then the batch is gone, and writing now would
+   * commit this job alone. */
+  if (ss->batch && !in_transaction(ss))
+    return apsched__sqlite_error(APSCHED_EBACKEND,
+                                "'%s': the claimed batch was rolled back after an earlier error; "
+                                "job '%.64s' is due again",
+                                ss->path, rec->id);
+  int rc = APSCHED_OK;
+  sqlite3_stmt *q = stmt(ss, remove_job ? Q_DELETE : Q_ADVANCE, &rc);
+  if (!q) return rc;
+  int src = sqlite3_bind_text(q, 1, rec->id, -1, SQLITE_STATIC);
+  if (!remove_job) {
+    if (src == SQLITE_OK)
+      src = next_run_time == APSCHED_TIME_NONE ? sqlite3_bind_null(q, 2) : sqlite3_bind_int64(q, 2, next_run_time);
+    if (src == SQLITE_OK)
+      src = trigger_time == APSCHED_TIME_NONE ? sqlite3_bind_null(q, 3) : sqlite3_bind_int64(q, 3, trigger_time);
+  }
+  /* One statement: if it fails, SQLite undoes it alone, and the job keeps
+   * its previous next run time. */
+  if (src == SQLITE_OK) src = sqlite3_step(q);
+  if (src != SQLITE_DONE) {
+    char what[128];
+    snprintf(what, sizeof what, "%s job '%.64s'", remove_job ? "removing finished" : "storing the next run time of", rec->id);
+    rc = fail(ss, what);
+  }
+  sqlite3_reset(q);
+  return rc;
+}
+
+static int sq_commit(apsched_jobstore *st) {
+  sqlite_store *ss = as_sqlite(st);
+  if (!ss->batch) return APSCHED_OK;
+  ss->batch = false;
+  int rc;
+  if (!in_transaction(ss)) {
+    rc = apsched__sqlite_error(APSCHED_EBACKEND,
+                              "'%s': the claimed batch was rolled back after an earlier error; "
+                              "its jobs are due again",
+                              ss->path);
+  } else {
+    rc = exec_q(ss, Q_COMMIT, "committing the claimed jobs");
+    if (rc != APSCHED_OK && in_transaction(ss)) exec_q(ss, Q_ROLLBACK, "undoing the claimed jobs");
+  }
+  free_claimed(ss);
+  return rc;
+}
+
+static int sq_foreach(apsched_jobstore *st, int (*fn)(const apsched_job_record *rec, void *ud),
+                      void *ud) {
+  sqlite_store *ss = as_sqlite(st);
+  if (!fn) return apsched__sqlite_error(APSCHED_EINVAL, "foreach: fn is NULL");
+  int rc = APSCHED_OK;
+  sqlite3_stmt *q = stmt(ss, Q_ALL, &rc);
+  if (!q) return rc;
+  int src;
+  while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+    apsched_job_record *rec;
+    if ((rc = decode(ss, q, &rec)) != APSCHED_OK) break;
+    rc = fn(rec, ud);
+    apsched_job_record_free(rec);
+    if (rc != 0) break;
+  }
+  if (rc == APSCHED_OK && src != SQLITE_ROW && src != SQLITE_DONE) rc = fail(ss, "listing the jobs");
+  sqlite3_reset(q);
+  return rc;
+}
+
+static const apsched_jobstore_vtable sqlite_vtable = {
+    .version = APSCHED_JOBSTORE_VTABLE_VERSION,
+    .kind = "sqlite",
+    .flags = APSCHED_STORE_BLOCKING,
+    .open = sq_open,
+    .close = sq_close,
+    .destroy = sq_destroy,
+    .add = sq_add,
+    .lookup = sq_lookup,
+    .update = sq_update,
+    .remove = sq_remove,
+    .remove_all = sq_remove_all,
+    .next_run_time = sq_next_run_time,
+    .claim_due = sq_claim_due,
+    .release = sq_release,
+    .commit = sq_commit,
+    .foreach = sq_foreach,
+};
+
+/* ---------------------------------------------------------------- create */
+
+static bool valid_prefix(const char *prefix) {
+  if (strlen(prefix) > SQLITE_PREFIX_MAX) return false;
+  for (const char *p = prefix; *p; p++) {
+    char c = *p;
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+      return false;
+  }
+  return true;
+}
+
+static int check_options(const apsched_sqlite_options *o) {
+  if (!o) return apsched__sqlite_error(APSCHED_EINVAL, "sqlite store: options are NULL");
+  if (!o->path || !*o->path)
+    return apsched__sqlite_error(APSCHED_EINVAL, "sqlite store: path is %s",
+                                 o->path ? "empty" : "NULL");
+  if (o->table_prefix && !valid_prefix(o->table_prefix))
+    return apsched__sqlite_error(APSCHED_EINVAL,
+                                 "sqlite store: table_prefix '%.80s' must be at most %d letters, "
+                                 "digits and '_'",
+                                 o->table_prefix, SQLITE_PREFIX_MAX);
+  if (o->durability != APSCHED_SQLITE_FULL && o->durability != APSCHED_SQLITE_NORMAL)
+    return apsched__sqlite_error(APSCHED_EINVAL,
+                                 "sqlite store: durability %d is neither APSCHED_SQLITE_FULL (0) "
+                                 "nor APSCHED_SQLITE_NORMAL (1)",
+                                 (int)o->durability);
+  if (o->busy_timeout_ms < 0)
+    return apsched__sqlite_error(APSCHED_EINVAL,
+                                 "sqlite store: busy_timeout_ms %d is negative (0: 5000 ms)",
+                                 o->busy_timeout_ms);
+  return APSCHED_OK;
+}
+
+/* Runs a PRAGMA; its first result column, if any, into result. */
+static int pragma(sqlite_store *ss, const char *sql, char *result, size_t len, const char *what) {
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(ss->db, sql, -1, &q, NULL) != SQLITE_OK) return fail(ss, what);
+  int src = sqlite3_step(q);
+  if (result && len) {
+    const char *text = src == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
+    snprintf(result, len, "%s", text ? text : "");
+  }
+  int rc = src == SQLITE_ROW || src == SQLITE_DONE ? APSCHED_OK : fail(ss, what);
+  sqlite3_finalize(q);
+  return rc;
+}
+
+/* Opens the connection and brings the file to our schema. Nothing is
+ * written before the schema version is known to be one we can read. */
+static int open_database(sqlite_store *ss, const apsched_sqlite_options *o) {
+  int src = sqlite3_open_v2(ss->path, &ss->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+  if (src != SQLITE_OK) return fail(ss, "cannot open the database");
+  sqlite3_extended_result_codes(ss->db, 1);
+  sqlite3_busy_timeout(ss->db, o->busy_timeout_ms ? o->busy_timeout_ms : 5000);
+  if (!ss->external && sqlite3_db_readonly(ss->db, "main") == 1)
+    return apsched__sqlite_error(APSCHED_EBACKEND,
+                                 "'%s' is read-only: a scheduler must be able to write its jobs "
+                                 "(an outside tool may read it with external = true)",
+                                 ss->path);
+  int version;
+  int rc = apsched__sqlite_schema_version(ss->db, ss->prefix, ss->path, &version);
+  if (rc != APSCHED_OK) return rc;
+  if (version > APSCHED_SQLITE_SCHEMA_VERSION) return apsched__sqlite_schema_ensure(ss->db, ss->prefix, ss->path);
+  char mode[16];
+  rc = pragma(ss, "PRAGMA journal_mode = WAL", mode, sizeof mode, "switching to WAL mode");
+  if (rc == APSCHED_OK && strcmp(mode, "wal") != 0)
+    rc = apsched__sqlite_error(APSCHED_EBACKEND, "'%s': cannot switch to WAL mode (journal mode "
+                                                 "stays '%s')", ss->path, mode);
+  if (rc == APSCHED_OK)
+    rc = pragma(ss,
+                o->durability == APSCHED_SQLITE_NORMAL ? "PRAGMA synchronous = NORMAL"
+                                                       : "PRAGMA synchronous = FULL",
+                NULL, 0, "setting the durability");
+  if (rc == APSCHED_OK) rc = apsched__sqlite_schema_ensure(ss->db, ss->prefix, ss->path);
+  return rc;
+}
+
+int apsched_sqlite_store_create(const apsched_sqlite_options *opts, apsched_jobstore **out,
+                                char *errbuf, size_t errlen) {
+  int rc = out ? check_options(opts)
+               : apsched__sqlite_error(APSCHED_EINVAL, "sqlite store: out is NULL");
+  if (out) *out = NULL;
+  if (rc == APSCHED_OK) rc = apsched__sqlite_codec_selfcheck();
+  sqlite_store *ss = NULL;
+  if (rc == APSCHED_OK) {
+    ss = calloc(1, sizeof *ss);
+    if (ss) {
+      ss->base.vtable = &sqlite_vtable;
+      ss->lock_fd = -1;
+      ss->external = opts->external;
+      ss->path = strdup(opts->path);
+      ss->prefix = strdup(opts->table_prefix ? opts->table_prefix : "apsched_");
+    }
+    if (!ss || !ss->path || !ss->prefix)
+      rc = apsched__sqlite_error(APSCHED_ENOMEM, "sqlite store: out of memory");
+  }
+  if (rc == APSCHED_OK && !ss->external) {
+    int fd = apsched__sqlite_lock(ss->path);
+    if (fd < 0) rc = fd;
+    else ss->lock_fd = fd;
+  }
+  if (rc == APSCHED_OK) rc = open_database(ss, opts);
+  if (rc != APSCHED_OK) {
+    if (ss) sq_destroy(&ss->base);
+    if (errbuf && errlen) snprintf(errbuf, errlen, "%s", apsched__sqlite_last_error());
+    return rc;
+  }
+  *out = &ss->base;
+  return APSCHED_OK;
+}

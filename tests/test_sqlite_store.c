@@ -50,6 +50,684 @@ static apsched_jobstore *make_store(void *ud) {
   return open_store(path, *(apsched_sqlite_durability *)ud);
 }
 
+
+/* ------------------------------------------------------------- helpers */
+
+/* Runs per job id, counted by the registered function below. */
+static pthread_mutex_t runs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  char id[64];
+  int runs;
+  apsched_time_t last;
+} run_log[16];
+
+static int tick_job(apsched_run_ctx *run) {
+  pthread_mutex_lock(&runs_lock);
+  const char *id = apsched_run_job_id(run);
+  int i = 0;
+  while (i < 15 && run_log[i].id[0] && strcmp(run_log[i].id, id) != 0) i++;
+  snprintf(run_log[i].id, sizeof run_log[i].id, "%s", id);
+  run_log[i].runs++;
+  run_log[i].last = apsched_run_scheduled_time(run);
+  pthread_mutex_unlock(&runs_lock);
+  return 0;
+}
+
+static int runs_of(const char *id) {
+  pthread_mutex_lock(&runs_lock);
+  int n = 0;
+  for (int i = 0; i < 16; i++)
+    if (strcmp(run_log[i].id, id) == 0) n = run_log[i].runs;
+  pthread_mutex_unlock(&runs_lock);
+  return n;
+}
+
+static void reset_runs(void) {
+  pthread_mutex_lock(&runs_lock);
+  memset(run_log, 0, sizeof run_log);
+  pthread_mutex_unlock(&runs_lock);
+}
+
+#define TICK "sqlite_test.tick"
+
+/* A hosted scheduler on a fake clock with the SQLite store at path as "db". */
+static apsched_scheduler *sched_with_store(fake_clock *fc, recorder *r, const char *path) {
+  apsched_scheduler *s = hosted_scheduler(fc, r, NULL);
+  assert_int_equal(apsched_add_jobstore(s, open_store(path, APSCHED_SQLITE_FULL), "db"), APSCHED_OK);
+  return s;
+}
+
+/* The same, started paused: the store's thread claims nothing until
+ * apsched_resume, so a test can look at the jobs as they were stored. */
+static apsched_scheduler *paused_sched_with_store(fake_clock *fc, recorder *r, const char *path) {
+  apsched_config cfg = {.clock = &fc->clock, .timezone = "UTC"};
+  apsched_scheduler *s;
+  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
+  apsched_executor *ex;
+  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, ex, "default"), APSCHED_OK);
+  assert_int_equal(apsched_add_listener(s, record_event, APSCHED_EVENT_EVERYTHING, r, NULL), APSCHED_OK);
+  assert_int_equal(apsched_add_jobstore(s, open_store(path, APSCHED_SQLITE_FULL), "db"), APSCHED_OK);
+  assert_int_equal(apsched_start_hosted(s, true), APSCHED_OK);
+  return s;
+}
+
+/* Waits (up to 20 s) until an event with code names job id. */
+static bool wait_for_job(recorder *r, int code, const char *id) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 20;
+  pthread_mutex_lock(&r->lock);
+  bool found = false;
+  while (!found) {
+    for (size_t i = 0; i < r->n && !found; i++)
+      found = (r->ev[i].code & code) && strcmp(r->ev[i].job_id, id) == 0;
+    if (!found && pthread_cond_timedwait(&r->cond, &r->lock, &deadline) != 0) break;
+  }
+  pthread_mutex_unlock(&r->lock);
+  return found;
+}
+
+/* One pass of the loop; the store's own thread claims its jobs. */
+static void pass(apsched_scheduler *s) {
+  int64_t wait;
+  assert_int_equal(apsched_process(s, &wait), APSCHED_OK);
+  assert_int_equal(apsched_wakeup(s), APSCHED_OK);
+}
+
+static apsched_job *get(apsched_scheduler *s, const char *id) {
+  apsched_job *j = NULL;
+  int rc = apsched_get_job(s, id, NULL, &j);
+  if (rc != APSCHED_OK) fail_msg("get_job %s: %s", id, apsched_last_error());
+  return j;
+}
+
+static apsched_time_t next_of(apsched_scheduler *s, const char *id) {
+  apsched_job *j = get(s, id);
+  apsched_time_t t = j->next_run_time;
+  apsched_job_free(j);
+  return t;
+}
+
+/* A plain connection to the file, as the sqlite3 shell would open it. */
+static sqlite3 *raw_open(const char *path) {
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+
+static void raw_exec(sqlite3 *db, const char *sql) {
+  char *err = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) fail_msg("%s: %s", sql, err);
+}
+
+/* Every column of one row as "col=value|..." (values quoted as SQL). */
+static char *raw_row(sqlite3 *db, const char *table, const char *id) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT * FROM \"%s\" WHERE id = ?", table);
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+  sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+  char *out = NULL;
+  if (sqlite3_step(q) == SQLITE_ROW) {
+    out = calloc(1, 4096);
+    size_t len = 0;
+    for (int c = 0; c < sqlite3_column_count(q); c++) {
+      int type = sqlite3_column_type(q, c); /* before column_text converts it */
+      const unsigned char *v = sqlite3_column_text(q, c);
+      len += (size_t)snprintf(out + len, 4096 - len, "%s=%s%s|", sqlite3_column_name(q, c),
+                              type == SQLITE_NULL ? "NULL" : (const char *)v,
+                              type == SQLITE_BLOB ? "(blob)" : "");
+    }
+  }
+  sqlite3_finalize(q);
+  return out;
+}
+
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)n + 1);
+  assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return buf;
+}
+
+/* ------------------------------------------------------------- schema */
+
+/* The columns hold readable values: sqlite3 explains the jobs by itself. */
+static void test_schema_is_readable(void **state) {
+  (void)state;
+  char path[300];
+  new_path(path, sizeof path, "schema");
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = sched_with_store(&fc, NULL, path);
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_trigger *every10 = every(10 * APSCHED_SEC, T0);
+  apsched_trigger *cron;
+  apsched_cron_options co = {.hour = "3", .minute = "30", .timezone = "Europe/Berlin"};
+  assert_int_equal(apsched_trigger_cron(&co, &cron, NULL, 0), APSCHED_OK);
+  apsched_job_options jobs[2] = {
+      {.id = "report", .name = "Daily report", .func_name = TICK, .trigger = every10,
+       .jobstore = "db", .arg_bytes = "\x01\x02xyz", .arg_len = 5, .max_instances = 3,
+       .misfire_grace_time = 2500 * APSCHED_MSEC, .max_runtime = 30 * APSCHED_SEC,
+       .coalesce = APSCHED_NO, .next_run_time = T0 + 10 * APSCHED_SEC + 250},
+      {.id = "nightly", .func = tick_job, .trigger = cron, .jobstore = "db", .paused = true,
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED}};
+  assert_int_equal(apsched_add_jobs(s, jobs, 2, NULL), APSCHED_OK);
+
+  sqlite3 *db = raw_open(path);
+  char *row = raw_row(db, "apsched_jobs", "report");
+  assert_non_null(row);
+  assert_string_equal(row,
+                      "id=report|name=Daily report|func=" TICK "|"
+                      "trigger=interval[seconds=10, start_date='2026-01-01T00:00:00Z']|"
+                      "executor=default|arg=\x01\x02xyz(blob)|misfire_grace_ms=2500|coalesce=0|"
+                      "max_instances=3|max_runtime_ms=30000|next_run_time=1767225610000250|"
+                      "trigger_time=1767225610000250|paused=0|"
+                      "next_run_at=2026-01-01T00:00:10.000250Z|");
+  free(row);
+  row = raw_row(db, "apsched_jobs", "nightly");
+  assert_string_equal(row,
+                      "id=nightly|name=NULL|func=" TICK "|"
+                      "trigger=cron[year='*', month='*', day='*', week='*', day_of_week='*', "
+                      "hour='3', minute='30', second='0', timezone='Europe/Berlin']|"
+                      "executor=default|arg=NULL|misfire_grace_ms=NULL|coalesce=1|max_instances=1|"
+                      "max_runtime_ms=0|next_run_time=NULL|trigger_time=NULL|paused=1|"
+                      "next_run_at=NULL|");
+  free(row);
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM apsched_schema", -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(q, 0), APSCHED_SQLITE_SCHEMA_VERSION);
+  assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+  sqlite3_finalize(q);
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+
+  /* And the same values come back through the API. */
+  apsched_job *j = get(s, "report");
+  assert_string_equal(j->name, "Daily report");
+  assert_string_equal(j->func_name, TICK);
+  assert_int_equal(j->max_instances, 3);
+  assert_int_equal(j->misfire_grace_time, 2500 * APSCHED_MSEC);
+  assert_int_equal(j->max_runtime, 30 * APSCHED_SEC);
+  assert_false(j->coalesce);
+  assert_null(j->broken);
+  apsched_job_free(j);
+  j = get(s, "nightly");
+  assert_true(j->paused);
+  assert_int_equal(j->misfire_grace_time, APSCHED_GRACE_UNLIMITED);
+  apsched_job_free(j);
+  apsched_trigger_free(every10);
+  apsched_trigger_free(cron);
+  apsched_free(s);
+}
+
+/* A file written by a newer library is refused, and not changed at all. */
+static void test_newer_schema_is_refused_untouched(void **state) {
+  (void)state;
+  char path[300];
+  new_path(path, sizeof path, "newer");
+  sqlite3 *db = raw_open(path);
+  raw_exec(db, "CREATE TABLE apsched_schema (version INTEGER NOT NULL);"
+               "INSERT INTO apsched_schema VALUES (2);"
+               "CREATE TABLE apsched_jobs (id TEXT PRIMARY KEY, future BLOB);"
+               "INSERT INTO apsched_jobs VALUES ('j', x'00ff');");
+  sqlite3_close(db);
+  size_t len_before, len_after;
+  char *before = read_file(path, &len_before);
+  apsched_sqlite_options o = {.path = path};
+  apsched_jobstore *st = (apsched_jobstore *)1;
+  char err[256];
+  assert_int_equal(apsched_sqlite_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_null(st);
+  assert_non_null(strstr(err, "has schema version 2, newer than the 1 this library knows"));
+  assert_non_null(strstr(err, path));
+  char *after = read_file(path, &len_after);
+  assert_int_equal(len_before, len_after);
+  assert_memory_equal(before, after, len_before);
+  free(before);
+  free(after);
+  /* Another program's table under our name is not taken over either. */
+  new_path(path, sizeof path, "foreign");
+  db = raw_open(path);
+  raw_exec(db, "CREATE TABLE apsched_jobs (id TEXT PRIMARY KEY);");
+  sqlite3_close(db);
+  assert_int_equal(apsched_sqlite_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "has a table 'apsched_jobs' but no 'apsched_schema' table"));
+  /* ... though another prefix shares the file with it. */
+  o.table_prefix = "sched2_";
+  assert_int_equal(apsched_sqlite_store_create(&o, &st, err, sizeof err), APSCHED_OK);
+  apsched_jobstore_free(st);
+  db = raw_open(path);
+  raw_exec(db, "SELECT id, paused FROM sched2_jobs; SELECT version FROM sched2_schema");
+  sqlite3_close(db);
+}
+
+static void test_bad_options(void **state) {
+  (void)state;
+  apsched_jobstore *st;
+  char err[256];
+  assert_int_equal(apsched_sqlite_store_create(NULL, &st, err, sizeof err), APSCHED_EINVAL);
+  apsched_sqlite_options o = {0};
+  assert_int_equal(apsched_sqlite_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_string_equal(err, "sqlite store: path is NULL");
+  char path[300];
+  new_path(path, sizeof path, "options");
+  o = (apsched_sqlite_options){.path = path, .table_prefix = "bad-prefix;"};
+  assert_int_equal(apsched_sqlite_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "table_prefix 'bad-prefix;' must be"));
+  o = (apsched_sqlite_options){.path = path, .durability = 7};
+  assert_int_equal(apsched_sqlite_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "durability 7"));
+  o = (apsched_sqlite_options){.path = path, .busy_timeout_ms = -1};
+  assert_int_equal(apsched_sqlite_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "busy_timeout_ms -1"));
+  assert_int_equal(access(path, F_OK), -1); /* nothing was created */
+}
+
+/* ------------------------------------------------------------ restart */
+
+/* Jobs outlive their scheduler: the next one continues the schedule, with
+ * coalesce and misfire applied to the downtime, and the seeds' pattern
+ * (re-adding with replace_existing and an unchanged trigger) keeps it. */
+static void test_restart_continues_the_schedule(void **state) {
+  (void)state;
+  reset_runs();
+  char path[300];
+  new_path(path, sizeof path, "restart");
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_trigger *every10 = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
+  apsched_job_options jobs[3] = {
+      {.id = "coalesced", .func_name = TICK, .trigger = every10, .jobstore = "db",
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .replace_existing = true},
+      {.id = "strict", .func_name = TICK, .trigger = every10, .jobstore = "db",
+       .coalesce = APSCHED_NO, .misfire_grace_time = APSCHED_SEC, .replace_existing = true},
+      {.id = "changing", .func_name = TICK, .trigger = every10, .jobstore = "db",
+       .replace_existing = true}};
+
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = sched_with_store(&fc, &r, path);
+  assert_int_equal(apsched_add_jobs(s, jobs, 3, NULL), APSCHED_OK);
+  fake_advance(&fc, 10 * APSCHED_SEC);
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 3));
+  assert_int_equal(next_of(s, "coalesced"), T0 + 20 * APSCHED_SEC);
+  apsched_free(s);
+  recorder_destroy(&r);
+  assert_int_equal(runs_of("coalesced"), 1);
+
+  /* 45 s later, a new process would start the same way. */
+  fake_clock_init(&fc, T0 + 65 * APSCHED_SEC);
+  recorder_init(&r);
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK); /* again: harmless */
+  s = paused_sched_with_store(&fc, &r, path);
+  assert_int_equal(next_of(s, "coalesced"), T0 + 20 * APSCHED_SEC); /* as stored */
+  assert_int_equal(next_of(s, "strict"), T0 + 20 * APSCHED_SEC);
+  apsched_trigger *every30 = every(30 * APSCHED_SEC, T0);
+  jobs[2].trigger = every30;
+  assert_int_equal(apsched_add_jobs(s, jobs, 3, NULL), APSCHED_OK);
+  assert_int_equal(next_of(s, "coalesced"), T0 + 20 * APSCHED_SEC); /* unchanged trigger: kept */
+  assert_int_equal(next_of(s, "strict"), T0 + 20 * APSCHED_SEC);
+  assert_int_equal(next_of(s, "changing"), T0 + 90 * APSCHED_SEC); /* new trigger: recomputed */
+  assert_int_equal(apsched_resume(s), APSCHED_OK);
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 1));
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_MISSED, 1));
+  /* coalesced: the five missed runs (20..60 s) become one; strict: all of
+   * them are past its 1 s grace time, reported missed, none run. */
+  assert_int_equal(runs_of("coalesced"), 2);
+  assert_int_equal(runs_of("strict"), 1);
+  int m = recorder_find(&r, APSCHED_EVENT_JOB_MISSED, 0);
+  assert_string_equal(r.ev[m].job_id, "strict");
+  assert_int_equal(r.ev[m].missed_count, 5);
+  assert_int_equal(next_of(s, "coalesced"), T0 + 70 * APSCHED_SEC);
+  assert_int_equal(next_of(s, "strict"), T0 + 70 * APSCHED_SEC);
+  apsched_free(s);
+  recorder_destroy(&r);
+  apsched_trigger_free(every10);
+  apsched_trigger_free(every30);
+}
+
+/* ------------------------------------------------------------ refusals */
+
+static int unnamed_job(apsched_run_ctx *run) {
+  (void)run;
+  return 0;
+}
+
+static void test_unstorable_jobs_are_refused(void **state) {
+  (void)state;
+  char path[300];
+  new_path(path, sizeof path, "refusals");
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = sched_with_store(&fc, NULL, path);
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  int x = 0;
+  apsched_job_options o = {.id = "ptr", .func_name = TICK, .jobstore = "db", .arg = &x};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_EINVAL);
+  assert_non_null(strstr(apsched_last_error(), "job 'ptr' has only a pointer argument, which a "
+                                               "SQLite store cannot keep: give it arg_bytes"));
+  o = (apsched_job_options){.id = "both", .func_name = TICK, .jobstore = "db", .arg = &x,
+                            .arg_bytes = "b", .arg_len = 1};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_EINVAL);
+  assert_non_null(strstr(apsched_last_error(), "pointer argument besides its bytes"));
+  o = (apsched_job_options){.id = "unnamed", .func = unnamed_job, .jobstore = "db"};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_EINVAL);
+  assert_non_null(strstr(apsched_last_error(), "job 'unnamed': its function has no registered "
+                                               "name"));
+  assert_non_null(strstr(apsched_last_error(), "apsched_register_func"));
+  /* In a batch, the offender is named and nothing is stored. */
+  apsched_job_options batch[2] = {{.id = "fine", .func_name = TICK, .jobstore = "db", .paused = true},
+                                  {.id = "unnamed", .func = unnamed_job, .jobstore = "db"}};
+  assert_int_equal(apsched_add_jobs(s, batch, 2, NULL), APSCHED_EINVAL);
+  assert_non_null(strstr(apsched_last_error(), "'unnamed'"));
+  apsched_job *jobs;
+  size_t n;
+  assert_int_equal(apsched_get_jobs(s, "db", &jobs, &n), APSCHED_OK);
+  assert_int_equal(n, 0);
+  apsched_jobs_free(jobs, n);
+  /* A stored job cannot be given a pointer later either. */
+  assert_int_equal(apsched_add_job(s, &batch[0], NULL, 0), APSCHED_OK);
+  apsched_job_changes c = {.set_arg = true, .arg = &x};
+  assert_int_equal(apsched_modify_job(s, "fine", "db", &c), APSCHED_EINVAL);
+  assert_non_null(strstr(apsched_last_error(), "pointer argument"));
+  apsched_free(s);
+}
+
+/* ------------------------------------------------------ undecodable rows */
+
+static void test_undecodable_rows_are_kept_and_reported(void **state) {
+  (void)state;
+  reset_runs();
+  char path[300];
+  new_path(path, sizeof path, "broken");
+  apsched_jobstore_free(open_store(path, APSCHED_SQLITE_FULL)); /* creates the tables */
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  sqlite3 *db = raw_open(path);
+  /* Written by a newer program (a trigger kind this one does not know) and
+   * by hand (an hour out of range), both due long ago; and a good job. */
+  char sql[1024];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO apsched_jobs (id, func, \"trigger\", executor, coalesce, max_instances, "
+           "max_runtime_ms, next_run_time) VALUES "
+           "('lunar', '%s', 'lunar[phase=full]', 'default', 1, 1, 0, %lld), "
+           "('bad-hour', '%s', 'cron[hour=''25'']', 'default', 1, 1, 0, %lld), "
+           "('good', '%s', 'interval[seconds=10, start_date=''2026-01-01T00:00:00Z'']', "
+           "'default', 1, 1, 0, %lld)",
+           TICK, (long long)(T0 - APSCHED_HOUR), TICK, (long long)(T0 - APSCHED_HOUR), TICK,
+           (long long)(T0 + 10 * APSCHED_SEC));
+  raw_exec(db, sql);
+  char *lunar_before = raw_row(db, "apsched_jobs", "lunar");
+  char *hour_before = raw_row(db, "apsched_jobs", "bad-hour");
+
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = sched_with_store(&fc, &r, path);
+  for (int i = 0; i < 3; i++) {
+    fake_advance(&fc, 10 * APSCHED_SEC);
+    pass(s);
+    assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, (size_t)i + 1));
+  }
+  apsched_job *jobs;
+  size_t n;
+  assert_int_equal(apsched_get_jobs(s, "db", &jobs, &n), APSCHED_OK);
+  assert_int_equal(n, 3);
+  apsched_jobs_free(jobs, n);
+  pass(s);
+  /* Reported once each, with the reason; never run; the good job runs. */
+  assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_ERROR), 2);
+  int e = recorder_find(&r, APSCHED_EVENT_JOB_ERROR, 0), f = recorder_find(&r, APSCHED_EVENT_JOB_ERROR, 1);
+  if (strcmp(r.ev[e].job_id, "lunar") != 0) {
+    int t = e;
+    e = f;
+    f = t;
+  }
+  assert_string_equal(r.ev[e].job_id, "lunar");
+  assert_string_equal(r.ev[e].jobstore, "db");
+  assert_non_null(strstr(r.ev[e].error, "unknown trigger kind 'lunar'"));
+  assert_string_equal(r.ev[f].job_id, "bad-hour");
+  assert_non_null(strstr(r.ev[f].error, "25 is above the maximum 23"));
+  assert_int_equal(runs_of("lunar"), 0);
+  assert_int_equal(runs_of("bad-hour"), 0);
+  assert_int_equal(runs_of("good"), 3);
+  /* Listed as broken, with the stored text as its trigger. */
+  apsched_job *j = get(s, "lunar");
+  assert_non_null(j->broken);
+  assert_non_null(strstr(j->broken, "unknown trigger kind 'lunar'"));
+  assert_string_equal(j->trigger, "lunar[phase=full]");
+  assert_true(j->paused);
+  apsched_job_free(j);
+  assert_int_equal(apsched_resume_job(s, "lunar", NULL), APSCHED_EINVAL);
+  /* The rows are exactly as they were. */
+  char *lunar_after = raw_row(db, "apsched_jobs", "lunar");
+  char *hour_after = raw_row(db, "apsched_jobs", "bad-hour");
+  assert_string_equal(lunar_before, lunar_after);
+  assert_string_equal(hour_before, hour_after);
+  /* Removable, and then gone from the file. */
+  assert_int_equal(apsched_remove_job(s, "lunar", NULL), APSCHED_OK);
+  assert_null(raw_row(db, "apsched_jobs", "lunar"));
+  /* A row fixed by hand is a job again, without a restart. */
+  raw_exec(db, "UPDATE apsched_jobs SET \"trigger\" = 'cron[hour=''23'']' WHERE id = 'bad-hour'");
+  j = get(s, "bad-hour");
+  assert_null(j->broken);
+  apsched_job_free(j);
+  apsched_free(s);
+  recorder_destroy(&r);
+  sqlite3_close(db);
+  free(lunar_before);
+  free(lunar_after);
+  free(hour_before);
+  free(hour_after);
+}
+
+/* ---------------------------------------------------- one scheduler per file */
+
+static void test_second_scheduler_is_refused(void **state) {
+  (void)state;
+  char path[300];
+  new_path(path, sizeof path, "lock");
+  apsched_jobstore *first = open_store(path, APSCHED_SQLITE_FULL);
+  apsched_sqlite_options o = {.path = path};
+  apsched_jobstore *second = (apsched_jobstore *)1;
+  char err[256], want[400];
+  assert_int_equal(apsched_sqlite_store_create(&o, &second, err, sizeof err), APSCHED_ESTATE);
+  assert_null(second);
+  snprintf(want, sizeof want, "'%s' is used by another scheduler (pid %ld, this process)", path,
+           (long)getpid());
+  assert_string_equal(err, want);
+  /* An outside tool may open it meanwhile, but cannot run its jobs. */
+  o.external = true;
+  apsched_jobstore *tool;
+  assert_int_equal(apsched_sqlite_store_create(&o, &tool, err, sizeof err), APSCHED_OK);
+  apsched_job_record *out[4];
+  assert_int_equal(tool->vtable->claim_due(tool, T0, out, 4), APSCHED_ESTATE);
+  apsched_jobstore_free(tool);
+  /* Once the first is gone, the file is free. */
+  apsched_jobstore_free(first);
+  o.external = false;
+  assert_int_equal(apsched_sqlite_store_create(&o, &second, err, sizeof err), APSCHED_OK);
+  apsched_jobstore_free(second);
+}
+
+/* A record as an outside tool builds it. */
+static apsched_job_record *tool_record(const char *id, apsched_time_t next) {
+  apsched_job_record *r = apsched__record_new(id);
+  r->trigger = every(APSCHED_HOUR, T0);
+  r->func = apsched_func_by_name(TICK);
+  r->executor = "default";
+  r->misfire_grace_ms = UINT32_MAX;
+  r->max_instances = 1;
+  r->flags = APSCHED_JOB_COALESCE;
+  r->next_run_time = r->trigger_time = next;
+  return r;
+}
+
+/* A tool (external = true) changes jobs while a scheduler runs on the
+ * file: the scheduler sees each change at its next pass. */
+static void test_outside_changes_are_seen(void **state) {
+  (void)state;
+  reset_runs();
+  char path[300];
+  new_path(path, sizeof path, "outside");
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  recorder r;
+  recorder_init(&r);
+  apsched_config cfg = {.timezone = "UTC", .max_wait = 200 * APSCHED_MSEC};
+  apsched_scheduler *s;
+  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
+  apsched_executor *ex;
+  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, ex, "default"), APSCHED_OK);
+  assert_int_equal(apsched_add_jobstore(s, open_store(path, APSCHED_SQLITE_NORMAL), "db"), APSCHED_OK);
+  assert_int_equal(apsched_add_listener(s, record_event, APSCHED_EVENT_EVERYTHING, &r, NULL), APSCHED_OK);
+  assert_int_equal(apsched_start(s, false), APSCHED_OK);
+  apsched_trigger *fast = every(20 * APSCHED_MSEC, 0);
+  apsched_job_options o = {.id = "tick", .func_name = TICK, .trigger = fast, .jobstore = "db"};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 2));
+
+  apsched_sqlite_options to = {.path = path, .external = true};
+  apsched_jobstore *tool;
+  assert_int_equal(apsched_sqlite_store_create(&to, &tool, NULL, 0), APSCHED_OK);
+  /* The tool pauses "tick", then adds a marker due now. */
+  const apsched_job_record *found;
+  assert_int_equal(tool->vtable->lookup(tool, "tick", &found), APSCHED_OK);
+  apsched_job_record *paused = apsched_job_record_copy(found);
+  paused->next_run_time = paused->trigger_time = APSCHED_TIME_NONE;
+  assert_int_equal(tool->vtable->update(tool, paused), APSCHED_OK);
+  apsched_job_record *marker = tool_record("marker1", apsched_now());
+  assert_int_equal(tool->vtable->add(tool, &marker, 1, NULL, NULL), APSCHED_OK);
+  assert_true(wait_for_job(&r, APSCHED_EVENT_JOB_EXECUTED, "marker1"));
+  int ticks = runs_of("tick");
+  /* Whatever pass ran the marker saw the pause: another marker, added once
+   * the scheduler has nothing due (it sleeps up to max_wait), runs, and
+   * "tick" stays where it was. */
+  int64_t t0 = apsched_now();
+  marker = tool_record("marker2", apsched_now());
+  assert_int_equal(tool->vtable->add(tool, &marker, 1, NULL, NULL), APSCHED_OK);
+  assert_true(wait_for_job(&r, APSCHED_EVENT_JOB_EXECUTED, "marker2"));
+  assert_true(apsched_now() - t0 < 3 * APSCHED_SEC); /* within max_wait, with CI slack */
+  assert_int_equal(runs_of("tick"), ticks);
+  apsched_job *j = get(s, "tick");
+  assert_true(j->paused);
+  apsched_job_free(j);
+  apsched_jobstore_free(tool);
+  apsched_trigger_free(fast);
+  assert_int_equal(apsched_shutdown(s, true), APSCHED_OK);
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
+/* ------------------------------------------------------------- failures */
+
+static void test_corrupt_file_is_refused(void **state) {
+  (void)state;
+  char path[300];
+  new_path(path, sizeof path, "corrupt");
+  FILE *f = fopen(path, "wb");
+  for (int i = 0; i < 4096; i++) fputc("garbage!"[i % 8], f);
+  fclose(f);
+  apsched_sqlite_options o = {.path = path};
+  apsched_jobstore *st;
+  char err[256];
+  assert_int_equal(apsched_sqlite_store_create(&o, &st, err, sizeof err), APSCHED_EBACKEND);
+  assert_non_null(strstr(err, path));
+  assert_non_null(strstr(err, "file is not a database"));
+  size_t len;
+  char *bytes = read_file(path, &len);
+  assert_int_equal(len, 4096);
+  assert_memory_equal(bytes, "garbage!", 8);
+  free(bytes);
+}
+
+static void test_read_only_file_is_refused(void **state) {
+  (void)state;
+  /* root writes to a 0444 file anyway (CI runs as root): nothing to test there. */
+  if (geteuid() == 0) skip();
+  char path[300];
+  new_path(path, sizeof path, "readonly");
+  apsched_jobstore_free(open_store(path, APSCHED_SQLITE_FULL));
+  assert_int_equal(chmod(path, 0444), 0);
+  apsched_sqlite_options o = {.path = path};
+  apsched_jobstore *st;
+  char err[256];
+  assert_int_equal(apsched_sqlite_store_create(&o, &st, err, sizeof err), APSCHED_EBACKEND);
+  assert_non_null(strstr(err, "is read-only"));
+  chmod(path, 0644);
+}
+
+/* Another connection holds the write lock: writes fail after busy_timeout
+ * with SQLite's "database is locked", reads go on, other stores' jobs run,
+ * and the store works again once the lock is gone. */
+static void test_locked_database(void **state) {
+  (void)state;
+  reset_runs();
+  char path[300];
+  new_path(path, sizeof path, "locked");
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = hosted_scheduler(&fc, &r, NULL);
+  apsched_sqlite_options o = {.path = path, .busy_timeout_ms = 50};
+  apsched_jobstore *st;
+  assert_int_equal(apsched_sqlite_store_create(&o, &st, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_add_jobstore(s, st, "db"), APSCHED_OK);
+  apsched_trigger *every10 = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
+  apsched_job_options jobs[2] = {
+      {.id = "on-disk", .func_name = TICK, .trigger = every10, .jobstore = "db",
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED},
+      {.id = "in-memory", .func_name = TICK, .trigger = every10}};
+  assert_int_equal(apsched_add_job(s, &jobs[0], NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_add_job(s, &jobs[1], NULL, 0), APSCHED_OK);
+
+  sqlite3 *db = raw_open(path);
+  raw_exec(db, "BEGIN EXCLUSIVE");
+  apsched_job_options more = {.id = "more", .func_name = TICK, .jobstore = "db"};
+  assert_int_equal(apsched_add_job(s, &more, NULL, 0), APSCHED_EBACKEND);
+  assert_non_null(strstr(apsched_last_error(), "job store 'db'"));
+  assert_non_null(strstr(apsched_last_error(), "database is locked"));
+  assert_int_equal(next_of(s, "on-disk"), T0 + 10 * APSCHED_SEC); /* reads still work */
+  fake_advance(&fc, 10 * APSCHED_SEC);
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_FAILED, 1));
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 1));
+  assert_int_equal(runs_of("in-memory"), 1);
+  assert_int_equal(runs_of("on-disk"), 0);
+  int e = recorder_find(&r, APSCHED_EVENT_JOBSTORE_FAILED, 0);
+  assert_string_equal(r.ev[e].alias, "db");
+
+  raw_exec(db, "ROLLBACK");
+  fake_advance(&fc, 15 * APSCHED_SEC); /* past any retry backoff (10 s at most) */
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_RECOVERED, 1));
+  assert_true(wait_for_job(&r, APSCHED_EVENT_JOB_EXECUTED, "on-disk"));
+  assert_int_equal(runs_of("on-disk"), 1); /* the two due runs coalesced */
+  assert_int_equal(apsched_add_job(s, &more, NULL, 0), APSCHED_OK);
+  sqlite3_close(db);
+  apsched_trigger_free(every10);
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "%s/apsched-sqlite-XXXXXX",
            getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -60,7 +738,21 @@ int main(void) {
   apsched_sqlite_durability full = APSCHED_SQLITE_FULL, normal = APSCHED_SQLITE_NORMAL;
   store_kit kit_full = {"sqlite store (synchronous=FULL)", make_store, &full};
   store_kit kit_normal = {"sqlite store (synchronous=NORMAL)", make_store, &normal};
-  int failed = store_kit_run(&kit_full);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_schema_is_readable),
+      cmocka_unit_test(test_newer_schema_is_refused_untouched),
+      cmocka_unit_test(test_bad_options),
+      cmocka_unit_test(test_restart_continues_the_schedule),
+      cmocka_unit_test(test_unstorable_jobs_are_refused),
+      cmocka_unit_test(test_undecodable_rows_are_kept_and_reported),
+      cmocka_unit_test(test_second_scheduler_is_refused),
+      cmocka_unit_test(test_outside_changes_are_seen),
+      cmocka_unit_test(test_corrupt_file_is_refused),
+      cmocka_unit_test(test_read_only_file_is_refused),
+      cmocka_unit_test(test_locked_database),
+  };
+  int failed = cmocka_run_group_tests_name("sqlite store", tests, NULL, NULL);
+  failed += store_kit_run(&kit_full);
   failed += store_kit_run(&kit_normal);
   remove_tmpdir();
   return failed;

@@ -32,17 +32,57 @@ if [ ${#names[@]} -eq 0 ]; then
   exit 1
 fi
 
+# Examples that keep their jobs in a file: each runs twice in a fresh
+# directory, and the second run must continue the jobs the first one stored
+# (it says "continuing N stored job(s)").
+persistent=(sqlite_store)
+
+is_persistent() {
+  local p
+  for p in "${persistent[@]}"; do [ "$p" = "$1" ] && return 0; done
+  return 1
+}
+
+# Runs one example (twice for a persistent one); returns its exit status.
+run_one() { # name exe
+  local name=$1 exe=$2
+  if ! is_persistent "$name"; then
+    timeout --kill-after=5 "$limit" "${wrapper[@]}" "$exe"
+    return
+  fi
+  local dir rc out
+  dir=$(mktemp -d)
+  (cd "$dir" && timeout --kill-after=5 "$limit" "${wrapper[@]}" "$exe" "$dir/jobs.sqlite")
+  rc=$?
+  if [ $rc -eq 0 ]; then
+    echo "-- $name: second run, same file"
+    out=$(cd "$dir" && timeout --kill-after=5 "$limit" "${wrapper[@]}" "$exe" "$dir/jobs.sqlite")
+    rc=$?
+    printf '%s\n' "$out"
+    if [ $rc -eq 0 ] && ! grep -q "continuing [1-9][0-9]* stored job" <<<"$out"; then
+      echo "-- $name: the second run did not continue the stored jobs"
+      rc=1
+    fi
+  fi
+  rm -rf "$dir"
+  return $rc
+}
+
 failed=()
 for name in "${names[@]}"; do
   exe=$build/$name
   echo "== $name"
   if [ ! -x "$exe" ]; then
+    if [[ $name == *sqlite* ]] && grep -q "^APSCHED_HAVE_SQLITE:INTERNAL=OFF" "$build/CMakeCache.txt" 2>/dev/null; then
+      echo "-- $name: skipped (built without libapsched-sqlite: install libsqlite3-dev)"
+      continue
+    fi
     echo "-- $name: not built ($exe missing; configure with -DAPSCHED_BUILD_EXAMPLES=ON)"
     failed+=("$name")
     continue
   fi
   start=$SECONDS
-  timeout --kill-after=5 "$limit" "${wrapper[@]}" "$exe"
+  run_one "$name" "$exe"
   rc=$?
   took=$((SECONDS - start))
   if [ $rc -eq 0 ]; then

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libcmocka-dev pkg-config tzdata python3-apscheduler)
+packages=(libcmocka-dev pkg-config tzdata python3-apscheduler libsqlite3-dev sqlite3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -54,6 +54,13 @@ LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_shared"
 PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc tests/consumer/main.c -o "$root/consumer/consumer_pc" \
   $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs apsched)
 LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_pc"
+# libapsched-sqlite (SQLite is installed above, so it must have been built).
+LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_sqlite_shared"
+"$root/consumer/consumer_sqlite_static"
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc tests/consumer/sqlite_main.c \
+  -o "$root/consumer/consumer_sqlite_pc" \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs apsched-sqlite)
+LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_sqlite_pc"
 echo "== benchmark smoke runs (quick sizes; the figures come from bench/run.sh)"
 "$root/release/bench_scheduler" --quick >/dev/null
 "$root/release/bench_store" 1000 >/dev/null

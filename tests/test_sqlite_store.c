@@ -5,7 +5,8 @@
 #include "store_conformance.h"
 #include "apsched_sqlite.h"
 
-#include <dirent.h>
+#include <ftw.h>
+#include <sys/fsuid.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -19,19 +20,14 @@ static void new_path(char *buf, size_t len, const char *stem) {
   snprintf(buf, len, "%s/%s-%d.db", tmpdir, stem, atomic_fetch_add(&file_seq, 1));
 }
 
-static void remove_tmpdir(void) {
-  DIR *d = opendir(tmpdir);
-  if (!d) return;
-  struct dirent *e;
-  char path[512];
-  while ((e = readdir(d))) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-    unlink(path);
-  }
-  closedir(d);
-  rmdir(tmpdir);
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
 }
+
+static void remove_tmpdir(void) { nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS); }
 
 static apsched_jobstore *open_store(const char *path, apsched_sqlite_durability durability) {
   apsched_sqlite_options o = {.path = path, .durability = durability};
@@ -162,7 +158,8 @@ static void raw_exec(sqlite3 *db, const char *sql) {
   if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) fail_msg("%s: %s", sql, err);
 }
 
-/* Every column of one row as "col=value|..." (values quoted as SQL). */
+/* Every column of one row as "col=value|...", values written as SQL
+ * literals (so a text '5' and an integer 5 differ). */
 static char *raw_row(sqlite3 *db, const char *table, const char *id) {
   char sql[256];
   snprintf(sql, sizeof sql, "SELECT * FROM \"%s\" WHERE id = ?", table);
@@ -175,10 +172,20 @@ static char *raw_row(sqlite3 *db, const char *table, const char *id) {
     size_t len = 0;
     for (int c = 0; c < sqlite3_column_count(q); c++) {
       int type = sqlite3_column_type(q, c); /* before column_text converts it */
-      const unsigned char *v = sqlite3_column_text(q, c);
-      len += (size_t)snprintf(out + len, 4096 - len, "%s=%s%s|", sqlite3_column_name(q, c),
-                              type == SQLITE_NULL ? "NULL" : (const char *)v,
-                              type == SQLITE_BLOB ? "(blob)" : "");
+      len += (size_t)snprintf(out + len, 4096 - len, "%s=", sqlite3_column_name(q, c));
+      if (type == SQLITE_BLOB) {
+        const unsigned char *b = sqlite3_column_blob(q, c);
+        len += (size_t)snprintf(out + len, 4096 - len, "x'");
+        for (int k = 0; k < sqlite3_column_bytes(q, c); k++)
+          len += (size_t)snprintf(out + len, 4096 - len, "%02x", b[k]);
+        len += (size_t)snprintf(out + len, 4096 - len, "'|");
+      } else if (type == SQLITE_NULL) {
+        len += (size_t)snprintf(out + len, 4096 - len, "NULL|");
+      } else {
+        const char *quote = type == SQLITE_TEXT ? "'" : "";
+        len += (size_t)snprintf(out + len, 4096 - len, "%s%s%s|", quote,
+                                (const char *)sqlite3_column_text(q, c), quote);
+      }
     }
   }
   sqlite3_finalize(q);
@@ -226,21 +233,21 @@ static void test_schema_is_readable(void **state) {
   char *row = raw_row(db, "apsched_jobs", "report");
   assert_non_null(row);
   assert_string_equal(row,
-                      "id=report|name=Daily report|func=" TICK "|"
-                      "trigger=interval[seconds=10, start_date='2026-01-01T00:00:00Z']|"
-                      "executor=default|arg=\x01\x02xyz(blob)|misfire_grace_ms=2500|coalesce=0|"
+                      "id='report'|name='Daily report'|func='" TICK "'|"
+                      "trigger='interval[seconds=10, start_date='2026-01-01T00:00:00Z']'|"
+                      "executor='default'|arg=x'010278797a'|misfire_grace_ms=2500|coalesce=0|"
                       "max_instances=3|max_runtime_ms=30000|next_run_time=1767225610000250|"
                       "trigger_time=1767225610000250|paused=0|"
-                      "next_run_at=2026-01-01T00:00:10.000250Z|");
+                      "next_run_at='2026-01-01T00:00:10.000250Z'|");
   free(row);
   row = raw_row(db, "apsched_jobs", "nightly");
   assert_string_equal(row,
-                      "id=nightly|name=NULL|func=" TICK "|"
-                      "trigger=cron[year='*', month='*', day='*', week='*', day_of_week='*', "
-                      "hour='3', minute='30', second='0', timezone='Europe/Berlin']|"
-                      "executor=default|arg=NULL|misfire_grace_ms=NULL|coalesce=1|max_instances=1|"
-                      "max_runtime_ms=0|next_run_time=NULL|trigger_time=NULL|paused=1|"
-                      "next_run_at=NULL|");
+                      "id='nightly'|name=NULL|func='" TICK "'|"
+                      "trigger='cron[year='*', month='*', day='*', week='*', day_of_week='*', "
+                      "hour='3', minute='30', second='0', timezone='Europe/Berlin']'|"
+                      "executor='default'|arg=NULL|misfire_grace_ms=NULL|coalesce=1|"
+                      "max_instances=1|max_runtime_ms=0|next_run_time=NULL|trigger_time=NULL|"
+                      "paused=1|next_run_at=NULL|");
   free(row);
   sqlite3_stmt *q;
   assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM apsched_schema", -1, &q, NULL), SQLITE_OK);
@@ -552,6 +559,14 @@ static void test_second_scheduler_is_refused(void **state) {
   snprintf(want, sizeof want, "'%s' is used by another scheduler (pid %ld, this process)", path,
            (long)getpid());
   assert_string_equal(err, want);
+  /* Under another name of the same file, too. */
+  char link[320];
+  snprintf(link, sizeof link, "%s.link", path);
+  assert_int_equal(symlink(path, link), 0);
+  o.path = link;
+  assert_int_equal(apsched_sqlite_store_create(&o, &second, err, sizeof err), APSCHED_ESTATE);
+  assert_non_null(strstr(err, "is used by another scheduler"));
+  o.path = path;
   /* An outside tool may open it meanwhile, but cannot run its jobs. */
   o.external = true;
   apsched_jobstore *tool;
@@ -657,20 +672,64 @@ static void test_corrupt_file_is_refused(void **state) {
   free(bytes);
 }
 
-static void test_read_only_file_is_refused(void **state) {
+/* A file this process may only read is refused at create (a scheduler must
+ * write); an outside tool may still read it, and its writes fail with
+ * SQLite's "attempt to write a readonly database". Root may write any file
+ * (CI runs as root), so as root this thread takes the filesystem identity
+ * of nobody (setfsuid, which also drops root's file capabilities) while it
+ * opens the file. */
+static void test_read_only_file(void **state) {
   (void)state;
-  /* root writes to a 0444 file anyway (CI runs as root): nothing to test there. */
-  if (geteuid() == 0) skip();
-  char path[300];
-  new_path(path, sizeof path, "readonly");
-  apsched_jobstore_free(open_store(path, APSCHED_SQLITE_FULL));
+  char dir[300], path[320];
+  snprintf(dir, sizeof dir, "%s/readonly-%d", tmpdir, atomic_fetch_add(&file_seq, 1));
+  assert_int_equal(mkdir(dir, 0777), 0);
+  assert_int_equal(chmod(dir, 0777), 0); /* whatever the umask: nobody creates -shm here */
+  assert_int_equal(chmod(tmpdir, 0711), 0); /* and may pass through the parent */
+  snprintf(path, sizeof path, "%s/jobs.db", dir);
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_jobstore *st = open_store(path, APSCHED_SQLITE_FULL);
+  apsched_job_record *rec = tool_record("kept", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  apsched_jobstore_free(st);
   assert_int_equal(chmod(path, 0444), 0);
+  /* Everything as nobody first, checked after: a failed check must not
+   * leave this thread without its identity. */
+  bool root = geteuid() == 0;
+  if (root) setfsuid(65534);
+  bool dropped = !root || setfsuid((uid_t)-1) == 65534;
   apsched_sqlite_options o = {.path = path};
-  apsched_jobstore *st;
-  char err[256];
-  assert_int_equal(apsched_sqlite_store_create(&o, &st, err, sizeof err), APSCHED_EBACKEND);
-  assert_non_null(strstr(err, "is read-only"));
-  chmod(path, 0644);
+  char err[256] = "", tool_err[256] = "", add_err[256] = "";
+  int create_rc = apsched_sqlite_store_create(&o, &st, err, sizeof err);
+  o.external = true;
+  apsched_jobstore *tool = NULL;
+  int tool_rc = apsched_sqlite_store_create(&o, &tool, tool_err, sizeof tool_err);
+  int lookup_rc = -100, add_rc = -100, remove_rc = -100;
+  apsched_time_t found_next = 0;
+  size_t failed = 99;
+  if (tool) {
+    const apsched_job_record *found;
+    lookup_rc = tool->vtable->lookup(tool, "kept", &found);
+    if (lookup_rc == APSCHED_OK) found_next = found->next_run_time;
+    rec = tool_record("new", T0);
+    add_rc = tool->vtable->add(tool, &rec, 1, NULL, &failed);
+    snprintf(add_err, sizeof add_err, "%s", apsched__take_plugin_error());
+    if (add_rc != APSCHED_OK) apsched_job_record_free(rec);
+    remove_rc = tool->vtable->remove(tool, "kept");
+    apsched_jobstore_free(tool);
+  }
+  if (root) setfsuid(0);
+  chmod(tmpdir, 0700);
+  assert_true(dropped);
+  assert_int_equal(create_rc, APSCHED_EBACKEND);
+  if (!strstr(err, "is read-only")) fail_msg("create: %s", err);
+  if (tool_rc != APSCHED_OK) fail_msg("external create: %s", tool_err);
+  assert_int_equal(lookup_rc, APSCHED_OK);
+  assert_int_equal(found_next, T0);
+  assert_int_equal(add_rc, APSCHED_EBACKEND);
+  assert_int_equal(failed, 1); /* not the record's fault */
+  if (!strstr(add_err, "attempt to write a readonly database")) fail_msg("add: %s", add_err);
+  assert_int_equal(remove_rc, APSCHED_EBACKEND);
+  assert_int_equal(chmod(path, 0644), 0);
 }
 
 /* Another connection holds the write lock: writes fail after busy_timeout
@@ -748,7 +807,7 @@ int main(void) {
       cmocka_unit_test(test_second_scheduler_is_refused),
       cmocka_unit_test(test_outside_changes_are_seen),
       cmocka_unit_test(test_corrupt_file_is_refused),
-      cmocka_unit_test(test_read_only_file_is_refused),
+      cmocka_unit_test(test_read_only_file),
       cmocka_unit_test(test_locked_database),
   };
   int failed = cmocka_run_group_tests_name("sqlite store", tests, NULL, NULL);

@@ -30,13 +30,40 @@ static long holder_pid(int fd) {
   return end != buf && pid > 0 ? pid : 0;
 }
 
+/* The database's real name (symbolic links and ".." resolved), so that two
+ * names of one file lock the same sidecar; malloc'd, NULL when short of
+ * memory. A file that does not exist yet is named by its real directory. */
+static char *real_name(const char *path) {
+  char *real = realpath(path, NULL);
+  if (real) return real;
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");
+  char *real_dir = dir ? realpath(dir, NULL) : NULL;
+  free(dir);
+  if (!real_dir) return strdup(path); /* opening it will say what is wrong */
+  const char *base = slash ? slash + 1 : path;
+  size_t n = strlen(real_dir) + strlen(base) + 2;
+  char *joined = malloc(n);
+  if (joined) snprintf(joined, n, "%s/%s", strcmp(real_dir, "/") == 0 ? "" : real_dir, base);
+  free(real_dir);
+  return joined;
+}
+
 int apsched__sqlite_lock(const char *path) {
-  size_t len = strlen(path);
-  char *lock_path = malloc(len + sizeof "-lock");
-  if (!lock_path) return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", path);
-  memcpy(lock_path, path, len);
+  char *real = real_name(path);
+  size_t len = real ? strlen(real) : 0;
+  char *lock_path = real ? malloc(len + sizeof "-lock") : NULL;
+  if (!lock_path) {
+    free(real);
+    return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", path);
+  }
+  memcpy(lock_path, real, len);
   memcpy(lock_path + len, "-lock", sizeof "-lock");
+  free(real);
   int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  /* flock needs no write access: a lock file left by another user still
+   * locks (only the pid is not written then). */
+  if (fd < 0 && errno == EACCES) fd = open(lock_path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int rc = apsched__sqlite_error(APSCHED_EBACKEND, "'%s': cannot open its lock file '%s': %s",
                                   path, lock_path, strerror(errno));

@@ -4,6 +4,7 @@
  * a fresh temporary directory, removed at the end. */
 #include "store_conformance.h"
 #include "apsched_sqlite.h"
+#include "stores/sqlite/sqlite_internal.h"
 
 #include <ftw.h>
 #include <sys/fsuid.h>
@@ -787,6 +788,88 @@ static void test_locked_database(void **state) {
   recorder_destroy(&r);
 }
 
+/* ----------------------------------------------------- claimed batches */
+
+static int veto_commit(void *ud) {
+  atomic_int *vetoes = ud;
+  atomic_fetch_add(vetoes, 1);
+  return 1; /* turns the COMMIT into a ROLLBACK */
+}
+
+/* A batch is one transaction: a release that fails undoes only its job
+ * (the others run, it is due again), a commit that fails undoes the whole
+ * batch (nothing runs, all are due again); either way each run happens once
+ * when the store works again. */
+static void test_failures_inside_a_claimed_batch(void **state) {
+  (void)state;
+  reset_runs();
+  char path[300];
+  new_path(path, sizeof path, "batch");
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = hosted_scheduler(&fc, &r, NULL);
+  apsched_jobstore *st = open_store(path, APSCHED_SQLITE_FULL);
+  sqlite3 *conn = apsched__sqlite_store_db(st);
+  assert_int_equal(apsched_add_jobstore(s, st, "db"), APSCHED_OK);
+  apsched_trigger *every10 = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
+  apsched_job_options jobs[3] = {
+      {.id = "a", .func_name = TICK, .trigger = every10, .jobstore = "db",
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED},
+      {.id = "b", .func_name = TICK, .trigger = every10, .jobstore = "db",
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED},
+      {.id = "c", .func_name = TICK, .trigger = every10, .jobstore = "db",
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED}};
+  assert_int_equal(apsched_add_jobs(s, jobs, 3, NULL), APSCHED_OK);
+
+  /* Storing b's next run time fails (a trigger in the file refuses it). */
+  sqlite3 *db = raw_open(path);
+  raw_exec(db, "CREATE TRIGGER refuse_b BEFORE UPDATE OF next_run_time ON apsched_jobs "
+               "WHEN OLD.id = 'b' BEGIN SELECT RAISE(ABORT, 'b cannot be written'); END");
+  fake_advance(&fc, 10 * APSCHED_SEC);
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_FAILED, 1));
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 2));
+  assert_int_equal(runs_of("a"), 1);
+  assert_int_equal(runs_of("b"), 0);
+  assert_int_equal(runs_of("c"), 1);
+  assert_int_equal(next_of(s, "a"), T0 + 20 * APSCHED_SEC);
+  assert_int_equal(next_of(s, "b"), T0 + 10 * APSCHED_SEC); /* still due */
+  raw_exec(db, "DROP TRIGGER refuse_b");
+  fake_advance(&fc, APSCHED_SEC); /* past the first retry (100 ms) */
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_RECOVERED, 1));
+  assert_true(wait_for_job(&r, APSCHED_EVENT_JOB_EXECUTED, "b"));
+  assert_int_equal(runs_of("b"), 1);
+  assert_int_equal(next_of(s, "b"), T0 + 20 * APSCHED_SEC);
+
+  /* The commit of the next batch fails: none of a, b, c runs. */
+  atomic_int vetoes = 0;
+  sqlite3_commit_hook(conn, veto_commit, &vetoes);
+  fake_advance(&fc, 9 * APSCHED_SEC);
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_FAILED, 2));
+  assert_true(atomic_load(&vetoes) >= 1);
+  assert_int_equal(runs_of("a") + runs_of("b") + runs_of("c"), 3);
+  assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_SUBMITTED), 3);
+  assert_int_equal(next_of(s, "a"), T0 + 20 * APSCHED_SEC);
+  sqlite3_commit_hook(conn, NULL, NULL);
+  fake_advance(&fc, 15 * APSCHED_SEC); /* past any backoff */
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_RECOVERED, 2));
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 6));
+  assert_int_equal(runs_of("a"), 2); /* 20 s and 30 s coalesced into one */
+  assert_int_equal(runs_of("b"), 2);
+  assert_int_equal(runs_of("c"), 2);
+  assert_int_equal(next_of(s, "a"), T0 + 40 * APSCHED_SEC);
+  sqlite3_close(db);
+  apsched_trigger_free(every10);
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "%s/apsched-sqlite-XXXXXX",
            getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -809,6 +892,7 @@ int main(void) {
       cmocka_unit_test(test_corrupt_file_is_refused),
       cmocka_unit_test(test_read_only_file),
       cmocka_unit_test(test_locked_database),
+      cmocka_unit_test(test_failures_inside_a_claimed_batch),
   };
   int failed = cmocka_run_group_tests_name("sqlite store", tests, NULL, NULL);
   failed += store_kit_run(&kit_full);

@@ -101,4 +101,10 @@ SQLITE_HIDDEN int apsched__sqlite_codec_selfcheck(void);
 SQLITE_HIDDEN int apsched__sqlite_lock(const char *path);
 SQLITE_HIDDEN void apsched__sqlite_unlock(int fd);
 
+/* -------------------------------------------------------------- store.c */
+
+/* Test hook: the store's connection (to inject failures, e.g. a commit
+ * hook that vetoes the next commit). Not exported from the shared library. */
+SQLITE_HIDDEN sqlite3 *apsched__sqlite_store_db(apsched_jobstore *st);
+
 #endif

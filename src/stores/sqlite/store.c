@@ -748,3 +748,5 @@ int apsched_sqlite_store_create(const apsched_sqlite_options *opts, apsched_jobs
   *out = &ss->base;
   return APSCHED_OK;
 }
+
+sqlite3 *apsched__sqlite_store_db(apsched_jobstore *st) { return as_sqlite(st)->db; }

@@ -1,8 +1,17 @@
 /*
  * libapsched-sqlite: a job store in a SQLite file. Jobs survive restarts and
  * crashes, one readable row per job (`sqlite3 jobs.db 'select * from
- * apsched_jobs'`). One scheduler process per file; readers (the sqlite3
- * shell, `apsched jobs`) may open it at any time.
+ * apsched_jobs'`). One scheduler per file (any process); readers and tools
+ * (the sqlite3 shell, `apsched jobs`, a store opened with external = true)
+ * may open it at any time, and the scheduler sees their changes at its next
+ * pass.
+ *
+ * The store keeps what a later process can use: a job needs a function
+ * registered by name (apsched_register_func, func_name) and at most a byte
+ * argument (arg_bytes); a job with a pointer argument or an unnamed function
+ * is refused when it is added (APSCHED_EINVAL). A row it cannot decode is
+ * never changed or deleted: it is reported, listed as broken and only
+ * removable.
  *
  * Link with apsched::sqlite (CMake) or `pkg-config --libs apsched-sqlite`.
  */
@@ -38,13 +47,15 @@ typedef struct apsched_sqlite_options {
   bool external;
 } apsched_sqlite_options;
 
-/* Opens (creating it if needed) the job store in opts->path. Fails with
- * APSCHED_ESTATE when another scheduler process uses the file, APSCHED_EINVAL
- * for bad options or a file whose schema is newer than this library's,
- * APSCHED_EBACKEND for a file SQLite cannot open or read (with SQLite's
- * message); errbuf (optional) and apsched_last_error() say why. Nothing in
- * the file changes on failure. The store is APSCHED_STORE_BLOCKING; add it
- * with apsched_add_jobstore like any store. */
+/* Opens (creating it if needed) the job store in opts->path, and holds the
+ * file's one-scheduler lock (the sidecar "<path>-lock") until the store is
+ * freed. Fails with APSCHED_ESTATE when another scheduler (another process,
+ * or another store in this one) uses the file, APSCHED_EINVAL for bad
+ * options or a file whose schema is newer than this library's,
+ * APSCHED_EBACKEND for a file SQLite cannot open or read, or a read-only one
+ * (with SQLite's message); errbuf (optional) says why. Nothing in the file
+ * changes on failure. The store is APSCHED_STORE_BLOCKING; add it with
+ * apsched_add_jobstore like any store (which then owns it). */
 APSCHED_API int apsched_sqlite_store_create(const apsched_sqlite_options *opts,
                                             apsched_jobstore **out, char *errbuf, size_t errlen);
 

@@ -262,10 +262,10 @@ static int sq_open(apsched_jobstore *st, apsched_scheduler *s, const char *alias
   sqlite3_stmt *q = stmt(ss, Q_ALL, &rc);
   if (!q) return rc;
   int src;
-  while ((src = sqlite3_step(q)) == SQLITE_ROW && rc == APSCHED_OK) {
+  while ((src = sqlite3_step(q)) == SQLITE_ROW) {
     apsched_job_record *rec;
-    rc = decode(ss, q, &rec);
-    if (rc == APSCHED_OK) apsched_job_record_free(rec);
+    if ((rc = decode(ss, q, &rec)) != APSCHED_OK) break;
+    apsched_job_record_free(rec);
   }
   if (rc == APSCHED_OK && src != SQLITE_DONE && src != SQLITE_ROW) rc = fail(ss, "reading the jobs");
   sqlite3_reset(q);
@@ -711,6 +711,12 @@ static int open_database(sqlite_store *ss, const apsched_sqlite_options *o) {
                 o->durability == APSCHED_SQLITE_NORMAL ? "PRAGMA synchronous = NORMAL"
                                                        : "PRAGMA synchronous = FULL",
                 NULL, 0, "setting the durability");
+  /* Only the scheduler's connection checkpoints the WAL: a tool writing at
+   * the same time never races it there (SQLite's WAL-reset bug, 3.7.0 to
+   * 3.51.2, needs two connections checkpointing or resetting at once). The
+   * tool's last close still checkpoints when no scheduler has the file. */
+  if (rc == APSCHED_OK && ss->external)
+    rc = pragma(ss, "PRAGMA wal_autocheckpoint = 0", NULL, 0, "configuring checkpoints");
   if (rc == APSCHED_OK) rc = apsched__sqlite_schema_ensure(ss->db, ss->prefix, ss->path);
   return rc;
 }

@@ -34,8 +34,11 @@ static apsched_jobstore *open_store(const char *path, apsched_sqlite_durability 
   apsched_sqlite_options o = {.path = path, .durability = durability};
   apsched_jobstore *st = NULL;
   char err[256] = "";
+  apsched__error(APSCHED_OK, "untouched");
   int rc = apsched_sqlite_store_create(&o, &st, err, sizeof err);
   if (rc != APSCHED_OK) fail_msg("sqlite store on %s: %s (%s)", path, apsched_strerror(rc), err);
+  /* A call that succeeds leaves apsched_last_error() alone. */
+  assert_string_equal(apsched_last_error(), "untouched");
   return st;
 }
 

@@ -68,8 +68,6 @@ int apsched__sqlite_codec_selfcheck(void) {
   const void *got = r->args ? apsched_job_args_bytes(r->args, &len) : NULL;
   bool ok = !r->args || (got && len == sizeof probe && memcmp(got, probe, len) == 0 &&
                          !apsched_job_args_has_pointer(r->args));
-  apsched_job_record *copy = ok && r->args ? apsched_job_record_copy(r) : NULL;
-  apsched_job_record_free(copy);
   apsched_job_record_free(r);
   if (!ok)
     return apsched__sqlite_error(APSCHED_EINVAL,

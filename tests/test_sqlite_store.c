@@ -777,6 +777,7 @@ static void test_locked_database(void **state) {
   assert_int_equal(runs_of("on-disk"), 0);
   int e = recorder_find(&r, APSCHED_EVENT_JOBSTORE_FAILED, 0);
   assert_string_equal(r.ev[e].alias, "db");
+  assert_non_null(strstr(r.ev[e].error, "database is locked"));
 
   raw_exec(db, "ROLLBACK");
   fake_advance(&fc, 15 * APSCHED_SEC); /* past any retry backoff (10 s at most) */
@@ -834,6 +835,8 @@ static void test_failures_inside_a_claimed_batch(void **state) {
   fake_advance(&fc, 10 * APSCHED_SEC);
   pass(s);
   assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_FAILED, 1));
+  int e = recorder_find(&r, APSCHED_EVENT_JOBSTORE_FAILED, 0);
+  assert_non_null(strstr(r.ev[e].error, "storing the next run time of job 'b': b cannot be written"));
   assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 2));
   assert_int_equal(runs_of("a"), 1);
   assert_int_equal(runs_of("b"), 0);
@@ -854,6 +857,8 @@ static void test_failures_inside_a_claimed_batch(void **state) {
   fake_advance(&fc, 9 * APSCHED_SEC);
   pass(s);
   assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_FAILED, 2));
+  e = recorder_find(&r, APSCHED_EVENT_JOBSTORE_FAILED, 1);
+  assert_non_null(strstr(r.ev[e].error, "committing the claimed jobs"));
   assert_true(atomic_load(&vetoes) >= 1);
   assert_int_equal(runs_of("a") + runs_of("b") + runs_of("c"), 3);
   assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_SUBMITTED), 3);

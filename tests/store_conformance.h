@@ -442,7 +442,9 @@ static void kit_loop_survives_failing_store(void **state) {
   int f = recorder_find(&k.rec, APSCHED_EVENT_JOBSTORE_FAILED, 0);
   assert_string_equal(k.rec.ev[f].alias, "kit");
   assert_int_equal(k.rec.ev[f].retval, APSCHED_EBACKEND);
-  assert_string_equal(k.rec.ev[f].error, "injected failure of call 1");
+  /* The store's own message; not necessarily call 1's: two failing calls
+   * may race to report the outage (seen under TSan with a blocking store). */
+  assert_non_null(strstr(k.rec.ev[f].error, "injected failure of call "));
   /* It is retried (after the backoff, which follows the scheduler's clock). */
   for (int i = 0; i < 2000 && wrapped_calls(k.w) < 3; i++) {
     fake_advance(&k.fc, APSCHED_SEC);

@@ -80,7 +80,7 @@ static int query_ints(sqlite3 *db, const char *path, const char *sql_template, c
 
 int apsched__sqlite_schema_version(sqlite3 *db, const char *prefix, const char *path,
                                    int *version) {
-  sqlite3_int64 has[2];
+  sqlite3_int64 has[2] = {0, 0};
   int rc = query_ints(db, path,
                       "SELECT count(*) FILTER (WHERE name = '@schema'),"
                       " count(*) FILTER (WHERE name = '@jobs')"
@@ -96,7 +96,7 @@ int apsched__sqlite_schema_version(sqlite3 *db, const char *prefix, const char *
     *version = 0;
     return APSCHED_OK;
   }
-  sqlite3_int64 v[2];
+  sqlite3_int64 v[2] = {0, 0};
   rc = query_ints(db, path, "SELECT max(version), count(*) FROM \"@schema\"", prefix, v, 2,
                   "reading the schema version");
   if (rc != APSCHED_OK) return rc;

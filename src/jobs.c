@@ -226,19 +226,29 @@ static apsched_time_t earliest(apsched_job_record *const *recs, size_t n) {
 
 /* A job added again with replace_existing and the same trigger keeps the
  * stored schedule (a program that adds its jobs at every start does not
- * reset them). Inside the store's section. */
-static int keep_schedules(store_entry *se, apsched_job_record **recs, size_t n, const bool *keep) {
+ * reset them). One that does not keep it is scheduled from the clock read
+ * here, inside the store's section: a time read before the section was free
+ * may be one the loop claimed and ran meanwhile (it would run twice). */
+static int keep_schedules(apsched_scheduler *s, store_entry *se, apsched_job_record **recs,
+                          size_t n, const bool *keep) {
+  apsched_time_t now = APSCHED_TIME_NONE;
   for (size_t i = 0; keep && i < n; i++) {
     if (!keep[i]) continue;
     const apsched_job_record *old;
     int rc = se->store->vtable->lookup(se->store, recs[i]->id, &old);
-    if (rc == APSCHED_ENOENT) continue;
-    if (rc != APSCHED_OK) return apsched__store_error(se, "lookup", rc);
-    if ((old->flags & APSCHED_JOB_BROKEN) || old->next_run_time == APSCHED_TIME_NONE ||
-        !apsched_trigger_equal(old->trigger, recs[i]->trigger))
+    if (rc != APSCHED_OK && rc != APSCHED_ENOENT) return apsched__store_error(se, "lookup", rc);
+    if (rc == APSCHED_OK && !(old->flags & APSCHED_JOB_BROKEN) &&
+        old->next_run_time != APSCHED_TIME_NONE &&
+        apsched_trigger_equal(old->trigger, recs[i]->trigger)) {
+      recs[i]->next_run_time = old->next_run_time;
+      recs[i]->trigger_time = old->trigger_time;
       continue;
-    recs[i]->next_run_time = old->next_run_time;
-    recs[i]->trigger_time = old->trigger_time;
+    }
+    if (now == APSCHED_TIME_NONE) now = apsched__wall(s);
+    schedule_first(recs[i], now);
+    if (recs[i]->next_run_time == APSCHED_TIME_NONE)
+      return apsched__error(APSCHED_EINVAL, "trigger: job '%.64s' never fires from now on",
+                            recs[i]->id);
   }
   return APSCHED_OK;
 }
@@ -257,7 +267,7 @@ static int add_to_store(apsched_scheduler *s, store_entry *se, apsched_job_recor
                        apsched__record_name(recs[i]), alias);
   }
   apsched__store_enter(s, se);
-  int rc = keep_schedules(se, recs, n, keep);
+  int rc = keep_schedules(s, se, recs, n, keep);
   apsched_time_t first = earliest(recs, n);
   if (rc == APSCHED_OK) rc = store_add(se, recs, n, replace);
   if (rc == APSCHED_OK) {
@@ -757,26 +767,27 @@ int apsched_pause_job(apsched_scheduler *s, const char *id, const char *jobstore
 }
 
 typedef struct resume_ctx {
-  apsched_time_t now;
   bool remove;
 } resume_ctx;
 
+/* Resume and reschedule compute the next run time from the clock read inside
+ * the store's section: a time read before it was free may be one the loop
+ * claimed and ran meanwhile, which would then run twice. */
 static int resume_change(apsched_scheduler *s, found_job *f, apsched_job_record *copy, void *ctx) {
-  (void)s;
   resume_ctx *r = ctx;
   if (f->pending) {
     /* Still pending: its first run time is computed at start. */
     f->pending->paused = false;
     return APSCHED_OK;
   }
-  schedule_first(copy, r->now);
+  schedule_first(copy, apsched__wall(s));
   r->remove = copy->next_run_time == APSCHED_TIME_NONE; /* nothing left to run: like APScheduler */
   return APSCHED_OK;
 }
 
 int apsched_resume_job(apsched_scheduler *s, const char *id, const char *jobstore) {
   if (!s || !id) return apsched__error(APSCHED_EINVAL, "resume_job: %s is NULL", !s ? "scheduler" : "id");
-  resume_ctx r = {.now = apsched__wall(s)};
+  resume_ctx r = {.remove = false};
   return change_job(s, id, jobstore, resume_change, &r, &r.remove, false);
 }
 
@@ -914,7 +925,6 @@ typedef struct reschedule_ctx {
 
 static int reschedule_change(apsched_scheduler *s, found_job *f, apsched_job_record *copy,
                              void *ctx) {
-  (void)s;
   reschedule_ctx *r = ctx;
   apsched_trigger_free(copy->trigger);
   copy->trigger = r->trigger;
@@ -924,7 +934,7 @@ static int reschedule_change(apsched_scheduler *s, found_job *f, apsched_job_rec
     f->pending->paused = false;
   } else {
     /* As APScheduler: a trigger with no fire time leaves the job paused. */
-    schedule_first(copy, r->now);
+    schedule_first(copy, apsched__wall(s));
   }
   return APSCHED_OK;
 }

@@ -381,6 +381,9 @@ typedef struct apsched_job {
   char *broken;        /* NULL, or why its store could not decode it: the job is kept
                           as stored (paused, trigger = the stored text); only
                           apsched_remove_job works on it */
+  void *arg_bytes;     /* a copy of the byte argument (NULL: none), e.g. to move the
+                          job to another store; arg, the pointer argument, is not shown */
+  size_t arg_len;
 } apsched_job;
 
 /* Registers fn under name for all schedulers of the process (needed to

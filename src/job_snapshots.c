@@ -17,6 +17,7 @@ static void job_fields_free(apsched_job *j) {
   free(j->executor);
   free(j->jobstore);
   free(j->broken);
+  free(j->arg_bytes);
 }
 
 void apsched_jobs_free(apsched_job *jobs, size_t count) {
@@ -53,7 +54,13 @@ static int snapshot(const apsched_job_record *r, const char *jobstore, const pen
   if (j->paused) j->next_run_time = APSCHED_TIME_NONE;
   const char *why = (r->flags & APSCHED_JOB_BROKEN) ? apsched_trigger_unparsed_why(r->trigger) : NULL;
   if (r->flags & APSCHED_JOB_BROKEN) j->broken = apsched__strdup(why ? why : "cannot be decoded");
-  if (!j->id || !j->name || (r->func->name && !j->func_name) || !j->trigger || !j->executor ||
+  size_t arg_len;
+  const void *bytes = apsched_job_args_bytes(r->args, &arg_len);
+  if (bytes && (j->arg_bytes = malloc(arg_len))) {
+    memcpy(j->arg_bytes, bytes, arg_len);
+    j->arg_len = arg_len;
+  }
+  if ((bytes && !j->arg_bytes) || !j->id || !j->name || (r->func->name && !j->func_name) || !j->trigger || !j->executor ||
       !j->jobstore || ((r->flags & APSCHED_JOB_BROKEN) && !j->broken)) {
     job_fields_free(j);
     return APSCHED_ENOMEM;

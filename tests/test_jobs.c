@@ -376,6 +376,43 @@ static void test_byte_arguments_are_copied(void **state) {
   apsched_free(s);
 }
 
+/* Snapshots carry a copy of the byte argument (what an export needs), for
+ * pending and stored jobs; a job without one shows NULL. */
+static void test_snapshots_show_byte_arguments(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = stopped_scheduler(&fc, NULL);
+  counter c = {0};
+  const char bytes[4] = {'a', '\0', 'b', '\xff'};
+  apsched_job_options with = {.id = "with", .func = noop_job, .arg = &c, .arg_bytes = bytes,
+                              .arg_len = sizeof bytes};
+  apsched_job_options without = {.id = "without", .func = noop_job, .arg = &c};
+  assert_int_equal(apsched_add_job(s, &with, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_add_job(s, &without, NULL, 0), APSCHED_OK);
+  for (int round = 0; round < 2; round++) { /* pending, then stored */
+    apsched_job *j;
+    assert_int_equal(apsched_get_job(s, "with", NULL, &j), APSCHED_OK);
+    assert_int_equal(j->pending, round == 0);
+    assert_int_equal(j->arg_len, sizeof bytes);
+    assert_memory_equal(j->arg_bytes, bytes, sizeof bytes);
+    apsched_job_free(j);
+    apsched_job *all;
+    size_t n;
+    assert_int_equal(apsched_get_jobs(s, NULL, &all, &n), APSCHED_OK);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+      bool has = strcmp(all[i].id, "with") == 0;
+      assert_int_equal(all[i].arg_len, has ? sizeof bytes : 0);
+      if (has) assert_memory_equal(all[i].arg_bytes, bytes, sizeof bytes);
+      else assert_null(all[i].arg_bytes);
+    }
+    apsched_jobs_free(all, n);
+    if (round == 0) assert_int_equal(apsched_start_hosted(s, true), APSCHED_OK);
+  }
+  apsched_free(s);
+}
+
 /* Argument destructors are user code: they must never run under the
  * scheduler's lock (they may call back into the scheduler). */
 static apsched_scheduler *destructor_sched;
@@ -430,6 +467,7 @@ int main(void) {
       cmocka_unit_test(test_get_jobs_order_and_print),
       cmocka_unit_test(test_registered_function_by_name),
       cmocka_unit_test(test_byte_arguments_are_copied),
+      cmocka_unit_test(test_snapshots_show_byte_arguments),
       cmocka_unit_test(test_arg_destructor_outside_lock),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

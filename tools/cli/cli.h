@@ -3,11 +3,16 @@
  * main.c         commands and options, printing fire times
  * trigger_args.c TRIGGER arguments (cron 'LINE', FIELD=VALUE..., date TIME) -> a trigger
  * help.c         the man-page-style help text
+ * jobs.c         apsched jobs: list, show, pause, resume, remove through a paused scheduler
+ * jobs_json.c    apsched jobs export / import (jansson; built when it is found)
+ * store_url.c    --store URLs -> job stores (a table of schemes)
+ * base64.c       byte arguments as text
  */
 #ifndef APSCHED_CLI_H
 #define APSCHED_CLI_H
 
 #include <apsched.h>
+#include <apsched_plugin.h>
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -44,6 +49,70 @@ int cli_parse_time(const char *what, const char *text, const cli_context *ctx,
  * in err; nothing is allocated then. */
 int cli_trigger_build(const cli_context *ctx, int n, char *const args[], bool bind_interval,
                       cli_trigger *out, char *err, size_t errlen);
+
+/* Prints "apsched: " + the message + newline on stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) APSCHED_PRINTF(1, 2);
+/* Flushes stdout; a failed write (full disk, closed pipe) is CLI_EXIT_FAILURE. */
+int cli_finish_output(void);
+/* "--tz ZONE" or "--tz=ZONE" at argv[*i] (and "-n5" for a two-letter name):
+ * returns the value (advancing *i past it), or NULL if argv[*i] is not this
+ * option; *missing is set when the value is absent. */
+const char *cli_option_value(int argc, char **argv, int *i, const char *name, bool *missing);
+
+/* ------------------------------------------------------------ apsched jobs */
+
+/* apsched jobs with its arguments (after the word "jobs"); an exit status. */
+int cli_jobs_main(int argc, char **argv);
+
+/* Opens the job store url names (see store_url.c for the forms). create: a
+ * store that does not exist yet may be created (import); otherwise it must
+ * exist. On error returns APSCHED_E* and a message without "apsched: " in
+ * err that names the URL. */
+int cli_store_open(const char *url, bool create, apsched_jobstore **out, char *err,
+                   size_t errlen);
+
+/* A store as the tool uses it: a scheduler started hosted and paused (it
+ * never runs a job) that holds the store under CLI_STORE_ALIAS, and stand-in
+ * executors that refuse every run. */
+#define CLI_STORE_ALIAS "default"
+typedef struct cli_session {
+  const char *cmd; /* "list", "import", ... (for messages) */
+  const char *url; /* the --store URL (for messages) */
+  const apsched_tz *tz; /* --tz: the zone run times are shown in */
+  apsched_scheduler *sched;
+} cli_session;
+
+/* Opens the session's store and starts its scheduler (paused); an exit
+ * status, with the message printed. */
+int cli_session_open(cli_session *ss, bool create);
+void cli_session_close(cli_session *ss);
+/* Adds a stand-in executor under alias unless there is one. */
+int cli_session_add_executor(cli_session *ss, const char *alias);
+/* The function import registers under a job's func name (the library adds
+ * a job by name only when a function is registered under it). It is never
+ * called: the scheduler stays paused, the store is opened as an outside
+ * tool (its claim_due refuses), the executors refuse every run; and if it
+ * were, it would fail without doing anything. */
+int cli_standin_job(apsched_run_ctx *run);
+/* Prints "apsched: jobs CMD: " + the message on stderr; returns CLI_EXIT_USAGE. */
+int cli_jobs_error(const cli_session *ss, const char *fmt, ...) APSCHED_PRINTF(2, 3);
+/* The library's message for the last failed call (or the code's text). */
+const char *cli_lib_error(int rc);
+
+/* export: every job as JSON on stdout; import: a JSON file (NULL or "-":
+ * stdin) into the store, all or nothing. Exit statuses. Without jansson
+ * both print what is missing. */
+int cli_jobs_export(cli_session *ss);
+int cli_jobs_import(cli_session *ss, const char *file, bool replace);
+
+/* Base64 (RFC 4648): encode returns a malloc'd string (NULL: no memory);
+ * decode accepts the canonical padded form only (APSCHED_EINVAL otherwise)
+ * and returns a malloc'd buffer. */
+char *cli_base64_encode(const void *data, size_t len);
+int cli_base64_decode(const char *text, unsigned char **out, size_t *len);
+
+/* Microseconds as seconds ("2.5", "1"), without a unit. */
+void cli_format_seconds(int64_t usec, char *buf, size_t len);
 
 /* Writes the whole help text to out. */
 void cli_print_help(FILE *out);

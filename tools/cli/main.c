@@ -1,7 +1,8 @@
-/* `apsched`: when does a schedule fire?
+/* `apsched`: when does a schedule fire? Which jobs does a store hold?
  *
  *   apsched next [--tz ZONE] [--from TIME] [-n COUNT] TRIGGER
  *   apsched describe [--tz ZONE] [--from TIME] TRIGGER
+ *   apsched jobs --store URL COMMAND ...   (jobs.c)
  *   apsched help | --help | --version
  *
  * Options may come anywhere after the command, before, after or between the
@@ -18,9 +19,7 @@
  * typo cannot make the tool run for hours. */
 enum { COUNT_DEFAULT = 5, COUNT_MAX = 1000000 };
 
-static int usage_error(const char *fmt, ...) APSCHED_PRINTF(1, 2);
-
-static int usage_error(const char *fmt, ...) {
+int cli_usage_error(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fputs("apsched: ", stderr);
@@ -30,8 +29,7 @@ static int usage_error(const char *fmt, ...) {
   return CLI_EXIT_USAGE;
 }
 
-/* Flushes stdout; a failed write (full disk, closed pipe) is status 1. */
-static int finish_output(void) {
+int cli_finish_output(void) {
   if (fflush(stdout) != 0 || ferror(stdout)) {
     fprintf(stderr, "apsched: cannot write the output\n");
     return CLI_EXIT_FAILURE;
@@ -41,7 +39,7 @@ static int finish_output(void) {
 
 static int print_help(void) {
   cli_print_help(stdout);
-  return finish_output();
+  return cli_finish_output();
 }
 
 /* A positive whole number up to COUNT_MAX. */
@@ -65,9 +63,7 @@ typedef struct options {
   int trigger_len;
 } options;
 
-/* "--tz ZONE" or "--tz=ZONE": returns the value (advancing *i), or NULL if
- * arg is not this option. *missing is set when the value is absent. */
-static const char *option_value(int argc, char **argv, int *i, const char *name, bool *missing) {
+const char *cli_option_value(int argc, char **argv, int *i, const char *name, bool *missing) {
   const char *arg = argv[*i];
   size_t len = strlen(name);
   if (strncmp(arg, name, len) != 0) return NULL;
@@ -104,19 +100,19 @@ static int parse_options(const char *cmd, int argc, char **argv, options *o) {
       continue;
     }
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return -1;
-    if ((v = option_value(argc, argv, &i, "--tz", &missing))) {
+    if ((v = cli_option_value(argc, argv, &i, "--tz", &missing))) {
       o->tz = v;
-    } else if ((v = option_value(argc, argv, &i, "--from", &missing))) {
+    } else if ((v = cli_option_value(argc, argv, &i, "--from", &missing))) {
       o->from = v;
-    } else if (is_next && ((v = option_value(argc, argv, &i, "-n", &missing)) ||
-                           (v = option_value(argc, argv, &i, "--count", &missing)))) {
+    } else if (is_next && ((v = cli_option_value(argc, argv, &i, "-n", &missing)) ||
+                           (v = cli_option_value(argc, argv, &i, "--count", &missing)))) {
       o->count = v;
     } else if (missing) {
-      return usage_error("%s needs a value", arg);
+      return cli_usage_error("%s needs a value", arg);
     } else if (!is_next && (strncmp(arg, "-n", 2) == 0 || strncmp(arg, "--count", 7) == 0)) {
-      return usage_error("%s: %s is an option of 'apsched next'", cmd, arg);
+      return cli_usage_error("%s: %s is an option of 'apsched next'", cmd, arg);
     } else {
-      return usage_error("unknown option %s", arg);
+      return cli_usage_error("unknown option %s", arg);
     }
   }
   o->trigger_len = words;
@@ -142,7 +138,7 @@ static int list_fire_times(const cli_context *ctx, const cli_trigger *ct, long c
     puts(text);
     printed++;
   }
-  return finish_output();
+  return cli_finish_output();
 }
 
 static int describe(const cli_trigger *ct) {
@@ -164,7 +160,7 @@ static int describe(const cli_trigger *ct) {
     puts(big);
     free(big);
   }
-  return finish_output();
+  return cli_finish_output();
 }
 
 /* next / describe with their arguments (after the command word). */
@@ -176,18 +172,18 @@ static int run_command(const char *cmd, int argc, char **argv) {
 
   long count = COUNT_DEFAULT;
   if (o.count && !parse_count(o.count, &count))
-    return usage_error("-n: '%s' is not a positive count", o.count);
+    return cli_usage_error("-n: '%s' is not a positive count", o.count);
   if (count > COUNT_MAX)
-    return usage_error("-n: '%s' is above the maximum %d", o.count, COUNT_MAX);
+    return cli_usage_error("-n: '%s' is above the maximum %d", o.count, COUNT_MAX);
 
   char err[CLI_ERR_MAX] = "";
   apsched_tz *tz;
   if (apsched_tz_get(o.tz, &tz, err, sizeof err) != APSCHED_OK)
-    return usage_error("--tz: %s", err);
+    return cli_usage_error("--tz: %s", err);
   cli_context ctx = {.tz_name = o.tz, .tz = tz, .from = apsched_now(), .from_given = o.from};
   if (o.from && cli_parse_time("--from", o.from, &ctx, &ctx.from, err, sizeof err) != APSCHED_OK) {
     apsched_tz_free(tz);
-    return usage_error("%s", err);
+    return cli_usage_error("%s", err);
   }
 
   bool is_next = strcmp(cmd, "next") == 0;
@@ -201,7 +197,7 @@ static int run_command(const char *cmd, int argc, char **argv) {
       fprintf(stderr, "apsched: out of memory\n");
       return CLI_EXIT_FAILURE;
     }
-    return usage_error("%s", err);
+    return cli_usage_error("%s", err);
   }
   rc = is_next ? list_fire_times(&ctx, &ct, count) : describe(&ct);
   apsched_trigger_free(ct.trigger);
@@ -219,15 +215,18 @@ int main(int argc, char **argv) {
     return print_help();
   if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
     printf("apsched %s\n", apsched_version());
-    return finish_output();
+    return cli_finish_output();
   }
   if (strcmp(cmd, "next") == 0 || strcmp(cmd, "describe") == 0)
     return run_command(cmd, argc - 2, argv + 2);
+  if (strcmp(cmd, "jobs") == 0) return cli_jobs_main(argc - 2, argv + 2);
   if (cmd[0] == '-') {
     if (strcmp(cmd, "--tz") == 0 || strcmp(cmd, "--from") == 0 || strcmp(cmd, "-n") == 0 ||
         strncmp(cmd, "--tz=", 5) == 0 || strncmp(cmd, "--from=", 7) == 0)
-      return usage_error("%s goes after the command: apsched next %s ...", cmd, cmd);
-    return usage_error("unknown option %s", cmd);
+      return cli_usage_error("%s goes after the command: apsched next %s ...", cmd, cmd);
+    if (strcmp(cmd, "--store") == 0 || strncmp(cmd, "--store=", 8) == 0)
+      return cli_usage_error("%s goes after the command: apsched jobs --store URL ...", cmd);
+    return cli_usage_error("unknown option %s", cmd);
   }
-  return usage_error("unknown command '%s' (next, describe or help)", cmd);
+  return cli_usage_error("unknown command '%s' (next, describe, jobs or help)", cmd);
 }

@@ -1,0 +1,229 @@
+/* Store URLs of `apsched jobs --store URL` -> a job store.
+ *
+ *   SCHEME://REST        SCHEME picks a row of the table below (case does
+ *                        not matter); the row's open function reads REST.
+ *
+ * sqlite (SQLAlchemy's form):
+ *   sqlite:///relative/path.db     relative to the current directory
+ *   sqlite:////absolute/path.db    an absolute path (four slashes)
+ *   ...?timeout=SECONDS            how long to wait for another connection's
+ *                                  lock (pysqlite's timeout; default 5)
+ *   ...?table_prefix=NAME          the store's table prefix (default apsched_)
+ *   %XX in the path is decoded (a '?' or '%' in a file name: %3F, %25).
+ *   Refused: a host (sqlite://host/x), no path (sqlite:///, in-memory in
+ *   SQLAlchemy: an empty store is useless here), :memory:, other parameters.
+ *
+ * A new store kind (PostgreSQL, Redis) is one more row and one open function.
+ * A kind whose library was not found when the tool was built keeps its row,
+ * with what it needs, so the message says what is missing. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#ifdef APSCHED_CLI_HAVE_SQLITE
+#include <apsched_sqlite.h>
+#endif
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) APSCHED_PRINTF(4, 5);
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+/* Opens the store REST names (REST: the URL after "SCHEME://"). */
+typedef int (*store_open_fn)(const char *url, const char *rest, bool create,
+                             apsched_jobstore **out, char *err, size_t errlen);
+
+typedef struct store_scheme {
+  const char *scheme;  /* before "://" */
+  store_open_fn open;  /* NULL: not built into this tool */
+  const char *missing; /* when open is NULL: what building it needs */
+} store_scheme;
+
+/* ------------------------------------------------------------------ sqlite */
+
+#ifdef APSCHED_CLI_HAVE_SQLITE
+
+enum { SQLITE_TIMEOUT_MAX_S = 3600 };
+
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Decodes %XX escapes of text[0..len) into a new string (NULL: *bad set, or
+ * out of memory). */
+static char *percent_decode(const char *text, size_t len, bool *bad) {
+  char *out = malloc(len + 1);
+  if (!out) return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (text[i] != '%') {
+      out[k++] = text[i];
+      continue;
+    }
+    /* Two hex digits must follow; %00 would cut the text short. */
+    int a = i + 1 < len ? hex_digit(text[i + 1]) : -1;
+    int b = i + 2 < len ? hex_digit(text[i + 2]) : -1;
+    if (a < 0 || b < 0 || (a == 0 && b == 0)) {
+      free(out);
+      *bad = true;
+      return NULL;
+    }
+    out[k++] = (char)(a * 16 + b);
+    i += 2;
+  }
+  out[k] = '\0';
+  return out;
+}
+
+/* Reads "timeout=S&table_prefix=P" into the options (prefix points into a
+ * copy the caller frees). */
+static int sqlite_query(const char *url, const char *query, apsched_sqlite_options *o,
+                        char **prefix, char *err, size_t errlen) {
+  const char *p = query;
+  while (*p) {
+    const char *end = strchr(p, '&');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    const char *eq = memchr(p, '=', len);
+    size_t klen = eq ? (size_t)(eq - p) : len;
+    const char *value = eq ? eq + 1 : "";
+    size_t vlen = eq ? len - klen - 1 : 0;
+    if (klen == 7 && strncmp(p, "timeout", 7) == 0) {
+      char text[32];
+      if (vlen == 0 || vlen >= sizeof text)
+        return fail(err, errlen, APSCHED_EINVAL, "%s: timeout: '%.*s' is not a number of seconds",
+                    url, (int)vlen, value);
+      memcpy(text, value, vlen);
+      text[vlen] = '\0';
+      char *stop;
+      errno = 0;
+      double s = strtod(text, &stop);
+      if (*stop || errno || !(s >= 0) || s > SQLITE_TIMEOUT_MAX_S)
+        return fail(err, errlen, APSCHED_EINVAL,
+                    "%s: timeout: '%s' is not a number of seconds from 0 to %d", url, text,
+                    SQLITE_TIMEOUT_MAX_S);
+      /* 0 means "the default" to the store: ask for the shortest wait. */
+      int ms = (int)(s * 1000 + 0.5);
+      o->busy_timeout_ms = ms > 0 ? ms : 1;
+    } else if (klen == 12 && strncmp(p, "table_prefix", 12) == 0) {
+      bool bad = false;
+      free(*prefix);
+      *prefix = percent_decode(value, vlen, &bad);
+      if (!*prefix)
+        return bad ? fail(err, errlen, APSCHED_EINVAL, "%s: table_prefix: a bad %%XX escape", url)
+                   : APSCHED_ENOMEM;
+      o->table_prefix = *prefix;
+    } else {
+      return fail(err, errlen, APSCHED_EINVAL,
+                  "%s: unknown parameter '%.*s' (sqlite URLs take timeout and table_prefix)", url,
+                  (int)klen, p);
+    }
+    p += len + (end != NULL);
+  }
+  return APSCHED_OK;
+}
+
+static int open_sqlite(const char *url, const char *rest, bool create, apsched_jobstore **out,
+                       char *err, size_t errlen) {
+  /* REST is "/PATH": the empty host of "sqlite:///", then the path, which
+   * starts with '/' when it is absolute (four slashes in all). */
+  if (rest[0] != '/')
+    return fail(err, errlen, APSCHED_EINVAL,
+                "%s: a sqlite URL has no host: sqlite:///relative/path.db or "
+                "sqlite:////absolute/path.db",
+                url);
+  const char *path_text = rest + 1;
+  const char *q = strchr(path_text, '?');
+  size_t path_len = q ? (size_t)(q - path_text) : strlen(path_text);
+  if (path_len == 0)
+    return fail(err, errlen, APSCHED_EINVAL,
+                "%s: no file name (sqlite:///relative/path.db or sqlite:////absolute/path.db)",
+                url);
+  bool bad = false;
+  char *path = percent_decode(path_text, path_len, &bad);
+  if (!path)
+    return bad ? fail(err, errlen, APSCHED_EINVAL, "%s: a bad %%XX escape in the path", url)
+               : APSCHED_ENOMEM;
+  char *prefix = NULL;
+  apsched_sqlite_options o = {.path = path};
+  int rc = APSCHED_OK;
+  if (strcmp(path, ":memory:") == 0)
+    rc = fail(err, errlen, APSCHED_EINVAL, "%s: an in-memory database holds no jobs to show", url);
+  if (rc == APSCHED_OK && q) rc = sqlite_query(url, q + 1, &o, &prefix, err, errlen);
+  struct stat st;
+  if (rc == APSCHED_OK && !create && stat(path, &st) != 0)
+    rc = fail(err, errlen, APSCHED_EINVAL, "%s: cannot open '%s': %s", url, path,
+              strerror(errno));
+  if (rc == APSCHED_OK) {
+    /* An outside tool: no one-scheduler lock, so a running scheduler keeps
+     * the file, and sees what the tool changes within its max_wait. */
+    o.external = true;
+    char why[CLI_ERR_MAX] = "";
+    rc = apsched_sqlite_store_create(&o, out, why, sizeof why);
+    if (rc != APSCHED_OK)
+      fail(err, errlen, rc, "%s: %s", url,
+           why[0] ? why : apsched_last_error()[0] ? apsched_last_error() : apsched_strerror(rc));
+  }
+  free(prefix);
+  free(path);
+  return rc;
+}
+
+#endif /* APSCHED_CLI_HAVE_SQLITE */
+
+/* ------------------------------------------------------------------- table */
+
+static const store_scheme schemes[] = {
+#ifdef APSCHED_CLI_HAVE_SQLITE
+    {"sqlite", open_sqlite, NULL},
+#else
+    {"sqlite", NULL,
+     "the SQLite job store (libapsched-sqlite; it is built when SQLite 3, libsqlite3-dev, "
+     "is found)"},
+#endif
+};
+
+enum { SCHEME_COUNT = sizeof schemes / sizeof schemes[0] };
+
+int cli_store_open(const char *url, bool create, apsched_jobstore **out, char *err,
+                   size_t errlen) {
+  *out = NULL;
+  /* SCHEME: a letter, then letters, digits, '+', '-', '.' (RFC 3986). */
+  size_t n = 0;
+  while ((url[n] >= 'a' && url[n] <= 'z') || (url[n] >= 'A' && url[n] <= 'Z') ||
+         (n > 0 && ((url[n] >= '0' && url[n] <= '9') || url[n] == '+' || url[n] == '-' ||
+                    url[n] == '.')))
+    n++;
+  if (n == 0 || strncmp(url + n, "://", 3) != 0)
+    return fail(err, errlen, APSCHED_EINVAL,
+                "--store: '%s' is not a store URL (sqlite:///relative/path.db or "
+                "sqlite:////absolute/path.db)",
+                url);
+  for (size_t i = 0; i < SCHEME_COUNT; i++) {
+    const store_scheme *sc = &schemes[i];
+    if (strlen(sc->scheme) != n || strncasecmp(url, sc->scheme, n) != 0) continue;
+    if (!sc->open)
+      return fail(err, errlen, APSCHED_ENOENT, "--store: %s: this apsched was built without %s",
+                  url, sc->missing);
+    return sc->open(url, url + n + 3, create, out, err, errlen);
+  }
+  char known[128] = "";
+  size_t pos = 0;
+  for (size_t i = 0; i < SCHEME_COUNT && pos < sizeof known; i++)
+    pos += (size_t)snprintf(known + pos, sizeof known - pos, "%s%s", i ? ", " : "",
+                            schemes[i].scheme);
+  return fail(err, errlen, APSCHED_ENOENT, "--store: unknown store kind '%.*s' in '%s' (known: %s)",
+              (int)n, url, url, known);
+}

@@ -196,10 +196,13 @@ static int check_executor(apsched_scheduler *s, const apsched_job_record *rec, b
                         why[0] ? why : "refuses the job");
 }
 
-/* Calls the store's add inside a section; names the offending job. */
-static int store_add(store_entry *se, apsched_job_record **recs, size_t n, const bool *replace) {
+/* Calls the store's add inside a section; names the offending job, and
+ * sets *failed_out (if given) to its index when the store names one. */
+static int store_add(store_entry *se, apsched_job_record **recs, size_t n, const bool *replace,
+                     size_t *failed_out) {
   size_t failed = n;
   int rc = se->store->vtable->add(se->store, recs, n, replace, &failed);
+  if (rc != APSCHED_OK && failed < n && failed_out) *failed_out = failed;
   if (rc == APSCHED_EEXIST && failed < n) {
     apsched__take_plugin_error();
     return apsched__error(rc, "id: '%.64s' is already used by a job in '%s'", recs[failed]->id,
@@ -257,7 +260,8 @@ static int keep_schedules(apsched_scheduler *s, store_entry *se, apsched_job_rec
  * blocking store is called without it). On success the store owns them.
  * keep (may be NULL): which records may keep a stored schedule. */
 static int add_to_store(apsched_scheduler *s, store_entry *se, apsched_job_record **recs,
-                        size_t n, const bool *replace, const bool *keep, notice_list *nl) {
+                        size_t n, const bool *replace, const bool *keep, notice_list *nl,
+                        size_t *failed) {
   const char *alias = se->alias;
   /* Names and ids for the events, read before the store owns the records. */
   size_t mark = nl->count;
@@ -269,7 +273,7 @@ static int add_to_store(apsched_scheduler *s, store_entry *se, apsched_job_recor
   apsched__store_enter(s, se);
   int rc = keep_schedules(s, se, recs, n, keep);
   apsched_time_t first = earliest(recs, n);
-  if (rc == APSCHED_OK) rc = store_add(se, recs, n, replace);
+  if (rc == APSCHED_OK) rc = store_add(se, recs, n, replace, failed);
   if (rc == APSCHED_OK) {
     apsched__section_lock(s, se);
     apsched__wake_if_earlier(s, se, first);
@@ -356,7 +360,7 @@ static int commit_one_store(apsched_scheduler *s, apsched_time_t now, notice_lis
     for (size_t i = 0; i < k; i++) apsched_job_record_free(recs[i]);
     goto out;
   }
-  rc = add_to_store(s, se, recs, n, replace, keep, nl);
+  rc = add_to_store(s, se, recs, n, replace, keep, nl, NULL);
   if (rc != APSCHED_OK) {
     for (size_t i = 0; i < n; i++) apsched_job_record_free(recs[i]); /* the pending jobs stay */
     goto out;
@@ -526,7 +530,7 @@ static int add_jobs(apsched_scheduler *s, const apsched_job_options *opts, size_
         }
       }
     }
-    if (rc == APSCHED_OK) rc = add_to_store(s, se, recs, n, replace, replace + n, &nl);
+    if (rc == APSCHED_OK) rc = add_to_store(s, se, recs, n, replace, replace + n, &nl, failed);
   }
   if (rc == APSCHED_OK) {
     if (id_out) memcpy(id_out, recs[0]->id, strlen(recs[0]->id) + 1);

@@ -427,6 +427,59 @@ static void test_locked_database(void **state) {
   EXPECT_OUT(LIST_SEEDED, "jobs", "--store", "sqlite:///locked.db", "list");
 }
 
+/* A row the store cannot decode: listed and shown with why, refused by
+ * pause and resume, exported as stored (with a note), removable. */
+static void test_broken_row(void **state) {
+  (void)state;
+  seed_store(in_dir("broken.db"));
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(in_dir("broken.db"), &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "UPDATE apsched_jobs SET \"trigger\" = 'bogus[x=1]' "
+                                    "WHERE id = 'beta'",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+#define WHY "trigger 'bogus[x=1]': unknown trigger kind 'bogus'"
+  EXPECT_OUT("alpha\tAlpha job\t" HOURLY "\t2026-01-01T00:00:00Z\n"
+             "beta\ttest.count\tbogus[x=1]\tbroken: " WHY "\n"
+             "gamma\ttest.count\t" ONCE "\tpaused\n",
+             "jobs", "--store", "sqlite:///broken.db", "list");
+  char *shown = ok_output(NULL, ARGS("jobs", "--store", "sqlite:///broken.db", "show", "beta"));
+  assert_true(strncmp(shown, "id: beta\nname: test.count\nfunc: test.count\ntrigger: bogus[x=1]\n",
+                      strlen("id: beta\nname: test.count\nfunc: test.count\ntrigger: bogus[x=1]\n")) == 0);
+  assert_non_null(strstr(shown, "\nnext_run_time: none\npaused: true\nbroken: " WHY "\n"));
+  free(shown);
+  EXPECT_ERROR("jobs pause: job 'beta' in sqlite:///broken.db cannot be decoded (" WHY
+               "): only remove works on it",
+               "jobs", "--store", "sqlite:///broken.db", "pause", "beta");
+  EXPECT_ERROR("jobs resume: job 'beta' in sqlite:///broken.db cannot be decoded (" WHY
+               "): only remove works on it",
+               "jobs", "--store", "sqlite:///broken.db", "resume", "beta");
+#ifdef APSCHED_CLI_HAVE_JANSSON
+  cli_result r;
+  run_in(&r, NULL, ARGS("jobs", "--store", "sqlite:///broken.db", "export"));
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.err.data,
+                      "apsched: jobs export: job 'beta' cannot be decoded (" WHY
+                      "): it is exported as stored, with \"broken\", and import refuses it "
+                      "until it is fixed\n");
+  assert_non_null(strstr(r.out.data, "\"trigger\": \"bogus[x=1]\",\n"));
+  assert_non_null(strstr(r.out.data, "\"paused\": true,\n      \"broken\": \"" WHY "\"\n"));
+  write_file(in_dir("broken.json"), r.out.data);
+  result_free(&r);
+  expect_error_in(NULL,
+                  "jobs import: broken.json: jobs[1].broken: job 'beta' could not be decoded in "
+                  "the store it came from (" WHY "): fix its trigger and drop \"broken\", or "
+                  "leave the job out",
+                  false, ARGS("jobs", "--store", "sqlite:///fixed.db", "import", "broken.json"));
+#endif
+  EXPECT_OUT("", "jobs", "--store", "sqlite:///broken.db", "remove", "beta");
+  EXPECT_OUT("alpha\tAlpha job\t" HOURLY "\t2026-01-01T00:00:00Z\n"
+             "gamma\ttest.count\t" ONCE "\tpaused\n",
+             "jobs", "--store", "sqlite:///broken.db", "list");
+#undef WHY
+}
+
 #ifdef APSCHED_CLI_HAVE_JANSSON
 
 /* ---------------------------------------------------- export and import */
@@ -473,19 +526,22 @@ static void test_export_import_round_trip(void **state) {
   free(again);
 
   /* From stdin, into a third file, with "-". */
-  EXPECT_OUT("", "jobs", "--store", "sqlite:///third.db", "import", "-");
-  EXPECT_OUT("", "jobs", "--store", "sqlite:///third.db", "remove", "alpha");
-  char *out = ok_output(in_dir("jobs.json"),
-                        ARGS("jobs", "--store", "sqlite:///fourth.db", "import"));
-  assert_string_equal(out, "");
-  free(out);
-  EXPECT_OUT(LIST_SEEDED, "jobs", "--store", "sqlite:///fourth.db", "list");
+  const char *stdin_forms[2][6] = {{"jobs", "--store", "sqlite:///third.db", "import", NULL},
+                                   {"jobs", "--store", "sqlite:///fourth.db", "import", "-"}};
+  for (int f = 0; f < 2; f++) {
+    char *out = ok_output(in_dir("jobs.json"), stdin_forms[f]);
+    assert_string_equal(out, "");
+    free(out);
+    char *list = ok_output(NULL, ARGS("jobs", "--store", stdin_forms[f][2], "list"));
+    assert_string_equal(list, LIST_SEEDED);
+    free(list);
+  }
 
   /* Again into to.db: every id is taken; nothing changes. */
   EXPECT_OUT("", "jobs", "--store", "sqlite:///to.db", "pause", "alpha");
   expect_error_in(NULL,
                   "jobs import: jobs[0] (id 'alpha'): id: 'alpha' is already used by a job in "
-                  "'default'; nothing was imported into sqlite:///to.db",
+                  "'sqlite:///to.db'; nothing was imported into sqlite:///to.db",
                   false, ARGS("jobs", "--store", "sqlite:///to.db", "import", "jobs.json"));
   char *paused_list = ok_output(NULL, ARGS("jobs", "--store", "sqlite:///to.db", "list"));
   assert_non_null(strstr(paused_list, "alpha\tAlpha job\t" HOURLY "\tpaused\n"));
@@ -588,8 +644,8 @@ static void test_import_errors(void **state) {
       /* Refused by the library when the batch is added: all or nothing. */
       {"{\"version\": 1, \"jobs\": [{\"id\": \"new\", \"func\": \"f\", \"trigger\": \"" ONCE
        "\"}, {\"id\": \"beta\", \"func\": \"f\", \"trigger\": \"" ONCE "\"}]}",
-       "jobs import: jobs[1] (id 'beta'): id: 'beta' is already used by a job in 'default'; "
-       "nothing was imported into sqlite:///target.db"},
+       "jobs import: jobs[1] (id 'beta'): id: 'beta' is already used by a job in "
+       "'sqlite:///target.db'; nothing was imported into sqlite:///target.db"},
       {"{\"version\": 1, \"jobs\": [{\"id\": \"new\", \"func\": \"f\", \"trigger\": \"" ONCE
        "\"}, {\"id\": \"bad\\u0001id\", \"func\": \"f\", \"trigger\": \"" ONCE "\"}]}",
        "jobs import: jobs[1] (id 'bad\001id'): id: "},
@@ -696,6 +752,7 @@ int main(void) {
       cmocka_unit_test(test_list_show_pause_resume_remove),
       cmocka_unit_test(test_control_characters_are_escaped),
       cmocka_unit_test(test_locked_database),
+      cmocka_unit_test(test_broken_row),
 #ifdef APSCHED_CLI_HAVE_JANSSON
       cmocka_unit_test(test_export_import_round_trip),
       cmocka_unit_test(test_import_errors),

@@ -376,6 +376,27 @@ static void test_byte_arguments_are_copied(void **state) {
   apsched_free(s);
 }
 
+/* A batch the store refuses (an id it holds) reports which job failed, and
+ * adds none of them. */
+static void test_batch_failed_index_from_store(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = hosted_scheduler(&fc, NULL, NULL);
+  apsched_job_options held = {.id = "held", .func = noop_job};
+  assert_int_equal(apsched_add_job(s, &held, NULL, 0), APSCHED_OK);
+  apsched_job_options batch[3] = {{.id = "new1", .func = noop_job},
+                                   {.id = "new2", .func = noop_job},
+                                   {.id = "held", .func = noop_job}};
+  size_t failed = 99;
+  assert_int_equal(apsched_add_jobs(s, batch, 3, &failed), APSCHED_EEXIST);
+  assert_int_equal(failed, 2);
+  assert_non_null(strstr(apsched_last_error(), "'held'"));
+  apsched_job *j;
+  assert_int_equal(apsched_get_job(s, "new1", NULL, &j), APSCHED_ENOENT);
+  apsched_free(s);
+}
+
 /* Snapshots carry a copy of the byte argument (what an export needs), for
  * pending and stored jobs; a job without one shows NULL. */
 static void test_snapshots_show_byte_arguments(void **state) {
@@ -468,6 +489,7 @@ int main(void) {
       cmocka_unit_test(test_registered_function_by_name),
       cmocka_unit_test(test_byte_arguments_are_copied),
       cmocka_unit_test(test_snapshots_show_byte_arguments),
+      cmocka_unit_test(test_batch_failed_index_from_store),
       cmocka_unit_test(test_arg_destructor_outside_lock),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,14 +72,18 @@ int cli_store_open(const char *url, bool create, apsched_jobstore **out, char *e
                    size_t errlen);
 
 /* A store as the tool uses it: a scheduler started hosted and paused (it
- * never runs a job) that holds the store under CLI_STORE_ALIAS, and stand-in
+ * never runs a job) that holds the store under alias, and stand-in
  * executors that refuse every run. */
-#define CLI_STORE_ALIAS "default"
 typedef struct cli_session {
-  const char *cmd; /* "list", "import", ... (for messages) */
-  const char *url; /* the --store URL (for messages) */
+  const char *cmd;      /* "list", "import", ... (for messages) */
+  const char *url;      /* the --store URL (for messages) */
   const apsched_tz *tz; /* --tz: the zone run times are shown in */
   apsched_scheduler *sched;
+  /* The store's alias: the URL itself when it is a valid alias, so that the
+   * library's messages name it ("job store 'sqlite:///jobs.db' (sqlite):
+   * update failed: ... database is locked"); else "store". */
+  char alias[128];
+  bool alias_is_url;
 } cli_session;
 
 /* Opens the session's store and starts its scheduler (paused); an exit
@@ -96,6 +100,9 @@ int cli_session_add_executor(cli_session *ss, const char *alias);
 int cli_standin_job(apsched_run_ctx *run);
 /* Prints "apsched: jobs CMD: " + the message on stderr; returns CLI_EXIT_USAGE. */
 int cli_jobs_error(const cli_session *ss, const char *fmt, ...) APSCHED_PRINTF(2, 3);
+/* A failed library call on the session's store (about job id, or none):
+ * prints why, naming the job and the store; returns the exit status. */
+int cli_store_failure(const cli_session *ss, const char *id, int rc);
 /* The library's message for the last failed call (or the code's text). */
 const char *cli_lib_error(int rc);
 

@@ -93,13 +93,26 @@ static int out_of_memory(const cli_session *ss) {
   return CLI_EXIT_FAILURE;
 }
 
-/* A failed library call on the store: no such job, or the store's own
- * message (apsched_last_error names the call and says why). */
-static int store_failure(const cli_session *ss, const char *id, int rc) {
+/* No such job, or the library's message (it names the store by its alias,
+ * the URL when it can be; else the URL is added). */
+int cli_store_failure(const cli_session *ss, const char *id, int rc) {
   if (rc == APSCHED_ENOMEM) return out_of_memory(ss);
   if (id && rc == APSCHED_ENOENT) return cli_jobs_error(ss, "no job '%s' in %s", id, ss->url);
-  if (id) return cli_jobs_error(ss, "job '%s' in %s: %s", id, ss->url, cli_lib_error(rc));
+  const char *in = ss->alias_is_url ? "" : " in ";
+  const char *url = ss->alias_is_url ? "" : ss->url;
+  if (id) return cli_jobs_error(ss, "job '%s'%s%s: %s", id, in, url, cli_lib_error(rc));
+  if (ss->alias_is_url) return cli_jobs_error(ss, "%s", cli_lib_error(rc));
   return cli_jobs_error(ss, "%s: %s", ss->url, cli_lib_error(rc));
+}
+
+/* The alias the store is added under (see cli_session). */
+static void choose_alias(cli_session *ss) {
+  size_t n = strlen(ss->url);
+  bool ok = n > 0 && n < sizeof ss->alias;
+  for (const unsigned char *p = (const unsigned char *)ss->url; ok && *p; p++)
+    ok = *p >= 0x20 && *p != 0x7f;
+  snprintf(ss->alias, sizeof ss->alias, "%s", ok ? ss->url : "store");
+  ss->alias_is_url = ok;
 }
 
 int cli_session_add_executor(cli_session *ss, const char *alias) {
@@ -116,19 +129,20 @@ int cli_session_open(cli_session *ss, bool create) {
   int rc = cli_store_open(ss->url, create, &st, err, sizeof err);
   if (rc == APSCHED_ENOMEM) return out_of_memory(ss);
   if (rc != APSCHED_OK) return cli_jobs_error(ss, "%s", err);
+  choose_alias(ss);
   /* No log function: what goes wrong comes back from the calls. */
   apsched_config cfg = {.timezone = "UTC"};
   rc = apsched_create(&cfg, &ss->sched);
   if (rc != APSCHED_OK) {
     apsched_jobstore_free(st);
-    return rc == APSCHED_ENOMEM ? out_of_memory(ss) : store_failure(ss, NULL, rc);
+    return rc == APSCHED_ENOMEM ? out_of_memory(ss) : cli_store_failure(ss, NULL, rc);
   }
-  rc = apsched_add_jobstore(ss->sched, st, CLI_STORE_ALIAS); /* owns st, also on error */
+  rc = apsched_add_jobstore(ss->sched, st, ss->alias); /* owns st, also on error */
   /* A "default" executor of our own: start adds no thread pool then. */
   if (rc == APSCHED_OK) rc = cli_session_add_executor(ss, "default");
   if (rc == APSCHED_OK) rc = apsched_start_hosted(ss->sched, true);
   if (rc != APSCHED_OK) {
-    int status = store_failure(ss, NULL, rc);
+    int status = cli_store_failure(ss, NULL, rc);
     cli_session_close(ss);
     return status;
   }
@@ -182,8 +196,8 @@ static void put_when(const cli_session *ss, const apsched_job *j) {
 static int cmd_list(cli_session *ss) {
   apsched_job *jobs;
   size_t n;
-  int rc = apsched_get_jobs(ss->sched, CLI_STORE_ALIAS, &jobs, &n);
-  if (rc != APSCHED_OK) return store_failure(ss, NULL, rc);
+  int rc = apsched_get_jobs(ss->sched, ss->alias, &jobs, &n);
+  if (rc != APSCHED_OK) return cli_store_failure(ss, NULL, rc);
   for (size_t i = 0; i < n; i++) {
     put_text(jobs[i].id);
     putchar('\t');
@@ -207,8 +221,8 @@ static void put_field(const char *key, const char *value) {
 /* show: every field, one "key: value" per line, named as in export. */
 static int cmd_show(cli_session *ss, const char *id) {
   apsched_job *j;
-  int rc = apsched_get_job(ss->sched, id, CLI_STORE_ALIAS, &j);
-  if (rc != APSCHED_OK) return store_failure(ss, id, rc);
+  int rc = apsched_get_job(ss->sched, id, ss->alias, &j);
+  if (rc != APSCHED_OK) return cli_store_failure(ss, id, rc);
   char *b64 = j->arg_len ? cli_base64_encode(j->arg_bytes, j->arg_len) : NULL;
   if (j->arg_len && !b64) {
     apsched_job_free(j);
@@ -249,14 +263,26 @@ static int cmd_show(cli_session *ss, const char *id) {
 
 static int cmd_change(cli_session *ss, const char *id) {
   int rc;
-  if (strcmp(ss->cmd, "pause") == 0) rc = apsched_pause_job(ss->sched, id, CLI_STORE_ALIAS);
-  else if (strcmp(ss->cmd, "resume") == 0) rc = apsched_resume_job(ss->sched, id, CLI_STORE_ALIAS);
-  else rc = apsched_remove_job(ss->sched, id, CLI_STORE_ALIAS);
-  if (rc != APSCHED_OK) return store_failure(ss, id, rc);
+  if (strcmp(ss->cmd, "remove") != 0) {
+    /* Said here in the tool's words; the library refuses it as well. */
+    apsched_job *j;
+    rc = apsched_get_job(ss->sched, id, ss->alias, &j);
+    if (rc != APSCHED_OK) return cli_store_failure(ss, id, rc);
+    int status = CLI_EXIT_OK;
+    if (j->broken)
+      status = cli_jobs_error(ss, "job '%s' in %s cannot be decoded (%s): only remove works on it",
+                              id, ss->url, j->broken);
+    apsched_job_free(j);
+    if (status != CLI_EXIT_OK) return status;
+  }
+  if (strcmp(ss->cmd, "pause") == 0) rc = apsched_pause_job(ss->sched, id, ss->alias);
+  else if (strcmp(ss->cmd, "resume") == 0) rc = apsched_resume_job(ss->sched, id, ss->alias);
+  else rc = apsched_remove_job(ss->sched, id, ss->alias);
+  if (rc != APSCHED_OK) return cli_store_failure(ss, id, rc);
   if (strcmp(ss->cmd, "resume") == 0) {
     /* A trigger with no run left removes its job (as APScheduler): say so. */
     apsched_job *j;
-    rc = apsched_get_job(ss->sched, id, CLI_STORE_ALIAS, &j);
+    rc = apsched_get_job(ss->sched, id, ss->alias, &j);
     if (rc == APSCHED_ENOENT)
       fprintf(stderr, "apsched: jobs resume: job '%s' has no run left: it was removed\n", id);
     if (rc == APSCHED_OK) apsched_job_free(j);

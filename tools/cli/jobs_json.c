@@ -103,10 +103,9 @@ int cli_jobs_export(cli_session *ss) {
   if (status != CLI_EXIT_OK) return status;
   apsched_job *jobs;
   size_t n;
-  int rc = apsched_get_jobs(ss->sched, CLI_STORE_ALIAS, &jobs, &n);
+  int rc = apsched_get_jobs(ss->sched, ss->alias, &jobs, &n);
   if (rc != APSCHED_OK) {
-    status = rc == APSCHED_ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_USAGE;
-    cli_jobs_error(ss, "%s: %s", ss->url, rc == APSCHED_ENOMEM ? "out of memory" : cli_lib_error(rc));
+    status = cli_store_failure(ss, NULL, rc);
     cli_session_close(ss);
     return status;
   }
@@ -236,7 +235,7 @@ static int read_job(json_t *o, size_t i, bool replace, import_job *ij, char *err
                   i, key);
   }
   apsched_job_options *opt = &ij->o;
-  *opt = (apsched_job_options){.jobstore = CLI_STORE_ALIAS, .replace_existing = replace};
+  *opt = (apsched_job_options){.replace_existing = replace}; /* jobstore: at add time */
   const char *text = NULL;
   int rc = string_field(o, i, "id", true, &opt->id, err, errlen);
   if (rc == APSCHED_OK) rc = string_field(o, i, "broken", false, &text, err, errlen);
@@ -413,7 +412,10 @@ int cli_jobs_import(cli_session *ss, const char *file, bool replace) {
     }
   }
   if (status == CLI_EXIT_OK && b.n > 0) {
-    for (size_t i = 0; i < b.n; i++) opts[i] = b.jobs[i].o;
+    for (size_t i = 0; i < b.n; i++) {
+      opts[i] = b.jobs[i].o;
+      opts[i].jobstore = ss->alias;
+    }
     size_t failed = b.n;
     rc = apsched_add_jobs(ss->sched, opts, b.n, &failed);
     if (rc == APSCHED_ENOMEM) {
@@ -423,7 +425,7 @@ int cli_jobs_import(cli_session *ss, const char *file, bool replace) {
       status = cli_jobs_error(ss, "jobs[%zu] (id '%s'): %s; nothing was imported into %s", failed,
                               opts[failed].id, cli_lib_error(rc), ss->url);
     } else if (rc != APSCHED_OK) {
-      status = cli_jobs_error(ss, "%s: %s; nothing was imported", ss->url, cli_lib_error(rc));
+      status = cli_jobs_error(ss, "%s; nothing was imported into %s", cli_lib_error(rc), ss->url);
     }
   }
   free(opts);

@@ -399,6 +399,19 @@ static void test_control_characters_are_escaped(void **state) {
   apsched_free(s);
   EXPECT_OUT("n\ttwo\\x0alines\\x09and a tab\t" ONCE "\t2030-01-01T00:00:00Z\n", "jobs",
              "--store", "sqlite:///names.db", "list");
+#ifdef APSCHED_CLI_HAVE_JANSSON
+  /* JSON holds UTF-8 only: a Latin-1 name stops the export, naming the job
+   * and the field, before anything is written. */
+  s = open_store(in_dir("names.db"));
+  once = parse_trigger(ONCE);
+  apsched_job_options latin1 = {.id = "cafe", .name = "caf\xe9", .func_name = "test.count",
+                                .trigger = once};
+  assert_int_equal(apsched_add_job(s, &latin1, NULL, 0), APSCHED_OK);
+  apsched_trigger_free(once);
+  apsched_free(s);
+  EXPECT_ERROR("jobs export: job 'cafe': its name is not UTF-8 text, which JSON cannot hold",
+               "jobs", "--store", "sqlite:///names.db", "export");
+#endif
 }
 
 /* ----------------------------------------------------- a locked database */

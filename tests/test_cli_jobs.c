@@ -379,7 +379,8 @@ static void test_list_show_pause_resume_remove(void **state) {
   run_in(&r, NULL, ARGS("jobs", "--store", "sqlite:///jobs.db", "resume", "old"));
   assert_int_equal(r.status, 0);
   assert_string_equal(r.out.data, "");
-  assert_string_equal(r.err.data, "apsched: jobs resume: job 'old' has no run left: it was removed\n");
+  assert_string_equal(r.err.data,
+                      "apsched: jobs resume: job 'old' has no run left: it was removed\n");
   result_free(&r);
   EXPECT_OUT("gamma\ttest.count\t" ONCE "\t2030-01-01T00:00:00Z\n"
              "beta\ttest.count\t" NIGHTLY "\tpaused\n",
@@ -458,8 +459,9 @@ static void test_broken_row(void **state) {
              "gamma\ttest.count\t" ONCE "\tpaused\n",
              "jobs", "--store", "sqlite:///broken.db", "list");
   char *shown = ok_output(NULL, ARGS("jobs", "--store", "sqlite:///broken.db", "show", "beta"));
-  assert_true(strncmp(shown, "id: beta\nname: test.count\nfunc: test.count\ntrigger: bogus[x=1]\n",
-                      strlen("id: beta\nname: test.count\nfunc: test.count\ntrigger: bogus[x=1]\n")) == 0);
+  static const char shown_head[] =
+      "id: beta\nname: test.count\nfunc: test.count\ntrigger: bogus[x=1]\n";
+  assert_true(strncmp(shown, shown_head, strlen(shown_head)) == 0);
   assert_non_null(strstr(shown, "\nnext_run_time: none\npaused: true\nbroken: " WHY "\n"));
   free(shown);
   EXPECT_ERROR("jobs pause: job 'beta' in sqlite:///broken.db cannot be decoded (" WHY
@@ -517,7 +519,8 @@ static void test_export_import_round_trip(void **state) {
       "      \"paused\": false\n"
       "    },\n";
   if (!strstr(exported, alpha_json)) fprintf(stderr, "export:\n%s", exported);
-  static const char head[] = "{\n  \"version\": 1,\n  \"jobs\": [\n    {\n      \"id\": \"alpha\",\n";
+  static const char head[] =
+      "{\n  \"version\": 1,\n  \"jobs\": [\n    {\n      \"id\": \"alpha\",\n";
   assert_true(strncmp(exported, head, strlen(head)) == 0);
   assert_non_null(strstr(exported, alpha_json));
   assert_non_null(strstr(exported, "\"next_run_time\": null,\n      \"paused\": true\n"));
@@ -612,7 +615,8 @@ static void test_import_errors(void **state) {
        "by pointer), so no other program can run it"},
       {"{\"version\": 1, \"jobs\": [{\"id\": \"a\", \"func\": \"f\"}]}",
        "jobs import: bad.json: jobs[0].trigger: missing"},
-      {"{\"version\": 1, \"jobs\": [{\"id\": \"a\", \"func\": \"f\", \"trigger\": \"cron[hour='25']\"}]}",
+      {"{\"version\": 1, \"jobs\": [{\"id\": \"a\", \"func\": \"f\", "
+       "\"trigger\": \"cron[hour='25']\"}]}",
        "jobs import: bad.json: jobs[0].trigger: "},
       {"{\"version\": 1, \"jobs\": [{\"id\": \"a\", \"func\": \"f\", \"trigger\": \"" ONCE
        "\", \"colaesce\": true}]}",

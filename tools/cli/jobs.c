@@ -300,9 +300,9 @@ typedef struct jobs_command {
 } jobs_command;
 
 static const jobs_command commands[] = {
-    {"list", 0, 0, "", true, false},       {"show", 1, 1, " ID", true, false},
-    {"pause", 1, 1, " ID", false, false},  {"resume", 1, 1, " ID", false, false},
-    {"remove", 1, 1, " ID", false, false}, {"export", 0, 0, "", false, false},
+    {"list", 0, 0, "", true, false},          {"show", 1, 1, " ID", true, false},
+    {"pause", 1, 1, " ID", false, false},     {"resume", 1, 1, " ID", false, false},
+    {"remove", 1, 1, " ID", false, false},    {"export", 0, 0, "", false, false},
     {"import", 0, 1, " [FILE]", false, true},
 };
 
@@ -351,8 +351,9 @@ int cli_jobs_main(int argc, char **argv) {
   int n = words - 1;
   if (n < c->min_words || n > c->max_words) {
     if (n > c->max_words)
-      return cli_usage_error("jobs %s: unexpected argument '%s' (usage: apsched jobs --store URL %s%s)",
-                             c->name, argv[1 + c->max_words], c->name, c->words);
+      return cli_usage_error(
+          "jobs %s: unexpected argument '%s' (usage: apsched jobs --store URL %s%s)", c->name,
+          argv[1 + c->max_words], c->name, c->words);
     return cli_usage_error("jobs %s: missing%s (usage: apsched jobs --store URL %s%s)", c->name,
                            c->words, c->name, c->words);
   }

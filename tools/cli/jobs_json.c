@@ -50,51 +50,73 @@ static json_t *seconds_value(int64_t usec) {
   return json_real((double)usec / (double)APSCHED_SEC);
 }
 
-/* Sets key to value (a new reference, NULL when it could not be made: not
- * UTF-8, or no memory). Returns false then. */
-static bool put(json_t *obj, const char *key, json_t *value) {
-  return value && json_object_set_new(obj, key, value) == 0;
+/* Builds one job's object: the first failure is kept (what, and whether it
+ * was memory), later additions are skipped. */
+typedef struct builder {
+  json_t *obj;
+  const char *not_utf8; /* the field whose text is not UTF-8 */
+  bool oom;
+} builder;
+
+/* Adds key: value (a new reference; NULL when it could not be made). */
+static void add(builder *b, const char *key, json_t *value) {
+  if (b->not_utf8 || b->oom) {
+    json_decref(value);
+    return;
+  }
+  if (!value || json_object_set_new(b->obj, key, value) != 0) b->oom = true;
 }
 
-/* One job as an object; NULL with a message in err. */
+/* Adds key: text (NULL: null). json_string refuses text that is not UTF-8,
+ * which JSON cannot hold. */
+static void add_text(builder *b, const char *key, const char *text) {
+  if (!text || b->not_utf8 || b->oom) {
+    add(b, key, text ? NULL : json_null());
+    return;
+  }
+  json_t *v = json_string(text);
+  if (!v) {
+    json_t *raw = json_stringn_nocheck(text, strlen(text)); /* fails only without memory */
+    if (raw) b->not_utf8 = key;
+    json_decref(raw);
+  }
+  add(b, key, v);
+}
+
+/* One job as an object; NULL with a message in err ("" when memory ran out). */
 static json_t *job_object(const apsched_job *j, char *err, size_t errlen) {
-  json_t *o = json_object();
-  if (!o) return NULL;
+  err[0] = '\0';
   char when[64] = "";
   if (!j->paused && j->next_run_time != APSCHED_TIME_NONE &&
       apsched_time_format(j->next_run_time, NULL, when, sizeof when) < 0) {
     fail(err, errlen, "job '%s': its next run time (%lld us) cannot be written", j->id,
          (long long)j->next_run_time);
-    json_decref(o);
     return NULL;
   }
+  builder b = {.obj = json_object()};
   char *b64 = j->arg_len ? cli_base64_encode(j->arg_bytes, j->arg_len) : NULL;
-  /* Each string key that fails names itself: only text that is not UTF-8
-   * (or no memory) makes json_string fail. */
-  const char *bad = NULL;
-  if (!put(o, "id", json_string(j->id))) bad = "id";
-  else if (!put(o, "name", json_string(j->name))) bad = "name";
-  else if (!put(o, "func", j->func_name ? json_string(j->func_name) : json_null())) bad = "func";
-  else if (!put(o, "trigger", json_string(j->trigger))) bad = "trigger";
-  else if (!put(o, "executor", json_string(j->executor))) bad = "executor";
-  else if ((j->arg_len && !b64) || !put(o, "args_base64", b64 ? json_string(b64) : json_null()))
-    bad = "args_base64";
-  else if (!put(o, "misfire_grace_time", j->misfire_grace_time == APSCHED_GRACE_UNLIMITED
-                                              ? json_null()
-                                              : seconds_value(j->misfire_grace_time)) ||
-           !put(o, "coalesce", json_boolean(j->coalesce)) ||
-           !put(o, "max_instances", json_integer(j->max_instances)) ||
-           !put(o, "max_runtime", j->max_runtime ? seconds_value(j->max_runtime) : json_null()) ||
-           !put(o, "next_run_time", when[0] ? json_string(when) : json_null()) ||
-           !put(o, "paused", json_boolean(j->paused)))
-    bad = "";
-  else if (j->broken && !put(o, "broken", json_string(j->broken)))
-    bad = "broken";
+  b.oom = !b.obj || (j->arg_len && !b64);
+  add_text(&b, "id", j->id);
+  add_text(&b, "name", j->name);
+  add_text(&b, "func", j->func_name);
+  add_text(&b, "trigger", j->trigger);
+  add_text(&b, "executor", j->executor);
+  add_text(&b, "args_base64", b64);
+  add(&b, "misfire_grace_time",
+      j->misfire_grace_time == APSCHED_GRACE_UNLIMITED ? json_null()
+                                                       : seconds_value(j->misfire_grace_time));
+  add(&b, "coalesce", json_boolean(j->coalesce));
+  add(&b, "max_instances", json_integer(j->max_instances));
+  add(&b, "max_runtime", j->max_runtime ? seconds_value(j->max_runtime) : json_null());
+  add_text(&b, "next_run_time", when[0] ? when : NULL);
+  add(&b, "paused", json_boolean(j->paused));
+  if (j->broken) add_text(&b, "broken", j->broken);
   free(b64);
-  if (!bad) return o;
-  json_decref(o);
-  if (bad[0]) fail(err, errlen, "job '%s': its %s is not UTF-8 text, which JSON cannot hold", j->id, bad);
-  else err[0] = '\0'; /* out of memory */
+  if (!b.not_utf8 && !b.oom) return b.obj;
+  json_decref(b.obj);
+  if (b.not_utf8)
+    fail(err, errlen, "job '%s': its %s is not UTF-8 text, which JSON cannot hold", j->id,
+         b.not_utf8);
   return NULL;
 }
 
@@ -114,7 +136,8 @@ int cli_jobs_export(cli_session *ss) {
   char err[CLI_ERR_MAX] = "";
   json_t *list = json_array();
   json_t *root = json_object();
-  bool ok = list && root && put(root, "version", json_integer(FORMAT_VERSION)) &&
+  bool ok = list && root &&
+            json_object_set_new(root, "version", json_integer(FORMAT_VERSION)) == 0 &&
             json_object_set(root, "jobs", list) == 0;
   for (size_t i = 0; ok && i < n; i++) {
     json_t *o = job_object(&jobs[i], err, sizeof err);
@@ -149,9 +172,20 @@ int cli_jobs_export(cli_session *ss) {
 /* ------------------------------------------------------------------ import */
 
 static const char *const job_fields[] = {
-    "id",          "name",     "func",          "trigger",     "executor",
-    "args_base64", "misfire_grace_time", "coalesce", "max_instances", "max_runtime",
-    "next_run_time", "paused", "broken",        NULL,
+    "id",
+    "name",
+    "func",
+    "trigger",
+    "executor",
+    "args_base64",
+    "misfire_grace_time",
+    "coalesce",
+    "max_instances",
+    "max_runtime",
+    "next_run_time",
+    "paused",
+    "broken",
+    NULL,
 };
 
 typedef struct import_job {
@@ -257,7 +291,8 @@ static int read_job(json_t *o, size_t i, bool replace, import_job *ij, char *err
     char msg[CLI_ERR_MAX] = "";
     rc = apsched_trigger_parse(text, &ij->trigger, msg, sizeof msg);
     if (rc == APSCHED_ENOMEM) return rc;
-    if (rc != APSCHED_OK) return fail(err, errlen, "jobs[%zu].trigger: %s", i, msg[0] ? msg : apsched_strerror(rc));
+    if (rc != APSCHED_OK)
+      return fail(err, errlen, "jobs[%zu].trigger: %s", i, msg[0] ? msg : apsched_strerror(rc));
     opt->trigger = ij->trigger;
   }
   json_t *v = field(o, "args_base64"); /* null or "": no byte argument */
@@ -277,7 +312,8 @@ static int read_job(json_t *o, size_t i, bool replace, import_job *ij, char *err
     if (rc == APSCHED_OK && !present && json_object_get(o, "misfire_grace_time"))
       opt->misfire_grace_time = APSCHED_GRACE_UNLIMITED;
   }
-  if (rc == APSCHED_OK) rc = seconds_field(o, i, "max_runtime", &opt->max_runtime, &present, err, errlen);
+  if (rc == APSCHED_OK)
+    rc = seconds_field(o, i, "max_runtime", &opt->max_runtime, &present, err, errlen);
   bool flag = false;
   if (rc == APSCHED_OK) rc = bool_field(o, i, "coalesce", &flag, &present, err, errlen);
   if (rc == APSCHED_OK && present) opt->coalesce = flag ? APSCHED_YES : APSCHED_NO;
@@ -297,7 +333,8 @@ static int read_job(json_t *o, size_t i, bool replace, import_job *ij, char *err
     char msg[CLI_ERR_MAX] = "";
     rc = apsched_time_parse(text, NULL, &opt->next_run_time, msg, sizeof msg);
     if (rc != APSCHED_OK)
-      return fail(err, errlen, "jobs[%zu].next_run_time: %s", i, msg[0] ? msg : apsched_strerror(rc));
+      return fail(err, errlen, "jobs[%zu].next_run_time: %s", i,
+                  msg[0] ? msg : apsched_strerror(rc));
     /* The library reads 0 as "from the trigger". */
     if (opt->next_run_time == 0)
       return fail(err, errlen, "jobs[%zu].next_run_time: the epoch itself cannot be given", i);
@@ -351,7 +388,8 @@ static int read_input(const char *file, bool replace, import_batch *b, char *err
     return fail(err, errlen, "%s: version: not %d, the only version this apsched reads", src,
                 FORMAT_VERSION);
   json_t *list = json_object_get(b->root, "jobs");
-  if (!json_is_array(list)) return fail(err, errlen, "%s: jobs: %s", src, list ? "not an array" : "missing");
+  if (!json_is_array(list))
+    return fail(err, errlen, "%s: jobs: %s", src, list ? "not an array" : "missing");
   b->n = json_array_size(list);
   b->jobs = calloc(b->n ? b->n : 1, sizeof *b->jobs);
   if (!b->jobs) return APSCHED_ENOMEM;
@@ -401,7 +439,8 @@ int cli_jobs_import(cli_session *ss, const char *file, bool replace) {
   for (size_t i = 0; i < b.n && status == CLI_EXIT_OK; i++) {
     const char *alias = b.jobs[i].o.executor;
     rc = alias ? cli_session_add_executor(ss, alias) : APSCHED_OK;
-    if (rc != APSCHED_OK) status = cli_jobs_error(ss, "jobs[%zu].executor: %s", i, cli_lib_error(rc));
+    if (rc != APSCHED_OK)
+      status = cli_jobs_error(ss, "jobs[%zu].executor: %s", i, cli_lib_error(rc));
   }
   apsched_job_options *opts = NULL;
   if (status == CLI_EXIT_OK && b.n > 0) {

@@ -40,8 +40,8 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
 }
 
 /* Opens the store REST names (REST: the URL after "SCHEME://"). */
-typedef int (*store_open_fn)(const char *url, const char *rest, bool create,
-                             apsched_jobstore **out, char *err, size_t errlen);
+typedef int (*store_open_fn)(const char *url, const char *rest, bool create, apsched_jobstore **out,
+                             char *err, size_t errlen);
 
 typedef struct store_scheme {
   const char *scheme;  /* before "://" */
@@ -164,8 +164,7 @@ static int open_sqlite(const char *url, const char *rest, bool create, apsched_j
   if (rc == APSCHED_OK && q) rc = sqlite_query(url, q + 1, &o, &prefix, err, errlen);
   struct stat st;
   if (rc == APSCHED_OK && !create && stat(path, &st) != 0)
-    rc = fail(err, errlen, APSCHED_EINVAL, "%s: cannot open '%s': %s", url, path,
-              strerror(errno));
+    rc = fail(err, errlen, APSCHED_EINVAL, "%s: cannot open '%s': %s", url, path, strerror(errno));
   if (rc == APSCHED_OK) {
     /* An outside tool: no one-scheduler lock, so a running scheduler keeps
      * the file, and sees what the tool changes within its max_wait. */
@@ -174,7 +173,9 @@ static int open_sqlite(const char *url, const char *rest, bool create, apsched_j
     rc = apsched_sqlite_store_create(&o, out, why, sizeof why);
     if (rc != APSCHED_OK)
       fail(err, errlen, rc, "%s: %s", url,
-           why[0] ? why : apsched_last_error()[0] ? apsched_last_error() : apsched_strerror(rc));
+           why[0]                    ? why
+           : apsched_last_error()[0] ? apsched_last_error()
+                                     : apsched_strerror(rc));
   }
   free(prefix);
   free(path);
@@ -197,14 +198,13 @@ static const store_scheme schemes[] = {
 
 enum { SCHEME_COUNT = sizeof schemes / sizeof schemes[0] };
 
-int cli_store_open(const char *url, bool create, apsched_jobstore **out, char *err,
-                   size_t errlen) {
+int cli_store_open(const char *url, bool create, apsched_jobstore **out, char *err, size_t errlen) {
   *out = NULL;
   /* SCHEME: a letter, then letters, digits, '+', '-', '.' (RFC 3986). */
   size_t n = 0;
   while ((url[n] >= 'a' && url[n] <= 'z') || (url[n] >= 'A' && url[n] <= 'Z') ||
-         (n > 0 && ((url[n] >= '0' && url[n] <= '9') || url[n] == '+' || url[n] == '-' ||
-                    url[n] == '.')))
+         (n > 0 &&
+          ((url[n] >= '0' && url[n] <= '9') || url[n] == '+' || url[n] == '-' || url[n] == '.')))
     n++;
   if (n == 0 || strncmp(url + n, "://", 3) != 0)
     return fail(err, errlen, APSCHED_EINVAL,
@@ -222,8 +222,8 @@ int cli_store_open(const char *url, bool create, apsched_jobstore **out, char *e
   char known[128] = "";
   size_t pos = 0;
   for (size_t i = 0; i < SCHEME_COUNT && pos < sizeof known; i++)
-    pos += (size_t)snprintf(known + pos, sizeof known - pos, "%s%s", i ? ", " : "",
-                            schemes[i].scheme);
+    pos +=
+        (size_t)snprintf(known + pos, sizeof known - pos, "%s%s", i ? ", " : "", schemes[i].scheme);
   return fail(err, errlen, APSCHED_ENOENT, "--store: unknown store kind '%.*s' in '%s' (known: %s)",
               (int)n, url, url, known);
 }

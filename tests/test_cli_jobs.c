@@ -757,6 +757,27 @@ static void test_running_scheduler_sees_cli_pause(void **state) {
   EXPECT_OUT("", "jobs", "--store", "sqlite:///live.db", "resume", "tick");
   process_for(s, settled + 2, 10000);
   assert_true(atomic_load(&runs) >= settled + 2);
+
+#ifdef APSCHED_CLI_HAVE_JANSSON
+  /* A job imported by the tool is run by the scheduler (its function is
+   * the one registered here, not the tool's stand-in). */
+  EXPECT_OUT("", "jobs", "--store", "sqlite:///live.db", "pause", "tick");
+  process_for(s, -1, 600);
+  int before = atomic_load(&runs);
+  char start[64], json[512];
+  assert_true(apsched_time_format(real_now() + 200 * APSCHED_MSEC, NULL, start, sizeof start) > 0);
+  snprintf(json, sizeof json,
+           "{\"version\": 1, \"jobs\": [{\"id\": \"imported\", \"func\": \"test.count\", "
+           "\"trigger\": \"interval[microseconds=300000, start_date='%s']\"}]}",
+           start);
+  write_file(in_dir("live.json"), json);
+  EXPECT_OUT("", "jobs", "--store", "sqlite:///live.db", "import", "live.json");
+  process_for(s, before + 2, 10000);
+  assert_true(atomic_load(&runs) >= before + 2);
+  assert_int_equal(apsched_get_job(s, "imported", NULL, &j), APSCHED_OK);
+  assert_false(j->paused);
+  apsched_job_free(j);
+#endif
   apsched_free(s);
 }
 

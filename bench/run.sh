@@ -1,43 +1,98 @@
 #!/usr/bin/env bash
 # Scheduler benchmarks, libapsched next to Python's APScheduler 3.9.1:
-#   1. builds bench_scheduler (Release) into build-bench/,
-#   2. runs it and bench/apscheduler_bench.py (/usr/bin/python3) with the same
-#      arguments (--quick for a CI smoke run; see either program's usage),
-#   3. prints both JSON outputs and a side-by-side table with the targets of
-#      issue 2.
-# Results stay in build-bench/results/*.jsonl. Both programs time real work on
+#   1. builds bench_scheduler, and bench_sqlite when the SQLite store library
+#      (apsched_sqlite) is part of the build (Release), into build-bench/,
+#   2. runs bench_scheduler and bench/apscheduler_bench.py (/usr/bin/python3)
+#      with the same arguments (--quick for a CI smoke run; see either
+#      program's usage), prints both JSON outputs and a side-by-side table
+#      with the targets of issue 2,
+#   3. runs bench_sqlite and bench/apscheduler_sqlite_bench.py (job stores in
+#      a SQLite file: adds, batched adds, dispatch, bytes per job, and a raw
+#      SQLite insert probe, each for durability FULL and NORMAL) and prints a
+#      second table with the targets of issue 8.
+# --only= picks parts: ops, dispatch, lateness (bench_scheduler) and sqlite;
+# --quick goes to every program, the other options to the scheduler part.
+# Results stay in build-bench/results/*.jsonl. The programs time real work on
 # this machine: anything else running (builds, tests) shows up in the figures,
 # so the load average is printed before and after.
-#   bench/run.sh [--quick] [--only=ops,dispatch,lateness] [--sizes=1e3,1e6] ...
+#   bench/run.sh [--quick] [--only=ops,dispatch,lateness,sqlite] [--sizes=1e3,1e6] ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=${APSCHED_BENCH_BUILD_DIR:-build-bench}
 python=${APSCHED_BENCH_PYTHON:-/usr/bin/python3}
 results=$build/results
+ncpu=$(nproc 2>/dev/null || echo 2)
 
-echo "== building bench_scheduler (Release) in $build" >&2
+run_sched=true
+run_sqlite=true
+quick=()
+sched_args=()
+for a in "$@"; do
+  case $a in
+    --only=*)
+      IFS=, read -ra parts <<<"${a#--only=}"
+      run_sqlite=false
+      keep=()
+      for p in "${parts[@]}"; do
+        if [ "$p" = sqlite ]; then run_sqlite=true; else keep+=("$p"); fi
+      done
+      if [ ${#keep[@]} -gt 0 ]; then
+        sched_args+=("--only=$(IFS=,; echo "${keep[*]}")")
+      elif $run_sqlite; then
+        run_sched=false
+      else
+        sched_args+=("$a") # nothing selected: bench_scheduler prints its usage
+      fi
+      ;;
+    --quick)
+      quick=(--quick)
+      sched_args+=("$a")
+      ;;
+    *) sched_args+=("$a") ;;
+  esac
+done
+
+echo "== building benchmarks (Release) in $build" >&2
 # Warnings are the test suite's business (tools/test.sh): a new -O3-only
 # warning somewhere must not stop a measurement.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DAPSCHED_BUILD_TESTS=OFF \
   -DAPSCHED_WERROR=OFF >/dev/null
-cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target bench_scheduler >/dev/null
+targets=()
+if $run_sched; then targets+=(bench_scheduler); fi
+have_sqlite=false
+if $run_sqlite; then
+  if grep -qs '/bench_sqlite\.dir$' "$build/CMakeFiles/TargetDirectories.txt"; then
+    targets+=(bench_sqlite)
+    have_sqlite=true
+  else
+    echo "bench/run.sh: this build has no bench_sqlite (the apsched_sqlite library is" \
+      "not built): SQLite part skipped" >&2
+  fi
+fi
+if [ ${#targets[@]} -gt 0 ]; then
+  cmake --build "$build" -j "$ncpu" --target "${targets[@]}" >/dev/null
+fi
 mkdir -p "$results"
+have_python=true
+if ! command -v "$python" >/dev/null; then
+  echo "bench/run.sh: no $python: APScheduler comparisons and tables skipped" >&2
+  have_python=false
+fi
 
+# ------------------------------------------------------------ scheduler part
+if $run_sched; then
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== libapsched" >&2
-"$build/bench_scheduler" "$@" | tee "$results/libapsched.jsonl"
-if ! command -v "$python" >/dev/null; then
-  echo "bench/run.sh: no $python: APScheduler comparison and table skipped" >&2
-  exit 0
-fi
+"$build/bench_scheduler" "${sched_args[@]}" | tee "$results/libapsched.jsonl"
+if $have_python; then
 echo "== APScheduler ($python)" >&2
 # Without APScheduler (Debian: python3-apscheduler) the table has one column.
 if ! "$python" -c "import apscheduler" 2>/dev/null; then
   echo "bench/run.sh: APScheduler is not installed for $python: skipping it" >&2
   : >"$results/apscheduler.jsonl"
 else
-  "$python" bench/apscheduler_bench.py "$@" | tee "$results/apscheduler.jsonl"
+  "$python" bench/apscheduler_bench.py "${sched_args[@]}" | tee "$results/apscheduler.jsonl"
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -143,3 +198,154 @@ if lat:
     print(f"lateness: {human(lat[0]['jobs'])} date jobs over {lat[0]['spread_ms']} ms, "
           f"{human(lat[0]['stored'])} more stored")
 EOF
+fi
+fi
+
+# --------------------------------------------------------------- SQLite part
+if $have_sqlite; then
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "== libapsched-sqlite" >&2
+"$build/bench_sqlite" "${quick[@]}" | tee "$results/libapsched_sqlite.jsonl"
+if $have_python; then
+echo "== APScheduler's SQLAlchemyJobStore on SQLite ($python)" >&2
+if ! "$python" -c "import apscheduler, sqlalchemy" 2>/dev/null; then
+  echo "bench/run.sh: APScheduler or SQLAlchemy is not installed for $python" \
+    "(Debian: python3-apscheduler python3-sqlalchemy): skipping it" >&2
+  : >"$results/apscheduler_sqlite.jsonl"
+else
+  "$python" bench/apscheduler_sqlite_bench.py "${quick[@]}" |
+    tee "$results/apscheduler_sqlite.jsonl"
+fi
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+"$python" - "$results/libapsched_sqlite.jsonl" "$results/apscheduler_sqlite.jsonl" \
+  "$ncpu" "$load_before" "$load_after" <<'EOF'
+import json
+import sys
+
+c_file, py_file, ncpu, load_before, load_after = sys.argv[1:6]
+
+
+def load(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+rows = load(c_file) + load(py_file)
+
+
+def find(impl, bench, durability):
+    return next((r for r in rows if r["impl"].startswith(impl) and r["bench"] == bench
+                 and r.get("durability") == durability), None)
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.1f}" if abs(v) >= 1 else f"{v:.2f}"
+
+
+def human(n):
+    e = len(str(n)) - 1
+    return f"10^{e}" if n == 10 ** e else f"{n:,}"
+
+
+def rate(r):
+    return r.get("per_sec") if r else None
+
+
+def spread(r):
+    if not r or r.get("reps", 1) < 2:
+        return ""
+    return f"{fmt(r['per_sec_min'])}..{fmt(r['per_sec_max'])}"
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def tag(r, text):
+    return f" ({text})" if r else ""
+
+
+table = [("scenario", "libapsched", "min..max", "APScheduler 3.9.1", "raw SQLite", "target",
+          "verdict")]
+
+
+def line(label, lib, lib_spread="", aps="", raw="", target="", check=None, full_size=True):
+    verdict = ""
+    if check and lib is not None:
+        verdict = ("ok" if check(lib) else "MISSED") if full_size else "(size)"
+    table.append((label, fmt(lib), lib_spread, aps, raw, target, verdict))
+
+
+notes = []
+for d in ("FULL", "NORMAL"):
+    c_add, p_add = find("libapsched", "sqlite_add", d), find("apscheduler", "sqlite_add", d)
+    r_add = find("sqlite", "sqlite_raw_insert", d)
+    c_bat, r_bat = find("libapsched", "sqlite_add_batch", d), find("sqlite", "sqlite_raw_insert_batch", d)
+    c_dis, p_dis = find("libapsched", "sqlite_dispatch", d), find("apscheduler", "sqlite_dispatch", d)
+    c_byt = find("libapsched", "sqlite_bytes_per_job", d)
+    p_byt = find("apscheduler", "sqlite_bytes_per_job", d)
+    if not any((c_add, p_add, r_add, c_bat, r_bat, c_dis, p_dis, c_byt, p_byt)):
+        continue
+    # The issue's targets are for durability FULL at its sizes (10^5 jobs); a
+    # --quick run only smoke-tests.
+    full = d == "FULL"
+    full_size = all(r is None or r["jobs"] >= 100000 for r in (c_bat, c_dis))
+
+    def goal(text, check):
+        return (text, check) if full else ("", None)
+
+    line(f"{d}: add, 1 per call (adds/s)", rate(c_add), spread(c_add), fmt(rate(p_add)),
+         fmt(rate(r_add)) + tag(r_add, "1/commit"))
+    t, c = goal(">= 0.8", lambda v: v >= 0.8)
+    line(f"{d}:   add / raw insert", ratio(rate(c_add), rate(r_add)), target=t, check=c,
+         full_size=full_size)
+    t, c = goal(">= 100", lambda v: v >= 100)
+    line(f"{d}:   add / APScheduler add", ratio(rate(c_add), rate(p_add)), target=t, check=c,
+         full_size=full_size)
+    t, c = goal(">= 100,000", lambda v: v >= 100000)
+    line(f"{d}: batched add, 1000/call (jobs/s)", rate(c_bat), spread(c_bat),
+         fmt(rate(p_add)) + tag(p_add, "1/call"), fmt(rate(r_bat)) + tag(r_bat, "1000/commit"),
+         t, c, full_size)
+    line(f"{d}:   batched add / raw batch", ratio(rate(c_bat), rate(r_bat)))
+    t, c = goal(">= 100", lambda v: v >= 100)
+    line(f"{d}:   batched add / APScheduler add", ratio(rate(c_bat), rate(p_add)), target=t,
+         check=c, full_size=full_size)
+    p_text = fmt(rate(p_dis))
+    if p_dis and c_dis and p_dis["jobs"] != c_dis["jobs"]:
+        p_text += f" (N={human(p_dis['jobs'])})"
+    t, c = goal(">= 50,000", lambda v: v >= 50000)
+    line(f"{d}: dispatch, inline (runs/s)", rate(c_dis), spread(c_dis), p_text, "", t, c,
+         full_size)
+    t, c = goal(">= 100", lambda v: v >= 100)
+    line(f"{d}:   dispatch / APScheduler", ratio(rate(c_dis), rate(p_dis)), target=t, check=c,
+         full_size=full_size)
+    p_text = fmt(p_byt and p_byt["bytes_per_job"])
+    if p_byt and c_byt and p_byt["jobs"] != c_byt["jobs"]:
+        p_text += f" (N={human(p_byt['jobs'])})"
+    line(f"{d}: file bytes/job", c_byt and c_byt["bytes_per_job"], "", p_text)
+
+widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+print()
+print(f"machine: {ncpu} CPUs, load average {load_before} before, {load_after} after")
+for i, row in enumerate(table):
+    print("  ".join(cell.ljust(w) if j == 0 or j >= 5 else cell.rjust(w)
+                    for j, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    if i == 0:
+        print("  ".join("-" * w for w in widths))
+for r in rows:
+    if r["bench"] in ("sqlite_add", "sqlite_raw_insert") and r["durability"] == "FULL":
+        notes.append(f"{r['bench']} ({r['impl']}): {r['jobs']:,} adds per repetition "
+                     f"of {r['seconds']} s")
+    if r["bench"] in ("sqlite_add_batch", "sqlite_dispatch") and r["durability"] == "FULL" \
+            and r["impl"] == "libapsched":
+        notes.append(f"{r['bench']} (libapsched): {human(r['jobs'])} jobs")
+print("libapsched and raw SQLite: median of repetitions, each on a fresh file (min..max);")
+print("APScheduler: SQLAlchemyJobStore, url sqlite:///file, WAL + synchronous as the row says")
+for n in notes:
+    print(n)
+EOF
+fi
+fi

@@ -14,9 +14,10 @@
  *                          the inline executor, from resume until the last
  *                          run;
  *   sqlite_raw_insert      the same machine and settings without libapsched:
- *   sqlite_raw_insert_batch  plain INSERTs of a similar row into a similar
- *                          table, one per commit, and 1000 per commit, so
- *                          the figures above can be read as ratios.
+ *   sqlite_raw_insert_batch  plain INSERTs of rows like sqlite_add's into a
+ *                          table like the store's (same columns and index),
+ *                          one per commit, and 1000 per commit, so the
+ *                          figures above can be read as ratios.
  *
  *   bench_sqlite [--quick] [--only=add,batch,dispatch,raw]
  *                [--durability=full|normal] [--jobs=N] [--seconds=S]
@@ -147,7 +148,7 @@ static char work_dir[PATH_MAX];
 static char db_path[PATH_MAX + 32];
 
 static void remove_db(void) {
-  static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+  static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", "-lock"};
   for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
     char p[sizeof db_path + 16];
     snprintf(p, sizeof p, "%s%s", db_path, suffixes[i]);
@@ -411,9 +412,16 @@ static void bench_dispatch(apsched_sqlite_durability d, size_t n, size_t reps) {
 
 /* ------------------------------------------------------ raw SQLite probe */
 
-/* A table like a job store's: a text id, an indexed next run time and the
- * rest of the job in a blob of a similar size. */
-#define RAW_BLOB_LEN 96
+/* The job table of libapsched-sqlite's schema (without its generated
+ * columns), and rows like the ones sqlite_add writes: the raw probe does the
+ * same inserts with nothing in between. */
+static const char raw_schema[] =
+    "CREATE TABLE jobs (id TEXT NOT NULL PRIMARY KEY, name TEXT, func TEXT NOT NULL, "
+    "\"trigger\" TEXT NOT NULL, executor TEXT NOT NULL, arg BLOB, misfire_grace_ms INTEGER, "
+    "coalesce INTEGER NOT NULL, max_instances INTEGER NOT NULL, "
+    "max_runtime_ms INTEGER NOT NULL, next_run_time INTEGER, trigger_time INTEGER);"
+    "CREATE INDEX jobs_next_run_time ON jobs (next_run_time)";
+static char raw_trigger_text[TRIGGER_POOL][160];
 
 static void raw_exec(sqlite3 *db, const char *sql) {
   char *err = NULL;
@@ -427,25 +435,35 @@ static sqlite3 *raw_open(apsched_sqlite_durability d, sqlite3_stmt **insert) {
     fail("raw probe: %s", sqlite3_errmsg(db));
   raw_exec(db, "PRAGMA journal_mode=WAL");
   raw_exec(db, d == APSCHED_SQLITE_FULL ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-  raw_exec(db,
-           "CREATE TABLE jobs (id TEXT PRIMARY KEY NOT NULL, next_run_time INTEGER, "
-           "job BLOB NOT NULL);"
-           "CREATE INDEX jobs_next_run_time ON jobs (next_run_time)");
-  if (sqlite3_prepare_v2(db, "INSERT INTO jobs (id, next_run_time, job) VALUES (?, ?, ?)", -1,
-                         insert, NULL) != SQLITE_OK)
+  raw_exec(db, raw_schema);
+  if (sqlite3_prepare_v2(db,
+                         "INSERT INTO jobs (id, name, func, \"trigger\", executor, arg, "
+                         "misfire_grace_ms, coalesce, max_instances, max_runtime_ms, "
+                         "next_run_time, trigger_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         -1, insert, NULL) != SQLITE_OK)
     fail("raw probe: %s", sqlite3_errmsg(db));
   return db;
 }
 
-static void raw_insert(sqlite3 *db, sqlite3_stmt *st) {
+static void raw_insert(sqlite3 *db, sqlite3_stmt *st, size_t i) {
   static const char hex[] = "0123456789abcdef";
-  static unsigned char blob[RAW_BLOB_LEN];
   char id[33];
-  for (int i = 0; i < 32; i++) id[i] = hex[rnd(16)];
+  for (int k = 0; k < 32; k++) id[k] = hex[rnd(16)];
   id[32] = 0;
+  const char *trigger = raw_trigger_text[i % TRIGGER_POOL];
+  apsched_time_t next = apsched_now() + (apsched_time_t)rnd(86400) * APSCHED_SEC;
   sqlite3_bind_text(st, 1, id, 32, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)(apsched_now() + (apsched_time_t)rnd(86400) * APSCHED_SEC));
-  sqlite3_bind_blob(st, 3, blob, sizeof blob, SQLITE_STATIC);
+  sqlite3_bind_null(st, 2);
+  sqlite3_bind_text(st, 3, FUNC_NOP, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, trigger, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, "default", -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 6, job_arg, ARG_LEN, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 7, 1000);
+  sqlite3_bind_int(st, 8, 1);
+  sqlite3_bind_int(st, 9, 1);
+  sqlite3_bind_int(st, 10, 0);
+  sqlite3_bind_int64(st, 11, (sqlite3_int64)next);
+  sqlite3_bind_int64(st, 12, (sqlite3_int64)next);
   if (sqlite3_step(st) != SQLITE_DONE) fail("raw probe: %s", sqlite3_errmsg(db));
   sqlite3_reset(st);
 }
@@ -460,7 +478,7 @@ static void bench_raw(apsched_sqlite_durability d, size_t max_single, double sec
     size_t i = 0;
     double limit = seconds * 1e9, t0 = now_ns(), t1 = t0;
     while (i < max_single && t1 - t0 < limit) {
-      raw_insert(db, st); /* autocommit: one transaction each */
+      raw_insert(db, st, i); /* autocommit: one transaction each */
       i++;
       t1 = now_ns();
     }
@@ -481,7 +499,7 @@ static void bench_raw(apsched_sqlite_durability d, size_t max_single, double sec
     for (size_t done = 0; done < n;) {
       raw_exec(db, "BEGIN");
       size_t k = n - done < BATCH ? n - done : BATCH;
-      for (size_t j = 0; j < k; j++) raw_insert(db, st);
+      for (size_t j = 0; j < k; j++) raw_insert(db, st, done + j);
       raw_exec(db, "COMMIT");
       done += k;
     }
@@ -554,8 +572,15 @@ int main(int argc, char **argv) {
   int rc = apsched_register_func(FUNC_NOP, nop_job);
   if (rc == APSCHED_OK) rc = apsched_register_func(FUNC_COUNT, count_job);
   if (rc != APSCHED_OK) die("apsched_register_func", rc);
-  for (int i = 0; i < TRIGGER_POOL; i++)
+  for (int i = 0; i < TRIGGER_POOL; i++) {
     pool[i] = interval_trigger(&(apsched_interval_options){.seconds = 60 + (int64_t)rnd(86400)});
+    /* The text a store keeps: of the copy a job gets, bound at add time. */
+    apsched_trigger *bound;
+    if ((rc = apsched_trigger_clone(pool[i], &bound)) != APSCHED_OK) die("apsched_trigger_clone", rc);
+    if (bound->vtable->bind) bound->vtable->bind(bound, apsched_now());
+    apsched_trigger_describe(bound, raw_trigger_text[i], sizeof raw_trigger_text[i]);
+    apsched_trigger_free(bound);
+  }
 
   for (int k = 0; k < 2; k++) {
     apsched_sqlite_durability d = k == 0 ? APSCHED_SQLITE_FULL : APSCHED_SQLITE_NORMAL;

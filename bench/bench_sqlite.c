@@ -266,6 +266,7 @@ static apsched_scheduler *sqlite_scheduler(apsched_sqlite_durability d, bool pau
 
 /* Intervals from a minute to a day: nothing comes due during the add benches. */
 static apsched_trigger *pool[TRIGGER_POOL];
+static int64_t pool_seconds[TRIGGER_POOL];
 
 static apsched_job_options add_options(size_t i) {
   return (apsched_job_options){.func_name = FUNC_NOP,
@@ -451,7 +452,7 @@ static void raw_insert(sqlite3 *db, sqlite3_stmt *st, size_t i) {
   for (int k = 0; k < 32; k++) id[k] = hex[rnd(16)];
   id[32] = 0;
   const char *trigger = raw_trigger_text[i % TRIGGER_POOL];
-  apsched_time_t next = apsched_now() + (apsched_time_t)rnd(86400) * APSCHED_SEC;
+  apsched_time_t next = apsched_now() + pool_seconds[i % TRIGGER_POOL] * APSCHED_SEC;
   sqlite3_bind_text(st, 1, id, 32, SQLITE_STATIC);
   sqlite3_bind_null(st, 2);
   sqlite3_bind_text(st, 3, FUNC_NOP, -1, SQLITE_STATIC);
@@ -573,7 +574,8 @@ int main(int argc, char **argv) {
   if (rc == APSCHED_OK) rc = apsched_register_func(FUNC_COUNT, count_job);
   if (rc != APSCHED_OK) die("apsched_register_func", rc);
   for (int i = 0; i < TRIGGER_POOL; i++) {
-    pool[i] = interval_trigger(&(apsched_interval_options){.seconds = 60 + (int64_t)rnd(86400)});
+    pool_seconds[i] = 60 + (int64_t)rnd(86400);
+    pool[i] = interval_trigger(&(apsched_interval_options){.seconds = pool_seconds[i]});
     /* The text a store keeps: of the copy a job gets, bound at add time. */
     apsched_trigger *bound;
     if ((rc = apsched_trigger_clone(pool[i], &bound)) != APSCHED_OK) die("apsched_trigger_clone", rc);

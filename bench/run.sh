@@ -337,8 +337,8 @@ for i, row in enumerate(table):
         print("  ".join("-" * w for w in widths))
 for r in rows:
     if r["bench"] in ("sqlite_add", "sqlite_raw_insert") and r["durability"] == "FULL":
-        notes.append(f"{r['bench']} ({r['impl']}): {r['jobs']:,} adds per repetition "
-                     f"of {r['seconds']} s")
+        notes.append(f"{r['bench']} ({r['impl']}): {r['jobs']:,} {r['unit']} per repetition "
+                     f"(at most {r['seconds']} s)")
     if r["bench"] in ("sqlite_add_batch", "sqlite_dispatch") and r["durability"] == "FULL" \
             and r["impl"] == "libapsched":
         notes.append(f"{r['bench']} (libapsched): {human(r['jobs'])} jobs")

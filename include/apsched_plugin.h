@@ -111,6 +111,12 @@ typedef struct apsched_job_record {
 } apsched_job_record;
 
 APSCHED_API void apsched_job_record_free(apsched_job_record *rec);
+/* A new record with the given id, every other field zero / APSCHED_TIME_NONE
+ * (what a store fills from a row it reads back). NULL when memory is short. */
+APSCHED_API apsched_job_record *apsched_job_record_new(const char *id);
+/* A byte argument (copied) with one reference, for a record read back; NULL
+ * for len 0 or when memory is short. */
+APSCHED_API apsched_job_args *apsched_job_args_new(const void *bytes, size_t len);
 /* A deep copy of rec (trigger cloned, name copied, arguments shared); the
  * store_* fields are zero. NULL when memory is short. */
 APSCHED_API apsched_job_record *apsched_job_record_copy(const apsched_job_record *rec);

@@ -53,8 +53,8 @@ typedef struct apsched_sqlite_options {
  * or another store in this one) uses the file, APSCHED_EINVAL for bad
  * options or a file whose schema is newer than this library's,
  * APSCHED_EBACKEND for a file SQLite cannot open or read, or a read-only one
- * (with SQLite's message); errbuf (optional) says why. Nothing in the file
- * changes on failure. The store is APSCHED_STORE_BLOCKING; add it with
+ * (with SQLite's message); errbuf (optional) and apsched_last_error() say
+ * why. Nothing in the file changes on failure. The store is APSCHED_STORE_BLOCKING; add it with
  * apsched_add_jobstore like any store (which then owns it). */
 APSCHED_API int apsched_sqlite_store_create(const apsched_sqlite_options *opts,
                                             apsched_jobstore **out, char *errbuf, size_t errlen);

@@ -65,6 +65,9 @@ int apsched_plugin_error(int code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(plugin_error, sizeof plugin_error, fmt, ap);
   va_end(ap);
+  /* Also the caller's last error: a plugin's own public calls (a store's
+   * create function) say why through it too. */
+  memcpy(last_error, plugin_error, sizeof last_error);
   return code;
 }
 

@@ -99,6 +99,16 @@ void apsched__args_defer_end(void) {
 
 bool apsched_job_args_has_pointer(const apsched_job_args *a) { return a && a->holder; }
 
+apsched_job_args *apsched_job_args_new(const void *bytes, size_t len) {
+  if (len == 0 || !bytes) return NULL;
+  bool oom;
+  return apsched__args_new(NULL, NULL, bytes, len, &oom);
+}
+
+apsched_job_record *apsched_job_record_new(const char *id) {
+  return id ? apsched__record_new(id) : NULL;
+}
+
 const void *apsched_job_args_bytes(const apsched_job_args *a, size_t *len) {
   if (!a || a->len == 0) {
     if (len) *len = 0;

@@ -777,9 +777,11 @@ int apsched_add_jobstore(apsched_scheduler *s, apsched_jobstore *st, const char 
     if (e->blocking) apsched__unlock(s);
     int orc = st->vtable->open(st, s, name);
     if (e->blocking) apsched__lock(s);
-    if (orc != APSCHED_OK)
+    if (orc != APSCHED_OK) {
+      const char *why = apsched__take_plugin_error();
       rc = apsched__error(orc < 0 ? orc : APSCHED_EBACKEND, "add_jobstore: store '%s' failed to open: %s",
-                          alias, apsched_strerror(orc < 0 ? orc : APSCHED_EBACKEND));
+                          alias, why[0] ? why : apsched_strerror(orc < 0 ? orc : APSCHED_EBACKEND));
+    }
     else if (apsched__find_store(s, alias))
       rc = apsched__error(APSCHED_EEXIST, "add_jobstore: alias '%.64s' is taken", alias);
   }

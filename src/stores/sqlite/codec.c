@@ -8,72 +8,16 @@
 #include "sqlite_internal.h"
 
 #include <stdarg.h>
-#include <stdatomic.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------ allocation */
 
-/* A record with the given id, every other field zero / NONE. Records are
- * malloc'd: the core frees them with apsched_job_record_free. */
-static apsched_job_record *record_new(const char *id) {
-  size_t n = strlen(id) + 1;
-  apsched_job_record *r = malloc(offsetof(apsched_job_record, id) + n);
-  if (!r) return NULL;
-  memset(r, 0, offsetof(apsched_job_record, id));
-  r->next_run_time = APSCHED_TIME_NONE;
-  r->trigger_time = APSCHED_TIME_NONE;
-  memcpy(r->id, id, n);
-  return r;
-}
-
-/* The byte argument of a record read back.
- *
- * CORE GAP: apsched_plugin.h has no constructor for apsched_job_args, so a
- * store plugin cannot give a record it reads back its bytes. Until the core
- * exports one (proposed: apsched_job_args_new(const void *bytes, size_t len),
- * one reference, NULL for len 0), this builds the block in the layout of
- * src/internal.h (reference count, pointer, pointer holder, length, bytes),
- * which apsched_job_args_bytes, apsched_job_args_has_pointer and
- * apsched_job_record_free then read and free. apsched__sqlite_codec_selfcheck
- * verifies at every store creation that the core reads such a block back
- * exactly, so a layout change fails loudly instead of corrupting memory. */
-typedef struct args_block {
-  atomic_uint refs;
-  void *ptr;
-  void *holder;
-  size_t len;
-  unsigned char bytes[];
-} args_block;
+static apsched_job_record *record_new(const char *id) { return apsched_job_record_new(id); }
 
 static apsched_job_args *args_from_bytes(const void *bytes, size_t len) {
-  args_block *a = malloc(sizeof *a + len);
-  if (!a) return NULL;
-  atomic_init(&a->refs, 1);
-  a->ptr = NULL;
-  a->holder = NULL;
-  a->len = len;
-  memcpy(a->bytes, bytes, len);
-  return (apsched_job_args *)(void *)a;
-}
-
-int apsched__sqlite_codec_selfcheck(void) {
-  static const char probe[] = "apsched-sqlite";
-  apsched_job_record *r = record_new("selfcheck");
-  if (!r) return apsched__sqlite_error(APSCHED_ENOMEM, "out of memory");
-  r->args = args_from_bytes(probe, sizeof probe);
-  size_t len = 0;
-  const void *got = r->args ? apsched_job_args_bytes(r->args, &len) : NULL;
-  bool ok = !r->args || (got && len == sizeof probe && memcmp(got, probe, len) == 0 &&
-                         !apsched_job_args_has_pointer(r->args));
-  apsched_job_record_free(r);
-  if (!ok)
-    return apsched__sqlite_error(APSCHED_EINVAL,
-                                "libapsched-sqlite does not match the libapsched it runs with "
-                                "(job arguments read back wrongly): rebuild them together");
-  return APSCHED_OK;
+  return apsched_job_args_new(bytes, len);
 }
 
 /* --------------------------------------------------------------- writing */

@@ -90,7 +90,6 @@ SQLITE_HIDDEN int apsched__sqlite_decode(sqlite3_stmt *st, sqlite_intern_fn inte
 
 /* Checks, at store creation, that records this library builds are ones the
  * core reads correctly (see codec.c: args_from_bytes). */
-SQLITE_HIDDEN int apsched__sqlite_codec_selfcheck(void);
 
 /* --------------------------------------------------------------- lock.c */
 

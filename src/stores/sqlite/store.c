@@ -726,7 +726,6 @@ int apsched_sqlite_store_create(const apsched_sqlite_options *opts, apsched_jobs
   int rc = out ? check_options(opts)
                : apsched__sqlite_error(APSCHED_EINVAL, "sqlite store: out is NULL");
   if (out) *out = NULL;
-  if (rc == APSCHED_OK) rc = apsched__sqlite_codec_selfcheck();
   sqlite_store *ss = NULL;
   if (rc == APSCHED_OK) {
     ss = calloc(1, sizeof *ss);

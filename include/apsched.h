@@ -320,7 +320,7 @@ typedef enum apsched_flag { APSCHED_DEFAULT = 0, APSCHED_YES = 1, APSCHED_NO = 2
 #define APSCHED_ID_MAX 200
 
 typedef struct apsched_job_options {
-  const char *id;        /* NULL: a generated 32-character UUID4 hex id */
+  const char *id;        /* NULL: a generated 32-character UUIDv7 hex id (time-ordered) */
   const char *name;      /* NULL: the registered function name, else the id */
   apsched_job_fn func;   /* the function, or NULL and func_name */
   const char *func_name; /* a name given to apsched_register_func */

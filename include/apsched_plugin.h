@@ -77,7 +77,7 @@ typedef struct apsched_job_args apsched_job_args;
 
 enum {
   APSCHED_JOB_COALESCE = 1 << 0,
-  /* The id is a library-generated UUID4: stores may skip the duplicate check. */
+  /* The id is a library-generated UUIDv7: stores may skip the duplicate check. */
   APSCHED_JOB_GENERATED_ID = 1 << 1,
   /* A persistent store could not decode the job (its trigger is an
    * apsched_trigger_unparsed saying why): the job is kept paused as it is,

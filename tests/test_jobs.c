@@ -30,13 +30,25 @@ static void test_generated_ids(void **state) {
   assert_int_equal(strlen(a), 32);
   assert_string_not_equal(a, b);
   for (int i = 0; i < 32; i++) assert_non_null(strchr("0123456789abcdef", a[i]));
-  assert_int_equal(a[12], '4'); /* UUID version 4 */
+  assert_int_equal(a[12], '7'); /* UUID version 7: time first */
+  assert_non_null(strchr("89ab", a[16])); /* RFC 4122 variant */
+  /* Ids made later sort later (the first 12 digits are the time in ms), so
+   * persistent stores insert them near the end of their index. */
+  struct timespec two_ms = {0, 2000000};
+  nanosleep(&two_ms, NULL);
+  char c[33];
+  assert_int_equal(apsched_add_job(s, &o, c, sizeof c), APSCHED_OK);
+  assert_true(memcmp(a, c, 12) < 0);
+  uint64_t ms = 0;
+  for (int i = 0; i < 12; i++) ms = ms * 16 + (uint64_t)(strchr("0123456789abcdef", c[i]) - "0123456789abcdef");
+  int64_t now_ms = apsched_now() / 1000;
+  assert_true((int64_t)ms <= now_ms && (int64_t)ms > now_ms - 60000);
   char small[10];
   assert_int_equal(apsched_add_job(s, &o, small, sizeof small), APSCHED_EINVAL);
   size_t n;
   apsched_job *jobs;
   assert_int_equal(apsched_get_jobs(s, NULL, &jobs, &n), APSCHED_OK);
-  assert_int_equal(n, 2); /* the refused add changed nothing */
+  assert_int_equal(n, 3); /* the refused add changed nothing */
   apsched_jobs_free(jobs, n);
   apsched_free(s);
 }

@@ -52,9 +52,17 @@ uint64_t apsched__random_upto(uint64_t bound) {
   return r % range;
 }
 
+/* A UUIDv7 (RFC 9562): the Unix time in milliseconds, then 74 random bits.
+ * Ids generated close together sort close together, so a database's index
+ * takes them near its right edge instead of at random pages (SQLite takes a
+ * batch of them several times faster); a collision needs 2^37 ids within
+ * one millisecond. */
 void apsched__uuid_hex(char buf[33]) {
-  uint64_t hi = rng_next(), lo = rng_next();
-  hi = (hi & ~0xF000ull) | 0x4000ull;                   /* version 4 */
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  uint64_t hi = (ms << 16) | (rng_next() & 0x0FFFull) | 0x7000ull; /* version 7 */
+  uint64_t lo = rng_next();
   lo = (lo & ~(3ull << 62)) | (2ull << 62);             /* RFC 4122 variant */
   static const char hex[] = "0123456789abcdef";
   for (int i = 0; i < 16; i++) buf[i] = hex[(hi >> (60 - 4 * i)) & 0xF];

@@ -31,14 +31,6 @@ typedef struct queued_run {
   const char *executor; /* interned */
 } queued_run;
 
-static apsched_time_t with_jitter(const apsched_trigger *t, apsched_time_t base) {
-  if (base == APSCHED_TIME_NONE || t->jitter <= 0) return base;
-  apsched_time_t out;
-  if (__builtin_add_overflow(base, (int64_t)apsched__random_upto((uint64_t)t->jitter), &out))
-    return base;
-  return out;
-}
-
 /* The trigger's next time after prev; *stuck when it does not advance (a
  * broken custom trigger would otherwise spin the loop forever). */
 static apsched_time_t next_after(const apsched_trigger *t, apsched_time_t prev, apsched_time_t now,
@@ -98,7 +90,7 @@ static void plan_runs(const apsched_job_record *rec, apsched_time_t now, run_pla
     apsched_time_t prev = base;
     if (!coalesce && p->n == RUN_BATCH_MAX) {
       base = next_after(t, base, now, &stuck);
-      at = with_jitter(t, base);
+      at = apsched__with_jitter(t, base);
       break; /* the rest are handled on the next pass */
     }
     if (++steps == CATCHUP_STEPS) {
@@ -108,7 +100,7 @@ static void plan_runs(const apsched_job_record *rec, apsched_time_t now, run_pla
         apsched_time_t last = last_fire_until(t, base, now);
         if (last > base) {
           base = last;
-          at = with_jitter(t, base);
+          at = apsched__with_jitter(t, base);
           if (at > now) at = base;
           continue; /* recorded as the latest at the top of the loop */
         }
@@ -119,7 +111,7 @@ static void plan_runs(const apsched_job_record *rec, apsched_time_t now, run_pla
         if (__builtin_sub_overflow(late, t->jitter + 1, &from)) from = INT64_MIN;
         if (from > base) {
           base = next_after(t, from, now, &stuck);
-          at = with_jitter(t, base);
+          at = apsched__with_jitter(t, base);
           p->missed_exact = false;
           if (stuck) break;
           continue;
@@ -131,7 +123,7 @@ static void plan_runs(const apsched_job_record *rec, apsched_time_t now, run_pla
       base = prev;
       break;
     }
-    at = with_jitter(t, base);
+    at = apsched__with_jitter(t, base);
   }
   if (coalesce && latest != APSCHED_TIME_NONE) {
     if (latest < late) {

@@ -136,6 +136,9 @@ APSCHED_INTERNAL void apsched__run_execute_times(apsched_run_ctx *run);
 APSCHED_INTERNAL int64_t apsched__run_deadline(const apsched_run_ctx *run);
 APSCHED_INTERNAL int64_t apsched__mono_now(void);
 
+/* base plus a random [0, t->jitter] (saturating; NONE stays NONE): the run
+ * time the scheduler uses for a trigger time. */
+APSCHED_INTERNAL apsched_time_t apsched__with_jitter(const apsched_trigger *t, apsched_time_t base);
 /* True if t has a vtable of a known version with every required entry. */
 APSCHED_INTERNAL bool apsched__trigger_vtable_ok(const apsched_trigger *t);
 

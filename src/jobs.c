@@ -9,18 +9,10 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static apsched_time_t with_jitter(const apsched_trigger *t, apsched_time_t base) {
-  if (base == APSCHED_TIME_NONE || t->jitter <= 0) return base;
-  apsched_time_t out;
-  if (__builtin_add_overflow(base, (int64_t)apsched__random_upto((uint64_t)t->jitter), &out))
-    return base;
-  return out;
-}
-
 /* Sets the record's first run time from its trigger. */
 static void schedule_first(apsched_job_record *rec, apsched_time_t now) {
   rec->trigger_time = apsched_trigger_next(rec->trigger, APSCHED_TIME_NONE, now);
-  rec->next_run_time = with_jitter(rec->trigger, rec->trigger_time);
+  rec->next_run_time = apsched__with_jitter(rec->trigger, rec->trigger_time);
 }
 
 static bool valid_id(const char *id) {

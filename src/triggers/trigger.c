@@ -296,3 +296,11 @@ void apsched__append_time(char *buf, size_t len, size_t *pos, const char *sep, c
   apsched_time_format(t, NULL, text, sizeof text);
   apsched__append_quoted(buf, len, pos, sep, key, text);
 }
+
+apsched_time_t apsched__with_jitter(const apsched_trigger *t, apsched_time_t base) {
+  if (base == APSCHED_TIME_NONE || t->jitter <= 0) return base;
+  apsched_time_t out;
+  if (__builtin_add_overflow(base, (int64_t)apsched__random_upto((uint64_t)t->jitter), &out))
+    return base;
+  return out;
+}

@@ -158,7 +158,6 @@ fail:
   return rc;
 }
 
-
 /* Frees records that were never handed to a store; their argument
  * destructors still belong to the caller. */
 static void discard_new_records(apsched_job_record **recs, size_t n) {
@@ -649,7 +648,7 @@ int apsched_remove_job(apsched_scheduler *s, const char *id, const char *jobstor
 /* Whether a store alias may be named in a query: it exists, or the
  * scheduler is stopped and the store may still come (the default store, or
  * one a pending job names). Lock held. */
-static int check_store_alias(apsched_scheduler *s, const char *jobstore) {
+int apsched__check_store_alias(apsched_scheduler *s, const char *jobstore) {
   if (!jobstore || apsched__find_store(s, jobstore)) return APSCHED_OK;
   if (s->state == APSCHED_STATE_STOPPED) {
     if (strcmp(jobstore, "default") == 0) return APSCHED_OK;
@@ -659,17 +658,13 @@ static int check_store_alias(apsched_scheduler *s, const char *jobstore) {
   return apsched__error(APSCHED_ENOENT, "jobstore: no job store '%.64s'", jobstore);
 }
 
-int apsched__check_store_alias(apsched_scheduler *s, const char *jobstore) {
-  return check_store_alias(s, jobstore);
-}
-
 int apsched_remove_all_jobs(apsched_scheduler *s, const char *jobstore) {
   if (!s) return apsched__error(APSCHED_EINVAL, "remove_all_jobs: scheduler is NULL");
   notice_list nl;
   apsched__notices_init(&nl);
   apsched__lock(s);
   apsched__wait_start(s);
-  int rc = check_store_alias(s, jobstore);
+  int rc = apsched__check_store_alias(s, jobstore);
   bool any = false;
 restart:;
   unsigned gen = s->stores_gen;

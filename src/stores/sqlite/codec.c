@@ -12,14 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------ allocation */
-
-static apsched_job_record *record_new(const char *id) { return apsched_job_record_new(id); }
-
-static apsched_job_args *args_from_bytes(const void *bytes, size_t len) {
-  return apsched_job_args_new(bytes, len);
-}
-
 /* --------------------------------------------------------------- writing */
 
 int apsched__sqlite_storable(const apsched_job_record *rec) {
@@ -164,7 +156,7 @@ int apsched__sqlite_decode(sqlite3_stmt *st, sqlite_intern_fn intern, void *ctx,
   if (why) *why = NULL;
   const char *id = (const char *)sqlite3_column_text(st, COL_ID);
   if (!id) id = "";
-  apsched_job_record *rec = record_new(id);
+  apsched_job_record *rec = apsched_job_record_new(id);
   if (!rec) return APSCHED_ENOMEM;
 
   const char *trigger = text_col(&d, COL_TRIGGER, "trigger", true);
@@ -190,7 +182,7 @@ int apsched__sqlite_decode(sqlite3_stmt *st, sqlite_intern_fn intern, void *ctx,
   if (arg_type == SQLITE_BLOB || arg_type == SQLITE_TEXT) {
     const void *bytes = sqlite3_column_blob(st, COL_ARG);
     size_t len = (size_t)sqlite3_column_bytes(st, COL_ARG);
-    if (len > 0 && !(rec->args = args_from_bytes(bytes, len))) goto oom;
+    if (len > 0 && !(rec->args = apsched_job_args_new(bytes, len))) goto oom;
   } else if (arg_type != SQLITE_NULL) {
     problem(&d, "column arg holds %s, not bytes", type_name(arg_type));
   }

@@ -13,6 +13,10 @@
  *                          batches with next_run_time in the past), through
  *                          the inline executor, from resume until the last
  *                          run;
+ *   sqlite_dispatch_alo    the same with at-least-once jobs (a run record
+ *                          per run, opened with the claim, closed after);
+ *   sqlite_dispatch_history  the same (at most once) with a run history kept
+ *                          (a history row per run);
  *   sqlite_raw_insert      the same machine and settings without libapsched:
  *   sqlite_raw_insert_batch  plain INSERTs of rows like sqlite_add's into a
  *                          table like the store's (same columns and index),
@@ -245,14 +249,16 @@ static apsched_trigger *interval_trigger(const apsched_interval_options *o) {
 
 /* A scheduler on a fresh database file with the inline executor, started
  * hosted (paused or not). */
-static apsched_scheduler *sqlite_scheduler(apsched_sqlite_durability d, bool paused) {
+static apsched_scheduler *sqlite_scheduler(apsched_sqlite_durability d, bool paused,
+                                           int64_t history_retention) {
   remove_db();
   apsched_scheduler *s;
   int rc = apsched_create(&(apsched_config){.timezone = "UTC"}, &s);
   if (rc != APSCHED_OK) die("apsched_create", rc);
   apsched_jobstore *st;
   char err[512] = "";
-  rc = apsched_sqlite_store_create(&(apsched_sqlite_options){.path = db_path, .durability = d},
+  rc = apsched_sqlite_store_create(&(apsched_sqlite_options){.path = db_path, .durability = d,
+                                                             .history_retention = history_retention},
                                    &st, err, sizeof err);
   if (rc != APSCHED_OK) fail("apsched_sqlite_store_create: %s", err);
   if ((rc = apsched_add_jobstore(s, st, "default")) != APSCHED_OK) die("apsched_add_jobstore", rc);
@@ -278,7 +284,7 @@ static apsched_job_options add_options(size_t i) {
 /* One repetition of sqlite_add: adds one per call until max_jobs are in or
  * seconds have passed. Returns adds/s; *added is the count. */
 static double add_rep(apsched_sqlite_durability d, size_t max_jobs, double seconds, size_t *added) {
-  apsched_scheduler *s = sqlite_scheduler(d, false);
+  apsched_scheduler *s = sqlite_scheduler(d, false, 0);
   size_t i = 0;
   double limit = seconds * 1e9, t0 = now_ns(), t1 = t0;
   while (i < max_jobs && t1 - t0 < limit) {
@@ -359,7 +365,7 @@ static void bench_add_batch(apsched_sqlite_durability d, size_t n, size_t reps) 
   double rates[MAX_REPS];
   apsched_job_options *opts = xmalloc(BATCH * sizeof *opts);
   for (size_t r = 0; r < reps; r++) {
-    apsched_scheduler *s = sqlite_scheduler(d, false);
+    apsched_scheduler *s = sqlite_scheduler(d, false, 0);
     rates[r] = (double)n / add_batches(s, n, opts, add_options) * 1e9;
     apsched_free(s);
   }
@@ -373,6 +379,7 @@ static void bench_add_batch(apsched_sqlite_durability d, size_t n, size_t reps) 
 /* Due jobs: an hourly interval started a second ago, run however late. */
 static apsched_trigger *due_trigger;
 static apsched_time_t due_time;
+static apsched_delivery due_delivery;
 
 static apsched_job_options due_options(size_t i) {
   (void)i;
@@ -381,15 +388,23 @@ static apsched_job_options due_options(size_t i) {
                                .next_run_time = due_time,
                                .misfire_grace_time = APSCHED_GRACE_UNLIMITED,
                                .arg_bytes = job_arg,
-                               .arg_len = ARG_LEN};
+                               .arg_len = ARG_LEN,
+                               .delivery = due_delivery};
 }
 
-static void bench_dispatch(apsched_sqlite_durability d, size_t n, size_t reps) {
+/* The dispatch variants: plain, at-least-once jobs, with a run history. */
+typedef enum dispatch_kind { DISPATCH_PLAIN, DISPATCH_ALO, DISPATCH_HISTORY } dispatch_kind;
+
+static void bench_dispatch(apsched_sqlite_durability d, size_t n, size_t reps, dispatch_kind kind) {
+  static const char *const names[] = {"sqlite_dispatch", "sqlite_dispatch_alo",
+                                      "sqlite_dispatch_history"};
+  due_delivery = kind == DISPATCH_ALO ? APSCHED_AT_LEAST_ONCE : APSCHED_AT_MOST_ONCE;
   double rates[MAX_REPS];
   apsched_job_options *opts = xmalloc(BATCH * sizeof *opts);
   for (size_t r = 0; r < reps; r++) {
     /* Paused while the jobs go in: the store's thread claims nothing yet. */
-    apsched_scheduler *s = sqlite_scheduler(d, true);
+    apsched_scheduler *s =
+        sqlite_scheduler(d, true, kind == DISPATCH_HISTORY ? APSCHED_SQLITE_HISTORY_FOREVER : 0);
     due_time = apsched_now() - APSCHED_SEC;
     due_trigger = interval_trigger(&(apsched_interval_options){.hours = 1, .start_date = due_time});
     add_batches(s, n, opts, due_options);
@@ -408,7 +423,7 @@ static void bench_dispatch(apsched_sqlite_durability d, size_t n, size_t reps) {
     if (atomic_load(&tally.runs) != (long)n) fail("%s", "dispatch: a job ran twice");
   }
   free(opts);
-  emit_rate(IMPL, "sqlite_dispatch", d, "runs", n, rates, reps, ",\"executor\":\"inline\"");
+  emit_rate(IMPL, names[kind], d, "runs", n, rates, reps, ",\"executor\":\"inline\"");
 }
 
 /* ------------------------------------------------------ raw SQLite probe */
@@ -590,7 +605,11 @@ int main(int argc, char **argv) {
     if (run_raw) bench_raw(d, max_single, seconds, jobs, reps);
     if (run_add) bench_add(d, max_single, seconds, reps);
     if (run_batch) bench_add_batch(d, jobs, reps);
-    if (run_dispatch) bench_dispatch(d, jobs, reps);
+    if (run_dispatch) {
+      bench_dispatch(d, jobs, reps, DISPATCH_PLAIN);
+      bench_dispatch(d, jobs, reps, DISPATCH_ALO);
+      bench_dispatch(d, jobs, reps, DISPATCH_HISTORY);
+    }
   }
   for (int i = 0; i < TRIGGER_POOL; i++) apsched_trigger_free(pool[i]);
   return 0;

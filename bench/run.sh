@@ -322,6 +322,12 @@ for d in ("FULL", "NORMAL"):
     t, c = goal(">= 100", lambda v: v >= 100)
     line(f"{d}:   dispatch / APScheduler", ratio(rate(c_dis), rate(p_dis)), target=t, check=c,
          full_size=full_size)
+    for bench, label in (("sqlite_dispatch_alo", "at-least-once jobs"),
+                         ("sqlite_dispatch_history", "with a run history")):
+        c_var = find("libapsched", bench, d)
+        if c_var:
+            line(f"{d}: dispatch, {label} (runs/s)", rate(c_var), spread(c_var))
+            line(f"{d}:   / plain dispatch", ratio(rate(c_var), rate(c_dis)))
     p_text = fmt(p_byt and p_byt["bytes_per_job"])
     if p_byt and c_byt and p_byt["jobs"] != c_byt["jobs"]:
         p_text += f" (N={human(p_byt['jobs'])})"

@@ -301,11 +301,31 @@ APSCHED_API const char *apsched_run_executor(const apsched_run_ctx *run);
 APSCHED_API bool apsched_run_cancelled(const apsched_run_ctx *run);
 /* The scheduler running this job (to add, modify, remove jobs from inside it). */
 APSCHED_API apsched_scheduler *apsched_run_scheduler(const apsched_run_ctx *run);
+/* Which attempt at this scheduled time this is: 1, or 2 and more for a run
+ * of an at-least-once job that a crashed scheduler left unfinished and that
+ * is run again (with the job id and apsched_run_scheduled_time, an
+ * idempotency key for the job's own effects). */
+APSCHED_API unsigned apsched_run_attempt(const apsched_run_ctx *run);
 /* Sets the error message reported if the job returns non-zero. */
 APSCHED_API void apsched_run_set_error(apsched_run_ctx *run, const char *fmt, ...) APSCHED_PRINTF(2, 3);
 
 /* Tri-state for boolean options where zero means "the default". */
 typedef enum apsched_flag { APSCHED_DEFAULT = 0, APSCHED_YES = 1, APSCHED_NO = 2 } apsched_flag;
+
+/* What a persistent store promises about a run when the scheduler dies
+ * while the run is due or running (README "Delivery"). */
+typedef enum apsched_delivery {
+  APSCHED_DELIVERY_DEFAULT = 0, /* at most once */
+  /* APScheduler's: the job's next run time is stored before the run starts;
+   * a crash before the run ends loses that run. */
+  APSCHED_AT_MOST_ONCE = 1,
+  /* The store keeps a record of the run until it has ended; a run a crashed
+   * scheduler left unfinished is run again when the store is next used
+   * (apsched_run_attempt() 2, APSCHED_EVENT_JOB_RECOVERED). A store that
+   * does not survive the process (memory) keeps the choice but cannot act
+   * on it. */
+  APSCHED_AT_LEAST_ONCE = 2
+} apsched_delivery;
 
 /* misfire_grace_time value meaning "run however late". Other grace times and
  * max_runtime are kept with millisecond precision (rounded up) and may be at
@@ -340,6 +360,7 @@ typedef struct apsched_job_options {
   apsched_time_t next_run_time; /* 0: from the trigger */
   bool paused;           /* add the job paused (no next run time) */
   bool replace_existing; /* replace a job with the same id instead of failing */
+  apsched_delivery delivery; /* default: at most once */
 } apsched_job_options;
 
 /* Changes for apsched_modify_job: NULL / zero fields stay unchanged. The
@@ -361,6 +382,7 @@ typedef struct apsched_job_changes {
   int64_t max_runtime;        /* 0: unchanged; APSCHED_NO_MAX_RUNTIME: remove the limit */
   apsched_flag coalesce;
   apsched_time_t next_run_time; /* 0: unchanged */
+  apsched_delivery delivery;  /* 0: unchanged */
 } apsched_job_changes;
 
 /* A snapshot of a job, owned by the caller (apsched_job_free / apsched_jobs_free). */
@@ -375,6 +397,7 @@ typedef struct apsched_job {
   int64_t misfire_grace_time;
   int64_t max_runtime;  /* 0: none */
   bool coalesce;
+  apsched_delivery delivery; /* APSCHED_AT_MOST_ONCE or APSCHED_AT_LEAST_ONCE */
   bool pending;        /* added before start, not yet in its store */
   bool paused;         /* no next run time until resumed */
   apsched_time_t next_run_time; /* APSCHED_TIME_NONE: paused, or pending (computed at start) */
@@ -466,8 +489,13 @@ enum {
   APSCHED_EVENT_JOBSTORE_FAILED = 1 << 18,
   /* libapsched only: a store that had failed works again (event.alias). */
   APSCHED_EVENT_JOBSTORE_RECOVERED = 1 << 19,
+  /* libapsched only: a run of an at-least-once job that a crashed scheduler
+   * left unfinished is run again (job_id, jobstore, scheduled_run_time,
+   * attempt); its outcome follows as EXECUTED / ERROR as usual. */
+  APSCHED_EVENT_JOB_RECOVERED = 1 << 20,
   APSCHED_EVENT_EVERYTHING = APSCHED_EVENT_ALL | APSCHED_EVENT_CLOCK_STEP |
-                             APSCHED_EVENT_JOBSTORE_FAILED | APSCHED_EVENT_JOBSTORE_RECOVERED
+                             APSCHED_EVENT_JOBSTORE_FAILED | APSCHED_EVENT_JOBSTORE_RECOVERED |
+                             APSCHED_EVENT_JOB_RECOVERED
 };
 
 /* An event. All pointers are valid only during the listener call. */
@@ -485,6 +513,8 @@ typedef struct apsched_event {
   int retval;                    /* EXECUTED / ERROR: the job's return value;
                                     JOBSTORE_FAILED: the store's error code */
   const char *error;             /* ERROR: the job's message (or NULL) */
+  unsigned attempt;              /* EXECUTED / ERROR / MISSED / JOB_RECOVERED: the run's
+                                    attempt (apsched_run_attempt); 0 for other events */
   int64_t clock_step;            /* CLOCK_STEP: wall minus monotonic drift, microseconds */
 } apsched_event;
 

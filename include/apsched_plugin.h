@@ -82,7 +82,9 @@ enum {
   /* A persistent store could not decode the job (its trigger is an
    * apsched_trigger_unparsed saying why): the job is kept paused as it is,
    * listed, and can only be removed. */
-  APSCHED_JOB_BROKEN = 1 << 2
+  APSCHED_JOB_BROKEN = 1 << 2,
+  /* apsched_delivery APSCHED_AT_LEAST_ONCE (absent: at most once). */
+  APSCHED_JOB_AT_LEAST_ONCE = 1 << 3
 };
 
 /* A trigger that stands for text a store could not parse (an unknown kind, a
@@ -140,8 +142,9 @@ APSCHED_API bool apsched_job_args_has_pointer(const apsched_job_args *a);
  *   own that claims its due jobs, so a slow store delays only its own jobs.
  * - Every mutating call is all or nothing: when it returns an error, the
  *   store holds exactly what it held before the call.
- * - Between claim_due and the release of every record it returned (and the
- *   commit after them), the scheduler makes no other call on that store.
+ * - A claimed batch is: claim_orphans, claim_due, runs_open and release of
+ *   every record claim_due returned, then commit. Within it the
+ *   scheduler makes no other call on that store.
  * - A store says why a call failed with apsched_plugin_error (the scheduler
  *   puts it into apsched_last_error and its logs), interns the executor
  *   aliases of the records it reads with apsched_intern_alias and their
@@ -161,7 +164,40 @@ APSCHED_API const char *apsched_intern_alias(apsched_scheduler *s, const char *t
 APSCHED_API void apsched_store_report(apsched_scheduler *s, const char *jobstore,
                                       const char *job_id, const char *why);
 
-#define APSCHED_JOBSTORE_VTABLE_VERSION 2
+/* Version 3 adds the run-record calls at the end of the vtable; the library
+ * still accepts version 2 vtables (without them). */
+#define APSCHED_JOBSTORE_VTABLE_VERSION 3
+
+/* How a run ended, for apsched_jobstore_vtable.runs_closed. */
+typedef enum apsched_run_outcome {
+  APSCHED_RUN_EXECUTED = 0, /* returned 0 */
+  APSCHED_RUN_FAILED,       /* returned non-zero, or timed out */
+  APSCHED_RUN_MISSED,       /* too late to start (misfire_grace_time) */
+  APSCHED_RUN_SKIPPED       /* not started: max_instances running */
+} apsched_run_outcome;
+
+/* One ended run (borrowed strings, valid during the call). */
+typedef struct apsched_run_result {
+  const char *job_id;
+  apsched_time_t scheduled_time;
+  unsigned attempt;                /* 1, or more for a recovered run */
+  apsched_run_outcome outcome;
+  apsched_time_t started_at;       /* wall time; APSCHED_TIME_NONE: never started */
+  apsched_time_t finished_at;      /* wall time the outcome was known */
+  int retval;
+  const char *error;               /* NULL or the failure message */
+} apsched_run_result;
+
+/* A run a store recorded with runs_open that a scheduler which is gone
+ * never closed (see claim_orphans). */
+typedef struct apsched_orphan_run {
+  /* What to run, owned by the scheduler after the call: the job as it was
+   * when the run was claimed (id, name, function, executor, arguments,
+   * max_runtime, max_instances; the trigger is not used). */
+  apsched_job_record *rec;
+  apsched_time_t scheduled_time;
+  unsigned attempt; /* the attempt this run will be: 2 for the first re-run */
+} apsched_orphan_run;
 
 enum {
   /* The store's calls may block (disk, network): never call it with the
@@ -224,6 +260,37 @@ typedef struct apsched_jobstore_vtable {
    * non-zero and returns that value. */
   int (*foreach)(apsched_jobstore *st, int (*fn)(const apsched_job_record *rec, void *ud),
                  void *ud);
+
+  /* ---- version 3: run records (at-least-once delivery, run history).
+   * All optional; a store without them keeps no record of runs. */
+
+  /* Called in a claimed batch, after claim_due and before release(rec):
+   * the runs the scheduler will start for rec if the release succeeds. A
+   * store records what must outlive a crash (every run of a job with
+   * APSCHED_JOB_AT_LEAST_ONCE) in the same transaction as the release, and
+   * sets *track when it wants these runs back in runs_closed. On error the
+   * scheduler releases rec with its times unchanged (it is due again) and
+   * starts none of its runs. */
+  int (*runs_open)(apsched_jobstore *st, const apsched_job_record *rec,
+                   const apsched_time_t *times, size_t n, bool *track);
+  /* Runs that ended, in the order they ended, for runs the store tracked:
+   * close their records, keep a history if the store does. Never called
+   * inside a claimed batch; a blocking store gets the call from its own
+   * thread, batched. On error nothing of the call is kept and the scheduler
+   * passes the same results again later (the store reports as failing). A
+   * run whose record is gone is ignored. Runs that never started and were
+   * not skipped by a policy (the executor refused them, the function is not
+   * registered, the scheduler shut down without waiting) are not passed:
+   * their records stay open, and at-least-once runs are run again. */
+  int (*runs_closed)(apsched_jobstore *st, const apsched_run_result *results, size_t n);
+  /* Called at the start of each claimed batch (before claim_due, in the
+   * same transaction): runs recorded by runs_open whose scheduler is gone
+   * (SQLite: a previous process; shared stores: an owner whose lease
+   * lapsed), up to max, which this scheduler takes over (their attempt
+   * incremented in the store). They are run whatever their lateness and
+   * announced as JOB_RECOVERED; the store gets them back in runs_closed.
+   * Returns the number (>= 0) or an error (the batch is undone). */
+  int (*claim_orphans)(apsched_jobstore *st, apsched_orphan_run *out, size_t max);
 } apsched_jobstore_vtable;
 
 struct apsched_jobstore {

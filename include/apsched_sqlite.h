@@ -45,7 +45,14 @@ typedef struct apsched_sqlite_options {
    * (claim_due refuses). Changes it makes are seen by the running scheduler
    * within its max_wait. */
   bool external;
+  /* Run history: every ended run (job id, scheduled time, attempt, start,
+   * end, outcome, error) becomes a row of <prefix>run_history, deleted once
+   * it is older than this many microseconds (counted back from the newest
+   * run ended). 0: no history; APSCHED_SQLITE_HISTORY_FOREVER: keep all. */
+  int64_t history_retention;
 } apsched_sqlite_options;
+
+#define APSCHED_SQLITE_HISTORY_FOREVER INT64_MAX
 
 /* Opens (creating it if needed) the job store in opts->path, and holds the
  * file's one-scheduler lock (the sidecar "<path>-lock") until the store is
@@ -60,7 +67,7 @@ APSCHED_API int apsched_sqlite_store_create(const apsched_sqlite_options *opts,
                                             apsched_jobstore **out, char *errbuf, size_t errlen);
 
 /* The schema version this library writes (and the newest it opens). */
-#define APSCHED_SQLITE_SCHEMA_VERSION 1
+#define APSCHED_SQLITE_SCHEMA_VERSION 2
 
 #ifdef __cplusplus
 }

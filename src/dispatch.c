@@ -1,7 +1,9 @@
 /* One pass over a store's due jobs. For each claimed job: work out its run
  * times (misfire, coalesce, bounded catch-up) and its next run time, store
- * that (release), and only once the store has it, hand the runs over. A
- * store that fails keeps the job due; nothing runs twice. */
+ * that (release) with the records of its runs (runs_open), and only once the
+ * store has it, hand the runs over. Runs a crashed scheduler left unfinished
+ * (claim_orphans) are run again first. A store that fails keeps the job due;
+ * nothing runs twice. */
 #include "scheduler_internal.h"
 
 #include <string.h>
@@ -12,6 +14,8 @@
 #define CATCHUP_STEPS 256
 /* Most run times handed to an executor in one run (no coalescing, long grace). */
 #define RUN_BATCH_MAX 256
+/* Orphaned runs taken over per pass. */
+#define ORPHAN_BATCH 64
 
 /* What one due job does now. */
 typedef struct run_plan {
@@ -259,7 +263,10 @@ static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstor
     else
       apsched__notice_log(s, e, APSCHED_LOG_ERROR, "Execution of job \"%s\" skipped: out of memory",
                           apsched_run_job_name(run));
-    apsched__run_abandon(run);
+    /* max_instances is the job's policy: a tracked run ends as skipped.
+     * Short of memory, its record stays open. */
+    if (full) apsched__run_skip(run);
+    else apsched__run_abandon(run);
     return;
   }
   notice *e = apsched__notice_add(
@@ -281,24 +288,77 @@ static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstor
                       apsched_run_job_name(run), ex->alias);
 }
 
+/* A run of an orphan (lock may be dropped: only local data and the notice
+ * list), announced as JOB_RECOVERED. NULL when memory is short (its record
+ * stays open). */
+static apsched_run_ctx *recover_run(apsched_scheduler *s, notice_list *nl, const char *jobstore,
+                                    const apsched_orphan_run *o) {
+  const apsched_job_record *rec = o->rec;
+  apsched_run_ctx *run = apsched__run_new(s, rec, jobstore, &o->scheduled_time, 1);
+  if (!run) {
+    job_error(s, nl, rec, rec->id, jobstore, o->scheduled_time,
+              "out of memory: an unfinished run is not run again now");
+    return NULL;
+  }
+  apsched__run_recovered(run, o->attempt);
+  apsched__run_track(run);
+  notice *e = apsched__notice_if_wanted(s, nl, APSCHED_EVENT_JOB_RECOVERED);
+  if (!e) e = apsched__notice_add(s, nl, 0);
+  if (e && e->ev.code) {
+    apsched__notice_own(s, e, rec->id, jobstore);
+    e->ev.scheduled_run_time = o->scheduled_time;
+    e->ev.attempt = o->attempt;
+  }
+  if (apsched__log_enabled(s, APSCHED_LOG_WARNING)) {
+    char when[48];
+    apsched_time_format(o->scheduled_time, NULL, when, sizeof when);
+    apsched__notice_log(s, e, APSCHED_LOG_WARNING,
+                        "Run of job \"%s\" scheduled at %s did not finish before its scheduler "
+                        "stopped: running it again (attempt %u)",
+                        apsched__record_name(rec), when, o->attempt);
+  }
+  return run;
+}
+
 apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, apsched_time_t now,
                                        notice_list *nl) {
   if (apsched__store_backing_off(se, now)) return se->retry_at;
   const char *alias = se->alias;
   const apsched_jobstore_vtable *vt = se->store->vtable;
   apsched_job_record *due[CLAIM_BATCH];
-  queued_run queued[CLAIM_BATCH];
+  apsched_orphan_run orphans[ORPHAN_BATCH];
+  queued_run queued[CLAIM_BATCH + ORPHAN_BATCH];
   size_t nqueued = 0;
   run_plan plan;
   int failed = APSCHED_OK;
   const char *failed_what = NULL;
   apsched_time_t next = APSCHED_TIME_NONE;
 
+  /* The runs that ended since the last pass go back to the store first. */
+  if (se->closed_count > 0) {
+    int rc = apsched__runs_flush(s, se);
+    if (rc != APSCHED_OK) {
+      apsched__store_outcome(s, se, rc, "recording ended runs in", nl);
+      return se->retry_at;
+    }
+  }
+
   /* Inside the section only the store and local data are touched; a
    * blocking store's section runs without the scheduler lock. */
   apsched__store_enter(s, se);
   size_t batch_mark = nl->count;
-  int n = vt->claim_due(se->store, now, due, CLAIM_BATCH);
+  int norphans = se->claim_orphans ? se->claim_orphans(se->store, orphans, ORPHAN_BATCH) : 0;
+  if (norphans < 0) {
+    failed = norphans;
+    failed_what = "taking over unfinished runs from";
+    norphans = 0;
+  }
+  for (int i = 0; i < norphans; i++) {
+    apsched_run_ctx *run = recover_run(s, nl, alias, &orphans[i]);
+    if (run) queued[nqueued++] = (queued_run){run, orphans[i].rec->executor};
+    apsched_job_record_free(orphans[i].rec);
+  }
+  int n = failed == APSCHED_OK ? vt->claim_due(se->store, now, due, CLAIM_BATCH) : 0;
   if (n < 0) {
     failed = n;
     failed_what = "claiming due jobs from";
@@ -314,6 +374,21 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
     plan_notices(s, nl, rec, alias, &plan, now);
     if (plan.n && !run)
       job_error(s, nl, rec, rec->id, alias, plan.times[0], "out of memory: the run is skipped");
+    if (run && se->runs_open) {
+      bool track = false;
+      int rc = se->runs_open(se->store, rec, plan.times, plan.n, &track);
+      if (rc != APSCHED_OK) {
+        /* Unrecorded runs must not start: the job keeps its times and is
+         * due again. */
+        apsched__notices_truncate(s, nl, mark);
+        apsched__run_abandon(run);
+        vt->release(se->store, rec, rec->next_run_time, rec->trigger_time, false);
+        failed = rc;
+        failed_what = "recording the runs of claimed jobs in";
+        continue;
+      }
+      if (track) apsched__run_track(run);
+    }
     int rc = vt->release(se->store, rec, plan.next, plan.next_base, plan.finished);
     if (rc != APSCHED_OK) {
       /* The claim is undone: the job stays due, nothing runs or is announced. */
@@ -325,7 +400,7 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
     }
     if (run) queued[nqueued++] = (queued_run){run, executor};
   }
-  if (n > 0 && vt->commit) {
+  if ((n > 0 || norphans > 0) && vt->commit) {
     int rc = vt->commit(se->store);
     if (rc != APSCHED_OK) {
       /* The whole batch is undone: nothing of it runs or is announced. */

@@ -44,6 +44,7 @@ const char *apsched_event_name(int code) {
   case APSCHED_EVENT_CLOCK_STEP: return "EVENT_CLOCK_STEP";
   case APSCHED_EVENT_JOBSTORE_FAILED: return "EVENT_JOBSTORE_FAILED";
   case APSCHED_EVENT_JOBSTORE_RECOVERED: return "EVENT_JOBSTORE_RECOVERED";
+  case APSCHED_EVENT_JOB_RECOVERED: return "EVENT_JOB_RECOVERED";
   default: return "EVENT_UNKNOWN";
   }
 }

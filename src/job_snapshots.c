@@ -48,6 +48,7 @@ static int snapshot(const apsched_job_record *r, const char *jobstore, const pen
   j->misfire_grace_time = apsched__grace_usec(r->misfire_grace_ms);
   j->max_runtime = apsched__max_runtime_usec(r);
   j->coalesce = (r->flags & APSCHED_JOB_COALESCE) != 0;
+  j->delivery = r->flags & APSCHED_JOB_AT_LEAST_ONCE ? APSCHED_AT_LEAST_ONCE : APSCHED_AT_MOST_ONCE;
   j->pending = pending != NULL;
   j->next_run_time = r->next_run_time;
   j->paused = pending ? pending->paused : r->next_run_time == APSCHED_TIME_NONE;

@@ -107,6 +107,14 @@ static int copy_trigger(const apsched_trigger *t, apsched_time_t now, apsched_tr
   return APSCHED_OK;
 }
 
+static int check_delivery(apsched_delivery d) {
+  if (d == APSCHED_DELIVERY_DEFAULT || d == APSCHED_AT_MOST_ONCE || d == APSCHED_AT_LEAST_ONCE)
+    return APSCHED_OK;
+  return apsched__error(APSCHED_EINVAL,
+                        "delivery: %d is not APSCHED_AT_MOST_ONCE (1) or APSCHED_AT_LEAST_ONCE (2)",
+                        (int)d);
+}
+
 /* Builds a record from add options. Everything that can fail without the
  * lock happens here; aliases are interned later, under the lock. */
 static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsched_time_t now,
@@ -130,6 +138,8 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
     return apsched__error(APSCHED_EINVAL, "jobstore: '%.64s' is not a valid alias", o->jobstore);
   if (o->next_run_time && o->paused)
     return apsched__error(APSCHED_EINVAL, "next_run_time and paused: give one or the other");
+  rc = check_delivery(o->delivery);
+  if (rc != APSCHED_OK) return rc;
   const apsched_func *func;
   rc = resolve_func(o->func, o->func_name, &func);
   if (rc != APSCHED_OK) return rc;
@@ -148,7 +158,8 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
   rec->max_runtime_ms = to_ms(o->max_runtime);
   bool coalesce = o->coalesce == APSCHED_DEFAULT ? s->default_coalesce : o->coalesce == APSCHED_YES;
   rec->flags = (uint16_t)((coalesce ? APSCHED_JOB_COALESCE : 0) |
-                          (o->id ? 0 : APSCHED_JOB_GENERATED_ID));
+                          (o->id ? 0 : APSCHED_JOB_GENERATED_ID) |
+                          (o->delivery == APSCHED_AT_LEAST_ONCE ? APSCHED_JOB_AT_LEAST_ONCE : 0));
   *out = rec;
   return APSCHED_OK;
 fail:
@@ -806,6 +817,8 @@ static int prepare_change(const apsched_job_changes *c, apsched_time_t now, prep
   if (rc != APSCHED_OK) return rc;
   if (c->set_arg_bytes && c->arg_len && !c->arg_bytes)
     return apsched__error(APSCHED_EINVAL, "arg_bytes: NULL with arg_len %zu", c->arg_len);
+  rc = check_delivery(c->delivery);
+  if (rc != APSCHED_OK) return rc;
   if ((!c->set_arg && (c->arg || c->arg_free)) || (!c->set_arg_bytes && (c->arg_bytes || c->arg_len)))
     return apsched__error(APSCHED_EINVAL, "arg/arg_bytes given without set_arg/set_arg_bytes");
   if (c->func || c->func_name) {
@@ -875,6 +888,8 @@ static int modify_change(apsched_scheduler *s, found_job *f, apsched_job_record 
     if (c->coalesce == APSCHED_YES) copy->flags |= APSCHED_JOB_COALESCE;
     else copy->flags &= (uint16_t)~APSCHED_JOB_COALESCE;
   }
+  if (c->delivery == APSCHED_AT_LEAST_ONCE) copy->flags |= APSCHED_JOB_AT_LEAST_ONCE;
+  else if (c->delivery == APSCHED_AT_MOST_ONCE) copy->flags &= (uint16_t)~APSCHED_JOB_AT_LEAST_ONCE;
   if (c->next_run_time) copy->next_run_time = copy->trigger_time = c->next_run_time;
   /* The changed job must still suit its (maybe new) executor. */
   if (f->store) apsched__section_lock(s, f->store);

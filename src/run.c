@@ -13,6 +13,9 @@ typedef struct run_result {
   int kind;
   int retval;
   char *error;
+  bool ended;                 /* started and finished, or missed: its store hears of it */
+  apsched_time_t started_at;  /* tracked runs only; NONE: never started */
+  apsched_time_t finished_at;
 } run_result;
 
 struct apsched_run_ctx {
@@ -25,6 +28,8 @@ struct apsched_run_ctx {
   unsigned max_instances;
   int64_t grace;
   int64_t max_runtime;  /* microseconds; 0: none */
+  bool tracked;         /* the store wants the outcomes (runs_closed) */
+  unsigned attempt;     /* 1, or more for a recovered run */
   atomic_bool cancelled; /* set by the executor when max_runtime is exceeded */
   _Atomic int64_t started; /* monotonic start of the current execution, INT64_MAX: none */
   size_t count;         /* scheduled times */
@@ -97,10 +102,12 @@ static apsched_run_ctx *run_alloc(apsched_scheduler *s, const char *id, const ch
   atomic_init(&r->cancelled, false);
   atomic_init(&r->started, INT64_MAX);
   r->count = n;
+  r->attempt = 1;
   memcpy(r->id, id, id_len);
   r->times = (apsched_time_t *)((char *)r + times_off);
   memcpy(r->times, times, n * sizeof *times);
   r->results = (run_result *)((char *)r + results_off);
+  memset(r->results, 0, n * sizeof *r->results);
   r->name = (char *)r + name_off;
   memcpy(r->name, name, name_len);
   return r;
@@ -120,7 +127,7 @@ apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record
 }
 
 apsched_run_ctx *apsched__run_local(const char *id, const char *name, apsched_time_t t,
-                                    const void *bytes, size_t len) {
+                                    unsigned attempt, const void *bytes, size_t len) {
   bool oom = false;
   apsched_job_args *args = len ? apsched__args_new(NULL, NULL, bytes, len, &oom) : NULL;
   if (oom) return NULL;
@@ -130,6 +137,7 @@ apsched_run_ctx *apsched__run_local(const char *id, const char *name, apsched_ti
     return NULL;
   }
   r->args = args;
+  r->attempt = attempt;
   r->grace = APSCHED_GRACE_UNLIMITED;
   return r;
 }
@@ -153,11 +161,45 @@ static bool outcomes_wanted(apsched_run_ctx *r) {
   return false;
 }
 
+/* Queues the ended times of a tracked run for its store. Lock held. */
+static void report_ended(apsched_run_ctx *r) {
+  apsched_run_result one, *out = r->count == 1 ? &one : malloc(r->count * sizeof *out);
+  if (!out) {
+    apsched__log(r->s, APSCHED_LOG_ERROR,
+                 "Out of memory: the end of job \"%s\"'s run is not recorded in its store (its "
+                 "record stays open)",
+                 r->name);
+    return;
+  }
+  static const apsched_run_outcome outcomes[] = {APSCHED_RUN_EXECUTED, APSCHED_RUN_FAILED,
+                                                 APSCHED_RUN_MISSED};
+  size_t n = 0;
+  for (size_t i = 0; i < r->count; i++) {
+    const run_result *res = &r->results[i];
+    if (!res->ended) continue;
+    out[n++] = (apsched_run_result){.job_id = r->id,
+                                    .scheduled_time = r->times[i],
+                                    .attempt = r->attempt,
+                                    .outcome = outcomes[res->kind],
+                                    .started_at = res->started_at,
+                                    .finished_at = res->finished_at,
+                                    .retval = res->retval,
+                                    .error = res->error};
+  }
+  apsched__runs_ended(r->s, r->jobstore, out, n);
+  if (out != &one) free(out);
+}
+
 /* Releases the instance slot, then delivers the outcome events in order
  * (APScheduler also frees the slot before dispatching), then frees. */
 static void finish(apsched_run_ctx *r) {
   apsched_scheduler *s = r->s;
   instance_count *inst = r->inst;
+  if (r->tracked) {
+    apsched__lock(s);
+    report_ended(r);
+    apsched__unlock(s);
+  }
   bool dispatch = outcomes_wanted(r);
   if (dispatch) {
     apsched__lock(s);
@@ -172,7 +214,8 @@ static void finish(apsched_run_ctx *r) {
                           .missed_count = res->kind == OUT_MISSED ? 1 : 0,
                           .missed_count_exact = true,
                           .retval = res->retval,
-                          .error = res->error};
+                          .error = res->error,
+                          .attempt = r->attempt};
       apsched__dispatch(s, &ev);
     }
   }
@@ -193,6 +236,7 @@ bool apsched_run_begin(apsched_run_ctx *r, size_t i) {
   r->error = NULL;
   res->error = NULL;
   res->retval = 0;
+  res->started_at = APSCHED_TIME_NONE;
   /* The misfire check happens when the run would start, so time spent
    * queued in the executor counts. */
   /* Saturating: extreme run times must not overflow (UB). */
@@ -201,6 +245,8 @@ bool apsched_run_begin(apsched_run_ctx *r, size_t i) {
     late = r->times[i] < 0 ? INT64_MAX : INT64_MIN;
   if (r->grace != APSCHED_GRACE_UNLIMITED && late > r->grace) {
     res->kind = OUT_MISSED;
+    res->ended = true;
+    if (r->tracked) res->finished_at = apsched__wall(s);
     if (apsched__log_enabled(s, APSCHED_LOG_WARNING)) {
       char d[64];
       apsched__format_duration(late, d, sizeof d);
@@ -209,6 +255,7 @@ bool apsched_run_begin(apsched_run_ctx *r, size_t i) {
     return false;
   }
   atomic_store(&r->cancelled, false);
+  if (r->tracked) res->started_at = apsched__wall(s);
   /* Only a max_runtime needs the start time: no extra clock read otherwise. */
   if (r->max_runtime > 0) atomic_store(&r->started, apsched__mono_now());
   apsched__log(s, APSCHED_LOG_INFO, "Running job \"%s\"", r->name);
@@ -231,6 +278,8 @@ static void record(apsched_run_ctx *r, size_t i, int retval, char *error) {
     if (retval == 0) retval = -1;
   }
   res->retval = retval;
+  res->ended = true;
+  if (r->tracked) res->finished_at = apsched__wall(s);
   if (retval == 0) {
     res->kind = OUT_EXECUTED;
     free(error);
@@ -306,6 +355,30 @@ void apsched_run_discard(apsched_run_ctx *r) {
   apsched__run_fail(r);
 }
 
+void apsched__run_track(apsched_run_ctx *r) { r->tracked = true; }
+
+void apsched__run_recovered(apsched_run_ctx *r, unsigned attempt) {
+  r->attempt = attempt;
+  /* It was due, and started in time, before the crash. */
+  r->grace = APSCHED_GRACE_UNLIMITED;
+}
+
+void apsched__run_skip(apsched_run_ctx *r) {
+  if (r->tracked) {
+    apsched_time_t now = apsched__wall(r->s);
+    for (size_t i = 0; i < r->count; i++) {
+      apsched_run_result out = {.job_id = r->id,
+                                .scheduled_time = r->times[i],
+                                .attempt = r->attempt,
+                                .outcome = APSCHED_RUN_SKIPPED,
+                                .started_at = APSCHED_TIME_NONE,
+                                .finished_at = now};
+      apsched__runs_ended(r->s, r->jobstore, &out, 1);
+    }
+  }
+  apsched__run_abandon(r);
+}
+
 void apsched__run_abandon(apsched_run_ctx *r) {
   apsched__args_unref(r->args);
   apsched__dealloc(r->s, r);
@@ -316,6 +389,7 @@ const apsched_time_t *apsched__run_times(const apsched_run_ctx *r) { return r->t
 const char *apsched_run_job_id(const apsched_run_ctx *r) { return r->id; }
 const char *apsched_run_job_name(const apsched_run_ctx *r) { return r->name; }
 apsched_time_t apsched_run_scheduled_time(const apsched_run_ctx *r) { return r->times[r->current]; }
+unsigned apsched_run_attempt(const apsched_run_ctx *r) { return r->attempt; }
 void *apsched_run_arg(const apsched_run_ctx *r) { return r->args ? r->args->ptr : NULL; }
 const void *apsched_run_arg_bytes(const apsched_run_ctx *r, size_t *len) {
   return apsched_job_args_bytes(r->args, len);

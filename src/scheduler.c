@@ -331,6 +331,11 @@ static store_entry *new_store_entry(apsched_scheduler *s, apsched_jobstore *st) 
   if (!e) return NULL;
   *e = (store_entry){.sched = s, .store = st, .retry_at = APSCHED_TIME_NONE,
                      .blocking = (st->vtable->flags & APSCHED_STORE_BLOCKING) != 0};
+  if (st->vtable->version >= 3) {
+    e->runs_open = st->vtable->runs_open;
+    e->runs_closed = st->vtable->runs_closed;
+    e->claim_orphans = st->vtable->claim_orphans;
+  }
   if (e->blocking) {
     if (pthread_mutex_init(&e->call_lock, NULL) != 0) {
       apsched__dealloc(s, e);
@@ -343,6 +348,32 @@ static store_entry *new_store_entry(apsched_scheduler *s, apsched_jobstore *st) 
     }
   }
   return e;
+}
+
+/* Hands a store the runs that ended since its loop's last pass (shutdown,
+ * removal, free: no loop will). Lock held (dropped around the store call). */
+static void flush_ended_runs(apsched_scheduler *s, store_entry *se) {
+  size_t n = se->closed_count;
+  if (n == 0) return;
+  int rc = apsched__runs_flush(s, se);
+  if (rc != APSCHED_OK) {
+    const char *why = apsched__take_plugin_error();
+    apsched__log(s, APSCHED_LOG_ERROR,
+                 "Error recording %zu ended run(s) in job store \"%s\": %s%s%s (their records "
+                 "stay open)",
+                 n, se->alias, apsched_strerror(rc), why[0] ? ": " : "", why);
+    apsched__runs_drop(se);
+  }
+}
+
+/* flush_ended_runs for every store. Lock held. */
+static void flush_all_ended_runs(apsched_scheduler *s) {
+restart:;
+  unsigned gen = s->stores_gen;
+  for (store_entry *se = s->stores; se; se = se->next) {
+    flush_ended_runs(s, se);
+    if (s->stores_gen != gen) goto restart;
+  }
 }
 
 static void link_store(apsched_scheduler *s, store_entry *e) {
@@ -686,6 +717,8 @@ int apsched_shutdown(apsched_scheduler *s, bool wait) {
   apsched__lock(s);
   for (executor_entry *e = stop; e; e = e->stop_next) e->submitting--;
   pthread_cond_broadcast(&s->changed);
+  /* The loops are gone: what ended goes to the stores now. */
+  flush_all_ended_runs(s);
   s->stopping = false;
   apsched__unlock(s);
   apsched__log(s, APSCHED_LOG_INFO, "Scheduler has been shut down");
@@ -728,7 +761,8 @@ void apsched_executor_free(apsched_executor *ex) {
 
 static bool store_vtable_ok(const apsched_jobstore *st) {
   const apsched_jobstore_vtable *v = st->vtable;
-  return v && v->version == APSCHED_JOBSTORE_VTABLE_VERSION && v->add && v->lookup && v->update &&
+  /* Version 2 lacks the run-record calls at the end: never read there. */
+  return v && (v->version == 2 || v->version == APSCHED_JOBSTORE_VTABLE_VERSION) && v->add && v->lookup && v->update &&
          v->remove && v->remove_all && v->next_run_time && v->claim_due && v->release &&
          v->foreach && v->destroy;
 }
@@ -825,6 +859,7 @@ int apsched_remove_jobstore(apsched_scheduler *s, const char *alias) {
   /* Calls in progress (pins) finish first; the last one frees it. */
   apsched__store_pin(e);
   stop_store_thread(s, e, true);
+  flush_ended_runs(s, e);
   apsched__store_unpin(s, e);
   apsched__unlock(s);
   apsched__log(s, APSCHED_LOG_INFO, "Removed job store \"%s\"", name);
@@ -931,6 +966,7 @@ void apsched_free(apsched_scheduler *s) {
    * stores go when their last pin does. */
   while (s->running_runs > 0 || s->listener_calls > 0 || s->removed_stores)
     pthread_cond_wait(&s->changed, &s->lock);
+  flush_all_ended_runs(s);
   apsched__unlock(s);
   for (store_entry *e = s->stores, *next; e; e = next) {
     next = e->next;

@@ -5,6 +5,7 @@
  *   events.c         listeners, event dispatch, logging, notices
  *   store_access.c   calling job stores (pinning, blocking stores outside the
  *                    scheduler's mutex, failure events and retry backoff)
+ *   run_records.c    ended runs queued for their store's runs_closed
  *   run.c            runs and max_instances accounting
  *   dispatch.c       one pass over a store's due jobs
  *   jobs.c           the job API (add, modify, pause, remove, pending jobs)
@@ -44,6 +45,15 @@ typedef struct store_entry {
   bool failing;
   int64_t backoff;          /* microseconds until the next retry */
   apsched_time_t retry_at;  /* wall time; NONE: no retry pending */
+  /* Run records (vtable version 3; NULL for older stores). */
+  int (*runs_open)(apsched_jobstore *, const apsched_job_record *, const apsched_time_t *, size_t,
+                   bool *);
+  int (*runs_closed)(apsched_jobstore *, const apsched_run_result *, size_t);
+  int (*claim_orphans)(apsched_jobstore *, apsched_orphan_run *, size_t);
+  /* Ended runs not yet handed to runs_closed (scheduler lock); the strings
+   * of each result are owned. */
+  apsched_run_result *closed;
+  size_t closed_count, closed_cap;
   /* Blocking stores: the store's own loop thread. */
   loop_waker waker;
   pthread_t thread;
@@ -271,7 +281,11 @@ APSCHED_INTERNAL void apsched__section_unlock(apsched_scheduler *s, store_entry 
  * frees a removed one when its last pin goes (a blocking store is closed
  * with the lock dropped for a moment). Lock held. */
 APSCHED_INTERNAL void apsched__store_pin(store_entry *se);
-/* Frees an entry (not its store). */
+/* Frees the strings of a queued ended run (see run_records.c). */
+APSCHED_INTERNAL void apsched__run_result_free(apsched_run_result *r);
+/* Frees the ended runs queued on se (their records stay open). */
+APSCHED_INTERNAL void apsched__runs_drop(store_entry *se);
+/* Frees an entry and what is queued on it (not its store). */
 APSCHED_INTERNAL void apsched__store_entry_free(apsched_scheduler *s, store_entry *se);
 APSCHED_INTERNAL void apsched__store_unpin(apsched_scheduler *s, store_entry *se);
 /* Notes the outcome of a store call made by the loop: a failure (other
@@ -285,6 +299,18 @@ APSCHED_INTERNAL bool apsched__store_backing_off(store_entry *se, apsched_time_t
 /* A store call's error for apsched_last_error (naming the store and call). */
 APSCHED_INTERNAL int apsched__store_error(store_entry *se, const char *call, int rc);
 
+/* ----------------------------------------------------------- run_records.c */
+
+/* Queues ended runs (copied) for runs_closed of the store aliased jobstore
+ * and wakes the loop that serves it. A store that is gone, or memory that
+ * is short, drops them (logged): their records stay open. Lock held. */
+APSCHED_INTERNAL void apsched__runs_ended(apsched_scheduler *s, const char *jobstore,
+                                          const apsched_run_result *results, size_t n);
+/* Hands se's queued ended runs to its runs_closed in one call (a store
+ * section of its own). On error they stay queued for the next try. Lock
+ * held on entry and exit. */
+APSCHED_INTERNAL int apsched__runs_flush(apsched_scheduler *s, store_entry *se);
+
 /* ------------------------------------------------------------------- run.c */
 
 /* A run of rec's job at the given times (copied); no instance slot yet. */
@@ -297,7 +323,16 @@ APSCHED_INTERNAL bool apsched__run_reserve(apsched_run_ctx *run, const char *exe
 /* Reports every time of a run that could not be submitted as ERROR (with the
  * message set on the run), releases its slot and frees it. */
 APSCHED_INTERNAL void apsched__run_fail(apsched_run_ctx *run);
-/* Frees a run that was never handed out (no events, no slot). */
+/* The store tracks this run: its ended times go to runs_closed. */
+APSCHED_INTERNAL void apsched__run_track(apsched_run_ctx *run);
+/* A run a crashed scheduler left unfinished, run again as this attempt
+ * whatever its lateness. */
+APSCHED_INTERNAL void apsched__run_recovered(apsched_run_ctx *run, unsigned attempt);
+/* Frees a run that a policy skips (max_instances): a tracked run's times
+ * end as SKIPPED. No events, no slot. Lock held. */
+APSCHED_INTERNAL void apsched__run_skip(apsched_run_ctx *run);
+/* Frees a run that was never handed out (no events, no slot; a tracked
+ * run's records stay open). */
 APSCHED_INTERNAL void apsched__run_abandon(apsched_run_ctx *run);
 APSCHED_INTERNAL const apsched_time_t *apsched__run_times(const apsched_run_ctx *run);
 APSCHED_INTERNAL unsigned apsched__run_max_instances(const apsched_run_ctx *run);

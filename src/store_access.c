@@ -5,6 +5,7 @@
  * events, retried with a capped backoff. */
 #include "scheduler_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The first retry of a failing store; doubled per failure up to
@@ -13,7 +14,20 @@
 
 void apsched__store_pin(store_entry *se) { se->pins++; }
 
+void apsched__run_result_free(apsched_run_result *r) {
+  free((char *)r->job_id);
+  free((char *)r->error);
+}
+
+void apsched__runs_drop(store_entry *se) {
+  for (size_t i = 0; i < se->closed_count; i++) apsched__run_result_free(&se->closed[i]);
+  free(se->closed);
+  se->closed = NULL;
+  se->closed_count = se->closed_cap = 0;
+}
+
 void apsched__store_entry_free(apsched_scheduler *s, store_entry *se) {
+  apsched__runs_drop(se);
   if (se->blocking) {
     pthread_mutex_destroy(&se->call_lock);
     apsched__waker_destroy(&se->waker);

@@ -22,6 +22,12 @@ typedef struct store_kit {
   const char *name;
   apsched_jobstore *(*create)(void *ud); /* a fresh, empty store */
   void *ud;
+  /* Stores that keep run records (vtable runs_open ...) and outlive their
+   * process give both, for the at-least-once tests: where st keeps its data
+   * (malloc'd: a path, a schema), and a new store on that data, as the next
+   * process would open it. NULL: those tests are skipped (memory). */
+  char *(*locate)(void *ud, apsched_jobstore *st);
+  apsched_jobstore *(*open_at)(void *ud, const char *where);
 } store_kit;
 
 /* ------------------------------------------------------------- records */
@@ -490,6 +496,286 @@ static void kit_failed_release_runs_nothing(void **state) {
   kit_sched_close(&k);
 }
 
+/* ------------------------------------------------ run records (v3) */
+
+static inline bool kit_has_runs(void **state) {
+  const store_kit *kit = *state;
+  return kit->locate && kit->open_at;
+}
+
+/* Destroys st without ending its runs (its process died) and opens its
+ * data again. */
+static inline apsched_jobstore *kit_reopen(void **state, apsched_jobstore *st) {
+  const store_kit *kit = *state;
+  char *where = kit->locate(kit->ud, st);
+  st->vtable->destroy(st);
+  apsched_jobstore *again = kit->open_at(kit->ud, where);
+  assert_non_null(again);
+  free(where);
+  return again;
+}
+
+/* Takes over the orphans of st (up to 8) in one committed batch. */
+static inline int kit_orphans(apsched_jobstore *st, apsched_orphan_run *out) {
+  int n = st->vtable->claim_orphans(st, out, 8);
+  assert_true(n >= 0);
+  if (n > 0 && st->vtable->commit) assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+  return n;
+}
+
+static inline void kit_free_orphans(apsched_orphan_run *o, int n) {
+  for (int i = 0; i < n; i++) apsched_job_record_free(o[i].rec);
+}
+
+/* The vtable contract: runs of an at-least-once job opened in a batch stay
+ * open until runs_closed; the next process takes them over as attempt 2,
+ * with what it needs to run them; at-most-once runs leave nothing behind. */
+static void kit_runs_at_least_once(void **state) {
+  if (!kit_has_runs(state)) skip();
+  apsched_jobstore *st = kit_store(state);
+  assert_non_null(st->vtable->runs_open);
+  apsched_job_record *alo = kit_record("alo", T0), *amo = kit_record("amo", T0);
+  alo->flags |= APSCHED_JOB_AT_LEAST_ONCE;
+  apsched_job_record *recs[2] = {alo, amo};
+  assert_int_equal(st->vtable->add(st, recs, 2, NULL, NULL), APSCHED_OK);
+  apsched_orphan_run orphans[8];
+  assert_int_equal(kit_orphans(st, orphans), 0);
+  apsched_job_record *due[4];
+  assert_int_equal(st->vtable->claim_due(st, T0, due, 4), 2);
+  for (int i = 0; i < 2; i++) {
+    /* Two times at once: a job that does not coalesce catching up. */
+    apsched_time_t times[2] = {T0 - 10 * APSCHED_SEC, T0};
+    bool track = false;
+    assert_int_equal(st->vtable->runs_open(st, due[i], times, 2, &track), APSCHED_OK);
+    if (due[i]->flags & APSCHED_JOB_AT_LEAST_ONCE) assert_true(track);
+    assert_int_equal(st->vtable->release(st, due[i], T0 + 10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC, false),
+                     APSCHED_OK);
+  }
+  if (st->vtable->commit) assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+  /* This open's own runs are not orphans. */
+  assert_int_equal(kit_orphans(st, orphans), 0);
+
+  st = kit_reopen(state, st);
+  int n = kit_orphans(st, orphans);
+  assert_int_equal(n, 2);
+  for (int i = 0; i < n; i++) {
+    const apsched_job_record *r = orphans[i].rec;
+    assert_string_equal(r->id, "alo");
+    assert_int_equal(orphans[i].attempt, 2);
+    assert_string_equal(r->func->name, KIT_JOB_NAME);
+    assert_string_equal(r->name, "kit job");
+    assert_string_equal(r->executor, "default");
+    assert_int_equal(r->max_runtime_ms, 750);
+    assert_int_equal(r->max_instances, 3);
+    size_t len = 0;
+    const void *bytes = apsched_job_args_bytes(r->args, &len);
+    assert_int_equal(len, 7);
+    assert_memory_equal(bytes, "bytes\0x", 7);
+  }
+  /* Earliest first. */
+  assert_int_equal(orphans[0].scheduled_time, T0 - 10 * APSCHED_SEC);
+  assert_int_equal(orphans[1].scheduled_time, T0);
+  kit_free_orphans(orphans, n);
+  /* Taken over: not handed out twice by the same open. */
+  assert_int_equal(kit_orphans(st, orphans), 0);
+  /* One ends; the other is left unfinished again: attempt 3 next time. */
+  apsched_run_result done = {.job_id = "alo", .scheduled_time = T0 - 10 * APSCHED_SEC,
+                             .attempt = 2, .outcome = APSCHED_RUN_EXECUTED,
+                             .started_at = T0 + 1, .finished_at = T0 + 2};
+  assert_int_equal(st->vtable->runs_closed(st, &done, 1), APSCHED_OK);
+  st = kit_reopen(state, st);
+  n = kit_orphans(st, orphans);
+  assert_int_equal(n, 1);
+  assert_int_equal(orphans[0].scheduled_time, T0);
+  assert_int_equal(orphans[0].attempt, 3);
+  kit_free_orphans(orphans, n);
+  done.scheduled_time = T0;
+  done.attempt = 3;
+  assert_int_equal(st->vtable->runs_closed(st, &done, 1), APSCHED_OK);
+  /* Closing what is not open (twice, or never opened) is no error. */
+  assert_int_equal(st->vtable->runs_closed(st, &done, 1), APSCHED_OK);
+  st = kit_reopen(state, st);
+  assert_int_equal(kit_orphans(st, orphans), 0);
+  /* The jobs themselves were advanced as released. */
+  assert_int_equal(kit_lookup(st, "alo")->next_run_time, T0 + 10 * APSCHED_SEC);
+  st->vtable->destroy(st);
+}
+
+/* A batch that is not committed leaves no run records behind. */
+static void kit_runs_undone_with_batch(void **state) {
+  if (!kit_has_runs(state)) skip();
+  apsched_jobstore *st = kit_store(state);
+  if (!st->vtable->commit) {
+    st->vtable->destroy(st);
+    skip();
+  }
+  apsched_job_record *alo = kit_record("alo", T0);
+  alo->flags |= APSCHED_JOB_AT_LEAST_ONCE;
+  assert_int_equal(kit_add1(st, alo, false), APSCHED_OK);
+  apsched_job_record *due[1];
+  assert_int_equal(st->vtable->claim_due(st, T0, due, 1), 1);
+  bool track;
+  apsched_time_t t = T0;
+  assert_int_equal(st->vtable->runs_open(st, due[0], &t, 1, &track), APSCHED_OK);
+  assert_int_equal(st->vtable->release(st, due[0], T0 + 10, T0 + 10, false), APSCHED_OK);
+  /* The process dies before the commit: the job is due again, no record. */
+  st = kit_reopen(state, st);
+  apsched_orphan_run orphans[8];
+  assert_int_equal(kit_orphans(st, orphans), 0);
+  assert_int_equal(kit_lookup(st, "alo")->next_run_time, T0);
+  st->vtable->destroy(st);
+}
+
+static atomic_int kit_late_runs;
+static _Atomic unsigned kit_late_attempt;
+
+static int kit_late_job(apsched_run_ctx *run) {
+  atomic_fetch_add(&kit_late_runs, 1);
+  atomic_store(&kit_late_attempt, apsched_run_attempt(run));
+  return 0;
+}
+
+/* Through schedulers: a run of an at-least-once job that could not start
+ * (its executor was removed) stays open; the next scheduler on the store
+ * runs it as attempt 2, announces JOB_RECOVERED, and closes it. */
+static void kit_runs_recovered_by_next_scheduler(void **state) {
+  if (!kit_has_runs(state)) skip();
+  const store_kit *kit = *state;
+  assert_int_equal(apsched_register_func("store_kit.late", kit_late_job), APSCHED_OK);
+  atomic_store(&kit_late_runs, 0);
+  atomic_store(&kit_late_attempt, 0);
+  apsched_jobstore *st = kit_store(state);
+  char *where = kit->locate(kit->ud, st);
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder rec;
+  recorder_init(&rec);
+  apsched_config cfg = {.clock = &fc.clock, .timezone = "UTC"};
+  apsched_scheduler *s;
+  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
+  apsched_executor *ex;
+  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, ex, "late_ex"), APSCHED_OK);
+  assert_int_equal(apsched_add_jobstore(s, st, "kit"), APSCHED_OK);
+  assert_int_equal(apsched_add_listener(s, record_event, APSCHED_EVENT_EVERYTHING, &rec, NULL),
+                   APSCHED_OK);
+  assert_int_equal(apsched_start_hosted(s, false), APSCHED_OK);
+  apsched_trigger *t = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
+  apsched_job_options o = {.id = "late", .func_name = "store_kit.late", .trigger = t,
+                           .executor = "late_ex", .jobstore = "kit",
+                           .delivery = APSCHED_AT_LEAST_ONCE, .arg_bytes = "late", .arg_len = 4};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  apsched_trigger_free(t);
+  /* Due, claimed and recorded, but its executor is gone: not started. */
+  assert_int_equal(apsched_remove_executor(s, "late_ex"), APSCHED_OK);
+  int64_t wait;
+  fake_advance(&fc, 10 * APSCHED_SEC);
+  assert_int_equal(apsched_process(s, &wait), APSCHED_OK);
+  assert_true(recorder_wait(&rec, APSCHED_EVENT_JOB_ERROR, 1));
+  assert_int_equal(atomic_load(&kit_late_runs), 0);
+  apsched_free(s);
+  recorder_destroy(&rec);
+
+  /* The next scheduler, with the executor: the run is done, once. */
+  recorder_init(&rec);
+  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
+  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, ex, "late_ex"), APSCHED_OK);
+  assert_int_equal(apsched_add_jobstore(s, kit->open_at(kit->ud, where), "kit"), APSCHED_OK);
+  assert_int_equal(apsched_add_listener(s, record_event, APSCHED_EVENT_EVERYTHING, &rec, NULL),
+                   APSCHED_OK);
+  assert_int_equal(apsched_start_hosted(s, false), APSCHED_OK);
+  fake_advance(&fc, APSCHED_SEC);
+  for (int i = 0; i < 3; i++) assert_int_equal(apsched_process(s, &wait), APSCHED_OK);
+  assert_true(recorder_wait(&rec, APSCHED_EVENT_JOB_RECOVERED, 1));
+  assert_true(recorder_wait(&rec, APSCHED_EVENT_JOB_EXECUTED, 1));
+  int r = recorder_find(&rec, APSCHED_EVENT_JOB_RECOVERED, 0);
+  assert_string_equal(rec.ev[r].job_id, "late");
+  assert_string_equal(rec.ev[r].jobstore, "kit");
+  assert_int_equal(rec.ev[r].run_time, T0 + 10 * APSCHED_SEC);
+  assert_int_equal(rec.ev[r].attempt, 2);
+  int x = recorder_find(&rec, APSCHED_EVENT_JOB_EXECUTED, 0);
+  assert_int_equal(rec.ev[x].attempt, 2);
+  assert_int_equal(atomic_load(&kit_late_runs), 1);
+  assert_int_equal(atomic_load(&kit_late_attempt), 2);
+  /* The job's own schedule went on: next at T0 + 20 s, not re-run. */
+  apsched_job *j;
+  assert_int_equal(apsched_get_job(s, "late", NULL, &j), APSCHED_OK);
+  assert_int_equal(j->next_run_time, T0 + 20 * APSCHED_SEC);
+  assert_int_equal(j->delivery, APSCHED_AT_LEAST_ONCE);
+  apsched_job_free(j);
+  apsched_free(s);
+  recorder_destroy(&rec);
+
+  /* Closed when it ended: a third process finds nothing to recover. */
+  st = kit->open_at(kit->ud, where);
+  apsched_orphan_run orphans[8];
+  assert_int_equal(kit_orphans(st, orphans), 0);
+  st->vtable->destroy(st);
+  free(where);
+}
+
+/* Ended runs that the store fails to take are kept and handed over again
+ * when it works: the run is neither lost (left open) nor done twice. */
+static void kit_runs_closed_retried(void **state) {
+  if (!kit_has_runs(state)) skip();
+  const store_kit *kit = *state;
+  apsched_jobstore *inner = kit_store(state);
+  char *where = kit->locate(kit->ud, inner);
+  wrapped_store *w = wrapped_store_new(inner, inner->vtable->flags);
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder rec;
+  recorder_init(&rec);
+  atomic_int runs;
+  atomic_init(&runs, 0);
+  atomic_store(&kit_counter, &runs);
+  apsched_config cfg = {.clock = &fc.clock, .timezone = "UTC"};
+  apsched_scheduler *s;
+  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
+  apsched_executor *ex;
+  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, ex, "default"), APSCHED_OK);
+  assert_int_equal(apsched_add_jobstore(s, &w->base, "kit"), APSCHED_OK);
+  assert_int_equal(apsched_add_listener(s, record_event, APSCHED_EVENT_EVERYTHING, &rec, NULL),
+                   APSCHED_OK);
+  assert_int_equal(apsched_start_hosted(s, false), APSCHED_OK);
+  apsched_trigger *t = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
+  apsched_job_options o = {.id = "alo", .func = kit_job, .arg_bytes = "count", .arg_len = 5,
+                           .trigger = t, .jobstore = "kit", .delivery = APSCHED_AT_LEAST_ONCE};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  apsched_trigger_free(t);
+  atomic_store(&w->fail_closed, true);
+  fake_advance(&fc, 10 * APSCHED_SEC);
+  assert_int_equal(apsched_process(s, NULL), APSCHED_OK);
+  assert_int_equal(apsched_wakeup(s), APSCHED_OK);
+  assert_true(recorder_wait(&rec, APSCHED_EVENT_JOB_EXECUTED, 1));
+  /* The loop hands the ended run over, fails, reports it once. */
+  assert_true(recorder_wait(&rec, APSCHED_EVENT_JOBSTORE_FAILED, 1));
+  int f = recorder_find(&rec, APSCHED_EVENT_JOBSTORE_FAILED, 0);
+  assert_non_null(strstr(rec.ev[f].error, "injected failure of runs_closed"));
+  atomic_store(&w->fail_closed, false);
+  long before = atomic_load(&w->closed_calls);
+  for (int i = 0; i < 2000 && atomic_load(&w->closed_calls) == before; i++) {
+    fake_advance(&fc, APSCHED_SEC / 4); /* past the backoff, short of the next run */
+    assert_int_equal(apsched_process(s, NULL), APSCHED_OK);
+  assert_int_equal(apsched_wakeup(s), APSCHED_OK);
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL); /* a blocking store retries on its own thread */
+  }
+  assert_true(recorder_wait(&rec, APSCHED_EVENT_JOBSTORE_RECOVERED, 1));
+  apsched_free(s);
+  recorder_destroy(&rec);
+  atomic_store(&kit_counter, NULL);
+  assert_int_equal(atomic_load(&runs), 1);
+  /* Closed after all: nothing for the next process to run again. */
+  apsched_jobstore *st = kit->open_at(kit->ud, where);
+  apsched_orphan_run orphans[8];
+  assert_int_equal(kit_orphans(st, orphans), 0);
+  st->vtable->destroy(st);
+  free(where);
+}
+
 static inline int store_kit_run(const store_kit *kit) {
   if (apsched_register_func(KIT_JOB_NAME, kit_job) != APSCHED_OK) return 1;
   const struct CMUnitTest tests[] = {
@@ -502,6 +788,10 @@ static inline int store_kit_run(const store_kit *kit) {
       cmocka_unit_test_prestate(kit_failure_atomicity, (void *)kit),
       cmocka_unit_test_prestate(kit_loop_survives_failing_store, (void *)kit),
       cmocka_unit_test_prestate(kit_failed_release_runs_nothing, (void *)kit),
+      cmocka_unit_test_prestate(kit_runs_at_least_once, (void *)kit),
+      cmocka_unit_test_prestate(kit_runs_undone_with_batch, (void *)kit),
+      cmocka_unit_test_prestate(kit_runs_recovered_by_next_scheduler, (void *)kit),
+      cmocka_unit_test_prestate(kit_runs_closed_retried, (void *)kit),
   };
   return _cmocka_run_group_tests(kit->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }

@@ -56,6 +56,7 @@ typedef struct rec_event {
   uint64_t missed_count;
   bool missed_exact;
   int retval;
+  unsigned attempt;
   char error[128];
 } rec_event;
 
@@ -93,6 +94,7 @@ static inline void record_event(const apsched_event *ev, void *ud) {
     e->missed_count = ev->missed_count;
     e->missed_exact = ev->missed_count_exact;
     e->retval = ev->retval;
+    e->attempt = ev->attempt;
     if (ev->error) snprintf(e->error, sizeof e->error, "%s", ev->error);
   }
   pthread_cond_broadcast(&r->cond);

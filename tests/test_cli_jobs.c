@@ -265,7 +265,7 @@ static void seed_store(const char *path) {
       {.id = "alpha", .name = "Alpha job", .func_name = "test.count", .trigger = hourly,
        .executor = "pool", .arg_bytes = bytes, .arg_len = sizeof bytes, .max_instances = 3,
        .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .max_runtime = 2500 * APSCHED_MSEC,
-       .coalesce = APSCHED_NO},
+       .coalesce = APSCHED_NO, .delivery = APSCHED_AT_LEAST_ONCE},
       {.id = "beta", .func_name = "test.count", .trigger = nightly},
       {.id = "gamma", .func_name = "test.count", .trigger = once, .paused = true},
   };
@@ -318,6 +318,7 @@ static void test_list_show_pause_resume_remove(void **state) {
              "args_base64: aGkA/w== (4 bytes)\n"
              "misfire_grace_time: unlimited\n"
              "coalesce: false\n"
+             "delivery: at_least_once\n"
              "max_instances: 3\n"
              "max_runtime: 2.5 s\n"
              "next_run_time: 2026-01-01T00:00:00Z\n"
@@ -331,6 +332,7 @@ static void test_list_show_pause_resume_remove(void **state) {
              "args_base64: (none)\n"
              "misfire_grace_time: 1 s\n"
              "coalesce: true\n"
+             "delivery: at_most_once\n"
              "max_instances: 1\n"
              "max_runtime: none\n"
              "next_run_time: none\n"
@@ -515,6 +517,7 @@ static void test_export_import_round_trip(void **state) {
       "      \"coalesce\": false,\n"
       "      \"max_instances\": 3,\n"
       "      \"max_runtime\": 2.5,\n"
+      "      \"delivery\": \"at_least_once\",\n"
       "      \"next_run_time\": \"2026-01-01T00:00:00Z\",\n"
       "      \"paused\": false\n"
       "    },\n";
@@ -622,7 +625,11 @@ static void test_import_errors(void **state) {
        "\", \"colaesce\": true}]}",
        "jobs import: bad.json: jobs[0]: unknown field 'colaesce' (fields: id, name, func, "
        "trigger, executor, args_base64, misfire_grace_time, coalesce, max_instances, "
-       "max_runtime, next_run_time, paused)"},
+       "max_runtime, delivery, next_run_time, paused)"},
+      {"{\"version\": 1, \"jobs\": [{\"id\": \"a\", \"func\": \"f\", \"trigger\": \"" ONCE
+       "\", \"delivery\": \"exactly_once\"}]}",
+       "jobs import: bad.json: jobs[0].delivery: 'exactly_once' is neither at_most_once nor "
+       "at_least_once"},
       {"{\"version\": 1, \"jobs\": [{\"id\": \"a\", \"func\": \"f\", \"trigger\": \"" ONCE
        "\", \"coalesce\": \"yes\"}]}",
        "jobs import: bad.json: jobs[0].coalesce: not true or false"},

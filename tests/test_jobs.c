@@ -464,6 +464,42 @@ static void checking_free(void *p) {
   if (apsched_get_jobs(destructor_sched, NULL, &jobs, &n) == APSCHED_OK) apsched_jobs_free(jobs, n);
 }
 
+/* The delivery choice: kept, shown, changed by modify, bad values refused
+ * without a change. */
+static void test_delivery_option(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = hosted_scheduler(&fc, NULL, NULL);
+  apsched_job_options o = {.id = "j", .func = noop_job, .paused = true, .delivery = 7};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_EINVAL);
+  assert_non_null(strstr(apsched_last_error(), "delivery: 7 is not"));
+  o.delivery = APSCHED_DELIVERY_DEFAULT;
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  apsched_job *j;
+  assert_int_equal(apsched_get_job(s, "j", NULL, &j), APSCHED_OK);
+  assert_int_equal(j->delivery, APSCHED_AT_MOST_ONCE);
+  apsched_job_free(j);
+  apsched_job_changes c = {.delivery = APSCHED_AT_LEAST_ONCE};
+  assert_int_equal(apsched_modify_job(s, "j", NULL, &c), APSCHED_OK);
+  assert_int_equal(apsched_get_job(s, "j", NULL, &j), APSCHED_OK);
+  assert_int_equal(j->delivery, APSCHED_AT_LEAST_ONCE);
+  apsched_job_free(j);
+  c.delivery = -1;
+  c.name = "renamed";
+  assert_int_equal(apsched_modify_job(s, "j", NULL, &c), APSCHED_EINVAL);
+  assert_int_equal(apsched_get_job(s, "j", NULL, &j), APSCHED_OK);
+  assert_int_equal(j->delivery, APSCHED_AT_LEAST_ONCE);
+  assert_string_not_equal(j->name, "renamed");
+  apsched_job_free(j);
+  c = (apsched_job_changes){.delivery = APSCHED_AT_MOST_ONCE};
+  assert_int_equal(apsched_modify_job(s, "j", NULL, &c), APSCHED_OK);
+  assert_int_equal(apsched_get_job(s, "j", NULL, &j), APSCHED_OK);
+  assert_int_equal(j->delivery, APSCHED_AT_MOST_ONCE);
+  apsched_job_free(j);
+  apsched_free(s);
+}
+
 static void test_arg_destructor_outside_lock(void **state) {
   (void)state;
   fake_clock fc;
@@ -491,6 +527,7 @@ static void test_arg_destructor_outside_lock(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_generated_ids),
+      cmocka_unit_test(test_delivery_option),
       cmocka_unit_test(test_pending_jobs_and_duplicates),
       cmocka_unit_test(test_pending_and_paused_listing),
       cmocka_unit_test(test_bad_arguments_change_nothing),

@@ -15,9 +15,13 @@
  *    A completed call fixes the job set it implies; the one call in flight at
  *    a kill may or may not have taken effect, but wholly: the store must then
  *    hold exactly the state before it or exactly the state after it.
- *  - runs.log: each run appends (job id, scheduled time) when it starts. At
- *    most once (the default delivery) means the store advanced the job before
- *    the run started, so the same (id, time) twice is a run done twice.
+ *  - runs.log: each run appends (job id, scheduled time, attempt) when it
+ *    starts, and a "D" record when it is done. At most once (the default
+ *    delivery) means the store advanced the job before the run started, so
+ *    the same (id, time) twice is a run done twice. The date jobs "a..." are
+ *    at least once: a run a kill interrupted (or that was claimed and not yet
+ *    started) is run again by the next child as attempt 2 or later; every
+ *    one of them must be done in the end, and no attempt 1 may happen twice.
  *
  * After every kill the parent copies the file (as the crash left it; the next
  * child recovers the original itself) and checks the copy: PRAGMA
@@ -25,8 +29,9 @@
  * those the completed calls imply (ids, names, triggers, executors, paused),
  * with the call in flight either wholly done or not done; a date job that ran
  * is gone; a date job is never gone before it was due (unless removed); no
- * job comes back. At the end: no (id, scheduled time) twice, no run of a job
- * while it was paused or removed, the file's integrity, and its jobs.
+ * job comes back. At the end: no at-most-once (id, scheduled time) twice,
+ * every at-least-once date job done, no run record left open, no run of a
+ * job while it was paused or removed, the file's integrity, and its jobs.
  *
  * Also: a restarted child must get the one-scheduler lock the killed one held
  * (else it exits 3), a second scheduler is refused while a child runs, and an
@@ -132,9 +137,11 @@ static void APSCHED_PRINTF(2, 3) jwrite(int fd, const char *fmt, ...) {
  * so that kills also land inside runs. */
 static int crash_job(apsched_run_ctx *run) {
   apsched_time_t t = apsched_run_scheduled_time(run);
-  jwrite(g_runs_fd, "R %d %s %" PRId64 " %" PRId64 "\n", g_round, apsched_run_job_id(run), t,
-         apsched_now());
+  const char *id = apsched_run_job_id(run);
+  jwrite(g_runs_fd, "R %d %s %" PRId64 " %" PRId64 " %u\n", g_round, id, t, apsched_now(),
+         apsched_run_attempt(run));
   sleep_us((int64_t)((uint64_t)t % 2000));
+  if (id[0] == 'a') jwrite(g_runs_fd, "D %d %s %" PRId64 " %u\n", g_round, id, t, apsched_run_attempt(run));
   return 0;
 }
 
@@ -234,14 +241,16 @@ static void child_op(apsched_scheduler *s, rng *r, int round, int n, apsched_tim
   } else if (k < 760) {
     jwrite(g_ops_fd, "B %d %d %" PRId64 " remove %s\n", round, n, tb, id);
     rc = apsched_remove_job(s, id, NULL);
-  } else if (k < 997) { /* a date job with an id of its own, due within 60 ms */
+  } else if (k < 997) { /* a date job with an id of its own, due within 60 ms; "a": at least once */
+    bool alo = k >= 900;
     char did[32];
-    snprintf(did, sizeof did, "d%d_%d", round, n);
+    snprintf(did, sizeof did, "%c%d_%d", alo ? 'a' : 'd', round, n);
     apsched_time_t when = tb + (apsched_time_t)rng_below(r, MAX_DATE_DELAY_US);
     jwrite(g_ops_fd, "B %d %d %" PRId64 " date %s %" PRId64 " %s\n", round, n, tb, did, when, exec);
     apsched_trigger *t = make_date(when);
     apsched_job_options o = {.id = did, .func_name = "crash_job", .trigger = t, .executor = exec,
-                             .misfire_grace_time = APSCHED_GRACE_UNLIMITED};
+                             .misfire_grace_time = APSCHED_GRACE_UNLIMITED,
+                             .delivery = alo ? APSCHED_AT_LEAST_ONCE : APSCHED_AT_MOST_ONCE};
     rc = apsched_add_job(s, &o, NULL, 0);
     apsched_trigger_free(t);
   } else {
@@ -256,9 +265,25 @@ static bool has_date_jobs(apsched_scheduler *s) {
   size_t count;
   if (apsched_get_jobs(s, "default", &jobs, &count) != APSCHED_OK) return true;
   bool any = false;
-  for (size_t i = 0; i < count; i++) any |= jobs[i].id[0] == 'd';
+  for (size_t i = 0; i < count; i++) any |= jobs[i].id[0] == 'd' || jobs[i].id[0] == 'a';
   apsched_jobs_free(jobs, count);
   return any;
+}
+
+/* Run records still open in the file (read as an outside reader would). */
+static long open_runs(const char *path) {
+  sqlite3 *db;
+  long n = -1;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM apsched_runs", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+      n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+  }
+  sqlite3_close(db);
+  return n;
 }
 
 /* argv: --crash-child DIR ROUND SEED BASE READY_FD MODE(kill|final) */
@@ -336,9 +361,9 @@ static int child_main(int argc, char **argv) {
     child_end(g_round, 100000 + i, apsched_pause_job(s, id, NULL));
   }
   apsched_time_t deadline = apsched_now() + 20 * APSCHED_SEC;
-  while (has_date_jobs(s)) {
+  while (has_date_jobs(s) || open_runs(path) != 0) {
     if (apsched_now() > deadline) {
-      fprintf(stderr, "crash child %d: date jobs never ran\n", g_round);
+      fprintf(stderr, "crash child %d: date jobs or taken-over runs never ran\n", g_round);
       return 8;
     }
     sleep_us(10000);
@@ -370,6 +395,7 @@ typedef struct op {
   char kind[12];
   entry e[4]; /* add: e[0]; batch: e[0..k); modify: idx, name, ms (0: same), exec ("-": same) */
   size_t k;
+  char did_kind;        /* date: 'd' (at most once) or 'a' (at least once) */
   int did_round, did_n; /* date: its id */
   apsched_time_t run_date;
   bool done;
@@ -392,7 +418,17 @@ typedef struct run_rec {
   char id[32];
   apsched_time_t t;
   int round;
+  unsigned attempt;
 } run_rec;
+
+/* An at-least-once date job ("a<round>_<n>"). */
+typedef struct ajob {
+  int round, n;
+  apsched_time_t run_date;
+  bool uncertain; /* its add was in flight at a kill */
+  bool removable; /* a remove_all_jobs may have removed it before it was claimed */
+  int starts, dones;
+} ajob;
 
 typedef struct quiet {
   int idx;
@@ -409,13 +445,15 @@ typedef struct world {
   long open_q[POOL]; /* index of the open quiet interval, -1 */
   djob *d;
   size_t nd, capd;
+  ajob *a;
+  size_t na, capa;
   run_rec *runs;
   size_t nruns, capruns;
   off_t ops_off, runs_off;
   int violations;
   /* numbers for the report */
   int kills, early_kills, rounds, ops_done, inflight_pre, inflight_post, inflight_same;
-  int date_lost_at_kill, lock_checks, reader_checks, log_lines, torn;
+  int date_lost_at_kill, lock_checks, reader_checks, log_lines, torn, recovered;
   int64_t checks_us;
   char itext[51][160]; /* the canonical text of the interval trigger of each ms */
 } world;
@@ -458,6 +496,14 @@ static djob *find_date(world *w, int round, int n) {
     else
       hi = mid;
   }
+  return NULL;
+}
+
+static ajob *alo_of_id(world *w, const char *id) {
+  int round, n, used = 0;
+  if (sscanf(id, "a%d_%d%n", &round, &n, &used) != 2 || id[used]) return NULL;
+  for (size_t i = 0; i < w->na; i++)
+    if (w->a[i].round == round && w->a[i].n == n) return &w->a[i];
   return NULL;
 }
 
@@ -719,7 +765,9 @@ static void parse_begin(world *w, const char *line, op *o) {
   } else if (strcmp(k, "resched") == 0) {
     if (sscanf(a, "%31s %d", id, &e->ms) != 2) fail_msg("bad resched: %s", line);
   } else if (strcmp(k, "date") == 0) {
-    if (sscanf(a, "d%d_%d %" SCNd64 " %15s", &o->did_round, &o->did_n, &o->run_date, e->exec) != 4)
+    if (sscanf(a, "%c%d_%d %" SCNd64 " %15s", &o->did_kind, &o->did_round, &o->did_n, &o->run_date,
+               e->exec) != 5 ||
+        (o->did_kind != 'd' && o->did_kind != 'a'))
       fail_msg("bad date: %s", line);
     return;
   } else if (strcmp(k, "rmall") == 0) {
@@ -771,10 +819,32 @@ static void parse_runs(world *w, char *text) {
   for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
     run_rec r = {0};
     apsched_time_t started;
-    if (sscanf(line, "R %d %31s %" SCNd64 " %" SCNd64, &r.round, r.id, &r.t, &started) != 4)
+    if (line[0] == 'D') { /* an at-least-once run done */
+      if (sscanf(line, "D %d %31s %" SCNd64 " %u", &r.round, r.id, &r.t, &r.attempt) != 4)
+        fail_msg("bad run line: %s", line);
+      ajob *a = alo_of_id(w, r.id);
+      if (!a) violation(w, "round %d: a run of at-least-once job %s that was never added", r.round, r.id);
+      else a->dones++;
+      continue;
+    }
+    if (sscanf(line, "R %d %31s %" SCNd64 " %" SCNd64 " %u", &r.round, r.id, &r.t, &started,
+               &r.attempt) != 5)
       fail_msg("bad run line: %s", line);
     w->runs = grow(w->runs, &w->capruns, w->nruns + 1, sizeof *w->runs);
     w->runs[w->nruns++] = r;
+    if (r.id[0] == 'a') {
+      ajob *a = alo_of_id(w, r.id);
+      if (!a) {
+        violation(w, "round %d: a run of at-least-once job %s that was never added", r.round, r.id);
+      } else {
+        a->starts++;
+        if (r.t != a->run_date)
+          violation(w, "job %s ran for %" PRId64 ", its run date is %" PRId64, r.id, r.t, a->run_date);
+      }
+      if (r.attempt >= 2) w->recovered++;
+    } else if (r.attempt != 1) {
+      violation(w, "round %d: at-most-once job %s ran as attempt %u", r.round, r.id, r.attempt);
+    }
     if (r.id[0] == 'd') {
       djob *d = date_of_id(w, r.id);
       if (!d) {
@@ -785,7 +855,7 @@ static void parse_runs(world *w, char *text) {
           violation(w, "date job %s ran for %" PRId64 ", its run date is %" PRId64, r.id, r.t,
                     d->run_date);
       }
-    } else if (pool_index(r.id) < 0) {
+    } else if (r.id[0] != 'a' && pool_index(r.id) < 0) {
       violation(w, "round %d: a run of unknown job %s", r.round, r.id);
     }
   }
@@ -831,6 +901,12 @@ static void check_round(world *w, int round, apsched_time_t kill_time, bool clea
   for (size_t i = 0; i < nops; i++) {
     op *o = &ops[i];
     if (strcmp(o->kind, "date") != 0) continue;
+    if (o->did_kind == 'a') {
+      w->a = grow(w->a, &w->capa, w->na + 1, sizeof *w->a);
+      w->a[w->na++] = (ajob){.round = o->did_round, .n = o->did_n, .run_date = o->run_date,
+                             .uncertain = !o->done || o->rc != APSCHED_OK};
+      continue;
+    }
     w->d = grow(w->d, &w->capd, w->nd + 1, sizeof *w->d);
     w->d[w->nd++] = (djob){.round = o->did_round, .n = o->did_n, .run_date = o->run_date,
                            .state = D_ADDED, .uncertain = !o->done || o->rc != APSCHED_OK};
@@ -873,6 +949,8 @@ static void check_round(world *w, int round, apsched_time_t kill_time, bool clea
     if (strcmp(o->kind, "rmall") == 0) { /* every date job added before it */
       for (size_t j = 0; j < w->nd; j++)
         if (w->d[j].round < round || w->d[j].n < o->n) w->d[j].removable = true;
+      for (size_t j = 0; j < w->na; j++)
+        if (w->a[j].round < round || w->a[j].n < o->n) w->a[j].removable = true;
     }
     if (!is_pool_op(o)) {
       if (o->done && o->rc != APSCHED_OK)
@@ -924,7 +1002,8 @@ static void check_round(world *w, int round, apsched_time_t kill_time, bool clea
   assert_non_null(seen);
   for (size_t i = 0; i < count; i++) {
     if (jobs[i].id[0] != 'd') {
-      if (pool_index(jobs[i].id) < 0) violation(w, "round %d: unknown job %s in the file", round, jobs[i].id);
+      if (pool_index(jobs[i].id) < 0 && !alo_of_id(w, jobs[i].id))
+        violation(w, "round %d: unknown job %s in the file", round, jobs[i].id);
       continue;
     }
     djob *d = date_of_id(w, jobs[i].id);
@@ -967,10 +1046,24 @@ static void check_round(world *w, int round, apsched_time_t kill_time, bool clea
     else
       w->date_lost_at_kill++; /* claimed, then killed before its run: at most once */
   }
-  if (clean)
+  if (clean) {
     for (size_t i = 0; i < w->nd; i++)
       if (w->d[i].state == D_PRESENT)
         violation(w, "at the end: date job d%d_%d never ran", w->d[i].round, w->d[i].n);
+    /* At least once: every run of an at-least-once job is done, whatever
+     * the kills did, unless it was removed before it was claimed (or its add
+     * was in flight and did not happen). */
+    for (size_t i = 0; i < w->na; i++) {
+      ajob *a = &w->a[i];
+      if (a->dones == 0 && a->starts > 0)
+        violation(w, "at the end: the run of a%d_%d started %d time(s) and was never done", a->round,
+                  a->n, a->starts);
+      else if (a->dones == 0 && !a->removable && !a->uncertain)
+        violation(w, "at the end: at-least-once job a%d_%d never ran (lost)", a->round, a->n);
+    }
+    long open = open_runs(path);
+    if (open != 0) violation(w, "at the end: %ld run records are still open", open);
+  }
   free(seen);
   apsched_jobs_free(jobs, count);
   free(ops);
@@ -1154,17 +1247,27 @@ static void test_sigkill_at_random_moments(void **state) {
   }
   w->rounds = round;
 
-  /* No run twice: (job id, scheduled time) is unique over all rounds. */
+  /* No at-most-once run twice: (job id, scheduled time) is unique over all
+   * rounds. An at-least-once run is done again only after a kill: never
+   * twice in one round, and never a second attempt 1. */
   qsort(w->runs, w->nruns, sizeof *w->runs, by_id_time);
-  size_t pool_runs = 0, date_runs = 0;
+  size_t pool_runs = 0, date_runs = 0, alo_runs = 0;
   for (size_t i = 0; i < w->nruns; i++) {
-    if (w->runs[i].id[0] == 'p')
+    run_rec *rr = &w->runs[i], *prev = i > 0 ? &w->runs[i - 1] : NULL;
+    if (rr->id[0] == 'p')
       pool_runs++;
+    else if (rr->id[0] == 'a')
+      alo_runs++;
     else
       date_runs++;
-    if (i > 0 && by_id_time(&w->runs[i - 1], &w->runs[i]) == 0)
-      violation(w, "job %s ran twice for %" PRId64 " (in rounds %d and %d)", w->runs[i].id,
-                w->runs[i].t, w->runs[i - 1].round, w->runs[i].round);
+    if (!prev || by_id_time(prev, rr) != 0) continue;
+    if (rr->id[0] != 'a')
+      violation(w, "job %s ran twice for %" PRId64 " (in rounds %d and %d)", rr->id, rr->t,
+                prev->round, rr->round);
+    else if (prev->round == rr->round || (prev->attempt == 1 && rr->attempt == 1))
+      violation(w, "at-least-once job %s ran twice for %" PRId64 " without a kill between (rounds "
+                "%d and %d, attempts %u and %u)",
+                rr->id, rr->t, prev->round, rr->round, prev->attempt, rr->attempt);
   }
   /* No run scheduled while its job was paused or removed. */
   for (size_t i = 0; i < w->nruns; i++) {
@@ -1180,18 +1283,21 @@ static void test_sigkill_at_random_moments(void **state) {
   double secs = (double)(apsched_now() - started) / 1e6;
   printf("test_sqlite_crash: seed %" PRIu64 ": %d rounds in %.1f s, %d kills of a running "
          "scheduler + %d during start-up; %d calls completed; calls in flight at a kill: %d not "
-         "done, %d done, %d either; %zu runs (%zu interval, %zu date); %d date runs lost at a kill "
+         "done, %d done, %d either; %zu runs (%zu interval, %zu date, %zu at-least-once date "
+         "of %zu jobs, %d of them runs again after a kill); %d date runs lost at a kill "
          "(at most once); %d lock probes, %d reader probes; checks took %.1f s; %d violations\n",
          w->seed, w->rounds, secs, w->kills, w->early_kills, w->ops_done, w->inflight_pre,
-         w->inflight_post, w->inflight_same, w->nruns, pool_runs, date_runs, w->date_lost_at_kill,
+         w->inflight_post, w->inflight_same, w->nruns, pool_runs, date_runs, alo_runs, w->na,
+         w->recovered, w->date_lost_at_kill,
          w->lock_checks, w->reader_checks, (double)w->checks_us / 1e6, w->violations);
   fflush(stdout);
   if (w->violations) fail_msg("%d violations (seed %" PRIu64 "); files kept in %s", w->violations, w->seed, w->dir);
   assert_true(w->kills >= 100 || target < 100);
-  assert_true(pool_runs > 0 && date_runs > 0);
+  assert_true(pool_runs > 0 && date_runs > 0 && alo_runs > 0);
   cleanup_dir(w);
   free(w->q);
   free(w->d);
+  free(w->a);
   free(w->runs);
   free(w);
 }

@@ -50,6 +50,15 @@ static apsched_jobstore *make_store(void *ud) {
   return open_store(path, *(apsched_sqlite_durability *)ud);
 }
 
+static char *store_location(void *ud, apsched_jobstore *st) {
+  (void)ud;
+  return strdup(sqlite3_db_filename(apsched__sqlite_store_db(st), "main"));
+}
+
+static apsched_jobstore *store_at(void *ud, const char *where) {
+  return open_store(where, *(apsched_sqlite_durability *)ud);
+}
+
 
 /* ------------------------------------------------------------- helpers */
 
@@ -230,7 +239,7 @@ static void test_schema_is_readable(void **state) {
        .misfire_grace_time = 2500 * APSCHED_MSEC, .max_runtime = 30 * APSCHED_SEC,
        .coalesce = APSCHED_NO, .next_run_time = T0 + 10 * APSCHED_SEC + 250},
       {.id = "nightly", .func = tick_job, .trigger = cron, .jobstore = "db", .paused = true,
-       .misfire_grace_time = APSCHED_GRACE_UNLIMITED}};
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .delivery = APSCHED_AT_LEAST_ONCE}};
   assert_int_equal(apsched_add_jobs(s, jobs, 2, NULL), APSCHED_OK);
 
   sqlite3 *db = raw_open(path);
@@ -242,7 +251,7 @@ static void test_schema_is_readable(void **state) {
                       "executor='default'|arg=x'010278797a'|misfire_grace_ms=2500|coalesce=0|"
                       "max_instances=3|max_runtime_ms=30000|next_run_time=1767225610000250|"
                       "trigger_time=1767225610000250|paused=0|"
-                      "next_run_at='2026-01-01T00:00:10.000250Z'|");
+                      "next_run_at='2026-01-01T00:00:10.000250Z'|delivery='at_most_once'|");
   free(row);
   row = raw_row(db, "apsched_jobs", "nightly");
   assert_string_equal(row,
@@ -251,7 +260,7 @@ static void test_schema_is_readable(void **state) {
                       "hour='3', minute='30', second='0', timezone='Europe/Berlin']'|"
                       "executor='default'|arg=NULL|misfire_grace_ms=NULL|coalesce=1|"
                       "max_instances=1|max_runtime_ms=0|next_run_time=NULL|trigger_time=NULL|"
-                      "paused=1|next_run_at=NULL|");
+                      "paused=1|next_run_at=NULL|delivery='at_least_once'|");
   free(row);
   sqlite3_stmt *q;
   assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM apsched_schema", -1, &q, NULL), SQLITE_OK);
@@ -273,11 +282,13 @@ static void test_schema_is_readable(void **state) {
   assert_int_equal(j->misfire_grace_time, 2500 * APSCHED_MSEC);
   assert_int_equal(j->max_runtime, 30 * APSCHED_SEC);
   assert_false(j->coalesce);
+  assert_int_equal(j->delivery, APSCHED_AT_MOST_ONCE);
   assert_null(j->broken);
   apsched_job_free(j);
   j = get(s, "nightly");
   assert_true(j->paused);
   assert_int_equal(j->misfire_grace_time, APSCHED_GRACE_UNLIMITED);
+  assert_int_equal(j->delivery, APSCHED_AT_LEAST_ONCE);
   apsched_job_free(j);
   apsched_trigger_free(every10);
   apsched_trigger_free(cron);
@@ -290,10 +301,14 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   char path[300];
   new_path(path, sizeof path, "newer");
   sqlite3 *db = raw_open(path);
-  raw_exec(db, "CREATE TABLE apsched_schema (version INTEGER NOT NULL);"
-               "INSERT INTO apsched_schema VALUES (2);"
-               "CREATE TABLE apsched_jobs (id TEXT PRIMARY KEY, future BLOB);"
-               "INSERT INTO apsched_jobs VALUES ('j', x'00ff');");
+  char sql[300], expect[100];
+  snprintf(sql, sizeof sql,
+           "CREATE TABLE apsched_schema (version INTEGER NOT NULL);"
+           "INSERT INTO apsched_schema VALUES (%d);"
+           "CREATE TABLE apsched_jobs (id TEXT PRIMARY KEY, future BLOB);"
+           "INSERT INTO apsched_jobs VALUES ('j', x'00ff');",
+           APSCHED_SQLITE_SCHEMA_VERSION + 1);
+  raw_exec(db, sql);
   sqlite3_close(db);
   size_t len_before, len_after;
   char *before = read_file(path, &len_before);
@@ -302,7 +317,9 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   char err[256];
   assert_int_equal(apsched_sqlite_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_null(st);
-  assert_non_null(strstr(err, "has schema version 2, newer than the 1 this library knows"));
+  snprintf(expect, sizeof expect, "has schema version %d, newer than the %d this library knows",
+           APSCHED_SQLITE_SCHEMA_VERSION + 1, APSCHED_SQLITE_SCHEMA_VERSION);
+  assert_non_null(strstr(err, expect));
   assert_non_null(strstr(err, path));
   char *after = read_file(path, &len_after);
   assert_int_equal(len_before, len_after);
@@ -411,6 +428,175 @@ static void test_restart_continues_the_schedule(void **state) {
   recorder_destroy(&r);
   apsched_trigger_free(every10);
   apsched_trigger_free(every30);
+}
+
+/* ------------------------------------------------------------ history */
+
+static int failing_job(apsched_run_ctx *run) {
+  apsched_run_set_error(run, "boom at %lld", (long long)(apsched_run_scheduled_time(run) - T0));
+  return 3;
+}
+
+/* "job|scheduled|attempt|started|finished|outcome|retval|error;" per row,
+ * times in seconds after T0, oldest first. */
+static char *history_of(const char *path) {
+  sqlite3 *db = raw_open(path);
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT job_id, scheduled_time, attempt, started_at, "
+                                      "finished_at, outcome, retval, error FROM apsched_run_history "
+                                      "ORDER BY scheduled_time, job_id",
+                                      -1, &q, NULL),
+                   SQLITE_OK);
+  char *out = calloc(1, 4096);
+  size_t len = 0;
+  while (sqlite3_step(q) == SQLITE_ROW)
+    len += (size_t)snprintf(out + len, 4096 - len, "%s|%lld|%d|%lld|%lld|%s|%d|%s;",
+                            (const char *)sqlite3_column_text(q, 0),
+                            (long long)((sqlite3_column_int64(q, 1) - T0) / APSCHED_SEC),
+                            sqlite3_column_int(q, 2),
+                            (long long)((sqlite3_column_int64(q, 3) - T0) / APSCHED_SEC),
+                            (long long)((sqlite3_column_int64(q, 4) - T0) / APSCHED_SEC),
+                            (const char *)sqlite3_column_text(q, 5), sqlite3_column_int(q, 6),
+                            sqlite3_column_type(q, 7) == SQLITE_NULL
+                                ? "NULL"
+                                : (const char *)sqlite3_column_text(q, 7));
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return out;
+}
+
+/* A scheduler on the file with a run history of the given retention. */
+static apsched_scheduler *sched_with_history(fake_clock *fc, recorder *r, const char *path,
+                                             int64_t retention) {
+  apsched_scheduler *s = hosted_scheduler(fc, r, NULL);
+  apsched_sqlite_options o = {.path = path, .history_retention = retention};
+  apsched_jobstore *st;
+  assert_int_equal(apsched_sqlite_store_create(&o, &st, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_add_jobstore(s, st, "db"), APSCHED_OK);
+  return s;
+}
+
+/* Every ended run is a row of apsched_run_history (what happened, when,
+ * with the job's error), pruned by the retention; no history by default. */
+static void test_run_history(void **state) {
+  (void)state;
+  char path[300];
+  new_path(path, sizeof path, "history");
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  assert_int_equal(apsched_register_func("sqlite_test.fail", failing_job), APSCHED_OK);
+  apsched_trigger *every10 = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
+  apsched_job_options jobs[2] = {
+      {.id = "ok", .func_name = TICK, .trigger = every10, .jobstore = "db",
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED},
+      {.id = "bad", .func_name = "sqlite_test.fail", .trigger = every10, .jobstore = "db",
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .delivery = APSCHED_AT_LEAST_ONCE}};
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = sched_with_history(&fc, &r, path, APSCHED_SQLITE_HISTORY_FOREVER);
+  assert_int_equal(apsched_add_jobs(s, jobs, 2, NULL), APSCHED_OK);
+  for (int round = 1; round <= 3; round++) {
+    fake_advance(&fc, 10 * APSCHED_SEC);
+    pass(s);
+    assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, (size_t)round));
+    assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_ERROR, (size_t)round));
+  }
+  apsched_free(s); /* hands over the runs that ended last */
+  recorder_destroy(&r);
+  char *h = history_of(path);
+  assert_string_equal(h, "bad|10|1|10|10|failed|3|boom at 10000000;ok|10|1|10|10|executed|0|NULL;"
+                         "bad|20|1|20|20|failed|3|boom at 20000000;ok|20|1|20|20|executed|0|NULL;"
+                         "bad|30|1|30|30|failed|3|boom at 30000000;ok|30|1|30|30|executed|0|NULL;");
+  free(h);
+
+  /* Keep 25 s: the next run ended at 60 s, so the runs that ended before
+   * 35 s go. The failed at-least-once runs are closed too: none is open. */
+  fake_clock_init(&fc, T0 + 60 * APSCHED_SEC);
+  recorder_init(&r);
+  s = sched_with_history(&fc, &r, path, 25 * APSCHED_SEC);
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 1));
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_ERROR, 1));
+  assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_RECOVERED), 0);
+  apsched_free(s);
+  recorder_destroy(&r);
+  h = history_of(path);
+  assert_string_equal(h, "bad|60|1|60|60|failed|3|boom at 60000000;ok|60|1|60|60|executed|0|NULL;");
+  free(h);
+
+  /* No retention, no history. */
+  sqlite3 *db = raw_open(path);
+  raw_exec(db, "DELETE FROM apsched_run_history");
+  sqlite3_close(db);
+  fake_clock_init(&fc, T0 + 70 * APSCHED_SEC);
+  recorder_init(&r);
+  s = sched_with_store(&fc, &r, path);
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 1));
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_ERROR, 1));
+  apsched_free(s);
+  recorder_destroy(&r);
+  h = history_of(path);
+  assert_string_equal(h, "");
+  free(h);
+  apsched_trigger_free(every10);
+}
+
+/* A file of schema version 1 (the first release) is migrated to the
+ * current one in one step and its jobs keep running. */
+static void test_migration_from_version_1(void **state) {
+  (void)state;
+  reset_runs();
+  char path[300];
+  new_path(path, sizeof path, "v1");
+  sqlite3 *db = raw_open(path);
+  /* Version 1's tables, as that release created them. */
+  raw_exec(db,
+           "CREATE TABLE \"apsched_schema\" (version INTEGER NOT NULL);"
+           "INSERT INTO apsched_schema VALUES (1);"
+           "CREATE TABLE \"apsched_jobs\" (id TEXT NOT NULL PRIMARY KEY, name TEXT, "
+           "func TEXT NOT NULL, \"trigger\" TEXT NOT NULL, executor TEXT NOT NULL, arg BLOB, "
+           "misfire_grace_ms INTEGER, coalesce INTEGER NOT NULL, max_instances INTEGER NOT NULL, "
+           "max_runtime_ms INTEGER NOT NULL, next_run_time INTEGER, trigger_time INTEGER, "
+           "paused INTEGER GENERATED ALWAYS AS (next_run_time IS NULL) VIRTUAL);"
+           "CREATE INDEX \"apsched_jobs_next_run_time\" ON \"apsched_jobs\" (next_run_time);"
+           "INSERT INTO apsched_jobs (id, func, \"trigger\", executor, coalesce, max_instances, "
+           "max_runtime_ms, next_run_time, trigger_time) VALUES ('old', 'sqlite_test.tick', "
+           "'interval[seconds=10, start_date=''2026-01-01T00:00:00Z'']', 'default', 1, 1, 0, "
+           "1767225610000000, 1767225610000000);");
+  sqlite3_close(db);
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  fake_clock fc;
+  fake_clock_init(&fc, T0 + 10 * APSCHED_SEC);
+  recorder r;
+  recorder_init(&r);
+  /* Paused: the store's thread must not run it before it is looked at. */
+  apsched_scheduler *s = paused_sched_with_store(&fc, &r, path);
+  apsched_job *j = get(s, "old");
+  assert_null(j->broken);
+  assert_int_equal(j->delivery, APSCHED_AT_MOST_ONCE);
+  assert_int_equal(j->next_run_time, T0 + 10 * APSCHED_SEC);
+  apsched_job_free(j);
+  assert_int_equal(apsched_resume(s), APSCHED_OK);
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 1));
+  assert_int_equal(runs_of("old"), 1);
+  apsched_free(s);
+  recorder_destroy(&r);
+  db = raw_open(path);
+  raw_exec(db, "SELECT job_id, owner FROM apsched_runs; SELECT outcome FROM apsched_run_history");
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM apsched_schema", -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(q, 0), 2);
+  sqlite3_finalize(q);
+  char *row = raw_row(db, "apsched_jobs", "old");
+  assert_non_null(strstr(row, "next_run_time=1767225620000000|"));
+  assert_non_null(strstr(row, "delivery='at_most_once'|"));
+  free(row);
+  sqlite3_close(db);
 }
 
 /* ------------------------------------------------------------ refusals */
@@ -886,13 +1072,17 @@ int main(void) {
     return 1;
   }
   apsched_sqlite_durability full = APSCHED_SQLITE_FULL, normal = APSCHED_SQLITE_NORMAL;
-  store_kit kit_full = {"sqlite store (synchronous=FULL)", make_store, &full};
-  store_kit kit_normal = {"sqlite store (synchronous=NORMAL)", make_store, &normal};
+  store_kit kit_full = {"sqlite store (synchronous=FULL)", make_store, &full, store_location,
+                       store_at};
+  store_kit kit_normal = {"sqlite store (synchronous=NORMAL)", make_store, &normal, store_location,
+                         store_at};
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_schema_is_readable),
       cmocka_unit_test(test_newer_schema_is_refused_untouched),
       cmocka_unit_test(test_bad_options),
       cmocka_unit_test(test_restart_continues_the_schedule),
+      cmocka_unit_test(test_run_history),
+      cmocka_unit_test(test_migration_from_version_1),
       cmocka_unit_test(test_unstorable_jobs_are_refused),
       cmocka_unit_test(test_undecodable_rows_are_kept_and_reported),
       cmocka_unit_test(test_second_scheduler_is_refused),

@@ -31,6 +31,9 @@ typedef struct wrapped_store {
   bool release_gate_closed;
   int release_waiting;
   atomic_long total_calls;
+  /* runs_closed fails while set (and counts its calls). */
+  atomic_bool fail_closed;
+  atomic_long closed_calls;
 } wrapped_store;
 
 static inline wrapped_store *as_wrapped(apsched_jobstore *st) { return (wrapped_store *)st; }
@@ -115,6 +118,26 @@ static inline int ws_commit(apsched_jobstore *st) {
   atomic_fetch_add(&w->calls, 1);
   return w->inner->vtable->commit(w->inner);
 }
+/* Run records: runs_closed may fail (the scheduler keeps the results and
+ * retries); runs_open and claim_orphans are passed through and not counted
+ * (the numbering of a pass stays claim, release, next run time). */
+static inline int ws_runs_open(apsched_jobstore *st, const apsched_job_record *rec,
+                               const apsched_time_t *times, size_t n, bool *track) {
+  wrapped_store *w = as_wrapped(st);
+  return w->inner->vtable->runs_open(w->inner, rec, times, n, track);
+}
+static inline int ws_runs_closed(apsched_jobstore *st, const apsched_run_result *r, size_t n) {
+  wrapped_store *w = as_wrapped(st);
+  atomic_fetch_add(&w->closed_calls, 1);
+  if (atomic_load(&w->fail_closed))
+    return apsched_plugin_error(w->fail_rc, "injected failure of runs_closed");
+  if (wrapped_enter(w)) return w->fail_rc;
+  return w->inner->vtable->runs_closed(w->inner, r, n);
+}
+static inline int ws_claim_orphans(apsched_jobstore *st, apsched_orphan_run *out, size_t max) {
+  wrapped_store *w = as_wrapped(st);
+  return w->inner->vtable->claim_orphans(w->inner, out, max);
+}
 static inline int ws_foreach(apsched_jobstore *st, int (*fn)(const apsched_job_record *, void *),
                              void *ud) {
   wrapped_store *w = as_wrapped(st);
@@ -138,7 +161,10 @@ static inline wrapped_store *wrapped_store_new(apsched_jobstore *inner, unsigned
       .destroy = ws_destroy, .add = ws_add, .lookup = ws_lookup, .update = ws_update,
       .remove = ws_remove, .remove_all = ws_remove_all, .next_run_time = ws_next_run_time,
       .claim_due = ws_claim_due, .release = ws_release, .foreach = ws_foreach,
-      .commit = inner->vtable->commit ? ws_commit : NULL};
+      .commit = inner->vtable->commit ? ws_commit : NULL,
+      .runs_open = inner->vtable->runs_open ? ws_runs_open : NULL,
+      .runs_closed = inner->vtable->runs_closed ? ws_runs_closed : NULL,
+      .claim_orphans = inner->vtable->claim_orphans ? ws_claim_orphans : NULL};
   w->base.vtable = &w->vt;
   w->fail_rc = APSCHED_EBACKEND;
   pthread_mutex_init(&w->lock, NULL);

@@ -274,7 +274,7 @@ static void start_run(pworker *w, apsched_run_ctx *run, size_t i) {
     uintptr_t fn_addr;
     memcpy(&fn_addr, &(apsched_job_fn){apsched__func_fn(f)}, sizeof fn_addr);
     if (apsched__wire_put_task(&w->out, (uint64_t)fn_addr, apsched_run_time_at(run, i),
-                               apsched_run_job_id(run), apsched_run_job_name(run), arg,
+                               apsched_run_attempt(run), apsched_run_job_id(run), apsched_run_job_name(run), arg,
                                arg_len) != APSCHED_OK) {
       apsched_run_record(run, i, -1, "out of memory sending the job to a worker process");
       continue;

@@ -50,12 +50,12 @@ static size_t utf8_cut(const char *text, size_t n) {
   return n;
 }
 
-int apsched__wire_put_task(apsched__wire_buf *b, uint64_t fn, apsched_time_t t, const char *id,
-                           const char *name, const void *arg, size_t arg_len) {
+int apsched__wire_put_task(apsched__wire_buf *b, uint64_t fn, apsched_time_t t, uint32_t attempt,
+                           const char *id, const char *name, const void *arg, size_t arg_len) {
   size_t id_len = strlen(id), name_len = strlen(name);
   if (name_len > APSCHED__WIRE_MAX_NAME) name_len = utf8_cut(name, APSCHED__WIRE_MAX_NAME);
   if (arg_len > APSCHED__WIRE_MAX_ARG || id_len > 1024) return APSCHED_EINVAL;
-  size_t body = 8 + 8 + 3 * 4 + id_len + 1 + name_len + 1 + arg_len;
+  size_t body = 8 + 8 + 4 * 4 + id_len + 1 + name_len + 1 + arg_len;
   int rc = apsched__wire_buf_reserve(b, 4 + 1 + body);
   if (rc != APSCHED_OK) return rc;
   put_u32(b, (uint32_t)(1 + body));
@@ -63,6 +63,7 @@ int apsched__wire_put_task(apsched__wire_buf *b, uint64_t fn, apsched_time_t t, 
   put(b, &type, 1);
   put(b, &fn, 8);
   put(b, &t, 8);
+  put_u32(b, attempt);
   put_u32(b, (uint32_t)id_len);
   put_u32(b, (uint32_t)name_len);
   put_u32(b, (uint32_t)arg_len);
@@ -101,11 +102,12 @@ static uint32_t get_u32(const unsigned char *p) {
 }
 
 bool apsched__wire_get_task(const unsigned char *body, size_t len, apsched__wire_task *out) {
-  const size_t fixed = 8 + 8 + 3 * 4;
+  const size_t fixed = 8 + 8 + 4 * 4;
   if (len < fixed) return false;
   memcpy(&out->fn, body, 8);
   memcpy(&out->t, body + 8, 8);
-  size_t id_len = get_u32(body + 16), name_len = get_u32(body + 20), arg_len = get_u32(body + 24);
+  out->attempt = get_u32(body + 16);
+  size_t id_len = get_u32(body + 20), name_len = get_u32(body + 24), arg_len = get_u32(body + 28);
   /* Each length is < 2^32, so the sum cannot overflow a 64-bit size_t. */
   if (fixed + id_len + 1 + name_len + 1 + arg_len != len) return false;
   const unsigned char *p = body + fixed;

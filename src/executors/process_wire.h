@@ -68,8 +68,8 @@ APSCHED_INTERNAL int apsched__wire_buf_reserve(apsched__wire_buf *b, size_t n);
 
 /* Appends a task frame. name is cut to APSCHED__WIRE_MAX_NAME bytes. */
 APSCHED_INTERNAL int apsched__wire_put_task(apsched__wire_buf *b, uint64_t fn, apsched_time_t t,
-                                            const char *id, const char *name, const void *arg,
-                                            size_t arg_len);
+                                            uint32_t attempt, const char *id, const char *name,
+                                            const void *arg, size_t arg_len);
 /* Appends a result frame; error (may be NULL) is cut to fit the cap. */
 APSCHED_INTERNAL int apsched__wire_put_result(apsched__wire_buf *b, int32_t retval,
                                               const char *error);
@@ -78,6 +78,7 @@ APSCHED_INTERNAL int apsched__wire_put_result(apsched__wire_buf *b, int32_t retv
 typedef struct apsched__wire_task {
   uint64_t fn;
   apsched_time_t t;
+  uint32_t attempt; /* apsched_run_attempt */
   const char *id;   /* NUL-terminated */
   const char *name; /* NUL-terminated */
   const void *arg;

@@ -243,6 +243,7 @@ static int cmd_show(cli_session *ss, const char *id) {
     printf("misfire_grace_time: %s s\n", num);
   }
   printf("coalesce: %s\n", j->coalesce ? "true" : "false");
+  printf("delivery: %s\n", j->delivery == APSCHED_AT_LEAST_ONCE ? "at_least_once" : "at_most_once");
   printf("max_instances: %d\n", j->max_instances);
   if (j->max_runtime) {
     cli_format_seconds(j->max_runtime, num, sizeof num);

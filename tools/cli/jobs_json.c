@@ -4,7 +4,7 @@
  *    "jobs": [{"id": "tick", "name": "tick", "func": "app.tick",
  *              "trigger": "interval[...]", "executor": "default",
  *              "args_base64": null, "misfire_grace_time": 1, "coalesce": true,
- *              "max_instances": 1, "max_runtime": null,
+ *              "max_instances": 1, "max_runtime": null, "delivery": "at_most_once",
  *              "next_run_time": "2026-01-01T00:00:00Z", "paused": false}]}
  *
  * APScheduler 3.11's export_jobs idea with libapsched's fields: the trigger
@@ -108,6 +108,7 @@ static json_t *job_object(const apsched_job *j, char *err, size_t errlen) {
   add(&b, "coalesce", json_boolean(j->coalesce));
   add(&b, "max_instances", json_integer(j->max_instances));
   add(&b, "max_runtime", j->max_runtime ? seconds_value(j->max_runtime) : json_null());
+  add_text(&b, "delivery", j->delivery == APSCHED_AT_LEAST_ONCE ? "at_least_once" : "at_most_once");
   add_text(&b, "next_run_time", when[0] ? when : NULL);
   add(&b, "paused", json_boolean(j->paused));
   if (j->broken) add_text(&b, "broken", j->broken);
@@ -182,6 +183,7 @@ static const char *const job_fields[] = {
     "coalesce",
     "max_instances",
     "max_runtime",
+    "delivery",
     "next_run_time",
     "paused",
     "broken",
@@ -265,7 +267,7 @@ static int read_job(json_t *o, size_t i, bool replace, import_job *ij, char *err
       return fail(err, errlen,
                   "jobs[%zu]: unknown field '%s' (fields: id, name, func, trigger, executor, "
                   "args_base64, misfire_grace_time, coalesce, max_instances, max_runtime, "
-                  "next_run_time, paused)",
+                  "delivery, next_run_time, paused)",
                   i, key);
   }
   apsched_job_options *opt = &ij->o;
@@ -318,7 +320,13 @@ static int read_job(json_t *o, size_t i, bool replace, import_job *ij, char *err
   if (rc == APSCHED_OK) rc = bool_field(o, i, "coalesce", &flag, &present, err, errlen);
   if (rc == APSCHED_OK && present) opt->coalesce = flag ? APSCHED_YES : APSCHED_NO;
   if (rc == APSCHED_OK) rc = bool_field(o, i, "paused", &opt->paused, &present, err, errlen);
+  if (rc == APSCHED_OK) rc = string_field(o, i, "delivery", false, &text, err, errlen);
   if (rc != APSCHED_OK) return rc;
+  if (text && strcmp(text, "at_least_once") == 0) opt->delivery = APSCHED_AT_LEAST_ONCE;
+  else if (text && strcmp(text, "at_most_once") == 0) opt->delivery = APSCHED_AT_MOST_ONCE;
+  else if (text)
+    return fail(err, errlen, "jobs[%zu].delivery: '%s' is neither at_most_once nor at_least_once",
+                i, text);
   v = field(o, "max_instances");
   if (v && (!json_is_integer(v) || json_integer_value(v) < 1 ||
             json_integer_value(v) > APSCHED_MAX_INSTANCES_LIMIT))

@@ -59,6 +59,10 @@ char *apsched__sqlite_trigger_text(const apsched_job_record *rec) {
   return text;
 }
 
+const char *apsched__sqlite_delivery_text(unsigned flags) {
+  return flags & APSCHED_JOB_AT_LEAST_ONCE ? "at_least_once" : "at_most_once";
+}
+
 static int bind_time(sqlite3_stmt *st, int col, apsched_time_t t) {
   return t == APSCHED_TIME_NONE ? sqlite3_bind_null(st, col) : sqlite3_bind_int64(st, col, t);
 }
@@ -85,6 +89,9 @@ int apsched__sqlite_bind(sqlite3_stmt *st, const apsched_job_record *rec, const 
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, COL_MAX_RUNTIME + 1, rec->max_runtime_ms);
   if (rc == SQLITE_OK) rc = bind_time(st, COL_NEXT_RUN_TIME + 1, rec->next_run_time);
   if (rc == SQLITE_OK) rc = bind_time(st, COL_TRIGGER_TIME + 1, rec->trigger_time);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text(st, COL_DELIVERY + 1, apsched__sqlite_delivery_text(rec->flags), -1,
+                           SQLITE_STATIC);
   return rc;
 }
 
@@ -198,6 +205,10 @@ int apsched__sqlite_decode(sqlite3_stmt *st, sqlite_intern_fn intern, void *ctx,
   rec->next_run_time = none ? APSCHED_TIME_NONE : t;
   t = int_col(&d, COL_TRIGGER_TIME, "trigger_time", INT64_MIN + 1, INT64_MAX, &none);
   rec->trigger_time = none ? APSCHED_TIME_NONE : t;
+  const char *delivery = text_col(&d, COL_DELIVERY, "delivery", true);
+  if (delivery && strcmp(delivery, "at_least_once") == 0) rec->flags |= APSCHED_JOB_AT_LEAST_ONCE;
+  else if (delivery && strcmp(delivery, "at_most_once") != 0)
+    problem(&d, "column delivery: '%.40s' is neither at_most_once nor at_least_once", delivery);
 
   if (!rec->func || !rec->executor || (name && !rec->name)) goto oom;
   if (d.why[0]) {

@@ -40,7 +40,39 @@ static const char schema_v1[] =
     ");\n"
     "CREATE INDEX \"@jobs_next_run_time\" ON \"@jobs\" (next_run_time);\n";
 
-static const char *const steps[APSCHED_SQLITE_SCHEMA_VERSION] = {schema_v1};
+/* Version 1 to 2: the delivery choice, run records, run history. */
+static const char schema_v2[] =
+    "ALTER TABLE \"@jobs\" ADD COLUMN delivery TEXT NOT NULL DEFAULT 'at_most_once'\n"
+    "  CHECK (delivery IN ('at_most_once', 'at_least_once'));\n"
+    "CREATE TABLE \"@runs\" (       -- runs of at-least-once jobs that have not ended\n"
+    "  job_id TEXT NOT NULL,\n"
+    "  scheduled_time INTEGER NOT NULL, -- microseconds since 1970-01-01 UTC\n"
+    "  attempt INTEGER NOT NULL,     -- 1; 2 once run again after a crash, ...\n"
+    "  owner TEXT NOT NULL,          -- the open of the file that runs it; another: it was\n"
+    "                                -- left unfinished and is run again\n"
+    "  claimed_at INTEGER NOT NULL,  -- when it was claimed (microseconds)\n"
+    "  name TEXT,                    -- the job as it was claimed:\n"
+    "  func TEXT NOT NULL,\n"
+    "  executor TEXT NOT NULL,\n"
+    "  arg BLOB,\n"
+    "  max_instances INTEGER NOT NULL,\n"
+    "  max_runtime_ms INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (job_id, scheduled_time)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE \"@run_history\" ( -- ended runs, kept for the store's history_retention\n"
+    "  job_id TEXT NOT NULL,\n"
+    "  scheduled_time INTEGER NOT NULL,\n"
+    "  attempt INTEGER NOT NULL,\n"
+    "  started_at INTEGER,           -- NULL: never started (missed, skipped)\n"
+    "  finished_at INTEGER NOT NULL,\n"
+    "  outcome TEXT NOT NULL CHECK (outcome IN ('executed', 'failed', 'missed', 'skipped')),\n"
+    "  retval INTEGER,               -- what the job returned\n"
+    "  error TEXT                    -- its error message\n"
+    ");\n"
+    "CREATE INDEX \"@run_history_finished_at\" ON \"@run_history\" (finished_at);\n"
+    "CREATE INDEX \"@run_history_job\" ON \"@run_history\" (job_id, scheduled_time);\n";
+
+static const char *const steps[APSCHED_SQLITE_SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 char *apsched__sqlite_expand(const char *sql, const char *prefix) {
   size_t plen = strlen(prefix), n = 0;

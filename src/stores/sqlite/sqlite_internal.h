@@ -16,7 +16,7 @@
 /* The job columns in the order every statement binds and selects them. */
 #define SQLITE_JOB_COLUMNS                                                              \
   "id, name, func, \"trigger\", executor, arg, misfire_grace_ms, coalesce, max_instances, " \
-  "max_runtime_ms, next_run_time, trigger_time"
+  "max_runtime_ms, next_run_time, trigger_time, delivery"
 enum {
   COL_ID,
   COL_NAME,
@@ -30,8 +30,63 @@ enum {
   COL_MAX_RUNTIME,
   COL_NEXT_RUN_TIME,
   COL_TRIGGER_TIME,
+  COL_DELIVERY,
   COL_COUNT
 };
+
+/* --------------------------------------------------------------- conn.c */
+
+/* Every statement the store runs (conn.c has their SQL). */
+typedef enum sqlite_query {
+  Q_INSERT,
+  Q_UPSERT,
+  Q_LOOKUP,
+  Q_UPDATE,
+  Q_DELETE,
+  Q_DELETE_ALL,
+  Q_NEXT,
+  Q_DUE,
+  Q_ADVANCE,
+  Q_ALL,
+  Q_RUN_OPEN,
+  Q_RUN_CLOSE,
+  Q_ORPHANS,
+  Q_ORPHAN_TAKE,
+  Q_HISTORY_ADD,
+  Q_HISTORY_PRUNE,
+  Q_BEGIN,
+  Q_COMMIT,
+  Q_ROLLBACK,
+  Q_SAVEPOINT,
+  Q_RELEASE_SAVEPOINT,
+  Q_ROLLBACK_SAVEPOINT,
+  Q_COUNT
+} sqlite_query;
+
+/* One connection to the file and its prepared statements. */
+typedef struct sqlite_conn {
+  sqlite3 *db;
+  char *path;   /* owned */
+  char *prefix; /* owned: the table prefix */
+  sqlite3_stmt *stmt[Q_COUNT];
+} sqlite_conn;
+
+/* The cached statement for q, prepared on first use; NULL with *rc set. */
+SQLITE_HIDDEN sqlite3_stmt *apsched__sqlite_stmt(sqlite_conn *c, sqlite_query q, int *rc);
+/* Steps st (parameters bound by the caller) to its end or first row, then
+ * resets it. */
+SQLITE_HIDDEN int apsched__sqlite_step(sqlite_conn *c, sqlite3_stmt *st, const char *what);
+/* Runs q, which has no parameters. */
+SQLITE_HIDDEN int apsched__sqlite_exec(sqlite_conn *c, sqlite_query q, const char *what);
+SQLITE_HIDDEN bool apsched__sqlite_in_transaction(const sqlite_conn *c);
+/* Begins a write: a transaction of its own, or a savepoint inside an open
+ * batch (*nested). */
+SQLITE_HIDDEN int apsched__sqlite_write_begin(sqlite_conn *c, bool *nested);
+/* Ends a write begun by write_begin: commits it if rc is APSCHED_OK, else
+ * undoes it. Returns rc, or the commit's error. */
+SQLITE_HIDDEN int apsched__sqlite_write_end(sqlite_conn *c, bool nested, int rc);
+/* Finalizes the statements, closes the database, frees path and prefix. */
+SQLITE_HIDDEN void apsched__sqlite_conn_close(sqlite_conn *c);
 
 /* ------------------------------------------------------------- errors.c */
 
@@ -72,6 +127,9 @@ SQLITE_HIDDEN int apsched__sqlite_storable(const apsched_job_record *rec);
 SQLITE_HIDDEN int apsched__sqlite_bind(sqlite3_stmt *st, const apsched_job_record *rec,
                                        const char *trigger_text);
 
+/* The delivery column's text for record flags. */
+SQLITE_HIDDEN const char *apsched__sqlite_delivery_text(unsigned flags);
+
 /* The canonical text of rec's trigger (malloc'd), or NULL when memory is
  * short or the trigger cannot describe itself (apsched_plugin_error set). */
 SQLITE_HIDDEN char *apsched__sqlite_trigger_text(const apsched_job_record *rec);
@@ -90,6 +148,33 @@ SQLITE_HIDDEN int apsched__sqlite_decode(sqlite3_stmt *st, sqlite_intern_fn inte
 
 /* Checks, at store creation, that records this library builds are ones the
  * core reads correctly (see codec.c: args_from_bytes). */
+
+/* --------------------------------------------------------------- runs.c */
+
+/* Run records and run history: what at-least-once delivery and the
+ * history table need (see runs.c). */
+typedef struct sqlite_runs {
+  char owner[40];           /* this open of the file: the owner of its run records */
+  int64_t history_retention; /* microseconds; 0: no history; INT64_MAX: keep all */
+  bool orphans_left;        /* records of earlier opens may be waiting */
+} sqlite_runs;
+
+/* Starts run bookkeeping for a new open: a fresh owner id. */
+SQLITE_HIDDEN void apsched__sqlite_runs_init(sqlite_runs *r, int64_t history_retention);
+/* Records the runs about to start for rec (inside the claimed batch);
+ * *track: the store wants them back in runs_closed. */
+SQLITE_HIDDEN int apsched__sqlite_runs_open(sqlite_runs *r, sqlite_conn *c,
+                                            const apsched_job_record *rec,
+                                            const apsched_time_t *times, size_t n, bool *track);
+/* Closes ended runs and writes their history (inside a write transaction). */
+SQLITE_HIDDEN int apsched__sqlite_runs_closed(sqlite_runs *r, sqlite_conn *c,
+                                              const apsched_run_result *results, size_t n);
+/* Takes over up to max run records of earlier opens (inside the claimed
+ * batch): their attempt goes up by one, their owner becomes this open.
+ * Returns the number, or an error. */
+SQLITE_HIDDEN int apsched__sqlite_runs_orphans(sqlite_runs *r, sqlite_conn *c,
+                                               sqlite_intern_fn intern, void *ctx,
+                                               apsched_orphan_run *out, size_t max);
 
 /* --------------------------------------------------------------- lock.c */
 

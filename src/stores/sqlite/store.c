@@ -1,4 +1,5 @@
-/* The SQLite job store: the vtable of apsched_plugin.h over one table.
+/* The SQLite job store: the vtable of apsched_plugin.h over the jobs table
+ * (run records and history: runs.c; statements and transactions: conn.c).
  *
  * One connection, used by one call at a time (the scheduler serializes a
  * store's calls). Every call reads the file afresh, so a job paused, changed
@@ -7,11 +8,10 @@
  * the ids of rows that cannot be decoded, and those are re-checked whenever
  * they matter.
  *
- * Writes: each mutating call is one transaction (BEGIN IMMEDIATE: the write
- * lock is taken up front, so another writer makes us wait busy_timeout, never
- * fail halfway). A claimed batch is one transaction too: claim_due begins it,
- * release stages each job's new next run time (one statement, undone on its
- * own if it fails), commit makes the whole batch durable with one fsync.
+ * Writes: each mutating call is one transaction. A claimed batch is one
+ * transaction too * (claim_orphans or claim_due begins it), release stages each job's new next
+ * run time (one statement, undone on its own if it fails) and runs_open its
+ * run records, commit makes the whole batch durable with one fsync.
  * Inside an open batch (only the conformance kit calls a store there), the
  * other writes nest as savepoints. */
 #include "sqlite_internal.h"
@@ -20,57 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* --------------------------------------------------------------- queries */
-
-typedef enum query {
-  Q_INSERT,
-  Q_UPSERT,
-  Q_LOOKUP,
-  Q_UPDATE,
-  Q_DELETE,
-  Q_DELETE_ALL,
-  Q_NEXT,
-  Q_DUE,
-  Q_ADVANCE,
-  Q_ALL,
-  Q_BEGIN,
-  Q_COMMIT,
-  Q_ROLLBACK,
-  Q_SAVEPOINT,
-  Q_RELEASE_SAVEPOINT,
-  Q_ROLLBACK_SAVEPOINT,
-  Q_COUNT
-} query;
-
-#define VALUES "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-
-/* "@" is the table prefix (apsched__sqlite_expand). */
-static const char *const query_sql[Q_COUNT] = {
-    [Q_INSERT] = "INSERT INTO \"@jobs\" (" SQLITE_JOB_COLUMNS ") VALUES " VALUES,
-    /* REPLACE deletes the old row and inserts the new one in one statement:
-     * the job is never missing, and it queues behind jobs due at the same
-     * time, as a job added anew does. */
-    [Q_UPSERT] = "INSERT OR REPLACE INTO \"@jobs\" (" SQLITE_JOB_COLUMNS ") VALUES " VALUES,
-    [Q_LOOKUP] = "SELECT " SQLITE_JOB_COLUMNS " FROM \"@jobs\" WHERE id = ?1",
-    [Q_UPDATE] = "UPDATE \"@jobs\" SET name = ?2, func = ?3, \"trigger\" = ?4, executor = ?5, "
-                 "arg = ?6, misfire_grace_ms = ?7, coalesce = ?8, max_instances = ?9, "
-                 "max_runtime_ms = ?10, next_run_time = ?11, trigger_time = ?12 WHERE id = ?1",
-    [Q_DELETE] = "DELETE FROM \"@jobs\" WHERE id = ?1",
-    [Q_DELETE_ALL] = "DELETE FROM \"@jobs\"",
-    [Q_NEXT] = "SELECT id, next_run_time FROM \"@jobs\" WHERE next_run_time IS NOT NULL "
-               "ORDER BY next_run_time, rowid",
-    [Q_DUE] = "SELECT " SQLITE_JOB_COLUMNS " FROM \"@jobs\" WHERE next_run_time <= ?1 "
-              "ORDER BY next_run_time, rowid",
-    [Q_ADVANCE] = "UPDATE \"@jobs\" SET next_run_time = ?2, trigger_time = ?3 WHERE id = ?1",
-    [Q_ALL] = "SELECT " SQLITE_JOB_COLUMNS " FROM \"@jobs\"",
-    [Q_BEGIN] = "BEGIN IMMEDIATE",
-    [Q_COMMIT] = "COMMIT",
-    [Q_ROLLBACK] = "ROLLBACK",
-    [Q_SAVEPOINT] = "SAVEPOINT apsched_write",
-    [Q_RELEASE_SAVEPOINT] = "RELEASE apsched_write",
-    [Q_ROLLBACK_SAVEPOINT] = "ROLLBACK TO apsched_write",
-};
 
 /* ------------------------------------------------------------ string sets */
 
@@ -131,12 +80,10 @@ enum { RELEASED = 0, HELD = 1 };
 
 typedef struct sqlite_store {
   apsched_jobstore base;
-  sqlite3 *db;
-  char *path;
-  char *prefix;
+  sqlite_conn c; /* the connection, its statements */
+  sqlite_runs runs;
   bool external;
   int lock_fd;
-  sqlite3_stmt *stmt[Q_COUNT];
   apsched_scheduler *sched; /* from open; NULL before open and after close */
   const char *alias;
   /* The claimed batch: claim_due began its transaction, commit ends it. */
@@ -151,67 +98,25 @@ typedef struct sqlite_store {
 static sqlite_store *as_sqlite(apsched_jobstore *st) { return (sqlite_store *)st; }
 
 static int fail(sqlite_store *ss, const char *what) {
-  return apsched__sqlite_fail(ss->db, ss->path, what);
+  return apsched__sqlite_fail(ss->c.db, ss->c.path, what);
 }
 
-/* The cached statement for q, prepared on first use. */
-static sqlite3_stmt *stmt(sqlite_store *ss, query q, int *rc) {
-  if (ss->stmt[q]) return ss->stmt[q];
-  char *sql = apsched__sqlite_expand(query_sql[q], ss->prefix);
-  if (!sql) {
-    *rc = apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->path);
-    return NULL;
-  }
-  int src = sqlite3_prepare_v3(ss->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &ss->stmt[q], NULL);
-  free(sql);
-  if (src != SQLITE_OK) {
-    *rc = fail(ss, "preparing a statement");
-    ss->stmt[q] = NULL;
-    return NULL;
-  }
-  return ss->stmt[q];
+static sqlite3_stmt *stmt(sqlite_store *ss, sqlite_query q, int *rc) {
+  return apsched__sqlite_stmt(&ss->c, q, rc);
 }
 
-/* Runs a statement without results (its parameters bound by the caller). */
-static int exec_stmt(sqlite_store *ss, sqlite3_stmt *st, const char *what) {
-  int src = sqlite3_step(st);
-  int rc = src == SQLITE_DONE || src == SQLITE_ROW ? APSCHED_OK : fail(ss, what);
-  sqlite3_reset(st);
-  return rc;
+static int exec_q(sqlite_store *ss, sqlite_query q, const char *what) {
+  return apsched__sqlite_exec(&ss->c, q, what);
 }
 
-static int exec_q(sqlite_store *ss, query q, const char *what) {
-  int rc = APSCHED_OK;
-  sqlite3_stmt *st = stmt(ss, q, &rc);
-  return st ? exec_stmt(ss, st, what) : rc;
-}
+static bool in_transaction(sqlite_store *ss) { return apsched__sqlite_in_transaction(&ss->c); }
 
-static bool in_transaction(sqlite_store *ss) { return !sqlite3_get_autocommit(ss->db); }
-
-/* Begins a write: a transaction of its own, or a savepoint inside an open
- * batch (*nested). */
 static int write_begin(sqlite_store *ss, bool *nested) {
-  *nested = in_transaction(ss);
-  return exec_q(ss, *nested ? Q_SAVEPOINT : Q_BEGIN, "starting a write transaction");
+  return apsched__sqlite_write_begin(&ss->c, nested);
 }
 
-/* Ends a write begun by write_begin: commits it if rc is APSCHED_OK, else
- * undoes it. Returns rc, or the commit's error. */
 static int write_end(sqlite_store *ss, bool nested, int rc) {
-  if (rc == APSCHED_OK) {
-    rc = exec_q(ss, nested ? Q_RELEASE_SAVEPOINT : Q_COMMIT, "committing");
-    if (rc == APSCHED_OK) return rc;
-  }
-  /* SQLite may have rolled the transaction back already (a full disk, an
-   * I/O error); then there is nothing left to undo. */
-  if (!in_transaction(ss)) return rc;
-  if (nested) {
-    exec_q(ss, Q_ROLLBACK_SAVEPOINT, "undoing a write");
-    exec_q(ss, Q_RELEASE_SAVEPOINT, "undoing a write");
-  } else {
-    exec_q(ss, Q_ROLLBACK, "undoing a write");
-  }
-  return rc;
+  return apsched__sqlite_write_end(&ss->c, nested, rc);
 }
 
 static const char *intern(void *ctx, const char *text) {
@@ -282,19 +187,16 @@ static void sq_destroy(apsched_jobstore *st) {
   sqlite_store *ss = as_sqlite(st);
   if (!ss) return;
   /* An open batch was never committed: none of its runs started. */
-  if (ss->db && in_transaction(ss)) sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
+  if (ss->c.db && in_transaction(ss)) sqlite3_exec(ss->c.db, "ROLLBACK", NULL, NULL, NULL);
   free_claimed(ss);
   free(ss->claimed);
   apsched_job_record_free(ss->found);
-  for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(ss->stmt[i]);
-  sqlite3_close(ss->db);
+  apsched__sqlite_conn_close(&ss->c);
   /* Only after the database is closed (and checkpointed) may another
    * scheduler take the file. */
   apsched__sqlite_unlock(ss->lock_fd);
   strset_free(&ss->broken);
   strset_free(&ss->aliases);
-  free(ss->path);
-  free(ss->prefix);
   free(ss);
 }
 
@@ -314,7 +216,7 @@ static int sq_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t 
   }
   if (rc != APSCHED_OK) return rc;
   char **texts = calloc(n, sizeof *texts);
-  if (!texts) return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->path);
+  if (!texts) return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->c.path);
   for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
     if (!(texts[i] = apsched__sqlite_trigger_text(recs[i]))) {
       rc = APSCHED_EINVAL;
@@ -389,7 +291,7 @@ static int sq_update(apsched_jobstore *st, apsched_job_record *rec) {
         char what[128];
         snprintf(what, sizeof what, "updating job '%.64s'", rec->id);
         rc = fail(ss, what);
-      } else if (sqlite3_changes(ss->db) == 0) {
+      } else if (sqlite3_changes(ss->c.db) == 0) {
         rc = apsched__sqlite_error(APSCHED_ENOENT, "no job '%.64s'", rec->id);
       }
       sqlite3_reset(q);
@@ -411,7 +313,7 @@ static int delete_rows(sqlite_store *ss, const char *id) {
     int src = id ? sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC) : SQLITE_OK;
     if (src == SQLITE_OK) src = sqlite3_step(q);
     if (src != SQLITE_DONE) rc = fail(ss, id ? "removing a job" : "removing all jobs");
-    else if (id && sqlite3_changes(ss->db) == 0)
+    else if (id && sqlite3_changes(ss->c.db) == 0)
       rc = apsched__sqlite_error(APSCHED_ENOENT, "no job '%.64s'", id);
     sqlite3_reset(q);
   }
@@ -471,7 +373,7 @@ static int hold(sqlite_store *ss, apsched_job_record *rec) {
   if (ss->nclaimed == ss->claimed_cap) {
     size_t cap = ss->claimed_cap ? ss->claimed_cap * 2 : 64;
     apsched_job_record **a = realloc(ss->claimed, cap * sizeof *a);
-    if (!a) return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->path);
+    if (!a) return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->c.path);
     ss->claimed = a;
     ss->claimed_cap = cap;
   }
@@ -481,24 +383,76 @@ static int hold(sqlite_store *ss, apsched_job_record *rec) {
   return APSCHED_OK;
 }
 
+static int refuse_external(sqlite_store *ss) {
+  return apsched__sqlite_error(APSCHED_ESTATE,
+                               "'%s' was opened as an outside tool (external = true), which "
+                               "cannot run jobs: give the scheduler a store opened without it",
+                               ss->c.path);
+}
+
+/* Opens the claimed batch's transaction unless it is open (*began). */
+static int batch_begin(sqlite_store *ss, bool *began) {
+  *began = false;
+  if (ss->batch) return APSCHED_OK;
+  free_claimed(ss); /* the previous batch's, committed */
+  int rc = exec_q(ss, Q_BEGIN, "starting to claim due jobs");
+  if (rc != APSCHED_OK) return rc;
+  ss->batch = *began = true;
+  return APSCHED_OK;
+}
+
+/* Ends a batch this call began that claimed nothing, or failed. */
+static void batch_abandon(sqlite_store *ss) {
+  if (in_transaction(ss)) exec_q(ss, Q_ROLLBACK, "ending a claim");
+  ss->batch = false;
+}
+
+static int sq_claim_orphans(apsched_jobstore *st, apsched_orphan_run *out, size_t max) {
+  sqlite_store *ss = as_sqlite(st);
+  if (ss->external) return refuse_external(ss);
+  if (!ss->runs.orphans_left || max == 0) return 0;
+  if (!out) return apsched__sqlite_error(APSCHED_EINVAL, "claim_orphans: out is NULL");
+  if (max > INT_MAX) max = INT_MAX;
+  bool began;
+  int rc = batch_begin(ss, &began);
+  if (rc != APSCHED_OK) return rc;
+  int n = apsched__sqlite_runs_orphans(&ss->runs, &ss->c, intern, ss, out, max);
+  if (began && n <= 0) batch_abandon(ss);
+  return n;
+}
+
+static int sq_runs_open(apsched_jobstore *st, const apsched_job_record *rec,
+                        const apsched_time_t *times, size_t n, bool *track) {
+  sqlite_store *ss = as_sqlite(st);
+  *track = false;
+  if (!ss->batch || !in_transaction(ss))
+    return apsched__sqlite_error(APSCHED_EBACKEND,
+                                 "'%s': runs_open outside a claimed batch (or the batch was "
+                                 "rolled back after an earlier error)",
+                                 ss->c.path);
+  return apsched__sqlite_runs_open(&ss->runs, &ss->c, rec, times, n, track);
+}
+
+static int sq_runs_closed(apsched_jobstore *st, const apsched_run_result *results, size_t n) {
+  sqlite_store *ss = as_sqlite(st);
+  if (n == 0) return APSCHED_OK;
+  bool nested;
+  int rc = write_begin(ss, &nested);
+  if (rc != APSCHED_OK) return rc;
+  rc = apsched__sqlite_runs_closed(&ss->runs, &ss->c, results, n);
+  return write_end(ss, nested, rc);
+}
+
 static int sq_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
                         size_t max) {
   sqlite_store *ss = as_sqlite(st);
-  if (ss->external)
-    return apsched__sqlite_error(APSCHED_ESTATE,
-                                "'%s' was opened as an outside tool (external = true), which "
-                                "cannot run jobs: give the scheduler a store opened without it",
-                                ss->path);
+  if (ss->external) return refuse_external(ss);
   if (max == 0) return 0;
   if (!out) return apsched__sqlite_error(APSCHED_EINVAL, "claim_due: out is NULL");
   if (max > INT_MAX) max = INT_MAX;
   bool began = false;
-  int rc = APSCHED_OK;
-  if (!ss->batch) {
-    free_claimed(ss); /* the previous batch's, committed */
-    if ((rc = exec_q(ss, Q_BEGIN, "starting to claim due jobs")) != APSCHED_OK) return rc;
-    ss->batch = began = true;
-  }
+  int rc = batch_begin(ss, &began);
+  if (rc != APSCHED_OK) return rc;
   size_t first = ss->nclaimed, n = 0;
   sqlite3_stmt *q = stmt(ss, Q_DUE, &rc);
   if (q) {
@@ -527,16 +481,10 @@ static int sq_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_re
     /* Nothing of this call stays claimed. */
     while (ss->nclaimed > first) apsched_job_record_free(ss->claimed[--ss->nclaimed]);
     ss->held -= n;
-    if (began) {
-      if (in_transaction(ss)) exec_q(ss, Q_ROLLBACK, "undoing a claim");
-      ss->batch = false;
-    }
+    if (began) batch_abandon(ss);
     return rc;
   }
-  if (began && n == 0) {
-    exec_q(ss, Q_ROLLBACK, "ending an empty claim"); /* nothing was written */
-    ss->batch = false;
-  }
+  if (began && n == 0) batch_abandon(ss); /* nothing was written */
   return (int)n;
 }
 
@@ -547,7 +495,7 @@ static int sq_release(apsched_jobstore *st, apsched_job_record *rec, apsched_tim
   for (size_t i = 0; rec && i < ss->nclaimed && !ours; i++) ours = ss->claimed[i] == rec;
   if (!ours || rec->store_pos != HELD)
     return apsched__sqlite_error(APSCHED_EINVAL, "release: job '%.64s' is not claimed from '%s'",
-                                rec ? rec->id : "(null)", ss->path);
+                                rec ? rec->id : "(null)", ss->c.path);
   rec->store_pos = RELEASED;
   ss->held--;
   /* SQLite rolls a transaction back by itself after some errors (a full
@@ -557,7 +505,7 @@ static int sq_release(apsched_jobstore *st, apsched_job_record *rec, apsched_tim
     return apsched__sqlite_error(APSCHED_EBACKEND,
                                 "'%s': the claimed batch was rolled back after an earlier error; "
                                 "job '%.64s' is due again",
-                                ss->path, rec->id);
+                                ss->c.path, rec->id);
   int rc = APSCHED_OK;
   sqlite3_stmt *q = stmt(ss, remove_job ? Q_DELETE : Q_ADVANCE, &rc);
   if (!q) return rc;
@@ -589,7 +537,7 @@ static int sq_commit(apsched_jobstore *st) {
     rc = apsched__sqlite_error(APSCHED_EBACKEND,
                               "'%s': the claimed batch was rolled back after an earlier error; "
                               "its jobs are due again",
-                              ss->path);
+                              ss->c.path);
   } else {
     rc = exec_q(ss, Q_COMMIT, "committing the claimed jobs");
     if (rc != APSCHED_OK && in_transaction(ss)) exec_q(ss, Q_ROLLBACK, "undoing the claimed jobs");
@@ -635,6 +583,9 @@ static const apsched_jobstore_vtable sqlite_vtable = {
     .release = sq_release,
     .commit = sq_commit,
     .foreach = sq_foreach,
+    .runs_open = sq_runs_open,
+    .runs_closed = sq_runs_closed,
+    .claim_orphans = sq_claim_orphans,
 };
 
 /* ---------------------------------------------------------------- create */
@@ -664,6 +615,11 @@ static int check_options(const apsched_sqlite_options *o) {
                                  "sqlite store: durability %d is neither APSCHED_SQLITE_FULL (0) "
                                  "nor APSCHED_SQLITE_NORMAL (1)",
                                  (int)o->durability);
+  if (o->history_retention < 0)
+    return apsched__sqlite_error(APSCHED_EINVAL,
+                                 "sqlite store: history_retention %lld us is negative (0: no "
+                                 "history; APSCHED_SQLITE_HISTORY_FOREVER: keep all)",
+                                 (long long)o->history_retention);
   if (o->busy_timeout_ms < 0)
     return apsched__sqlite_error(APSCHED_EINVAL,
                                  "sqlite store: busy_timeout_ms %d is negative (0: 5000 ms)",
@@ -674,7 +630,7 @@ static int check_options(const apsched_sqlite_options *o) {
 /* Runs a PRAGMA; its first result column, if any, into result. */
 static int pragma(sqlite_store *ss, const char *sql, char *result, size_t len, const char *what) {
   sqlite3_stmt *q;
-  if (sqlite3_prepare_v2(ss->db, sql, -1, &q, NULL) != SQLITE_OK) return fail(ss, what);
+  if (sqlite3_prepare_v2(ss->c.db, sql, -1, &q, NULL) != SQLITE_OK) return fail(ss, what);
   int src = sqlite3_step(q);
   if (result && len) {
     const char *text = src == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
@@ -688,24 +644,24 @@ static int pragma(sqlite_store *ss, const char *sql, char *result, size_t len, c
 /* Opens the connection and brings the file to our schema. Nothing is
  * written before the schema version is known to be one we can read. */
 static int open_database(sqlite_store *ss, const apsched_sqlite_options *o) {
-  int src = sqlite3_open_v2(ss->path, &ss->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+  int src = sqlite3_open_v2(ss->c.path, &ss->c.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
   if (src != SQLITE_OK) return fail(ss, "cannot open the database");
-  sqlite3_extended_result_codes(ss->db, 1);
-  sqlite3_busy_timeout(ss->db, o->busy_timeout_ms ? o->busy_timeout_ms : 5000);
-  if (!ss->external && sqlite3_db_readonly(ss->db, "main") == 1)
+  sqlite3_extended_result_codes(ss->c.db, 1);
+  sqlite3_busy_timeout(ss->c.db, o->busy_timeout_ms ? o->busy_timeout_ms : 5000);
+  if (!ss->external && sqlite3_db_readonly(ss->c.db, "main") == 1)
     return apsched__sqlite_error(APSCHED_EBACKEND,
                                  "'%s' is read-only: a scheduler must be able to write its jobs "
                                  "(an outside tool may read it with external = true)",
-                                 ss->path);
+                                 ss->c.path);
   int version;
-  int rc = apsched__sqlite_schema_version(ss->db, ss->prefix, ss->path, &version);
+  int rc = apsched__sqlite_schema_version(ss->c.db, ss->c.prefix, ss->c.path, &version);
   if (rc != APSCHED_OK) return rc;
-  if (version > APSCHED_SQLITE_SCHEMA_VERSION) return apsched__sqlite_schema_ensure(ss->db, ss->prefix, ss->path);
+  if (version > APSCHED_SQLITE_SCHEMA_VERSION) return apsched__sqlite_schema_ensure(ss->c.db, ss->c.prefix, ss->c.path);
   char mode[16];
   rc = pragma(ss, "PRAGMA journal_mode = WAL", mode, sizeof mode, "switching to WAL mode");
   if (rc == APSCHED_OK && strcmp(mode, "wal") != 0)
     rc = apsched__sqlite_error(APSCHED_EBACKEND, "'%s': cannot switch to WAL mode (journal mode "
-                                                 "stays '%s')", ss->path, mode);
+                                                 "stays '%s')", ss->c.path, mode);
   if (rc == APSCHED_OK)
     rc = pragma(ss,
                 o->durability == APSCHED_SQLITE_NORMAL ? "PRAGMA synchronous = NORMAL"
@@ -717,7 +673,7 @@ static int open_database(sqlite_store *ss, const apsched_sqlite_options *o) {
    * tool's last close still checkpoints when no scheduler has the file. */
   if (rc == APSCHED_OK && ss->external)
     rc = pragma(ss, "PRAGMA wal_autocheckpoint = 0", NULL, 0, "configuring checkpoints");
-  if (rc == APSCHED_OK) rc = apsched__sqlite_schema_ensure(ss->db, ss->prefix, ss->path);
+  if (rc == APSCHED_OK) rc = apsched__sqlite_schema_ensure(ss->c.db, ss->c.prefix, ss->c.path);
   return rc;
 }
 
@@ -733,14 +689,15 @@ int apsched_sqlite_store_create(const apsched_sqlite_options *opts, apsched_jobs
       ss->base.vtable = &sqlite_vtable;
       ss->lock_fd = -1;
       ss->external = opts->external;
-      ss->path = strdup(opts->path);
-      ss->prefix = strdup(opts->table_prefix ? opts->table_prefix : "apsched_");
+      apsched__sqlite_runs_init(&ss->runs, opts->history_retention);
+      ss->c.path = strdup(opts->path);
+      ss->c.prefix = strdup(opts->table_prefix ? opts->table_prefix : "apsched_");
     }
-    if (!ss || !ss->path || !ss->prefix)
+    if (!ss || !ss->c.path || !ss->c.prefix)
       rc = apsched__sqlite_error(APSCHED_ENOMEM, "sqlite store: out of memory");
   }
   if (rc == APSCHED_OK && !ss->external) {
-    int fd = apsched__sqlite_lock(ss->path);
+    int fd = apsched__sqlite_lock(ss->c.path);
     if (fd < 0) rc = fd;
     else ss->lock_fd = fd;
   }
@@ -754,4 +711,4 @@ int apsched_sqlite_store_create(const apsched_sqlite_options *opts, apsched_jobs
   return APSCHED_OK;
 }
 
-sqlite3 *apsched__sqlite_store_db(apsched_jobstore *st) { return as_sqlite(st)->db; }
+sqlite3 *apsched__sqlite_store_db(apsched_jobstore *st) { return as_sqlite(st)->c.db; }

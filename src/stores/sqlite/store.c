@@ -45,14 +45,14 @@ typedef enum query {
 
 #define VALUES "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
 
-/* "@" is the table prefix (apsched__sqlite_expand). */
+/* "@" is the table prefix (apsched__pstore_expand). */
 static const char *const query_sql[Q_COUNT] = {
-    [Q_INSERT] = "INSERT INTO \"@jobs\" (" SQLITE_JOB_COLUMNS ") VALUES " VALUES,
+    [Q_INSERT] = "INSERT INTO \"@jobs\" (" STORE_JOB_COLUMNS ") VALUES " VALUES,
     /* REPLACE deletes the old row and inserts the new one in one statement:
      * the job is never missing, and it queues behind jobs due at the same
      * time, as a job added anew does. */
-    [Q_UPSERT] = "INSERT OR REPLACE INTO \"@jobs\" (" SQLITE_JOB_COLUMNS ") VALUES " VALUES,
-    [Q_LOOKUP] = "SELECT " SQLITE_JOB_COLUMNS " FROM \"@jobs\" WHERE id = ?1",
+    [Q_UPSERT] = "INSERT OR REPLACE INTO \"@jobs\" (" STORE_JOB_COLUMNS ") VALUES " VALUES,
+    [Q_LOOKUP] = "SELECT " STORE_JOB_COLUMNS " FROM \"@jobs\" WHERE id = ?1",
     [Q_UPDATE] = "UPDATE \"@jobs\" SET name = ?2, func = ?3, \"trigger\" = ?4, executor = ?5, "
                  "arg = ?6, misfire_grace_ms = ?7, coalesce = ?8, max_instances = ?9, "
                  "max_runtime_ms = ?10, next_run_time = ?11, trigger_time = ?12 WHERE id = ?1",
@@ -60,10 +60,10 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_DELETE_ALL] = "DELETE FROM \"@jobs\"",
     [Q_NEXT] = "SELECT id, next_run_time FROM \"@jobs\" WHERE next_run_time IS NOT NULL "
                "ORDER BY next_run_time, rowid",
-    [Q_DUE] = "SELECT " SQLITE_JOB_COLUMNS " FROM \"@jobs\" WHERE next_run_time <= ?1 "
+    [Q_DUE] = "SELECT " STORE_JOB_COLUMNS " FROM \"@jobs\" WHERE next_run_time <= ?1 "
               "ORDER BY next_run_time, rowid",
     [Q_ADVANCE] = "UPDATE \"@jobs\" SET next_run_time = ?2, trigger_time = ?3 WHERE id = ?1",
-    [Q_ALL] = "SELECT " SQLITE_JOB_COLUMNS " FROM \"@jobs\"",
+    [Q_ALL] = "SELECT " STORE_JOB_COLUMNS " FROM \"@jobs\"",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -72,62 +72,7 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_ROLLBACK_SAVEPOINT] = "ROLLBACK TO apsched_write",
 };
 
-/* ------------------------------------------------------------ string sets */
-
-/* A small set of strings (ids of broken rows, aliases interned before the
- * store knows its scheduler): few entries, so a plain array. */
-typedef struct strset {
-  char **items;
-  size_t n, cap;
-} strset;
-
-static const char *strset_find(const strset *set, const char *s) {
-  for (size_t i = 0; i < set->n; i++)
-    if (strcmp(set->items[i], s) == 0) return set->items[i];
-  return NULL;
-}
-
-/* The stored copy of s (added if missing); NULL when memory is short. */
-static const char *strset_add(strset *set, const char *s) {
-  const char *have = strset_find(set, s);
-  if (have) return have;
-  if (set->n == set->cap) {
-    size_t cap = set->cap ? set->cap * 2 : 8;
-    char **items = realloc(set->items, cap * sizeof *items);
-    if (!items) return NULL;
-    set->items = items;
-    set->cap = cap;
-  }
-  char *copy = strdup(s);
-  if (!copy) return NULL;
-  set->items[set->n++] = copy;
-  return copy;
-}
-
-static void strset_remove(strset *set, const char *s) {
-  for (size_t i = 0; i < set->n; i++) {
-    if (strcmp(set->items[i], s) != 0) continue;
-    free(set->items[i]);
-    set->items[i] = set->items[--set->n];
-    return;
-  }
-}
-
-static void strset_clear(strset *set) {
-  for (size_t i = 0; i < set->n; i++) free(set->items[i]);
-  set->n = 0;
-}
-
-static void strset_free(strset *set) {
-  strset_clear(set);
-  free(set->items);
-  *set = (strset){0};
-}
-
 /* ----------------------------------------------------------------- store */
-
-/* rec->store_pos of a claimed record: still held by the scheduler, or released. */
-enum { RELEASED = 0, HELD = 1 };
 
 typedef struct sqlite_store {
   apsched_jobstore base;
@@ -137,15 +82,10 @@ typedef struct sqlite_store {
   bool external;
   int lock_fd;
   sqlite3_stmt *stmt[Q_COUNT];
-  apsched_scheduler *sched; /* from open; NULL before open and after close */
-  const char *alias;
+  store_base b; /* scheduler, broken rows, the claimed batch's records */
   /* The claimed batch: claim_due began its transaction, commit ends it. */
   bool batch;
-  apsched_job_record **claimed; /* every record claimed in the batch */
-  size_t nclaimed, claimed_cap, held;
   apsched_job_record *found; /* the last lookup's record */
-  strset broken;             /* ids of rows that do not decode, reported since open */
-  strset aliases;            /* executor aliases while there is no scheduler */
 } sqlite_store;
 
 static sqlite_store *as_sqlite(apsched_jobstore *st) { return (sqlite_store *)st; }
@@ -157,9 +97,9 @@ static int fail(sqlite_store *ss, const char *what) {
 /* The cached statement for q, prepared on first use. */
 static sqlite3_stmt *stmt(sqlite_store *ss, query q, int *rc) {
   if (ss->stmt[q]) return ss->stmt[q];
-  char *sql = apsched__sqlite_expand(query_sql[q], ss->prefix);
+  char *sql = apsched__pstore_expand(query_sql[q], ss->prefix);
   if (!sql) {
-    *rc = apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->path);
+    *rc = apsched__pstore_error(APSCHED_ENOMEM, "'%s': out of memory", ss->path);
     return NULL;
   }
   int src = sqlite3_prepare_v3(ss->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &ss->stmt[q], NULL);
@@ -214,39 +154,9 @@ static int write_end(sqlite_store *ss, bool nested, int rc) {
   return rc;
 }
 
-static const char *intern(void *ctx, const char *text) {
-  sqlite_store *ss = ctx;
-  return ss->sched ? apsched_intern_alias(ss->sched, text) : strset_add(&ss->aliases, text);
-}
-
-/* A row that does not decode: reported once per open, then just skipped. */
-static void note_broken(sqlite_store *ss, const apsched_job_record *rec, const char *why) {
-  if (strset_find(&ss->broken, rec->id)) return;
-  if (!strset_add(&ss->broken, rec->id)) return; /* reported again next time: harmless */
-  if (ss->sched && ss->alias) apsched_store_report(ss->sched, ss->alias, rec->id, why);
-}
-
 /* Decodes the current row of st, noting it if broken. */
 static int decode(sqlite_store *ss, sqlite3_stmt *st, apsched_job_record **out) {
-  const char *why;
-  int rc = apsched__sqlite_decode(st, intern, ss, out, &why);
-  if (rc == APSCHED_OK && why) note_broken(ss, *out, why);
-  else if (rc == APSCHED_OK) strset_remove(&ss->broken, (*out)->id); /* fixed by hand */
-  return rc;
-}
-
-static void free_claimed(sqlite_store *ss) {
-  for (size_t i = 0; i < ss->nclaimed; i++) apsched_job_record_free(ss->claimed[i]);
-  ss->nclaimed = 0;
-  ss->held = 0;
-}
-
-/* Whether a record with this id is claimed and not yet released. */
-static bool is_held(const sqlite_store *ss, const char *id) {
-  if (ss->held == 0) return false;
-  for (size_t i = 0; i < ss->nclaimed; i++)
-    if (ss->claimed[i]->store_pos == HELD && strcmp(ss->claimed[i]->id, id) == 0) return true;
-  return false;
+  return apsched__sqlite_decode(st, &ss->b, out);
 }
 
 /* ---------------------------------------------------------------- vtable */
@@ -255,9 +165,7 @@ static bool is_held(const sqlite_store *ss, const char *id) {
  * announces each as JOB_ERROR. */
 static int sq_open(apsched_jobstore *st, apsched_scheduler *s, const char *alias) {
   sqlite_store *ss = as_sqlite(st);
-  ss->sched = s;
-  ss->alias = alias;
-  strset_clear(&ss->broken);
+  apsched__pstore_base_open(&ss->b, s, alias);
   int rc = APSCHED_OK;
   sqlite3_stmt *q = stmt(ss, Q_ALL, &rc);
   if (!q) return rc;
@@ -273,9 +181,7 @@ static int sq_open(apsched_jobstore *st, apsched_scheduler *s, const char *alias
 }
 
 static void sq_close(apsched_jobstore *st) {
-  sqlite_store *ss = as_sqlite(st);
-  ss->sched = NULL;
-  ss->alias = NULL;
+  apsched__pstore_base_close(&as_sqlite(st)->b);
 }
 
 static void sq_destroy(apsched_jobstore *st) {
@@ -283,16 +189,13 @@ static void sq_destroy(apsched_jobstore *st) {
   if (!ss) return;
   /* An open batch was never committed: none of its runs started. */
   if (ss->db && in_transaction(ss)) sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
-  free_claimed(ss);
-  free(ss->claimed);
+  apsched__pstore_base_free(&ss->b);
   apsched_job_record_free(ss->found);
   for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(ss->stmt[i]);
   sqlite3_close(ss->db);
   /* Only after the database is closed (and checkpointed) may another
    * scheduler take the file. */
   apsched__sqlite_unlock(ss->lock_fd);
-  strset_free(&ss->broken);
-  strset_free(&ss->aliases);
   free(ss->path);
   free(ss->prefix);
   free(ss);
@@ -305,18 +208,18 @@ static int sq_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t 
   if (!failed) failed = &dummy;
   *failed = n;
   if (n == 0) return APSCHED_OK;
-  if (!recs) return apsched__sqlite_error(APSCHED_EINVAL, "add: no records");
+  if (!recs) return apsched__pstore_error(APSCHED_EINVAL, "add: no records");
   int rc = APSCHED_OK;
   for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
-    rc = recs[i] ? apsched__sqlite_storable(recs[i])
-                 : apsched__sqlite_error(APSCHED_EINVAL, "add: record %zu is NULL", i);
+    rc = recs[i] ? apsched__pstore_storable(recs[i], "SQLite")
+                 : apsched__pstore_error(APSCHED_EINVAL, "add: record %zu is NULL", i);
     if (rc != APSCHED_OK) *failed = i;
   }
   if (rc != APSCHED_OK) return rc;
   char **texts = calloc(n, sizeof *texts);
-  if (!texts) return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->path);
+  if (!texts) return apsched__pstore_error(APSCHED_ENOMEM, "'%s': out of memory", ss->path);
   for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
-    if (!(texts[i] = apsched__sqlite_trigger_text(recs[i]))) {
+    if (!(texts[i] = apsched__pstore_trigger_text(recs[i]))) {
       rc = APSCHED_EINVAL;
       *failed = i;
     }
@@ -330,7 +233,7 @@ static int sq_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t 
       int src = apsched__sqlite_bind(q, recs[i], texts[i]);
       if (src == SQLITE_OK) src = sqlite3_step(q);
       if (src == SQLITE_CONSTRAINT_PRIMARYKEY) {
-        rc = apsched__sqlite_error(APSCHED_EEXIST, "job '%.64s': the id is taken", recs[i]->id);
+        rc = apsched__pstore_error(APSCHED_EEXIST, "job '%.64s': the id is taken", recs[i]->id);
         *failed = i;
       } else if (src != SQLITE_DONE) {
         char what[128];
@@ -351,7 +254,7 @@ static int sq_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t 
 
 static int sq_lookup(apsched_jobstore *st, const char *id, const apsched_job_record **out) {
   sqlite_store *ss = as_sqlite(st);
-  if (!id || !out) return apsched__sqlite_error(APSCHED_EINVAL, "lookup: %s is NULL", !id ? "id" : "out");
+  if (!id || !out) return apsched__pstore_error(APSCHED_EINVAL, "lookup: %s is NULL", !id ? "id" : "out");
   *out = NULL;
   int rc = APSCHED_OK;
   sqlite3_stmt *q = stmt(ss, Q_LOOKUP, &rc);
@@ -373,10 +276,10 @@ static int sq_lookup(apsched_jobstore *st, const char *id, const apsched_job_rec
 
 static int sq_update(apsched_jobstore *st, apsched_job_record *rec) {
   sqlite_store *ss = as_sqlite(st);
-  if (!rec) return apsched__sqlite_error(APSCHED_EINVAL, "update: no record");
-  int rc = apsched__sqlite_storable(rec);
+  if (!rec) return apsched__pstore_error(APSCHED_EINVAL, "update: no record");
+  int rc = apsched__pstore_storable(rec, "SQLite");
   if (rc != APSCHED_OK) return rc;
-  char *text = apsched__sqlite_trigger_text(rec);
+  char *text = apsched__pstore_trigger_text(rec);
   if (!text) return APSCHED_EINVAL;
   bool nested;
   rc = write_begin(ss, &nested);
@@ -390,7 +293,7 @@ static int sq_update(apsched_jobstore *st, apsched_job_record *rec) {
         snprintf(what, sizeof what, "updating job '%.64s'", rec->id);
         rc = fail(ss, what);
       } else if (sqlite3_changes(ss->db) == 0) {
-        rc = apsched__sqlite_error(APSCHED_ENOENT, "no job '%.64s'", rec->id);
+        rc = apsched__pstore_error(APSCHED_ENOENT, "no job '%.64s'", rec->id);
       }
       sqlite3_reset(q);
     }
@@ -412,7 +315,7 @@ static int delete_rows(sqlite_store *ss, const char *id) {
     if (src == SQLITE_OK) src = sqlite3_step(q);
     if (src != SQLITE_DONE) rc = fail(ss, id ? "removing a job" : "removing all jobs");
     else if (id && sqlite3_changes(ss->db) == 0)
-      rc = apsched__sqlite_error(APSCHED_ENOENT, "no job '%.64s'", id);
+      rc = apsched__pstore_error(APSCHED_ENOENT, "no job '%.64s'", id);
     sqlite3_reset(q);
   }
   return write_end(ss, nested, rc);
@@ -420,16 +323,16 @@ static int delete_rows(sqlite_store *ss, const char *id) {
 
 static int sq_remove(apsched_jobstore *st, const char *id) {
   sqlite_store *ss = as_sqlite(st);
-  if (!id) return apsched__sqlite_error(APSCHED_EINVAL, "remove: id is NULL");
+  if (!id) return apsched__pstore_error(APSCHED_EINVAL, "remove: id is NULL");
   int rc = delete_rows(ss, id);
-  if (rc == APSCHED_OK) strset_remove(&ss->broken, id);
+  if (rc == APSCHED_OK) apsched__pstore_removed(&ss->b, id);
   return rc;
 }
 
 static int sq_remove_all(apsched_jobstore *st) {
   sqlite_store *ss = as_sqlite(st);
   int rc = delete_rows(ss, NULL);
-  if (rc == APSCHED_OK) strset_clear(&ss->broken);
+  if (rc == APSCHED_OK) apsched__pstore_removed(&ss->b, NULL);
   return rc;
 }
 
@@ -451,8 +354,8 @@ static int sq_next_run_time(apsched_jobstore *st, apsched_time_t *out) {
   int src;
   while ((src = sqlite3_step(q)) == SQLITE_ROW) {
     const char *id = (const char *)sqlite3_column_text(q, 0);
-    if (!id || is_held(ss, id)) continue;
-    if (strset_find(&ss->broken, id)) {
+    if (!id || apsched__pstore_is_held(&ss->b, id)) continue;
+    if (apsched__pstore_known_broken(&ss->b, id)) {
       bool broken;
       if ((rc = still_broken(ss, id, &broken)) != APSCHED_OK) break;
       if (broken) continue;
@@ -467,53 +370,39 @@ static int sq_next_run_time(apsched_jobstore *st, apsched_time_t *out) {
   return rc;
 }
 
-static int hold(sqlite_store *ss, apsched_job_record *rec) {
-  if (ss->nclaimed == ss->claimed_cap) {
-    size_t cap = ss->claimed_cap ? ss->claimed_cap * 2 : 64;
-    apsched_job_record **a = realloc(ss->claimed, cap * sizeof *a);
-    if (!a) return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->path);
-    ss->claimed = a;
-    ss->claimed_cap = cap;
-  }
-  rec->store_pos = HELD;
-  ss->claimed[ss->nclaimed++] = rec;
-  ss->held++;
-  return APSCHED_OK;
-}
-
 static int sq_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
                         size_t max) {
   sqlite_store *ss = as_sqlite(st);
   if (ss->external)
-    return apsched__sqlite_error(APSCHED_ESTATE,
+    return apsched__pstore_error(APSCHED_ESTATE,
                                 "'%s' was opened as an outside tool (external = true), which "
                                 "cannot run jobs: give the scheduler a store opened without it",
                                 ss->path);
   if (max == 0) return 0;
-  if (!out) return apsched__sqlite_error(APSCHED_EINVAL, "claim_due: out is NULL");
+  if (!out) return apsched__pstore_error(APSCHED_EINVAL, "claim_due: out is NULL");
   if (max > INT_MAX) max = INT_MAX;
   bool began = false;
   int rc = APSCHED_OK;
   if (!ss->batch) {
-    free_claimed(ss); /* the previous batch's, committed */
+    apsched__pstore_drop_claims(&ss->b, 0); /* the previous batch's, committed */
     if ((rc = exec_q(ss, Q_BEGIN, "starting to claim due jobs")) != APSCHED_OK) return rc;
     ss->batch = began = true;
   }
-  size_t first = ss->nclaimed, n = 0;
+  size_t first = ss->b.nclaimed, n = 0;
   sqlite3_stmt *q = stmt(ss, Q_DUE, &rc);
   if (q) {
     int src = sqlite3_bind_int64(q, 1, now);
     while (n < max && src == SQLITE_OK && (src = sqlite3_step(q)) == SQLITE_ROW) {
       src = SQLITE_OK;
       const char *id = (const char *)sqlite3_column_text(q, COL_ID);
-      if (!id || is_held(ss, id)) continue;
+      if (!id || apsched__pstore_is_held(&ss->b, id)) continue;
       apsched_job_record *rec;
       if ((rc = decode(ss, q, &rec)) != APSCHED_OK) break;
       if (rec->flags & APSCHED_JOB_BROKEN) {
         apsched_job_record_free(rec); /* kept in the file, never run */
         continue;
       }
-      if ((rc = hold(ss, rec)) != APSCHED_OK) {
+      if ((rc = apsched__pstore_hold(&ss->b, rec)) != APSCHED_OK) {
         apsched_job_record_free(rec);
         break;
       }
@@ -525,8 +414,7 @@ static int sq_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_re
   }
   if (rc != APSCHED_OK) {
     /* Nothing of this call stays claimed. */
-    while (ss->nclaimed > first) apsched_job_record_free(ss->claimed[--ss->nclaimed]);
-    ss->held -= n;
+    apsched__pstore_drop_claims(&ss->b, first);
     if (began) {
       if (in_transaction(ss)) exec_q(ss, Q_ROLLBACK, "undoing a claim");
       ss->batch = false;
@@ -543,22 +431,18 @@ static int sq_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_re
 static int sq_release(apsched_jobstore *st, apsched_job_record *rec, apsched_time_t next_run_time,
                       apsched_time_t trigger_time, bool remove_job) {
   sqlite_store *ss = as_sqlite(st);
-  bool ours = false;
-  for (size_t i = 0; rec && i < ss->nclaimed && !ours; i++) ours = ss->claimed[i] == rec;
-  if (!ours || rec->store_pos != HELD)
-    return apsched__sqlite_error(APSCHED_EINVAL, "release: job '%.64s' is not claimed from '%s'",
-                                rec ? rec->id : "(null)", ss->path);
-  rec->store_pos = RELEASED;
-  ss->held--;
+  char where[300];
+  snprintf(where, sizeof where, "'%s'", ss->path);
+  int rc = apsched__pstore_unhold(&ss->b, rec, where);
+  if (rc != APSCHED_OK) return rc;
   /* SQLite rolls a transaction back by itself after some errors (a full
    * disk, an I/O error): then the batch is gone, and writing now would
    * commit this job alone. */
   if (ss->batch && !in_transaction(ss))
-    return apsched__sqlite_error(APSCHED_EBACKEND,
+    return apsched__pstore_error(APSCHED_EBACKEND,
                                 "'%s': the claimed batch was rolled back after an earlier error; "
                                 "job '%.64s' is due again",
                                 ss->path, rec->id);
-  int rc = APSCHED_OK;
   sqlite3_stmt *q = stmt(ss, remove_job ? Q_DELETE : Q_ADVANCE, &rc);
   if (!q) return rc;
   int src = sqlite3_bind_text(q, 1, rec->id, -1, SQLITE_STATIC);
@@ -586,7 +470,7 @@ static int sq_commit(apsched_jobstore *st) {
   ss->batch = false;
   int rc;
   if (!in_transaction(ss)) {
-    rc = apsched__sqlite_error(APSCHED_EBACKEND,
+    rc = apsched__pstore_error(APSCHED_EBACKEND,
                               "'%s': the claimed batch was rolled back after an earlier error; "
                               "its jobs are due again",
                               ss->path);
@@ -594,14 +478,14 @@ static int sq_commit(apsched_jobstore *st) {
     rc = exec_q(ss, Q_COMMIT, "committing the claimed jobs");
     if (rc != APSCHED_OK && in_transaction(ss)) exec_q(ss, Q_ROLLBACK, "undoing the claimed jobs");
   }
-  free_claimed(ss);
+  apsched__pstore_drop_claims(&ss->b, 0);
   return rc;
 }
 
 static int sq_foreach(apsched_jobstore *st, int (*fn)(const apsched_job_record *rec, void *ud),
                       void *ud) {
   sqlite_store *ss = as_sqlite(st);
-  if (!fn) return apsched__sqlite_error(APSCHED_EINVAL, "foreach: fn is NULL");
+  if (!fn) return apsched__pstore_error(APSCHED_EINVAL, "foreach: fn is NULL");
   int rc = APSCHED_OK;
   sqlite3_stmt *q = stmt(ss, Q_ALL, &rc);
   if (!q) return rc;
@@ -650,22 +534,22 @@ static bool valid_prefix(const char *prefix) {
 }
 
 static int check_options(const apsched_sqlite_options *o) {
-  if (!o) return apsched__sqlite_error(APSCHED_EINVAL, "sqlite store: options are NULL");
+  if (!o) return apsched__pstore_error(APSCHED_EINVAL, "sqlite store: options are NULL");
   if (!o->path || !*o->path)
-    return apsched__sqlite_error(APSCHED_EINVAL, "sqlite store: path is %s",
+    return apsched__pstore_error(APSCHED_EINVAL, "sqlite store: path is %s",
                                  o->path ? "empty" : "NULL");
   if (o->table_prefix && !valid_prefix(o->table_prefix))
-    return apsched__sqlite_error(APSCHED_EINVAL,
+    return apsched__pstore_error(APSCHED_EINVAL,
                                  "sqlite store: table_prefix '%.80s' must be at most %d letters, "
                                  "digits and '_'",
                                  o->table_prefix, SQLITE_PREFIX_MAX);
   if (o->durability != APSCHED_SQLITE_FULL && o->durability != APSCHED_SQLITE_NORMAL)
-    return apsched__sqlite_error(APSCHED_EINVAL,
+    return apsched__pstore_error(APSCHED_EINVAL,
                                  "sqlite store: durability %d is neither APSCHED_SQLITE_FULL (0) "
                                  "nor APSCHED_SQLITE_NORMAL (1)",
                                  (int)o->durability);
   if (o->busy_timeout_ms < 0)
-    return apsched__sqlite_error(APSCHED_EINVAL,
+    return apsched__pstore_error(APSCHED_EINVAL,
                                  "sqlite store: busy_timeout_ms %d is negative (0: 5000 ms)",
                                  o->busy_timeout_ms);
   return APSCHED_OK;
@@ -693,7 +577,7 @@ static int open_database(sqlite_store *ss, const apsched_sqlite_options *o) {
   sqlite3_extended_result_codes(ss->db, 1);
   sqlite3_busy_timeout(ss->db, o->busy_timeout_ms ? o->busy_timeout_ms : 5000);
   if (!ss->external && sqlite3_db_readonly(ss->db, "main") == 1)
-    return apsched__sqlite_error(APSCHED_EBACKEND,
+    return apsched__pstore_error(APSCHED_EBACKEND,
                                  "'%s' is read-only: a scheduler must be able to write its jobs "
                                  "(an outside tool may read it with external = true)",
                                  ss->path);
@@ -704,7 +588,7 @@ static int open_database(sqlite_store *ss, const apsched_sqlite_options *o) {
   char mode[16];
   rc = pragma(ss, "PRAGMA journal_mode = WAL", mode, sizeof mode, "switching to WAL mode");
   if (rc == APSCHED_OK && strcmp(mode, "wal") != 0)
-    rc = apsched__sqlite_error(APSCHED_EBACKEND, "'%s': cannot switch to WAL mode (journal mode "
+    rc = apsched__pstore_error(APSCHED_EBACKEND, "'%s': cannot switch to WAL mode (journal mode "
                                                  "stays '%s')", ss->path, mode);
   if (rc == APSCHED_OK)
     rc = pragma(ss,
@@ -724,7 +608,7 @@ static int open_database(sqlite_store *ss, const apsched_sqlite_options *o) {
 int apsched_sqlite_store_create(const apsched_sqlite_options *opts, apsched_jobstore **out,
                                 char *errbuf, size_t errlen) {
   int rc = out ? check_options(opts)
-               : apsched__sqlite_error(APSCHED_EINVAL, "sqlite store: out is NULL");
+               : apsched__pstore_error(APSCHED_EINVAL, "sqlite store: out is NULL");
   if (out) *out = NULL;
   sqlite_store *ss = NULL;
   if (rc == APSCHED_OK) {
@@ -737,7 +621,7 @@ int apsched_sqlite_store_create(const apsched_sqlite_options *opts, apsched_jobs
       ss->prefix = strdup(opts->table_prefix ? opts->table_prefix : "apsched_");
     }
     if (!ss || !ss->path || !ss->prefix)
-      rc = apsched__sqlite_error(APSCHED_ENOMEM, "sqlite store: out of memory");
+      rc = apsched__pstore_error(APSCHED_ENOMEM, "sqlite store: out of memory");
   }
   if (rc == APSCHED_OK && !ss->external) {
     int fd = apsched__sqlite_lock(ss->path);
@@ -747,7 +631,7 @@ int apsched_sqlite_store_create(const apsched_sqlite_options *opts, apsched_jobs
   if (rc == APSCHED_OK) rc = open_database(ss, opts);
   if (rc != APSCHED_OK) {
     if (ss) sq_destroy(&ss->base);
-    if (errbuf && errlen) snprintf(errbuf, errlen, "%s", apsched__sqlite_last_error());
+    if (errbuf && errlen) snprintf(errbuf, errlen, "%s", apsched__pstore_last_error());
     return rc;
   }
   *out = &ss->base;

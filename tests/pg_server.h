@@ -25,6 +25,9 @@
  * outage tests). When the server cannot start, pg_server_unavailable()
  * prints why and returns 1 under CI=true (a CI run never skips), else 77
  * (ctest's SKIP_RETURN_CODE for these tests).
+ *
+ * Needs _GNU_SOURCE (nftw, setgroups) defined before the first system
+ * header; link with libpq.
  */
 #ifndef APSCHED_TEST_PG_SERVER_H
 #define APSCHED_TEST_PG_SERVER_H

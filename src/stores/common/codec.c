@@ -60,6 +60,35 @@ char *apsched__pstore_trigger_text(const apsched_job_record *rec) {
   return text;
 }
 
+int apsched__pstore_add_prepare(apsched_job_record *const *recs, size_t n, const char *store,
+                                char ***texts, size_t *failed) {
+  *texts = NULL;
+  if (!recs) return apsched__pstore_error(APSCHED_EINVAL, "add: no records");
+  int rc = APSCHED_OK;
+  for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
+    rc = recs[i] ? apsched__pstore_storable(recs[i], store)
+                 : apsched__pstore_error(APSCHED_EINVAL, "add: record %zu is NULL", i);
+    if (rc != APSCHED_OK) *failed = i;
+  }
+  if (rc != APSCHED_OK) return rc;
+  char **t = calloc(n, sizeof *t);
+  if (!t) return apsched__pstore_error(APSCHED_ENOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    if (!(t[i] = apsched__pstore_trigger_text(recs[i]))) {
+      *failed = i;
+      apsched__pstore_free_texts(t, n);
+      return APSCHED_EINVAL;
+    }
+  }
+  *texts = t;
+  return APSCHED_OK;
+}
+
+void apsched__pstore_free_texts(char **texts, size_t n) {
+  for (size_t i = 0; texts && i < n; i++) free(texts[i]);
+  free(texts);
+}
+
 static store_value text_value(const char *text) {
   return text ? (store_value){.kind = STORE_TEXT, .text = text} : (store_value){.kind = STORE_NULL};
 }

@@ -79,6 +79,13 @@ STORE_HIDDEN int apsched__pstore_storable(const apsched_job_record *rec, const c
  * short or the trigger cannot describe itself (the error is set). */
 STORE_HIDDEN char *apsched__pstore_trigger_text(const apsched_job_record *rec);
 
+/* What add checks before it writes anything: every record storable (else
+ * *failed is its index), and the canonical trigger texts of all, in *texts
+ * (freed with apsched__pstore_free_texts). */
+STORE_HIDDEN int apsched__pstore_add_prepare(apsched_job_record *const *recs, size_t n,
+                                             const char *store, char ***texts, size_t *failed);
+STORE_HIDDEN void apsched__pstore_free_texts(char **texts, size_t n);
+
 /* The column values of rec (a storable record); they point into rec and
  * trigger_text. Times and the argument are NULL when absent. */
 STORE_HIDDEN void apsched__pstore_encode(const apsched_job_record *rec, const char *trigger_text,

@@ -208,24 +208,11 @@ static int sq_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t 
   if (!failed) failed = &dummy;
   *failed = n;
   if (n == 0) return APSCHED_OK;
-  if (!recs) return apsched__pstore_error(APSCHED_EINVAL, "add: no records");
-  int rc = APSCHED_OK;
-  for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
-    rc = recs[i] ? apsched__pstore_storable(recs[i], "SQLite")
-                 : apsched__pstore_error(APSCHED_EINVAL, "add: record %zu is NULL", i);
-    if (rc != APSCHED_OK) *failed = i;
-  }
+  char **texts;
+  int rc = apsched__pstore_add_prepare(recs, n, "SQLite", &texts, failed);
   if (rc != APSCHED_OK) return rc;
-  char **texts = calloc(n, sizeof *texts);
-  if (!texts) return apsched__pstore_error(APSCHED_ENOMEM, "'%s': out of memory", ss->path);
-  for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
-    if (!(texts[i] = apsched__pstore_trigger_text(recs[i]))) {
-      rc = APSCHED_EINVAL;
-      *failed = i;
-    }
-  }
   bool nested = false;
-  if (rc == APSCHED_OK) rc = write_begin(ss, &nested);
+  rc = write_begin(ss, &nested);
   if (rc == APSCHED_OK) {
     for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
       sqlite3_stmt *q = stmt(ss, replace && replace[i] ? Q_UPSERT : Q_INSERT, &rc);
@@ -244,8 +231,7 @@ static int sq_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t 
     }
     rc = write_end(ss, nested, rc);
   }
-  for (size_t i = 0; i < n; i++) free(texts[i]);
-  free(texts);
+  apsched__pstore_free_texts(texts, n);
   if (rc != APSCHED_OK) return rc;
   /* Stored: the rows are the jobs now, the records are not kept. */
   for (size_t i = 0; i < n; i++) apsched_job_record_free(recs[i]);

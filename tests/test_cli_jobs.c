@@ -140,15 +140,15 @@ static void test_usage_and_url_errors(void **state) {
                "sqlite:///a.db", "--tz", "Mars/Base", "list");
   EXPECT_ERROR("--store goes after the command: apsched jobs --store URL ...", "--store",
                "sqlite:///a.db", "jobs", "list");
-  EXPECT_ERROR("jobs list: --store: 'jobs.db' is not a store URL (sqlite:///relative/path.db or "
-               "sqlite:////absolute/path.db)",
+  EXPECT_ERROR("jobs list: --store: 'jobs.db' is not a store URL (sqlite:///relative/path.db, "
+               "sqlite:////absolute/path.db or postgresql://user@host/dbname)",
                "jobs", "--store", "jobs.db", "list");
   EXPECT_ERROR("jobs list: --store: unknown store kind 'redis' in 'redis://localhost:6379/0' "
-               "(known: sqlite)",
+               "(known: sqlite, postgresql, postgres)",
                "jobs", "--store", "redis://localhost:6379/0", "list");
-  EXPECT_ERROR("jobs list: --store: unknown store kind 'postgresql' in "
-               "'postgresql://u@localhost/jobs' (known: sqlite)",
-               "jobs", "--store", "postgresql://u@localhost/jobs", "list");
+  EXPECT_ERROR("jobs list: --store: unknown store kind 'mysql' in "
+               "'mysql://u@localhost/jobs' (known: sqlite, postgresql, postgres)",
+               "jobs", "--store", "mysql://u@localhost/jobs", "list");
 #ifdef APSCHED_CLI_HAVE_SQLITE
   EXPECT_ERROR("jobs list: sqlite://host/a.db: a sqlite URL has no host: "
                "sqlite:///relative/path.db or sqlite:////absolute/path.db",

@@ -3,6 +3,7 @@
  * the one-scheduler lock, and failures of the database. Every file lives in
  * a fresh temporary directory, removed at the end. */
 #include "store_conformance.h"
+#include "persistent_store.h"
 #include "apsched_sqlite.h"
 #include "stores/sqlite/sqlite_internal.h"
 
@@ -62,100 +63,9 @@ static apsched_jobstore *store_at(void *ud, const char *where) {
 
 /* ------------------------------------------------------------- helpers */
 
-/* Runs per job id, counted by the registered function below. */
-static pthread_mutex_t runs_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-  char id[64];
-  int runs;
-  apsched_time_t last;
-} run_log[16];
-
-static int tick_job(apsched_run_ctx *run) {
-  pthread_mutex_lock(&runs_lock);
-  const char *id = apsched_run_job_id(run);
-  int i = 0;
-  while (i < 15 && run_log[i].id[0] && strcmp(run_log[i].id, id) != 0) i++;
-  snprintf(run_log[i].id, sizeof run_log[i].id, "%s", id);
-  run_log[i].runs++;
-  run_log[i].last = apsched_run_scheduled_time(run);
-  pthread_mutex_unlock(&runs_lock);
-  return 0;
-}
-
-static int runs_of(const char *id) {
-  pthread_mutex_lock(&runs_lock);
-  int n = 0;
-  for (int i = 0; i < 16; i++)
-    if (strcmp(run_log[i].id, id) == 0) n = run_log[i].runs;
-  pthread_mutex_unlock(&runs_lock);
-  return n;
-}
-
-static void reset_runs(void) {
-  pthread_mutex_lock(&runs_lock);
-  memset(run_log, 0, sizeof run_log);
-  pthread_mutex_unlock(&runs_lock);
-}
-
-#define TICK "sqlite_test.tick"
-
 /* A hosted scheduler on a fake clock with the SQLite store at path as "db". */
 static apsched_scheduler *sched_with_store(fake_clock *fc, recorder *r, const char *path) {
-  apsched_scheduler *s = hosted_scheduler(fc, r, NULL);
-  assert_int_equal(apsched_add_jobstore(s, open_store(path, APSCHED_SQLITE_FULL), "db"), APSCHED_OK);
-  return s;
-}
-
-/* The same, started paused: the store's thread claims nothing until
- * apsched_resume, so a test can look at the jobs as they were stored. */
-static apsched_scheduler *paused_sched_with_store(fake_clock *fc, recorder *r, const char *path) {
-  apsched_config cfg = {.clock = &fc->clock, .timezone = "UTC"};
-  apsched_scheduler *s;
-  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
-  apsched_executor *ex;
-  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
-  assert_int_equal(apsched_add_executor(s, ex, "default"), APSCHED_OK);
-  assert_int_equal(apsched_add_listener(s, record_event, APSCHED_EVENT_EVERYTHING, r, NULL), APSCHED_OK);
-  assert_int_equal(apsched_add_jobstore(s, open_store(path, APSCHED_SQLITE_FULL), "db"), APSCHED_OK);
-  assert_int_equal(apsched_start_hosted(s, true), APSCHED_OK);
-  return s;
-}
-
-/* Waits (up to 20 s) until an event with code names job id. */
-static bool wait_for_job(recorder *r, int code, const char *id) {
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += 20;
-  pthread_mutex_lock(&r->lock);
-  bool found = false;
-  while (!found) {
-    for (size_t i = 0; i < r->n && !found; i++)
-      found = (r->ev[i].code & code) && strcmp(r->ev[i].job_id, id) == 0;
-    if (!found && pthread_cond_timedwait(&r->cond, &r->lock, &deadline) != 0) break;
-  }
-  pthread_mutex_unlock(&r->lock);
-  return found;
-}
-
-/* One pass of the loop; the store's own thread claims its jobs. */
-static void pass(apsched_scheduler *s) {
-  int64_t wait;
-  assert_int_equal(apsched_process(s, &wait), APSCHED_OK);
-  assert_int_equal(apsched_wakeup(s), APSCHED_OK);
-}
-
-static apsched_job *get(apsched_scheduler *s, const char *id) {
-  apsched_job *j = NULL;
-  int rc = apsched_get_job(s, id, NULL, &j);
-  if (rc != APSCHED_OK) fail_msg("get_job %s: %s", id, apsched_last_error());
-  return j;
-}
-
-static apsched_time_t next_of(apsched_scheduler *s, const char *id) {
-  apsched_job *j = get(s, id);
-  apsched_time_t t = j->next_run_time;
-  apsched_job_free(j);
-  return t;
+  return sched_with(fc, r, open_store(path, APSCHED_SQLITE_FULL));
 }
 
 /* A plain connection to the file, as the sqlite3 shell would open it. */
@@ -366,68 +276,13 @@ static void test_bad_options(void **state) {
 
 /* ------------------------------------------------------------ restart */
 
-/* Jobs outlive their scheduler: the next one continues the schedule, with
- * coalesce and misfire applied to the downtime, and the seeds' pattern
- * (re-adding with replace_existing and an unchanged trigger) keeps it. */
+static apsched_jobstore *open_full(const char *path) { return open_store(path, APSCHED_SQLITE_FULL); }
+
 static void test_restart_continues_the_schedule(void **state) {
   (void)state;
-  reset_runs();
   char path[300];
   new_path(path, sizeof path, "restart");
-  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
-  apsched_trigger *every10 = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
-  apsched_job_options jobs[3] = {
-      {.id = "coalesced", .func_name = TICK, .trigger = every10, .jobstore = "db",
-       .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .replace_existing = true},
-      {.id = "strict", .func_name = TICK, .trigger = every10, .jobstore = "db",
-       .coalesce = APSCHED_NO, .misfire_grace_time = APSCHED_SEC, .replace_existing = true},
-      {.id = "changing", .func_name = TICK, .trigger = every10, .jobstore = "db",
-       .replace_existing = true}};
-
-  fake_clock fc;
-  fake_clock_init(&fc, T0);
-  recorder r;
-  recorder_init(&r);
-  apsched_scheduler *s = sched_with_store(&fc, &r, path);
-  assert_int_equal(apsched_add_jobs(s, jobs, 3, NULL), APSCHED_OK);
-  fake_advance(&fc, 10 * APSCHED_SEC);
-  pass(s);
-  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 3));
-  assert_int_equal(next_of(s, "coalesced"), T0 + 20 * APSCHED_SEC);
-  apsched_free(s);
-  recorder_destroy(&r);
-  assert_int_equal(runs_of("coalesced"), 1);
-
-  /* 45 s later, a new process would start the same way. */
-  fake_clock_init(&fc, T0 + 65 * APSCHED_SEC);
-  recorder_init(&r);
-  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK); /* again: harmless */
-  s = paused_sched_with_store(&fc, &r, path);
-  assert_int_equal(next_of(s, "coalesced"), T0 + 20 * APSCHED_SEC); /* as stored */
-  assert_int_equal(next_of(s, "strict"), T0 + 20 * APSCHED_SEC);
-  apsched_trigger *every30 = every(30 * APSCHED_SEC, T0);
-  jobs[2].trigger = every30;
-  assert_int_equal(apsched_add_jobs(s, jobs, 3, NULL), APSCHED_OK);
-  assert_int_equal(next_of(s, "coalesced"), T0 + 20 * APSCHED_SEC); /* unchanged trigger: kept */
-  assert_int_equal(next_of(s, "strict"), T0 + 20 * APSCHED_SEC);
-  assert_int_equal(next_of(s, "changing"), T0 + 90 * APSCHED_SEC); /* new trigger: recomputed */
-  assert_int_equal(apsched_resume(s), APSCHED_OK);
-  pass(s);
-  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 1));
-  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_MISSED, 1));
-  /* coalesced: the five missed runs (20..60 s) become one; strict: all of
-   * them are past its 1 s grace time, reported missed, none run. */
-  assert_int_equal(runs_of("coalesced"), 2);
-  assert_int_equal(runs_of("strict"), 1);
-  int m = recorder_find(&r, APSCHED_EVENT_JOB_MISSED, 0);
-  assert_string_equal(r.ev[m].job_id, "strict");
-  assert_int_equal(r.ev[m].missed_count, 5);
-  assert_int_equal(next_of(s, "coalesced"), T0 + 70 * APSCHED_SEC);
-  assert_int_equal(next_of(s, "strict"), T0 + 70 * APSCHED_SEC);
-  apsched_free(s);
-  recorder_destroy(&r);
-  apsched_trigger_free(every10);
-  apsched_trigger_free(every30);
+  persistent_restart_test(open_full, path);
 }
 
 /* ------------------------------------------------------------ history */
@@ -563,7 +418,7 @@ static void test_migration_from_version_1(void **state) {
            "paused INTEGER GENERATED ALWAYS AS (next_run_time IS NULL) VIRTUAL);"
            "CREATE INDEX \"apsched_jobs_next_run_time\" ON \"apsched_jobs\" (next_run_time);"
            "INSERT INTO apsched_jobs (id, func, \"trigger\", executor, coalesce, max_instances, "
-           "max_runtime_ms, next_run_time, trigger_time) VALUES ('old', 'sqlite_test.tick', "
+           "max_runtime_ms, next_run_time, trigger_time) VALUES ('old', '" TICK "', "
            "'interval[seconds=10, start_date=''2026-01-01T00:00:00Z'']', 'default', 1, 1, 0, "
            "1767225610000000, 1767225610000000);");
   sqlite3_close(db);
@@ -573,7 +428,7 @@ static void test_migration_from_version_1(void **state) {
   recorder r;
   recorder_init(&r);
   /* Paused: the store's thread must not run it before it is looked at. */
-  apsched_scheduler *s = paused_sched_with_store(&fc, &r, path);
+  apsched_scheduler *s = paused_sched_with(&fc, &r, open_store(path, APSCHED_SQLITE_FULL));
   apsched_job *j = get(s, "old");
   assert_null(j->broken);
   assert_int_equal(j->delivery, APSCHED_AT_MOST_ONCE);
@@ -601,49 +456,11 @@ static void test_migration_from_version_1(void **state) {
 
 /* ------------------------------------------------------------ refusals */
 
-static int unnamed_job(apsched_run_ctx *run) {
-  (void)run;
-  return 0;
-}
-
 static void test_unstorable_jobs_are_refused(void **state) {
   (void)state;
   char path[300];
   new_path(path, sizeof path, "refusals");
-  fake_clock fc;
-  fake_clock_init(&fc, T0);
-  apsched_scheduler *s = sched_with_store(&fc, NULL, path);
-  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
-  int x = 0;
-  apsched_job_options o = {.id = "ptr", .func_name = TICK, .jobstore = "db", .arg = &x};
-  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_EINVAL);
-  assert_non_null(strstr(apsched_last_error(), "job 'ptr' has only a pointer argument, which a "
-                                               "SQLite store cannot keep: give it arg_bytes"));
-  o = (apsched_job_options){.id = "both", .func_name = TICK, .jobstore = "db", .arg = &x,
-                            .arg_bytes = "b", .arg_len = 1};
-  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_EINVAL);
-  assert_non_null(strstr(apsched_last_error(), "pointer argument besides its bytes"));
-  o = (apsched_job_options){.id = "unnamed", .func = unnamed_job, .jobstore = "db"};
-  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_EINVAL);
-  assert_non_null(strstr(apsched_last_error(), "job 'unnamed': its function has no registered "
-                                               "name"));
-  assert_non_null(strstr(apsched_last_error(), "apsched_register_func"));
-  /* In a batch, the offender is named and nothing is stored. */
-  apsched_job_options batch[2] = {{.id = "fine", .func_name = TICK, .jobstore = "db", .paused = true},
-                                  {.id = "unnamed", .func = unnamed_job, .jobstore = "db"}};
-  assert_int_equal(apsched_add_jobs(s, batch, 2, NULL), APSCHED_EINVAL);
-  assert_non_null(strstr(apsched_last_error(), "'unnamed'"));
-  apsched_job *jobs;
-  size_t n;
-  assert_int_equal(apsched_get_jobs(s, "db", &jobs, &n), APSCHED_OK);
-  assert_int_equal(n, 0);
-  apsched_jobs_free(jobs, n);
-  /* A stored job cannot be given a pointer later either. */
-  assert_int_equal(apsched_add_job(s, &batch[0], NULL, 0), APSCHED_OK);
-  apsched_job_changes c = {.set_arg = true, .arg = &x};
-  assert_int_equal(apsched_modify_job(s, "fine", "db", &c), APSCHED_EINVAL);
-  assert_non_null(strstr(apsched_last_error(), "pointer argument"));
-  apsched_free(s);
+  persistent_refusals_test(open_store(path, APSCHED_SQLITE_FULL), "SQLite");
 }
 
 /* ------------------------------------------------------ undecodable rows */

@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libcmocka-dev pkg-config tzdata python3-apscheduler libsqlite3-dev sqlite3 libjansson-dev)
+packages=(libcmocka-dev pkg-config tzdata python3-apscheduler libsqlite3-dev sqlite3 libjansson-dev
+  postgresql libpq-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -61,6 +62,14 @@ PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc tests/consumer/sqlite_main.c \
   -o "$root/consumer/consumer_sqlite_pc" \
   $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs apsched-sqlite)
 LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_sqlite_pc"
+# libapsched-pg (libpq is installed above, so it must have been built); each
+# program starts a private PostgreSQL server of its own.
+LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_pg_shared"
+"$root/consumer/consumer_pg_static"
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc tests/consumer/pg_main.c \
+  -o "$root/consumer/consumer_pg_pc" \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs apsched-pg libpq)
+LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_pg_pc"
 echo "== benchmark smoke runs (quick sizes; the figures come from bench/run.sh)"
 "$root/release/bench_scheduler" --quick >/dev/null
 "$root/release/bench_store" 1000 >/dev/null

@@ -13,7 +13,14 @@
  *   Refused: a host (sqlite://host/x), no path (sqlite:///, in-memory in
  *   SQLAlchemy: an empty store is useless here), :memory:, other parameters.
  *
- * A new store kind (PostgreSQL, Redis) is one more row and one open function.
+ * postgresql (libpq's URL; postgres:// too):
+ *   postgresql://[user[:password]@][host][:port][/dbname][?param=value&...]
+ *   ...?schema=NAME                the store's PostgreSQL schema (default
+ *                                  apsched); every other parameter is
+ *                                  libpq's (host=/run/postgresql, sslmode, ...)
+ *   Only import creates a schema that does not exist.
+ *
+ * A new store kind (Redis) is one more row and one open function.
  * A kind whose library was not found when the tool was built keeps its row,
  * with what it needs, so the message says what is missing. */
 #include "cli.h"
@@ -27,6 +34,9 @@
 
 #ifdef APSCHED_CLI_HAVE_SQLITE
 #include <apsched_sqlite.h>
+#endif
+#ifdef APSCHED_CLI_HAVE_PG
+#include <apsched_pg.h>
 #endif
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) APSCHED_PRINTF(4, 5);
@@ -49,11 +59,7 @@ typedef struct store_scheme {
   const char *missing; /* when open is NULL: what building it needs */
 } store_scheme;
 
-/* ------------------------------------------------------------------ sqlite */
-
-#ifdef APSCHED_CLI_HAVE_SQLITE
-
-enum { SQLITE_TIMEOUT_MAX_S = 3600 };
+#if defined(APSCHED_CLI_HAVE_SQLITE) || defined(APSCHED_CLI_HAVE_PG)
 
 static int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -87,6 +93,14 @@ static char *percent_decode(const char *text, size_t len, bool *bad) {
   out[k] = '\0';
   return out;
 }
+
+#endif
+
+/* ------------------------------------------------------------------ sqlite */
+
+#ifdef APSCHED_CLI_HAVE_SQLITE
+
+enum { SQLITE_TIMEOUT_MAX_S = 3600 };
 
 /* Reads "timeout=S&table_prefix=P" into the options (prefix points into a
  * copy the caller frees). */
@@ -184,6 +198,64 @@ static int open_sqlite(const char *url, const char *rest, bool create, apsched_j
 
 #endif /* APSCHED_CLI_HAVE_SQLITE */
 
+/* -------------------------------------------------------------- postgresql */
+
+#ifdef APSCHED_CLI_HAVE_PG
+
+/* Opens postgresql://REST: the URL goes to libpq without our own parameter
+ * (schema), which libpq would refuse. */
+static int open_pg(const char *url, const char *rest, bool create, apsched_jobstore **out,
+                   char *err, size_t errlen) {
+  static const char scheme[] = "postgresql://"; /* libpq wants it in lower case */
+  const char *q = strchr(rest, '?');
+  size_t base = q ? (size_t)(q - rest) : strlen(rest);
+  char *conninfo = malloc(sizeof scheme + strlen(rest) + 1);
+  if (!conninfo) return APSCHED_ENOMEM;
+  memcpy(conninfo, scheme, sizeof scheme - 1);
+  size_t len = sizeof scheme - 1;
+  memcpy(conninfo + len, rest, base);
+  len += base;
+  char *schema = NULL;
+  int rc = APSCHED_OK;
+  char sep = '?';
+  for (const char *p = q ? q + 1 : ""; *p && rc == APSCHED_OK;) {
+    const char *end = strchr(p, '&');
+    size_t plen = end ? (size_t)(end - p) : strlen(p);
+    if (plen > 7 && strncmp(p, "schema=", 7) == 0) {
+      bool bad = false;
+      free(schema);
+      schema = percent_decode(p + 7, plen - 7, &bad);
+      if (!schema)
+        rc = bad ? fail(err, errlen, APSCHED_EINVAL, "%s: schema: a bad %%XX escape", url)
+                 : APSCHED_ENOMEM;
+    } else if (plen == 6 && strncmp(p, "schema", 6) == 0) {
+      rc = fail(err, errlen, APSCHED_EINVAL, "%s: schema: no name (schema=NAME)", url);
+    } else if (plen > 0) {
+      conninfo[len++] = sep;
+      sep = '&';
+      memcpy(conninfo + len, p, plen);
+      len += plen;
+    }
+    p += plen + (end != NULL);
+  }
+  conninfo[len] = '\0';
+  if (rc == APSCHED_OK) {
+    apsched_pg_options o = {.conninfo = conninfo, .schema = schema, .existing_only = !create};
+    char why[CLI_ERR_MAX] = "";
+    rc = apsched_pg_store_create(&o, out, why, sizeof why);
+    if (rc != APSCHED_OK)
+      fail(err, errlen, rc, "%s: %s", url,
+           why[0]                    ? why
+           : apsched_last_error()[0] ? apsched_last_error()
+                                     : apsched_strerror(rc));
+  }
+  free(schema);
+  free(conninfo);
+  return rc;
+}
+
+#endif /* APSCHED_CLI_HAVE_PG */
+
 /* ------------------------------------------------------------------- table */
 
 static const store_scheme schemes[] = {
@@ -193,6 +265,15 @@ static const store_scheme schemes[] = {
     {"sqlite", NULL,
      "the SQLite job store (libapsched-sqlite; it is built when SQLite 3, libsqlite3-dev, "
      "is found)"},
+#endif
+#ifdef APSCHED_CLI_HAVE_PG
+    {"postgresql", open_pg, NULL},
+    {"postgres", open_pg, NULL},
+#else
+    {"postgresql", NULL,
+     "the PostgreSQL job store (libapsched-pg; it is built when libpq, libpq-dev, is found)"},
+    {"postgres", NULL,
+     "the PostgreSQL job store (libapsched-pg; it is built when libpq, libpq-dev, is found)"},
 #endif
 };
 
@@ -208,8 +289,8 @@ int cli_store_open(const char *url, bool create, apsched_jobstore **out, char *e
     n++;
   if (n == 0 || strncmp(url + n, "://", 3) != 0)
     return fail(err, errlen, APSCHED_EINVAL,
-                "--store: '%s' is not a store URL (sqlite:///relative/path.db or "
-                "sqlite:////absolute/path.db)",
+                "--store: '%s' is not a store URL (sqlite:///relative/path.db, "
+                "sqlite:////absolute/path.db or postgresql://user@host/dbname)",
                 url);
   for (size_t i = 0; i < SCHEME_COUNT; i++) {
     const store_scheme *sc = &schemes[i];

@@ -11,14 +11,14 @@
 
 #define VALUES "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
 
-/* "@" is the table prefix (apsched__sqlite_expand). */
+/* "@" is the table prefix (apsched__pstore_expand). */
 static const char *const query_sql[Q_COUNT] = {
-    [Q_INSERT] = "INSERT INTO \"@jobs\" (" SQLITE_JOB_COLUMNS ") VALUES " VALUES,
+    [Q_INSERT] = "INSERT INTO \"@jobs\" (" STORE_JOB_COLUMNS ") VALUES " VALUES,
     /* REPLACE deletes the old row and inserts the new one in one statement:
      * the job is never missing, and it queues behind jobs due at the same
      * time, as a job added anew does. */
-    [Q_UPSERT] = "INSERT OR REPLACE INTO \"@jobs\" (" SQLITE_JOB_COLUMNS ") VALUES " VALUES,
-    [Q_LOOKUP] = "SELECT " SQLITE_JOB_COLUMNS " FROM \"@jobs\" WHERE id = ?1",
+    [Q_UPSERT] = "INSERT OR REPLACE INTO \"@jobs\" (" STORE_JOB_COLUMNS ") VALUES " VALUES,
+    [Q_LOOKUP] = "SELECT " STORE_JOB_COLUMNS " FROM \"@jobs\" WHERE id = ?1",
     [Q_UPDATE] = "UPDATE \"@jobs\" SET name = ?2, func = ?3, \"trigger\" = ?4, executor = ?5, "
                  "arg = ?6, misfire_grace_ms = ?7, coalesce = ?8, max_instances = ?9, "
                  "max_runtime_ms = ?10, next_run_time = ?11, trigger_time = ?12, "
@@ -27,10 +27,10 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_DELETE_ALL] = "DELETE FROM \"@jobs\"",
     [Q_NEXT] = "SELECT id, next_run_time FROM \"@jobs\" WHERE next_run_time IS NOT NULL "
                "ORDER BY next_run_time, rowid",
-    [Q_DUE] = "SELECT " SQLITE_JOB_COLUMNS " FROM \"@jobs\" WHERE next_run_time <= ?1 "
+    [Q_DUE] = "SELECT " STORE_JOB_COLUMNS " FROM \"@jobs\" WHERE next_run_time <= ?1 "
               "ORDER BY next_run_time, rowid",
     [Q_ADVANCE] = "UPDATE \"@jobs\" SET next_run_time = ?2, trigger_time = ?3 WHERE id = ?1",
-    [Q_ALL] = "SELECT " SQLITE_JOB_COLUMNS " FROM \"@jobs\"",
+    [Q_ALL] = "SELECT " STORE_JOB_COLUMNS " FROM \"@jobs\"",
     /* A run record: the job as it was claimed, so the run can be done
      * again even if the job changed or went meanwhile. REPLACE: a job
      * moved back to a time it already ran at starts that run afresh. */
@@ -57,9 +57,9 @@ static const char *const query_sql[Q_COUNT] = {
 
 sqlite3_stmt *apsched__sqlite_stmt(sqlite_conn *c, sqlite_query q, int *rc) {
   if (c->stmt[q]) return c->stmt[q];
-  char *sql = apsched__sqlite_expand(query_sql[q], c->prefix);
+  char *sql = apsched__pstore_expand(query_sql[q], c->prefix);
   if (!sql) {
-    *rc = apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", c->path);
+    *rc = apsched__pstore_error(APSCHED_ENOMEM, "'%s': out of memory", c->path);
     return NULL;
   }
   int src = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[q], NULL);

@@ -55,7 +55,7 @@ int apsched__sqlite_lock(const char *path) {
   char *lock_path = real ? malloc(len + sizeof "-lock") : NULL;
   if (!lock_path) {
     free(real);
-    return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", path);
+    return apsched__pstore_error(APSCHED_ENOMEM, "'%s': out of memory", path);
   }
   memcpy(lock_path, real, len);
   memcpy(lock_path + len, "-lock", sizeof "-lock");
@@ -65,7 +65,7 @@ int apsched__sqlite_lock(const char *path) {
    * locks (only the pid is not written then). */
   if (fd < 0 && errno == EACCES) fd = open(lock_path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    int rc = apsched__sqlite_error(APSCHED_EBACKEND, "'%s': cannot open its lock file '%s': %s",
+    int rc = apsched__pstore_error(APSCHED_EBACKEND, "'%s': cannot open its lock file '%s': %s",
                                   path, lock_path, strerror(errno));
     free(lock_path);
     return rc;
@@ -77,12 +77,12 @@ int apsched__sqlite_lock(const char *path) {
     if (err == EWOULDBLOCK) {
       long pid = holder_pid(fd);
       if (pid == 0)
-        rc = apsched__sqlite_error(APSCHED_ESTATE, "'%s' is used by another scheduler", path);
+        rc = apsched__pstore_error(APSCHED_ESTATE, "'%s' is used by another scheduler", path);
       else
-        rc = apsched__sqlite_error(APSCHED_ESTATE, "'%s' is used by another scheduler (pid %ld%s)",
+        rc = apsched__pstore_error(APSCHED_ESTATE, "'%s' is used by another scheduler (pid %ld%s)",
                                   path, pid, pid == (long)getpid() ? ", this process" : "");
     } else {
-      rc = apsched__sqlite_error(APSCHED_EBACKEND, "'%s': cannot lock '%s-lock': %s", path, path,
+      rc = apsched__pstore_error(APSCHED_EBACKEND, "'%s': cannot lock '%s-lock': %s", path, path,
                                 strerror(err));
     }
     close(fd);

@@ -129,7 +129,7 @@ int apsched__sqlite_runs_closed(sqlite_runs *r, sqlite_conn *c, const apsched_ru
 /* A record to run an orphaned run with, from the current row of q (the
  * columns of Q_ORPHANS). Values that are damaged make a run that is
  * skipped (an unknown function) rather than an error. */
-static apsched_job_record *orphan_record(sqlite3_stmt *q, sqlite_intern_fn intern, void *ctx) {
+static apsched_job_record *orphan_record(sqlite3_stmt *q, store_intern_fn intern, void *ctx) {
   const char *id = (const char *)sqlite3_column_text(q, 0);
   apsched_job_record *rec = apsched_job_record_new(id ? id : "");
   if (!rec) return NULL;
@@ -155,7 +155,7 @@ static apsched_job_record *orphan_record(sqlite3_stmt *q, sqlite_intern_fn inter
   return rec;
 }
 
-int apsched__sqlite_runs_orphans(sqlite_runs *r, sqlite_conn *c, sqlite_intern_fn intern,
+int apsched__sqlite_runs_orphans(sqlite_runs *r, sqlite_conn *c, store_intern_fn intern,
                                  void *ctx, apsched_orphan_run *out, size_t max) {
   if (!r->orphans_left || max == 0) return 0;
   int rc = APSCHED_OK;
@@ -169,7 +169,7 @@ int apsched__sqlite_runs_orphans(sqlite_runs *r, sqlite_conn *c, sqlite_intern_f
     src = SQLITE_OK;
     apsched_job_record *rec = orphan_record(q, intern, ctx);
     if (!rec) {
-      rc = apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory reading a run record", c->path);
+      rc = apsched__pstore_error(APSCHED_ENOMEM, "'%s': out of memory reading a run record", c->path);
       break;
     }
     sqlite3_int64 attempt = sqlite3_column_int64(q, 2);

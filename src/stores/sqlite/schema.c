@@ -1,6 +1,7 @@
 /* The file's schema: created on first open, versioned, migrated forward.
  *
- * "@" in the SQL below stands for the table prefix ("apsched_" by default).
+ * "@" in the SQL below stands for the table prefix ("apsched_" by default;
+ * apsched__pstore_expand).
  * The CREATE statements are kept verbatim by SQLite, comments included, so
  * `sqlite3 jobs.db .schema` documents the columns. Version k of the schema
  * becomes k + 1 by running steps[k]; all the steps a file needs run in one
@@ -74,28 +75,11 @@ static const char schema_v2[] =
 
 static const char *const steps[APSCHED_SQLITE_SCHEMA_VERSION] = {schema_v1, schema_v2};
 
-char *apsched__sqlite_expand(const char *sql, const char *prefix) {
-  size_t plen = strlen(prefix), n = 0;
-  for (const char *p = sql; *p; p++) n += *p == '@' ? plen : 1;
-  char *out = malloc(n + 1), *o = out;
-  if (!out) return NULL;
-  for (const char *p = sql; *p; p++) {
-    if (*p == '@') {
-      memcpy(o, prefix, plen);
-      o += plen;
-    } else {
-      *o++ = *p;
-    }
-  }
-  *o = '\0';
-  return out;
-}
-
 /* Runs one query that returns one row of integers into vals[0..n). */
 static int query_ints(sqlite3 *db, const char *path, const char *sql_template, const char *prefix,
                       sqlite3_int64 *vals, int n, const char *what) {
-  char *sql = apsched__sqlite_expand(sql_template, prefix);
-  if (!sql) return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", path);
+  char *sql = apsched__pstore_expand(sql_template, prefix);
+  if (!sql) return apsched__pstore_error(APSCHED_ENOMEM, "'%s': out of memory", path);
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
   free(sql);
@@ -121,7 +105,7 @@ int apsched__sqlite_schema_version(sqlite3 *db, const char *prefix, const char *
   if (rc != APSCHED_OK) return rc;
   if (has[0] == 0) {
     if (has[1] != 0)
-      return apsched__sqlite_error(APSCHED_EINVAL,
+      return apsched__pstore_error(APSCHED_EINVAL,
                                   "'%s' has a table '%sjobs' but no '%sschema' table: it was not "
                                   "made by libapsched-sqlite (use another table_prefix)",
                                   path, prefix, prefix);
@@ -133,7 +117,7 @@ int apsched__sqlite_schema_version(sqlite3 *db, const char *prefix, const char *
                   "reading the schema version");
   if (rc != APSCHED_OK) return rc;
   if (v[1] != 1 || v[0] < 1 || v[0] > 1000000)
-    return apsched__sqlite_error(APSCHED_EINVAL,
+    return apsched__pstore_error(APSCHED_EINVAL,
                                 "'%s': table '%sschema' must hold exactly one version number "
                                 "(it holds %lld rows)",
                                 path, prefix, (long long)v[1]);
@@ -142,7 +126,7 @@ int apsched__sqlite_schema_version(sqlite3 *db, const char *prefix, const char *
 }
 
 static int newer_than_ours(const char *path, int version) {
-  return apsched__sqlite_error(APSCHED_EINVAL,
+  return apsched__pstore_error(APSCHED_EINVAL,
                               "'%s' has schema version %d, newer than the %d this library knows: "
                               "use a newer libapsched-sqlite (the file was not changed)",
                               path, version, APSCHED_SQLITE_SCHEMA_VERSION);
@@ -167,19 +151,19 @@ int apsched__sqlite_schema_ensure(sqlite3 *db, const char *prefix, const char *p
   rc = apsched__sqlite_schema_version(db, prefix, path, &version);
   if (rc == APSCHED_OK && version > APSCHED_SQLITE_SCHEMA_VERSION) rc = newer_than_ours(path, version);
   for (int v = version; rc == APSCHED_OK && v < APSCHED_SQLITE_SCHEMA_VERSION; v++) {
-    char *sql = apsched__sqlite_expand(steps[v], prefix);
+    char *sql = apsched__pstore_expand(steps[v], prefix);
     char what[64];
     snprintf(what, sizeof what, "%s schema version %d", v == 0 ? "creating" : "migrating to", v + 1);
-    rc = sql ? exec(db, path, sql, what) : apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", path);
+    rc = sql ? exec(db, path, sql, what) : apsched__pstore_error(APSCHED_ENOMEM, "'%s': out of memory", path);
     free(sql);
   }
   if (rc == APSCHED_OK && version < APSCHED_SQLITE_SCHEMA_VERSION) {
     char set[160];
     snprintf(set, sizeof set, "DELETE FROM \"@schema\"; INSERT INTO \"@schema\" (version) VALUES (%d)",
              APSCHED_SQLITE_SCHEMA_VERSION);
-    char *sql = apsched__sqlite_expand(set, prefix);
+    char *sql = apsched__pstore_expand(set, prefix);
     rc = sql ? exec(db, path, sql, "writing the schema version")
-             : apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", path);
+             : apsched__pstore_error(APSCHED_ENOMEM, "'%s': out of memory", path);
     free(sql);
   }
   if (rc == APSCHED_OK) rc = exec(db, path, "COMMIT", "committing the schema");

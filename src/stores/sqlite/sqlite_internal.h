@@ -5,6 +5,7 @@
 #define APSCHED_SQLITE_INTERNAL_H
 
 #include "apsched_sqlite.h"
+#include "../common/store_common.h"
 
 #include <sqlite3.h>
 
@@ -12,27 +13,6 @@
 
 /* The longest table prefix: table names stay short enough to type. */
 #define SQLITE_PREFIX_MAX 64
-
-/* The job columns in the order every statement binds and selects them. */
-#define SQLITE_JOB_COLUMNS                                                              \
-  "id, name, func, \"trigger\", executor, arg, misfire_grace_ms, coalesce, max_instances, " \
-  "max_runtime_ms, next_run_time, trigger_time, delivery"
-enum {
-  COL_ID,
-  COL_NAME,
-  COL_FUNC,
-  COL_TRIGGER,
-  COL_EXECUTOR,
-  COL_ARG,
-  COL_MISFIRE,
-  COL_COALESCE,
-  COL_MAX_INSTANCES,
-  COL_MAX_RUNTIME,
-  COL_NEXT_RUN_TIME,
-  COL_TRIGGER_TIME,
-  COL_DELIVERY,
-  COL_COUNT
-};
 
 /* --------------------------------------------------------------- conn.c */
 
@@ -91,20 +71,12 @@ SQLITE_HIDDEN void apsched__sqlite_conn_close(sqlite_conn *c);
 /* ------------------------------------------------------------- errors.c */
 
 /* Says why a SQLite call on the database at path failed ("'jobs.db':
- * <what>: <SQLite's message>") with apsched_plugin_error; returns the
+ * <what>: <SQLite's message>") with apsched__pstore_error; returns the
  * matching code (APSCHED_ENOMEM, else APSCHED_EBACKEND). Call it before
  * anything else uses db, which would replace SQLite's message. */
 SQLITE_HIDDEN int apsched__sqlite_fail(sqlite3 *db, const char *path, const char *what);
-/* apsched_plugin_error, also kept for apsched__sqlite_last_error. Every
- * message of this library goes through here. */
-SQLITE_HIDDEN int apsched__sqlite_error(int code, const char *fmt, ...) APSCHED_PRINTF(2, 3);
-/* The last message of apsched__sqlite_error on this thread. */
-SQLITE_HIDDEN const char *apsched__sqlite_last_error(void);
 
 /* ------------------------------------------------------------- schema.c */
-
-/* Replaces every '@' in sql by prefix (table names); NULL when memory is short. */
-SQLITE_HIDDEN char *apsched__sqlite_expand(const char *sql, const char *prefix);
 
 /* The schema version of the file (0: no tables of ours yet). Reads only. */
 SQLITE_HIDDEN int apsched__sqlite_schema_version(sqlite3 *db, const char *prefix, const char *path,
@@ -117,37 +89,15 @@ SQLITE_HIDDEN int apsched__sqlite_schema_ensure(sqlite3 *db, const char *prefix,
 
 /* -------------------------------------------------------------- codec.c */
 
-/* Whether the record can be kept in a SQLite row at all; APSCHED_EINVAL with
- * the reason (apsched_plugin_error) if not. */
-SQLITE_HIDDEN int apsched__sqlite_storable(const apsched_job_record *rec);
-
 /* Binds the record to parameters 1..COL_COUNT of st (the job columns in
  * order). trigger_text is the record's canonical trigger text. The bound
  * values point into rec: step st before rec changes. */
 SQLITE_HIDDEN int apsched__sqlite_bind(sqlite3_stmt *st, const apsched_job_record *rec,
                                        const char *trigger_text);
 
-/* The delivery column's text for record flags. */
-SQLITE_HIDDEN const char *apsched__sqlite_delivery_text(unsigned flags);
-
-/* The canonical text of rec's trigger (malloc'd), or NULL when memory is
- * short or the trigger cannot describe itself (apsched_plugin_error set). */
-SQLITE_HIDDEN char *apsched__sqlite_trigger_text(const apsched_job_record *rec);
-
-/* Interns an executor alias for a record read back (the scheduler's when
- * the store is open, else the store's own). */
-typedef const char *(*sqlite_intern_fn)(void *ctx, const char *text);
-
 /* Decodes the current row of st (the job columns in order) into a new
- * record. A row that cannot be decoded becomes a broken record
- * (APSCHED_JOB_BROKEN, an unparsed trigger saying why, no next run time);
- * *why (if given) then points at the reason, valid until the record is freed.
- * APSCHED_ENOMEM is the only error. */
-SQLITE_HIDDEN int apsched__sqlite_decode(sqlite3_stmt *st, sqlite_intern_fn intern, void *ctx,
-                                         apsched_job_record **out, const char **why);
-
-/* Checks, at store creation, that records this library builds are ones the
- * core reads correctly (see codec.c: args_from_bytes). */
+ * record with apsched__pstore_decode_row (a broken row is reported once). */
+SQLITE_HIDDEN int apsched__sqlite_decode(sqlite3_stmt *st, store_base *b, apsched_job_record **out);
 
 /* --------------------------------------------------------------- runs.c */
 
@@ -173,7 +123,7 @@ SQLITE_HIDDEN int apsched__sqlite_runs_closed(sqlite_runs *r, sqlite_conn *c,
  * batch): their attempt goes up by one, their owner becomes this open.
  * Returns the number, or an error. */
 SQLITE_HIDDEN int apsched__sqlite_runs_orphans(sqlite_runs *r, sqlite_conn *c,
-                                               sqlite_intern_fn intern, void *ctx,
+                                               store_intern_fn intern, void *ctx,
                                                apsched_orphan_run *out, size_t max);
 
 /* --------------------------------------------------------------- lock.c */

@@ -9,9 +9,10 @@
  * they matter.
  *
  * Writes: each mutating call is one transaction. A claimed batch is one
- * transaction too * (claim_orphans or claim_due begins it), release stages each job's new next
- * run time (one statement, undone on its own if it fails) and runs_open its
- * run records, commit makes the whole batch durable with one fsync.
+ * transaction too (claim_orphans or claim_due begins it), release stages
+ * each job's new next run time (one statement, undone on its own if it
+ * fails) and runs_open its run records, commit makes the whole batch durable
+ * with one fsync.
  * Inside an open batch (only the conformance kit calls a store there), the
  * other writes nest as savepoints. */
 #include "sqlite_internal.h"
@@ -21,62 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------ string sets */
-
-/* A small set of strings (ids of broken rows, aliases interned before the
- * store knows its scheduler): few entries, so a plain array. */
-typedef struct strset {
-  char **items;
-  size_t n, cap;
-} strset;
-
-static const char *strset_find(const strset *set, const char *s) {
-  for (size_t i = 0; i < set->n; i++)
-    if (strcmp(set->items[i], s) == 0) return set->items[i];
-  return NULL;
-}
-
-/* The stored copy of s (added if missing); NULL when memory is short. */
-static const char *strset_add(strset *set, const char *s) {
-  const char *have = strset_find(set, s);
-  if (have) return have;
-  if (set->n == set->cap) {
-    size_t cap = set->cap ? set->cap * 2 : 8;
-    char **items = realloc(set->items, cap * sizeof *items);
-    if (!items) return NULL;
-    set->items = items;
-    set->cap = cap;
-  }
-  char *copy = strdup(s);
-  if (!copy) return NULL;
-  set->items[set->n++] = copy;
-  return copy;
-}
-
-static void strset_remove(strset *set, const char *s) {
-  for (size_t i = 0; i < set->n; i++) {
-    if (strcmp(set->items[i], s) != 0) continue;
-    free(set->items[i]);
-    set->items[i] = set->items[--set->n];
-    return;
-  }
-}
-
-static void strset_clear(strset *set) {
-  for (size_t i = 0; i < set->n; i++) free(set->items[i]);
-  set->n = 0;
-}
-
-static void strset_free(strset *set) {
-  strset_clear(set);
-  free(set->items);
-  *set = (strset){0};
-}
-
 /* ----------------------------------------------------------------- store */
-
-/* rec->store_pos of a claimed record: still held by the scheduler, or released. */
-enum { RELEASED = 0, HELD = 1 };
 
 typedef struct sqlite_store {
   apsched_jobstore base;
@@ -84,15 +30,10 @@ typedef struct sqlite_store {
   sqlite_runs runs;
   bool external;
   int lock_fd;
-  apsched_scheduler *sched; /* from open; NULL before open and after close */
-  const char *alias;
+  store_base b; /* scheduler, broken rows, the claimed batch's records */
   /* The claimed batch: claim_due began its transaction, commit ends it. */
   bool batch;
-  apsched_job_record **claimed; /* every record claimed in the batch */
-  size_t nclaimed, claimed_cap, held;
   apsched_job_record *found; /* the last lookup's record */
-  strset broken;             /* ids of rows that do not decode, reported since open */
-  strset aliases;            /* executor aliases while there is no scheduler */
 } sqlite_store;
 
 static sqlite_store *as_sqlite(apsched_jobstore *st) { return (sqlite_store *)st; }
@@ -119,39 +60,9 @@ static int write_end(sqlite_store *ss, bool nested, int rc) {
   return apsched__sqlite_write_end(&ss->c, nested, rc);
 }
 
-static const char *intern(void *ctx, const char *text) {
-  sqlite_store *ss = ctx;
-  return ss->sched ? apsched_intern_alias(ss->sched, text) : strset_add(&ss->aliases, text);
-}
-
-/* A row that does not decode: reported once per open, then just skipped. */
-static void note_broken(sqlite_store *ss, const apsched_job_record *rec, const char *why) {
-  if (strset_find(&ss->broken, rec->id)) return;
-  if (!strset_add(&ss->broken, rec->id)) return; /* reported again next time: harmless */
-  if (ss->sched && ss->alias) apsched_store_report(ss->sched, ss->alias, rec->id, why);
-}
-
 /* Decodes the current row of st, noting it if broken. */
 static int decode(sqlite_store *ss, sqlite3_stmt *st, apsched_job_record **out) {
-  const char *why;
-  int rc = apsched__sqlite_decode(st, intern, ss, out, &why);
-  if (rc == APSCHED_OK && why) note_broken(ss, *out, why);
-  else if (rc == APSCHED_OK) strset_remove(&ss->broken, (*out)->id); /* fixed by hand */
-  return rc;
-}
-
-static void free_claimed(sqlite_store *ss) {
-  for (size_t i = 0; i < ss->nclaimed; i++) apsched_job_record_free(ss->claimed[i]);
-  ss->nclaimed = 0;
-  ss->held = 0;
-}
-
-/* Whether a record with this id is claimed and not yet released. */
-static bool is_held(const sqlite_store *ss, const char *id) {
-  if (ss->held == 0) return false;
-  for (size_t i = 0; i < ss->nclaimed; i++)
-    if (ss->claimed[i]->store_pos == HELD && strcmp(ss->claimed[i]->id, id) == 0) return true;
-  return false;
+  return apsched__sqlite_decode(st, &ss->b, out);
 }
 
 /* ---------------------------------------------------------------- vtable */
@@ -160,9 +71,7 @@ static bool is_held(const sqlite_store *ss, const char *id) {
  * announces each as JOB_ERROR. */
 static int sq_open(apsched_jobstore *st, apsched_scheduler *s, const char *alias) {
   sqlite_store *ss = as_sqlite(st);
-  ss->sched = s;
-  ss->alias = alias;
-  strset_clear(&ss->broken);
+  apsched__pstore_base_open(&ss->b, s, alias);
   int rc = APSCHED_OK;
   sqlite3_stmt *q = stmt(ss, Q_ALL, &rc);
   if (!q) return rc;
@@ -178,9 +87,7 @@ static int sq_open(apsched_jobstore *st, apsched_scheduler *s, const char *alias
 }
 
 static void sq_close(apsched_jobstore *st) {
-  sqlite_store *ss = as_sqlite(st);
-  ss->sched = NULL;
-  ss->alias = NULL;
+  apsched__pstore_base_close(&as_sqlite(st)->b);
 }
 
 static void sq_destroy(apsched_jobstore *st) {
@@ -188,15 +95,12 @@ static void sq_destroy(apsched_jobstore *st) {
   if (!ss) return;
   /* An open batch was never committed: none of its runs started. */
   if (ss->c.db && in_transaction(ss)) sqlite3_exec(ss->c.db, "ROLLBACK", NULL, NULL, NULL);
-  free_claimed(ss);
-  free(ss->claimed);
+  apsched__pstore_base_free(&ss->b);
   apsched_job_record_free(ss->found);
   apsched__sqlite_conn_close(&ss->c);
   /* Only after the database is closed (and checkpointed) may another
    * scheduler take the file. */
   apsched__sqlite_unlock(ss->lock_fd);
-  strset_free(&ss->broken);
-  strset_free(&ss->aliases);
   free(ss);
 }
 
@@ -207,24 +111,11 @@ static int sq_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t 
   if (!failed) failed = &dummy;
   *failed = n;
   if (n == 0) return APSCHED_OK;
-  if (!recs) return apsched__sqlite_error(APSCHED_EINVAL, "add: no records");
-  int rc = APSCHED_OK;
-  for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
-    rc = recs[i] ? apsched__sqlite_storable(recs[i])
-                 : apsched__sqlite_error(APSCHED_EINVAL, "add: record %zu is NULL", i);
-    if (rc != APSCHED_OK) *failed = i;
-  }
+  char **texts;
+  int rc = apsched__pstore_add_prepare(recs, n, "SQLite", &texts, failed);
   if (rc != APSCHED_OK) return rc;
-  char **texts = calloc(n, sizeof *texts);
-  if (!texts) return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->c.path);
-  for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
-    if (!(texts[i] = apsched__sqlite_trigger_text(recs[i]))) {
-      rc = APSCHED_EINVAL;
-      *failed = i;
-    }
-  }
   bool nested = false;
-  if (rc == APSCHED_OK) rc = write_begin(ss, &nested);
+  rc = write_begin(ss, &nested);
   if (rc == APSCHED_OK) {
     for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
       sqlite3_stmt *q = stmt(ss, replace && replace[i] ? Q_UPSERT : Q_INSERT, &rc);
@@ -232,7 +123,7 @@ static int sq_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t 
       int src = apsched__sqlite_bind(q, recs[i], texts[i]);
       if (src == SQLITE_OK) src = sqlite3_step(q);
       if (src == SQLITE_CONSTRAINT_PRIMARYKEY) {
-        rc = apsched__sqlite_error(APSCHED_EEXIST, "job '%.64s': the id is taken", recs[i]->id);
+        rc = apsched__pstore_error(APSCHED_EEXIST, "job '%.64s': the id is taken", recs[i]->id);
         *failed = i;
       } else if (src != SQLITE_DONE) {
         char what[128];
@@ -243,8 +134,7 @@ static int sq_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t 
     }
     rc = write_end(ss, nested, rc);
   }
-  for (size_t i = 0; i < n; i++) free(texts[i]);
-  free(texts);
+  apsched__pstore_free_texts(texts, n);
   if (rc != APSCHED_OK) return rc;
   /* Stored: the rows are the jobs now, the records are not kept. */
   for (size_t i = 0; i < n; i++) apsched_job_record_free(recs[i]);
@@ -253,7 +143,7 @@ static int sq_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t 
 
 static int sq_lookup(apsched_jobstore *st, const char *id, const apsched_job_record **out) {
   sqlite_store *ss = as_sqlite(st);
-  if (!id || !out) return apsched__sqlite_error(APSCHED_EINVAL, "lookup: %s is NULL", !id ? "id" : "out");
+  if (!id || !out) return apsched__pstore_error(APSCHED_EINVAL, "lookup: %s is NULL", !id ? "id" : "out");
   *out = NULL;
   int rc = APSCHED_OK;
   sqlite3_stmt *q = stmt(ss, Q_LOOKUP, &rc);
@@ -275,10 +165,10 @@ static int sq_lookup(apsched_jobstore *st, const char *id, const apsched_job_rec
 
 static int sq_update(apsched_jobstore *st, apsched_job_record *rec) {
   sqlite_store *ss = as_sqlite(st);
-  if (!rec) return apsched__sqlite_error(APSCHED_EINVAL, "update: no record");
-  int rc = apsched__sqlite_storable(rec);
+  if (!rec) return apsched__pstore_error(APSCHED_EINVAL, "update: no record");
+  int rc = apsched__pstore_storable(rec, "SQLite");
   if (rc != APSCHED_OK) return rc;
-  char *text = apsched__sqlite_trigger_text(rec);
+  char *text = apsched__pstore_trigger_text(rec);
   if (!text) return APSCHED_EINVAL;
   bool nested;
   rc = write_begin(ss, &nested);
@@ -292,7 +182,7 @@ static int sq_update(apsched_jobstore *st, apsched_job_record *rec) {
         snprintf(what, sizeof what, "updating job '%.64s'", rec->id);
         rc = fail(ss, what);
       } else if (sqlite3_changes(ss->c.db) == 0) {
-        rc = apsched__sqlite_error(APSCHED_ENOENT, "no job '%.64s'", rec->id);
+        rc = apsched__pstore_error(APSCHED_ENOENT, "no job '%.64s'", rec->id);
       }
       sqlite3_reset(q);
     }
@@ -314,7 +204,7 @@ static int delete_rows(sqlite_store *ss, const char *id) {
     if (src == SQLITE_OK) src = sqlite3_step(q);
     if (src != SQLITE_DONE) rc = fail(ss, id ? "removing a job" : "removing all jobs");
     else if (id && sqlite3_changes(ss->c.db) == 0)
-      rc = apsched__sqlite_error(APSCHED_ENOENT, "no job '%.64s'", id);
+      rc = apsched__pstore_error(APSCHED_ENOENT, "no job '%.64s'", id);
     sqlite3_reset(q);
   }
   return write_end(ss, nested, rc);
@@ -322,16 +212,16 @@ static int delete_rows(sqlite_store *ss, const char *id) {
 
 static int sq_remove(apsched_jobstore *st, const char *id) {
   sqlite_store *ss = as_sqlite(st);
-  if (!id) return apsched__sqlite_error(APSCHED_EINVAL, "remove: id is NULL");
+  if (!id) return apsched__pstore_error(APSCHED_EINVAL, "remove: id is NULL");
   int rc = delete_rows(ss, id);
-  if (rc == APSCHED_OK) strset_remove(&ss->broken, id);
+  if (rc == APSCHED_OK) apsched__pstore_removed(&ss->b, id);
   return rc;
 }
 
 static int sq_remove_all(apsched_jobstore *st) {
   sqlite_store *ss = as_sqlite(st);
   int rc = delete_rows(ss, NULL);
-  if (rc == APSCHED_OK) strset_clear(&ss->broken);
+  if (rc == APSCHED_OK) apsched__pstore_removed(&ss->b, NULL);
   return rc;
 }
 
@@ -353,8 +243,8 @@ static int sq_next_run_time(apsched_jobstore *st, apsched_time_t *out) {
   int src;
   while ((src = sqlite3_step(q)) == SQLITE_ROW) {
     const char *id = (const char *)sqlite3_column_text(q, 0);
-    if (!id || is_held(ss, id)) continue;
-    if (strset_find(&ss->broken, id)) {
+    if (!id || apsched__pstore_is_held(&ss->b, id)) continue;
+    if (apsched__pstore_known_broken(&ss->b, id)) {
       bool broken;
       if ((rc = still_broken(ss, id, &broken)) != APSCHED_OK) break;
       if (broken) continue;
@@ -369,22 +259,8 @@ static int sq_next_run_time(apsched_jobstore *st, apsched_time_t *out) {
   return rc;
 }
 
-static int hold(sqlite_store *ss, apsched_job_record *rec) {
-  if (ss->nclaimed == ss->claimed_cap) {
-    size_t cap = ss->claimed_cap ? ss->claimed_cap * 2 : 64;
-    apsched_job_record **a = realloc(ss->claimed, cap * sizeof *a);
-    if (!a) return apsched__sqlite_error(APSCHED_ENOMEM, "'%s': out of memory", ss->c.path);
-    ss->claimed = a;
-    ss->claimed_cap = cap;
-  }
-  rec->store_pos = HELD;
-  ss->claimed[ss->nclaimed++] = rec;
-  ss->held++;
-  return APSCHED_OK;
-}
-
 static int refuse_external(sqlite_store *ss) {
-  return apsched__sqlite_error(APSCHED_ESTATE,
+  return apsched__pstore_error(APSCHED_ESTATE,
                                "'%s' was opened as an outside tool (external = true), which "
                                "cannot run jobs: give the scheduler a store opened without it",
                                ss->c.path);
@@ -394,7 +270,7 @@ static int refuse_external(sqlite_store *ss) {
 static int batch_begin(sqlite_store *ss, bool *began) {
   *began = false;
   if (ss->batch) return APSCHED_OK;
-  free_claimed(ss); /* the previous batch's, committed */
+  apsched__pstore_drop_claims(&ss->b, 0); /* the previous batch's, committed */
   int rc = exec_q(ss, Q_BEGIN, "starting to claim due jobs");
   if (rc != APSCHED_OK) return rc;
   ss->batch = *began = true;
@@ -411,12 +287,12 @@ static int sq_claim_orphans(apsched_jobstore *st, apsched_orphan_run *out, size_
   sqlite_store *ss = as_sqlite(st);
   if (ss->external) return refuse_external(ss);
   if (!ss->runs.orphans_left || max == 0) return 0;
-  if (!out) return apsched__sqlite_error(APSCHED_EINVAL, "claim_orphans: out is NULL");
+  if (!out) return apsched__pstore_error(APSCHED_EINVAL, "claim_orphans: out is NULL");
   if (max > INT_MAX) max = INT_MAX;
   bool began;
   int rc = batch_begin(ss, &began);
   if (rc != APSCHED_OK) return rc;
-  int n = apsched__sqlite_runs_orphans(&ss->runs, &ss->c, intern, ss, out, max);
+  int n = apsched__sqlite_runs_orphans(&ss->runs, &ss->c, apsched__pstore_intern, &ss->b, out, max);
   if (began && n <= 0) batch_abandon(ss);
   return n;
 }
@@ -426,7 +302,7 @@ static int sq_runs_open(apsched_jobstore *st, const apsched_job_record *rec,
   sqlite_store *ss = as_sqlite(st);
   *track = false;
   if (!ss->batch || !in_transaction(ss))
-    return apsched__sqlite_error(APSCHED_EBACKEND,
+    return apsched__pstore_error(APSCHED_EBACKEND,
                                  "'%s': runs_open outside a claimed batch (or the batch was "
                                  "rolled back after an earlier error)",
                                  ss->c.path);
@@ -448,26 +324,26 @@ static int sq_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_re
   sqlite_store *ss = as_sqlite(st);
   if (ss->external) return refuse_external(ss);
   if (max == 0) return 0;
-  if (!out) return apsched__sqlite_error(APSCHED_EINVAL, "claim_due: out is NULL");
+  if (!out) return apsched__pstore_error(APSCHED_EINVAL, "claim_due: out is NULL");
   if (max > INT_MAX) max = INT_MAX;
   bool began = false;
   int rc = batch_begin(ss, &began);
   if (rc != APSCHED_OK) return rc;
-  size_t first = ss->nclaimed, n = 0;
+  size_t first = ss->b.nclaimed, n = 0;
   sqlite3_stmt *q = stmt(ss, Q_DUE, &rc);
   if (q) {
     int src = sqlite3_bind_int64(q, 1, now);
     while (n < max && src == SQLITE_OK && (src = sqlite3_step(q)) == SQLITE_ROW) {
       src = SQLITE_OK;
       const char *id = (const char *)sqlite3_column_text(q, COL_ID);
-      if (!id || is_held(ss, id)) continue;
+      if (!id || apsched__pstore_is_held(&ss->b, id)) continue;
       apsched_job_record *rec;
       if ((rc = decode(ss, q, &rec)) != APSCHED_OK) break;
       if (rec->flags & APSCHED_JOB_BROKEN) {
         apsched_job_record_free(rec); /* kept in the file, never run */
         continue;
       }
-      if ((rc = hold(ss, rec)) != APSCHED_OK) {
+      if ((rc = apsched__pstore_hold(&ss->b, rec)) != APSCHED_OK) {
         apsched_job_record_free(rec);
         break;
       }
@@ -479,8 +355,7 @@ static int sq_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_re
   }
   if (rc != APSCHED_OK) {
     /* Nothing of this call stays claimed. */
-    while (ss->nclaimed > first) apsched_job_record_free(ss->claimed[--ss->nclaimed]);
-    ss->held -= n;
+    apsched__pstore_drop_claims(&ss->b, first);
     if (began) batch_abandon(ss);
     return rc;
   }
@@ -491,22 +366,18 @@ static int sq_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_re
 static int sq_release(apsched_jobstore *st, apsched_job_record *rec, apsched_time_t next_run_time,
                       apsched_time_t trigger_time, bool remove_job) {
   sqlite_store *ss = as_sqlite(st);
-  bool ours = false;
-  for (size_t i = 0; rec && i < ss->nclaimed && !ours; i++) ours = ss->claimed[i] == rec;
-  if (!ours || rec->store_pos != HELD)
-    return apsched__sqlite_error(APSCHED_EINVAL, "release: job '%.64s' is not claimed from '%s'",
-                                rec ? rec->id : "(null)", ss->c.path);
-  rec->store_pos = RELEASED;
-  ss->held--;
+  char where[300];
+  snprintf(where, sizeof where, "'%s'", ss->c.path);
+  int rc = apsched__pstore_unhold(&ss->b, rec, where);
+  if (rc != APSCHED_OK) return rc;
   /* SQLite rolls a transaction back by itself after some errors (a full
    * disk, an I/O error): then the batch is gone, and writing now would
    * commit this job alone. */
   if (ss->batch && !in_transaction(ss))
-    return apsched__sqlite_error(APSCHED_EBACKEND,
+    return apsched__pstore_error(APSCHED_EBACKEND,
                                 "'%s': the claimed batch was rolled back after an earlier error; "
                                 "job '%.64s' is due again",
                                 ss->c.path, rec->id);
-  int rc = APSCHED_OK;
   sqlite3_stmt *q = stmt(ss, remove_job ? Q_DELETE : Q_ADVANCE, &rc);
   if (!q) return rc;
   int src = sqlite3_bind_text(q, 1, rec->id, -1, SQLITE_STATIC);
@@ -534,7 +405,7 @@ static int sq_commit(apsched_jobstore *st) {
   ss->batch = false;
   int rc;
   if (!in_transaction(ss)) {
-    rc = apsched__sqlite_error(APSCHED_EBACKEND,
+    rc = apsched__pstore_error(APSCHED_EBACKEND,
                               "'%s': the claimed batch was rolled back after an earlier error; "
                               "its jobs are due again",
                               ss->c.path);
@@ -542,14 +413,14 @@ static int sq_commit(apsched_jobstore *st) {
     rc = exec_q(ss, Q_COMMIT, "committing the claimed jobs");
     if (rc != APSCHED_OK && in_transaction(ss)) exec_q(ss, Q_ROLLBACK, "undoing the claimed jobs");
   }
-  free_claimed(ss);
+  apsched__pstore_drop_claims(&ss->b, 0);
   return rc;
 }
 
 static int sq_foreach(apsched_jobstore *st, int (*fn)(const apsched_job_record *rec, void *ud),
                       void *ud) {
   sqlite_store *ss = as_sqlite(st);
-  if (!fn) return apsched__sqlite_error(APSCHED_EINVAL, "foreach: fn is NULL");
+  if (!fn) return apsched__pstore_error(APSCHED_EINVAL, "foreach: fn is NULL");
   int rc = APSCHED_OK;
   sqlite3_stmt *q = stmt(ss, Q_ALL, &rc);
   if (!q) return rc;
@@ -601,27 +472,27 @@ static bool valid_prefix(const char *prefix) {
 }
 
 static int check_options(const apsched_sqlite_options *o) {
-  if (!o) return apsched__sqlite_error(APSCHED_EINVAL, "sqlite store: options are NULL");
+  if (!o) return apsched__pstore_error(APSCHED_EINVAL, "sqlite store: options are NULL");
   if (!o->path || !*o->path)
-    return apsched__sqlite_error(APSCHED_EINVAL, "sqlite store: path is %s",
+    return apsched__pstore_error(APSCHED_EINVAL, "sqlite store: path is %s",
                                  o->path ? "empty" : "NULL");
   if (o->table_prefix && !valid_prefix(o->table_prefix))
-    return apsched__sqlite_error(APSCHED_EINVAL,
+    return apsched__pstore_error(APSCHED_EINVAL,
                                  "sqlite store: table_prefix '%.80s' must be at most %d letters, "
                                  "digits and '_'",
                                  o->table_prefix, SQLITE_PREFIX_MAX);
   if (o->durability != APSCHED_SQLITE_FULL && o->durability != APSCHED_SQLITE_NORMAL)
-    return apsched__sqlite_error(APSCHED_EINVAL,
+    return apsched__pstore_error(APSCHED_EINVAL,
                                  "sqlite store: durability %d is neither APSCHED_SQLITE_FULL (0) "
                                  "nor APSCHED_SQLITE_NORMAL (1)",
                                  (int)o->durability);
   if (o->history_retention < 0)
-    return apsched__sqlite_error(APSCHED_EINVAL,
+    return apsched__pstore_error(APSCHED_EINVAL,
                                  "sqlite store: history_retention %lld us is negative (0: no "
                                  "history; APSCHED_SQLITE_HISTORY_FOREVER: keep all)",
                                  (long long)o->history_retention);
   if (o->busy_timeout_ms < 0)
-    return apsched__sqlite_error(APSCHED_EINVAL,
+    return apsched__pstore_error(APSCHED_EINVAL,
                                  "sqlite store: busy_timeout_ms %d is negative (0: 5000 ms)",
                                  o->busy_timeout_ms);
   return APSCHED_OK;
@@ -649,7 +520,7 @@ static int open_database(sqlite_store *ss, const apsched_sqlite_options *o) {
   sqlite3_extended_result_codes(ss->c.db, 1);
   sqlite3_busy_timeout(ss->c.db, o->busy_timeout_ms ? o->busy_timeout_ms : 5000);
   if (!ss->external && sqlite3_db_readonly(ss->c.db, "main") == 1)
-    return apsched__sqlite_error(APSCHED_EBACKEND,
+    return apsched__pstore_error(APSCHED_EBACKEND,
                                  "'%s' is read-only: a scheduler must be able to write its jobs "
                                  "(an outside tool may read it with external = true)",
                                  ss->c.path);
@@ -660,7 +531,7 @@ static int open_database(sqlite_store *ss, const apsched_sqlite_options *o) {
   char mode[16];
   rc = pragma(ss, "PRAGMA journal_mode = WAL", mode, sizeof mode, "switching to WAL mode");
   if (rc == APSCHED_OK && strcmp(mode, "wal") != 0)
-    rc = apsched__sqlite_error(APSCHED_EBACKEND, "'%s': cannot switch to WAL mode (journal mode "
+    rc = apsched__pstore_error(APSCHED_EBACKEND, "'%s': cannot switch to WAL mode (journal mode "
                                                  "stays '%s')", ss->c.path, mode);
   if (rc == APSCHED_OK)
     rc = pragma(ss,
@@ -680,7 +551,7 @@ static int open_database(sqlite_store *ss, const apsched_sqlite_options *o) {
 int apsched_sqlite_store_create(const apsched_sqlite_options *opts, apsched_jobstore **out,
                                 char *errbuf, size_t errlen) {
   int rc = out ? check_options(opts)
-               : apsched__sqlite_error(APSCHED_EINVAL, "sqlite store: out is NULL");
+               : apsched__pstore_error(APSCHED_EINVAL, "sqlite store: out is NULL");
   if (out) *out = NULL;
   sqlite_store *ss = NULL;
   if (rc == APSCHED_OK) {
@@ -694,7 +565,7 @@ int apsched_sqlite_store_create(const apsched_sqlite_options *opts, apsched_jobs
       ss->c.prefix = strdup(opts->table_prefix ? opts->table_prefix : "apsched_");
     }
     if (!ss || !ss->c.path || !ss->c.prefix)
-      rc = apsched__sqlite_error(APSCHED_ENOMEM, "sqlite store: out of memory");
+      rc = apsched__pstore_error(APSCHED_ENOMEM, "sqlite store: out of memory");
   }
   if (rc == APSCHED_OK && !ss->external) {
     int fd = apsched__sqlite_lock(ss->c.path);
@@ -704,7 +575,7 @@ int apsched_sqlite_store_create(const apsched_sqlite_options *opts, apsched_jobs
   if (rc == APSCHED_OK) rc = open_database(ss, opts);
   if (rc != APSCHED_OK) {
     if (ss) sq_destroy(&ss->base);
-    if (errbuf && errlen) snprintf(errbuf, errlen, "%s", apsched__sqlite_last_error());
+    if (errbuf && errlen) snprintf(errbuf, errlen, "%s", apsched__pstore_last_error());
     return rc;
   }
   *out = &ss->base;

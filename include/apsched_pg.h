@@ -1,0 +1,71 @@
+/*
+ * libapsched-pg: a job store in a PostgreSQL database. Jobs survive restarts,
+ * one readable row per job in the schema's tables (`psql -c 'select * from
+ * apsched.jobs'`, `\d+ apsched.jobs` explains every column).
+ *
+ * What it does now: one scheduler per schema, with the same semantics as the
+ * SQLite store (at-most-once delivery; a claimed batch is one transaction).
+ * Sharing one schema between several schedulers (leases, fencing,
+ * exactly-once dispatch) is not built yet: until it is, give each scheduler
+ * a schema of its own. Outside tools (psql, `apsched jobs --store
+ * postgresql://...`) may change the jobs at any time; the scheduler sees
+ * their changes at its next pass.
+ *
+ * The store keeps what a later process can use: a job needs a function
+ * registered by name (apsched_register_func, func_name) and at most a byte
+ * argument (arg_bytes); a job with a pointer argument or an unnamed function
+ * is refused when it is added (APSCHED_EINVAL). A row it cannot decode is
+ * never changed or deleted: it is reported, listed as broken and only
+ * removable.
+ *
+ * Link with apsched::pg (CMake) or `pkg-config --libs apsched-pg`.
+ */
+#ifndef APSCHED_PG_H
+#define APSCHED_PG_H
+
+#include "apsched_plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct apsched_pg_options {
+  /* libpq connection string: a URL ("postgresql://user@host/db") or
+   * key=value pairs ("host=/run/postgresql dbname=app"); "" uses libpq's
+   * defaults and PG* environment variables. Required (not NULL). */
+  const char *conninfo;
+  /* The PostgreSQL schema holding the tables; NULL: "apsched". Created if
+   * missing (unless existing_only). At most 63 bytes, no control characters. */
+  const char *schema;
+  /* How long a claim is held by a scheduler that stops answering, in
+   * milliseconds; 0: 5000. Kept for sharing between schedulers (not built
+   * yet). */
+  int lease_ms;
+  /* A name for this scheduler in the schedulers table (not used yet);
+   * NULL: none. */
+  const char *scheduler_name;
+  /* Refuse a database without the schema's tables instead of creating them
+   * (tools that should not turn a typo into a new, empty store). */
+  bool existing_only;
+} apsched_pg_options;
+
+/* Connects and brings the schema to this library's version, creating it
+ * (schema and tables, in one transaction) on first use. Fails with
+ * APSCHED_EINVAL for bad options (naming the bad one), a schema whose
+ * version is newer than this library's, or one that was not made by
+ * libapsched-pg; APSCHED_EBACKEND when the server cannot be reached or
+ * refuses (with libpq's message). errbuf (optional) and apsched_last_error()
+ * say why; nothing in the database changes on failure. The store is
+ * APSCHED_STORE_BLOCKING and reconnects by itself after a lost connection
+ * (the call that found it lost fails with APSCHED_EBACKEND; the scheduler
+ * retries). Add it with apsched_add_jobstore (which then owns it). */
+APSCHED_API int apsched_pg_store_create(const apsched_pg_options *opts, apsched_jobstore **out,
+                                        char *errbuf, size_t errlen);
+
+/* The schema version this library writes (and the newest it opens). */
+#define APSCHED_PG_SCHEMA_VERSION 1
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* APSCHED_PG_H */

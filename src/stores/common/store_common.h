@@ -1,0 +1,162 @@
+/* What the persistent job stores (libapsched-sqlite, libapsched-pg) share:
+ * the job columns, records <-> column values, rows that cannot be decoded,
+ * the claimed batch, and their error messages. Compiled into each store
+ * library (hidden): the libraries see the core only through apsched.h and
+ * apsched_plugin.h, like any store plugin. */
+#ifndef APSCHED_STORE_COMMON_H
+#define APSCHED_STORE_COMMON_H
+
+#include "apsched_plugin.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_HIDDEN __attribute__((visibility("hidden")))
+
+/* The job columns in the order every statement binds and selects them. */
+#define STORE_JOB_COLUMNS                                                                   \
+  "id, name, func, \"trigger\", executor, arg, misfire_grace_ms, \"coalesce\", max_instances, " \
+  "max_runtime_ms, next_run_time, trigger_time, delivery"
+enum {
+  COL_ID,
+  COL_NAME,
+  COL_FUNC,
+  COL_TRIGGER,
+  COL_EXECUTOR,
+  COL_ARG,
+  COL_MISFIRE,
+  COL_COALESCE,
+  COL_MAX_INSTANCES,
+  COL_MAX_RUNTIME,
+  COL_NEXT_RUN_TIME,
+  COL_TRIGGER_TIME,
+  COL_DELIVERY,
+  COL_COUNT
+};
+
+/* ------------------------------------------------------------- errors.c */
+
+/* apsched_plugin_error, also kept for apsched__pstore_last_error. Every
+ * message of a store library goes through here. */
+STORE_HIDDEN int apsched__pstore_error(int code, const char *fmt, ...) APSCHED_PRINTF(2, 3);
+/* The last message of apsched__pstore_error on this thread (for the errbuf of
+ * a store's create function: the core keeps its own copy to itself). */
+STORE_HIDDEN const char *apsched__pstore_last_error(void);
+
+/* ---------------------------------------------------------------- sql.c */
+
+/* Replaces every '@' in sql by subst (a table prefix, a quoted schema name);
+ * malloc'd, NULL when memory is short. */
+STORE_HIDDEN char *apsched__pstore_expand(const char *sql, const char *subst);
+
+/* -------------------------------------------------------------- codec.c */
+
+/* One column value of a job row, as a store's driver read it (or is to
+ * write it). */
+typedef enum store_kind {
+  STORE_NULL,
+  STORE_INT,   /* i */
+  STORE_TEXT,  /* text, NUL-terminated */
+  STORE_BYTES, /* bytes, len */
+  STORE_OTHER  /* a type the column should not hold; other says which ("a real number") */
+} store_kind;
+
+typedef struct store_value {
+  store_kind kind;
+  int64_t i;
+  const char *text;
+  const void *bytes;
+  size_t len;
+  const char *other;
+} store_value;
+
+/* Whether the record can be kept in a row at all (a registered function
+ * name, no pointer argument); APSCHED_EINVAL with the reason if not. store
+ * names the kind in the message ("SQLite", "PostgreSQL"). */
+STORE_HIDDEN int apsched__pstore_storable(const apsched_job_record *rec, const char *store);
+
+/* The canonical text of rec's trigger (malloc'd), or NULL when memory is
+ * short or the trigger cannot describe itself (the error is set). */
+STORE_HIDDEN char *apsched__pstore_trigger_text(const apsched_job_record *rec);
+
+/* What add checks before it writes anything: every record storable (else
+ * *failed is its index), and the canonical trigger texts of all, in *texts
+ * (freed with apsched__pstore_free_texts). */
+STORE_HIDDEN int apsched__pstore_add_prepare(apsched_job_record *const *recs, size_t n,
+                                             const char *store, char ***texts, size_t *failed);
+STORE_HIDDEN void apsched__pstore_free_texts(char **texts, size_t n);
+
+/* The column values of rec (a storable record); they point into rec and
+ * trigger_text. Times and the argument are NULL when absent. */
+STORE_HIDDEN void apsched__pstore_encode(const apsched_job_record *rec, const char *trigger_text,
+                                        store_value out[COL_COUNT]);
+
+/* Interns an executor alias for a record read back. */
+typedef const char *(*store_intern_fn)(void *ctx, const char *text);
+
+/* Decodes one row into a new record. A row that cannot be decoded becomes
+ * a broken record (APSCHED_JOB_BROKEN, an unparsed trigger saying why, no
+ * next run time); *why (if given) then points at the reason, valid until
+ * the record is freed. APSCHED_ENOMEM is the only error. */
+STORE_HIDDEN int apsched__pstore_decode(const store_value cols[COL_COUNT], store_intern_fn intern,
+                                       void *ctx, apsched_job_record **out, const char **why);
+
+/* ------------------------------------------------------------- strset.c */
+
+/* A small set of strings (ids of broken rows, aliases interned before the
+ * store knows its scheduler): few entries, so a plain array. */
+typedef struct store_strset {
+  char **items;
+  size_t n, cap;
+} store_strset;
+
+STORE_HIDDEN const char *apsched__pstore_strset_find(const store_strset *set, const char *s);
+/* The stored copy of s (added if missing); NULL when memory is short. */
+STORE_HIDDEN const char *apsched__pstore_strset_add(store_strset *set, const char *s);
+STORE_HIDDEN void apsched__pstore_strset_remove(store_strset *set, const char *s);
+STORE_HIDDEN void apsched__pstore_strset_clear(store_strset *set);
+STORE_HIDDEN void apsched__pstore_strset_free(store_strset *set);
+
+/* --------------------------------------------------------------- base.c */
+
+/* The state of a persistent store that is not in its database: the
+ * scheduler it was opened by, the rows found broken (reported once per
+ * open), and the records of the claimed batch. Embedded in each store. */
+typedef struct store_base {
+  apsched_scheduler *sched; /* from open; NULL before open and after close */
+  const char *alias;
+  store_strset broken;  /* ids of rows that do not decode, reported since open */
+  store_strset aliases; /* executor aliases while there is no scheduler */
+  apsched_job_record **claimed; /* every record claimed in the batch */
+  size_t nclaimed, claimed_cap, held;
+} store_base;
+
+/* An intern function for apsched__pstore_decode; ctx is the store_base. */
+STORE_HIDDEN const char *apsched__pstore_intern(void *ctx, const char *text);
+/* open / close of the vtable: remembers (forgets) the scheduler; a new open
+ * reports every broken row again. */
+STORE_HIDDEN void apsched__pstore_base_open(store_base *b, apsched_scheduler *s, const char *alias);
+STORE_HIDDEN void apsched__pstore_base_close(store_base *b);
+STORE_HIDDEN void apsched__pstore_base_free(store_base *b);
+
+/* Decodes a row (apsched__pstore_decode): a broken one is reported once per
+ * open; one that decodes again (fixed by hand) is forgotten as broken. */
+STORE_HIDDEN int apsched__pstore_decode_row(store_base *b, const store_value cols[COL_COUNT],
+                                           apsched_job_record **out);
+/* A row with this id was removed: forgotten as broken (id NULL: all rows). */
+STORE_HIDDEN void apsched__pstore_removed(store_base *b, const char *id);
+/* Whether a row with this id was found broken since open. */
+STORE_HIDDEN bool apsched__pstore_known_broken(const store_base *b, const char *id);
+
+/* Adds rec (claimed now) to the batch: held until released. */
+STORE_HIDDEN int apsched__pstore_hold(store_base *b, apsched_job_record *rec);
+/* Whether a record with this id is claimed and not yet released. */
+STORE_HIDDEN bool apsched__pstore_is_held(const store_base *b, const char *id);
+/* Ends the hold of rec for release(); APSCHED_EINVAL (naming rec and where)
+ * if rec is not a held record of this batch. */
+STORE_HIDDEN int apsched__pstore_unhold(store_base *b, apsched_job_record *rec, const char *where);
+/* Frees the batch's records from index first on (0: all). */
+STORE_HIDDEN void apsched__pstore_drop_claims(store_base *b, size_t first);
+
+#endif

@@ -1,0 +1,571 @@
+/* The PostgreSQL job store: the vtable of apsched_plugin.h over the table
+ * <schema>.jobs.
+ *
+ * One connection, used by one call at a time (the scheduler serializes a
+ * store's calls). Every call reads the table afresh, so a job paused,
+ * changed or removed by another program (psql, `apsched jobs`) is seen by
+ * the next call; nothing about the jobs is cached between calls but the ids
+ * of rows that cannot be decoded, re-checked whenever they matter.
+ *
+ * Writes: each mutating call is one transaction. A claimed batch is one
+ * transaction too: claim_due begins it and locks the due rows (FOR UPDATE
+ * SKIP LOCKED), release stages each job's new next run time, commit makes
+ * the batch durable at once. A failed statement aborts a PostgreSQL
+ * transaction, so a release that fails undoes the whole batch (every job of
+ * it is due again and none of their runs starts), where SQLite undoes that
+ * job alone: both are what the contract allows. Inside an open batch (only
+ * the conformance kit writes there), the other writes nest as savepoints.
+ *
+ * Due-ness uses the scheduler's `now` (claim_due's argument); the
+ * database's clock, leases and fencing for schedulers sharing a schema are
+ * the next step. */
+#include "pg_internal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --------------------------------------------------------------- queries */
+
+typedef enum query {
+  Q_INSERT,
+  Q_UPSERT,
+  Q_LOOKUP,
+  Q_UPDATE,
+  Q_DELETE,
+  Q_DELETE_ALL,
+  Q_NEXT,
+  Q_DUE,
+  Q_ADVANCE,
+  Q_ALL,
+  Q_COUNT
+} query;
+
+#define VALUES "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+#define SET_COLUMNS                                                                          \
+  "name = $2, func = $3, \"trigger\" = $4, executor = $5, arg = $6, misfire_grace_ms = $7, " \
+  "\"coalesce\" = $8, max_instances = $9, max_runtime_ms = $10, next_run_time = $11, "       \
+  "trigger_time = $12, delivery = $13"
+
+/* "@" is the quoted schema (apsched__pstore_expand). Ties in next_run_time
+ * go by id, so the order is the same on every call. */
+static const char *const query_sql[Q_COUNT] = {
+    [Q_INSERT] = "INSERT INTO @.jobs (" STORE_JOB_COLUMNS ") VALUES " VALUES,
+    /* One statement: the job is never missing. */
+    [Q_UPSERT] = "INSERT INTO @.jobs (" STORE_JOB_COLUMNS ") VALUES " VALUES
+                 " ON CONFLICT (id) DO UPDATE SET " SET_COLUMNS,
+    [Q_LOOKUP] = "SELECT " STORE_JOB_COLUMNS " FROM @.jobs WHERE id = $1",
+    [Q_UPDATE] = "UPDATE @.jobs SET " SET_COLUMNS " WHERE id = $1",
+    [Q_DELETE] = "DELETE FROM @.jobs WHERE id = $1",
+    [Q_DELETE_ALL] = "DELETE FROM @.jobs",
+    [Q_NEXT] = "SELECT id, next_run_time FROM @.jobs WHERE next_run_time IS NOT NULL "
+               "ORDER BY next_run_time, id LIMIT $1",
+    [Q_DUE] = "SELECT " STORE_JOB_COLUMNS " FROM @.jobs WHERE next_run_time <= $1 AND NOT paused "
+              "ORDER BY next_run_time, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+    [Q_ADVANCE] = "UPDATE @.jobs SET next_run_time = $2, trigger_time = $3 WHERE id = $1",
+    [Q_ALL] = "SELECT " STORE_JOB_COLUMNS " FROM @.jobs ORDER BY id",
+};
+
+/* ----------------------------------------------------------------- store */
+
+typedef struct pg_store {
+  apsched_jobstore base;
+  pg_link link;
+  char *sql[Q_COUNT]; /* query_sql with the schema filled in */
+  store_base b;       /* scheduler, broken rows, the claimed batch's records */
+  /* The claimed batch: claim_due began its transaction, commit ends it.
+   * failed: a statement of it failed, so the server has aborted it. */
+  bool batch, batch_failed;
+  apsched_job_record *found; /* the last lookup's record */
+  int lease_ms;              /* kept for sharing between schedulers */
+  char *scheduler_name;
+} pg_store;
+
+static pg_store *as_pg(apsched_jobstore *st) { return (pg_store *)st; }
+
+/* Runs query q; on failure inside the batch, notes that the batch is lost. */
+static PGresult *run(pg_store *ps, query q, int n, const char *const *values, const int *lengths,
+                     const int *formats, const char *what, int *rc) {
+  PGresult *res = apsched__pg_exec(&ps->link, ps->sql[q], n, values, lengths, formats, true, what, rc);
+  if (!res && ps->batch) ps->batch_failed = true;
+  return res;
+}
+
+static int command(pg_store *ps, const char *sql, const char *what) {
+  int rc = apsched__pg_command(&ps->link, sql, what);
+  if (rc != APSCHED_OK && ps->batch) ps->batch_failed = true;
+  return rc;
+}
+
+/* Before a call outside a batch: a working connection (reconnecting after a
+ * loss), with no transaction left open. */
+static int ready(pg_store *ps) {
+  if (ps->batch) return APSCHED_OK;
+  int rc = apsched__pg_ready(&ps->link);
+  if (rc == APSCHED_OK && apsched__pg_in_transaction(&ps->link))
+    rc = apsched__pg_command(&ps->link, "ROLLBACK", "ending a transaction left open");
+  return rc;
+}
+
+/* Begins a write: a transaction of its own, or a savepoint inside an open
+ * batch (*nested). */
+static int write_begin(pg_store *ps, bool *nested) {
+  *nested = ps->batch;
+  if (ps->batch && ps->batch_failed)
+    return apsched__pstore_error(APSCHED_EBACKEND,
+                                 "postgresql schema '%s': the claimed batch was rolled back after "
+                                 "an earlier error",
+                                 ps->link.schema);
+  int rc = ready(ps);
+  if (rc != APSCHED_OK) return rc;
+  return apsched__pg_command(&ps->link, *nested ? "SAVEPOINT apsched_write" : "BEGIN",
+                             "starting a write transaction");
+}
+
+/* Ends a write begun by write_begin: commits it if rc is APSCHED_OK, else
+ * undoes it. Returns rc, or the commit's error. */
+static int write_end(pg_store *ps, bool nested, int rc) {
+  if (rc == APSCHED_OK) {
+    rc = apsched__pg_command(&ps->link, nested ? "RELEASE SAVEPOINT apsched_write" : "COMMIT",
+                             "committing");
+    if (rc == APSCHED_OK) return rc;
+  }
+  if (!apsched__pg_in_transaction(&ps->link)) return rc; /* the connection is gone: so is the write */
+  if (nested) {
+    if (apsched__pg_command(&ps->link, "ROLLBACK TO SAVEPOINT apsched_write", "undoing a write") != APSCHED_OK)
+      ps->batch_failed = true;
+  } else {
+    apsched__pg_command(&ps->link, "ROLLBACK", "undoing a write");
+  }
+  return rc;
+}
+
+/* Decodes row of res, noting it if broken. */
+static int decode(pg_store *ps, const PGresult *res, int row, apsched_job_record **out) {
+  return apsched__pg_decode(res, row, &ps->b, out);
+}
+
+/* Calls fn for every row, decoded (fn NULL: only decodes, which reports
+ * the broken ones). */
+static int scan_all(pg_store *ps, int (*fn)(const apsched_job_record *rec, void *ud), void *ud,
+                    const char *what) {
+  int rc = ready(ps);
+  if (rc != APSCHED_OK) return rc;
+  PGresult *res = run(ps, Q_ALL, 0, NULL, NULL, NULL, what, &rc);
+  if (!res) return rc;
+  for (int row = 0; row < PQntuples(res) && rc == APSCHED_OK; row++) {
+    apsched_job_record *rec;
+    if ((rc = decode(ps, res, row, &rec)) != APSCHED_OK) break;
+    if (fn) rc = fn(rec, ud);
+    apsched_job_record_free(rec);
+  }
+  PQclear(res);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- vtable */
+
+/* Reports every row that does not decode, once per open: the scheduler
+ * announces each as JOB_ERROR. */
+static int pg_open(apsched_jobstore *st, apsched_scheduler *s, const char *alias) {
+  pg_store *ps = as_pg(st);
+  apsched__pstore_base_open(&ps->b, s, alias);
+  return scan_all(ps, NULL, NULL, "reading the jobs");
+}
+
+static void pg_close(apsched_jobstore *st) { apsched__pstore_base_close(&as_pg(st)->b); }
+
+static void pg_destroy(apsched_jobstore *st) {
+  pg_store *ps = as_pg(st);
+  if (!ps) return;
+  /* An open batch was never committed: none of its runs started. Closing
+   * the connection rolls it back. */
+  apsched__pg_disconnect(&ps->link);
+  apsched__pstore_base_free(&ps->b);
+  apsched_job_record_free(ps->found);
+  for (int i = 0; i < Q_COUNT; i++) free(ps->sql[i]);
+  PQfreemem(ps->link.quoted);
+  free(ps->link.conninfo);
+  free(ps->link.schema);
+  free(ps->scheduler_name);
+  free(ps);
+}
+
+/* Writes one record (INSERT or upsert) inside an open write. */
+static int write_record(pg_store *ps, const apsched_job_record *rec, const char *text, bool upsert,
+                        size_t i, size_t *failed) {
+  pg_params p;
+  apsched__pg_params(&p, rec, text);
+  char what[128];
+  snprintf(what, sizeof what, "writing job '%.64s'", rec->id);
+  int rc = APSCHED_OK;
+  PGresult *res = PQexecParams(ps->link.conn, ps->sql[upsert ? Q_UPSERT : Q_INSERT], COL_COUNT, NULL,
+                               p.values, p.lengths, p.formats, 1);
+  if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+    PQclear(res);
+    return APSCHED_OK;
+  }
+  const char *state = apsched__pg_sqlstate(res);
+  if (strcmp(state, "23505") == 0) { /* unique_violation */
+    rc = apsched__pstore_error(APSCHED_EEXIST, "job '%.64s': the id is taken", rec->id);
+    *failed = i;
+  } else if (strncmp(state, "22", 2) == 0) {
+    /* A data exception (text that is not valid in the database's encoding,
+     * a number out of range): this record's fault. */
+    apsched__pg_fail(&ps->link, res, what);
+    rc = APSCHED_EINVAL;
+    *failed = i;
+  } else {
+    rc = apsched__pg_fail(&ps->link, res, what);
+  }
+  PQclear(res);
+  return rc;
+}
+
+static int pg_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t n,
+                  const bool *replace, size_t *failed) {
+  pg_store *ps = as_pg(st);
+  size_t dummy;
+  if (!failed) failed = &dummy;
+  *failed = n;
+  if (n == 0) return APSCHED_OK;
+  char **texts;
+  int rc = apsched__pstore_add_prepare(recs, n, "PostgreSQL", &texts, failed);
+  if (rc != APSCHED_OK) return rc;
+  bool nested = false;
+  rc = write_begin(ps, &nested);
+  if (rc == APSCHED_OK) {
+    for (size_t i = 0; i < n && rc == APSCHED_OK; i++)
+      rc = write_record(ps, recs[i], texts[i], replace && replace[i], i, failed);
+    rc = write_end(ps, nested, rc);
+  }
+  apsched__pstore_free_texts(texts, n);
+  if (rc != APSCHED_OK) return rc;
+  /* Stored: the rows are the jobs now, the records are not kept. */
+  for (size_t i = 0; i < n; i++) apsched_job_record_free(recs[i]);
+  return APSCHED_OK;
+}
+
+static int pg_lookup(apsched_jobstore *st, const char *id, const apsched_job_record **out) {
+  pg_store *ps = as_pg(st);
+  if (!id || !out)
+    return apsched__pstore_error(APSCHED_EINVAL, "lookup: %s is NULL", !id ? "id" : "out");
+  *out = NULL;
+  int rc = ready(ps);
+  if (rc != APSCHED_OK) return rc;
+  /* id may point into the previous lookup's record: freed only below. */
+  const char *params[1] = {id};
+  PGresult *res = run(ps, Q_LOOKUP, 1, params, NULL, NULL, "looking a job up", &rc);
+  if (!res) return rc;
+  apsched_job_record *rec = NULL;
+  rc = PQntuples(res) == 0 ? APSCHED_ENOENT : decode(ps, res, 0, &rec);
+  PQclear(res);
+  if (rc != APSCHED_OK) return rc;
+  apsched_job_record_free(ps->found);
+  ps->found = rec;
+  *out = rec;
+  return APSCHED_OK;
+}
+
+/* Whether a statement changed no row (PQcmdTuples "0"). */
+static bool no_rows(PGresult *res) { return strcmp(PQcmdTuples(res), "0") == 0; }
+
+static int pg_update(apsched_jobstore *st, apsched_job_record *rec) {
+  pg_store *ps = as_pg(st);
+  if (!rec) return apsched__pstore_error(APSCHED_EINVAL, "update: no record");
+  int rc = apsched__pstore_storable(rec, "PostgreSQL");
+  if (rc != APSCHED_OK) return rc;
+  char *text = apsched__pstore_trigger_text(rec);
+  if (!text) return APSCHED_EINVAL;
+  bool nested;
+  rc = write_begin(ps, &nested);
+  if (rc == APSCHED_OK) {
+    pg_params p;
+    apsched__pg_params(&p, rec, text);
+    char what[128];
+    snprintf(what, sizeof what, "updating job '%.64s'", rec->id);
+    PGresult *res = apsched__pg_exec(&ps->link, ps->sql[Q_UPDATE], COL_COUNT, p.values, p.lengths,
+                                     p.formats, true, what, &rc);
+    if (res && no_rows(res)) rc = apsched__pstore_error(APSCHED_ENOENT, "no job '%.64s'", rec->id);
+    PQclear(res);
+    rc = write_end(ps, nested, rc);
+  }
+  free(text);
+  if (rc == APSCHED_OK) apsched_job_record_free(rec);
+  return rc;
+}
+
+/* Deletes one row (id) or all (id NULL) in one write. */
+static int delete_rows(pg_store *ps, const char *id) {
+  bool nested;
+  int rc = write_begin(ps, &nested);
+  if (rc != APSCHED_OK) return rc;
+  const char *params[1] = {id};
+  PGresult *res = apsched__pg_exec(&ps->link, ps->sql[id ? Q_DELETE : Q_DELETE_ALL], id ? 1 : 0,
+                                   params, NULL, NULL, true,
+                                   id ? "removing a job" : "removing all jobs", &rc);
+  if (res && id && no_rows(res)) rc = apsched__pstore_error(APSCHED_ENOENT, "no job '%.64s'", id);
+  PQclear(res);
+  return write_end(ps, nested, rc);
+}
+
+static int pg_remove(apsched_jobstore *st, const char *id) {
+  pg_store *ps = as_pg(st);
+  if (!id) return apsched__pstore_error(APSCHED_EINVAL, "remove: id is NULL");
+  int rc = delete_rows(ps, id);
+  if (rc == APSCHED_OK) apsched__pstore_removed(&ps->b, id);
+  return rc;
+}
+
+static int pg_remove_all(apsched_jobstore *st) {
+  pg_store *ps = as_pg(st);
+  int rc = delete_rows(ps, NULL);
+  if (rc == APSCHED_OK) apsched__pstore_removed(&ps->b, NULL);
+  return rc;
+}
+
+/* Whether the row with this id still does not decode (rows once found
+ * broken may have been fixed by hand). */
+static int still_broken(pg_store *ps, const char *id, bool *broken) {
+  const apsched_job_record *rec;
+  int rc = pg_lookup(&ps->base, id, &rec);
+  *broken = rc == APSCHED_ENOENT || (rc == APSCHED_OK && (rec->flags & APSCHED_JOB_BROKEN));
+  return rc == APSCHED_ENOENT ? APSCHED_OK : rc;
+}
+
+/* How many rows to ask for so that max of them are neither held by the
+ * batch nor known to be broken (those are skipped). */
+static void row_limit(const pg_store *ps, size_t max, char *buf, size_t len) {
+  snprintf(buf, len, "%zu", max + ps->b.held + ps->b.broken.n);
+}
+
+static int pg_next_run_time(apsched_jobstore *st, apsched_time_t *out) {
+  pg_store *ps = as_pg(st);
+  *out = APSCHED_TIME_NONE;
+  int rc = ready(ps);
+  if (rc != APSCHED_OK) return rc;
+  char limit[32];
+  row_limit(ps, 1, limit, sizeof limit);
+  const char *params[1] = {limit};
+  PGresult *res = run(ps, Q_NEXT, 1, params, NULL, NULL, "reading the next run time", &rc);
+  if (!res) return rc;
+  for (int row = 0; row < PQntuples(res); row++) {
+    const char *id = PQgetvalue(res, row, 0);
+    if (apsched__pstore_is_held(&ps->b, id)) continue;
+    if (apsched__pstore_known_broken(&ps->b, id)) {
+      bool broken;
+      if ((rc = still_broken(ps, id, &broken)) != APSCHED_OK) break;
+      if (broken) continue;
+    }
+    *out = apsched__pg_int8(res, row, 1);
+    break;
+  }
+  PQclear(res);
+  if (rc != APSCHED_OK) *out = APSCHED_TIME_NONE;
+  return rc;
+}
+
+/* Ends the batch's transaction without writing anything. */
+static void end_batch(pg_store *ps) {
+  if (apsched__pg_in_transaction(&ps->link))
+    apsched__pg_command(&ps->link, "ROLLBACK", "ending the claimed batch");
+  ps->batch = ps->batch_failed = false;
+}
+
+static int pg_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
+                        size_t max) {
+  pg_store *ps = as_pg(st);
+  if (max == 0) return 0;
+  if (!out) return apsched__pstore_error(APSCHED_EINVAL, "claim_due: out is NULL");
+  if (max > INT_MAX) max = INT_MAX;
+  bool began = false;
+  int rc = APSCHED_OK;
+  if (!ps->batch) {
+    apsched__pstore_drop_claims(&ps->b, 0); /* the previous batch's, committed */
+    if ((rc = ready(ps)) != APSCHED_OK) return rc;
+    if ((rc = command(ps, "BEGIN", "starting to claim due jobs")) != APSCHED_OK) return rc;
+    ps->batch = began = true;
+    ps->batch_failed = false;
+  }
+  size_t first = ps->b.nclaimed, n = 0;
+  char at[32], limit[32];
+  snprintf(at, sizeof at, "%lld", (long long)now);
+  row_limit(ps, max, limit, sizeof limit);
+  const char *params[2] = {at, limit};
+  PGresult *res = run(ps, Q_DUE, 2, params, NULL, NULL, "claiming due jobs", &rc);
+  for (int row = 0; res && row < PQntuples(res) && n < max; row++) {
+    const char *id = PQgetvalue(res, row, COL_ID);
+    if (apsched__pstore_is_held(&ps->b, id)) continue;
+    apsched_job_record *rec;
+    if ((rc = decode(ps, res, row, &rec)) != APSCHED_OK) break;
+    if (rec->flags & APSCHED_JOB_BROKEN) {
+      apsched_job_record_free(rec); /* kept in the table, never run */
+      continue;
+    }
+    if ((rc = apsched__pstore_hold(&ps->b, rec)) != APSCHED_OK) {
+      apsched_job_record_free(rec);
+      break;
+    }
+    out[n++] = rec;
+  }
+  PQclear(res);
+  if (rc != APSCHED_OK) {
+    /* Nothing of this call stays claimed. */
+    apsched__pstore_drop_claims(&ps->b, first);
+    if (began) end_batch(ps);
+    return rc;
+  }
+  if (began && n == 0) end_batch(ps); /* nothing was written */
+  return (int)n;
+}
+
+static int pg_release(apsched_jobstore *st, apsched_job_record *rec, apsched_time_t next_run_time,
+                      apsched_time_t trigger_time, bool remove_job) {
+  pg_store *ps = as_pg(st);
+  char where[128];
+  snprintf(where, sizeof where, "postgresql schema '%s'", ps->link.schema);
+  int rc = apsched__pstore_unhold(&ps->b, rec, where);
+  if (rc != APSCHED_OK) return rc;
+  if (ps->batch_failed || !apsched__pg_in_transaction(&ps->link))
+    return apsched__pstore_error(APSCHED_EBACKEND,
+                                 "postgresql schema '%s': the claimed batch was rolled back after "
+                                 "an earlier error; job '%.64s' is due again",
+                                 ps->link.schema, rec->id);
+  char next[32], trig[32];
+  snprintf(next, sizeof next, "%lld", (long long)next_run_time);
+  snprintf(trig, sizeof trig, "%lld", (long long)trigger_time);
+  const char *params[3] = {rec->id, next_run_time == APSCHED_TIME_NONE ? NULL : next,
+                           trigger_time == APSCHED_TIME_NONE ? NULL : trig};
+  char what[128];
+  snprintf(what, sizeof what, "%s job '%.64s'",
+           remove_job ? "removing finished" : "storing the next run time of", rec->id);
+  PQclear(run(ps, remove_job ? Q_DELETE : Q_ADVANCE, remove_job ? 1 : 3, params, NULL, NULL, what,
+              &rc));
+  return rc;
+}
+
+static int pg_commit(apsched_jobstore *st) {
+  pg_store *ps = as_pg(st);
+  if (!ps->batch) return APSCHED_OK;
+  int rc;
+  /* COMMIT of an aborted transaction "succeeds" as a ROLLBACK: check first. */
+  if (ps->batch_failed || PQtransactionStatus(ps->link.conn) != PQTRANS_INTRANS) {
+    rc = apsched__pstore_error(APSCHED_EBACKEND,
+                               "postgresql schema '%s': the claimed batch was rolled back after "
+                               "an earlier error; its jobs are due again",
+                               ps->link.schema);
+  } else {
+    rc = apsched__pg_command(&ps->link, "COMMIT", "committing the claimed jobs");
+  }
+  end_batch(ps); /* after a failed COMMIT: its ROLLBACK, if still open */
+  apsched__pstore_drop_claims(&ps->b, 0);
+  return rc;
+}
+
+static int pg_foreach(apsched_jobstore *st, int (*fn)(const apsched_job_record *rec, void *ud),
+                      void *ud) {
+  if (!fn) return apsched__pstore_error(APSCHED_EINVAL, "foreach: fn is NULL");
+  return scan_all(as_pg(st), fn, ud, "listing the jobs");
+}
+
+static const apsched_jobstore_vtable pg_vtable = {
+    .version = APSCHED_JOBSTORE_VTABLE_VERSION,
+    .kind = "postgresql",
+    .flags = APSCHED_STORE_BLOCKING,
+    .open = pg_open,
+    .close = pg_close,
+    .destroy = pg_destroy,
+    .add = pg_add,
+    .lookup = pg_lookup,
+    .update = pg_update,
+    .remove = pg_remove,
+    .remove_all = pg_remove_all,
+    .next_run_time = pg_next_run_time,
+    .claim_due = pg_claim_due,
+    .release = pg_release,
+    .commit = pg_commit,
+    .foreach = pg_foreach,
+};
+
+/* ---------------------------------------------------------------- create */
+
+enum { LEASE_MAX_MS = 24 * 3600 * 1000 };
+
+static int check_options(const apsched_pg_options *o) {
+  if (!o) return apsched__pstore_error(APSCHED_EINVAL, "postgresql store: options are NULL");
+  if (!o->conninfo)
+    return apsched__pstore_error(APSCHED_EINVAL,
+                                 "postgresql store: conninfo is NULL (\"\" means libpq's defaults)");
+  char *why = NULL;
+  PQconninfoOption *parsed = PQconninfoParse(o->conninfo, &why);
+  if (!parsed) {
+    /* libpq's message names the bad part; the string itself may hold a password. */
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", why ? why : "out of memory");
+    PQfreemem(why);
+    size_t len = strlen(msg);
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) msg[--len] = '\0';
+    return apsched__pstore_error(APSCHED_EINVAL, "postgresql store: conninfo: %s", msg);
+  }
+  PQconninfoFree(parsed);
+  if (o->schema) {
+    size_t len = strlen(o->schema);
+    bool control = false;
+    for (const char *p = o->schema; *p; p++) control |= (unsigned char)*p < 0x20 || *p == 0x7f;
+    if (len == 0 || len > PG_SCHEMA_MAX || control)
+      return apsched__pstore_error(APSCHED_EINVAL,
+                                   "postgresql store: schema '%.80s' must be 1 to %d bytes "
+                                   "without control characters",
+                                   o->schema, PG_SCHEMA_MAX);
+  }
+  if (o->lease_ms < 0 || o->lease_ms > LEASE_MAX_MS)
+    return apsched__pstore_error(APSCHED_EINVAL,
+                                 "postgresql store: lease_ms %d is outside 0..%d (0: 5000 ms)",
+                                 o->lease_ms, LEASE_MAX_MS);
+  return APSCHED_OK;
+}
+
+/* Connects, quotes the schema, fills in the statements and brings the
+ * schema to our version. */
+static int open_database(pg_store *ps, bool existing_only) {
+  int rc = apsched__pg_ready(&ps->link);
+  if (rc != APSCHED_OK) return rc;
+  ps->link.quoted = PQescapeIdentifier(ps->link.conn, ps->link.schema, strlen(ps->link.schema));
+  if (!ps->link.quoted) return apsched__pg_fail(&ps->link, NULL, "quoting the schema name");
+  for (int q = 0; q < Q_COUNT; q++)
+    if (!(ps->sql[q] = apsched__pstore_expand(query_sql[q], ps->link.quoted)))
+      return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  return apsched__pg_schema_ensure(&ps->link, existing_only);
+}
+
+int apsched_pg_store_create(const apsched_pg_options *opts, apsched_jobstore **out, char *errbuf,
+                            size_t errlen) {
+  int rc = out ? check_options(opts)
+               : apsched__pstore_error(APSCHED_EINVAL, "postgresql store: out is NULL");
+  if (out) *out = NULL;
+  pg_store *ps = NULL;
+  if (rc == APSCHED_OK) {
+    ps = calloc(1, sizeof *ps);
+    if (ps) {
+      ps->base.vtable = &pg_vtable;
+      ps->lease_ms = opts->lease_ms ? opts->lease_ms : 5000;
+      ps->link.conninfo = strdup(opts->conninfo);
+      ps->link.schema = strdup(opts->schema ? opts->schema : "apsched");
+      if (opts->scheduler_name) ps->scheduler_name = strdup(opts->scheduler_name);
+    }
+    if (!ps || !ps->link.conninfo || !ps->link.schema ||
+        (opts->scheduler_name && !ps->scheduler_name))
+      rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  }
+  if (rc == APSCHED_OK) rc = open_database(ps, opts->existing_only);
+  if (rc != APSCHED_OK) {
+    if (ps) pg_destroy(&ps->base);
+    if (errbuf && errlen) snprintf(errbuf, errlen, "%s", apsched__pstore_last_error());
+    return rc;
+  }
+  *out = &ps->base;
+  return APSCHED_OK;
+}
+
+PGconn *apsched__pg_store_conn(apsched_jobstore *st) { return as_pg(st)->link.conn; }

@@ -1,0 +1,232 @@
+/* `apsched jobs --store postgresql://...`, run as a separate process against
+ * the PostgreSQL server this program starts (pg_server.h): list, show,
+ * pause, resume, remove on a schema a scheduler filled, ?schema=, the
+ * postgres:// spelling, export -> import into a new schema, a broken row,
+ * and the errors (no such schema, a bad parameter, no server). */
+#include "cli_run.h"
+#include "pg_server.h"
+
+#include "apsched.h"
+#include "apsched_pg.h"
+
+static char url[512];
+
+/* URL of the test server with ?schema=NAME added (scheme replaced when given). */
+static const char *schema_url(const char *schema, const char *scheme) {
+  static char bufs[4][600];
+  static int next;
+  char *b = bufs[next++ % 4];
+  const char *rest = strstr(url, "://");
+  snprintf(b, 600, "%s%s&schema=%s", scheme ? scheme : "postgresql", rest, schema);
+  return b;
+}
+
+static void show_failure(const char *const args[], const cli_result *r) {
+  fprintf(stderr, "args:");
+  for (int i = 0; args[i]; i++) fprintf(stderr, " '%s'", args[i]);
+  fprintf(stderr, "\nstatus %d\n--- stdout:\n%s--- stderr:\n%s\n", r->status, r->out.data,
+          r->err.data);
+}
+
+static char *ok_output(const char *stdin_path, const char *const args[]) {
+  cli_result r;
+  cli_io io = {.tz_env = "TZ=UTC", .stdin_path = stdin_path};
+  cli_run(&r, &io, args);
+  if (r.status != 0 || r.err.len != 0) show_failure(args, &r);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.err.data, "");
+  free(r.err.data);
+  return r.out.data;
+}
+
+static void expect_out(const char *expected, const char *const args[]) {
+  char *out = ok_output(NULL, args);
+  if (strcmp(out, expected) != 0) fprintf(stderr, "--- expected:\n%s--- got:\n%s", expected, out);
+  assert_string_equal(out, expected);
+  free(out);
+}
+#define EXPECT_OUT(expected, ...) expect_out(expected, ARGS(__VA_ARGS__))
+
+/* Exit status 2, nothing on stdout, one line on stderr containing want. */
+static void expect_error(const char *want, const char *const args[]) {
+  cli_result r;
+  cli_io io = {.tz_env = "TZ=UTC"};
+  cli_run(&r, &io, args);
+  bool good = r.status == 2 && r.out.len == 0 && strstr(r.err.data, want) &&
+              strchr(r.err.data, '\n') == r.err.data + r.err.len - 1;
+  if (!good) {
+    show_failure(args, &r);
+    fprintf(stderr, "--- expected a line containing:\n%s\n", want);
+  }
+  assert_true(good);
+  result_free(&r);
+}
+#define EXPECT_ERROR(want, ...) expect_error(want, ARGS(__VA_ARGS__))
+
+static int count_job(apsched_run_ctx *run) {
+  (void)run;
+  return 0;
+}
+
+static apsched_time_t fixed_now(void *ud) {
+  (void)ud;
+  return 1767225600LL * APSCHED_SEC; /* 2026-01-01T00:00:00Z */
+}
+
+static int64_t fixed_mono(void *ud) {
+  (void)ud;
+  return 1000 * APSCHED_SEC;
+}
+
+static apsched_trigger *parse_trigger(const char *text) {
+  apsched_trigger *t;
+  char err[256] = "";
+  if (apsched_trigger_parse(text, &t, err, sizeof err) != APSCHED_OK) fail_msg("%s: %s", text, err);
+  return t;
+}
+
+#define HOURLY "interval[hours=1, start_date='2026-01-01T00:00:00Z']"
+#define ONCE "date[run_date='2030-01-01T00:00:00Z']"
+
+/* Two jobs in schema, added by a (paused) scheduler at 2026-01-01:
+ * alpha every hour with every option set, gamma a paused date. */
+static void seed_schema(const char *schema) {
+  assert_int_equal(apsched_register_func("test.count", count_job), APSCHED_OK);
+  static const apsched_clock clock = {fixed_now, fixed_mono, NULL};
+  apsched_config cfg = {.timezone = "UTC", .clock = &clock};
+  apsched_scheduler *s;
+  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema};
+  apsched_jobstore *st;
+  char err[256] = "";
+  if (apsched_pg_store_create(&o, &st, err, sizeof err) != APSCHED_OK) fail_msg("%s", err);
+  assert_int_equal(apsched_add_jobstore(s, st, "default"), APSCHED_OK);
+  apsched_executor *ex;
+  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, ex, "pool"), APSCHED_OK);
+  assert_int_equal(apsched_start_hosted(s, true), APSCHED_OK);
+  apsched_trigger *hourly = parse_trigger(HOURLY), *once = parse_trigger(ONCE);
+  const char bytes[] = {'h', 'i', '\0', '\xff'};
+  apsched_job_options jobs[2] = {
+      {.id = "alpha", .name = "Alpha job", .func_name = "test.count", .trigger = hourly,
+       .executor = "pool", .arg_bytes = bytes, .arg_len = sizeof bytes, .max_instances = 3,
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .max_runtime = 2500 * APSCHED_MSEC,
+       .coalesce = APSCHED_NO},
+      {.id = "gamma", .func_name = "test.count", .trigger = once, .paused = true},
+  };
+  assert_int_equal(apsched_add_jobs(s, jobs, 2, NULL), APSCHED_OK);
+  apsched_trigger_free(hourly);
+  apsched_trigger_free(once);
+  apsched_free(s);
+}
+
+#define LIST_SEEDED                                       \
+  "alpha\tAlpha job\t" HOURLY "\t2026-01-01T00:00:00Z\n" \
+  "gamma\ttest.count\t" ONCE "\tpaused\n"
+
+static void test_list_show_pause_resume_remove(void **state) {
+  (void)state;
+  seed_schema("cli");
+  EXPECT_OUT(LIST_SEEDED, "jobs", "--store", schema_url("cli", NULL), "list");
+  EXPECT_OUT(LIST_SEEDED, "jobs", "--store", schema_url("cli", "postgres"), "list");
+  EXPECT_OUT(LIST_SEEDED, "jobs", "--store", schema_url("c%6ci", "PostgreSQL"), "list"); /* 'l' */
+  EXPECT_OUT("id: alpha\n"
+             "name: Alpha job\n"
+             "func: test.count\n"
+             "trigger: " HOURLY "\n"
+             "executor: pool\n"
+             "args_base64: aGkA/w== (4 bytes)\n"
+             "misfire_grace_time: unlimited\n"
+             "coalesce: false\n"
+             "delivery: at_most_once\n"
+             "max_instances: 3\n"
+             "max_runtime: 2.5 s\n"
+             "next_run_time: 2026-01-01T00:00:00Z\n"
+             "paused: false\n",
+             "jobs", "--store", schema_url("cli", NULL), "show", "alpha");
+  EXPECT_OUT("", "jobs", "--store", schema_url("cli", NULL), "pause", "alpha");
+  EXPECT_OUT("", "jobs", "--store", schema_url("cli", NULL), "resume", "gamma");
+  EXPECT_OUT("gamma\ttest.count\t" ONCE "\t2030-01-01T00:00:00Z\n"
+             "alpha\tAlpha job\t" HOURLY "\tpaused\n",
+             "jobs", "--store", schema_url("cli", NULL), "list");
+  EXPECT_OUT("", "jobs", "--store", schema_url("cli", NULL), "remove", "alpha");
+  EXPECT_OUT("gamma\ttest.count\t" ONCE "\t2030-01-01T00:00:00Z\n", "jobs", "--store",
+             schema_url("cli", NULL), "list");
+  EXPECT_ERROR("jobs remove: no job 'alpha' in ", "jobs", "--store", schema_url("cli", NULL),
+               "remove", "alpha");
+  /* The default schema is "apsched": empty here, and list does not create it. */
+  EXPECT_ERROR("postgresql schema 'apsched' holds no libapsched-pg tables", "jobs", "--store", url,
+               "list");
+}
+
+static void test_broken_row(void **state) {
+  (void)state;
+  seed_schema("cli_broken");
+  PGconn *c = pg_server_connect();
+  PGresult *res = PQexec(c, "UPDATE cli_broken.jobs SET \"trigger\" = 'bogus[x=1]' WHERE id = 'gamma'");
+  assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+  PQclear(res);
+  PQfinish(c);
+#define WHY "trigger 'bogus[x=1]': unknown trigger kind 'bogus'"
+  EXPECT_OUT("alpha\tAlpha job\t" HOURLY "\t2026-01-01T00:00:00Z\n"
+             "gamma\ttest.count\tbogus[x=1]\tbroken: " WHY "\n",
+             "jobs", "--store", schema_url("cli_broken", NULL), "list");
+  EXPECT_ERROR("cannot be decoded (" WHY "): only remove works on it", "jobs", "--store",
+               schema_url("cli_broken", NULL), "resume", "gamma");
+  EXPECT_OUT("", "jobs", "--store", schema_url("cli_broken", NULL), "remove", "gamma");
+  EXPECT_OUT("alpha\tAlpha job\t" HOURLY "\t2026-01-01T00:00:00Z\n", "jobs", "--store",
+             schema_url("cli_broken", NULL), "list");
+#undef WHY
+}
+
+#ifdef APSCHED_CLI_HAVE_JANSSON
+static void test_export_import(void **state) {
+  (void)state;
+  seed_schema("cli_from");
+  char path[] = "/tmp/apsched-pg-cli-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  char *exported = ok_output(NULL, ARGS("jobs", "--store", schema_url("cli_from", NULL), "export"));
+  assert_int_equal(write(fd, exported, strlen(exported)), (ssize_t)strlen(exported));
+  close(fd);
+  /* import creates the schema. */
+  EXPECT_OUT("", "jobs", "--store", schema_url("cli_to", NULL), "import", path);
+  EXPECT_OUT(LIST_SEEDED, "jobs", "--store", schema_url("cli_to", NULL), "list");
+  char *again = ok_output(NULL, ARGS("jobs", "--store", schema_url("cli_to", NULL), "export"));
+  assert_string_equal(exported, again);
+  free(exported);
+  free(again);
+  unlink(path);
+}
+#endif
+
+static void test_url_errors(void **state) {
+  (void)state;
+  EXPECT_ERROR(": schema: a bad %XX escape", "jobs", "--store", schema_url("a%zz", NULL), "list");
+  EXPECT_ERROR(": schema: no name (schema=NAME)", "jobs", "--store",
+               "postgresql:///db?host=/tmp&schema", "list");
+  EXPECT_ERROR("postgresql:///db?frobnicate=1: postgresql store: conninfo: invalid URI query "
+               "parameter: \"frobnicate\"",
+               "jobs", "--store", "postgresql:///db?frobnicate=1", "list");
+  EXPECT_ERROR("jobs list: postgresql:///db?host=/nonexistent-dir: postgresql schema 'apsched': "
+               "cannot connect: connection to server on socket \"/nonexistent-dir/.s.PGSQL.5432\" "
+               "failed: No such file or directory",
+               "jobs", "--store", "postgresql:///db?host=/nonexistent-dir", "list");
+  char *help = ok_output(NULL, ARGS("jobs", "--help"));
+  assert_non_null(strstr(help, "?schema=NAME"));
+  free(help);
+}
+
+int main(void) {
+  if (pg_server_start() != 0) return pg_server_unavailable();
+  snprintf(url, sizeof url, "%s", pg_server_url());
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_list_show_pause_resume_remove),
+      cmocka_unit_test(test_broken_row),
+#ifdef APSCHED_CLI_HAVE_JANSSON
+      cmocka_unit_test(test_export_import),
+#endif
+      cmocka_unit_test(test_url_errors),
+  };
+  return cmocka_run_group_tests_name("apsched jobs on PostgreSQL", tests, NULL, NULL);
+}

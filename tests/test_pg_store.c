@@ -1,0 +1,566 @@
+/* The PostgreSQL job store (libapsched-pg) against a real server started
+ * for this program (pg_server.h): the conformance kit (each store in a
+ * fresh schema), the readable schema, restarts, a newer schema refused
+ * untouched, bad options, refusals at add, rows it cannot decode, and lost
+ * connections (a terminated backend, a stopped server) failing cleanly and
+ * recovering. */
+#include "store_conformance.h"
+#include "persistent_store.h"
+#include "apsched_pg.h"
+#include "stores/pg/pg_internal.h"
+#include "pg_server.h"
+
+static atomic_int schema_seq;
+
+/* A new schema name. */
+static void new_schema(char *buf, size_t len, const char *stem) {
+  snprintf(buf, len, "%s_%d", stem, atomic_fetch_add(&schema_seq, 1));
+}
+
+static apsched_jobstore *open_store(const char *schema) {
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema};
+  apsched_jobstore *st = NULL;
+  char err[256] = "";
+  apsched__error(APSCHED_OK, "untouched");
+  int rc = apsched_pg_store_create(&o, &st, err, sizeof err);
+  if (rc != APSCHED_OK) fail_msg("pg store in schema %s: %s (%s)", schema, apsched_strerror(rc), err);
+  /* A call that succeeds leaves apsched_last_error() alone. */
+  assert_string_equal(apsched_last_error(), "untouched");
+  return st;
+}
+
+static apsched_jobstore *make_store(void *ud) {
+  (void)ud;
+  char schema[64];
+  new_schema(schema, sizeof schema, "kit");
+  return open_store(schema);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+/* A hosted scheduler on a fake clock with the store in schema as "db". */
+static apsched_scheduler *sched_with_store(fake_clock *fc, recorder *r, const char *schema) {
+  return sched_with(fc, r, open_store(schema));
+}
+
+/* Runs sql (parameters as text) on c; the result, which must not be an error. */
+static PGresult *raw_query(PGconn *c, const char *sql, int n, const char *const *params) {
+  PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+  ExecStatusType st = PQresultStatus(res);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQerrorMessage(c));
+  return res;
+}
+
+/* Runs one or more statements without parameters (as psql -c would). */
+static void raw_exec(PGconn *c, const char *sql) {
+  PGresult *res = PQexec(c, sql);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(c));
+  PQclear(res);
+}
+
+/* Every column of one row as "col=value|..." (psql's text forms, NULL as NULL). */
+static char *raw_row(PGconn *c, const char *schema, const char *id) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT * FROM \"%s\".jobs WHERE id = $1", schema);
+  const char *params[1] = {id};
+  PGresult *res = raw_query(c, sql, 1, params);
+  char *out = NULL;
+  if (PQntuples(res) == 1) {
+    out = calloc(1, 4096);
+    size_t len = 0;
+    for (int col = 0; col < PQnfields(res); col++)
+      len += (size_t)snprintf(out + len, 4096 - len, "%s=%s|", PQfname(res, col),
+                              PQgetisnull(res, 0, col) ? "NULL" : PQgetvalue(res, 0, col));
+  }
+  PQclear(res);
+  return out;
+}
+
+/* One value of a query, as text ("" for no row, "NULL" for NULL); freed by the caller. */
+static char *raw_value(PGconn *c, const char *sql) {
+  PGresult *res = raw_query(c, sql, 0, NULL);
+  char *v = strdup(PQntuples(res) == 0 ? "" : PQgetisnull(res, 0, 0) ? "NULL" : PQgetvalue(res, 0, 0));
+  PQclear(res);
+  return v;
+}
+
+static void assert_value(PGconn *c, const char *sql, const char *want) {
+  char *v = raw_value(c, sql);
+  if (strcmp(v, want) != 0) fail_msg("%s: got '%s', want '%s'", sql, v, want);
+  free(v);
+}
+
+/* ------------------------------------------------------------- schema */
+
+static void test_schema_is_readable(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "readable");
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = sched_with_store(&fc, NULL, schema);
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_trigger *every10 = every(10 * APSCHED_SEC, T0);
+  apsched_trigger *cron;
+  apsched_cron_options co = {.hour = "3", .minute = "30", .timezone = "Europe/Berlin"};
+  assert_int_equal(apsched_trigger_cron(&co, &cron, NULL, 0), APSCHED_OK);
+  apsched_job_options jobs[2] = {
+      {.id = "report", .name = "Daily report", .func_name = TICK, .trigger = every10,
+       .jobstore = "db", .arg_bytes = "\x01\x02xyz", .arg_len = 5, .max_instances = 3,
+       .misfire_grace_time = 2500 * APSCHED_MSEC, .max_runtime = 30 * APSCHED_SEC,
+       .coalesce = APSCHED_NO, .next_run_time = T0 + 10 * APSCHED_SEC + 250},
+      {.id = "nightly", .func = tick_job, .trigger = cron, .jobstore = "db", .paused = true,
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED}};
+  assert_int_equal(apsched_add_jobs(s, jobs, 2, NULL), APSCHED_OK);
+
+  PGconn *c = pg_server_connect();
+  raw_exec(c, "SET TIME ZONE 'UTC'");
+  char *row = raw_row(c, schema, "report");
+  assert_non_null(row);
+  assert_string_equal(row,
+                      "id=report|name=Daily report|func=" TICK "|"
+                      "trigger=interval[seconds=10, start_date='2026-01-01T00:00:00Z']|"
+                      "executor=default|arg=\\x010278797a|misfire_grace_ms=2500|coalesce=f|"
+                      "max_instances=3|max_runtime_ms=30000|next_run_time=1767225610000250|"
+                      "trigger_time=1767225610000250|delivery=at_most_once|paused=f|"
+                      "next_run_at=2026-01-01 00:00:10.00025+00|");
+  free(row);
+  row = raw_row(c, schema, "nightly");
+  assert_string_equal(row,
+                      "id=nightly|name=NULL|func=" TICK "|"
+                      "trigger=cron[year='*', month='*', day='*', week='*', day_of_week='*', "
+                      "hour='3', minute='30', second='0', timezone='Europe/Berlin']|"
+                      "executor=default|arg=NULL|misfire_grace_ms=NULL|coalesce=t|"
+                      "max_instances=1|max_runtime_ms=0|next_run_time=NULL|trigger_time=NULL|"
+                      "delivery=at_most_once|paused=t|next_run_at=NULL|");
+  free(row);
+  char sql[512];
+  snprintf(sql, sizeof sql, "SELECT version FROM \"%s\".schema_version", schema);
+  assert_value(c, sql, "1");
+  /* runs and schedulers exist (used by the next step), with their keys. */
+  snprintf(sql, sizeof sql,
+           "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i"
+           " CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)"
+           " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+           " WHERE i.indrelid = '\"%s\".runs'::regclass AND i.indisprimary",
+           schema);
+  assert_value(c, sql, "job_id,scheduled_time");
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\".schedulers", schema);
+  assert_value(c, sql, "0");
+  /* psql's \d+ explains the columns. */
+  snprintf(sql, sizeof sql, "SELECT col_description('\"%s\".jobs'::regclass, 11)", schema);
+  assert_value(c, sql, "Microseconds since 1970-01-01 UTC; NULL: paused");
+  PQfinish(c);
+
+  apsched_job *j = get(s, "report");
+  assert_string_equal(j->name, "Daily report");
+  assert_int_equal(j->max_instances, 3);
+  assert_int_equal(j->misfire_grace_time, 2500 * APSCHED_MSEC);
+  assert_false(j->coalesce);
+  assert_null(j->broken);
+  apsched_job_free(j);
+  j = get(s, "nightly");
+  assert_true(j->paused);
+  assert_int_equal(j->misfire_grace_time, APSCHED_GRACE_UNLIMITED);
+  apsched_job_free(j);
+  apsched_trigger_free(every10);
+  apsched_trigger_free(cron);
+  apsched_free(s);
+}
+
+/* Everything in a schema (its tables' definitions and rows), as text. */
+static char *schema_dump(PGconn *c, const char *schema) {
+  const char *params[1] = {schema};
+  PGresult *res = raw_query(
+      c,
+      "SELECT coalesce(string_agg(table_name || '.' || column_name || ':' || data_type, ',' "
+      "ORDER BY table_name, ordinal_position), '') FROM information_schema.columns "
+      "WHERE table_schema = $1",
+      1, params);
+  size_t cap = 8192, len = 0;
+  char *out = calloc(1, cap);
+  len += (size_t)snprintf(out + len, cap - len, "%s\n", PQgetvalue(res, 0, 0));
+  PQclear(res);
+  const char *tables[] = {"schema_version", "jobs"};
+  for (int t = 0; t < 2; t++) {
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(string_agg(x::text, ';' ORDER BY x::text), '') FROM \"%s\".%s x",
+             schema, tables[t]);
+    PGresult *r = PQexec(c, sql);
+    len += (size_t)snprintf(out + len, cap - len, "%s: %s\n", tables[t],
+                            PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "(none)");
+    PQclear(r);
+  }
+  return out;
+}
+
+/* A schema written by a newer library is refused, and not changed at all;
+ * so is another program's table under our name, and (existing_only) a
+ * schema that is not there. */
+static void test_newer_schema_is_refused_untouched(void **state) {
+  (void)state;
+  PGconn *c = pg_server_connect();
+  raw_exec(c, "CREATE SCHEMA newer; CREATE TABLE newer.schema_version (version integer NOT NULL);"
+              "INSERT INTO newer.schema_version VALUES (2);"
+              "CREATE TABLE newer.jobs (id text PRIMARY KEY, future bytea);"
+              "INSERT INTO newer.jobs VALUES ('j', '\\x00ff')");
+  char *before = schema_dump(c, "newer");
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = "newer"};
+  apsched_jobstore *st = (apsched_jobstore *)1;
+  char err[256];
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_null(st);
+  assert_string_equal(err, "postgresql schema 'newer' has schema version 2, newer than the 1 this "
+                           "library knows: use a newer libapsched-pg (nothing was changed)");
+  char *after = schema_dump(c, "newer");
+  assert_string_equal(before, after);
+  free(before);
+  free(after);
+
+  raw_exec(c, "CREATE SCHEMA foreign_app; CREATE TABLE foreign_app.jobs (id text PRIMARY KEY)");
+  before = schema_dump(c, "foreign_app");
+  o.schema = "foreign_app";
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "has a table 'jobs' but no 'schema_version': it was not made by "
+                              "libapsched-pg"));
+  after = schema_dump(c, "foreign_app");
+  assert_string_equal(before, after);
+  free(before);
+  free(after);
+
+  o = (apsched_pg_options){.conninfo = pg_server_conninfo(), .schema = "not_there",
+                           .existing_only = true};
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_string_equal(err, "postgresql schema 'not_there' holds no libapsched-pg tables");
+  assert_value(c, "SELECT count(*) FROM pg_namespace WHERE nspname = 'not_there'", "0");
+  /* A name that needs quoting works (the name is never part of SQL unquoted). */
+  o = (apsched_pg_options){.conninfo = pg_server_conninfo(), .schema = "Odd \"name\"; --"};
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_OK);
+  apsched_jobstore_free(st);
+  assert_value(c, "SELECT version FROM \"Odd \"\"name\"\"; --\".schema_version", "1");
+  PQfinish(c);
+}
+
+static void test_bad_options(void **state) {
+  (void)state;
+  apsched_jobstore *st;
+  char err[256];
+  assert_int_equal(apsched_pg_store_create(NULL, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_string_equal(err, "postgresql store: options are NULL");
+  apsched_pg_options o = {0};
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "conninfo is NULL"));
+  o.conninfo = "host=/tmp bogus";
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "postgresql store: conninfo: missing \"=\" after \"bogus\""));
+  o.conninfo = "postgresql://u@h/db?frobnicate=1";
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "frobnicate"));
+  o = (apsched_pg_options){.conninfo = pg_server_conninfo(), .schema = ""};
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "schema '' must be 1 to 63 bytes"));
+  o.schema = "a_schema_name_that_is_longer_than_what_postgresql_allows_for_names";
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "must be 1 to 63 bytes"));
+  o = (apsched_pg_options){.conninfo = pg_server_conninfo(), .lease_ms = -1};
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "lease_ms -1"));
+  /* No server there: libpq's message. */
+  o = (apsched_pg_options){.conninfo = "host=/nonexistent-dir port=5432 connect_timeout=5"};
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EBACKEND);
+  assert_non_null(strstr(err, "postgresql schema 'apsched': cannot connect: "));
+  assert_non_null(strstr(err, "/nonexistent-dir/.s.PGSQL.5432"));
+  assert_null(strchr(err, '\n'));
+}
+
+/* ------------------------------------------------------------ restart */
+
+static void test_restart_continues_the_schedule(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "restart");
+  persistent_restart_test(open_store, schema);
+}
+
+/* ------------------------------------------------------------ refusals */
+
+static void test_unstorable_jobs_are_refused(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "refusals");
+  persistent_refusals_test(open_store(schema), "PostgreSQL");
+}
+
+/* Text PostgreSQL cannot keep (not UTF-8 in a UTF-8 database): that job's
+ * fault, in the server's words, and nothing of the batch is stored. */
+static void test_text_the_database_cannot_keep(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "latin1");
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = sched_with_store(&fc, NULL, schema);
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_job_options latin1[2] = {{.id = "fine", .func_name = TICK, .jobstore = "db", .paused = true},
+                                   {.id = "cafe", .name = "caf\xe9", .func_name = TICK, .jobstore = "db"}};
+  size_t failed = 99;
+  assert_int_equal(apsched_add_jobs(s, latin1, 2, &failed), APSCHED_EINVAL);
+  assert_int_equal(failed, 1);
+  assert_non_null(strstr(apsched_last_error(), "writing job 'cafe': invalid byte sequence for "
+                                               "encoding \"UTF8\""));
+  apsched_job *jobs;
+  size_t n;
+  assert_int_equal(apsched_get_jobs(s, "db", &jobs, &n), APSCHED_OK);
+  assert_int_equal(n, 0);
+  apsched_jobs_free(jobs, n);
+  apsched_free(s);
+}
+
+/* ------------------------------------------------------ undecodable rows */
+
+static void test_undecodable_rows_are_kept_and_reported(void **state) {
+  (void)state;
+  reset_runs();
+  char schema[64], sql[1024];
+  new_schema(schema, sizeof schema, "broken");
+  apsched_jobstore_free(open_store(schema)); /* creates the tables */
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  PGconn *c = pg_server_connect();
+  /* A trigger kind this program does not know, an hour out of range (both
+   * due long ago), a column changed by hand to another type, and a good job. */
+  snprintf(sql, sizeof sql,
+           "INSERT INTO \"%s\".jobs (id, func, \"trigger\", executor, \"coalesce\", max_instances, "
+           "max_runtime_ms, next_run_time) VALUES "
+           "('lunar', '%s', 'lunar[phase=full]', 'default', true, 1, 0, %lld), "
+           "('bad-hour', '%s', 'cron[hour=''25'']', 'default', true, 1, 0, %lld), "
+           "('good', '%s', 'interval[seconds=10, start_date=''2026-01-01T00:00:00Z'']', "
+           "'default', true, 1, 0, %lld)",
+           schema, TICK, (long long)(T0 - APSCHED_HOUR), TICK, (long long)(T0 - APSCHED_HOUR),
+           TICK, (long long)(T0 + 10 * APSCHED_SEC));
+  raw_exec(c, sql);
+  char *lunar_before = raw_row(c, schema, "lunar");
+  char *hour_before = raw_row(c, schema, "bad-hour");
+
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = sched_with_store(&fc, &r, schema);
+  for (int i = 0; i < 3; i++) {
+    fake_advance(&fc, 10 * APSCHED_SEC);
+    pass(s);
+    assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, (size_t)i + 1));
+  }
+  pass(s);
+  assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_ERROR), 2);
+  int e = recorder_find(&r, APSCHED_EVENT_JOB_ERROR, 0), f = recorder_find(&r, APSCHED_EVENT_JOB_ERROR, 1);
+  if (strcmp(r.ev[e].job_id, "lunar") != 0) {
+    int t = e;
+    e = f;
+    f = t;
+  }
+  assert_string_equal(r.ev[e].job_id, "lunar");
+  assert_string_equal(r.ev[e].jobstore, "db");
+  assert_non_null(strstr(r.ev[e].error, "unknown trigger kind 'lunar'"));
+  assert_string_equal(r.ev[f].job_id, "bad-hour");
+  assert_non_null(strstr(r.ev[f].error, "25 is above the maximum 23"));
+  assert_int_equal(runs_of("lunar"), 0);
+  assert_int_equal(runs_of("bad-hour"), 0);
+  assert_int_equal(runs_of("good"), 3);
+  apsched_job *j = get(s, "lunar");
+  assert_non_null(j->broken);
+  assert_string_equal(j->trigger, "lunar[phase=full]");
+  assert_true(j->paused);
+  apsched_job_free(j);
+  assert_int_equal(apsched_resume_job(s, "lunar", NULL), APSCHED_EINVAL);
+  char *lunar_after = raw_row(c, schema, "lunar");
+  char *hour_after = raw_row(c, schema, "bad-hour");
+  assert_string_equal(lunar_before, lunar_after);
+  assert_string_equal(hour_before, hour_after);
+  assert_int_equal(apsched_remove_job(s, "lunar", NULL), APSCHED_OK);
+  assert_null(raw_row(c, schema, "lunar"));
+  /* A row fixed by hand is a job again, without a restart. */
+  snprintf(sql, sizeof sql, "UPDATE \"%s\".jobs SET \"trigger\" = 'cron[hour=''23'']' WHERE id = 'bad-hour'",
+           schema);
+  raw_exec(c, sql);
+  j = get(s, "bad-hour");
+  assert_null(j->broken);
+  apsched_job_free(j);
+  /* A column whose type was changed by hand: its rows are broken, not misread. */
+  snprintf(sql, sizeof sql,
+           "ALTER TABLE \"%s\".jobs ALTER COLUMN max_runtime_ms TYPE numeric", schema);
+  raw_exec(c, sql);
+  j = get(s, "good");
+  assert_non_null(j->broken);
+  assert_non_null(strstr(j->broken, "column max_runtime_ms holds a numeric, not an integer"));
+  apsched_job_free(j);
+  apsched_free(s);
+  recorder_destroy(&r);
+  PQfinish(c);
+  free(lunar_before);
+  free(lunar_after);
+  free(hour_before);
+  free(hour_after);
+}
+
+/* ------------------------------------------------------ lost connections */
+
+static apsched_job_record *plain_record(const char *id, apsched_time_t next) {
+  apsched_job_record *r = apsched__record_new(id);
+  r->trigger = every(10 * APSCHED_SEC, T0);
+  r->func = apsched_func_by_name(TICK);
+  r->executor = "default";
+  r->misfire_grace_ms = UINT32_MAX;
+  r->max_instances = 1;
+  r->flags = APSCHED_JOB_COALESCE;
+  r->next_run_time = r->trigger_time = next;
+  return r;
+}
+
+/* Ends the store's server process from another connection, as an
+ * administrator (or a failover) would. */
+static void terminate_backend(apsched_jobstore *st) {
+  char pid[16];
+  snprintf(pid, sizeof pid, "%d", PQbackendPID(apsched__pg_store_conn(st)));
+  PGconn *c = pg_server_connect();
+  const char *params[1] = {pid};
+  PGresult *res = raw_query(c, "SELECT pg_terminate_backend($1::integer, 10000)", 1, params);
+  assert_string_equal(PQgetvalue(res, 0, 0), "t");
+  PQclear(res);
+  PQfinish(c);
+}
+
+/* The call that finds its connection gone fails cleanly; the next one
+ * reconnects. A batch whose connection was lost is undone as a whole. */
+static void test_terminated_backend(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "terminated");
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_jobstore *st = open_store(schema);
+  apsched_job_record *recs[2] = {plain_record("a", T0), plain_record("b", T0 + 1)};
+  assert_int_equal(st->vtable->add(st, recs, 2, NULL, NULL), APSCHED_OK);
+
+  terminate_backend(st);
+  const apsched_job_record *found;
+  assert_int_equal(st->vtable->lookup(st, "a", &found), APSCHED_EBACKEND);
+  const char *err = apsched__pstore_last_error();
+  if (!strstr(err, "looking a job up: terminating connection due to administrator command") &&
+      !strstr(err, "looking a job up: server closed the connection unexpectedly"))
+    fail_msg("unexpected message: %s", err);
+  assert_int_equal(st->vtable->lookup(st, "a", &found), APSCHED_OK);
+  assert_int_equal(found->next_run_time, T0);
+
+  /* Lost in the middle of a claimed batch: the releases and the commit
+   * fail, nothing of the batch is stored, and both jobs are due again. */
+  apsched_job_record *out[4];
+  assert_int_equal(st->vtable->claim_due(st, T0 + 5, out, 4), 2);
+  assert_int_equal(st->vtable->release(st, out[0], T0 + 100, T0 + 100, false), APSCHED_OK);
+  terminate_backend(st);
+  assert_int_equal(st->vtable->release(st, out[1], T0 + 200, T0 + 200, false), APSCHED_EBACKEND);
+  assert_int_equal(st->vtable->commit(st), APSCHED_EBACKEND);
+  assert_int_equal(st->vtable->claim_due(st, T0 + 5, out, 4), 2);
+  assert_string_equal(out[0]->id, "a");
+  assert_int_equal(out[0]->next_run_time, T0);
+  assert_int_equal(st->vtable->release(st, out[0], T0 + 100, T0 + 100, false), APSCHED_OK);
+  assert_int_equal(st->vtable->release(st, out[1], T0 + 200, T0 + 200, false), APSCHED_OK);
+  assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+  assert_int_equal(st->vtable->lookup(st, "b", &found), APSCHED_OK);
+  assert_int_equal(found->next_run_time, T0 + 200);
+  apsched_jobstore_free(st);
+}
+
+/* Through a scheduler: the store fails (reported once), its jobs wait, the
+ * memory store's jobs go on, and after the retry the job runs once. */
+static void test_scheduler_survives_a_terminated_backend(void **state) {
+  (void)state;
+  reset_runs();
+  char schema[64];
+  new_schema(schema, sizeof schema, "sched_terminated");
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = hosted_scheduler(&fc, &r, NULL);
+  apsched_jobstore *st = open_store(schema);
+  assert_int_equal(apsched_add_jobstore(s, st, "db"), APSCHED_OK);
+  apsched_trigger *every10 = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
+  apsched_job_options jobs[2] = {
+      {.id = "in-db", .func_name = TICK, .trigger = every10, .jobstore = "db",
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED},
+      {.id = "in-memory", .func_name = TICK, .trigger = every10}};
+  assert_int_equal(apsched_add_jobs(s, &jobs[0], 1, NULL), APSCHED_OK);
+  assert_int_equal(apsched_add_jobs(s, &jobs[1], 1, NULL), APSCHED_OK);
+  /* Stopped between passes: the store's thread is idle (nothing due yet). */
+  terminate_backend(st);
+  fake_advance(&fc, 10 * APSCHED_SEC);
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_FAILED, 1));
+  assert_true(wait_for_job(&r, APSCHED_EVENT_JOB_EXECUTED, "in-memory"));
+  int e = recorder_find(&r, APSCHED_EVENT_JOBSTORE_FAILED, 0);
+  assert_string_equal(r.ev[e].alias, "db");
+  assert_non_null(strstr(r.ev[e].error, "postgresql schema"));
+  fake_advance(&fc, 15 * APSCHED_SEC); /* past any retry backoff */
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_RECOVERED, 1));
+  assert_true(wait_for_job(&r, APSCHED_EVENT_JOB_EXECUTED, "in-db"));
+  assert_int_equal(runs_of("in-db"), 1); /* the two due runs coalesced, run once */
+  assert_int_equal(next_of(s, "in-db"), T0 + 30 * APSCHED_SEC);
+  apsched_trigger_free(every10);
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
+/* The server stopped and started again: every call fails meanwhile, with
+ * libpq's message, and the store works again afterwards, jobs intact. */
+static void test_server_restart(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "restarted");
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_jobstore *st = open_store(schema);
+  apsched_job_record *rec = plain_record("kept", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  pg_server_stop();
+  apsched_time_t next;
+  assert_int_equal(st->vtable->next_run_time(st, &next), APSCHED_EBACKEND);
+  assert_int_equal(next, APSCHED_TIME_NONE);
+  rec = plain_record("new", T0);
+  size_t failed = 99;
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, &failed), APSCHED_EBACKEND);
+  assert_int_equal(failed, 1); /* not the record's fault */
+  assert_non_null(strstr(apsched__pstore_last_error(), "cannot reconnect: "));
+  assert_null(strchr(apsched__pstore_last_error(), '\n'));
+  apsched_job_record *out[2];
+  assert_int_equal(st->vtable->claim_due(st, T0, out, 2), APSCHED_EBACKEND);
+  if (pg_server_start() != 0) fail_msg("restarting the server: %s", pg_srv.why);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(st->vtable->next_run_time(st, &next), APSCHED_OK);
+  assert_int_equal(next, T0);
+  const apsched_job_record *found;
+  assert_int_equal(st->vtable->lookup(st, "kept", &found), APSCHED_OK);
+  apsched_jobstore_free(st);
+}
+
+int main(void) {
+  if (pg_server_start() != 0) return pg_server_unavailable();
+  store_kit kit = {"postgresql store", make_store, NULL};
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_schema_is_readable),
+      cmocka_unit_test(test_newer_schema_is_refused_untouched),
+      cmocka_unit_test(test_bad_options),
+      cmocka_unit_test(test_restart_continues_the_schedule),
+      cmocka_unit_test(test_unstorable_jobs_are_refused),
+      cmocka_unit_test(test_text_the_database_cannot_keep),
+      cmocka_unit_test(test_undecodable_rows_are_kept_and_reported),
+      cmocka_unit_test(test_terminated_backend),
+      cmocka_unit_test(test_scheduler_survives_a_terminated_backend),
+      cmocka_unit_test(test_server_restart),
+  };
+  int failed = cmocka_run_group_tests_name("postgresql store", tests, NULL, NULL);
+  failed += store_kit_run(&kit);
+  return failed;
+}

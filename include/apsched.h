@@ -66,7 +66,8 @@ enum {
   APSCHED_EBACKEND = -6, /* a job store or executor failed */
   APSCHED_ESYS = -7,     /* a system call failed (threads, descriptors) */
   APSCHED_EDEADLK = -8,  /* the call would wait for the calling thread itself */
-  APSCHED_ERANGE = -9    /* a time or count outside the supported range */
+  APSCHED_ERANGE = -9,   /* a time or count outside the supported range */
+  APSCHED_EBUSY = -10    /* max_instances reached (in a shared store: across schedulers) */
 };
 
 /* A short, static description of an error code; never allocates, never NULL. */

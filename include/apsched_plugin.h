@@ -164,9 +164,10 @@ APSCHED_API const char *apsched_intern_alias(apsched_scheduler *s, const char *t
 APSCHED_API void apsched_store_report(apsched_scheduler *s, const char *jobstore,
                                       const char *job_id, const char *why);
 
-/* Version 3 adds the run-record calls at the end of the vtable; the library
- * still accepts version 2 vtables (without them). */
-#define APSCHED_JOBSTORE_VTABLE_VERSION 3
+/* Version 3 added the run-record calls at the end of the vtable, version 4
+ * the calls of stores shared by several schedulers after them; the library
+ * still accepts version 2 and 3 vtables (without them). */
+#define APSCHED_JOBSTORE_VTABLE_VERSION 4
 
 /* How a run ended, for apsched_jobstore_vtable.runs_closed. */
 typedef enum apsched_run_outcome {
@@ -270,7 +271,10 @@ typedef struct apsched_jobstore_vtable {
    * APSCHED_JOB_AT_LEAST_ONCE) in the same transaction as the release, and
    * sets *track when it wants these runs back in runs_closed. On error the
    * scheduler releases rec with its times unchanged (it is due again) and
-   * starts none of its runs. */
+   * starts none of its runs. Version 4: APSCHED_EBUSY says that starting
+   * them would exceed the job's max_instances across every scheduler of a
+   * shared store; the scheduler then skips them (MAX_INSTANCES event), still
+   * releases rec with its new times, and passes nothing to runs_closed. */
   int (*runs_open)(apsched_jobstore *st, const apsched_job_record *rec,
                    const apsched_time_t *times, size_t n, bool *track);
   /* Runs that ended, in the order they ended, for runs the store tracked:
@@ -291,6 +295,27 @@ typedef struct apsched_jobstore_vtable {
    * announced as JOB_RECOVERED; the store gets them back in runs_closed.
    * Returns the number (>= 0) or an error (the batch is undone). */
   int (*claim_orphans)(apsched_jobstore *st, apsched_orphan_run *out, size_t max);
+
+  /* ---- version 4: stores shared by several schedulers. Optional. */
+
+  /* The store's clock, when due-ness follows the clock of a database that
+   * several hosts share rather than each host's: the loop claims due jobs,
+   * plans their runs, checks their lateness when they start and sleeps by
+   * it. host_now is the scheduler's wall clock. Called at the start of
+   * every pass and without any lock (also while other calls of the store
+   * run): no round trip, e.g. host_now plus an offset measured on the
+   * store's last round trips. */
+  apsched_time_t (*clock)(apsched_jobstore *st, apsched_time_t host_now);
+  /* Called on the thread about to start one scheduled time of a run the
+   * store tracks (after the misfire check): the store confirms that this
+   * scheduler still owns the run (fencing: one stalled past its lease has
+   * lost it to another) and records the start. APSCHED_OK: it starts; an
+   * error: it does not start, it is reported as JOB_ERROR ("the claim of
+   * this run was lost: ...") and not passed to runs_closed. Called without
+   * the store's call lock, concurrently with its other calls and with
+   * itself: the store guards what it shares. */
+  int (*run_starting)(apsched_jobstore *st, const char *job_id, apsched_time_t scheduled_time,
+                      unsigned attempt);
 } apsched_jobstore_vtable;
 
 struct apsched_jobstore {

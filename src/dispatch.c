@@ -33,6 +33,7 @@ typedef struct run_plan {
 typedef struct queued_run {
   apsched_run_ctx *run;
   const char *executor; /* interned */
+  bool busy;            /* the store says max_instances is reached across schedulers */
 } queued_run;
 
 /* The trigger's next time after prev; *stuck when it does not advance (a
@@ -237,8 +238,8 @@ static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstor
     apsched__run_abandon(run);
     return;
   }
-  bool full = false;
-  if (!apsched__run_reserve(run, ex->alias, &full)) {
+  bool full = q->busy;
+  if (q->busy || !apsched__run_reserve(run, ex->alias, &full)) {
     notice *e = apsched__notice_if_wanted(s, nl, APSCHED_EVENT_JOB_MAX_INSTANCES);
     if (!e) e = apsched__notice_add(s, nl, 0);
     if (e && e->ev.code) {
@@ -323,6 +324,14 @@ static apsched_run_ctx *recover_run(apsched_scheduler *s, notice_list *nl, const
 apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, apsched_time_t now,
                                        notice_list *nl) {
   if (apsched__store_backing_off(se, now)) return se->retry_at;
+  /* A shared store's clock decides what is due (and how late); the time to
+   * wake up is turned back into ours at the end. */
+  int64_t offset = 0;
+  if (se->clock) {
+    apsched_time_t store_now = se->clock(se->store, now);
+    if (__builtin_sub_overflow(store_now, now, &offset)) offset = 0;
+    else now = store_now;
+  }
   const char *alias = se->alias;
   const apsched_jobstore_vtable *vt = se->store->vtable;
   apsched_job_record *due[CLAIM_BATCH];
@@ -355,7 +364,8 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
   }
   for (int i = 0; i < norphans; i++) {
     apsched_run_ctx *run = recover_run(s, nl, alias, &orphans[i]);
-    if (run) queued[nqueued++] = (queued_run){run, orphans[i].rec->executor};
+    if (run && offset) apsched__run_clock_offset(run, offset);
+    if (run) queued[nqueued++] = (queued_run){run, orphans[i].rec->executor, false};
     apsched_job_record_free(orphans[i].rec);
   }
   int n = failed == APSCHED_OK ? vt->claim_due(se->store, now, due, CLAIM_BATCH) : 0;
@@ -374,10 +384,13 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
     plan_notices(s, nl, rec, alias, &plan, now);
     if (plan.n && !run)
       job_error(s, nl, rec, rec->id, alias, plan.times[0], "out of memory: the run is skipped");
+    if (run && offset) apsched__run_clock_offset(run, offset);
+    bool busy = false;
     if (run && se->runs_open) {
       bool track = false;
       int rc = se->runs_open(se->store, rec, plan.times, plan.n, &track);
-      if (rc != APSCHED_OK) {
+      busy = rc == APSCHED_EBUSY;
+      if (rc != APSCHED_OK && !busy) {
         /* Unrecorded runs must not start: the job keeps its times and is
          * due again. */
         apsched__notices_truncate(s, nl, mark);
@@ -387,7 +400,7 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
         failed_what = "recording the runs of claimed jobs in";
         continue;
       }
-      if (track) apsched__run_track(run);
+      if (track && !busy) apsched__run_track(run);
     }
     int rc = vt->release(se->store, rec, plan.next, plan.next_base, plan.finished);
     if (rc != APSCHED_OK) {
@@ -398,7 +411,7 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
       failed_what = "storing the next run time in";
       continue;
     }
-    if (run) queued[nqueued++] = (queued_run){run, executor};
+    if (run) queued[nqueued++] = (queued_run){run, executor, busy};
   }
   if ((n > 0 || norphans > 0) && vt->commit) {
     int rc = vt->commit(se->store);
@@ -427,6 +440,7 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
   for (size_t i = 0; i < nqueued; i++) queue_run(s, nl, alias, &queued[i]);
   apsched__store_outcome(s, se, failed, failed_what, nl);
   if (failed != APSCHED_OK) return se->retry_at;
+  if (next != APSCHED_TIME_NONE && __builtin_sub_overflow(next, offset, &next)) next = INT64_MAX;
   return next;
 }
 

@@ -16,6 +16,7 @@ const char *apsched_strerror(int code) {
   case APSCHED_ESYS: return "system call failed";
   case APSCHED_EDEADLK: return "the call would wait for the calling thread itself";
   case APSCHED_ERANGE: return "value out of range";
+  case APSCHED_EBUSY: return "maximum number of running instances reached";
   default: return "unknown error";
   }
 }

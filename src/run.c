@@ -29,6 +29,7 @@ struct apsched_run_ctx {
   int64_t grace;
   int64_t max_runtime;  /* microseconds; 0: none */
   bool tracked;         /* the store wants the outcomes (runs_closed) */
+  int64_t clock_offset; /* the store's clock minus the scheduler's (version 4 stores) */
   unsigned attempt;     /* 1, or more for a recovered run */
   atomic_bool cancelled; /* set by the executor when max_runtime is exceeded */
   _Atomic int64_t started; /* monotonic start of the current execution, INT64_MAX: none */
@@ -229,6 +230,23 @@ static void finish(apsched_run_ctx *r) {
   apsched__unlock(s);
 }
 
+/* A shared store confirms that this scheduler still owns the run (its
+ * run_starting); if not, the time is reported as an error, not started and
+ * not handed back to the store. */
+static bool confirm_start(apsched_run_ctx *r, run_result *res) {
+  char why[300];
+  int rc = apsched__store_run_starting(r->s, r->jobstore, r->id, r->times[r->current], r->attempt,
+                                       why, sizeof why);
+  if (rc == APSCHED_OK) return true;
+  res->kind = OUT_ERROR;
+  res->retval = -1;
+  if (asprintf(&res->error, "the claim of this run was lost: %s", why[0] ? why : apsched_strerror(rc)) < 0)
+    res->error = NULL;
+  apsched__log(r->s, APSCHED_LOG_ERROR, "Job \"%s\" not started: %s", r->name,
+               res->error ? res->error : "the claim of this run was lost");
+  return false;
+}
+
 bool apsched_run_begin(apsched_run_ctx *r, size_t i) {
   apsched_scheduler *s = r->s;
   run_result *res = &r->results[i];
@@ -240,8 +258,9 @@ bool apsched_run_begin(apsched_run_ctx *r, size_t i) {
   /* The misfire check happens when the run would start, so time spent
    * queued in the executor counts. */
   /* Saturating: extreme run times must not overflow (UB). */
-  apsched_time_t late;
-  if (__builtin_sub_overflow(apsched__wall(s), r->times[i], &late))
+  apsched_time_t late, now = apsched__wall(s);
+  if (__builtin_add_overflow(now, r->clock_offset, &now)) now = INT64_MAX;
+  if (__builtin_sub_overflow(now, r->times[i], &late))
     late = r->times[i] < 0 ? INT64_MAX : INT64_MIN;
   if (r->grace != APSCHED_GRACE_UNLIMITED && late > r->grace) {
     res->kind = OUT_MISSED;
@@ -254,6 +273,7 @@ bool apsched_run_begin(apsched_run_ctx *r, size_t i) {
     }
     return false;
   }
+  if (r->tracked && !confirm_start(r, res)) return false;
   atomic_store(&r->cancelled, false);
   if (r->tracked) res->started_at = apsched__wall(s);
   /* Only a max_runtime needs the start time: no extra clock read otherwise. */
@@ -356,6 +376,8 @@ void apsched_run_discard(apsched_run_ctx *r) {
 }
 
 void apsched__run_track(apsched_run_ctx *r) { r->tracked = true; }
+
+void apsched__run_clock_offset(apsched_run_ctx *r, int64_t offset) { r->clock_offset = offset; }
 
 void apsched__run_recovered(apsched_run_ctx *r, unsigned attempt) {
   r->attempt = attempt;

@@ -336,6 +336,10 @@ static store_entry *new_store_entry(apsched_scheduler *s, apsched_jobstore *st) 
     e->runs_closed = st->vtable->runs_closed;
     e->claim_orphans = st->vtable->claim_orphans;
   }
+  if (st->vtable->version >= 4) {
+    e->clock = st->vtable->clock;
+    e->run_starting = st->vtable->run_starting;
+  }
   if (e->blocking) {
     if (pthread_mutex_init(&e->call_lock, NULL) != 0) {
       apsched__dealloc(s, e);
@@ -761,8 +765,8 @@ void apsched_executor_free(apsched_executor *ex) {
 
 static bool store_vtable_ok(const apsched_jobstore *st) {
   const apsched_jobstore_vtable *v = st->vtable;
-  /* Version 2 lacks the run-record calls at the end: never read there. */
-  return v && (v->version == 2 || v->version == APSCHED_JOBSTORE_VTABLE_VERSION) && v->add && v->lookup && v->update &&
+  /* Versions 2 and 3 lack the calls at the end: never read there. */
+  return v && v->version >= 2 && v->version <= APSCHED_JOBSTORE_VTABLE_VERSION && v->add && v->lookup && v->update &&
          v->remove && v->remove_all && v->next_run_time && v->claim_due && v->release &&
          v->foreach && v->destroy;
 }

@@ -50,6 +50,9 @@ typedef struct store_entry {
                    bool *);
   int (*runs_closed)(apsched_jobstore *, const apsched_run_result *, size_t);
   int (*claim_orphans)(apsched_jobstore *, apsched_orphan_run *, size_t);
+  /* Version 4 (NULL for older stores). */
+  apsched_time_t (*clock)(apsched_jobstore *, apsched_time_t);
+  int (*run_starting)(apsched_jobstore *, const char *, apsched_time_t, unsigned);
   /* Ended runs not yet handed to runs_closed (scheduler lock); the strings
    * of each result are owned. */
   apsched_run_result *closed;
@@ -296,6 +299,12 @@ APSCHED_INTERNAL void apsched__store_outcome(apsched_scheduler *s, store_entry *
                                              const char *what, notice_list *nl);
 /* True if a failing store's retry time has not come yet. Lock held. */
 APSCHED_INTERNAL bool apsched__store_backing_off(store_entry *se, apsched_time_t now);
+/* run_starting of the store aliased jobstore (version 4), called without
+ * any lock (the entry is pinned meanwhile): APSCHED_OK if the store has no
+ * such call or is gone; else its answer, why it refused in why. Lock NOT held. */
+APSCHED_INTERNAL int apsched__store_run_starting(apsched_scheduler *s, const char *jobstore,
+                                                 const char *job_id, apsched_time_t scheduled_time,
+                                                 unsigned attempt, char *why, size_t whylen);
 /* A store call's error for apsched_last_error (naming the store and call). */
 APSCHED_INTERNAL int apsched__store_error(store_entry *se, const char *call, int rc);
 
@@ -325,6 +334,8 @@ APSCHED_INTERNAL bool apsched__run_reserve(apsched_run_ctx *run, const char *exe
 APSCHED_INTERNAL void apsched__run_fail(apsched_run_ctx *run);
 /* The store tracks this run: its ended times go to runs_closed. */
 APSCHED_INTERNAL void apsched__run_track(apsched_run_ctx *run);
+/* The run's lateness is judged by its store's clock, offset from ours. */
+APSCHED_INTERNAL void apsched__run_clock_offset(apsched_run_ctx *run, int64_t offset);
 /* A run a crashed scheduler left unfinished, run again as this attempt
  * whatever its lateness. */
 APSCHED_INTERNAL void apsched__run_recovered(apsched_run_ctx *run, unsigned attempt);

@@ -5,6 +5,7 @@
  * events, retried with a capped backoff. */
 #include "scheduler_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,26 @@ void apsched__section_lock(apsched_scheduler *s, store_entry *se) {
 
 void apsched__section_unlock(apsched_scheduler *s, store_entry *se) {
   if (se->blocking) apsched__unlock(s);
+}
+
+int apsched__store_run_starting(apsched_scheduler *s, const char *jobstore, const char *job_id,
+                                apsched_time_t scheduled_time, unsigned attempt, char *why,
+                                size_t whylen) {
+  why[0] = '\0';
+  apsched__lock(s);
+  store_entry *se = apsched__find_store(s, jobstore);
+  if (!se || !se->run_starting) {
+    apsched__unlock(s);
+    return APSCHED_OK;
+  }
+  apsched__store_pin(se);
+  apsched__unlock(s);
+  int rc = se->run_starting(se->store, job_id, scheduled_time, attempt);
+  if (rc != APSCHED_OK) snprintf(why, whylen, "%s", apsched__take_plugin_error());
+  apsched__lock(s);
+  apsched__store_unpin(s, se);
+  apsched__unlock(s);
+  return rc;
 }
 
 int apsched__store_error(store_entry *se, const char *call, int rc) {

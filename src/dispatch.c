@@ -292,8 +292,9 @@ static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstor
 /* A run of an orphan (lock may be dropped: only local data and the notice
  * list), announced as JOB_RECOVERED. NULL when memory is short (its record
  * stays open). */
-static apsched_run_ctx *recover_run(apsched_scheduler *s, notice_list *nl, const char *jobstore,
+static apsched_run_ctx *recover_run(apsched_scheduler *s, notice_list *nl, store_entry *se,
                                     const apsched_orphan_run *o) {
+  const char *jobstore = se->alias;
   const apsched_job_record *rec = o->rec;
   apsched_run_ctx *run = apsched__run_new(s, rec, jobstore, &o->scheduled_time, 1);
   if (!run) {
@@ -302,7 +303,7 @@ static apsched_run_ctx *recover_run(apsched_scheduler *s, notice_list *nl, const
     return NULL;
   }
   apsched__run_recovered(run, o->attempt);
-  apsched__run_track(run);
+  apsched__run_track(run, se->run_starting != NULL);
   notice *e = apsched__notice_if_wanted(s, nl, APSCHED_EVENT_JOB_RECOVERED);
   if (!e) e = apsched__notice_add(s, nl, 0);
   if (e && e->ev.code) {
@@ -363,7 +364,7 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
     norphans = 0;
   }
   for (int i = 0; i < norphans; i++) {
-    apsched_run_ctx *run = recover_run(s, nl, alias, &orphans[i]);
+    apsched_run_ctx *run = recover_run(s, nl, se, &orphans[i]);
     if (run && offset) apsched__run_clock_offset(run, offset);
     if (run) queued[nqueued++] = (queued_run){run, orphans[i].rec->executor, false};
     apsched_job_record_free(orphans[i].rec);
@@ -400,7 +401,7 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
         failed_what = "recording the runs of claimed jobs in";
         continue;
       }
-      if (track && !busy) apsched__run_track(run);
+      if (track && !busy) apsched__run_track(run, se->run_starting != NULL);
     }
     int rc = vt->release(se->store, rec, plan.next, plan.next_base, plan.finished);
     if (rc != APSCHED_OK) {

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum outcome { OUT_EXECUTED, OUT_ERROR, OUT_MISSED };
+/* OUT_SKIPPED only reaches the store (runs_closed), never an event. */
+enum outcome { OUT_EXECUTED, OUT_ERROR, OUT_MISSED, OUT_SKIPPED };
 
 typedef struct run_result {
   int kind;
@@ -29,6 +30,7 @@ struct apsched_run_ctx {
   int64_t grace;
   int64_t max_runtime;  /* microseconds; 0: none */
   bool tracked;         /* the store wants the outcomes (runs_closed) */
+  bool fenced;          /* ... and confirms each start (run_starting) */
   int64_t clock_offset; /* the store's clock minus the scheduler's (version 4 stores) */
   unsigned attempt;     /* 1, or more for a recovered run */
   atomic_bool cancelled; /* set by the executor when max_runtime is exceeded */
@@ -164,7 +166,7 @@ static bool outcomes_wanted(apsched_run_ctx *r) {
 
 /* Queues the ended times of a tracked run for its store. Lock held. */
 static void report_ended(apsched_run_ctx *r) {
-  apsched_run_result one, *out = r->count == 1 ? &one : malloc(r->count * sizeof *out);
+  apsched_run_result one = {0}, *out = r->count == 1 ? &one : calloc(r->count, sizeof *out);
   if (!out) {
     apsched__log(r->s, APSCHED_LOG_ERROR,
                  "Out of memory: the end of job \"%s\"'s run is not recorded in its store (its "
@@ -173,7 +175,7 @@ static void report_ended(apsched_run_ctx *r) {
     return;
   }
   static const apsched_run_outcome outcomes[] = {APSCHED_RUN_EXECUTED, APSCHED_RUN_FAILED,
-                                                 APSCHED_RUN_MISSED};
+                                                 APSCHED_RUN_MISSED, APSCHED_RUN_SKIPPED};
   size_t n = 0;
   for (size_t i = 0; i < r->count; i++) {
     const run_result *res = &r->results[i];
@@ -273,7 +275,7 @@ bool apsched_run_begin(apsched_run_ctx *r, size_t i) {
     }
     return false;
   }
-  if (r->tracked && !confirm_start(r, res)) return false;
+  if (r->fenced && !confirm_start(r, res)) return false;
   atomic_store(&r->cancelled, false);
   if (r->tracked) res->started_at = apsched__wall(s);
   /* Only a max_runtime needs the start time: no extra clock read otherwise. */
@@ -375,7 +377,10 @@ void apsched_run_discard(apsched_run_ctx *r) {
   apsched__run_fail(r);
 }
 
-void apsched__run_track(apsched_run_ctx *r) { r->tracked = true; }
+void apsched__run_track(apsched_run_ctx *r, bool fenced) {
+  r->tracked = true;
+  r->fenced = fenced;
+}
 
 void apsched__run_clock_offset(apsched_run_ctx *r, int64_t offset) { r->clock_offset = offset; }
 
@@ -388,15 +393,10 @@ void apsched__run_recovered(apsched_run_ctx *r, unsigned attempt) {
 void apsched__run_skip(apsched_run_ctx *r) {
   if (r->tracked) {
     apsched_time_t now = apsched__wall(r->s);
-    for (size_t i = 0; i < r->count; i++) {
-      apsched_run_result out = {.job_id = r->id,
-                                .scheduled_time = r->times[i],
-                                .attempt = r->attempt,
-                                .outcome = APSCHED_RUN_SKIPPED,
-                                .started_at = APSCHED_TIME_NONE,
-                                .finished_at = now};
-      apsched__runs_ended(r->s, r->jobstore, &out, 1);
-    }
+    for (size_t i = 0; i < r->count; i++)
+      r->results[i] = (run_result){.kind = OUT_SKIPPED, .ended = true,
+                                   .started_at = APSCHED_TIME_NONE, .finished_at = now};
+    report_ended(r);
   }
   apsched__run_abandon(r);
 }

@@ -332,8 +332,9 @@ APSCHED_INTERNAL bool apsched__run_reserve(apsched_run_ctx *run, const char *exe
 /* Reports every time of a run that could not be submitted as ERROR (with the
  * message set on the run), releases its slot and frees it. */
 APSCHED_INTERNAL void apsched__run_fail(apsched_run_ctx *run);
-/* The store tracks this run: its ended times go to runs_closed. */
-APSCHED_INTERNAL void apsched__run_track(apsched_run_ctx *run);
+/* The store tracks this run: its ended times go to runs_closed; fenced:
+ * each start is confirmed with the store's run_starting first. */
+APSCHED_INTERNAL void apsched__run_track(apsched_run_ctx *run, bool fenced);
 /* The run's lateness is judged by its store's clock, offset from ours. */
 APSCHED_INTERNAL void apsched__run_clock_offset(apsched_run_ctx *run, int64_t offset);
 /* A run a crashed scheduler left unfinished, run again as this attempt

@@ -105,6 +105,28 @@ static inline apsched_time_t next_of(apsched_scheduler *s, const char *id) {
   return t;
 }
 
+/* Two jobs with every setting a row holds, added to "db": "report" (an
+ * interval, a name, a byte argument, limits that are not the defaults, next
+ * run T0 + 10 s + 250 us) and "nightly" (cron in Europe/Berlin, paused,
+ * unlimited grace, the given delivery). */
+static inline void add_sample_jobs(apsched_scheduler *s, apsched_delivery nightly_delivery) {
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_trigger *every10 = every(10 * APSCHED_SEC, T0);
+  apsched_trigger *cron;
+  apsched_cron_options co = {.hour = "3", .minute = "30", .timezone = "Europe/Berlin"};
+  assert_int_equal(apsched_trigger_cron(&co, &cron, NULL, 0), APSCHED_OK);
+  apsched_job_options jobs[2] = {
+      {.id = "report", .name = "Daily report", .func_name = TICK, .trigger = every10,
+       .jobstore = "db", .arg_bytes = "\x01\x02xyz", .arg_len = 5, .max_instances = 3,
+       .misfire_grace_time = 2500 * APSCHED_MSEC, .max_runtime = 30 * APSCHED_SEC,
+       .coalesce = APSCHED_NO, .next_run_time = T0 + 10 * APSCHED_SEC + 250},
+      {.id = "nightly", .func = tick_job, .trigger = cron, .jobstore = "db", .paused = true,
+       .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .delivery = nightly_delivery}};
+  assert_int_equal(apsched_add_jobs(s, jobs, 2, NULL), APSCHED_OK);
+  apsched_trigger_free(every10);
+  apsched_trigger_free(cron);
+}
+
 /* ------------------------------------------------------------ restart */
 
 /* Jobs outlive their scheduler: the next one continues the schedule, with

@@ -138,19 +138,7 @@ static void test_schema_is_readable(void **state) {
   fake_clock fc;
   fake_clock_init(&fc, T0);
   apsched_scheduler *s = sched_with_store(&fc, NULL, path);
-  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
-  apsched_trigger *every10 = every(10 * APSCHED_SEC, T0);
-  apsched_trigger *cron;
-  apsched_cron_options co = {.hour = "3", .minute = "30", .timezone = "Europe/Berlin"};
-  assert_int_equal(apsched_trigger_cron(&co, &cron, NULL, 0), APSCHED_OK);
-  apsched_job_options jobs[2] = {
-      {.id = "report", .name = "Daily report", .func_name = TICK, .trigger = every10,
-       .jobstore = "db", .arg_bytes = "\x01\x02xyz", .arg_len = 5, .max_instances = 3,
-       .misfire_grace_time = 2500 * APSCHED_MSEC, .max_runtime = 30 * APSCHED_SEC,
-       .coalesce = APSCHED_NO, .next_run_time = T0 + 10 * APSCHED_SEC + 250},
-      {.id = "nightly", .func = tick_job, .trigger = cron, .jobstore = "db", .paused = true,
-       .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .delivery = APSCHED_AT_LEAST_ONCE}};
-  assert_int_equal(apsched_add_jobs(s, jobs, 2, NULL), APSCHED_OK);
+  add_sample_jobs(s, APSCHED_AT_LEAST_ONCE);
 
   sqlite3 *db = raw_open(path);
   char *row = raw_row(db, "apsched_jobs", "report");
@@ -200,8 +188,6 @@ static void test_schema_is_readable(void **state) {
   assert_int_equal(j->misfire_grace_time, APSCHED_GRACE_UNLIMITED);
   assert_int_equal(j->delivery, APSCHED_AT_LEAST_ONCE);
   apsched_job_free(j);
-  apsched_trigger_free(every10);
-  apsched_trigger_free(cron);
   apsched_free(s);
 }
 

@@ -47,6 +47,11 @@ typedef struct apsched_pg_options {
   /* Refuse a database without the schema's tables instead of creating them
    * (tools that should not turn a typo into a new, empty store). */
   bool existing_only;
+  /* Run history: every ended run (job id, scheduled time, attempt, start,
+   * end, outcome, error) becomes a row of <schema>.run_history, deleted once
+   * older than this many microseconds (counted back from the latest run
+   * ended). 0: no history; APSCHED_PG_HISTORY_FOREVER: keep all. */
+  int64_t history_retention;
 } apsched_pg_options;
 
 /* Connects and brings the schema to this library's version, creating it
@@ -63,7 +68,9 @@ APSCHED_API int apsched_pg_store_create(const apsched_pg_options *opts, apsched_
                                         char *errbuf, size_t errlen);
 
 /* The schema version this library writes (and the newest it opens). */
-#define APSCHED_PG_SCHEMA_VERSION 1
+#define APSCHED_PG_SCHEMA_VERSION 2
+/* history_retention: keep every ended run. */
+#define APSCHED_PG_HISTORY_FOREVER INT64_MAX
 
 #ifdef __cplusplus
 }

@@ -36,6 +36,17 @@ static apsched_jobstore *make_store(void *ud) {
   return open_store(schema);
 }
 
+/* The kit's run-record tests: a store's data is its schema. */
+static char *locate_store(void *ud, apsched_jobstore *st) {
+  (void)ud;
+  return strdup(apsched__pg_store_schema(st));
+}
+
+static apsched_jobstore *open_store_at(void *ud, const char *schema) {
+  (void)ud;
+  return open_store(schema);
+}
+
 /* ------------------------------------------------------------- helpers */
 
 /* A hosted scheduler on a fake clock with the store in schema as "db". */
@@ -125,8 +136,8 @@ static void test_schema_is_readable(void **state) {
   free(row);
   char sql[512];
   snprintf(sql, sizeof sql, "SELECT version FROM \"%s\".schema_version", schema);
-  assert_value(c, sql, "1");
-  /* runs and schedulers exist (used by the next step), with their keys. */
+  assert_value(c, sql, "2");
+  /* runs and schedulers, with their keys. */
   snprintf(sql, sizeof sql,
            "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i"
            " CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)"
@@ -134,8 +145,9 @@ static void test_schema_is_readable(void **state) {
            " WHERE i.indrelid = '\"%s\".runs'::regclass AND i.indisprimary",
            schema);
   assert_value(c, sql, "job_id,scheduled_time");
+  /* The scheduler registered itself. */
   snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\".schedulers", schema);
-  assert_value(c, sql, "0");
+  assert_value(c, sql, "1");
   /* psql's \d+ explains the columns. */
   snprintf(sql, sizeof sql, "SELECT col_description('\"%s\".jobs'::regclass, 11)", schema);
   assert_value(c, sql, "Microseconds since 1970-01-01 UTC; NULL: paused");
@@ -189,7 +201,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   (void)state;
   PGconn *c = pg_server_connect();
   raw_exec(c, "CREATE SCHEMA newer; CREATE TABLE newer.schema_version (version integer NOT NULL);"
-              "INSERT INTO newer.schema_version VALUES (2);"
+              "INSERT INTO newer.schema_version VALUES (3);"
               "CREATE TABLE newer.jobs (id text PRIMARY KEY, future bytea);"
               "INSERT INTO newer.jobs VALUES ('j', '\\x00ff')");
   char *before = schema_dump(c, "newer");
@@ -198,7 +210,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   char err[256];
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_null(st);
-  assert_string_equal(err, "postgresql schema 'newer' has schema version 2, newer than the 1 this "
+  assert_string_equal(err, "postgresql schema 'newer' has schema version 3, newer than the 2 this "
                            "library knows: use a newer libapsched-pg (nothing was changed)");
   char *after = schema_dump(c, "newer");
   assert_string_equal(before, after);
@@ -225,7 +237,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   o = (apsched_pg_options){.conninfo = pg_server_conninfo(), .schema = "Odd \"name\"; --"};
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_OK);
   apsched_jobstore_free(st);
-  assert_value(c, "SELECT version FROM \"Odd \"\"name\"\"; --\".schema_version", "1");
+  assert_value(c, "SELECT version FROM \"Odd \"\"name\"\"; --\".schema_version", "2");
   PQfinish(c);
 }
 
@@ -533,7 +545,7 @@ static void test_server_restart(void **state) {
 
 int main(void) {
   if (pg_server_start() != 0) return pg_server_unavailable();
-  store_kit kit = {"postgresql store", make_store, NULL};
+  store_kit kit = {"postgresql store", make_store, NULL, locate_store, open_store_at};
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_schema_is_readable),
       cmocka_unit_test(test_newer_schema_is_refused_untouched),

@@ -59,6 +59,12 @@ int64_t apsched__pg_int8(const PGresult *res, int row, int col) {
   return be_int((const unsigned char *)PQgetvalue(res, row, col), 8);
 }
 
+int64_t apsched__pg_int(const PGresult *res, int row, int col) {
+  int len = PQgetlength(res, row, col);
+  if (PQgetisnull(res, row, col) || (len != 2 && len != 4 && len != 8)) return 0;
+  return be_int((const unsigned char *)PQgetvalue(res, row, col), len);
+}
+
 static store_value column(const PGresult *res, int row, int col) {
   if (PQgetisnull(res, row, col)) return (store_value){.kind = STORE_NULL};
   const char *bytes = PQgetvalue(res, row, col);

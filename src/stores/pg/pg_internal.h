@@ -10,6 +10,8 @@
 #include "../common/store_common.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #define PG_HIDDEN __attribute__((visibility("hidden")))
 
@@ -76,6 +78,8 @@ PG_HIDDEN int apsched__pg_decode(const PGresult *res, int row, store_base *b,
 
 /* A bigint column of a binary row (0 for NULL). */
 PG_HIDDEN int64_t apsched__pg_int8(const PGresult *res, int row, int col);
+/* An integer column (smallint, integer or bigint) of a binary row; 0 for NULL. */
+PG_HIDDEN int64_t apsched__pg_int(const PGresult *res, int row, int col);
 
 /* -------------------------------------------------------------- schema.c */
 
@@ -85,10 +89,133 @@ PG_HIDDEN int64_t apsched__pg_int8(const PGresult *res, int row, int col);
  * library, and (existing_only) a missing one. */
 PG_HIDDEN int apsched__pg_schema_ensure(pg_link *l, bool existing_only);
 
-/* --------------------------------------------------------------- store.c */
+/* ---------------------------------------------------------------- store */
 
-/* Test hook: the store's connection (to find its backend and terminate it).
- * Not exported from the shared library. */
+/* A run this store claimed: what its later writes are fenced with. */
+typedef struct pg_claim {
+  struct pg_claim *next;
+  int64_t scheduled_time;
+  int64_t token;
+  char job_id[]; /* NUL-terminated */
+} pg_claim;
+
+/* The claims this store holds, by (job id, scheduled time). */
+typedef struct pg_claims {
+  pg_claim **slots;
+  size_t nslots, n;
+} pg_claims;
+
+/* A report to hand to the scheduler once the batch that found it commits. */
+typedef struct pg_report {
+  struct pg_report *next;
+  char *job_id, *why;
+} pg_report;
+
+enum { PG_CLOCK_SAMPLES = 8 };
+
+typedef struct pg_store {
+  apsched_jobstore base;
+  pg_link link;       /* the store's calls (one at a time) */
+  char **sql;         /* the statements with the schema filled in (store.c) */
+  char **runs_sql;    /* runs.c's */
+  store_base b;       /* scheduler, broken rows, the claimed batch's records */
+  /* The claimed batch: claim_due or claim_orphans began its transaction,
+   * commit ends it. failed: a statement of it failed, so the server has
+   * aborted it. notify: it changed jobs other schedulers may wait for. */
+  bool batch, batch_failed, batch_notify;
+  apsched_job_record *found; /* the last lookup's record */
+  int lease_ms;
+  char *scheduler_name;
+  int64_t history_retention; /* microseconds; 0: no history; INT64_MAX: all */
+  char id[40];               /* this scheduler's id in <schema>.schedulers */
+  char *token_seq;           /* the token sequence, quoted, as a regclass text */
+  char channel[48];          /* the NOTIFY channel of the schema */
+
+  /* mu guards what executor threads and the heartbeat thread share with
+   * the store's calls: claims, sched, and the start connection. */
+  pthread_mutex_t mu;
+  pg_claims claims;          /* committed claims (tokens) */
+  pg_claim *pending;         /* claims of the open batch, kept once it commits */
+  pg_report *reports;        /* reports of the open batch (or runs_closed's) */
+  int64_t *closing;          /* runs_closed's tokens, until its write ends */
+  pthread_mutex_t start_mu;  /* guards start */
+  pg_link start;             /* run_starting's connection */
+  apsched_scheduler *sched;  /* woken by notifications; NULL when closed */
+
+  /* Liveness (liveness.c): the heartbeat thread and its connection. */
+  pg_link hb;
+  pthread_t hb_thread;
+  bool registered;           /* row written, lock held, thread running */
+  int wake[2];               /* a pipe that ends the heartbeat thread's wait */
+  atomic_bool stopping;
+
+  /* The database's clock (clock.c). */
+  _Atomic int64_t clock_offset; /* database minus host, microseconds */
+  atomic_bool clock_known;
+  int64_t clock_rtt[PG_CLOCK_SAMPLES], clock_sample[PG_CLOCK_SAMPLES];
+  unsigned clock_next;       /* heartbeat thread only */
+} pg_store;
+
+/* Test hooks: the store's connection (to find its backend and terminate
+ * it), its schema and its scheduler id. Not exported from the shared
+ * library. */
 PG_HIDDEN PGconn *apsched__pg_store_conn(apsched_jobstore *st);
+PG_HIDDEN const char *apsched__pg_store_schema(apsched_jobstore *st);
+PG_HIDDEN const char *apsched__pg_store_id(apsched_jobstore *st);
+
+/* ---------------------------------------------------------------- runs.c */
+
+/* Fills in runs.c's statements; APSCHED_ENOMEM if it cannot. */
+PG_HIDDEN int apsched__pg_runs_init(pg_store *ps);
+PG_HIDDEN void apsched__pg_runs_free(pg_store *ps);
+/* The vtable's calls (runs_open inside a claimed batch; claim_orphans
+ * inside one it began). */
+PG_HIDDEN int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec,
+                                    const apsched_time_t *times, size_t n, bool *track);
+PG_HIDDEN int apsched__pg_runs_closed(pg_store *ps, const apsched_run_result *results, size_t n);
+/* After runs_closed's write ended (committed or undone). */
+PG_HIDDEN void apsched__pg_runs_closed_done(pg_store *ps, const apsched_run_result *results,
+                                            size_t n, bool committed);
+PG_HIDDEN int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max);
+PG_HIDDEN int apsched__pg_run_starting(pg_store *ps, const char *job_id, apsched_time_t t);
+/* The batch committed (keep its claims, hand over its reports) or was
+ * undone (forget them). */
+PG_HIDDEN void apsched__pg_batch_done(pg_store *ps, bool committed);
+
+/* ------------------------------------------------------------ liveness.c */
+
+/* Registers this scheduler (row, advisory lock, heartbeat thread) unless
+ * it is; APSCHED_EBACKEND if the database cannot be reached. */
+PG_HIDDEN int apsched__pg_register(pg_store *ps);
+/* Stops the heartbeat thread, deletes the row and drops the lock. */
+PG_HIDDEN void apsched__pg_deregister(pg_store *ps);
+/* The SQL that finds the live schedulers ($2: dead after ms, $5: schema),
+ * for the orphan query. */
+#define PG_LIVE_SCHEDULERS                                                                    \
+  "SELECT s.id FROM @.schedulers s"                                                          \
+  " WHERE s.heartbeat_at > now() - make_interval(secs => $2::double precision / 1000)"       \
+  " AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l"                                         \
+  " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"                          \
+  " AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())" \
+  " AND l.classid = hashtext('libapsched-pg ' || $5)::oid AND l.objid = hashtext(s.id)::oid)"
+
+/* --------------------------------------------------------------- clock.c */
+
+/* Notes one round trip: the host's time before and after, the database's
+ * in between. */
+PG_HIDDEN void apsched__pg_clock_sample(pg_store *ps, int64_t before, int64_t db, int64_t after);
+PG_HIDDEN apsched_time_t apsched__pg_clock(apsched_jobstore *st, apsched_time_t host_now);
+
+/* -------------------------------------------------------------- notify.c */
+
+/* Inside a write about to commit: tells the other schedulers to look
+ * (delivered at COMMIT). */
+PG_HIDDEN int apsched__pg_notify(pg_store *ps);
+/* The schema's channel into ps->channel (at create). */
+PG_HIDDEN int apsched__pg_channel(pg_store *ps);
+/* LISTENs on hb's connection. */
+PG_HIDDEN int apsched__pg_listen(pg_store *ps, pg_link *l);
+/* Drains hb's notifications; true if any arrived. */
+PG_HIDDEN bool apsched__pg_notified(pg_link *l);
 
 #endif

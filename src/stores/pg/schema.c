@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Version 0 (no tables) to 1. runs and schedulers are created now and used
- * by the sharing between schedulers (not built yet). */
+/* Version 0 (no tables) to 1 (its runs table was never used: version 2
+ * replaces it). */
 static const char schema_v1[] =
     "CREATE SCHEMA IF NOT EXISTS @;\n"
     "CREATE TABLE @.schema_version (\n"
@@ -93,7 +93,72 @@ static const char schema_v1[] =
     "COMMENT ON TABLE @.schedulers IS "
     "'The schedulers using this schema, with their heartbeats (not used yet)';\n";
 
-static const char *const steps[APSCHED_PG_SCHEMA_VERSION] = {schema_v1};
+/* Version 1 to 2: run records (every claimed run, until it ends), the
+ * token sequence that fences them, run history, and what the schedulers
+ * table needs for liveness. Version 1 never wrote its runs table, so it is
+ * replaced. */
+static const char schema_v2[] =
+    "DROP TABLE @.runs;\n"
+    "CREATE SEQUENCE @.run_tokens;\n"
+    "COMMENT ON SEQUENCE @.run_tokens IS 'Claim tokens: each claim of runs takes the next';\n"
+    "CREATE TABLE @.runs (\n"
+    "  job_id text NOT NULL,\n"
+    "  scheduled_time bigint NOT NULL,\n"
+    "  owner text NOT NULL,\n"
+    "  token bigint NOT NULL,\n"
+    "  attempt integer NOT NULL,\n"
+    "  claimed_at timestamptz NOT NULL DEFAULT now(),\n"
+    "  started_at timestamptz,\n"
+    "  name text,\n"
+    "  func text NOT NULL,\n"
+    "  executor text NOT NULL,\n"
+    "  arg bytea,\n"
+    "  max_instances integer NOT NULL,\n"
+    "  max_runtime_ms bigint NOT NULL,\n"
+    "  delivery text NOT NULL CHECK (delivery IN ('at_most_once', 'at_least_once')),\n"
+    "  PRIMARY KEY (job_id, scheduled_time)\n"
+    ");\n"
+    "CREATE INDEX runs_owner ON @.runs (owner);\n"
+    "COMMENT ON TABLE @.runs IS "
+    "'Runs claimed by a scheduler that have not ended: one row per job and scheduled time';\n"
+    "COMMENT ON COLUMN @.runs.scheduled_time IS 'Microseconds since 1970-01-01 UTC';\n"
+    "COMMENT ON COLUMN @.runs.owner IS 'The scheduler (schedulers.id) that runs it';\n"
+    "COMMENT ON COLUMN @.runs.token IS "
+    "'The claim''s token: every later write of the run names owner and token';\n"
+    "COMMENT ON COLUMN @.runs.attempt IS '1, or more once taken over from a dead scheduler';\n"
+    "COMMENT ON COLUMN @.runs.started_at IS 'NULL until the run starts';\n"
+    "COMMENT ON COLUMN @.runs.func IS "
+    "'The job as it was claimed (func, executor, arg, ...): what a survivor runs'; \n"
+    "COMMENT ON COLUMN @.runs.delivery IS "
+    "'at_least_once: run again by a survivor if its scheduler dies; at_most_once: only if it "
+    "had not started';\n"
+    "CREATE TABLE @.run_history (\n"
+    "  job_id text NOT NULL,\n"
+    "  scheduled_time bigint NOT NULL,\n"
+    "  attempt integer NOT NULL,\n"
+    "  started_at bigint,\n"
+    "  finished_at bigint NOT NULL,\n"
+    "  outcome text NOT NULL CHECK (outcome IN ('executed', 'failed', 'missed', 'skipped')),\n"
+    "  retval integer,\n"
+    "  error text\n"
+    ");\n"
+    "CREATE INDEX run_history_finished_at ON @.run_history (finished_at);\n"
+    "CREATE INDEX run_history_job ON @.run_history (job_id, scheduled_time);\n"
+    "COMMENT ON TABLE @.run_history IS "
+    "'Ended runs, kept for the store''s history_retention';\n"
+    "COMMENT ON COLUMN @.run_history.started_at IS "
+    "'Microseconds since 1970-01-01 UTC; NULL: never started (missed, skipped)';\n"
+    "COMMENT ON COLUMN @.run_history.retval IS 'What the job returned';\n"
+    "COMMENT ON TABLE @.schedulers IS "
+    "'The schedulers using this schema: each holds an advisory lock while it lives and "
+    "heartbeats every lease / 3';\n"
+    "COMMENT ON COLUMN @.schedulers.heartbeat_at IS "
+    "'Older than 2 x lease: the scheduler is dead, its runs are taken over';\n"
+    "COMMENT ON COLUMN @.jobs.delivery IS "
+    "'at_most_once (a run lost in a crash is not repeated) or at_least_once (run again "
+    "by a survivor after a crash)';\n";
+
+static const char *const steps[APSCHED_PG_SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 /* The schema version (0: no tables of ours yet). Reads only. */
 static int schema_version(pg_link *l, int *version) {

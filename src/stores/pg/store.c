@@ -1,5 +1,6 @@
 /* The PostgreSQL job store: the vtable of apsched_plugin.h over the table
- * <schema>.jobs.
+ * <schema>.jobs (run records: runs.c; schedulers' liveness: liveness.c;
+ * the database's clock: clock.c; wake-ups: notify.c).
  *
  * One connection, used by one call at a time (the scheduler serializes a
  * store's calls). Every call reads the table afresh, so a job paused,
@@ -16,9 +17,11 @@
  * job alone: both are what the contract allows. Inside an open batch (only
  * the conformance kit writes there), the other writes nest as savepoints.
  *
- * Due-ness uses the scheduler's `now` (claim_due's argument); the
- * database's clock, leases and fencing for schedulers sharing a schema are
- * the next step. */
+ * Several schedulers may share a schema: claims lock the due rows (FOR
+ * UPDATE SKIP LOCKED), so each due job goes to one of them, and each
+ * claimed run is a fenced row of <schema>.runs (runs.c). Due-ness uses
+ * claim_due's `now`, which the scheduler takes from the store's clock (the
+ * database's). */
 #include "pg_internal.h"
 
 #include <limits.h>
@@ -69,19 +72,6 @@ static const char *const query_sql[Q_COUNT] = {
 
 /* ----------------------------------------------------------------- store */
 
-typedef struct pg_store {
-  apsched_jobstore base;
-  pg_link link;
-  char *sql[Q_COUNT]; /* query_sql with the schema filled in */
-  store_base b;       /* scheduler, broken rows, the claimed batch's records */
-  /* The claimed batch: claim_due began its transaction, commit ends it.
-   * failed: a statement of it failed, so the server has aborted it. */
-  bool batch, batch_failed;
-  apsched_job_record *found; /* the last lookup's record */
-  int lease_ms;              /* kept for sharing between schedulers */
-  char *scheduler_name;
-} pg_store;
-
 static pg_store *as_pg(apsched_jobstore *st) { return (pg_store *)st; }
 
 /* Runs query q; on failure inside the batch, notes that the batch is lost. */
@@ -125,7 +115,11 @@ static int write_begin(pg_store *ps, bool *nested) {
 
 /* Ends a write begun by write_begin: commits it if rc is APSCHED_OK, else
  * undoes it. Returns rc, or the commit's error. */
-static int write_end(pg_store *ps, bool nested, int rc) {
+static int write_end(pg_store *ps, bool nested, int rc, bool jobs_changed) {
+  /* Other schedulers may have to look (their wait ends at COMMIT; the open
+   * batch's commit sends it for a nested write). */
+  if (rc == APSCHED_OK && jobs_changed && nested) ps->batch_notify = true;
+  else if (rc == APSCHED_OK && jobs_changed) rc = apsched__pg_notify(ps);
   if (rc == APSCHED_OK) {
     rc = apsched__pg_command(&ps->link, nested ? "RELEASE SAVEPOINT apsched_write" : "COMMIT",
                              "committing");
@@ -171,20 +165,41 @@ static int scan_all(pg_store *ps, int (*fn)(const apsched_job_record *rec, void 
 static int pg_open(apsched_jobstore *st, apsched_scheduler *s, const char *alias) {
   pg_store *ps = as_pg(st);
   apsched__pstore_base_open(&ps->b, s, alias);
-  return scan_all(ps, NULL, NULL, "reading the jobs");
+  int rc = scan_all(ps, NULL, NULL, "reading the jobs");
+  if (rc == APSCHED_OK) rc = apsched__pg_register(ps);
+  if (rc != APSCHED_OK) return rc;
+  pthread_mutex_lock(&ps->mu);
+  ps->sched = s;
+  pthread_mutex_unlock(&ps->mu);
+  return APSCHED_OK;
 }
 
-static void pg_close(apsched_jobstore *st) { apsched__pstore_base_close(&as_pg(st)->b); }
+static void pg_close(apsched_jobstore *st) {
+  pg_store *ps = as_pg(st);
+  pthread_mutex_lock(&ps->mu);
+  ps->sched = NULL;
+  pthread_mutex_unlock(&ps->mu);
+  apsched__pg_deregister(ps);
+  apsched__pstore_base_close(&ps->b);
+}
 
 static void pg_destroy(apsched_jobstore *st) {
   pg_store *ps = as_pg(st);
   if (!ps) return;
   /* An open batch was never committed: none of its runs started. Closing
    * the connection rolls it back. */
+  apsched__pg_deregister(ps);
   apsched__pg_disconnect(&ps->link);
+  apsched__pg_disconnect(&ps->start);
+  apsched__pg_runs_free(ps);
+  pthread_mutex_destroy(&ps->mu);
+  pthread_mutex_destroy(&ps->start_mu);
   apsched__pstore_base_free(&ps->b);
   apsched_job_record_free(ps->found);
-  for (int i = 0; i < Q_COUNT; i++) free(ps->sql[i]);
+  if (ps->sql)
+    for (int i = 0; i < Q_COUNT; i++) free(ps->sql[i]);
+  free(ps->sql);
+  free(ps->token_seq);
   PQfreemem(ps->link.quoted);
   free(ps->link.conninfo);
   free(ps->link.schema);
@@ -238,7 +253,7 @@ static int pg_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t 
   if (rc == APSCHED_OK) {
     for (size_t i = 0; i < n && rc == APSCHED_OK; i++)
       rc = write_record(ps, recs[i], texts[i], replace && replace[i], i, failed);
-    rc = write_end(ps, nested, rc);
+    rc = write_end(ps, nested, rc, true);
   }
   apsched__pstore_free_texts(texts, n);
   if (rc != APSCHED_OK) return rc;
@@ -289,7 +304,7 @@ static int pg_update(apsched_jobstore *st, apsched_job_record *rec) {
                                      p.formats, true, what, &rc);
     if (res && no_rows(res)) rc = apsched__pstore_error(APSCHED_ENOENT, "no job '%.64s'", rec->id);
     PQclear(res);
-    rc = write_end(ps, nested, rc);
+    rc = write_end(ps, nested, rc, true);
   }
   free(text);
   if (rc == APSCHED_OK) apsched_job_record_free(rec);
@@ -307,7 +322,7 @@ static int delete_rows(pg_store *ps, const char *id) {
                                    id ? "removing a job" : "removing all jobs", &rc);
   if (res && id && no_rows(res)) rc = apsched__pstore_error(APSCHED_ENOENT, "no job '%.64s'", id);
   PQclear(res);
-  return write_end(ps, nested, rc);
+  return write_end(ps, nested, rc, true);
 }
 
 static int pg_remove(apsched_jobstore *st, const char *id) {
@@ -370,7 +385,106 @@ static int pg_next_run_time(apsched_jobstore *st, apsched_time_t *out) {
 static void end_batch(pg_store *ps) {
   if (apsched__pg_in_transaction(&ps->link))
     apsched__pg_command(&ps->link, "ROLLBACK", "ending the claimed batch");
-  ps->batch = ps->batch_failed = false;
+  ps->batch = ps->batch_failed = ps->batch_notify = false;
+  apsched__pg_batch_done(ps, false);
+}
+
+/* Begins the claimed batch's transaction unless it is open (*began: this
+ * call began it). A scheduler registers before it claims anything, so its
+ * runs always have a live owner. */
+static int batch_begin(pg_store *ps, bool *began, const char *what) {
+  *began = false;
+  if (ps->batch) return APSCHED_OK;
+  apsched__pstore_drop_claims(&ps->b, 0); /* the previous batch's, committed */
+  int rc = apsched__pg_register(ps);
+  if (rc == APSCHED_OK) rc = ready(ps);
+  if (rc == APSCHED_OK) rc = command(ps, "BEGIN", what);
+  if (rc != APSCHED_OK) return rc;
+  ps->batch = *began = true;
+  ps->batch_failed = ps->batch_notify = false;
+  return APSCHED_OK;
+}
+
+/* Commits the open batch (with its notification); APSCHED_EBACKEND if it
+ * was rolled back. Ends the batch either way. */
+static int batch_commit(pg_store *ps, const char *what) {
+  int rc;
+  /* COMMIT of an aborted transaction "succeeds" as a ROLLBACK: check first. */
+  if (ps->batch_failed || PQtransactionStatus(ps->link.conn) != PQTRANS_INTRANS) {
+    rc = apsched__pstore_error(APSCHED_EBACKEND,
+                               "postgresql schema '%s': the claimed batch was rolled back after "
+                               "an earlier error; its jobs are due again",
+                               ps->link.schema);
+  } else {
+    rc = ps->batch_notify ? apsched__pg_notify(ps) : APSCHED_OK;
+    if (rc == APSCHED_OK) rc = apsched__pg_command(&ps->link, "COMMIT", what);
+  }
+  if (rc == APSCHED_OK) {
+    ps->batch = ps->batch_failed = ps->batch_notify = false;
+    apsched__pg_batch_done(ps, true);
+  } else {
+    end_batch(ps); /* after a failed COMMIT: its ROLLBACK, if still open */
+  }
+  return rc;
+}
+
+static int pg_claim_orphans(apsched_jobstore *st, apsched_orphan_run *out, size_t max) {
+  pg_store *ps = as_pg(st);
+  if (max == 0) return 0;
+  if (!out) return apsched__pstore_error(APSCHED_EINVAL, "claim_orphans: out is NULL");
+  if (max > INT_MAX) max = INT_MAX;
+  bool began;
+  int rc = batch_begin(ps, &began, "starting to take over runs");
+  if (rc != APSCHED_OK) return rc;
+  int n = apsched__pg_runs_orphans(ps, out, max);
+  if (n < 0) {
+    if (began) end_batch(ps);
+    return n;
+  }
+  if (began && n == 0) {
+    /* Only lost runs (deleted, to report) or nothing: no commit follows. */
+    if (ps->reports) {
+      rc = batch_commit(ps, "committing the lost runs of dead schedulers");
+      if (rc != APSCHED_OK) return rc;
+    } else {
+      end_batch(ps);
+    }
+  }
+  return n;
+}
+
+static int pg_runs_open(apsched_jobstore *st, const apsched_job_record *rec,
+                        const apsched_time_t *times, size_t n, bool *track) {
+  pg_store *ps = as_pg(st);
+  *track = false;
+  if (!rec || (n > 0 && !times))
+    return apsched__pstore_error(APSCHED_EINVAL, "runs_open: %s is NULL", !rec ? "rec" : "times");
+  if (!ps->batch || ps->batch_failed || !apsched__pg_in_transaction(&ps->link))
+    return apsched__pstore_error(APSCHED_EBACKEND,
+                                 "postgresql schema '%s': runs_open outside a claimed batch (or "
+                                 "the batch was rolled back after an earlier error)",
+                                 ps->link.schema);
+  return apsched__pg_runs_open(ps, rec, times, n, track);
+}
+
+static int pg_runs_closed(apsched_jobstore *st, const apsched_run_result *results, size_t n) {
+  pg_store *ps = as_pg(st);
+  if (n == 0) return APSCHED_OK;
+  if (!results) return apsched__pstore_error(APSCHED_EINVAL, "runs_closed: results is NULL");
+  bool nested;
+  int rc = write_begin(ps, &nested);
+  if (rc != APSCHED_OK) return rc;
+  rc = apsched__pg_runs_closed(ps, results, n);
+  rc = write_end(ps, nested, rc, false);
+  apsched__pg_runs_closed_done(ps, results, n, rc == APSCHED_OK);
+  return rc;
+}
+
+static int pg_run_starting(apsched_jobstore *st, const char *job_id, apsched_time_t scheduled_time,
+                           unsigned attempt) {
+  (void)attempt; /* the token names the attempt */
+  if (!job_id) return apsched__pstore_error(APSCHED_EINVAL, "run_starting: job_id is NULL");
+  return apsched__pg_run_starting(as_pg(st), job_id, scheduled_time);
 }
 
 static int pg_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
@@ -379,15 +493,9 @@ static int pg_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_re
   if (max == 0) return 0;
   if (!out) return apsched__pstore_error(APSCHED_EINVAL, "claim_due: out is NULL");
   if (max > INT_MAX) max = INT_MAX;
-  bool began = false;
-  int rc = APSCHED_OK;
-  if (!ps->batch) {
-    apsched__pstore_drop_claims(&ps->b, 0); /* the previous batch's, committed */
-    if ((rc = ready(ps)) != APSCHED_OK) return rc;
-    if ((rc = command(ps, "BEGIN", "starting to claim due jobs")) != APSCHED_OK) return rc;
-    ps->batch = began = true;
-    ps->batch_failed = false;
-  }
+  bool began;
+  int rc = batch_begin(ps, &began, "starting to claim due jobs");
+  if (rc != APSCHED_OK) return rc;
   size_t first = ps->b.nclaimed, n = 0;
   char at[32], limit[32];
   snprintf(at, sizeof at, "%lld", (long long)now);
@@ -440,6 +548,10 @@ static int pg_release(apsched_jobstore *st, apsched_job_record *rec, apsched_tim
   char what[128];
   snprintf(what, sizeof what, "%s job '%.64s'",
            remove_job ? "removing finished" : "storing the next run time of", rec->id);
+  /* Earlier than it was: another scheduler may sleep past it. */
+  if (!remove_job && next_run_time != APSCHED_TIME_NONE &&
+      (rec->next_run_time == APSCHED_TIME_NONE || next_run_time < rec->next_run_time))
+    ps->batch_notify = true;
   PQclear(run(ps, remove_job ? Q_DELETE : Q_ADVANCE, remove_job ? 1 : 3, params, NULL, NULL, what,
               &rc));
   return rc;
@@ -448,17 +560,7 @@ static int pg_release(apsched_jobstore *st, apsched_job_record *rec, apsched_tim
 static int pg_commit(apsched_jobstore *st) {
   pg_store *ps = as_pg(st);
   if (!ps->batch) return APSCHED_OK;
-  int rc;
-  /* COMMIT of an aborted transaction "succeeds" as a ROLLBACK: check first. */
-  if (ps->batch_failed || PQtransactionStatus(ps->link.conn) != PQTRANS_INTRANS) {
-    rc = apsched__pstore_error(APSCHED_EBACKEND,
-                               "postgresql schema '%s': the claimed batch was rolled back after "
-                               "an earlier error; its jobs are due again",
-                               ps->link.schema);
-  } else {
-    rc = apsched__pg_command(&ps->link, "COMMIT", "committing the claimed jobs");
-  }
-  end_batch(ps); /* after a failed COMMIT: its ROLLBACK, if still open */
+  int rc = batch_commit(ps, "committing the claimed jobs");
   apsched__pstore_drop_claims(&ps->b, 0);
   return rc;
 }
@@ -486,11 +588,17 @@ static const apsched_jobstore_vtable pg_vtable = {
     .release = pg_release,
     .commit = pg_commit,
     .foreach = pg_foreach,
+    .runs_open = pg_runs_open,
+    .runs_closed = pg_runs_closed,
+    .claim_orphans = pg_claim_orphans,
+    .clock = apsched__pg_clock,
+    .run_starting = pg_run_starting,
 };
 
 /* ---------------------------------------------------------------- create */
 
-enum { LEASE_MAX_MS = 24 * 3600 * 1000 };
+/* A heartbeat every lease / 3: shorter leases would only load the database. */
+enum { LEASE_MIN_MS = 100, LEASE_MAX_MS = 24 * 3600 * 1000 };
 
 static int check_options(const apsched_pg_options *o) {
   if (!o) return apsched__pstore_error(APSCHED_EINVAL, "postgresql store: options are NULL");
@@ -519,10 +627,15 @@ static int check_options(const apsched_pg_options *o) {
                                    "without control characters",
                                    o->schema, PG_SCHEMA_MAX);
   }
-  if (o->lease_ms < 0 || o->lease_ms > LEASE_MAX_MS)
+  if (o->history_retention < 0)
     return apsched__pstore_error(APSCHED_EINVAL,
-                                 "postgresql store: lease_ms %d is outside 0..%d (0: 5000 ms)",
-                                 o->lease_ms, LEASE_MAX_MS);
+                                 "postgresql store: history_retention %lld us is negative (0: no "
+                                 "history; APSCHED_PG_HISTORY_FOREVER: keep all)",
+                                 (long long)o->history_retention);
+  if (o->lease_ms < 0 || (o->lease_ms > 0 && o->lease_ms < LEASE_MIN_MS) || o->lease_ms > LEASE_MAX_MS)
+    return apsched__pstore_error(APSCHED_EINVAL,
+                                 "postgresql store: lease_ms %d is outside %d..%d (0: 5000 ms)",
+                                 o->lease_ms, LEASE_MIN_MS, LEASE_MAX_MS);
   return APSCHED_OK;
 }
 
@@ -533,10 +646,19 @@ static int open_database(pg_store *ps, bool existing_only) {
   if (rc != APSCHED_OK) return rc;
   ps->link.quoted = PQescapeIdentifier(ps->link.conn, ps->link.schema, strlen(ps->link.schema));
   if (!ps->link.quoted) return apsched__pg_fail(&ps->link, NULL, "quoting the schema name");
+  ps->sql = calloc(Q_COUNT, sizeof *ps->sql);
+  ps->token_seq = apsched__pstore_expand("@.run_tokens", ps->link.quoted);
+  if (!ps->sql || !ps->token_seq)
+    return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
   for (int q = 0; q < Q_COUNT; q++)
     if (!(ps->sql[q] = apsched__pstore_expand(query_sql[q], ps->link.quoted)))
       return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
-  return apsched__pg_schema_ensure(&ps->link, existing_only);
+  if ((rc = apsched__pg_runs_init(ps)) != APSCHED_OK) return rc;
+  /* run_starting's connection: the same server, connected on first use. */
+  ps->start = (pg_link){.conninfo = ps->link.conninfo, .schema = ps->link.schema,
+                        .quoted = ps->link.quoted};
+  if ((rc = apsched__pg_schema_ensure(&ps->link, existing_only)) != APSCHED_OK) return rc;
+  return apsched__pg_channel(ps);
 }
 
 int apsched_pg_store_create(const apsched_pg_options *opts, apsched_jobstore **out, char *errbuf,
@@ -549,7 +671,10 @@ int apsched_pg_store_create(const apsched_pg_options *opts, apsched_jobstore **o
     ps = calloc(1, sizeof *ps);
     if (ps) {
       ps->base.vtable = &pg_vtable;
+      pthread_mutex_init(&ps->mu, NULL);
+      pthread_mutex_init(&ps->start_mu, NULL);
       ps->lease_ms = opts->lease_ms ? opts->lease_ms : 5000;
+      ps->history_retention = opts->history_retention;
       ps->link.conninfo = strdup(opts->conninfo);
       ps->link.schema = strdup(opts->schema ? opts->schema : "apsched");
       if (opts->scheduler_name) ps->scheduler_name = strdup(opts->scheduler_name);
@@ -569,3 +694,5 @@ int apsched_pg_store_create(const apsched_pg_options *opts, apsched_jobstore **o
 }
 
 PGconn *apsched__pg_store_conn(apsched_jobstore *st) { return as_pg(st)->link.conn; }
+const char *apsched__pg_store_schema(apsched_jobstore *st) { return as_pg(st)->link.schema; }
+const char *apsched__pg_store_id(apsched_jobstore *st) { return as_pg(st)->id; }

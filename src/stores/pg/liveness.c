@@ -1,0 +1,179 @@
+/* Liveness: each scheduler using a schema is a row of <schema>.schedulers
+ * and holds a session-level advisory lock keyed on its id, on a connection
+ * of its own that a thread of its own keeps: it heartbeats every lease / 3
+ * (and measures the database's clock on the way), LISTENs for other
+ * schedulers' changes and wakes the scheduler when one arrives.
+ *
+ * A scheduler is alive while it holds the lock AND its heartbeat is younger
+ * than 2 x lease. The lock goes with the connection, so a process that dies
+ * is seen dead at once; the heartbeat catches one that is stopped (SIGSTOP,
+ * a stall) with its connection still open. Its runs are then taken over
+ * (runs.c), and its own later writes are fenced.
+ *
+ * Registration happens when the store is opened by a scheduler, or at its
+ * first claim; a tool that only lists jobs never registers. */
+#include "pg_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The row is written again (not only updated) by every heartbeat, so a
+ * scheduler whose row was deleted by hand reappears. */
+static const char upsert_sql[] =
+    "INSERT INTO @.schedulers (id, name, host, pid) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()"
+    " RETURNING (extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
+static const char lock_sql[] =
+    "SELECT pg_try_advisory_lock(hashtext('libapsched-pg ' || $1), hashtext($2))";
+static const char delete_sql[] = "DELETE FROM @.schedulers WHERE id = $1";
+
+static int64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Writes the row (heartbeat) and samples the clock. */
+static int beat(pg_store *ps) {
+  char *sql = apsched__pstore_expand(upsert_sql, ps->hb.quoted);
+  if (!sql) return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  char host[256] = "", pid[16];
+  gethostname(host, sizeof host - 1);
+  snprintf(pid, sizeof pid, "%d", (int)getpid());
+  const char *values[4] = {ps->id, ps->scheduler_name, host, pid};
+  int rc = APSCHED_OK;
+  int64_t before = apsched_now();
+  PGresult *res = apsched__pg_exec(&ps->hb, sql, 4, values, NULL, NULL, true,
+                                   "writing this scheduler's heartbeat", &rc);
+  int64_t after = apsched_now();
+  free(sql);
+  if (res && PQntuples(res) == 1) apsched__pg_clock_sample(ps, before, apsched__pg_int8(res, 0, 0), after);
+  PQclear(res);
+  return rc;
+}
+
+/* A new session on hb: the lock, the row, LISTEN. */
+static int hb_session(pg_store *ps) {
+  int rc = apsched__pg_ready(&ps->hb);
+  if (rc != APSCHED_OK) return rc;
+  const char *values[2] = {ps->link.schema, ps->id};
+  PGresult *res = apsched__pg_exec(&ps->hb, lock_sql, 2, values, NULL, NULL, false,
+                                   "taking this scheduler's lock", &rc);
+  if (!res) return rc;
+  bool locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+  PQclear(res);
+  if (!locked)
+    return apsched__pstore_error(APSCHED_EBACKEND,
+                                 "postgresql schema '%s': the lock of scheduler id '%s' is held "
+                                 "by another session",
+                                 ps->link.schema, ps->id);
+  if ((rc = beat(ps)) != APSCHED_OK) return rc;
+  return apsched__pg_listen(ps, &ps->hb);
+}
+
+static void *hb_main(void *arg) {
+  pg_store *ps = arg;
+  int64_t period = (int64_t)ps->lease_ms * 1000 / 3;
+  bool session = true; /* register made the first one */
+  int64_t next = mono_us() + period;
+  while (!atomic_load(&ps->stopping)) {
+    int64_t now = mono_us();
+    if (now >= next) {
+      int rc = session ? beat(ps) : hb_session(ps);
+      session = rc == APSCHED_OK;
+      if (!session && PQstatus(ps->hb.conn) == CONNECTION_OK) {
+        /* The session is fine but a statement failed (the lock is taken
+         * after a reconnect race): start over on a new connection. */
+        apsched__pg_disconnect(&ps->hb);
+      }
+      next = now + (session ? period : period < 1000000 ? period : 1000000);
+      continue;
+    }
+    struct pollfd fds[2] = {{.fd = ps->wake[0], .events = POLLIN},
+                            {.fd = session && ps->hb.conn ? PQsocket(ps->hb.conn) : -1, .events = POLLIN}};
+    int64_t wait_ms = (next - now + 999) / 1000;
+    if (poll(fds, 2, (int)wait_ms) <= 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    if (!PQconsumeInput(ps->hb.conn)) {
+      session = false; /* lost: a new session at the next beat */
+      next = mono_us();
+      continue;
+    }
+    if (apsched__pg_notified(&ps->hb)) {
+      pthread_mutex_lock(&ps->mu);
+      apsched_scheduler *s = ps->sched;
+      pthread_mutex_unlock(&ps->mu);
+      /* Not under mu: close() joins this thread, and the scheduler lives
+       * until close returns. */
+      if (s) apsched_wakeup(s);
+    }
+  }
+  return NULL;
+}
+
+/* A new random id: 16 hex digits (its hash keys the lock). */
+static void new_id(pg_store *ps) {
+  unsigned char b[8];
+  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+    int64_t t = apsched_now() ^ (int64_t)getpid() << 40;
+    memcpy(b, &t, sizeof b);
+  }
+  for (size_t i = 0; i < sizeof b; i++) snprintf(ps->id + 2 * i, 3, "%02x", b[i]);
+}
+
+int apsched__pg_register(pg_store *ps) {
+  if (ps->registered) return APSCHED_OK;
+  if (!ps->id[0]) new_id(ps);
+  ps->hb.conninfo = ps->link.conninfo;
+  ps->hb.schema = ps->link.schema;
+  ps->hb.quoted = ps->link.quoted;
+  int rc = hb_session(ps);
+  if (rc != APSCHED_OK) {
+    apsched__pg_disconnect(&ps->hb);
+    return rc;
+  }
+  if (pipe2(ps->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    apsched__pg_disconnect(&ps->hb);
+    return apsched__pstore_error(APSCHED_ESYS, "postgresql store: pipe: %s", strerror(errno));
+  }
+  atomic_store(&ps->stopping, false);
+  if (pthread_create(&ps->hb_thread, NULL, hb_main, ps) != 0) {
+    close(ps->wake[0]);
+    close(ps->wake[1]);
+    apsched__pg_disconnect(&ps->hb);
+    return apsched__pstore_error(APSCHED_ESYS, "postgresql store: cannot start the heartbeat thread");
+  }
+  ps->registered = true;
+  return APSCHED_OK;
+}
+
+void apsched__pg_deregister(pg_store *ps) {
+  if (!ps->registered) return;
+  atomic_store(&ps->stopping, true);
+  ssize_t w = write(ps->wake[1], "x", 1);
+  (void)w;
+  pthread_join(ps->hb_thread, NULL);
+  close(ps->wake[0]);
+  close(ps->wake[1]);
+  ps->registered = false;
+  /* Its runs stay: whoever comes next takes them over as from a dead
+   * scheduler. The lock goes with the connection. */
+  if (ps->hb.conn && PQstatus(ps->hb.conn) == CONNECTION_OK) {
+    char *sql = apsched__pstore_expand(delete_sql, ps->hb.quoted);
+    if (sql) {
+      const char *values[1] = {ps->id};
+      int rc = APSCHED_OK;
+      PQclear(apsched__pg_exec(&ps->hb, sql, 1, values, NULL, NULL, false,
+                               "removing this scheduler's row", &rc));
+      free(sql);
+    }
+  }
+  apsched__pg_disconnect(&ps->hb);
+}

@@ -543,6 +543,213 @@ static void test_server_restart(void **state) {
   apsched_jobstore_free(st);
 }
 
+
+/* ------------------------------------------------------------ run records */
+
+static long rows_of(PGconn *c, const char *schema, const char *table, const char *where) {
+  char sql[512];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\".%s WHERE %s", schema, table, where);
+  char *v = raw_value(c, sql);
+  long n = atol(v);
+  free(v);
+  return n;
+}
+
+/* Claims rec's job at `at` and opens one run at its next run time; the
+ * rc of runs_open. The batch is committed with the job advanced by 10 s. */
+static int claim_and_open(apsched_jobstore *st, apsched_time_t at) {
+  apsched_job_record *due[1];
+  assert_int_equal(st->vtable->claim_due(st, at, due, 1), 1);
+  apsched_time_t t = due[0]->next_run_time;
+  bool track = false;
+  int rc = st->vtable->runs_open(st, due[0], &t, 1, &track);
+  assert_int_equal(track, rc == APSCHED_OK);
+  assert_int_equal(st->vtable->release(st, due[0], t + 10 * APSCHED_SEC, t + 10 * APSCHED_SEC, false),
+                   APSCHED_OK);
+  assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+  return rc;
+}
+
+/* Every claimed run is a row (at most once too), owned by this scheduler
+ * with a token; max_instances counts the rows of the job in the database:
+ * over it, runs_open refuses (APSCHED_EBUSY) without spoiling the batch. */
+static void test_run_rows_and_max_instances(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "instances");
+  apsched_jobstore *st = open_store(schema);
+  apsched_job_record *rec = plain_record("one", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(st, T0), APSCHED_OK);
+  PGconn *c = pg_server_connect();
+  char where[256];
+  snprintf(where, sizeof where, "job_id = 'one' AND owner = '%s' AND token > 0 AND attempt = 1 "
+           "AND started_at IS NULL AND delivery = 'at_most_once'", apsched__pg_store_id(st));
+  assert_int_equal(rows_of(c, schema, "runs", where), 1);
+  /* Due again while that run is in progress: busy, nothing written, and
+   * the batch commits the job's new time all the same. */
+  assert_int_equal(claim_and_open(st, T0 + 10 * APSCHED_SEC), APSCHED_EBUSY);
+  assert_non_null(strstr(apsched__pstore_last_error(), "job 'one': 1 of its at most 1 instances are "
+                                                       "in progress across schedulers"));
+  assert_int_equal(rows_of(c, schema, "runs", "true"), 1);
+  const apsched_job_record *found;
+  assert_int_equal(st->vtable->lookup(st, "one", &found), APSCHED_OK);
+  assert_int_equal(found->next_run_time, T0 + 20 * APSCHED_SEC);
+  /* Started (once only), ended: the next claim may run it. */
+  assert_int_equal(st->vtable->run_starting(st, "one", T0, 1), APSCHED_OK);
+  assert_int_equal(rows_of(c, schema, "runs", "started_at IS NOT NULL"), 1);
+  assert_int_equal(st->vtable->run_starting(st, "one", T0, 1), APSCHED_ESTATE);
+  assert_int_equal(st->vtable->run_starting(st, "one", T0 + 1, 1), APSCHED_ESTATE);
+  assert_non_null(strstr(apsched__pstore_last_error(), "holds no claim of the run"));
+  apsched_run_result done = {.job_id = "one", .scheduled_time = T0, .attempt = 1,
+                             .outcome = APSCHED_RUN_EXECUTED, .started_at = T0, .finished_at = T0 + 5};
+  assert_int_equal(st->vtable->runs_closed(st, &done, 1), APSCHED_OK);
+  assert_int_equal(rows_of(c, schema, "runs", "true"), 0);
+  assert_int_equal(claim_and_open(st, T0 + 20 * APSCHED_SEC), APSCHED_OK);
+  /* max_instances 2: a second claim runs alongside. */
+  rec = plain_record("two", T0);
+  rec->max_instances = 2;
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(st, T0), APSCHED_OK);
+  assert_int_equal(claim_and_open(st, T0 + 10 * APSCHED_SEC), APSCHED_OK);
+  assert_int_equal(claim_and_open(st, T0 + 20 * APSCHED_SEC), APSCHED_EBUSY);
+  assert_int_equal(rows_of(c, schema, "runs", "job_id = 'two'"), 2);
+  assert_int_equal(rows_of(c, schema, "run_history", "true"), 0); /* no history by default */
+  PQfinish(c);
+  apsched_jobstore_free(st);
+}
+
+/* history_retention: ended runs become rows of run_history, pruned by
+ * age counted back from the latest; negative retention is refused. */
+static void test_run_history(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "history");
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema,
+                          .history_retention = 10 * APSCHED_SEC};
+  apsched_jobstore *st;
+  char err[256];
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_OK);
+  apsched_run_result r[3] = {
+      {.job_id = "h", .scheduled_time = T0, .attempt = 1, .outcome = APSCHED_RUN_EXECUTED,
+       .started_at = T0 + 1, .finished_at = T0 + 2},
+      {.job_id = "h", .scheduled_time = T0 + 5 * APSCHED_SEC, .attempt = 2,
+       .outcome = APSCHED_RUN_FAILED, .started_at = T0 + 5 * APSCHED_SEC,
+       .finished_at = T0 + 6 * APSCHED_SEC, .retval = 3, .error = "it broke"},
+      {.job_id = "h", .scheduled_time = T0 + 9 * APSCHED_SEC, .attempt = 1,
+       .outcome = APSCHED_RUN_MISSED, .started_at = APSCHED_TIME_NONE,
+       .finished_at = T0 + 9 * APSCHED_SEC}};
+  assert_int_equal(st->vtable->runs_closed(st, r, 3), APSCHED_OK);
+  PGconn *c = pg_server_connect();
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "SELECT string_agg(concat_ws(' ', attempt, outcome, coalesce(retval::text, '-'), "
+           "coalesce(error, '-'), coalesce(started_at::text, '-')), '; ' ORDER BY scheduled_time) "
+           "FROM \"%s\".run_history", schema);
+  char want[256];
+  snprintf(want, sizeof want, "1 executed 0 - %lld; 2 failed 3 it broke %lld; 1 missed - - -",
+           (long long)(T0 + 1), (long long)(T0 + 5 * APSCHED_SEC));
+  assert_value(c, sql, want);
+  /* 20 s later: the first three are older than 10 s. */
+  r[0].finished_at = T0 + 20 * APSCHED_SEC;
+  assert_int_equal(st->vtable->runs_closed(st, r, 1), APSCHED_OK);
+  assert_int_equal(rows_of(c, schema, "run_history", "true"), 1);
+  apsched_jobstore_free(st);
+  o.history_retention = -1;
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "history_retention -1 us is negative"));
+  PQfinish(c);
+}
+
+/* A schema of version 1 (no run records) is migrated in one step, jobs
+ * kept. */
+static void test_migration_from_version_1(void **state) {
+  (void)state;
+  char schema[64], sql[1024];
+  new_schema(schema, sizeof schema, "migrate");
+  apsched_jobstore *st = open_store(schema);
+  apsched_job_record *rec = plain_record("kept", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  apsched_jobstore_free(st);
+  PGconn *c = pg_server_connect();
+  /* Back to version 1's tables. */
+  snprintf(sql, sizeof sql,
+           "DROP TABLE \"%1$s\".run_history; DROP TABLE \"%1$s\".runs; DROP SEQUENCE \"%1$s\".run_tokens;"
+           "CREATE TABLE \"%1$s\".runs (job_id text NOT NULL, scheduled_time bigint NOT NULL, owner text,"
+           " token bigint, attempt integer NOT NULL DEFAULT 1, claimed_at timestamptz, started_at timestamptz,"
+           " finished_at timestamptz, outcome text, error text, PRIMARY KEY (job_id, scheduled_time));"
+           "UPDATE \"%1$s\".schema_version SET version = 1",
+           schema);
+  raw_exec(c, sql);
+  st = open_store(schema);
+  snprintf(sql, sizeof sql, "SELECT version FROM \"%s\".schema_version", schema);
+  assert_value(c, sql, "2");
+  const apsched_job_record *found;
+  assert_int_equal(st->vtable->lookup(st, "kept", &found), APSCHED_OK);
+  assert_int_equal(found->next_run_time, T0);
+  assert_int_equal(claim_and_open(st, T0), APSCHED_OK);
+  assert_int_equal(rows_of(c, schema, "runs", "true"), 1);
+  apsched_jobstore_free(st);
+  PQfinish(c);
+}
+
+/* A scheduler's row and lock: written at open (name, host, pid), the lock
+ * visible in pg_locks, both gone at close. */
+static void test_scheduler_registration(void **state) {
+  (void)state;
+  char schema[64], sql[512];
+  new_schema(schema, sizeof schema, "registered");
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema,
+                          .scheduler_name = "worker 7"};
+  apsched_jobstore *st;
+  assert_int_equal(apsched_pg_store_create(&o, &st, NULL, 0), APSCHED_OK);
+  PGconn *c = pg_server_connect();
+  assert_int_equal(rows_of(c, schema, "schedulers", "true"), 0); /* not before a scheduler opens it */
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = sched_with(&fc, NULL, st);
+  char id[40];
+  snprintf(id, sizeof id, "%s", apsched__pg_store_id(st));
+  snprintf(sql, sizeof sql, "id = '%s' AND name = 'worker 7' AND pid = %d AND host <> '' AND "
+           "heartbeat_at > now() - interval '10 seconds'", id, (int)getpid());
+  assert_int_equal(rows_of(c, schema, "schedulers", sql), 1);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2 "
+           "AND classid = hashtext('libapsched-pg ' || '%s')::oid AND objid = hashtext('%s')::oid",
+           schema, id);
+  assert_value(c, sql, "1");
+  apsched_free(s);
+  assert_value(c, sql, "0");
+  snprintf(sql, sizeof sql, "id = '%s'", id);
+  assert_int_equal(rows_of(c, schema, "schedulers", sql), 0);
+  PQfinish(c);
+}
+
+/* The database's clock: host time plus the offset of the fastest of the
+ * recent round trips; before any, the host's time. */
+static void test_clock_estimate(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "clock");
+  apsched_jobstore *st = open_store(schema);
+  pg_store *ps = (pg_store *)st;
+  assert_int_equal(st->vtable->clock(st, T0), T0);
+  apsched__pg_clock_sample(ps, 1000, 1000 + 500 + 7000, 2000);  /* rtt 1000, offset 7000 */
+  assert_int_equal(st->vtable->clock(st, T0), T0 + 7000);
+  apsched__pg_clock_sample(ps, 5000, 5000 + 50 + 3000, 5100);   /* rtt 100, offset 3000 */
+  assert_int_equal(st->vtable->clock(st, T0), T0 + 3000);
+  apsched__pg_clock_sample(ps, 9000, 9000 + 2500 - 900, 14000); /* slower: ignored */
+  assert_int_equal(st->vtable->clock(st, T0), T0 + 3000);
+  /* After a scheduler registered, a real sample: this host is the server's. */
+  apsched_jobstore_free(st);
+  st = open_store(schema);
+  apsched_orphan_run o[1];
+  assert_int_equal(st->vtable->claim_orphans(st, o, 1), 0); /* registers */
+  apsched_time_t now = apsched_now(), db = st->vtable->clock(st, now);
+  assert_true(db - now < 50 * APSCHED_MSEC && now - db < 50 * APSCHED_MSEC);
+  apsched_jobstore_free(st);
+}
+
 int main(void) {
   if (pg_server_start() != 0) return pg_server_unavailable();
   store_kit kit = {"postgresql store", make_store, NULL, locate_store, open_store_at};
@@ -557,6 +764,11 @@ int main(void) {
       cmocka_unit_test(test_terminated_backend),
       cmocka_unit_test(test_scheduler_survives_a_terminated_backend),
       cmocka_unit_test(test_server_restart),
+      cmocka_unit_test(test_run_rows_and_max_instances),
+      cmocka_unit_test(test_run_history),
+      cmocka_unit_test(test_migration_from_version_1),
+      cmocka_unit_test(test_scheduler_registration),
+      cmocka_unit_test(test_clock_estimate),
   };
   int failed = cmocka_run_group_tests_name("postgresql store", tests, NULL, NULL);
   failed += store_kit_run(&kit);

@@ -3,11 +3,11 @@
  * one readable row per job in the schema's tables (`psql -c 'select * from
  * apsched.jobs'`, `\d+ apsched.jobs` explains every column).
  *
- * What it does now: one scheduler per schema, with the same semantics as the
- * SQLite store (at-most-once delivery; a claimed batch is one transaction).
- * Sharing one schema between several schedulers (leases, fencing,
- * exactly-once dispatch) is not built yet: until it is, give each scheduler
- * a schema of its own. Outside tools (psql, `apsched jobs --store
+ * Several schedulers may share one schema: each due run is claimed by one of
+ * them (a row of <schema>.runs, fenced by owner and token), a dead
+ * scheduler's runs are taken over by a survivor, max_instances is counted
+ * in the database, and NOTIFY wakes the others after a change (see the
+ * README for what needs the scheduler's contract version 4). Outside tools (psql, `apsched jobs --store
  * postgresql://...`) may change the jobs at any time; the scheduler sees
  * their changes at its next pass.
  *
@@ -37,12 +37,11 @@ typedef struct apsched_pg_options {
   /* The PostgreSQL schema holding the tables; NULL: "apsched". Created if
    * missing (unless existing_only). At most 63 bytes, no control characters. */
   const char *schema;
-  /* How long a claim is held by a scheduler that stops answering, in
-   * milliseconds; 0: 5000. Kept for sharing between schedulers (not built
-   * yet). */
+  /* The lease, in milliseconds (0: 5000; 100 to 86400000): a scheduler
+   * heartbeats every lease / 3, and one whose heartbeat is older than
+   * 2 x lease is dead (one whose connection is gone is dead at once). */
   int lease_ms;
-  /* A name for this scheduler in the schedulers table (not used yet);
-   * NULL: none. */
+  /* A name for this scheduler in the schedulers table; NULL: none. */
   const char *scheduler_name;
   /* Refuse a database without the schema's tables instead of creating them
    * (tools that should not turn a typo into a new, empty store). */

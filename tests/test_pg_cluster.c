@@ -492,15 +492,18 @@ static void test_stalled_scheduler_is_fenced(void **state) {
     if (n == 0) sleep_ms(20);
   }
   int64_t took = mono_ms() - t0;
+  int committed = n > 0 ? vt->commit(st) : APSCHED_EBACKEND;
+  kill(pid, SIGCONT); /* before any assertion: a failed test must not leave it stopped */
   assert_int_equal(n, 2);
-  assert_int_equal(vt->commit(st), APSCHED_OK);
-  if (took < 2 * LEASE - 50) fail_msg("taken over after %" PRId64 " ms, before 2 x lease", took);
+  assert_int_equal(committed, APSCHED_OK);
+  /* Its last heartbeat may precede the stop by up to lease / 3. */
+  if (took < 2 * LEASE - LEASE / 3 - 50)
+    fail_msg("taken over after %" PRId64 " ms, before 2 x lease", took);
   for (int i = 0; i < 2; i++) {
     assert_int_equal(o[i].attempt, strcmp(o[i].rec->id, "alo") == 0 ? 2 : 1);
     apsched_job_record_free(o[i].rec);
   }
   /* It continues: both writes find the claims gone. */
-  kill(pid, SIGCONT);
   assert_int_equal(write(go, "g", 1), 1);
   char out[256];
   read_within(ready, out, sizeof out, 20000);

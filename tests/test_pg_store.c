@@ -547,8 +547,9 @@ static void test_server_restart(void **state) {
 /* ------------------------------------------------------------ run records */
 
 static long rows_of(PGconn *c, const char *schema, const char *table, const char *where) {
-  char sql[512];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\".%s WHERE %s", schema, table, where);
+  char sql[1024];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%.63s\".%.63s WHERE %.800s", schema, table,
+           where);
   char *v = raw_value(c, sql);
   long n = atol(v);
   free(v);

@@ -235,7 +235,7 @@ static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstor
       snprintf(why, sizeof why, "function \"%s\" is not registered: the run is skipped and the job kept",
                apsched_run_func(run)->name ? apsched_run_func(run)->name : "?");
     job_error(s, nl, NULL, id, jobstore, times[0], why);
-    apsched__run_abandon(run);
+    apsched__run_refuse(run, why);
     return;
   }
   bool full = q->busy;
@@ -274,7 +274,7 @@ static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstor
       s, nl, apsched__wants(s, APSCHED_EVENT_JOB_SUBMITTED) ? APSCHED_EVENT_JOB_SUBMITTED : 0);
   if (!e) {
     apsched_run_set_error(run, "out of memory while submitting");
-    apsched__run_fail(run); /* reports ERROR; the slot is released */
+    apsched__run_fail(run, false); /* reports ERROR; the slot is released */
     return;
   }
   e->run = run;
@@ -457,7 +457,7 @@ void apsched__dispatch_flush(apsched_scheduler *s, notice_list *nl) {
                    apsched_run_job_name(n->run), e->alias, apsched_strerror(rc));
       apsched_run_set_error(n->run, "executor \"%s\" refused the run: %s", e->alias,
                             apsched_strerror(rc));
-      apsched__run_fail(n->run);
+      apsched__run_fail(n->run, true);
     }
     apsched__lock(s);
     e->submitting--;

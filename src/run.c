@@ -31,6 +31,7 @@ struct apsched_run_ctx {
   int64_t max_runtime;  /* microseconds; 0: none */
   bool tracked;         /* the store wants the outcomes (runs_closed) */
   bool fenced;          /* ... and confirms each start (run_starting) */
+  bool at_least_once;   /* its job's delivery: a refused run stays open */
   int64_t clock_offset; /* the store's clock minus the scheduler's (version 4 stores) */
   unsigned attempt;     /* 1, or more for a recovered run */
   atomic_bool cancelled; /* set by the executor when max_runtime is exceeded */
@@ -126,6 +127,7 @@ apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record
   r->max_instances = rec->max_instances;
   r->grace = apsched__grace_usec(rec->misfire_grace_ms);
   r->max_runtime = apsched__max_runtime_usec(rec);
+  r->at_least_once = (rec->flags & APSCHED_JOB_AT_LEAST_ONCE) != 0;
   return r;
 }
 
@@ -362,11 +364,20 @@ apsched_time_t apsched_run_time_at(const apsched_run_ctx *r, size_t i) { return 
 const apsched_func *apsched_run_func(const apsched_run_ctx *r) { return r->func; }
 int64_t apsched_run_max_runtime(const apsched_run_ctx *r) { return r->max_runtime; }
 
-void apsched__run_fail(apsched_run_ctx *r) {
+void apsched__run_fail(apsched_run_ctx *r, bool refused) {
+  /* An at-least-once run is not lost because this scheduler could not
+   * start it: its record stays open for the next one. */
+  bool close = refused && !r->at_least_once;
+  apsched_time_t now = close && r->tracked ? apsched__wall(r->s) : APSCHED_TIME_NONE;
   for (size_t i = 0; i < r->count; i++) {
     r->results[i].kind = OUT_ERROR;
     r->results[i].retval = -1;
     r->results[i].error = i == 0 ? r->error : apsched__strdup(r->error);
+    if (close) {
+      r->results[i].ended = true;
+      r->results[i].started_at = APSCHED_TIME_NONE;
+      r->results[i].finished_at = now;
+    }
   }
   r->error = NULL;
   finish(r);
@@ -374,7 +385,9 @@ void apsched__run_fail(apsched_run_ctx *r) {
 
 void apsched_run_discard(apsched_run_ctx *r) {
   apsched_run_set_error(r, "the executor shut down before the run started");
-  apsched__run_fail(r);
+  /* Its record stays open: the scheduler is going away, and whoever uses
+   * the store next runs it. */
+  apsched__run_fail(r, false);
 }
 
 void apsched__run_track(apsched_run_ctx *r, bool fenced) {
@@ -390,15 +403,26 @@ void apsched__run_recovered(apsched_run_ctx *r, unsigned attempt) {
   r->grace = APSCHED_GRACE_UNLIMITED;
 }
 
-void apsched__run_skip(apsched_run_ctx *r) {
+/* Ends every time of a tracked run that never started as kind (error: a
+ * copy for each), then frees the run. Lock held. */
+static void close_unstarted(apsched_run_ctx *r, int kind, const char *error) {
   if (r->tracked) {
     apsched_time_t now = apsched__wall(r->s);
     for (size_t i = 0; i < r->count; i++)
-      r->results[i] = (run_result){.kind = OUT_SKIPPED, .ended = true,
+      r->results[i] = (run_result){.kind = kind, .retval = kind == OUT_ERROR ? -1 : 0,
+                                   .error = error ? apsched__strdup(error) : NULL, .ended = true,
                                    .started_at = APSCHED_TIME_NONE, .finished_at = now};
     report_ended(r);
+    for (size_t i = 0; i < r->count; i++) free(r->results[i].error);
   }
   apsched__run_abandon(r);
+}
+
+void apsched__run_skip(apsched_run_ctx *r) { close_unstarted(r, OUT_SKIPPED, NULL); }
+
+void apsched__run_refuse(apsched_run_ctx *r, const char *why) {
+  if (r->at_least_once) apsched__run_abandon(r);
+  else close_unstarted(r, OUT_ERROR, why);
 }
 
 void apsched__run_abandon(apsched_run_ctx *r) {

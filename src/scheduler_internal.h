@@ -330,8 +330,13 @@ APSCHED_INTERNAL apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const a
  * reached (*full set) or memory is short. Lock held. */
 APSCHED_INTERNAL bool apsched__run_reserve(apsched_run_ctx *run, const char *executor, bool *full);
 /* Reports every time of a run that could not be submitted as ERROR (with the
- * message set on the run), releases its slot and frees it. */
-APSCHED_INTERNAL void apsched__run_fail(apsched_run_ctx *run);
+ * message set on the run), releases its slot and frees it. refused (its
+ * executor refused it): the tracked times of an at-most-once run end as
+ * FAILED in its store, so the store does not keep them open, counting toward
+ * max_instances, while this scheduler lives. Otherwise (and for at-least-once
+ * runs) its records stay open for whoever uses the store next (discarded at
+ * shutdown, short of memory). */
+APSCHED_INTERNAL void apsched__run_fail(apsched_run_ctx *run, bool refused);
 /* The store tracks this run: its ended times go to runs_closed; fenced:
  * each start is confirmed with the store's run_starting first. */
 APSCHED_INTERNAL void apsched__run_track(apsched_run_ctx *run, bool fenced);
@@ -343,6 +348,11 @@ APSCHED_INTERNAL void apsched__run_recovered(apsched_run_ctx *run, unsigned atte
 /* Frees a run that a policy skips (max_instances): a tracked run's times
  * end as SKIPPED. No events, no slot. Lock held. */
 APSCHED_INTERNAL void apsched__run_skip(apsched_run_ctx *run);
+/* Frees a run that cannot start here (no executor of its name, its function
+ * not registered; the error was reported): as a refused apsched__run_fail,
+ * an at-most-once run's tracked times end as FAILED with why, an
+ * at-least-once run's stay open. No events, no slot. Lock held. */
+APSCHED_INTERNAL void apsched__run_refuse(apsched_run_ctx *run, const char *why);
 /* Frees a run that was never handed out (no events, no slot; a tracked
  * run's records stay open). */
 APSCHED_INTERNAL void apsched__run_abandon(apsched_run_ctx *run);

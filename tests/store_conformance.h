@@ -646,7 +646,9 @@ static int kit_late_job(apsched_run_ctx *run) {
 
 /* Through schedulers: a run of an at-least-once job that could not start
  * (its executor was removed) stays open; the next scheduler on the store
- * runs it as attempt 2, announces JOB_RECOVERED, and closes it. */
+ * runs it as attempt 2, announces JOB_RECOVERED, and closes it. The same
+ * run of an at-most-once job failed (JOB_ERROR) and is closed: no store
+ * keeps it for a later scheduler (nor counts it toward max_instances). */
 static void kit_runs_recovered_by_next_scheduler(void **state) {
   if (!kit_has_runs(state)) skip();
   const store_kit *kit = *state;
@@ -674,13 +676,16 @@ static void kit_runs_recovered_by_next_scheduler(void **state) {
                            .executor = "late_ex", .jobstore = "kit",
                            .delivery = APSCHED_AT_LEAST_ONCE, .arg_bytes = "late", .arg_len = 4};
   assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  o.id = "amo";
+  o.delivery = APSCHED_AT_MOST_ONCE;
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
   apsched_trigger_free(t);
   /* Due, claimed and recorded, but its executor is gone: not started. */
   assert_int_equal(apsched_remove_executor(s, "late_ex"), APSCHED_OK);
   int64_t wait;
   fake_advance(&fc, 10 * APSCHED_SEC);
   assert_int_equal(apsched_process(s, &wait), APSCHED_OK);
-  assert_true(recorder_wait(&rec, APSCHED_EVENT_JOB_ERROR, 1));
+  assert_true(recorder_wait(&rec, APSCHED_EVENT_JOB_ERROR, 2));
   assert_int_equal(atomic_load(&kit_late_runs), 0);
   apsched_free(s);
   recorder_destroy(&rec);
@@ -714,6 +719,9 @@ static void kit_runs_recovered_by_next_scheduler(void **state) {
   assert_int_equal(j->delivery, APSCHED_AT_LEAST_ONCE);
   apsched_job_free(j);
   apsched_free(s);
+  /* The at-most-once run was not taken over. */
+  assert_int_equal(recorder_count(&rec, APSCHED_EVENT_JOB_RECOVERED), 1);
+  assert_int_equal(atomic_load(&kit_late_runs), 1);
   recorder_destroy(&rec);
 
   /* Closed when it ended: a third process finds nothing to recover. */

@@ -470,6 +470,47 @@ static void test_terminated_backend(void **state) {
   apsched_jobstore_free(st);
 }
 
+/* A scheduler that stalls inside a claimed batch (SIGSTOP, a long pause)
+ * loses its session after lease_ms idle in the transaction: the rows it
+ * locked go to the others, and its late commit fails instead of landing. */
+static void test_stalled_batch_lets_go(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "stalled");
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema, .lease_ms = 300};
+  apsched_jobstore *a, *b;
+  assert_int_equal(apsched_pg_store_create(&o, &a, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_pg_store_create(&o, &b, NULL, 0), APSCHED_OK);
+  apsched_job_record *rec = plain_record("j", T0);
+  assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
+  apsched_job_record *out[1];
+  assert_int_equal(a->vtable->claim_due(a, T0, out, 1), 1);
+  /* a stalls here: b skips the locked row until the server ends a's
+   * session (bounded: 100 x 50 ms, far past the 300 ms lease). */
+  int got = 0;
+  for (int i = 0; i < 100 && got == 0; i++) {
+    got = b->vtable->claim_due(b, T0, out, 1);
+    assert_true(got >= 0);
+    if (got == 0) {
+      if (b->vtable->commit) assert_int_equal(b->vtable->commit(b), APSCHED_OK);
+      struct timespec ms50 = {0, 50000000};
+      nanosleep(&ms50, NULL);
+    }
+  }
+  assert_int_equal(got, 1);
+  assert_string_equal(out[0]->id, "j");
+  assert_int_equal(b->vtable->release(b, out[0], T0 + 100, T0 + 100, false), APSCHED_OK);
+  assert_int_equal(b->vtable->commit(b), APSCHED_OK);
+  /* a wakes up: its batch is gone, nothing of it lands. */
+  assert_int_equal(a->vtable->commit(a), APSCHED_EBACKEND);
+  const apsched_job_record *found;
+  assert_int_equal(a->vtable->lookup(a, "j", &found), APSCHED_OK);
+  assert_int_equal(found->next_run_time, T0 + 100);
+  apsched_jobstore_free(a);
+  apsched_jobstore_free(b);
+}
+
 /* Through a scheduler: the store fails (reported once), its jobs wait, the
  * memory store's jobs go on, and after the retry the job runs once. */
 static void test_scheduler_survives_a_terminated_backend(void **state) {
@@ -773,6 +814,7 @@ int main(void) {
       cmocka_unit_test(test_undecodable_rows_are_kept_and_reported),
       cmocka_unit_test(test_terminated_backend),
       cmocka_unit_test(test_scheduler_survives_a_terminated_backend),
+      cmocka_unit_test(test_stalled_batch_lets_go),
       cmocka_unit_test(test_server_restart),
       cmocka_unit_test(test_run_rows_and_max_instances),
       cmocka_unit_test(test_run_history),

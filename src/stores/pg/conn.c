@@ -7,7 +7,17 @@
  * back by the server, so nothing is ever half-written. */
 #include "pg_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+
+/* What every new session of l needs before its first statement. */
+static int session_setup(pg_link *l) {
+  if (l->idle_in_transaction_ms <= 0) return APSCHED_OK;
+  char sql[96];
+  snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %d",
+           l->idle_in_transaction_ms);
+  return apsched__pg_command(l, sql, "setting idle_in_transaction_session_timeout");
+}
 
 int apsched__pg_ready(pg_link *l) {
   if (!l->conn) {
@@ -18,12 +28,12 @@ int apsched__pg_ready(pg_link *l) {
     l->conn = PQconnectdbParams(keys, values, 1);
     if (!l->conn) return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
     if (PQstatus(l->conn) != CONNECTION_OK) return apsched__pg_fail(l, NULL, "cannot connect");
-    return APSCHED_OK;
+    return session_setup(l);
   }
   if (PQstatus(l->conn) == CONNECTION_OK) return APSCHED_OK;
   PQreset(l->conn);
   if (PQstatus(l->conn) != CONNECTION_OK) return apsched__pg_fail(l, NULL, "cannot reconnect");
-  return APSCHED_OK;
+  return session_setup(l);
 }
 
 void apsched__pg_disconnect(pg_link *l) {

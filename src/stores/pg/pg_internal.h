@@ -24,6 +24,11 @@ typedef struct pg_link {
   char *conninfo;
   char *schema;   /* as given, for messages and catalog lookups */
   char *quoted;   /* the schema as a quoted identifier, for the SQL text */
+  /* > 0: the server ends this connection's session when it sits this long
+   * inside a transaction (idle_in_transaction_session_timeout), so a
+   * scheduler stalled mid-batch (SIGSTOP, a long pause) does not keep the
+   * rows it locked from the others. Set again after every reconnect. */
+  int idle_in_transaction_ms;
 } pg_link;
 
 /* -------------------------------------------------------------- errors.c */

@@ -674,6 +674,7 @@ int apsched_pg_store_create(const apsched_pg_options *opts, apsched_jobstore **o
       pthread_mutex_init(&ps->mu, NULL);
       pthread_mutex_init(&ps->start_mu, NULL);
       ps->lease_ms = opts->lease_ms ? opts->lease_ms : 5000;
+      ps->link.idle_in_transaction_ms = ps->lease_ms;
       ps->history_retention = opts->history_retention;
       ps->link.conninfo = strdup(opts->conninfo);
       ps->link.schema = strdup(opts->schema ? opts->schema : "apsched");

@@ -39,7 +39,9 @@ typedef struct apsched_pg_options {
   const char *schema;
   /* The lease, in milliseconds (0: 5000; 100 to 86400000): a scheduler
    * heartbeats every lease / 3, and one whose heartbeat is older than
-   * 2 x lease is dead (one whose connection is gone is dead at once). */
+   * 2 x its lease is dead (one whose connection is gone is dead at once).
+   * Schedulers sharing a schema may use different leases: each is judged
+   * by its own (the schedulers table keeps it). */
   int lease_ms;
   /* A name for this scheduler in the schedulers table; NULL: none. */
   const char *scheduler_name;
@@ -65,6 +67,35 @@ typedef struct apsched_pg_options {
  * retries). Add it with apsched_add_jobstore (which then owns it). */
 APSCHED_API int apsched_pg_store_create(const apsched_pg_options *opts, apsched_jobstore **out,
                                         char *errbuf, size_t errlen);
+
+/* One scheduler registered in a schema, as apsched_pg_schedulers reports
+ * it. The strings live until visit returns. */
+typedef struct apsched_pg_scheduler {
+  const char *id;   /* 16 hex digits: the owner column of <schema>.runs */
+  const char *name; /* its scheduler_name, or NULL */
+  const char *host;
+  int pid;
+  apsched_time_t started_at;   /* the database's clock */
+  apsched_time_t heartbeat_at; /* its last heartbeat */
+  int lease_ms;
+  /* Holds its advisory lock and heartbeated within 2 x lease_ms. A dead
+   * scheduler's row stays (shown as dead) until 10 x lease_ms after its last
+   * heartbeat and until no run of it is left to take over. */
+  bool alive;
+  unsigned long claimed; /* runs it claimed that have not started */
+  unsigned long running; /* runs it started that have not ended */
+} apsched_pg_scheduler;
+
+/* Calls visit for every scheduler registered in the schema opts names (the
+ * live ones first, then by start), from a connection of its own: any
+ * process may call it at any time (`apsched schedulers` does). visit
+ * returns 0 to go on, anything else to stop. Options as for
+ * apsched_pg_store_create, with existing_only implied; a schema of an older
+ * version is brought to this one first. APSCHED_EINVAL / APSCHED_EBACKEND as
+ * there; errbuf (optional) and apsched_last_error() say why. */
+APSCHED_API int apsched_pg_schedulers(const apsched_pg_options *opts,
+                                      int (*visit)(const apsched_pg_scheduler *sch, void *ud),
+                                      void *ud, char *errbuf, size_t errlen);
 
 /* The schema version this library writes (and the newest it opens). */
 #define APSCHED_PG_SCHEMA_VERSION 2

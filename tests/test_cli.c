@@ -478,7 +478,7 @@ static void test_usage_errors(void **state) {
   EXPECT_ERROR("unknown option --foo", "next", "--foo");
   EXPECT_ERROR("unknown option --foo", "--foo");
   EXPECT_ERROR("unknown option -x", "next", "-x", "cron", "hour=1");
-  EXPECT_ERROR("unknown command 'nxt' (next, describe, jobs or help)", "nxt");
+  EXPECT_ERROR("unknown command 'nxt' (next, describe, jobs, schedulers or help)", "nxt");
   EXPECT_ERROR("--tz goes after the command: apsched next --tz ...", "--tz", "UTC", "next");
   EXPECT_ERROR("missing TRIGGER (cron, interval, calendar or date)", "next");
   EXPECT_ERROR("missing TRIGGER (cron, interval, calendar or date)", "next", "--tz", "UTC", "--");

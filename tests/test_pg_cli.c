@@ -217,6 +217,125 @@ static void test_url_errors(void **state) {
   free(help);
 }
 
+/* A scheduler (a store registered on the schema) in a child process that
+ * ends without closing it, as a crash would: its row stays, dead. */
+static void crashed_scheduler(const char *schema) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema,
+                            .scheduler_name = "beta", .lease_ms = 100};
+    apsched_jobstore *st;
+    apsched_orphan_run orphans[1];
+    if (apsched_pg_store_create(&o, &st, NULL, 0) != APSCHED_OK) _exit(2);
+    if (st->vtable->claim_orphans(st, orphans, 1) != 0) _exit(3); /* registers */
+    if (st->vtable->commit(st) != APSCHED_OK) _exit(4);
+    _exit(0);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static int lines_of(const char *text) {
+  int n = 0;
+  for (const char *p = text; *p; p++) n += *p == '\n';
+  return n;
+}
+
+/* The fields of the line of `apsched schedulers` naming name, after id,
+ * name, host and pid: "alive\t...". NULL if no line names it. */
+static const char *fields_after_pid(const char *out, const char *name) {
+  char key[64];
+  snprintf(key, sizeof key, "\t%s\t", name);
+  const char *p = strstr(out, key);
+  for (int tabs = 0; p && tabs < 3; tabs++) p = strchr(p + 1, '\t');
+  return p ? p + 1 : NULL;
+}
+
+/* apsched schedulers: a live scheduler with its lease and its runs (one
+ * claimed, one started), a crashed one shown dead, then pruned once it is
+ * 10 leases dead; and what is not a shared store. */
+static void test_schedulers(void **state) {
+  (void)state;
+  const char *schema = "shared";
+  crashed_scheduler(schema);
+  assert_int_equal(apsched_register_func("test.count", count_job), APSCHED_OK);
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema,
+                          .scheduler_name = "alpha", .lease_ms = 3000};
+  apsched_jobstore *st;
+  assert_int_equal(apsched_pg_store_create(&o, &st, NULL, 0), APSCHED_OK);
+  apsched_job_record *recs[2];
+  for (int i = 0; i < 2; i++) {
+    recs[i] = apsched_job_record_new(i ? "two" : "one");
+    apsched_trigger_parse(HOURLY, &recs[i]->trigger, NULL, 0);
+    recs[i]->func = apsched_func_by_name("test.count");
+    recs[i]->executor = "default";
+    recs[i]->max_instances = 1;
+    recs[i]->next_run_time = recs[i]->trigger_time = fixed_now(NULL);
+  }
+  assert_int_equal(st->vtable->add(st, recs, 2, NULL, NULL), APSCHED_OK);
+  apsched_job_record *due[2];
+  assert_int_equal(st->vtable->claim_due(st, fixed_now(NULL), due, 2), 2);
+  for (int i = 0; i < 2; i++) {
+    apsched_time_t t = due[i]->next_run_time;
+    bool track;
+    assert_int_equal(st->vtable->runs_open(st, due[i], &t, 1, &track), APSCHED_OK);
+    assert_int_equal(st->vtable->release(st, due[i], APSCHED_TIME_NONE, APSCHED_TIME_NONE, false),
+                     APSCHED_OK);
+  }
+  assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+  assert_int_equal(st->vtable->run_starting(st, "one", fixed_now(NULL), 1), APSCHED_OK);
+
+  char *out = ok_output(NULL, ARGS("schedulers", "--tz", "UTC", "--store", schema_url(schema, NULL)));
+  /* The crashed one's server session may outlive it by a moment. */
+  for (int i = 0; i < 200 && strstr(out, "\tbeta\t") && !strstr(out, "\tdead\t"); i++) {
+    free(out);
+    struct timespec ms = {0, 10000000};
+    nanosleep(&ms, NULL);
+    out = ok_output(NULL, ARGS("schedulers", "--tz", "UTC", "--store", schema_url(schema, NULL)));
+  }
+  const char *alpha = fields_after_pid(out, "alpha"), *beta = fields_after_pid(out, "beta");
+  if (!alpha || !beta) fail_msg("unexpected output:\n%s", out);
+  assert_int_equal(lines_of(out), 2);
+  assert_true(alpha < beta); /* live ones first */
+  assert_true(strncmp(alpha, "alive\t", 6) == 0);
+  assert_true(strncmp(beta, "dead\t", 5) == 0);
+  char pid_field[32];
+  snprintf(pid_field, sizeof pid_field, "\t%d\talive\t", (int)getpid());
+  assert_non_null(strstr(out, pid_field));
+  /* heartbeat, start, lease 3 s, 1 claimed, 1 running */
+  const char *tail = strchr(strchr(strchr(alpha, '\t') + 1, '\t') + 1, '\t');
+  if (strncmp(tail, "\t3\t1\t1\n", 7) != 0) fail_msg("alpha's lease and runs:\n%s", out);
+  tail = strchr(strchr(strchr(beta, '\t') + 1, '\t') + 1, '\t');
+  if (strncmp(tail, "\t0.1\t0\t0\n", 9) != 0) fail_msg("beta's lease and runs:\n%s", out);
+  assert_non_null(strstr(alpha, "Z\t")); /* times in --tz UTC */
+  free(out);
+
+  /* beta: 10 x 100 ms after its last heartbeat, alpha's heartbeat (every
+   * second) removes its row. */
+  out = ok_output(NULL, ARGS("schedulers", "--store", schema_url(schema, NULL)));
+  for (int i = 0; i < 100 && lines_of(out) != 1; i++) {
+    free(out);
+    struct timespec ms = {0, 50000000};
+    nanosleep(&ms, NULL);
+    out = ok_output(NULL, ARGS("schedulers", "--store", schema_url(schema, NULL)));
+  }
+  assert_int_equal(lines_of(out), 1);
+  assert_non_null(strstr(out, "\talpha\t"));
+  free(out);
+  apsched_jobstore_free(st);
+
+  EXPECT_ERROR("schedulers: --store: sqlite:///jobs.db: a sqlite store serves one scheduler at a "
+               "time; schedulers lists the schedulers sharing a postgresql:// store",
+               "schedulers", "--store", "sqlite:///jobs.db");
+  EXPECT_ERROR("schedulers: --store URL is needed", "schedulers");
+  EXPECT_ERROR("schedulers: unexpected argument 'list'", "schedulers", "--store",
+               schema_url(schema, NULL), "list");
+  EXPECT_ERROR("postgresql schema 'nothing_here' holds no libapsched-pg tables", "schedulers",
+               "--store", schema_url("nothing_here", NULL));
+}
+
 int main(void) {
   if (pg_server_start() != 0) return pg_server_unavailable();
   snprintf(url, sizeof url, "%s", pg_server_url());
@@ -227,6 +346,7 @@ int main(void) {
       cmocka_unit_test(test_export_import),
 #endif
       cmocka_unit_test(test_url_errors),
+      cmocka_unit_test(test_schedulers),
   };
   return cmocka_run_group_tests_name("apsched jobs on PostgreSQL", tests, NULL, NULL);
 }

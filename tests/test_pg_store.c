@@ -720,6 +720,7 @@ static void test_migration_from_version_1(void **state) {
            "CREATE TABLE \"%1$s\".runs (job_id text NOT NULL, scheduled_time bigint NOT NULL, owner text,"
            " token bigint, attempt integer NOT NULL DEFAULT 1, claimed_at timestamptz, started_at timestamptz,"
            " finished_at timestamptz, outcome text, error text, PRIMARY KEY (job_id, scheduled_time));"
+           "ALTER TABLE \"%1$s\".schedulers DROP COLUMN lease_ms;"
            "UPDATE \"%1$s\".schema_version SET version = 1",
            schema);
   raw_exec(c, sql);
@@ -776,6 +777,48 @@ static void test_scheduler_registration(void **state) {
   PQfinish(c);
 }
 
+/* Schedulers with different leases share a schema: each is judged by its
+ * own. B (lease 100 ms) does not take over the runs of A (lease 3 s)
+ * whose heartbeat, every second, is older than B's 2 x 100 ms. */
+static void test_each_scheduler_judged_by_its_own_lease(void **state) {
+  (void)state;
+  char schema[64], sql[256];
+  new_schema(schema, sizeof schema, "leases");
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema, .lease_ms = 3000};
+  apsched_jobstore *a, *b;
+  assert_int_equal(apsched_pg_store_create(&o, &a, NULL, 0), APSCHED_OK);
+  o.lease_ms = 100;
+  assert_int_equal(apsched_pg_store_create(&o, &b, NULL, 0), APSCHED_OK);
+  apsched_job_record *rec = plain_record("slow", T0);
+  assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(a, T0), APSCHED_OK); /* a registers, holds the run */
+  PGconn *c = pg_server_connect();
+  snprintf(sql, sizeof sql,
+           "SELECT now() - heartbeat_at > interval '300 milliseconds' FROM \"%s\".schedulers "
+           "WHERE id = '%s'", schema, apsched__pg_store_id(a));
+  char *old = raw_value(c, sql);
+  for (int i = 0; i < 300 && strcmp(old, "t") != 0; i++) {
+    free(old);
+    struct timespec ms = {0, 10000000};
+    nanosleep(&ms, NULL);
+    old = raw_value(c, sql);
+  }
+  assert_string_equal(old, "t");
+  free(old);
+  apsched_orphan_run orphans[2];
+  assert_int_equal(b->vtable->claim_orphans(b, orphans, 2), 0);
+  assert_int_equal(b->vtable->commit(b), APSCHED_OK);
+  /* a goes (its row with it): now its run is b's. */
+  apsched_jobstore_free(a);
+  int n = b->vtable->claim_orphans(b, orphans, 2);
+  assert_int_equal(b->vtable->commit(b), APSCHED_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(orphans[0].rec->id, "slow");
+  apsched_job_record_free(orphans[0].rec);
+  apsched_jobstore_free(b);
+  PQfinish(c);
+}
+
 /* The database's clock: host time plus the offset of the fastest of the
  * recent round trips; before any, the host's time. */
 static void test_clock_estimate(void **state) {
@@ -821,6 +864,7 @@ int main(void) {
       cmocka_unit_test(test_migration_from_version_1),
       cmocka_unit_test(test_scheduler_registration),
       cmocka_unit_test(test_clock_estimate),
+      cmocka_unit_test(test_each_scheduler_judged_by_its_own_lease),
   };
   int failed = cmocka_run_group_tests_name("postgresql store", tests, NULL, NULL);
   failed += store_kit_run(&kit);

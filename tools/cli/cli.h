@@ -5,6 +5,7 @@
  * help.c         the man-page-style help text
  * jobs.c         apsched jobs: list, show, pause, resume, remove through a paused scheduler
  * jobs_json.c    apsched jobs export / import (jansson; built when it is found)
+ * schedulers.c   apsched schedulers: who shares a store
  * store_url.c    --store URLs -> job stores (a table of schemes)
  * base64.c       byte arguments as text
  */
@@ -70,6 +71,30 @@ int cli_jobs_main(int argc, char **argv);
  * err that names the URL. */
 int cli_store_open(const char *url, bool create, apsched_jobstore **out, char *err,
                    size_t errlen);
+
+/* A scheduler sharing a store, as `apsched schedulers` shows it. */
+typedef struct cli_scheduler {
+  const char *id, *name, *host; /* name may be NULL */
+  int pid;
+  apsched_time_t started_at, heartbeat_at;
+  int lease_ms;
+  bool alive;
+  unsigned long claimed, running;
+} cli_scheduler;
+
+/* Called for each scheduler; 0 goes on. */
+typedef int (*cli_scheduler_visit)(const cli_scheduler *sch, void *ud);
+
+/* Lists the schedulers sharing the store url names (a shared store kind:
+ * postgresql://); an error and its message in err otherwise. */
+int cli_store_schedulers(const char *url, cli_scheduler_visit visit, void *ud, char *err,
+                         size_t errlen);
+
+/* apsched schedulers with its arguments (after the word); an exit status. */
+int cli_schedulers_main(int argc, char **argv);
+
+/* Prints text, but control characters as \xNN (one record per line). */
+void cli_put_text(const char *text);
 
 /* A store as the tool uses it: a scheduler started hosted and paused (it
  * never runs a job) that holds the store under alias, and stand-in

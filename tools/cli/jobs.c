@@ -168,20 +168,12 @@ void cli_format_seconds(int64_t usec, char *buf, size_t len) {
   snprintf(buf, len, "%s%lld.%s", usec < 0 && whole == 0 ? "-" : "", whole, digits);
 }
 
-/* Text as it is, but control characters (a newline in a job name) as \xNN,
- * so every job stays on one line. */
-static void put_text(const char *text) {
-  for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-    if (*p < 0x20 || *p == 0x7f) printf("\\x%02x", *p);
-    else putchar(*p);
-  }
-}
 
 /* A run time in the --tz zone, "paused", or why a job is broken. */
 static void put_when(const cli_session *ss, const apsched_job *j) {
   if (j->broken) {
     fputs("broken: ", stdout);
-    put_text(j->broken);
+    cli_put_text(j->broken);
   } else if (j->paused || j->next_run_time == APSCHED_TIME_NONE) {
     fputs("paused", stdout);
   } else {
@@ -199,11 +191,11 @@ static int cmd_list(cli_session *ss) {
   int rc = apsched_get_jobs(ss->sched, ss->alias, &jobs, &n);
   if (rc != APSCHED_OK) return cli_store_failure(ss, NULL, rc);
   for (size_t i = 0; i < n; i++) {
-    put_text(jobs[i].id);
+    cli_put_text(jobs[i].id);
     putchar('\t');
-    put_text(jobs[i].name);
+    cli_put_text(jobs[i].name);
     putchar('\t');
-    put_text(jobs[i].trigger);
+    cli_put_text(jobs[i].trigger);
     putchar('\t');
     put_when(ss, &jobs[i]);
     putchar('\n');
@@ -214,7 +206,7 @@ static int cmd_list(cli_session *ss) {
 
 static void put_field(const char *key, const char *value) {
   printf("%s: ", key);
-  put_text(value);
+  cli_put_text(value);
   putchar('\n');
 }
 

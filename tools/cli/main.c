@@ -37,6 +37,14 @@ int cli_finish_output(void) {
   return CLI_EXIT_OK;
 }
 
+void cli_put_text(const char *text) {
+  /* A newline in a job name would split its line. */
+  for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+    if (*p < 0x20 || *p == 0x7f) printf("\\x%02x", *p);
+    else putchar(*p);
+  }
+}
+
 static int print_help(void) {
   cli_print_help(stdout);
   return cli_finish_output();
@@ -220,6 +228,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "next") == 0 || strcmp(cmd, "describe") == 0)
     return run_command(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "jobs") == 0) return cli_jobs_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "schedulers") == 0) return cli_schedulers_main(argc - 2, argv + 2);
   if (cmd[0] == '-') {
     if (strcmp(cmd, "--tz") == 0 || strcmp(cmd, "--from") == 0 || strcmp(cmd, "-n") == 0 ||
         strncmp(cmd, "--tz=", 5) == 0 || strncmp(cmd, "--from=", 7) == 0)
@@ -228,5 +237,5 @@ int main(int argc, char **argv) {
       return cli_usage_error("%s goes after the command: apsched jobs --store URL ...", cmd);
     return cli_usage_error("unknown option %s", cmd);
   }
-  return cli_usage_error("unknown command '%s' (next, describe, jobs or help)", cmd);
+  return cli_usage_error("unknown command '%s' (next, describe, jobs, schedulers or help)", cmd);
 }

@@ -53,10 +53,16 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
 typedef int (*store_open_fn)(const char *url, const char *rest, bool create, apsched_jobstore **out,
                              char *err, size_t errlen);
 
+/* Lists the schedulers sharing the store REST names. */
+typedef int (*store_schedulers_fn)(const char *url, const char *rest, cli_scheduler_visit visit,
+                                   void *ud, char *err, size_t errlen);
+
 typedef struct store_scheme {
   const char *scheme;  /* before "://" */
   store_open_fn open;  /* NULL: not built into this tool */
   const char *missing; /* when open is NULL: what building it needs */
+  /* NULL: a store one scheduler uses at a time (nothing to list). */
+  store_schedulers_fn schedulers;
 } store_scheme;
 
 #if defined(APSCHED_CLI_HAVE_SQLITE) || defined(APSCHED_CLI_HAVE_PG)
@@ -202,11 +208,13 @@ static int open_sqlite(const char *url, const char *rest, bool create, apsched_j
 
 #ifdef APSCHED_CLI_HAVE_PG
 
-/* Opens postgresql://REST: the URL goes to libpq without our own parameter
- * (schema), which libpq would refuse. */
-static int open_pg(const char *url, const char *rest, bool create, apsched_jobstore **out,
-                   char *err, size_t errlen) {
+/* Reads postgresql://REST into a conninfo for libpq (the URL without our
+ * own parameter, schema, which libpq would refuse) and the schema (NULL:
+ * the default); both malloc'd, NULL on error. */
+static int pg_url(const char *url, const char *rest, char **conninfo_out, char **schema_out,
+                  char *err, size_t errlen) {
   static const char scheme[] = "postgresql://"; /* libpq wants it in lower case */
+  *conninfo_out = *schema_out = NULL;
   const char *q = strchr(rest, '?');
   size_t base = q ? (size_t)(q - rest) : strlen(rest);
   char *conninfo = malloc(sizeof scheme + strlen(rest) + 1);
@@ -239,16 +247,62 @@ static int open_pg(const char *url, const char *rest, bool create, apsched_jobst
     p += plen + (end != NULL);
   }
   conninfo[len] = '\0';
-  if (rc == APSCHED_OK) {
-    apsched_pg_options o = {.conninfo = conninfo, .schema = schema, .existing_only = !create};
-    char why[CLI_ERR_MAX] = "";
-    rc = apsched_pg_store_create(&o, out, why, sizeof why);
-    if (rc != APSCHED_OK)
-      fail(err, errlen, rc, "%s: %s", url,
-           why[0]                    ? why
-           : apsched_last_error()[0] ? apsched_last_error()
-                                     : apsched_strerror(rc));
+  if (rc != APSCHED_OK) {
+    free(schema);
+    free(conninfo);
+    return rc;
   }
+  *conninfo_out = conninfo;
+  *schema_out = schema;
+  return APSCHED_OK;
+}
+
+/* "URL: why" in err from the library's message of a failed call. */
+static int library_failure(const char *url, int rc, const char *why, char *err, size_t errlen) {
+  return fail(err, errlen, rc, "%s: %s", url,
+              why[0]                    ? why
+              : apsched_last_error()[0] ? apsched_last_error()
+                                        : apsched_strerror(rc));
+}
+
+static int open_pg(const char *url, const char *rest, bool create, apsched_jobstore **out,
+                   char *err, size_t errlen) {
+  char *conninfo, *schema;
+  int rc = pg_url(url, rest, &conninfo, &schema, err, errlen);
+  if (rc != APSCHED_OK) return rc;
+  apsched_pg_options o = {.conninfo = conninfo, .schema = schema, .existing_only = !create};
+  char why[CLI_ERR_MAX] = "";
+  rc = apsched_pg_store_create(&o, out, why, sizeof why);
+  if (rc != APSCHED_OK) library_failure(url, rc, why, err, errlen);
+  free(schema);
+  free(conninfo);
+  return rc;
+}
+
+typedef struct pg_visit {
+  cli_scheduler_visit visit;
+  void *ud;
+} pg_visit;
+
+static int pg_visit_one(const apsched_pg_scheduler *p, void *ud) {
+  const pg_visit *v = ud;
+  cli_scheduler sch = {.id = p->id, .name = p->name, .host = p->host, .pid = p->pid,
+                       .started_at = p->started_at, .heartbeat_at = p->heartbeat_at,
+                       .lease_ms = p->lease_ms, .alive = p->alive, .claimed = p->claimed,
+                       .running = p->running};
+  return v->visit(&sch, v->ud);
+}
+
+static int schedulers_pg(const char *url, const char *rest, cli_scheduler_visit visit, void *ud,
+                         char *err, size_t errlen) {
+  char *conninfo, *schema;
+  int rc = pg_url(url, rest, &conninfo, &schema, err, errlen);
+  if (rc != APSCHED_OK) return rc;
+  apsched_pg_options o = {.conninfo = conninfo, .schema = schema, .existing_only = true};
+  pg_visit v = {visit, ud};
+  char why[CLI_ERR_MAX] = "";
+  rc = apsched_pg_schedulers(&o, pg_visit_one, &v, why, sizeof why);
+  if (rc != APSCHED_OK) library_failure(url, rc, why, err, errlen);
   free(schema);
   free(conninfo);
   return rc;
@@ -267,8 +321,8 @@ static const store_scheme schemes[] = {
      "is found)"},
 #endif
 #ifdef APSCHED_CLI_HAVE_PG
-    {"postgresql", open_pg, NULL},
-    {"postgres", open_pg, NULL},
+    {"postgresql", open_pg, NULL, schedulers_pg},
+    {"postgres", open_pg, NULL, schedulers_pg},
 #else
     {"postgresql", NULL,
      "the PostgreSQL job store (libapsched-pg; it is built when libpq, libpq-dev, is found)"},
@@ -279,32 +333,62 @@ static const store_scheme schemes[] = {
 
 enum { SCHEME_COUNT = sizeof schemes / sizeof schemes[0] };
 
-int cli_store_open(const char *url, bool create, apsched_jobstore **out, char *err, size_t errlen) {
-  *out = NULL;
+/* The row of the table url's scheme picks; NULL with the message in err. */
+static const store_scheme *find_scheme(const char *url, size_t *scheme_len, int *rc, char *err,
+                                       size_t errlen) {
   /* SCHEME: a letter, then letters, digits, '+', '-', '.' (RFC 3986). */
   size_t n = 0;
   while ((url[n] >= 'a' && url[n] <= 'z') || (url[n] >= 'A' && url[n] <= 'Z') ||
          (n > 0 &&
           ((url[n] >= '0' && url[n] <= '9') || url[n] == '+' || url[n] == '-' || url[n] == '.')))
     n++;
-  if (n == 0 || strncmp(url + n, "://", 3) != 0)
-    return fail(err, errlen, APSCHED_EINVAL,
-                "--store: '%s' is not a store URL (sqlite:///relative/path.db, "
-                "sqlite:////absolute/path.db or postgresql://user@host/dbname)",
-                url);
+  if (n == 0 || strncmp(url + n, "://", 3) != 0) {
+    *rc = fail(err, errlen, APSCHED_EINVAL,
+         "--store: '%s' is not a store URL (sqlite:///relative/path.db, "
+         "sqlite:////absolute/path.db or postgresql://user@host/dbname)",
+         url);
+    return NULL;
+  }
+  *scheme_len = n;
   for (size_t i = 0; i < SCHEME_COUNT; i++) {
     const store_scheme *sc = &schemes[i];
     if (strlen(sc->scheme) != n || strncasecmp(url, sc->scheme, n) != 0) continue;
-    if (!sc->open)
-      return fail(err, errlen, APSCHED_ENOENT, "--store: %s: this apsched was built without %s",
-                  url, sc->missing);
-    return sc->open(url, url + n + 3, create, out, err, errlen);
+    if (!sc->open) {
+      *rc = fail(err, errlen, APSCHED_ENOENT, "--store: %s: this apsched was built without %s", url,
+           sc->missing);
+      return NULL;
+    }
+    return sc;
   }
   char known[128] = "";
   size_t pos = 0;
   for (size_t i = 0; i < SCHEME_COUNT && pos < sizeof known; i++)
     pos +=
         (size_t)snprintf(known + pos, sizeof known - pos, "%s%s", i ? ", " : "", schemes[i].scheme);
-  return fail(err, errlen, APSCHED_ENOENT, "--store: unknown store kind '%.*s' in '%s' (known: %s)",
-              (int)n, url, url, known);
+  *rc = fail(err, errlen, APSCHED_ENOENT, "--store: unknown store kind '%.*s' in '%s' (known: %s)",
+             (int)n, url, url, known);
+  return NULL;
+}
+
+int cli_store_open(const char *url, bool create, apsched_jobstore **out, char *err, size_t errlen) {
+  *out = NULL;
+  size_t n;
+  int rc;
+  const store_scheme *sc = find_scheme(url, &n, &rc, err, errlen);
+  if (!sc) return rc;
+  return sc->open(url, url + n + 3, create, out, err, errlen);
+}
+
+int cli_store_schedulers(const char *url, cli_scheduler_visit visit, void *ud, char *err,
+                         size_t errlen) {
+  size_t n;
+  int rc;
+  const store_scheme *sc = find_scheme(url, &n, &rc, err, errlen);
+  if (!sc) return rc;
+  if (!sc->schedulers)
+    return fail(err, errlen, APSCHED_EINVAL,
+                "--store: %s: a %s store serves one scheduler at a time; schedulers lists the "
+                "schedulers sharing a postgresql:// store",
+                url, sc->scheme);
+  return sc->schedulers(url, url + n + 3, visit, ud, err, errlen);
 }

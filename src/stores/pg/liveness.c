@@ -28,9 +28,16 @@
 /* The row is written again (not only updated) by every heartbeat, so a
  * scheduler whose row was deleted by hand reappears. */
 static const char upsert_sql[] =
-    "INSERT INTO @.schedulers (id, name, host, pid) VALUES ($1, $2, $3, $4)"
+    "INSERT INTO @.schedulers (id, name, host, pid, lease_ms) VALUES ($1, $2, $3, $4, $5)"
     " ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()"
     " RETURNING (extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
+/* Rows of schedulers dead for 10 leases (theirs) that own no runs any
+ * more: their history ends there; `apsched schedulers` shows the dead ones
+ * until then. */
+static const char prune_sql[] =
+    "DELETE FROM @.schedulers s WHERE s.id <> $1"
+    " AND s.heartbeat_at < now() - make_interval(secs => s.lease_ms / 100.0)"
+    " AND NOT EXISTS (SELECT 1 FROM @.runs r WHERE r.owner = s.id)";
 static const char lock_sql[] =
     "SELECT pg_try_advisory_lock(hashtext('libapsched-pg ' || $1), hashtext($2))";
 static const char delete_sql[] = "DELETE FROM @.schedulers WHERE id = $1";
@@ -41,22 +48,33 @@ static int64_t mono_us(void) {
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Writes the row (heartbeat) and samples the clock. */
+/* Writes the row (heartbeat), samples the clock, and prunes long dead
+ * schedulers' rows. */
 static int beat(pg_store *ps) {
   char *sql = apsched__pstore_expand(upsert_sql, ps->hb.quoted);
-  if (!sql) return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
-  char host[256] = "", pid[16];
+  char *prune = apsched__pstore_expand(prune_sql, ps->hb.quoted);
+  if (!sql || !prune) {
+    free(sql);
+    free(prune);
+    return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  }
+  char host[256] = "", pid[16], lease[16];
   gethostname(host, sizeof host - 1);
   snprintf(pid, sizeof pid, "%d", (int)getpid());
-  const char *values[4] = {ps->id, ps->scheduler_name, host, pid};
+  snprintf(lease, sizeof lease, "%d", ps->lease_ms);
+  const char *values[5] = {ps->id, ps->scheduler_name, host, pid, lease};
   int rc = APSCHED_OK;
   int64_t before = apsched_now();
-  PGresult *res = apsched__pg_exec(&ps->hb, sql, 4, values, NULL, NULL, true,
+  PGresult *res = apsched__pg_exec(&ps->hb, sql, 5, values, NULL, NULL, true,
                                    "writing this scheduler's heartbeat", &rc);
   int64_t after = apsched_now();
-  free(sql);
   if (res && PQntuples(res) == 1) apsched__pg_clock_sample(ps, before, apsched__pg_int8(res, 0, 0), after);
   PQclear(res);
+  if (rc == APSCHED_OK)
+    PQclear(apsched__pg_exec(&ps->hb, prune, 1, values, NULL, NULL, false,
+                             "removing the rows of long dead schedulers", &rc));
+  free(sql);
+  free(prune);
   return rc;
 }
 

@@ -41,6 +41,11 @@ PG_HIDDEN int apsched__pg_fail(const pg_link *l, const PGresult *res, const char
 /* The SQLSTATE of a failed result ("23505"), or "" when there is none. */
 PG_HIDDEN const char *apsched__pg_sqlstate(const PGresult *res);
 
+/* --------------------------------------------------------------- store.c */
+
+/* APSCHED_OK, or APSCHED_EINVAL naming the bad option. */
+PG_HIDDEN int apsched__pg_check_options(const apsched_pg_options *o);
+
 /* ---------------------------------------------------------------- conn.c */
 
 /* Makes sure link has a working connection: connects the first time, and
@@ -196,13 +201,19 @@ PG_HIDDEN int apsched__pg_register(pg_store *ps);
 PG_HIDDEN void apsched__pg_deregister(pg_store *ps);
 /* The SQL that finds the live schedulers ($2: dead after ms, $5: schema),
  * for the orphan query. */
-#define PG_LIVE_SCHEDULERS                                                                    \
-  "SELECT s.id FROM @.schedulers s"                                                          \
-  " WHERE s.heartbeat_at > now() - make_interval(secs => $2::double precision / 1000)"       \
+#define PG_LIVE_SCHEDULERS(SCHEMA_PARAM)                                                      \
+  "SELECT s.id FROM @.schedulers s WHERE " PG_SCHEDULER_ALIVE("s", SCHEMA_PARAM)
+
+/* Whether the scheduler of row ALIAS of <schema>.schedulers is alive: its
+ * heartbeat younger than 2 x its own lease, and its advisory lock held.
+ * SCHEMA_PARAM: the parameter holding the schema name ("$4"). */
+#define PG_SCHEDULER_ALIVE(ALIAS, SCHEMA_PARAM)                                                \
+  "(" ALIAS ".heartbeat_at > now() - make_interval(secs => " ALIAS ".lease_ms / 500.0)"          \
   " AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l"                                         \
   " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"                          \
   " AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())" \
-  " AND l.classid = hashtext('libapsched-pg ' || $5)::oid AND l.objid = hashtext(s.id)::oid)"
+  " AND l.classid = hashtext('libapsched-pg ' || " SCHEMA_PARAM ")::oid"                      \
+  " AND l.objid = hashtext(" ALIAS ".id)::oid))"
 
 /* --------------------------------------------------------------- clock.c */
 

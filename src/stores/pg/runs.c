@@ -59,17 +59,17 @@ static const char *const runs_sql[R_COUNT] = {
     [R_HISTORY_ADD] = "INSERT INTO @.run_history (job_id, scheduled_time, attempt, started_at, "
                       "finished_at, outcome, retval, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     [R_HISTORY_PRUNE] = "DELETE FROM @.run_history WHERE finished_at < $1",
-    /* $1 this scheduler, $2 dead after (ms), $3 limit, $4 token sequence, $5 schema. */
+    /* $1 this scheduler, $2 limit, $3 token sequence, $4 schema. */
     [R_ORPHANS] =
-        "WITH live AS (" PG_LIVE_SCHEDULERS "),"
+        "WITH live AS (" PG_LIVE_SCHEDULERS("$4") "),"
         " cand AS (SELECT r.job_id, r.scheduled_time, r.owner FROM @.runs r"
         "   WHERE r.owner <> $1 AND NOT EXISTS (SELECT 1 FROM live WHERE live.id = r.owner)"
-        "   ORDER BY r.scheduled_time, r.job_id LIMIT $3 FOR UPDATE OF r SKIP LOCKED),"
+        "   ORDER BY r.scheduled_time, r.job_id LIMIT $2 FOR UPDATE OF r SKIP LOCKED),"
         " lost AS (DELETE FROM @.runs r USING cand c"
         "   WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"
         "   AND r.delivery = 'at_most_once' AND r.started_at IS NOT NULL"
         "   RETURNING r.job_id, r.scheduled_time, r.attempt, c.owner),"
-        " taken AS (UPDATE @.runs r SET owner = $1, token = nextval($4::regclass),"
+        " taken AS (UPDATE @.runs r SET owner = $1, token = nextval($3::regclass),"
         "   attempt = r.attempt + CASE WHEN r.delivery = 'at_least_once' THEN 1 ELSE 0 END,"
         "   claimed_at = now(), started_at = NULL FROM cand c"
         "   WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"
@@ -437,13 +437,11 @@ static apsched_job_record *orphan_record(pg_store *ps, const PGresult *res, int 
 }
 
 int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max) {
-  char dead_after[16], limit[24], schema_key[PG_SCHEMA_MAX + 1];
-  snprintf(dead_after, sizeof dead_after, "%d", 2 * ps->lease_ms);
+  char limit[24];
   snprintf(limit, sizeof limit, "%zu", max);
-  snprintf(schema_key, sizeof schema_key, "%s", ps->link.schema);
-  const char *values[5] = {ps->id, dead_after, limit, ps->token_seq, schema_key};
+  const char *values[4] = {ps->id, limit, ps->token_seq, ps->link.schema};
   int rc = APSCHED_OK;
-  PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_ORPHANS], 5, values, NULL, NULL, true,
+  PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_ORPHANS], 4, values, NULL, NULL, true,
                                    "taking over the runs of dead schedulers", &rc);
   if (!res) {
     ps->batch_failed = true;

@@ -152,8 +152,11 @@ static const char schema_v2[] =
     "COMMENT ON TABLE @.schedulers IS "
     "'The schedulers using this schema: each holds an advisory lock while it lives and "
     "heartbeats every lease / 3';\n"
+    "ALTER TABLE @.schedulers ADD COLUMN lease_ms integer NOT NULL DEFAULT 5000;\n"
     "COMMENT ON COLUMN @.schedulers.heartbeat_at IS "
-    "'Older than 2 x lease: the scheduler is dead, its runs are taken over';\n"
+    "'Older than 2 x lease_ms: the scheduler is dead, its runs are taken over';\n"
+    "COMMENT ON COLUMN @.schedulers.lease_ms IS "
+    "'This scheduler''s lease: it heartbeats every lease_ms / 3';\n"
     "COMMENT ON COLUMN @.jobs.delivery IS "
     "'at_most_once (a run lost in a crash is not repeated) or at_least_once (run again "
     "by a survivor after a crash)';\n";

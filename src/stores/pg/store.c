@@ -600,7 +600,7 @@ static const apsched_jobstore_vtable pg_vtable = {
 /* A heartbeat every lease / 3: shorter leases would only load the database. */
 enum { LEASE_MIN_MS = 100, LEASE_MAX_MS = 24 * 3600 * 1000 };
 
-static int check_options(const apsched_pg_options *o) {
+int apsched__pg_check_options(const apsched_pg_options *o) {
   if (!o) return apsched__pstore_error(APSCHED_EINVAL, "postgresql store: options are NULL");
   if (!o->conninfo)
     return apsched__pstore_error(APSCHED_EINVAL,
@@ -663,7 +663,7 @@ static int open_database(pg_store *ps, bool existing_only) {
 
 int apsched_pg_store_create(const apsched_pg_options *opts, apsched_jobstore **out, char *errbuf,
                             size_t errlen) {
-  int rc = out ? check_options(opts)
+  int rc = out ? apsched__pg_check_options(opts)
                : apsched__pstore_error(APSCHED_EINVAL, "postgresql store: out is NULL");
   if (out) *out = NULL;
   pg_store *ps = NULL;

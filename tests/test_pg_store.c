@@ -262,6 +262,10 @@ static void test_bad_options(void **state) {
   o.schema = "a_schema_name_that_is_longer_than_what_postgresql_allows_for_names";
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_non_null(strstr(err, "must be 1 to 63 bytes"));
+  o.schema = "pg_jobs";
+  assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_string_equal(err, "postgresql store: schema 'pg_jobs': names beginning with pg_ are "
+                           "reserved by PostgreSQL");
   o = (apsched_pg_options){.conninfo = pg_server_conninfo(), .lease_ms = -1};
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_non_null(strstr(err, "lease_ms -1"));

@@ -43,9 +43,17 @@ is_persistent() {
   return 1
 }
 
+# Examples that share a PostgreSQL database: each gets a private server
+# (tools/pg_tmp_server.sh; its URL in APSCHED_PG_URL).
+is_pg() { [[ $1 == pg_* ]]; }
+
 # Runs one example (twice for a persistent one); returns its exit status.
 run_one() { # name exe
   local name=$1 exe=$2
+  if is_pg "$name"; then
+    "$(dirname "$src")/tools/pg_tmp_server.sh" timeout --kill-after=5 "$limit" "${wrapper[@]}" "$exe"
+    return
+  fi
   if ! is_persistent "$name"; then
     timeout --kill-after=5 "$limit" "${wrapper[@]}" "$exe"
     return
@@ -75,6 +83,10 @@ for name in "${names[@]}"; do
   if [ ! -x "$exe" ]; then
     if [[ $name == *sqlite* ]] && grep -q "^APSCHED_HAVE_SQLITE:INTERNAL=OFF" "$build/CMakeCache.txt" 2>/dev/null; then
       echo "-- $name: skipped (built without libapsched-sqlite: install libsqlite3-dev)"
+      continue
+    fi
+    if is_pg "$name" && grep -q "^APSCHED_HAVE_PG:INTERNAL=OFF" "$build/CMakeCache.txt" 2>/dev/null; then
+      echo "-- $name: skipped (built without libapsched-pg: install libpq-dev)"
       continue
     fi
     echo "-- $name: not built ($exe missing; configure with -DAPSCHED_BUILD_EXAMPLES=ON)"

@@ -626,6 +626,12 @@ int apsched__pg_check_options(const apsched_pg_options *o) {
                                    "postgresql store: schema '%.80s' must be 1 to %d bytes "
                                    "without control characters",
                                    o->schema, PG_SCHEMA_MAX);
+    /* The server would refuse it only when creating the schema. */
+    if (strncmp(o->schema, "pg_", 3) == 0)
+      return apsched__pstore_error(APSCHED_EINVAL,
+                                   "postgresql store: schema '%s': names beginning with pg_ are "
+                                   "reserved by PostgreSQL",
+                                   o->schema);
   }
   if (o->history_retention < 0)
     return apsched__pstore_error(APSCHED_EINVAL,

@@ -235,19 +235,37 @@ static void finish(apsched_run_ctx *r) {
 }
 
 /* A shared store confirms that this scheduler still owns the run (its
- * run_starting); if not, the time is reported as an error, not started and
- * not handed back to the store. */
+ * run_starting). APSCHED_ESTATE, the claim was lost: the time is reported
+ * as an error, not started and not handed back to the store (the run is
+ * another scheduler's now). Any other failure (the store is unreachable):
+ * ownership is unknown, so an at-most-once run does not start and ends as
+ * FAILED (its store closes it only if the claim is still ours), while an
+ * at-least-once run starts anyway (a repeat is allowed, a loss is not). */
 static bool confirm_start(apsched_run_ctx *r, run_result *res) {
   char why[300];
   int rc = apsched__store_run_starting(r->s, r->jobstore, r->id, r->times[r->current], r->attempt,
                                        why, sizeof why);
   if (rc == APSCHED_OK) return true;
+  const char *reason = why[0] ? why : apsched_strerror(rc);
+  bool lost = rc == APSCHED_ESTATE;
+  if (!lost && r->at_least_once) {
+    apsched__log(r->s, APSCHED_LOG_WARNING,
+                 "Job \"%s\" started although its start could not be recorded (at least once): %s",
+                 r->name, reason);
+    return true;
+  }
   res->kind = OUT_ERROR;
   res->retval = -1;
-  if (asprintf(&res->error, "the claim of this run was lost: %s", why[0] ? why : apsched_strerror(rc)) < 0)
+  if (!lost) {
+    res->ended = true;
+    res->finished_at = apsched__wall(r->s);
+  }
+  if (asprintf(&res->error, "%s: %s",
+               lost ? "the claim of this run was lost" : "the start of this run could not be recorded",
+               reason) < 0)
     res->error = NULL;
   apsched__log(r->s, APSCHED_LOG_ERROR, "Job \"%s\" not started: %s", r->name,
-               res->error ? res->error : "the claim of this run was lost");
+               res->error ? res->error : reason);
   return false;
 }
 

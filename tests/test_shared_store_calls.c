@@ -12,6 +12,7 @@ static struct {
   int64_t offset;       /* its clock minus the scheduler's */
   char lost[32];        /* run_starting refuses this job's runs */
   char busy[32];        /* runs_open answers EBUSY for this job */
+  char down[32];        /* run_starting cannot reach the database for these ("a,b") */
   char closed[256];     /* "id@seconds-after-T0;" per run handed to runs_closed */
   atomic_int starts;    /* run_starting calls */
 } shared;
@@ -53,6 +54,10 @@ static int sh_run_starting(apsched_jobstore *st, const char *job_id, apsched_tim
   atomic_fetch_add(&shared.starts, 1);
   if (strcmp(job_id, shared.lost) == 0)
     return apsched_plugin_error(APSCHED_ESTATE, "run owned by scheduler 'other' since its lease lapsed");
+  char key[40];
+  snprintf(key, sizeof key, "%s,", job_id);
+  if (strstr(shared.down, key))
+    return apsched_plugin_error(APSCHED_EBACKEND, "server closed the connection unexpectedly");
   return APSCHED_OK;
 }
 
@@ -88,12 +93,18 @@ static apsched_scheduler *open_sched(fake_clock *fc, recorder *r) {
   return s;
 }
 
-static void add(apsched_scheduler *s, const char *id, apsched_time_t next, int64_t grace) {
+static void add_delivered(apsched_scheduler *s, const char *id, apsched_time_t next, int64_t grace,
+                          int delivery) {
   apsched_trigger *t = every(10 * APSCHED_SEC, next);
   apsched_job_options o = {.id = id, .func = shared_job, .trigger = t, .jobstore = "shared",
-                           .next_run_time = next, .misfire_grace_time = grace};
+                           .next_run_time = next, .misfire_grace_time = grace,
+                           .delivery = delivery};
   assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
   apsched_trigger_free(t);
+}
+
+static void add(apsched_scheduler *s, const char *id, apsched_time_t next, int64_t grace) {
+  add_delivered(s, id, next, grace, APSCHED_AT_MOST_ONCE);
 }
 
 /* The store's clock is an hour ahead of ours: a job due by it runs now, is
@@ -155,6 +166,40 @@ static void test_refused_start_does_not_run(void **state) {
   recorder_destroy(&r);
 }
 
+/* A start that cannot be recorded (the store is unreachable, not a lost
+ * claim): an at-most-once run does not start and is closed as failed (the
+ * store closes it only if the claim is still its own); an at-least-once run
+ * starts anyway, and is closed when it ends. */
+static void test_unrecorded_start_by_delivery(void **state) {
+  (void)state;
+  shared.offset = 0;
+  shared.lost[0] = shared.busy[0] = '\0';
+  snprintf(shared.down, sizeof shared.down, "amo,alo,");
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = open_sched(&fc, &r);
+  add_delivered(s, "amo", T0, APSCHED_GRACE_UNLIMITED, APSCHED_AT_MOST_ONCE);
+  add_delivered(s, "alo", T0, APSCHED_GRACE_UNLIMITED, APSCHED_AT_LEAST_ONCE);
+  assert_int_equal(apsched_process(s, NULL), APSCHED_OK);
+  assert_int_equal(atomic_load(&shared.starts), 2);
+  assert_int_equal(atomic_load(&job_runs), 1);
+  assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_EXECUTED), 1);
+  assert_string_equal(r.ev[recorder_find(&r, APSCHED_EVENT_JOB_EXECUTED, 0)].job_id, "alo");
+  assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_ERROR), 1);
+  int e = recorder_find(&r, APSCHED_EVENT_JOB_ERROR, 0);
+  assert_string_equal(r.ev[e].job_id, "amo");
+  assert_string_equal(r.ev[e].error, "the start of this run could not be recorded: server closed "
+                                     "the connection unexpectedly");
+  apsched_free(s);
+  /* Both handed back: the failed one and the one that ran. */
+  assert_non_null(strstr(shared.closed, "amo@0;"));
+  assert_non_null(strstr(shared.closed, "alo@0;"));
+  shared.down[0] = '\0';
+  recorder_destroy(&r);
+}
+
 /* EBUSY from runs_open: the runs are skipped as MAX_INSTANCES, the job
  * still moves on to its next time, nothing is handed back. */
 static void test_busy_across_schedulers_skips(void **state) {
@@ -197,6 +242,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_store_clock_decides),
       cmocka_unit_test(test_refused_start_does_not_run),
+      cmocka_unit_test(test_unrecorded_start_by_delivery),
       cmocka_unit_test(test_busy_across_schedulers_skips),
       cmocka_unit_test(test_unknown_version_refused),
   };

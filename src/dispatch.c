@@ -339,6 +339,10 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
   apsched_orphan_run orphans[ORPHAN_BATCH];
   queued_run queued[CLAIM_BATCH + ORPHAN_BATCH];
   size_t nqueued = 0;
+  /* Runs recorded by runs_open whose release failed: not started, their
+   * records closed after the section (the store may commit the batch). */
+  apsched_run_ctx *unreleased[CLAIM_BATCH];
+  size_t nunreleased = 0;
   run_plan plan;
   int failed = APSCHED_OK;
   const char *failed_what = NULL;
@@ -407,7 +411,7 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
     if (rc != APSCHED_OK) {
       /* The claim is undone: the job stays due, nothing runs or is announced. */
       apsched__notices_truncate(s, nl, mark);
-      if (run) apsched__run_abandon(run);
+      if (run) unreleased[nunreleased++] = run;
       failed = rc;
       failed_what = "storing the next run time in";
       continue;
@@ -438,6 +442,10 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
   }
   apsched__store_leave(s, se);
 
+  /* A store that commits the batch although a release failed (the failure
+   * did not spoil its transaction) keeps their run records: closed as
+   * skipped, so the retry of the same time finds them gone. */
+  for (size_t i = 0; i < nunreleased; i++) apsched__run_skip(unreleased[i]);
   for (size_t i = 0; i < nqueued; i++) queue_run(s, nl, alias, &queued[i]);
   apsched__store_outcome(s, se, failed, failed_what, nl);
   if (failed != APSCHED_OK) return se->retry_at;

@@ -475,11 +475,14 @@ static void kit_failed_release_runs_nothing(void **state) {
   kit_sched k;
   kit_sched_open(state, &k, true);
   fake_advance(&k.fc, 10 * APSCHED_SEC);
-  /* A pass is claim (1), release (2), next run time (3): fail the release.
-   * The run must not start, since its advanced next run time is not stored. */
-  wrapped_fail_at(k.w, 2, false);
+  /* The release fails (the store's batch is still committed): the run must
+   * not start, since its advanced next run time is not stored, and a record
+   * runs_open made of it must not hold up the retry (max_instances 1). */
+  atomic_store(&k.w->fail_release, true);
   kit_pass(&k);
   assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOBSTORE_FAILED, 1));
+  assert_non_null(strstr(k.rec.ev[recorder_find(&k.rec, APSCHED_EVENT_JOBSTORE_FAILED, 0)].error,
+                         "injected failure of release"));
   assert_int_equal(atomic_load(&k.runs), 0);
   assert_int_equal(recorder_count(&k.rec, APSCHED_EVENT_JOB_SUBMITTED), 0);
   /* The job is still due: the retry runs it exactly once. */

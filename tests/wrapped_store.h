@@ -31,6 +31,9 @@ typedef struct wrapped_store {
   bool release_gate_closed;
   int release_waiting;
   atomic_long total_calls;
+  /* The next release fails (once): the inner store keeps the job's times
+   * and commits its batch as it stands. */
+  atomic_bool fail_release;
   /* runs_closed fails while set (and counts its calls). */
   atomic_bool fail_closed;
   atomic_long closed_calls;
@@ -103,7 +106,9 @@ static inline int ws_release(apsched_jobstore *st, apsched_job_record *rec, apsc
   while (w->release_gate_closed) pthread_cond_wait(&w->cond, &w->lock);
   w->release_waiting--;
   pthread_mutex_unlock(&w->lock);
-  if (wrapped_enter(w)) {
+  bool fail_this = atomic_exchange(&w->fail_release, false);
+  if (fail_this) apsched_plugin_error(w->fail_rc, "injected failure of release");
+  if (fail_this || wrapped_enter(w)) {
     /* A failed release undoes the claim: the job keeps its times, due again. */
     w->inner->vtable->release(w->inner, rec, rec->next_run_time, rec->trigger_time, false);
     return w->fail_rc;

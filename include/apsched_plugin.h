@@ -282,10 +282,15 @@ typedef struct apsched_jobstore_vtable {
    * inside a claimed batch; a blocking store gets the call from its own
    * thread, batched. On error nothing of the call is kept and the scheduler
    * passes the same results again later (the store reports as failing). A
-   * run whose record is gone is ignored. Runs that never started and were
-   * not skipped by a policy (the executor refused them, the function is not
-   * registered, the scheduler shut down without waiting) are not passed:
-   * their records stay open, and at-least-once runs are run again. */
+   * run whose record is gone is ignored. Runs that never started are passed
+   * as SKIPPED when a policy skipped them (max_instances) or their release
+   * failed, and, for at-most-once jobs, as FAILED when this scheduler could
+   * not start them (no such executor, or it refused them; the function is
+   * not registered; run_starting could not reach the store). Otherwise
+   * (at-least-once runs this scheduler could not start, runs dropped by a
+   * shutdown without waiting, memory ran short) they are not passed: their
+   * records stay open for the next scheduler, and at-least-once runs are
+   * run again. */
   int (*runs_closed)(apsched_jobstore *st, const apsched_run_result *results, size_t n);
   /* Called at the start of each claimed batch (before claim_due, in the
    * same transaction): runs recorded by runs_open whose scheduler is gone

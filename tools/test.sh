@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libcmocka-dev pkg-config tzdata python3-apscheduler libsqlite3-dev sqlite3 libjansson-dev
-  postgresql libpq-dev)
+  postgresql libpq-dev valgrind)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -76,6 +76,7 @@ echo "== benchmark smoke runs (quick sizes; the figures come from bench/run.sh)"
 "$root/release/bench_cron" --quick --no-python >/dev/null
 "$root/release/bench_process_pool" --quick >/dev/null
 "$root/release/bench_sqlite" --quick >/dev/null # SQLite is installed above: it was built
+bench/instr_counts.sh --quick "$root/release" >/dev/null # callgrind: instructions per op
 if [ -x tools/run_examples.sh ]; then
   echo "== examples"
   tools/run_examples.sh "$root/release"

@@ -21,7 +21,7 @@
 static apsched__cron_text tx;
 
 /* Parses one field (the others not given) into *sp; returns the code. */
-static int one_field(apsched__cron_spec *sp, int field, const char *text, char *err, size_t len) {
+static int one_field(apsched__cron_parsed *sp, int field, const char *text, char *err, size_t len) {
   const char *values[APSCHED__CRON_NFIELDS] = {NULL};
   values[field] = text;
   if (err && len) err[0] = '\0';
@@ -35,7 +35,7 @@ static uint64_t bits(const int *v, int n) {
 }
 
 static void expect_error(int field, const char *text, const char *message) {
-  apsched__cron_spec sp;
+  apsched__cron_parsed sp;
   char err[256];
   int rc = one_field(&sp, field, text, err, sizeof err);
   if (rc != APSCHED_EINVAL || strcmp(err, message) != 0)
@@ -45,48 +45,48 @@ static void expect_error(int field, const char *text, const char *message) {
 
 static void test_masks(void **state) {
   (void)state;
-  apsched__cron_spec sp;
+  apsched__cron_parsed sp;
   assert_int_equal(one_field(&sp, APSCHED__CRON_MINUTE, "*/15", NULL, 0), APSCHED_OK);
-  assert_true(sp.minute == bits((int[]){0, 15, 30, 45}, 4));
-  assert_true(sp.hour == 0xffffff); /* coarser than minute: '*' */
-  assert_true(sp.second == 1);      /* finer: the minimum */
-  assert_true(sp.wildcard);
+  assert_true(sp.spec.minute == bits((int[]){0, 15, 30, 45}, 4));
+  assert_true(sp.spec.hour == 0xffffff); /* coarser than minute: '*' */
+  assert_true(sp.spec.second == 1);      /* finer: the minimum */
+  assert_true(sp.spec.wildcard);
 
   assert_int_equal(one_field(&sp, APSCHED__CRON_HOUR, "2-9/3, 22", NULL, 0), APSCHED_OK);
-  assert_true(sp.hour == bits((int[]){2, 5, 8, 22}, 4));
-  assert_true(sp.minute == 1 && sp.second == 1);
-  assert_false(sp.wildcard);
+  assert_true(sp.spec.hour == bits((int[]){2, 5, 8, 22}, 4));
+  assert_true(sp.spec.minute == 1 && sp.spec.second == 1);
+  assert_false(sp.spec.wildcard);
   assert_string_equal(tx.field[APSCHED__CRON_HOUR], "2-9/3,22");
 
   /* "a/s" runs from a to the field's maximum. */
   assert_int_equal(one_field(&sp, APSCHED__CRON_SECOND, "50/4", NULL, 0), APSCHED_OK);
-  assert_true(sp.second == bits((int[]){50, 54, 58}, 3));
+  assert_true(sp.spec.second == bits((int[]){50, 54, 58}, 3));
   assert_string_equal(tx.field[APSCHED__CRON_SECOND], "50/4");
 
   /* Steps count from the field minimum: days 1, 11, 21, 31; weekdays from Monday. */
   assert_int_equal(one_field(&sp, APSCHED__CRON_DAY, "*/10", NULL, 0), APSCHED_OK);
-  assert_true(sp.day == (uint32_t)bits((int[]){1, 11, 21, 31}, 4));
+  assert_true(sp.spec.day == (uint32_t)bits((int[]){1, 11, 21, 31}, 4));
   assert_int_equal(one_field(&sp, APSCHED__CRON_DOW, "*/2", NULL, 0), APSCHED_OK);
-  assert_int_equal(sp.dow, 0x55); /* mon wed fri sun */
+  assert_int_equal(sp.spec.dow, 0x55); /* mon wed fri sun */
 
   /* Names, case-insensitive; the text keeps names, lowercased. */
   assert_int_equal(one_field(&sp, APSCHED__CRON_MONTH, "JAN-Mar,Oct", NULL, 0), APSCHED_OK);
-  assert_int_equal(sp.month, (1 << 1) | (1 << 2) | (1 << 3) | (1 << 10));
+  assert_int_equal(sp.spec.month, (1 << 1) | (1 << 2) | (1 << 3) | (1 << 10));
   assert_string_equal(tx.field[APSCHED__CRON_MONTH], "jan-mar,oct");
   assert_int_equal(one_field(&sp, APSCHED__CRON_DOW, "Tue-SAT", NULL, 0), APSCHED_OK);
-  assert_int_equal(sp.dow, 0x3e);
+  assert_int_equal(sp.spec.dow, 0x3e);
   assert_string_equal(tx.field[APSCHED__CRON_DOW], "tue-sat");
   /* Extension: a step on a named range. */
   assert_int_equal(one_field(&sp, APSCHED__CRON_DOW, "mon-fri/2", NULL, 0), APSCHED_OK);
-  assert_int_equal(sp.dow, 0x15);
+  assert_int_equal(sp.spec.dow, 0x15);
 
   /* Day specials. */
   assert_int_equal(one_field(&sp, APSCHED__CRON_DAY, "last, 3RD  Fri,last sun,1", NULL, 0),
                    APSCHED_OK);
-  assert_true(sp.last_day);
-  assert_int_equal(sp.nth[2], 1 << 4);
-  assert_int_equal(sp.last_wd, 1 << 6);
-  assert_true(sp.day == 2);
+  assert_true(sp.spec.last_day);
+  assert_int_equal(sp.spec.nth[2], 1 << 4);
+  assert_int_equal(sp.spec.last_wd, 1 << 6);
+  assert_true(sp.spec.day == 2);
   assert_string_equal(tx.field[APSCHED__CRON_DAY], "last,3rd fri,last sun,1");
 
   /* Leading zeros and degenerate ranges normalise. */
@@ -95,16 +95,16 @@ static void test_masks(void **state) {
 
   /* Years are ranges, not masks. */
   assert_int_equal(one_field(&sp, APSCHED__CRON_YEAR, "2009/2,2030-2032", NULL, 0), APSCHED_OK);
-  assert_int_equal(apsched__cron_next_year(&sp, 2010), 2011);
-  assert_int_equal(apsched__cron_next_year(&sp, 2029), 2029);
-  assert_int_equal(apsched__cron_next_year(&sp, 2030), 2030);
-  assert_int_equal(apsched__cron_next_year(&sp, 9998), 9999);
-  assert_int_equal(apsched__cron_next_year(&sp, 10000), -1);
+  assert_int_equal(apsched__cron_next_year(&sp.spec, 2010), 2011);
+  assert_int_equal(apsched__cron_next_year(&sp.spec, 2029), 2029);
+  assert_int_equal(apsched__cron_next_year(&sp.spec, 2030), 2030);
+  assert_int_equal(apsched__cron_next_year(&sp.spec, 9998), 9999);
+  assert_int_equal(apsched__cron_next_year(&sp.spec, 10000), -1);
 }
 
 static void test_defaults(void **state) {
   (void)state;
-  apsched__cron_spec sp;
+  apsched__cron_parsed sp;
   /* APScheduler: coarser than the finest given field '*', finer the minimum. */
   const char *v1[APSCHED__CRON_NFIELDS] = {"2009", "2", NULL, NULL, NULL, "0", NULL, NULL};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, v1, NULL, 0), APSCHED_OK);
@@ -120,15 +120,15 @@ static void test_defaults(void **state) {
   const char *v3[APSCHED__CRON_NFIELDS] = {NULL};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, v3, NULL, 0), APSCHED_OK);
   for (int f = 0; f < APSCHED__CRON_NFIELDS; f++) assert_string_equal(tx.field[f], "*");
-  assert_true(sp.second == 0x0fffffffffffffffull && sp.day_any && sp.year_any && sp.wildcard);
+  assert_true(sp.spec.second == 0x0fffffffffffffffull && sp.spec.day_any && sp.spec.year_any && sp.spec.wildcard);
 
   /* Only week given: day stays '*', day_of_week too, time at midnight. */
   const char *v4[APSCHED__CRON_NFIELDS] = {NULL, NULL, NULL, "8"};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, v4, NULL, 0), APSCHED_OK);
   static const char *const want4[] = {"*", "*", "*", "8", "*", "0", "0", "0"};
   for (int f = 0; f < APSCHED__CRON_NFIELDS; f++) assert_string_equal(tx.field[f], want4[f]);
-  assert_false(sp.week_any);
-  assert_false(sp.day_any);
+  assert_false(sp.spec.week_any);
+  assert_false(sp.spec.day_any);
 }
 
 static void test_errors(void **state) {
@@ -184,14 +184,14 @@ static void test_errors(void **state) {
   /* The canonical text of a field is bounded (so the trigger's text parses back). */
   char big[600] = "";
   for (int y = 1970; y < 2070; y++) sprintf(big + strlen(big), "%s%d", y > 1970 ? "," : "", y);
-  apsched__cron_spec sp;
+  apsched__cron_parsed sp;
   char err[256];
   assert_int_equal(one_field(&sp, APSCHED__CRON_YEAR, big, err, sizeof err), APSCHED_EINVAL);
   assert_non_null(strstr(err, "too many year expressions"));
   char minutes[400] = "";
   for (int m = 0; m < 60; m++) sprintf(minutes + strlen(minutes), "%s %d ", m ? "," : "", m);
   assert_int_equal(one_field(&sp, APSCHED__CRON_MINUTE, minutes, err, sizeof err), APSCHED_OK);
-  assert_true(sp.minute == 0x0fffffffffffffffull);
+  assert_true(sp.spec.minute == 0x0fffffffffffffffull);
   char many[700] = "";
   for (int i = 0; i < 60; i++) strcat(many, i ? ",*/59" : "*/59");
   assert_int_equal(one_field(&sp, APSCHED__CRON_MINUTE, many, err, sizeof err), APSCHED_EINVAL);
@@ -200,7 +200,7 @@ static void test_errors(void **state) {
 
 /* Crontab numbering and wrap-around, converted to the field API in the text. */
 static void expect_crontab(const char *line, const char *const want[APSCHED__CRON_NFIELDS]) {
-  apsched__cron_spec sp;
+  apsched__cron_parsed sp;
   char err[256] = "";
   int rc = apsched__cron_parse_crontab(&sp, &tx, line, err, sizeof err);
   if (rc != APSCHED_OK) fail_msg("'%s': %s", line, err);
@@ -209,12 +209,12 @@ static void expect_crontab(const char *line, const char *const want[APSCHED__CRO
       fail_msg("'%s': %s is '%s', wanted '%s'", line, apsched__cron_field_names[f], tx.field[f],
                want[f]);
   /* The converted text, read by the field parser, gives the same schedule. */
-  apsched__cron_spec back;
+  apsched__cron_parsed back;
   apsched__cron_text written = tx, again;
   const char *values[APSCHED__CRON_NFIELDS];
   for (int f = 0; f < APSCHED__CRON_NFIELDS; f++) values[f] = written.field[f];
   assert_int_equal(apsched__cron_parse_fields(&back, &again, values, err, sizeof err), APSCHED_OK);
-  assert_true(apsched__cron_spec_equal(&sp, &back));
+  assert_true(apsched__cron_spec_equal(&sp.spec, &back.spec));
 }
 
 static void test_crontab(void **state) {
@@ -247,7 +247,7 @@ static void test_crontab(void **state) {
   expect_crontab("@hourly", FIELDS("*", "*", "*", "*", "*", "*", "0", "0"));
   expect_crontab("0 0 last * *", FIELDS("*", "*", "last", "*", "*", "0", "0", "0"));
 
-  apsched__cron_spec sp;
+  apsched__cron_parsed sp;
   char err[256];
   assert_int_equal(apsched__cron_parse_crontab(&sp, &tx, "*", err, sizeof err), APSCHED_EINVAL);
   assert_string_equal(err,
@@ -276,28 +276,28 @@ static void test_crontab(void **state) {
 
 static void test_spec_equal(void **state) {
   (void)state;
-  apsched__cron_spec a, b;
+  apsched__cron_parsed a, b;
   assert_int_equal(one_field(&a, APSCHED__CRON_YEAR, "2009,2010,2011", NULL, 0), APSCHED_OK);
   assert_int_equal(one_field(&b, APSCHED__CRON_YEAR, "2009-2011", NULL, 0), APSCHED_OK);
-  assert_true(apsched__cron_spec_equal(&a, &b));
+  assert_true(apsched__cron_spec_equal(&a.spec, &b.spec));
   assert_int_equal(one_field(&b, APSCHED__CRON_YEAR, "2009-2012", NULL, 0), APSCHED_OK);
-  assert_false(apsched__cron_spec_equal(&a, &b));
+  assert_false(apsched__cron_spec_equal(&a.spec, &b.spec));
   assert_int_equal(one_field(&a, APSCHED__CRON_YEAR, "*/1", NULL, 0), APSCHED_OK);
   assert_int_equal(one_field(&b, APSCHED__CRON_YEAR, "1970-9999", NULL, 0), APSCHED_OK);
-  assert_true(apsched__cron_spec_equal(&a, &b));
+  assert_true(apsched__cron_spec_equal(&a.spec, &b.spec));
 
   /* Same values, different DST mode: not the same schedule. */
   const char *h1[APSCHED__CRON_NFIELDS] = {NULL, NULL, NULL, NULL, NULL, "*", "0"};
   const char *h2[APSCHED__CRON_NFIELDS] = {NULL, NULL, NULL, NULL, NULL, "0-23", "0"};
   assert_int_equal(apsched__cron_parse_fields(&a, &tx, h1, NULL, 0), APSCHED_OK);
   assert_int_equal(apsched__cron_parse_fields(&b, &tx, h2, NULL, 0), APSCHED_OK);
-  assert_true(a.hour == b.hour);
-  assert_false(apsched__cron_spec_equal(&a, &b));
+  assert_true(a.spec.hour == b.spec.hour);
+  assert_false(apsched__cron_spec_equal(&a.spec, &b.spec));
 
   /* Names and numbers for the same values are equal. */
   assert_int_equal(one_field(&a, APSCHED__CRON_DOW, "mon-fri", NULL, 0), APSCHED_OK);
   assert_int_equal(one_field(&b, APSCHED__CRON_DOW, "0-4", NULL, 0), APSCHED_OK);
-  assert_true(apsched__cron_spec_equal(&a, &b));
+  assert_true(apsched__cron_spec_equal(&a.spec, &b.spec));
 }
 
 /* ---- impossibility check, against a brute-force calendar */
@@ -322,22 +322,22 @@ static int iso_week_slow(int y, int m, int d) {
 
 static void test_never(void **state) {
   (void)state;
-  apsched__cron_spec sp;
+  apsched__cron_parsed sp;
   const char *v[APSCHED__CRON_NFIELDS] = {NULL, "2", "30"};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, v, NULL, 0), APSCHED_OK);
-  assert_true(sp.never);
+  assert_true(sp.spec.never);
   const char *v2[APSCHED__CRON_NFIELDS] = {NULL, "4,6,9,11", "31"};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, v2, NULL, 0), APSCHED_OK);
-  assert_true(sp.never);
+  assert_true(sp.spec.never);
   const char *v3[APSCHED__CRON_NFIELDS] = {NULL, "4,5", "31"};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, v3, NULL, 0), APSCHED_OK);
-  assert_false(sp.never);
+  assert_false(sp.spec.never);
   const char *v4[APSCHED__CRON_NFIELDS] = {NULL, "2", "29"};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, v4, NULL, 0), APSCHED_OK);
-  assert_false(sp.never);
+  assert_false(sp.spec.never);
   const char *v5[APSCHED__CRON_NFIELDS] = {NULL, "2", "5th mon,30"};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, v5, NULL, 0), APSCHED_OK);
-  assert_false(sp.never); /* a leap February starting on a Monday has five */
+  assert_false(sp.spec.never); /* a leap February starting on a Monday has five */
 
   /* Month x ISO week: possible exactly when some real date has both. */
   bool seen[13][54] = {{false}};
@@ -356,7 +356,7 @@ static void test_never(void **state) {
       snprintf(ws, sizeof ws, "%d", w);
       const char *vw[APSCHED__CRON_NFIELDS] = {NULL, ms, NULL, ws};
       assert_int_equal(apsched__cron_parse_fields(&sp, &tx, vw, NULL, 0), APSCHED_OK);
-      if (sp.never == seen[m][w]) fail_msg("month %d week %d: never=%d", m, w, sp.never);
+      if (sp.spec.never == seen[m][w]) fail_msg("month %d week %d: never=%d", m, w, sp.spec.never);
     }
 }
 
@@ -368,11 +368,11 @@ static apsched__cron_civil civ(int y, int mo, int d, int h, int mi, int s) {
 
 static void expect_next(const char *const v[APSCHED__CRON_NFIELDS], apsched__cron_civil from,
                         apsched__cron_civil want) {
-  apsched__cron_spec sp;
+  apsched__cron_parsed sp;
   char err[256];
   if (apsched__cron_parse_fields(&sp, &tx, v, err, sizeof err) != APSCHED_OK) fail_msg("%s", err);
   apsched__cron_civil c = from;
-  if (!apsched__cron_next_local(&sp, &c))
+  if (!apsched__cron_next_local(&sp.spec, &c))
     fail_msg("no match, wanted %d-%02d-%02d", want.year, want.month, want.day);
   if (memcmp(&c, &want, sizeof c) != 0)
     fail_msg("got %d-%02d-%02d %02d:%02d:%02d, wanted %d-%02d-%02d %02d:%02d:%02d", c.year, c.month,
@@ -406,29 +406,29 @@ static void test_next_local(void **state) {
   /* The last second the search covers. */
   expect_next(FIELDS(NULL), civ(9999, 12, 31, 23, 59, 59), civ(9999, 12, 31, 23, 59, 59));
 
-  apsched__cron_spec sp;
+  apsched__cron_parsed sp;
   const char *v[APSCHED__CRON_NFIELDS] = {"2009", "1", "6-10", NULL, "0,6"};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, v, NULL, 0), APSCHED_OK);
   apsched__cron_civil c = civ(2009, 1, 1, 0, 0, 0);
-  assert_false(apsched__cron_next_local(&sp, &c));
+  assert_false(apsched__cron_next_local(&sp.spec, &c));
   const char *all[APSCHED__CRON_NFIELDS] = {NULL};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, all, NULL, 0), APSCHED_OK);
   c = civ(10000, 1, 1, 0, 0, 0);
-  assert_false(apsched__cron_next_local(&sp, &c));
+  assert_false(apsched__cron_next_local(&sp.spec, &c));
 }
 
 /* Impossible only because of the week numbering: the impossibility check
  * cannot see it, the search must still end quickly (400 barren years). */
 static void test_bounded_search(void **state) {
   (void)state;
-  apsched__cron_spec sp;
+  apsched__cron_parsed sp;
   const char *v[APSCHED__CRON_NFIELDS] = {NULL, NULL, "15", "1"};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, v, NULL, 0), APSCHED_OK);
-  assert_false(sp.never);
+  assert_false(sp.spec.never);
   struct timespec a, b;
   clock_gettime(CLOCK_MONOTONIC, &a);
   apsched__cron_civil c = civ(2026, 1, 1, 0, 0, 0);
-  assert_false(apsched__cron_next_local(&sp, &c));
+  assert_false(apsched__cron_next_local(&sp.spec, &c));
   clock_gettime(CLOCK_MONOTONIC, &b);
   double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
   /* About 5000 month tests; milliseconds even under sanitizers. */
@@ -438,11 +438,11 @@ static void test_bounded_search(void **state) {
   const char *v2[APSCHED__CRON_NFIELDS] = {"2026,9998", "2", "29"};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, v2, NULL, 0), APSCHED_OK);
   c = civ(2026, 1, 1, 0, 0, 0);
-  assert_false(apsched__cron_next_local(&sp, &c)); /* neither is a leap year */
+  assert_false(apsched__cron_next_local(&sp.spec, &c)); /* neither is a leap year */
   const char *v3[APSCHED__CRON_NFIELDS] = {"2026,9996", "2", "29"};
   assert_int_equal(apsched__cron_parse_fields(&sp, &tx, v3, NULL, 0), APSCHED_OK);
   c = civ(2026, 1, 1, 0, 0, 0);
-  assert_true(apsched__cron_next_local(&sp, &c));
+  assert_true(apsched__cron_next_local(&sp.spec, &c));
   assert_int_equal(c.year, 9996);
 }
 
@@ -468,7 +468,7 @@ static void test_random_fields(void **state) {
       snprintf(text, sizeof text, "%d-%d/%d", a, b, step > b - a ? b - a : step);
     else
       snprintf(text, sizeof text, "%d/%d", a, 1 + (int)(rand_r(&seed) % (unsigned)(hi[f] - a + 1)));
-    apsched__cron_spec sp;
+    apsched__cron_parsed sp;
     char err[256];
     int rc = one_field(&sp, f, text, err, sizeof err);
     /* Work out the expected set the slow way. */
@@ -489,16 +489,67 @@ static void test_random_fields(void **state) {
     if (rc != APSCHED_OK) fail_msg("'%s' for %s: %s", text, apsched__cron_field_names[f], err);
     uint64_t want = 0;
     for (int v = first; v <= last; v += st) want |= 1ull << v;
-    uint64_t got = f == APSCHED__CRON_MONTH    ? sp.month
-                   : f == APSCHED__CRON_DAY    ? sp.day
-                   : f == APSCHED__CRON_DOW    ? sp.dow
-                   : f == APSCHED__CRON_HOUR   ? sp.hour
-                   : f == APSCHED__CRON_MINUTE ? sp.minute
-                                               : sp.second;
+    uint64_t got = f == APSCHED__CRON_MONTH    ? sp.spec.month
+                   : f == APSCHED__CRON_DAY    ? sp.spec.day
+                   : f == APSCHED__CRON_DOW    ? sp.spec.dow
+                   : f == APSCHED__CRON_HOUR   ? sp.spec.hour
+                   : f == APSCHED__CRON_MINUTE ? sp.spec.minute
+                                               : sp.spec.second;
     if (got != want)
       fail_msg("'%s' for %s: mask %llx, wanted %llx", text, apsched__cron_field_names[f],
                (unsigned long long)got, (unsigned long long)want);
   }
+}
+
+/* ---- shared schedules (cron_shapes.c) */
+
+/* Triggers with the same fields share one parsed schedule, whatever the
+ * zone, dates or way they were made; copies share it too; the last release
+ * empties the table; and the shared schedule still answers for each. */
+static void test_shared_schedules(void **state) {
+  (void)state;
+  size_t before = apsched__cron_shape_count();
+  char err[256] = "";
+  apsched_trigger *a, *b, *c, *d, *copy;
+  assert_int_equal(apsched_trigger_crontab("0 */5 9-17 * * mon-fri", "Europe/Berlin", &a, err,
+                                           sizeof err),
+                   APSCHED_OK);
+  assert_int_equal(apsched_trigger_crontab("0 */5 9-17 * * MON-FRI", "UTC", &b, err, sizeof err),
+                   APSCHED_OK);
+  assert_int_equal(apsched_trigger_cron(&(apsched_cron_options){.day_of_week = "mon-fri",
+                                                                .hour = "9-17",
+                                                                .minute = "*/5",
+                                                                .timezone = "UTC",
+                                                                .start_date = 1},
+                                        &c, err, sizeof err),
+                   APSCHED_OK);
+  assert_int_equal(apsched__cron_shape_count(), before + 1);
+  assert_int_equal(apsched_trigger_clone(a, &copy), APSCHED_OK);
+  assert_int_equal(apsched_trigger_crontab("0 */5 9-17 * * sat", "UTC", &d, err, sizeof err),
+                   APSCHED_OK);
+  assert_int_equal(apsched__cron_shape_count(), before + 2);
+  /* Same schedule, its own zone: b and c fire at the same instants, a an
+   * hour or two apart; the copy exactly as a. */
+  apsched_time_t from = 1780000000LL * APSCHED_SEC; /* 2026-05-28, a Thursday */
+  assert_true(apsched_trigger_next(b, APSCHED_TIME_NONE, from) ==
+              apsched_trigger_next(c, APSCHED_TIME_NONE, from));
+  assert_true(apsched_trigger_next(a, APSCHED_TIME_NONE, from) !=
+              apsched_trigger_next(b, APSCHED_TIME_NONE, from));
+  assert_true(apsched_trigger_next(copy, APSCHED_TIME_NONE, from) ==
+              apsched_trigger_next(a, APSCHED_TIME_NONE, from));
+  assert_true(apsched_trigger_equal(copy, a));
+  assert_false(apsched_trigger_equal(a, b)); /* the zones differ */
+  char text[512];
+  assert_true(apsched_trigger_describe(b, text, sizeof text) > 0);
+  assert_non_null(strstr(text, "day_of_week='mon-fri', hour='9-17', minute='*/5', second='0'"));
+  apsched_trigger_free(a);
+  apsched_trigger_free(b);
+  apsched_trigger_free(c);
+  assert_int_equal(apsched__cron_shape_count(), before + 2); /* the copy holds it */
+  apsched_trigger_free(copy);
+  assert_int_equal(apsched__cron_shape_count(), before + 1);
+  apsched_trigger_free(d);
+  assert_int_equal(apsched__cron_shape_count(), before);
 }
 
 int main(void) {
@@ -507,7 +558,7 @@ int main(void) {
       cmocka_unit_test(test_errors),        cmocka_unit_test(test_crontab),
       cmocka_unit_test(test_spec_equal),    cmocka_unit_test(test_never),
       cmocka_unit_test(test_next_local),    cmocka_unit_test(test_bounded_search),
-      cmocka_unit_test(test_random_fields),
+      cmocka_unit_test(test_random_fields), cmocka_unit_test(test_shared_schedules),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

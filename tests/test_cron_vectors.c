@@ -108,7 +108,7 @@ static void check_field_next(const cron_vector *v) {
   while (strcmp(apsched__cron_field_names[f], v->field) != 0) f++;
   const char *values[APSCHED__CRON_NFIELDS] = {NULL};
   values[f] = v->expr;
-  apsched__cron_spec sp;
+  apsched__cron_parsed sp;
   apsched__cron_text tx;
   char err[256];
   if (apsched__cron_parse_fields(&sp, &tx, values, err, sizeof err) != APSCHED_OK)
@@ -119,7 +119,7 @@ static void check_field_next(const cron_vector *v) {
     fail_msg("%s: bad now", v->source);
   apsched__cron_civil start = c;
   int got = -1;
-  if (apsched__cron_next_local(&sp, &c)) {
+  if (apsched__cron_next_local(&sp.spec, &c)) {
     long days_start = (long)start.year * 372 + start.month * 31 + start.day;
     long days_got = (long)c.year * 372 + c.month * 31 + c.day;
     if (f == APSCHED__CRON_DAY && c.year == start.year && c.month == start.month) got = c.day;
@@ -158,7 +158,7 @@ static void test_vectors(void **state) {
         int f = 0;
         while (strcmp(apsched__cron_field_names[f], v->field) != 0) f++;
         values[f] = v->expr;
-        apsched__cron_spec sp;
+        apsched__cron_parsed sp;
         apsched__cron_text tx;
         rc = apsched__cron_parse_fields(&sp, &tx, values, err, sizeof err);
       } else {

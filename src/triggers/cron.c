@@ -65,9 +65,7 @@ typedef struct cron_trigger {
   int32_t offset;            /* its offset, seconds east of UTC */
   apsched_time_t start_date; /* 0: none */
   apsched_time_t end_date;   /* 0: none */
-  char *text;                /* the fields' canonical texts, year .. second, each NUL-terminated */
-  size_t text_len;
-  apsched__cron_spec spec;
+  const apsched__cron_shape *shape; /* the parsed fields and their texts, shared */
 } cron_trigger;
 
 static const apsched_trigger_vtable cron_vtable;
@@ -328,7 +326,7 @@ static int64_t next_fixed(const cron_trigger *ct, int64_t lb) {
   if (!to_local(ct, lb - 1, &c, NULL)) return NO_TIME;
   civil_from_seconds(local_seconds(&c) + 1, &c);
   for (int round = 0; round < MAX_ROUNDS; round++) {
-    if (!apsched__cron_next_local(&ct->spec, &c)) return NO_TIME;
+    if (!apsched__cron_next_local(&ct->shape->spec, &c)) return NO_TIME;
     resolved r;
     if (!from_local(ct, &c, APSCHED_GAP_END, &r)) return NO_TIME;
     int64_t ls = local_seconds(&c);
@@ -358,7 +356,7 @@ static int64_t next_wildcard(const cron_trigger *ct, int64_t lb) {
   apsched__cron_civil L, c;
   if (!to_local(ct, lb, &L, NULL)) return NO_TIME;
   c = L;
-  bool found = apsched__cron_next_local(&ct->spec, &c);
+  bool found = apsched__cron_next_local(&ct->shape->spec, &c);
   int64_t lsL = local_seconds(&L);
   if (found && local_seconds(&c) == lsL) return lb; /* lb itself matches */
 
@@ -377,11 +375,11 @@ static int64_t next_wildcard(const cron_trigger *ct, int64_t lb) {
     if (first_pass) {
       /* Nothing left in the first pass: the whole second pass follows. */
       civil_from_seconds(fold_start, &c);
-      if (apsched__cron_next_local(&ct->spec, &c) && local_seconds(&c) < fold_end)
+      if (apsched__cron_next_local(&ct->shape->spec, &c) && local_seconds(&c) < fold_end)
         return local_seconds(&c) - o2;
     }
     civil_from_seconds(fold_end, &c);
-    found = apsched__cron_next_local(&ct->spec, &c);
+    found = apsched__cron_next_local(&ct->shape->spec, &c);
   }
   for (int round = 0; round < MAX_ROUNDS; round++) {
     if (!found) return NO_TIME;
@@ -389,7 +387,7 @@ static int64_t next_wildcard(const cron_trigger *ct, int64_t lb) {
     if (r.kind != APSCHED_LOCAL_SKIPPED) return r.utc; /* unique, or the first occurrence */
     /* Not a real time: go on from the local end of the gap. */
     if (!to_local(ct, r.transition, &c, NULL)) return NO_TIME;
-    found = apsched__cron_next_local(&ct->spec, &c);
+    found = apsched__cron_next_local(&ct->shape->spec, &c);
   }
   return NO_TIME;
 }
@@ -398,7 +396,7 @@ static int64_t next_wildcard(const cron_trigger *ct, int64_t lb) {
 static int64_t next_fixed_offset(const cron_trigger *ct, int64_t lb) {
   apsched__cron_civil c;
   civil_from_seconds(lb + ct->offset, &c);
-  if (!apsched__cron_next_local(&ct->spec, &c)) return NO_TIME;
+  if (!apsched__cron_next_local(&ct->shape->spec, &c)) return NO_TIME;
   return local_seconds(&c) - ct->offset;
 }
 
@@ -409,7 +407,7 @@ static const int64_t search_max = 2932898LL * 86400; /* 10000-01-02 */
 
 static apsched_time_t cron_next(const apsched_trigger *t, apsched_time_t prev, apsched_time_t now) {
   const cron_trigger *ct = (const cron_trigger *)t;
-  if (ct->spec.never) return APSCHED_TIME_NONE;
+  if (ct->shape->spec.never) return APSCHED_TIME_NONE;
   apsched_time_t lb;
   if (prev != APSCHED_TIME_NONE) {
     if (prev == INT64_MAX) return APSCHED_TIME_NONE;
@@ -430,7 +428,7 @@ static apsched_time_t cron_next(const apsched_trigger *t, apsched_time_t prev, a
   int64_t next;
   if (ct->fixed)
     next = next_fixed_offset(ct, lb_s);
-  else if (ct->spec.wildcard)
+  else if (ct->shape->spec.wildcard)
     next = next_wildcard(ct, lb_s);
   else
     next = next_fixed(ct, lb_s);
@@ -454,7 +452,7 @@ static int cron_describe(const apsched_trigger *t, char *buf, size_t len) {
   size_t pos = 0;
   bool first = true;
   apsched__append(buf, len, &pos, "cron[");
-  const char *field = ct->text;
+  const char *field = ct->shape->text;
   for (int f = 0; f < APSCHED__CRON_NFIELDS; f++, field += strlen(field) + 1)
     append_quoted(buf, len, &pos, &first, apsched__cron_field_names[f], field);
   append_quoted(buf, len, &pos, &first, "timezone", apsched_tz_name(ct->tz));
@@ -479,22 +477,16 @@ static int cron_describe(const apsched_trigger *t, char *buf, size_t len) {
 static void cron_destroy(apsched_trigger *t) {
   cron_trigger *ct = (cron_trigger *)t;
   apsched_tz_free(ct->tz);
-  free(ct->text);
+  apsched__cron_shape_release(ct->shape);
   free(ct);
 }
 
 static int cron_clone(const apsched_trigger *t, apsched_trigger **out) {
   const cron_trigger *src = (const cron_trigger *)t;
   cron_trigger *ct = malloc(sizeof *ct);
-  char *text = malloc(src->text_len);
-  if (!ct || !text) {
-    free(ct);
-    free(text);
-    return APSCHED_ENOMEM;
-  }
+  if (!ct) return APSCHED_ENOMEM;
   memcpy(ct, src, sizeof *ct);
-  memcpy(text, src->text, src->text_len);
-  ct->text = text;
+  apsched__cron_shape_ref(ct->shape);
   apsched_tz_ref(ct->tz);
   *out = &ct->base;
   return APSCHED_OK;
@@ -505,7 +497,7 @@ static bool cron_equal(const apsched_trigger *a, const apsched_trigger *b) {
   return x->base.jitter == y->base.jitter && x->start_date == y->start_date &&
          x->end_date == y->end_date &&
          (x->tz == y->tz || strcmp(apsched_tz_name(x->tz), apsched_tz_name(y->tz)) == 0) &&
-         apsched__cron_spec_equal(&x->spec, &y->spec);
+         (x->shape == y->shape || apsched__cron_spec_equal(&x->shape->spec, &y->shape->spec));
 }
 
 static const apsched_trigger_vtable cron_vtable = {
@@ -549,7 +541,7 @@ static void detect_fixed_offset(cron_trigger *ct) {
   ct->fixed = true;
 }
 
-/* A new trigger with its spec zeroed; the caller parses into ct->spec. */
+/* A new trigger without its schedule; cron_finish gives it one. */
 static int cron_alloc(const char *timezone, cron_trigger **out, char *errbuf, size_t errlen) {
   cron_trigger *ct = calloc(1, sizeof *ct);
   if (!ct) return apsched__fail(APSCHED_ENOMEM, errbuf, errlen, "out of memory");
@@ -564,23 +556,8 @@ static int cron_alloc(const char *timezone, cron_trigger **out, char *errbuf, si
   return APSCHED_OK;
 }
 
-/* Keeps the fields' texts in one small allocation (the parser's buffer is large). */
-static int keep_text(cron_trigger *ct, const apsched__cron_text *tx) {
-  size_t len = 0;
-  for (int f = 0; f < APSCHED__CRON_NFIELDS; f++) len += strlen(tx->field[f]) + 1;
-  ct->text = malloc(len);
-  if (!ct->text) return APSCHED_ENOMEM;
-  ct->text_len = len;
-  char *p = ct->text;
-  for (int f = 0; f < APSCHED__CRON_NFIELDS; f++) {
-    size_t n = strlen(tx->field[f]) + 1;
-    memcpy(p, tx->field[f], n);
-    p += n;
-  }
-  return APSCHED_OK;
-}
-
-static int cron_finish(cron_trigger *ct, const apsched__cron_text *tx, apsched_time_t start,
+static int cron_finish(cron_trigger *ct, const apsched__cron_parsed *parsed,
+                       const apsched__cron_text *tx, apsched_time_t start,
                        apsched_time_t end, int64_t jitter, apsched_trigger **out, char *errbuf,
                        size_t errlen) {
   if (jitter < 0)
@@ -606,7 +583,7 @@ static int cron_finish(cron_trigger *ct, const apsched__cron_text *tx, apsched_t
     return apsched__fail(APSCHED_EINVAL, errbuf, errlen, "end_date: %s is before start_date %s",
                          e_text, s_text);
   }
-  if (keep_text(ct, tx) != APSCHED_OK)
+  if (apsched__cron_shape_get(parsed, tx, &ct->shape) != APSCHED_OK)
     return apsched__fail(APSCHED_ENOMEM, errbuf, errlen, "out of memory");
   ct->start_date = start;
   ct->end_date = end;
@@ -626,10 +603,12 @@ int apsched_trigger_cron(const apsched_cron_options *opt, apsched_trigger **out,
   cron_trigger *ct = NULL;
   int rc = cron_alloc(opt->timezone, &ct, errbuf, errlen);
   if (rc != APSCHED_OK) return rc;
+  apsched__cron_parsed parsed;
   apsched__cron_text tx;
-  rc = apsched__cron_parse_fields(&ct->spec, &tx, values, errbuf, errlen);
+  rc = apsched__cron_parse_fields(&parsed, &tx, values, errbuf, errlen);
   if (rc == APSCHED_OK)
-    rc = cron_finish(ct, &tx, opt->start_date, opt->end_date, opt->jitter, out, errbuf, errlen);
+    rc = cron_finish(ct, &parsed, &tx, opt->start_date, opt->end_date, opt->jitter, out, errbuf,
+                     errlen);
   if (rc != APSCHED_OK) cron_destroy(&ct->base);
   return rc;
 }
@@ -641,9 +620,10 @@ int apsched_trigger_crontab(const char *expr, const char *timezone, apsched_trig
   cron_trigger *ct = NULL;
   int rc = cron_alloc(timezone, &ct, errbuf, errlen);
   if (rc != APSCHED_OK) return rc;
+  apsched__cron_parsed parsed;
   apsched__cron_text tx;
-  rc = apsched__cron_parse_crontab(&ct->spec, &tx, expr, errbuf, errlen);
-  if (rc == APSCHED_OK) rc = cron_finish(ct, &tx, 0, 0, 0, out, errbuf, errlen);
+  rc = apsched__cron_parse_crontab(&parsed, &tx, expr, errbuf, errlen);
+  if (rc == APSCHED_OK) rc = cron_finish(ct, &parsed, &tx, 0, 0, 0, out, errbuf, errlen);
   if (rc != APSCHED_OK) cron_destroy(&ct->base);
   return rc;
 }
@@ -693,9 +673,11 @@ int apsched__cron_parse_params(const char *params, apsched_trigger **out, char *
     rc = apsched_time_parse(dates[i]->value, ct->tz, &when[i], msg, sizeof msg);
     if (rc != APSCHED_OK) rc = apsched__fail(rc, errbuf, errlen, "%s: %s", dates[i]->key, msg);
   }
+  apsched__cron_parsed parsed;
   apsched__cron_text tx;
-  if (rc == APSCHED_OK) rc = apsched__cron_parse_fields(&ct->spec, &tx, values, errbuf, errlen);
-  if (rc == APSCHED_OK) rc = cron_finish(ct, &tx, when[0], when[1], jitter, out, errbuf, errlen);
+  if (rc == APSCHED_OK) rc = apsched__cron_parse_fields(&parsed, &tx, values, errbuf, errlen);
+  if (rc == APSCHED_OK)
+    rc = cron_finish(ct, &parsed, &tx, when[0], when[1], jitter, out, errbuf, errlen);
   if (rc != APSCHED_OK) cron_destroy(&ct->base);
   return rc;
 }

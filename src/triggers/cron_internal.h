@@ -5,6 +5,8 @@
 
 #include "../internal.h"
 
+#include <stdatomic.h>
+
 /* Field order is APScheduler's: most significant first. */
 enum {
   APSCHED__CRON_YEAR,
@@ -32,8 +34,8 @@ typedef struct apsched__cron_years {
   int16_t first, last, step; /* step 1 when none */
 } apsched__cron_years;
 
-/* A parsed cron schedule: one compact matcher per field (a few hundred bytes,
- * since every job with a cron trigger holds one). */
+/* A parsed cron schedule: one compact matcher per field (about 70 bytes and
+ * the year ranges; jobs with the same fields share one, see cron_shapes.c). */
 typedef struct apsched__cron_spec {
   uint64_t second; /* bit v: second v matches */
   uint64_t minute; /* bit v: minute v */
@@ -51,8 +53,17 @@ typedef struct apsched__cron_spec {
   bool wildcard;   /* hour or minute holds '*': DST "wildcard job" (DESIGN.md section 3) */
   bool never;      /* provably no day ever matches */
   int n_years;
-  apsched__cron_years years[APSCHED__CRON_YEAR_EXPRS];
+  /* n_years ranges: the parser's buffer (apsched__cron_parsed), or the tail
+   * of the shared schedule that holds this spec (cron_shapes.c). */
+  apsched__cron_years *years;
 } apsched__cron_spec;
+
+/* What the parsers write: a spec and room for the most year ranges it may
+ * hold. Not copied by value (spec.years points into it). */
+typedef struct apsched__cron_parsed {
+  apsched__cron_spec spec;
+  apsched__cron_years year_buf[APSCHED__CRON_YEAR_EXPRS];
+} apsched__cron_parsed;
 
 /* The canonical text of every field, in the field API's syntax and numbering
  * (0 = Monday), as the parser writes it; a scratch buffer while parsing. */
@@ -66,19 +77,45 @@ APSCHED_INTERNAL extern const char *const apsched__cron_field_names[APSCHED__CRO
 /* Parses APScheduler CronTrigger fields; values[i] NULL means "not given"
  * and gets APScheduler's default (coarser than the finest given field: '*',
  * finer: the minimum). Errors name the field, the expression and the limit. */
-APSCHED_INTERNAL int apsched__cron_parse_fields(apsched__cron_spec *sp, apsched__cron_text *text,
+APSCHED_INTERNAL int apsched__cron_parse_fields(apsched__cron_parsed *out, apsched__cron_text *text,
                                                 const char *const values[APSCHED__CRON_NFIELDS],
                                                 char *errbuf, size_t errlen);
 /* Parses a crontab line: "m h dom mon dow", "s m h dom mon dow", or an
  * @-shorthand. Crontab numbering (0 and 7 = Sunday) and wrap-around ranges
  * are converted to the field form, so the canonical text uses the field API. */
-APSCHED_INTERNAL int apsched__cron_parse_crontab(apsched__cron_spec *sp, apsched__cron_text *text,
+APSCHED_INTERNAL int apsched__cron_parse_crontab(apsched__cron_parsed *out, apsched__cron_text *text,
                                                  const char *line, char *errbuf, size_t errlen);
 /* True when both specs match exactly the same local times with the same DST mode. */
 APSCHED_INTERNAL bool apsched__cron_spec_equal(const apsched__cron_spec *a,
                                                const apsched__cron_spec *b);
 /* The smallest year >= y in the year field, or -1. */
 APSCHED_INTERNAL int apsched__cron_next_year(const apsched__cron_spec *sp, int y);
+
+/* A parsed schedule shared by every cron trigger with the same fields (the
+ * same canonical texts): jobs that all run "0 * * * *" hold one spec and one
+ * text between them, and a trigger is a few dozen bytes. Immutable once made;
+ * counted references; kept in a process-wide table while referenced. */
+typedef struct apsched__cron_shape {
+  apsched__cron_spec spec; /* spec.years points into this allocation */
+  const char *text;        /* the fields' texts, year .. second, each NUL-terminated */
+  size_t text_len;
+  /* The table's own: */
+  atomic_size_t refs;
+  uint64_t hash;
+  struct apsched__cron_shape *next;
+} apsched__cron_shape;
+
+/* The shared schedule for a parse result and its texts: a new reference to
+ * the one already in use with the same texts, or a new one (APSCHED_ENOMEM). */
+APSCHED_INTERNAL int apsched__cron_shape_get(const apsched__cron_parsed *parsed,
+                                             const apsched__cron_text *text,
+                                             const apsched__cron_shape **out);
+/* One more reference (a copy of a trigger). */
+APSCHED_INTERNAL void apsched__cron_shape_ref(const apsched__cron_shape *shape);
+/* Drops a reference; the last one removes the schedule from the table. */
+APSCHED_INTERNAL void apsched__cron_shape_release(const apsched__cron_shape *shape);
+/* How many distinct schedules the table holds (tests). */
+APSCHED_INTERNAL size_t apsched__cron_shape_count(void);
 
 /* Local civil time, whole seconds. */
 typedef struct apsched__cron_civil {

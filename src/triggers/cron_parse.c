@@ -518,10 +518,12 @@ static void finish(apsched__cron_spec *sp) {
   sp->never = provably_never(sp);
 }
 
-int apsched__cron_parse_fields(apsched__cron_spec *sp, apsched__cron_text *out,
+int apsched__cron_parse_fields(apsched__cron_parsed *parsed, apsched__cron_text *out,
                                const char *const values[APSCHED__CRON_NFIELDS], char *errbuf,
                                size_t errlen) {
-  memset(sp, 0, sizeof *sp);
+  memset(parsed, 0, sizeof *parsed);
+  apsched__cron_spec *sp = &parsed->spec;
+  sp->years = parsed->year_buf;
   int finest = -1;
   for (int f = 0; f < APSCHED__CRON_NFIELDS; f++)
     if (values[f]) finest = f;
@@ -546,9 +548,11 @@ static const struct {
     {"@hourly", "0 * * * *"},
 };
 
-int apsched__cron_parse_crontab(apsched__cron_spec *sp, apsched__cron_text *out, const char *line,
-                                char *errbuf, size_t errlen) {
-  memset(sp, 0, sizeof *sp);
+int apsched__cron_parse_crontab(apsched__cron_parsed *parsed, apsched__cron_text *out,
+                                const char *line, char *errbuf, size_t errlen) {
+  memset(parsed, 0, sizeof *parsed);
+  apsched__cron_spec *sp = &parsed->spec;
+  sp->years = parsed->year_buf;
   while (*line == ' ' || *line == '\t') line++;
   const char *text = line;
   if (*line == '@') {

@@ -217,7 +217,8 @@ def bench_ops(n, reps):
     rounds = max(reps, 1, min(20, 20000 // n))
     results = [ops_round(n, adds, reschedules) for _ in range(rounds)]
     for k, name in enumerate(("add", "reschedule", "remove")):
-        emit(bench=name, jobs=n, rounds=rounds, **spread("ns_per_op", [r[k] * 1e9 for r in results]))
+        emit(bench=name, jobs=n, rounds=rounds,
+             **spread("ns_per_op", [r[k] * 1e9 for r in results]))
     emit(bench="bytes_per_job", jobs=n, bytes_per_job=round(job_bytes(n, "interval"), 1),
          method="tracemalloc")
 
@@ -394,7 +395,7 @@ def main(argv):
     # Memory at 10^4 jobs: tracemalloc makes adds slow, and APScheduler's bytes
     # per job do not depend on the count (768.9 at 10^4, 780 at 10^5).
     # Dispatch at 10^4 jobs: 14 scenarios x 5 repetitions at 10^5 take about
-    # 40 minutes on a loaded 2-core machine. The smaller store favours
+    # an hour on a loaded 2-core machine. The smaller store favours
     # APScheduler (its list store shifts the list on every update).
     dispatch_jobs, memory_jobs, lateness_jobs, stored, spread_ms = 10000, 10000, 10000, 100000, 3000
     reps, lead_s = 5, 0.5

@@ -10,7 +10,7 @@
  *   dispatch  runs per second of 10^5 jobs through the inline executor or a
  *             10-worker thread pool, in the scenarios of `scenarios` below:
  *             all due at the same moment ("at_once") or due over 10 s in
- *             random insertion order ("spread_10s"; the 10 s lie before the
+ *             random insertion order ("spread_10s"; the 10 s end when the
  *             drain starts, so every job is already due and the figure is
  *             dispatch, not waiting); interval, date or mixed jobs (a third
  *             each interval, cron and date); "hosted" (apsched_process called
@@ -20,9 +20,9 @@
  *             that counts them. The clock stops when the last job has run
  *             (awaited by condition variable);
  *   memory    heap bytes per job at 10^5 jobs for three job shapes: an
- *             interval job, a cron job ("0 *" "/5 9-17 * * mon-fri", each
- *             job from a trigger of its own, as users add them) and a named
- *             interval job with a 16-byte argument;
+ *             interval job, a cron job (CRON_EXPR below, each job from a
+ *             trigger of its own, as users add them) and a named interval
+ *             job with a 16-byte argument;
  *   lateness  actual start minus scheduled time (p50, p99, p99.9) of 10^4
  *             date jobs spread over 3 s, with 10^5 more jobs stored.
  *

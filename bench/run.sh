@@ -250,18 +250,26 @@ print("min / median / max over each figure's repetitions (ops: rounds; the other
       "finished the figure (libapsched/APScheduler).")
 dis = [r for r in c_rows if r["bench"] == "dispatch"]
 if dis:
-    print(f"dispatch: {human(dis[0]['jobs'])} jobs, {reps(c_rows, 'dispatch')} reps. at once: all due at\n"
-          "  the same moment, added in due order; spread 10s: due at random moments of the 10 s\n"
-          "  before the drain starts, added in random order (all already due: this measures\n"
-          "  dispatch, not waiting); mixed: a third each interval, cron (0 */5 9-17 * * mon-fri)\n"
-          "  and date jobs; hosted: apsched_process (APScheduler: _process_jobs) called until\n"
-          "  nothing is due; thread: jobs added while paused, then resume and the scheduler's own\n"
-          "  loop thread (apsched_start / BackgroundScheduler); listener: a listener on every\n"
-          "  event (EVENT_ALL) counting them. The clock stops when the last run has ended.")
+    py_dis = [r for r in py_rows if r["bench"] == "dispatch"]
+    py_n = f"; APScheduler {human(py_dis[0]['jobs'])}" if py_dis else ""
+    print(f"dispatch: {human(dis[0]['jobs'])} jobs{py_n} (at 10^5 its 14 scenarios x 5 reps take"
+          " an hour\n  here; its list store is faster when smaller), "
+          f"{reps(c_rows, 'dispatch')} reps. at once: all due at the same moment, added in due\n"
+          "  order; spread 10s: due at random moments of the 10 s"
+          " before the drain starts, added in\n"
+          "  random order (all already due: this measures dispatch, not waiting);"
+          " mixed: a third each\n"
+          "  interval, cron (0 */5 9-17 * * mon-fri) and date jobs; hosted: apsched_process\n"
+          "  (APScheduler: _process_jobs) called until nothing is due; thread: jobs added while\n"
+          "  paused, then resume and the scheduler's own loop thread (apsched_start /\n"
+          "  BackgroundScheduler); listener: a listener on every event (EVENT_ALL) counting\n"
+          "  them. The clock stops when the last run has ended.")
 mem = [r for r in c_rows if r["bench"] == "memory"]
 if mem:
+    py_mem = [r for r in py_rows if r["bench"] == "memory"]
+    py_n = f" at {human(py_mem[0]['jobs'])}" if py_mem else ""
     print(f"memory: heap bytes per job at {human(mem[0]['jobs'])} jobs (mallinfo2; APScheduler:"
-          " tracemalloc),\n  each job from a trigger of its own, generated 32-char id")
+          f" tracemalloc{py_n}),\n  each job from a trigger of its own, generated 32-char id")
 lat = [r for r in c_rows if r["bench"] == "lateness"]
 if lat:
     print(f"lateness: {human(lat[0]['jobs'])} date jobs over {lat[0]['spread_ms']} ms, "

@@ -104,6 +104,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   "$(nproc 2>/dev/null || echo '?')" "$load_before" "$load_after" <<'EOF'
 import json
 import sys
+import textwrap
 
 c_file, py_file, ncpu, load_before, load_after = sys.argv[1:6]
 
@@ -252,18 +253,18 @@ dis = [r for r in c_rows if r["bench"] == "dispatch"]
 if dis:
     py_dis = [r for r in py_rows if r["bench"] == "dispatch"]
     py_n = f"; APScheduler {human(py_dis[0]['jobs'])}" if py_dis else ""
-    print(f"dispatch: {human(dis[0]['jobs'])} jobs{py_n} (at 10^5 its 14 scenarios x 5 reps take"
-          " an hour\n  here; its list store is faster when smaller), "
-          f"{reps(c_rows, 'dispatch')} reps. at once: all due at the same moment, added in due\n"
-          "  order; spread 10s: due at random moments of the 10 s"
-          " before the drain starts, added in\n"
-          "  random order (all already due: this measures dispatch, not waiting);"
-          " mixed: a third each\n"
-          "  interval, cron (0 */5 9-17 * * mon-fri) and date jobs; hosted: apsched_process\n"
-          "  (APScheduler: _process_jobs) called until nothing is due; thread: jobs added while\n"
-          "  paused, then resume and the scheduler's own loop thread (apsched_start /\n"
-          "  BackgroundScheduler); listener: a listener on every event (EVENT_ALL) counting\n"
-          "  them. The clock stops when the last run has ended.")
+    print(textwrap.fill(
+        f"dispatch: {human(dis[0]['jobs'])} jobs{py_n} (at 10^5 its 14 scenarios x 5 reps take"
+        " an hour here; its list store is faster when smaller), "
+        f"{reps(c_rows, 'dispatch')} reps. at once: all due at the same moment, added in due"
+        " order; spread 10s: due at random moments of the 10 s before the drain starts, added"
+        " in random order (all already due: this measures dispatch, not waiting); mixed: a"
+        " third each interval, cron (0 */5 9-17 * * mon-fri) and date jobs; hosted:"
+        " apsched_process (APScheduler: _process_jobs) called until nothing is due; thread:"
+        " jobs added while paused, then resume and the scheduler's own loop thread"
+        " (apsched_start / BackgroundScheduler); listener: a listener on every event"
+        " (EVENT_ALL) counting them. The clock stops when the last run has ended.",
+        width=92, subsequent_indent="  "))
 mem = [r for r in c_rows if r["bench"] == "memory"]
 if mem:
     py_mem = [r for r in py_rows if r["bench"] == "memory"]

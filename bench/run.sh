@@ -18,7 +18,7 @@
 # --quick goes to every program, the other options to the scheduler part.
 # Results stay in build-bench/results/*.jsonl. The programs time real work on
 # this machine: anything else running (builds, tests) shows up in the figures,
-# so the load average is printed before and after.
+# so the load average is printed before and after, and with each figure.
 #   bench/run.sh [--quick] [--reps=N] [--only=ops,dispatch,memory,lateness,sqlite] ...
 set -euo pipefail
 cd "$(dirname "$0")/.."

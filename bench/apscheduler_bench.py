@@ -18,7 +18,8 @@ plus "loadavg" (os.getloadavg() when the figure was finished):
             this is the work BlockingScheduler's loop does per wake-up) or
             "thread" (a BackgroundScheduler started paused, the jobs added,
             resume(): its own loop thread dispatches); with or without a
-            listener counting every event (add_listener, EVENT_ALL);
+            listener counting every event (add_listener, EVENT_ALL; the
+            clock then stops when it has seen the last run's EXECUTED event);
   memory    tracemalloc bytes per job (10^4 jobs) for an interval job, a cron job
             (second=0, minute=*/5, hour=9-17, day_of_week=mon-fri, a trigger
             of its own per job) and a named interval job with a 16-byte
@@ -50,7 +51,7 @@ import tracemalloc
 from datetime import datetime, timedelta
 
 import apscheduler
-from apscheduler.events import EVENT_ALL, EVENT_JOB_MISSED
+from apscheduler.events import EVENT_ALL, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -243,7 +244,7 @@ SCENARIOS = [
      for thread in (False, True) for listener in (False, True) for pool in (False, True)]
 
 
-def add_due(s, count, kind, spread_due, cron, tally):
+def add_due(s, count, kind, spread_due, cron, func):
     """Adds count jobs due now or (spread_due) at random moments of the last
     10 s: interval jobs every hour from their due time, cron jobs by
     cron_trigger() after it (next_run_time=due), date jobs at it; mixed:
@@ -253,13 +254,13 @@ def add_due(s, count, kind, spread_due, cron, tally):
         due = now - timedelta(microseconds=1 + rng.randrange(SPREAD_US)) if spread_due else now
         shape = i % 3 if kind == "mixed" else 2 if kind == "date" else 0
         if shape == 0:
-            s.add_job(tally.run, trigger=IntervalTrigger(hours=1, start_date=due, timezone=utc),
+            s.add_job(func, trigger=IntervalTrigger(hours=1, start_date=due, timezone=utc),
                       next_run_time=due, misfire_grace_time=None)
         elif shape == 1:
-            s.add_job(tally.run, trigger=cron, next_run_time=due, misfire_grace_time=None)
+            s.add_job(func, trigger=cron, next_run_time=due, misfire_grace_time=None)
         else:
             # next_run_time=None would add the job paused: not passed here.
-            s.add_job(tally.run, trigger=DateTrigger(run_date=due, timezone=utc),
+            s.add_job(func, trigger=DateTrigger(run_date=due, timezone=utc),
                       misfire_grace_time=None)
 
 
@@ -272,14 +273,24 @@ def bench_dispatch(n, reps, pool, kind, spread_due, thread, listener):
         s = cls(timezone=utc, jobstores={"default": MemoryJobStore()},
                 executors={"default": executor})
         events = [itertools.count()]  # next() is atomic under the GIL
+        current = [None]  # the Tally of the drain under way
+
+        def count_event(event):
+            # As in bench_scheduler.c: runs are counted by their EXECUTED
+            # event (the jobs count nothing then), so the clock stops when
+            # the listener has seen the last run, not before its events.
+            next(events[0])
+            if event.code == EVENT_JOB_EXECUTED:
+                current[0].run()
+
         if listener:
-            s.add_listener(lambda event: next(events[0]), EVENT_ALL)
+            s.add_listener(count_event, EVENT_ALL)
         # Thread mode starts paused: the jobs go in before the loop sees them.
         s.start(paused=True) if thread else s.start()
 
         def drain(count):
-            tally = Tally(count)
-            add_due(s, count, kind, spread_due, cron, tally)
+            tally = current[0] = Tally(count)
+            add_due(s, count, kind, spread_due, cron, nop if listener else tally.run)
             events[0] = itertools.count()
             t0 = time.perf_counter()
             if thread:

@@ -3,19 +3,23 @@
 #   1. builds bench_scheduler, and bench_sqlite when the SQLite store library
 #      (apsched_sqlite) is part of the build (Release), into build-bench/,
 #   2. runs bench_scheduler and bench/apscheduler_bench.py (/usr/bin/python3)
-#      with the same arguments (--quick for a CI smoke run; see either
-#      program's usage), prints both JSON outputs and a side-by-side table
-#      with the targets of issue 2,
+#      with the same arguments (--quick for a smoke run; see either program's
+#      usage): ops, dispatch in user scenarios (due at once or spread over
+#      10 s; interval, date or mixed jobs; hosted or background thread; with
+#      or without a listener on every event), memory per job shape and
+#      lateness, each figure as min / median / max over its repetitions
+#      with the load average; prints both JSON outputs and a side-by-side
+#      table with the ratio of medians and the targets of issue 2,
 #   3. runs bench_sqlite and bench/apscheduler_sqlite_bench.py (job stores in
 #      a SQLite file: adds, batched adds, dispatch, bytes per job, and a raw
 #      SQLite insert probe, each for durability FULL and NORMAL) and prints a
 #      second table with the targets of issue 8.
-# --only= picks parts: ops, dispatch, lateness (bench_scheduler) and sqlite;
+# --only= picks parts: ops, dispatch, memory, lateness (bench_scheduler) and sqlite;
 # --quick goes to every program, the other options to the scheduler part.
 # Results stay in build-bench/results/*.jsonl. The programs time real work on
 # this machine: anything else running (builds, tests) shows up in the figures,
-# so the load average is printed before and after.
-#   bench/run.sh [--quick] [--only=ops,dispatch,lateness,sqlite] [--sizes=1e3,1e6] ...
+# so the load average is printed before and after, and with each figure.
+#   bench/run.sh [--quick] [--reps=N] [--only=ops,dispatch,memory,lateness,sqlite] ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -100,6 +104,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   "$(nproc 2>/dev/null || echo '?')" "$load_before" "$load_after" <<'EOF'
 import json
 import sys
+import textwrap
 
 c_file, py_file, ncpu, load_before, load_after = sys.argv[1:6]
 
@@ -114,33 +119,57 @@ ops = ("add", "reschedule", "remove", "bytes_per_job")
 
 
 def key(r):
-    if r["bench"] in ops:
-        return (r["bench"], r["jobs"])
-    return (r["bench"], r.get("executor"), r.get("trigger"))
+    b = r["bench"]
+    if b in ops:
+        return (b, r["jobs"])
+    if b == "memory":
+        return (b, r["job"])
+    if b == "dispatch":
+        return (b, r["executor"], r["trigger"], r.get("due", "at_once"), r.get("mode", "hosted"),
+                bool(r.get("listener")))
+    return (b, r.get("executor"))
 
 
 def find(rows, k):
     return next((r for r in rows if key(r) == k), None)
 
 
-def sizes(rows):
-    return sorted({r["jobs"] for r in rows if r["bench"] in ops})
-
-
-def fmt(v):
+def num(v):
+    """Short form: 1.23M, 456k, 12.3k, 789, 12.3."""
     if v is None:
         return "-"
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.1f}"
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if a >= 1e5:
+        return f"{v / 1e3:.0f}k"
+    if a >= 1e4:
+        return f"{v / 1e3:.1f}k"
+    return f"{v:,.0f}" if a >= 100 else f"{v:.1f}"
 
 
 def human(n):
     e = len(str(n)) - 1
-    return f"10^{e}" if n == 10 ** e else str(n)
+    return f"10^{e}" if n == 10 ** e else f"{n:,}"
 
 
-# (row label, key, field, target text, check on the libapsched value)
+def three(r, field):
+    """min / median / max of a figure, or its one value."""
+    if r is None or r.get(field) is None:
+        return "-"
+    if field + "_min" not in r:
+        return num(r[field])
+    return f"{num(r[field + '_min'])} / {num(r[field])} / {num(r[field + '_max'])}"
+
+
+def load1(r):
+    la = r.get("loadavg") if r else None
+    return f"{la[0]:.1f}" if la else "-"
+
+
+# Rows: (label, key, field, higher is better, target text, check on the libapsched median).
 lines = []
-all_sizes = sorted(set(sizes(c_rows)) | set(sizes(py_rows)))
+all_sizes = sorted({r["jobs"] for r in c_rows + py_rows if r["bench"] in ops})
 for bench, unit in (("add", "ns/op"), ("reschedule", "ns/op"), ("remove", "ns/op"),
                     ("bytes_per_job", "bytes")):
     field = "bytes_per_job" if bench == "bytes_per_job" else "ns_per_op"
@@ -151,28 +180,47 @@ for bench, unit in (("add", "ns/op"), ("reschedule", "ns/op"), ("remove", "ns/op
         if n == 1000000 and bench == "bytes_per_job":
             target, check = "<= 200", lambda v: v <= 200
         label = f"{bench.replace('_per_job', '/job')} @{human(n)} ({unit})"
-        lines.append((label, (bench, n), field, target, check))
-for ex, goal in (("inline", 2000000), ("threadpool", 500000)):
-    for trig in ("interval", "date"):
-        lines.append((f"dispatch {ex}, {trig} (runs/s)", ("dispatch", ex, trig), "runs_per_sec",
-                      f">= {goal:,}", lambda v, g=goal: v >= g))
+        lines.append((label, (bench, n), field, False, target, check))
+goals = {"inline": 2000000, "threadpool": 500000}
+for r in c_rows + py_rows:
+    if r["bench"] != "dispatch":
+        continue
+    k = key(r)
+    if any(line[1] == k for line in lines):
+        continue
+    _, ex, trig, due, mode, listener = k
+    label = (f"dispatch {ex}, {trig}, {due.replace('_', ' ')}, {mode}"
+             f"{', listener' if listener else ''} (runs/s)")
+    target, check = "", None
+    if due == "at_once" and mode == "hosted" and not listener and trig != "mixed":
+        g = goals[ex]
+        target, check = f">= {g:,}", (lambda v, g=g: v >= g)
+    lines.append((label, k, "runs_per_sec", True, target, check))
+for shape, what in (("interval", "interval job"), ("cron", "cron job"),
+                    ("named_arg", "named job, 16-byte arg")):
+    lines.append((f"memory/job, {what} (bytes)", ("memory", shape), "bytes_per_job", False, "",
+                  None))
 for ex in ("threadpool", "inline"):
     for field, name, target, check in (
             ("p50_us", "p50", "<= 30", lambda v: v <= 30),
             ("p99_us", "p99", "<= 100", lambda v: v <= 100),
             ("p999_us", "p99.9", "", None)):
-        lines.append((f"lateness {ex} {name} (us)", ("lateness", ex, None), field, target, check))
+        lines.append((f"lateness {ex} {name} (us)", ("lateness", ex), field, False, target, check))
 
-table = [("scenario", "libapsched", "APScheduler 3.9.1", "target", "verdict")]
-for label, k, field, target, check in lines:
+table = [("scenario", "libapsched min / median / max", "APScheduler 3.9.1 min / median / max",
+          "ratio", "load", "target", "verdict")]
+for label, k, field, higher, target, check in lines:
     c, p = find(c_rows, k), find(py_rows, k)
     if c is None and p is None:
         continue
     cv = c.get(field) if c else None
     pv = p.get(field) if p else None
-    ptext = fmt(pv)
-    if c and p and "jobs" in c and p.get("jobs") != c["jobs"] and k[0] not in ops:
+    ptext = three(p, field)
+    if c and p and p.get("jobs") != c.get("jobs") and k[0] not in ops:
         ptext += f" (N={human(p['jobs'])})"
+    ratio = "-"
+    if cv and pv:
+        ratio = f"{(cv / pv if higher else pv / cv):,.1f}x"
     verdict = ""
     # The targets are for the issue's sizes; a --quick run only smoke-tests.
     full_size = c is not None and (
@@ -180,20 +228,50 @@ for label, k, field, target, check in lines:
         (k[0] == "lateness" and c.get("jobs") == 10000 and c.get("stored") == 100000))
     if check and cv is not None:
         verdict = ("ok" if check(cv) else "MISSED") if full_size else "(size)"
-    table.append((label, fmt(cv), ptext, target, verdict))
+    table.append((label, three(c, field), ptext, ratio, f"{load1(c)}/{load1(p)}", target,
+                  verdict))
 
-widths = [max(len(row[i]) for row in table) for i in range(5)]
+widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
 print()
 print(f"machine: {ncpu} CPUs, load average {load_before} before, {load_after} after")
 for i, row in enumerate(table):
-    print("  ".join(cell.ljust(w) if j == 0 else cell.rjust(w) if j < 3 else cell.ljust(w)
+    print("  ".join(cell.ljust(w) if j == 0 or j >= 5 else cell.rjust(w)
                     for j, (cell, w) in enumerate(zip(row, widths))).rstrip())
     if i == 0:
         print("  ".join("-" * w for w in widths))
-lat = [r for r in c_rows if r["bench"] == "lateness"]
+
+
+def reps(rows, bench):
+    return "/".join(str(v) for v in sorted({r.get("reps") for r in rows if r["bench"] == bench}))
+
+
+print("min / median / max over each figure's repetitions (ops: rounds; the others: reps, each on\n"
+      "a fresh scheduler); ratio: how many times libapsched's median is better than APScheduler's\n"
+      "(faster, more runs/s, fewer bytes); load: the 1-minute load average when each side\n"
+      "finished the figure (libapsched/APScheduler).")
 dis = [r for r in c_rows if r["bench"] == "dispatch"]
 if dis:
-    print(f"dispatch: {human(dis[0]['jobs'])} jobs due at once")
+    py_dis = [r for r in py_rows if r["bench"] == "dispatch"]
+    py_n = f"; APScheduler {human(py_dis[0]['jobs'])}" if py_dis else ""
+    print(textwrap.fill(
+        f"dispatch: {human(dis[0]['jobs'])} jobs{py_n} (at 10^5 its 14 scenarios x 5 reps take"
+        " an hour here; its list store is faster when smaller), "
+        f"{reps(c_rows, 'dispatch')} reps. at once: all due at the same moment, added in due"
+        " order; spread 10s: due at random moments of the 10 s before the drain starts, added"
+        " in random order (all already due: this measures dispatch, not waiting); mixed: a"
+        " third each interval, cron (0 */5 9-17 * * mon-fri) and date jobs; hosted:"
+        " apsched_process (APScheduler: _process_jobs) called until nothing is due; thread:"
+        " jobs added while paused, then resume and the scheduler's own loop thread"
+        " (apsched_start / BackgroundScheduler); listener: a listener on every event"
+        " (EVENT_ALL) counting them. The clock stops when the last run has ended.",
+        width=92, subsequent_indent="  "))
+mem = [r for r in c_rows if r["bench"] == "memory"]
+if mem:
+    py_mem = [r for r in py_rows if r["bench"] == "memory"]
+    py_n = f" at {human(py_mem[0]['jobs'])}" if py_mem else ""
+    print(f"memory: heap bytes per job at {human(mem[0]['jobs'])} jobs (mallinfo2; APScheduler:"
+          f" tracemalloc{py_n}),\n  each job from a trigger of its own, generated 32-char id")
+lat = [r for r in c_rows if r["bench"] == "lateness"]
 if lat:
     print(f"lateness: {human(lat[0]['jobs'])} date jobs over {lat[0]['spread_ms']} ms, "
           f"{human(lat[0]['stored'])} more stored")

@@ -271,9 +271,9 @@ static queued_event *copy_event(apsched_scheduler *s, const apsched_event *ev, i
   return q;
 }
 
-/* Queues ev for the host listeners and makes the descriptor readable, so
+/* Queues ev for the host listeners; wake: makes the descriptor readable, so
  * the host calls apsched_process, which delivers it. */
-static void queue_for_host(apsched_scheduler *s, const apsched_event *ev, int last) {
+static void queue_for_host(apsched_scheduler *s, const apsched_event *ev, int last, bool wake) {
   queued_event *q = copy_event(s, ev, last);
   if (!q) {
     apsched__log(s, APSCHED_LOG_ERROR, "Out of memory: %s is not delivered to host listeners",
@@ -284,7 +284,7 @@ static void queue_for_host(apsched_scheduler *s, const apsched_event *ev, int la
   if (!s->queued) s->queued_tail = &s->queued;
   *s->queued_tail = q;
   s->queued_tail = &q->next;
-  apsched__wake(s, &s->waker);
+  if (wake) apsched__wake(s, &s->waker);
   apsched__unlock(s);
 }
 
@@ -311,9 +311,11 @@ void apsched__dispatch(apsched_scheduler *s, const apsched_event *ev) {
   call_listeners(s, ev, queue ? DIRECT_LISTENERS : ALL_LISTENERS, INT_MAX);
   apsched__unlock(s);
   if (!queue) return;
-  queue_for_host(s, ev, last);
-  /* Inside apsched_process: delivered now, after what came before it. */
-  if (current_host == s) apsched__deliver_queued(s);
+  /* Inside apsched_process: delivered now, after what came before it (no
+   * wake-up: that would only cost the host a pass for nothing). */
+  bool here = current_host == s;
+  queue_for_host(s, ev, last, !here);
+  if (here) apsched__deliver_queued(s);
 }
 
 /* ---- logging */

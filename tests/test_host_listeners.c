@@ -111,6 +111,28 @@ static void test_pool_outcomes_reach_the_host_thread(void **state) {
   recorder_destroy(&h.r);
 }
 
+static void test_events_inside_process_are_delivered_at_once(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  host_log h;
+  apsched_scheduler *s = hosted_with_pool(&fc, NULL, &h);
+  process(s);
+  counter c = {0};
+  apsched_job_options o = {.id = "inline", .func = count_job, .arg = &c};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK); /* queued: JOB_ADDED */
+  process(s);
+  assert_int_equal(atomic_load(&c.runs), 1);
+  int added = recorder_find(&h.r, APSCHED_EVENT_JOB_ADDED, 0);
+  int submitted = recorder_find(&h.r, APSCHED_EVENT_JOB_SUBMITTED, 0);
+  int executed = recorder_find(&h.r, APSCHED_EVENT_JOB_EXECUTED, 0);
+  assert_true(added >= 0 && added < submitted && submitted < executed);
+  /* Delivered in that pass: the descriptor does not ask for another. */
+  assert_false(readable(s, 0));
+  apsched_free(s);
+  recorder_destroy(&h.r);
+}
+
 typedef struct adder {
   apsched_scheduler *s;
   int rc;
@@ -256,6 +278,7 @@ static void test_ordinary_listener_outside_hosted_mode(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pool_outcomes_reach_the_host_thread),
+      cmocka_unit_test(test_events_inside_process_are_delivered_at_once),
       cmocka_unit_test(test_events_of_other_threads_wait_for_process),
       cmocka_unit_test(test_process_delivers_after_shutdown),
       cmocka_unit_test(test_free_delivers_what_is_left),

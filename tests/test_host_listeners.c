@@ -63,6 +63,30 @@ static apsched_scheduler *hosted_with_pool(fake_clock *fc, recorder *direct, hos
   return s;
 }
 
+/* Each test's scheduler: hosted on a fake clock, an inline "default"
+ * executor and a thread pool "pool", a host listener recording into h, and
+ * one pass done. */
+static struct {
+  fake_clock fc;
+  host_log h;
+  apsched_scheduler *s;
+} f;
+
+static int setup(void **state) {
+  (void)state;
+  fake_clock_init(&f.fc, T0);
+  f.s = hosted_with_pool(&f.fc, NULL, &f.h);
+  process(f.s);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  apsched_free(f.s); /* NULL if the test freed it */
+  recorder_destroy(&f.h.r);
+  return 0;
+}
+
 static pthread_t direct_thread;
 static atomic_bool direct_seen;
 
@@ -76,10 +100,8 @@ static void note_direct_thread(const apsched_event *ev, void *ud) {
 
 static void test_pool_outcomes_reach_the_host_thread(void **state) {
   (void)state;
-  fake_clock fc;
-  fake_clock_init(&fc, T0);
-  host_log h;
-  apsched_scheduler *s = hosted_with_pool(&fc, NULL, &h);
+  apsched_scheduler *s = f.s;
+  host_log *h = &f.h;
   atomic_store(&direct_seen, false);
   assert_int_equal(apsched_add_listener(s, note_direct_thread, APSCHED_EVENT_JOB_EXECUTED, NULL,
                                         NULL),
@@ -91,46 +113,39 @@ static void test_pool_outcomes_reach_the_host_thread(void **state) {
     apsched_job_options o = {.id = id, .func = count_job, .arg = &c, .executor = "pool"};
     assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
   }
-  assert_true(process_until(s, &h, APSCHED_EVENT_JOB_EXECUTED, 5));
+  assert_true(process_until(s, h, APSCHED_EVENT_JOB_EXECUTED, 5));
   assert_int_equal(atomic_load(&c.runs), 5);
   /* The ordinary listener ran on a worker; the host listener only here. */
   assert_true(atomic_load(&direct_seen));
   assert_false(pthread_equal(direct_thread, pthread_self()));
-  assert_true(all_on(&h, pthread_self()));
+  assert_true(all_on(h, pthread_self()));
   /* In order: each run's SUBMITTED before its EXECUTED. */
   for (size_t k = 0; k < 5; k++) {
-    int sub = recorder_find(&h.r, APSCHED_EVENT_JOB_SUBMITTED, k);
+    int sub = recorder_find(&h->r, APSCHED_EVENT_JOB_SUBMITTED, k);
     assert_true(sub >= 0);
-    const char *id = h.r.ev[sub].job_id;
+    const char *id = h->r.ev[sub].job_id;
     for (size_t e = 0; e < 5; e++) {
-      int ex = recorder_find(&h.r, APSCHED_EVENT_JOB_EXECUTED, e);
-      if (strcmp(h.r.ev[ex].job_id, id) == 0) assert_true(sub < ex);
+      int ex = recorder_find(&h->r, APSCHED_EVENT_JOB_EXECUTED, e);
+      if (strcmp(h->r.ev[ex].job_id, id) == 0) assert_true(sub < ex);
     }
   }
-  apsched_free(s);
-  recorder_destroy(&h.r);
 }
 
 static void test_events_inside_process_are_delivered_at_once(void **state) {
   (void)state;
-  fake_clock fc;
-  fake_clock_init(&fc, T0);
-  host_log h;
-  apsched_scheduler *s = hosted_with_pool(&fc, NULL, &h);
-  process(s);
+  apsched_scheduler *s = f.s;
+  host_log *h = &f.h;
   counter c = {0};
   apsched_job_options o = {.id = "inline", .func = count_job, .arg = &c};
   assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK); /* queued: JOB_ADDED */
   process(s);
   assert_int_equal(atomic_load(&c.runs), 1);
-  int added = recorder_find(&h.r, APSCHED_EVENT_JOB_ADDED, 0);
-  int submitted = recorder_find(&h.r, APSCHED_EVENT_JOB_SUBMITTED, 0);
-  int executed = recorder_find(&h.r, APSCHED_EVENT_JOB_EXECUTED, 0);
+  int added = recorder_find(&h->r, APSCHED_EVENT_JOB_ADDED, 0);
+  int submitted = recorder_find(&h->r, APSCHED_EVENT_JOB_SUBMITTED, 0);
+  int executed = recorder_find(&h->r, APSCHED_EVENT_JOB_EXECUTED, 0);
   assert_true(added >= 0 && added < submitted && submitted < executed);
   /* Delivered in that pass: the descriptor does not ask for another. */
   assert_false(readable(s, 0));
-  apsched_free(s);
-  recorder_destroy(&h.r);
 }
 
 typedef struct adder {
@@ -151,26 +166,21 @@ static void *add_from_thread(void *arg) {
 
 static void test_events_of_other_threads_wait_for_process(void **state) {
   (void)state;
-  fake_clock fc;
-  fake_clock_init(&fc, T0);
-  host_log h;
-  apsched_scheduler *s = hosted_with_pool(&fc, NULL, &h);
-  process(s);
+  apsched_scheduler *s = f.s;
+  host_log *h = &f.h;
   assert_false(readable(s, 0));
-  size_t before = h.r.n;
+  size_t before = h->r.n;
   adder a = {.s = s, .rc = 1};
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, add_from_thread, &a), 0);
   pthread_join(t, NULL);
   assert_int_equal(a.rc, APSCHED_OK);
   /* Queued, not delivered on the adding thread; the descriptor says so. */
-  assert_int_equal(h.r.n, before);
+  assert_int_equal(h->r.n, before);
   assert_true(readable(s, 0));
   process(s);
-  assert_int_equal(recorder_count(&h.r, APSCHED_EVENT_JOB_ADDED), 1);
-  assert_true(all_on(&h, pthread_self()));
-  apsched_free(s);
-  recorder_destroy(&h.r);
+  assert_int_equal(recorder_count(&h->r, APSCHED_EVENT_JOB_ADDED), 1);
+  assert_true(all_on(h, pthread_self()));
 }
 
 static void *shutdown_thread(void *arg) {
@@ -180,52 +190,41 @@ static void *shutdown_thread(void *arg) {
 
 static void test_process_delivers_after_shutdown(void **state) {
   (void)state;
-  fake_clock fc;
-  fake_clock_init(&fc, T0);
-  host_log h;
-  apsched_scheduler *s = hosted_with_pool(&fc, NULL, &h);
-  process(s);
+  apsched_scheduler *s = f.s;
+  host_log *h = &f.h;
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, shutdown_thread, s), 0);
   pthread_join(t, NULL);
-  assert_int_equal(recorder_count(&h.r, APSCHED_EVENT_SCHEDULER_SHUTDOWN), 0);
+  assert_int_equal(recorder_count(&h->r, APSCHED_EVENT_SCHEDULER_SHUTDOWN), 0);
   assert_true(readable(s, 0));
   int64_t wait = 0;
   assert_int_equal(apsched_process(s, &wait), APSCHED_OK);
   assert_int_equal(wait, -1);
-  assert_int_equal(recorder_count(&h.r, APSCHED_EVENT_SCHEDULER_SHUTDOWN), 1);
-  assert_true(all_on(&h, pthread_self()));
+  assert_int_equal(recorder_count(&h->r, APSCHED_EVENT_SCHEDULER_SHUTDOWN), 1);
+  assert_true(all_on(h, pthread_self()));
   /* Nothing left: the usual answer of a stopped scheduler. */
   assert_int_equal(apsched_process(s, &wait), APSCHED_ESTATE);
-  apsched_free(s);
-  recorder_destroy(&h.r);
 }
 
 static void test_free_delivers_what_is_left(void **state) {
   (void)state;
-  fake_clock fc;
-  fake_clock_init(&fc, T0);
-  host_log h;
-  apsched_scheduler *s = hosted_with_pool(&fc, NULL, &h);
-  process(s);
+  apsched_scheduler *s = f.s;
+  host_log *h = &f.h;
   adder a = {.s = s, .rc = 1};
   add_from_thread(&a); /* on this thread, but outside apsched_process: queued */
   assert_int_equal(a.rc, APSCHED_OK);
-  assert_int_equal(recorder_count(&h.r, APSCHED_EVENT_JOB_ADDED), 0);
+  assert_int_equal(recorder_count(&h->r, APSCHED_EVENT_JOB_ADDED), 0);
   assert_int_equal(apsched_shutdown(s, true), APSCHED_OK);
   apsched_free(s);
-  assert_int_equal(recorder_count(&h.r, APSCHED_EVENT_JOB_ADDED), 1);
-  assert_int_equal(recorder_count(&h.r, APSCHED_EVENT_SCHEDULER_SHUTDOWN), 1);
-  recorder_destroy(&h.r);
+  f.s = NULL;
+  assert_int_equal(recorder_count(&h->r, APSCHED_EVENT_JOB_ADDED), 1);
+  assert_int_equal(recorder_count(&h->r, APSCHED_EVENT_SCHEDULER_SHUTDOWN), 1);
 }
 
 static void test_removed_and_later_listeners(void **state) {
   (void)state;
-  fake_clock fc;
-  fake_clock_init(&fc, T0);
-  host_log h;
-  apsched_scheduler *s = hosted_with_pool(&fc, NULL, &h);
-  process(s);
+  apsched_scheduler *s = f.s;
+  host_log *h = &f.h;
   host_log gone;
   recorder_init(&gone.r);
   gone.n = 0;
@@ -242,13 +241,11 @@ static void test_removed_and_later_listeners(void **state) {
   assert_int_equal(apsched_add_host_listener(s, host_record, APSCHED_EVENT_JOB_ADDED, &later, NULL),
                    APSCHED_OK);
   process(s);
-  assert_int_equal(recorder_count(&h.r, APSCHED_EVENT_JOB_ADDED), 1);
+  assert_int_equal(recorder_count(&h->r, APSCHED_EVENT_JOB_ADDED), 1);
   assert_int_equal(gone.r.n, 0);  /* removed before delivery */
   assert_int_equal(later.r.n, 0); /* added after the event */
   assert_int_equal(apsched_add_host_listener(s, host_record, 0, &later, NULL), APSCHED_EINVAL);
   assert_non_null(strstr(apsched_last_error(), "add_host_listener: mask 0x0 is empty"));
-  apsched_free(s);
-  recorder_destroy(&h.r);
   recorder_destroy(&gone.r);
   recorder_destroy(&later.r);
 }
@@ -277,12 +274,12 @@ static void test_ordinary_listener_outside_hosted_mode(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_pool_outcomes_reach_the_host_thread),
-      cmocka_unit_test(test_events_inside_process_are_delivered_at_once),
-      cmocka_unit_test(test_events_of_other_threads_wait_for_process),
-      cmocka_unit_test(test_process_delivers_after_shutdown),
-      cmocka_unit_test(test_free_delivers_what_is_left),
-      cmocka_unit_test(test_removed_and_later_listeners),
+      cmocka_unit_test_setup_teardown(test_pool_outcomes_reach_the_host_thread, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_events_inside_process_are_delivered_at_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_events_of_other_threads_wait_for_process, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_process_delivers_after_shutdown, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_free_delivers_what_is_left, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_removed_and_later_listeners, setup, teardown),
       cmocka_unit_test(test_ordinary_listener_outside_hosted_mode),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

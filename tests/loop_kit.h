@@ -170,8 +170,9 @@ static void kit_timer_follows_wait(void **state) {
   void *a;
   assert_int_equal(kit_loop->attach(loop, s, &a), APSCHED_OK);
   kit_loop->run_once(loop); /* the first pass */
+  /* 2.5 s (not max_wait, not at once), less what a loaded machine took since. */
   int64_t due = kit_loop->timer_due_ms(a);
-  assert_true(due >= 2400 && due <= 2500);
+  assert_true(due >= 2000 && due <= 2500);
   assert_int_equal(kr.runs, 0);
   fake_advance(&fc, 2500 * APSCHED_MSEC);
   assert_int_equal(apsched_wakeup(s), APSCHED_OK); /* the descriptor, not the timer */

@@ -75,6 +75,8 @@ static inline void apsched_libevent__on_event(evutil_socket_t fd, short what, vo
     event_del(a->timer); /* nothing scheduled: the descriptor says when */
     return;
   }
+  /* The base's cached time may be behind after this callback's work. */
+  event_base_update_cache_time(event_get_base(a->timer));
   struct timeval tv = {(time_t)(wait_us / 1000000), (suseconds_t)(wait_us % 1000000)};
   evtimer_add(a->timer, &tv);
 }

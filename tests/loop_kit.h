@@ -8,7 +8,8 @@
  *   - a job added from a job, and one added from another thread, wake the
  *     loop (max_wait is a minute: nothing polls);
  *   - detaching leaves the loop empty, and the scheduler keeps running
- *     (attach again works);
+ *     (attach again works), also when a job detaches inside the adapter's
+ *     own callback;
  *   - a shutdown from a pool's thread leaves the loop empty; host listeners
  *     get every event on the loop's thread, ordinary ones where raised;
  *   - attach refuses a scheduler that is not running hosted, naming why.
@@ -269,6 +270,37 @@ static void kit_detach_leaves_loop_empty(void **state) {
   alarm(0);
 }
 
+/* ---- detach from a job, inside the adapter's own callback */
+
+static void *kit_detaching;
+
+static int kit_detach_job(apsched_run_ctx *run) {
+  kit_note(run);
+  kit_loop->detach(kit_detaching);
+  return 0;
+}
+
+static void kit_detach_from_a_job(void **state) {
+  (void)state;
+  alarm(KIT_TIMEOUT_S);
+  kit_runs_reset();
+  void *loop = kit_loop->loop_new();
+  apsched_scheduler *s = kit_scheduler(NULL);
+  kit_add(s, "detach", kit_detach_job, NULL, apsched_now(), NULL);
+  kit_add(s, "later", kit_note_job, NULL, apsched_now() + 3600 * APSCHED_SEC, NULL);
+  assert_int_equal(apsched_start_hosted(s, false), APSCHED_OK);
+  assert_int_equal(kit_loop->attach(loop, s, &kit_detaching), APSCHED_OK);
+  for (int i = 0; i < 1000 && kr.runs == 0; i++) kit_loop->run_once(loop);
+  assert_int_equal(kr.runs, 1);
+  kit_loop->run_once(loop); /* libuv closes handles in an iteration */
+  /* The adapter is gone (ASan sees any use of it after the callback), the
+   * loop has nothing of it, the scheduler still runs. */
+  kit_loop->loop_free(loop);
+  assert_int_equal(apsched_get_state(s), APSCHED_STATE_RUNNING);
+  apsched_free(s);
+  alarm(0);
+}
+
 /* ---- pools and host listeners */
 
 typedef struct kit_events {
@@ -377,6 +409,7 @@ static int loop_kit_run(const loop_ops *ops) {
       cmocka_unit_test(kit_timer_follows_wait),
       cmocka_unit_test(kit_adds_wake_the_loop),
       cmocka_unit_test(kit_detach_leaves_loop_empty),
+      cmocka_unit_test(kit_detach_from_a_job),
       cmocka_unit_test(kit_pool_shutdown_leaves_loop_empty),
       cmocka_unit_test(kit_attach_refuses),
   };

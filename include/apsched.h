@@ -525,11 +525,29 @@ typedef void (*apsched_listener_fn)(const apsched_event *ev, void *user_data);
  * for libapsched's own), or "EVENT_UNKNOWN". Static, never NULL. */
 APSCHED_API const char *apsched_event_name(int code);
 
-/* Adds a listener for the events in mask. Listeners may be called from
- * several threads at once; they may call any function of the scheduler.
+/* Adds a listener for the events in mask. A listener runs on the thread
+ * that raised the event: the scheduler's loop (apsched_process's caller in
+ * hosted mode) for SUBMITTED, MISSED and inline jobs' outcomes, an
+ * executor's thread for its runs' outcomes, the caller's thread for job and
+ * lifecycle calls. So listeners may be called from several threads at
+ * once; they may call any function of the scheduler.
  * If id_out is given, it receives a handle for apsched_remove_listener. */
 APSCHED_API int apsched_add_listener(apsched_scheduler *s, apsched_listener_fn fn, int mask,
                                      void *user_data, int *id_out);
+/* Adds a host listener: in hosted mode (apsched_start_hosted) it is called
+ * only inside apsched_process, on the thread calling it, so it may touch
+ * what belongs to the host's event loop. Events raised elsewhere (a thread
+ * or process pool's EXECUTED / ERROR, a job added by another thread, a
+ * shutdown) are copied into a queue, the descriptor becomes readable, and
+ * the next apsched_process delivers them, oldest first; events raised
+ * inside apsched_process (SUBMITTED, inline jobs' outcomes) are delivered
+ * at once. Once stopped, apsched_process still delivers what is queued;
+ * what is left when the scheduler is freed, apsched_free delivers on its
+ * caller's thread. Before the first apsched_start_hosted, and in the other
+ * modes, it is called like any listener. Removed with apsched_remove_listener
+ * (queued events are not delivered to it afterwards). */
+APSCHED_API int apsched_add_host_listener(apsched_scheduler *s, apsched_listener_fn fn, int mask,
+                                          void *user_data, int *id_out);
 /* After this returns, the listener is not running on any other thread and
  * will not be called again: it waits for the listener's calls on other
  * threads, also when called from a job or listener. A listener may remove
@@ -617,9 +635,11 @@ APSCHED_API int apsched_start_hosted(apsched_scheduler *s, bool paused);
  * wait_us is the same deadline for loops that prefer a timeout. -1 unless
  * started hosted; it stays open until apsched_free. */
 APSCHED_API int apsched_fd(apsched_scheduler *s);
-/* Hosted mode: runs due jobs and returns in *wait_us how long until the next
- * call is needed (-1: nothing scheduled, or the scheduler stopped during the
- * call; wait for the descriptor). APSCHED_ESTATE once stopped. */
+/* Hosted mode: delivers the events queued for host listeners, runs due jobs
+ * and returns in *wait_us how long until the next call is needed (-1:
+ * nothing scheduled, or the scheduler stopped during the call; wait for the
+ * descriptor). Once stopped: APSCHED_OK (*wait_us -1) while it delivered
+ * queued events, else APSCHED_ESTATE. */
 APSCHED_API int apsched_process(apsched_scheduler *s, int64_t *wait_us);
 /* Stops the scheduler. wait: also wait for running jobs to finish. From a job
  * or listener of s only wait=false is possible (else APSCHED_EDEADLK). */

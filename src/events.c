@@ -3,6 +3,7 @@
  * runs with the lock held). */
 #include "scheduler_internal.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,18 @@ apsched_scheduler *apsched__enter_user_code(apsched_scheduler *s) {
 }
 
 void apsched__leave_user_code(apsched_scheduler *saved) { current_user_code = saved; }
+
+/* Which scheduler's apsched_process this thread is inside: host listeners
+ * get its events at once instead of through the queue's round trip. */
+static _Thread_local apsched_scheduler *current_host;
+
+apsched_scheduler *apsched__enter_host(apsched_scheduler *s) {
+  apsched_scheduler *saved = current_host;
+  current_host = s;
+  return saved;
+}
+
+void apsched__leave_host(apsched_scheduler *saved) { current_host = saved; }
 
 const char *apsched_event_name(int code) {
   switch (code) {
@@ -58,17 +71,16 @@ static void recompute_mask(apsched_scheduler *s) {
   atomic_store_explicit(&s->listener_mask, mask, memory_order_relaxed);
 }
 
-int apsched_add_listener(apsched_scheduler *s, apsched_listener_fn fn, int mask, void *user_data,
-                         int *id_out) {
-  if (!s || !fn)
-    return apsched__error(APSCHED_EINVAL, "add_listener: %s is NULL", !s ? "scheduler" : "fn");
+static int add_listener(apsched_scheduler *s, apsched_listener_fn fn, int mask, void *user_data,
+                        int *id_out, bool host, const char *what) {
+  if (!s || !fn) return apsched__error(APSCHED_EINVAL, "%s: %s is NULL", what, !s ? "scheduler" : "fn");
   if (mask == 0 || (mask & ~APSCHED_EVENT_EVERYTHING))
     return apsched__error(APSCHED_EINVAL,
-                          "add_listener: mask 0x%x is %s", (unsigned)mask,
+                          "%s: mask 0x%x is %s", what, (unsigned)mask,
                           mask == 0 ? "empty" : "not made of APSCHED_EVENT_* bits");
   listener *l = apsched__alloc(s, sizeof *l);
-  if (!l) return apsched__error(APSCHED_ENOMEM, "add_listener: out of memory");
-  *l = (listener){.fn = fn, .mask = mask, .user_data = user_data};
+  if (!l) return apsched__error(APSCHED_ENOMEM, "%s: out of memory", what);
+  *l = (listener){.fn = fn, .mask = mask, .user_data = user_data, .host = host};
   apsched__lock(s);
   l->id = ++s->next_listener_id;
   /* Append, so listeners are called in the order they were added. */
@@ -79,6 +91,16 @@ int apsched_add_listener(apsched_scheduler *s, apsched_listener_fn fn, int mask,
   apsched__unlock(s);
   if (id_out) *id_out = l->id;
   return APSCHED_OK;
+}
+
+int apsched_add_listener(apsched_scheduler *s, apsched_listener_fn fn, int mask, void *user_data,
+                         int *id_out) {
+  return add_listener(s, fn, mask, user_data, id_out, false, "add_listener");
+}
+
+int apsched_add_host_listener(apsched_scheduler *s, apsched_listener_fn fn, int mask,
+                              void *user_data, int *id_out) {
+  return add_listener(s, fn, mask, user_data, id_out, true, "add_host_listener");
 }
 
 /* One call of a listener in progress, on the stack of the dispatching thread
@@ -166,12 +188,17 @@ bool apsched__wants(apsched_scheduler *s, int code) {
   return (atomic_load_explicit(&s->listener_mask, memory_order_relaxed) & code) != 0;
 }
 
-void apsched__dispatch(apsched_scheduler *s, const apsched_event *ev) {
-  if (!apsched__wants(s, ev->code)) return;
-  apsched__lock(s);
+/* Which listeners a dispatch calls. */
+typedef enum listener_set { ALL_LISTENERS, DIRECT_LISTENERS, HOST_LISTENERS } listener_set;
+
+/* Calls the listeners of set that take ev, up to listener id last. Lock
+ * held on entry and exit (dropped around each call). */
+static void call_listeners(apsched_scheduler *s, const apsched_event *ev, listener_set set,
+                           int last) {
   listener *l = s->listeners;
   while (l) {
-    if (l->removed || !(l->mask & ev->code)) {
+    if (l->removed || !(l->mask & ev->code) || l->id > last ||
+        (set == DIRECT_LISTENERS && l->host) || (set == HOST_LISTENERS && !l->host)) {
       l = l->next;
       continue;
     }
@@ -199,7 +226,96 @@ void apsched__dispatch(apsched_scheduler *s, const apsched_event *ev) {
     pthread_cond_broadcast(&s->changed);
     l = next;
   }
+}
+
+/* True if a host listener takes code and the scheduler is hosted (before
+ * its first apsched_start_hosted, and in the other modes, host listeners
+ * are called like the others). Lock held. */
+static bool host_queue_wanted(apsched_scheduler *s, int code) {
+  if (s->mode != MODE_HOSTED) return false;
+  for (const listener *l = s->listeners; l; l = l->next)
+    if (l->host && !l->removed && (l->mask & code)) return true;
+  return false;
+}
+
+static size_t text_size(const char *text) { return text ? strlen(text) + 1 : 0; }
+
+/* Copies text to *at (advancing it); NULL stays NULL. */
+static const char *copy_text(const char *text, char **at) {
+  if (!text) return NULL;
+  size_t n = strlen(text) + 1;
+  char *out = memcpy(*at, text, n);
+  *at += n;
+  return out;
+}
+
+/* A copy of ev that outlives the call raising it, in one allocation. */
+static queued_event *copy_event(apsched_scheduler *s, const apsched_event *ev, int last) {
+  size_t times = ev->scheduled_run_times ? ev->run_time_count : 0;
+  size_t size = sizeof(queued_event) + times * sizeof(apsched_time_t) + text_size(ev->alias) +
+                text_size(ev->job_id) + text_size(ev->jobstore) + text_size(ev->error);
+  queued_event *q = apsched__alloc(s, size);
+  if (!q) return NULL;
+  q->next = NULL;
+  q->last_listener = last;
+  q->ev = *ev;
+  if (times) {
+    memcpy(q->run_times, ev->scheduled_run_times, times * sizeof(apsched_time_t));
+    q->ev.scheduled_run_times = q->run_times;
+  }
+  char *at = (char *)(q->run_times + times);
+  q->ev.alias = copy_text(ev->alias, &at);
+  q->ev.job_id = copy_text(ev->job_id, &at);
+  q->ev.jobstore = copy_text(ev->jobstore, &at);
+  q->ev.error = copy_text(ev->error, &at);
+  return q;
+}
+
+/* Queues ev for the host listeners; wake: makes the descriptor readable, so
+ * the host calls apsched_process, which delivers it. */
+static void queue_for_host(apsched_scheduler *s, const apsched_event *ev, int last, bool wake) {
+  queued_event *q = copy_event(s, ev, last);
+  if (!q) {
+    apsched__log(s, APSCHED_LOG_ERROR, "Out of memory: %s is not delivered to host listeners",
+                 apsched_event_name(ev->code));
+    return;
+  }
+  apsched__lock(s);
+  if (!s->queued) s->queued_tail = &s->queued;
+  *s->queued_tail = q;
+  s->queued_tail = &q->next;
+  if (wake) apsched__wake(s, &s->waker);
   apsched__unlock(s);
+}
+
+bool apsched__events_queued(apsched_scheduler *s) { return s->queued != NULL; }
+
+void apsched__deliver_queued(apsched_scheduler *s) {
+  apsched__lock(s);
+  while (s->queued) {
+    /* One at a time: a listener may raise events (queued behind this one)
+     * or deliver the queue itself (from a nested apsched_process). */
+    queued_event *q = s->queued;
+    s->queued = q->next;
+    call_listeners(s, &q->ev, HOST_LISTENERS, q->last_listener);
+    apsched__dealloc(s, q);
+  }
+  apsched__unlock(s);
+}
+
+void apsched__dispatch(apsched_scheduler *s, const apsched_event *ev) {
+  if (!apsched__wants(s, ev->code)) return;
+  apsched__lock(s);
+  bool queue = host_queue_wanted(s, ev->code);
+  int last = s->next_listener_id;
+  call_listeners(s, ev, queue ? DIRECT_LISTENERS : ALL_LISTENERS, INT_MAX);
+  apsched__unlock(s);
+  if (!queue) return;
+  /* Inside apsched_process: delivered now, after what came before it (no
+   * wake-up: that would only cost the host a pass for nothing). */
+  bool here = current_host == s;
+  queue_for_host(s, ev, last, !here);
+  if (here) apsched__deliver_queued(s);
 }
 
 /* ---- logging */

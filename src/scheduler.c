@@ -638,9 +638,14 @@ int apsched_process(apsched_scheduler *s, int64_t *wait_us) {
   if (!s) return apsched__error(APSCHED_EINVAL, "process: scheduler is NULL");
   apsched__lock(s);
   int rc = APSCHED_OK;
-  if (s->mode != MODE_HOSTED || s->state == APSCHED_STATE_STOPPED)
-    rc = apsched__error(APSCHED_ESTATE, "process: the scheduler is not running in hosted mode");
-  if (rc == APSCHED_OK) {
+  /* Once stopped, it still hands host listeners what is queued for them
+   * (SCHEDULER_SHUTDOWN, outcomes of runs that ended on other threads). */
+  bool deliver_only = false;
+  if (s->mode != MODE_HOSTED || s->state == APSCHED_STATE_STOPPED) {
+    if (s->mode == MODE_HOSTED && apsched__events_queued(s)) deliver_only = true;
+    else rc = apsched__error(APSCHED_ESTATE, "process: the scheduler is not running in hosted mode");
+  }
+  if (rc == APSCHED_OK && !deliver_only) {
     uint64_t drained;
     if (read(s->event_fd, &drained, sizeof drained) < 0 && errno != EAGAIN) {
     }
@@ -648,7 +653,15 @@ int apsched_process(apsched_scheduler *s, int64_t *wait_us) {
   }
   apsched__unlock(s);
   if (rc != APSCHED_OK) return rc;
+  apsched_scheduler *saved = apsched__enter_host(s);
+  apsched__deliver_queued(s);
+  if (deliver_only) {
+    apsched__leave_host(saved);
+    if (wait_us) *wait_us = -1;
+    return APSCHED_OK;
+  }
   apsched_time_t next = process_once(s);
+  apsched__leave_host(saved);
   apsched__lock(s);
   int64_t d;
   if (s->state != APSCHED_STATE_RUNNING || next == APSCHED_TIME_NONE) d = -1;
@@ -970,6 +983,14 @@ void apsched_free(apsched_scheduler *s) {
    * stores go when their last pin does. */
   while (s->running_runs > 0 || s->listener_calls > 0 || s->removed_stores)
     pthread_cond_wait(&s->changed, &s->lock);
+  /* Events still queued for host listeners (runs that ended after the host
+   * stopped calling apsched_process) are delivered here: none is lost. */
+  if (apsched__events_queued(s)) {
+    apsched__unlock(s);
+    apsched__deliver_queued(s);
+    apsched__lock(s);
+    while (s->listener_calls > 0 || s->removed_stores) pthread_cond_wait(&s->changed, &s->lock);
+  }
   flush_all_ended_runs(s);
   apsched__unlock(s);
   for (store_entry *e = s->stores, *next; e; e = next) {

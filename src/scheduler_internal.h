@@ -91,6 +91,7 @@ typedef struct listener {
   int active;    /* calls in progress */
   struct listener_call *calls; /* the same calls, with their threads (events.c) */
   bool removed;
+  bool host;     /* hosted mode: called only inside apsched_process (events.c) */
   bool waiter;   /* remove_listener is waiting to free it */
   pthread_t waiter_thread; /* the thread waiting, when waiter is set */
   struct listener *next;
@@ -123,6 +124,15 @@ typedef struct notice_list {
   size_t count, cap;
   notice inline_items[8];
 } notice_list;
+
+/* An event raised outside apsched_process, waiting for the host listeners
+ * (a copy: the strings and run times it points to follow it in memory). */
+typedef struct queued_event {
+  struct queued_event *next;
+  apsched_event ev;
+  int last_listener; /* listeners added later (higher ids) do not get it */
+  apsched_time_t run_times[]; /* ev.scheduled_run_times, then the strings */
+} queued_event;
 
 /* Something a store reported about one of its jobs (a row it cannot
  * decode), waiting for the loop to announce it. */
@@ -175,6 +185,7 @@ struct apsched_scheduler {
   apsched_strmap instances;     /* id -> instance_count */
   listener *listeners;
   atomic_int listener_mask;     /* union of live listeners' masks */
+  queued_event *queued, **queued_tail; /* for host listeners, oldest first */
   int next_listener_id;
   int listener_calls;           /* listener calls in progress */
   interned *aliases;
@@ -268,6 +279,14 @@ APSCHED_INTERNAL bool apsched__log_enabled(apsched_scheduler *s, apsched_log_lev
 APSCHED_INTERNAL bool apsched__in_user_code(apsched_scheduler *s);
 APSCHED_INTERNAL apsched_scheduler *apsched__enter_user_code(apsched_scheduler *s);
 APSCHED_INTERNAL void apsched__leave_user_code(apsched_scheduler *saved);
+/* Which scheduler's apsched_process runs on this thread: its events reach
+ * host listeners at once (after the queued ones). */
+APSCHED_INTERNAL apsched_scheduler *apsched__enter_host(apsched_scheduler *s);
+APSCHED_INTERNAL void apsched__leave_host(apsched_scheduler *saved);
+/* True if events wait for host listeners. Lock held. */
+APSCHED_INTERNAL bool apsched__events_queued(apsched_scheduler *s);
+/* Delivers the queued events to host listeners, oldest first; lock NOT held. */
+APSCHED_INTERNAL void apsched__deliver_queued(apsched_scheduler *s);
 
 /* ---------------------------------------------------------- store_access.c
  * A "store section" is a series of calls on one store. For a non-blocking

@@ -89,6 +89,13 @@ for name in "${names[@]}"; do
       echo "-- $name: skipped (built without libapsched-pg: install libpq-dev)"
       continue
     fi
+    if [[ $name =~ ^(libuv|libevent|glib)_ ]]; then
+      loop=${BASH_REMATCH[1]}
+      if grep -q "^APSCHED_HAVE_${loop^^}:INTERNAL=OFF" "$build/CMakeCache.txt" 2>/dev/null; then
+        echo "-- $name: skipped (pkg-config did not find $loop when configuring)"
+        continue
+      fi
+    fi
     echo "-- $name: not built ($exe missing; configure with -DAPSCHED_BUILD_EXAMPLES=ON)"
     failed+=("$name")
     continue

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libcmocka-dev pkg-config tzdata python3-apscheduler libsqlite3-dev sqlite3 libjansson-dev
-  postgresql libpq-dev valgrind)
+  postgresql libpq-dev valgrind libuv1-dev libevent-dev libglib2.0-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -43,6 +43,11 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
 run_suite release -DCMAKE_BUILD_TYPE=Release
+# The event-loop libraries are installed above: their adapter tests must
+# have been built (and run), never left out quietly.
+for t in test_loop_libuv test_loop_libevent test_loop_glib; do
+  [ -x "$root/release/$t" ] || { echo "tools/test.sh: $t was not built" >&2; exit 1; }
+done
 
 echo "== install + find_package / pkg-config consumer"
 prefix=$(mktemp -d)
@@ -70,6 +75,15 @@ PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc tests/consumer/pg_main.c \
   -o "$root/consumer/consumer_pg_pc" \
   $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs apsched-pg libpq)
 LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_pg_pc"
+# The adapters are installed header-only: the libraries link no event loop,
+# the user's program does (all three headers compile, a job runs in libuv).
+if readelf -d "$prefix/lib/libapsched.so" | grep -Eq 'NEEDED.*(libuv|libevent|libglib)'; then
+  echo "tools/test.sh: libapsched links an event loop" >&2
+  exit 1
+fi
+cc -Wall -Wextra -Werror tests/consumer/loop_main.c -o "$root/consumer/consumer_loops" \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs apsched libuv libevent glib-2.0)
+LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_loops"
 echo "== benchmark smoke runs (quick sizes; the figures come from bench/run.sh)"
 "$root/release/bench_scheduler" --quick >/dev/null
 "$root/release/bench_store" 1000 >/dev/null

@@ -110,7 +110,7 @@ int main(void) {
   add(s, "stop", stop, t, NULL);
 
   CHECK(apsched_start_hosted(s, false));
-  apsched_glib *a;
+  apsched_glib *a = NULL;
   CHECK(apsched_glib_attach(NULL, s, &a));
   g_main_loop_run(svc.loop);
   apsched_glib_detach(a);

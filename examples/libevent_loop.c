@@ -125,7 +125,7 @@ int main(void) {
   add(s, "stop", stop, t, NULL);
 
   CHECK(apsched_start_hosted(s, false));
-  apsched_libevent *a;
+  apsched_libevent *a = NULL;
   CHECK(apsched_libevent_attach(base, s, &a));
   int rc = event_base_dispatch(base); /* 1: returned because no event was left */
   apsched_libevent_detach(a);

@@ -114,7 +114,7 @@ int main(void) {
   add(s, "stop", stop, t, NULL);
 
   CHECK(apsched_start_hosted(s, false));
-  apsched_uv *a;
+  apsched_uv *a = NULL;
   CHECK(apsched_uv_attach(loop, s, &a));
   int rc = uv_run(loop, UV_RUN_DEFAULT); /* returns when nothing is active */
   apsched_uv_detach(a);

@@ -21,7 +21,7 @@ int main(void) {
       apsched_add_executor(s, ex, "default") != APSCHED_OK)
     return 1;
   apsched_job_options o = {.func = job};
-  apsched_uv *a;
+  apsched_uv *a = NULL;
   if (apsched_add_job(s, &o, NULL, 0) != APSCHED_OK || apsched_start_hosted(s, false) != APSCHED_OK ||
       apsched_uv_attach(uv_default_loop(), s, &a) != APSCHED_OK)
     return 1;

@@ -66,6 +66,7 @@ static GSourceFuncs apsched_glib__funcs = {NULL, NULL, apsched_glib__dispatch, N
  * says which. On error nothing is attached. */
 static inline int apsched_glib_attach(GMainContext *context, apsched_scheduler *s,
                                       apsched_glib **out) {
+  if (out) *out = NULL; /* on error too: detach(NULL) is a no-op */
   if (!s || !out)
     return apsched_plugin_error(APSCHED_EINVAL, "apsched_glib_attach: %s is NULL",
                                 !s ? "scheduler" : "out");

@@ -89,6 +89,7 @@ static inline void apsched_libevent__on_event(evutil_socket_t fd, short what, vo
  * attached. */
 static inline int apsched_libevent_attach(struct event_base *base, apsched_scheduler *s,
                                           apsched_libevent **out) {
+  if (out) *out = NULL; /* on error too: detach(NULL) is a no-op */
   if (!base || !s || !out)
     return apsched_plugin_error(APSCHED_EINVAL, "apsched_libevent_attach: %s is NULL",
                                 !base ? "base" : !s ? "scheduler" : "out");

@@ -89,6 +89,7 @@ static inline void apsched_uv__on_readable(uv_poll_t *p, int status, int events)
  * stopped), APSCHED_ENOMEM, APSCHED_ESYS (libuv refused the descriptor);
  * apsched_last_error() says which. On error nothing is attached. */
 static inline int apsched_uv_attach(uv_loop_t *loop, apsched_scheduler *s, apsched_uv **out) {
+  if (out) *out = NULL; /* on error too: detach(NULL) is a no-op */
   if (!loop || !s || !out)
     return apsched_plugin_error(APSCHED_EINVAL, "apsched_uv_attach: %s is NULL",
                                 !loop ? "loop" : !s ? "scheduler" : "out");

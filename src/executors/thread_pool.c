@@ -31,6 +31,7 @@ typedef struct thread_pool {
   int max_workers;
   int live;               /* workers not yet exited */
   int idle;               /* workers waiting for work */
+  int waking;             /* of those, signalled and not yet awake: no second signal for them */
   bool stopping;
   int waiting_shutdowns;  /* shutdown(wait) calls still waiting: no restart meanwhile */
   apsched_run_ctx **queue;    /* ring buffer */
@@ -129,6 +130,7 @@ static void *worker_main(void *arg) {
       p->idle++;
       pthread_cond_wait(&p->work, &p->lock);
       p->idle--;
+      if (p->waking > 0) p->waking--; /* (or woken spuriously: the count stays an upper bound) */
     }
     if (p->count == 0) break; /* stopping and nothing left */
     apsched_run_ctx *run = p->queue[p->head];
@@ -240,9 +242,15 @@ static int pool_submit(apsched_executor *ex, apsched_run_ctx *run) {
   if (rc == APSCHED_OK) {
     p->queue[(p->head + p->count) % p->cap] = run;
     p->count++;
-    if (p->idle > 0) {
-      pthread_cond_signal(&p->work);
-    } else if (p->live < p->max_workers) {
+    if (p->idle > p->waking) {
+      /* A worker not yet woken is idle. Without the count, a burst of
+       * submits signalled again and again while the same workers were
+       * still waking up: a futex call per run for nothing. */
+      if (p->count > (size_t)p->waking) {
+        p->waking++;
+        pthread_cond_signal(&p->work);
+      }
+    } else if (p->idle == 0 && p->live < p->max_workers) {
       worker *w = malloc(sizeof *w);
       if (w) *w = (worker){.pool = p};
       int err = w ? pthread_create(&w->thread, NULL, worker_main, w) : ENOMEM;

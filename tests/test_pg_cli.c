@@ -327,7 +327,7 @@ static void test_schedulers(void **state) {
   apsched_jobstore_free(st);
 
   EXPECT_ERROR("schedulers: --store: sqlite:///jobs.db: a sqlite store serves one scheduler at a "
-               "time; schedulers lists the schedulers sharing a postgresql:// store",
+               "time; schedulers lists the schedulers sharing a postgresql:// or redis:// store",
                "schedulers", "--store", "sqlite:///jobs.db");
   EXPECT_ERROR("schedulers: --store URL is needed", "schedulers");
   EXPECT_ERROR("schedulers: unexpected argument 'list'", "schedulers", "--store",

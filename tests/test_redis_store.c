@@ -383,13 +383,60 @@ static void test_server_restart(void **state) {
   recorder_destroy(&r);
 }
 
-/* The server's clock: host time plus the offset of the fastest sample. */
+/* With appendfsync always nothing acknowledged is lost when the server is
+ * killed: the job's advanced next run time and its run record come back,
+ * and the claim still fences (the run starts once). With no persistence,
+ * a restart comes back empty. */
+static void test_aof_always_keeps_a_commit_across_a_crash(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "aof");
+  redis_server_stop(false);
+  if (redis_server_start("aof-always") != 0) fail_msg("starting with AOF: %s", redis_srv.why);
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_jobstore *st = open_store(prefix);
+  apsched_job_record *rec = plain_record("durable", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(st, T0), APSCHED_OK);
+  redis_server_stop(true); /* SIGKILL: no shutdown save */
+  if (redis_server_start("aof-always") != 0) fail_msg("restarting with AOF: %s", redis_srv.why);
+  const apsched_job_record *found;
+  /* The call that finds the connection cut fails; the next one reconnects. */
+  assert_int_equal(st->vtable->lookup(st, "durable", &found), APSCHED_EBACKEND);
+  assert_int_equal(st->vtable->lookup(st, "durable", &found), APSCHED_OK);
+  assert_int_equal(found->next_run_time, T0 + 10 * APSCHED_SEC);
+  assert_int_equal(st->vtable->run_starting(st, "durable", T0, 1), APSCHED_OK);
+  apsched_jobstore_free(st);
+  /* Back to no persistence: a crash loses everything. */
+  redis_server_stop(false);
+  if (redis_server_start("none") != 0) fail_msg("restarting: %s", redis_srv.why);
+  st = open_store(prefix);
+  rec = plain_record("fleeting", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  redis_server_stop(true);
+  if (redis_server_start("none") != 0) fail_msg("restarting: %s", redis_srv.why);
+  assert_int_equal(st->vtable->lookup(st, "fleeting", &found), APSCHED_EBACKEND);
+  assert_int_equal(st->vtable->lookup(st, "fleeting", &found), APSCHED_ENOENT);
+  apsched_jobstore_free(st);
+}
+
+/* The server's clock: host time plus the offset of the fastest sample
+ * (0 when the sample cannot tell the clocks apart); a real sample on this
+ * host, whose clock is the server's, is within a few ms. */
 static void test_clock_follows_the_server(void **state) {
   (void)state;
   char prefix[64];
   new_prefix(prefix, sizeof prefix, "clock");
   apsched_jobstore *st = open_store(prefix);
   assert_int_equal(st->vtable->clock(st, T0), T0); /* no sample yet */
+  redis_store *rs = (redis_store *)st;
+  /* rtt 1000 us, offset -300: within the error of the sample, so 0. */
+  apsched__pstore_clock_sample(&rs->clock, 1000, 1000 + 500 - 300, 2000);
+  assert_int_equal(st->vtable->clock(st, T0), T0);
+  apsched__pstore_clock_sample(&rs->clock, 5000, 5000 + 50 + 3000, 5100); /* rtt 100, +3000 */
+  assert_int_equal(st->vtable->clock(st, T0), T0 + 3000);
+  apsched_jobstore_free(st);
+  st = open_store(prefix);
   apsched_orphan_run o[1];
   assert_int_equal(st->vtable->claim_orphans(st, o, 1), 0); /* registers: one sample */
   apsched_time_t now = apsched_now(), db = st->vtable->clock(st, now);
@@ -410,6 +457,7 @@ int main(void) {
       cmocka_unit_test(test_undecodable_hashes_are_kept_and_reported),
       cmocka_unit_test(test_run_records_and_max_instances),
       cmocka_unit_test(test_server_restart),
+      cmocka_unit_test(test_aof_always_keeps_a_commit_across_a_crash),
       cmocka_unit_test(test_clock_follows_the_server),
   };
   int failed = cmocka_run_group_tests_name("redis store", tests, NULL, NULL);

@@ -4,14 +4,18 @@
  * heartbeat thread measures the offset between the database's clock and
  * this host's on each heartbeat, and the store answers host time + offset.
  * Of the last few samples, the one with the fastest round trip wins: its
- * midpoint is the tightest estimate. */
+ * midpoint is the tightest estimate. A sample tells the offset only to
+ * within half its round trip: when that range holds 0, the clocks agree
+ * as far as can be measured and the offset is 0 (a job due at an instant
+ * is not held back by a measuring error). */
 #include "store_common.h"
 
 void apsched__pstore_clock_sample(store_clock *c, int64_t before, int64_t db, int64_t after) {
   if (db == 0 || after < before) return; /* no reading, or the host's clock stepped */
   unsigned k = c->next++ % STORE_CLOCK_SAMPLES;
   c->rtt[k] = after - before;
-  c->sample[k] = db - (before + (after - before) / 2);
+  int64_t offset = db - (before + (after - before) / 2), half = (after - before) / 2;
+  c->sample[k] = offset <= half && offset >= -half ? 0 : offset;
   unsigned best = k;
   for (unsigned i = 0; i < STORE_CLOCK_SAMPLES && i < c->next; i++)
     if (c->rtt[i] < c->rtt[best]) best = i;

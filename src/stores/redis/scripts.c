@@ -264,7 +264,8 @@ static const char *const texts[S_COUNT] = {
 
     /* ARGV: id, name flag, name, host, pid, lease_ms. The registry entry,
      * the liveness key (2 x lease), and the pruning of schedulers dead for
-     * 10 x their lease that hold no runs. Returns the server's time. */
+     * 10 x their lease that hold no runs. Returns the server's time at its
+     * end (the closest to the reply, for the clock estimate). */
     [S_BEAT] = PRELUDE
     "local id, lease, now = ARGV[1], tonumber(ARGV[6]), now_us()\n"
     "local key = R .. ':scheduler:' .. id\n"
@@ -283,7 +284,7 @@ static const char *const texts[S_COUNT] = {
     "    end\n"
     "  end\n"
     "end\n"
-    "return now\n",
+    "return now_us()\n",
 
     /* The registry, 10 values per scheduler: id, name (nil: none), host,
      * pid, started_at, heartbeat_at, lease_ms, alive (0 | 1), runs claimed

@@ -141,13 +141,13 @@ static void test_usage_and_url_errors(void **state) {
   EXPECT_ERROR("--store goes after the command: apsched jobs --store URL ...", "--store",
                "sqlite:///a.db", "jobs", "list");
   EXPECT_ERROR("jobs list: --store: 'jobs.db' is not a store URL (sqlite:///relative/path.db, "
-               "sqlite:////absolute/path.db or postgresql://user@host/dbname)",
+               "sqlite:////absolute/path.db, postgresql://user@host/dbname or redis://host:port/db)",
                "jobs", "--store", "jobs.db", "list");
-  EXPECT_ERROR("jobs list: --store: unknown store kind 'redis' in 'redis://localhost:6379/0' "
-               "(known: sqlite, postgresql, postgres)",
-               "jobs", "--store", "redis://localhost:6379/0", "list");
+  EXPECT_ERROR("jobs list: --store: unknown store kind 'mongodb' in 'mongodb://localhost/0' "
+               "(known: sqlite, postgresql, postgres, redis, unix)",
+               "jobs", "--store", "mongodb://localhost/0", "list");
   EXPECT_ERROR("jobs list: --store: unknown store kind 'mysql' in "
-               "'mysql://u@localhost/jobs' (known: sqlite, postgresql, postgres)",
+               "'mysql://u@localhost/jobs' (known: sqlite, postgresql, postgres, redis, unix)",
                "jobs", "--store", "mysql://u@localhost/jobs", "list");
 #ifdef APSCHED_CLI_HAVE_SQLITE
   EXPECT_ERROR("jobs list: sqlite://host/a.db: a sqlite URL has no host: "

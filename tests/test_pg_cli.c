@@ -3,10 +3,9 @@
  * pause, resume, remove on a schema a scheduler filled, ?schema=, the
  * postgres:// spelling, export -> import into a new schema, a broken row,
  * and the errors (no such schema, a bad parameter, no server). */
-#include "cli_run.h"
+#include "cli_store_support.h"
 #include "pg_server.h"
 
-#include "apsched.h"
 #include "apsched_pg.h"
 
 static char url[512];
@@ -21,108 +20,14 @@ static const char *schema_url(const char *schema, const char *scheme) {
   return b;
 }
 
-static void show_failure(const char *const args[], const cli_result *r) {
-  fprintf(stderr, "args:");
-  for (int i = 0; args[i]; i++) fprintf(stderr, " '%s'", args[i]);
-  fprintf(stderr, "\nstatus %d\n--- stdout:\n%s--- stderr:\n%s\n", r->status, r->out.data,
-          r->err.data);
-}
-
-static char *ok_output(const char *stdin_path, const char *const args[]) {
-  cli_result r;
-  cli_io io = {.tz_env = "TZ=UTC", .stdin_path = stdin_path};
-  cli_run(&r, &io, args);
-  if (r.status != 0 || r.err.len != 0) show_failure(args, &r);
-  assert_int_equal(r.status, 0);
-  assert_string_equal(r.err.data, "");
-  free(r.err.data);
-  return r.out.data;
-}
-
-static void expect_out(const char *expected, const char *const args[]) {
-  char *out = ok_output(NULL, args);
-  if (strcmp(out, expected) != 0) fprintf(stderr, "--- expected:\n%s--- got:\n%s", expected, out);
-  assert_string_equal(out, expected);
-  free(out);
-}
-#define EXPECT_OUT(expected, ...) expect_out(expected, ARGS(__VA_ARGS__))
-
-/* Exit status 2, nothing on stdout, one line on stderr containing want. */
-static void expect_error(const char *want, const char *const args[]) {
-  cli_result r;
-  cli_io io = {.tz_env = "TZ=UTC"};
-  cli_run(&r, &io, args);
-  bool good = r.status == 2 && r.out.len == 0 && strstr(r.err.data, want) &&
-              strchr(r.err.data, '\n') == r.err.data + r.err.len - 1;
-  if (!good) {
-    show_failure(args, &r);
-    fprintf(stderr, "--- expected a line containing:\n%s\n", want);
-  }
-  assert_true(good);
-  result_free(&r);
-}
-#define EXPECT_ERROR(want, ...) expect_error(want, ARGS(__VA_ARGS__))
-
-static int count_job(apsched_run_ctx *run) {
-  (void)run;
-  return 0;
-}
-
-static apsched_time_t fixed_now(void *ud) {
-  (void)ud;
-  return 1767225600LL * APSCHED_SEC; /* 2026-01-01T00:00:00Z */
-}
-
-static int64_t fixed_mono(void *ud) {
-  (void)ud;
-  return 1000 * APSCHED_SEC;
-}
-
-static apsched_trigger *parse_trigger(const char *text) {
-  apsched_trigger *t;
-  char err[256] = "";
-  if (apsched_trigger_parse(text, &t, err, sizeof err) != APSCHED_OK) fail_msg("%s: %s", text, err);
-  return t;
-}
-
-#define HOURLY "interval[hours=1, start_date='2026-01-01T00:00:00Z']"
-#define ONCE "date[run_date='2030-01-01T00:00:00Z']"
-
-/* Two jobs in schema, added by a (paused) scheduler at 2026-01-01:
- * alpha every hour with every option set, gamma a paused date. */
+/* The seeded jobs in schema. */
 static void seed_schema(const char *schema) {
-  assert_int_equal(apsched_register_func("test.count", count_job), APSCHED_OK);
-  static const apsched_clock clock = {fixed_now, fixed_mono, NULL};
-  apsched_config cfg = {.timezone = "UTC", .clock = &clock};
-  apsched_scheduler *s;
-  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
   apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema};
   apsched_jobstore *st;
   char err[256] = "";
   if (apsched_pg_store_create(&o, &st, err, sizeof err) != APSCHED_OK) fail_msg("%s", err);
-  assert_int_equal(apsched_add_jobstore(s, st, "default"), APSCHED_OK);
-  apsched_executor *ex;
-  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
-  assert_int_equal(apsched_add_executor(s, ex, "pool"), APSCHED_OK);
-  assert_int_equal(apsched_start_hosted(s, true), APSCHED_OK);
-  apsched_trigger *hourly = parse_trigger(HOURLY), *once = parse_trigger(ONCE);
-  const char bytes[] = {'h', 'i', '\0', '\xff'};
-  apsched_job_options jobs[2] = {
-      {.id = "alpha", .name = "Alpha job", .func_name = "test.count", .trigger = hourly,
-       .executor = "pool", .arg_bytes = bytes, .arg_len = sizeof bytes, .max_instances = 3,
-       .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .max_runtime = 2500 * APSCHED_MSEC,
-       .coalesce = APSCHED_NO},
-      {.id = "gamma", .func_name = "test.count", .trigger = once, .paused = true},
-  };
-  assert_int_equal(apsched_add_jobs(s, jobs, 2, NULL), APSCHED_OK);
-  apsched_trigger_free(hourly);
-  apsched_trigger_free(once);
-  apsched_free(s);
+  seed_store(st);
 }
-
-#define LIST_SEEDED                                       \
-  "alpha\tAlpha job\t" HOURLY "\t2026-01-01T00:00:00Z\n" \
-  "gamma\ttest.count\t" ONCE "\tpaused\n"
 
 static void test_list_show_pause_resume_remove(void **state) {
   (void)state;
@@ -130,20 +35,7 @@ static void test_list_show_pause_resume_remove(void **state) {
   EXPECT_OUT(LIST_SEEDED, "jobs", "--store", schema_url("cli", NULL), "list");
   EXPECT_OUT(LIST_SEEDED, "jobs", "--store", schema_url("cli", "postgres"), "list");
   EXPECT_OUT(LIST_SEEDED, "jobs", "--store", schema_url("c%6ci", "PostgreSQL"), "list"); /* 'l' */
-  EXPECT_OUT("id: alpha\n"
-             "name: Alpha job\n"
-             "func: test.count\n"
-             "trigger: " HOURLY "\n"
-             "executor: pool\n"
-             "args_base64: aGkA/w== (4 bytes)\n"
-             "misfire_grace_time: unlimited\n"
-             "coalesce: false\n"
-             "delivery: at_most_once\n"
-             "max_instances: 3\n"
-             "max_runtime: 2.5 s\n"
-             "next_run_time: 2026-01-01T00:00:00Z\n"
-             "paused: false\n",
-             "jobs", "--store", schema_url("cli", NULL), "show", "alpha");
+  EXPECT_OUT(SHOW_ALPHA, "jobs", "--store", schema_url("cli", NULL), "show", "alpha");
   EXPECT_OUT("", "jobs", "--store", schema_url("cli", NULL), "pause", "alpha");
   EXPECT_OUT("", "jobs", "--store", schema_url("cli", NULL), "resume", "gamma");
   EXPECT_OUT("gamma\ttest.count\t" ONCE "\t2030-01-01T00:00:00Z\n"
@@ -327,7 +219,7 @@ static void test_schedulers(void **state) {
   apsched_jobstore_free(st);
 
   EXPECT_ERROR("schedulers: --store: sqlite:///jobs.db: a sqlite store serves one scheduler at a "
-               "time; schedulers lists the schedulers sharing a postgresql:// store",
+               "time; schedulers lists the schedulers sharing a postgresql:// or redis:// store",
                "schedulers", "--store", "sqlite:///jobs.db");
   EXPECT_ERROR("schedulers: --store URL is needed", "schedulers");
   EXPECT_ERROR("schedulers: unexpected argument 'list'", "schedulers", "--store",

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libcmocka-dev pkg-config tzdata python3-apscheduler libsqlite3-dev sqlite3 libjansson-dev
-  postgresql libpq-dev valgrind libuv1-dev libevent-dev libglib2.0-dev)
+  postgresql libpq-dev redis-server libhiredis-dev valgrind libuv1-dev libevent-dev libglib2.0-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -75,6 +75,14 @@ PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc tests/consumer/pg_main.c \
   -o "$root/consumer/consumer_pg_pc" \
   $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs apsched-pg libpq)
 LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_pg_pc"
+# libapsched-redis (hiredis is installed above, so it must have been built);
+# each program starts a private redis-server of its own.
+LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_redis_shared"
+"$root/consumer/consumer_redis_static"
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc tests/consumer/redis_main.c \
+  -o "$root/consumer/consumer_redis_pc" \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs apsched-redis hiredis)
+LD_LIBRARY_PATH="$prefix/lib" "$root/consumer/consumer_redis_pc"
 # The adapters are installed header-only: the libraries link no event loop,
 # the user's program does (all three headers compile, a job runs in libuv).
 if readelf -d "$prefix/lib/libapsched.so" | grep -Eq 'NEEDED.*(libuv|libevent|libglib)'; then

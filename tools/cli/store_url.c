@@ -20,7 +20,12 @@
  *                                  libpq's (host=/run/postgresql, sslmode, ...)
  *   Only import creates a schema that does not exist.
  *
- * A new store kind (Redis) is one more row and one open function.
+ * redis (the library's URLs, plus ?prefix=NAME, the key prefix; default apsched):
+ *   redis://[[user]:password@]host[:port][/db][?prefix=NAME]
+ *   unix:///path/to/redis.sock[?db=N][&password=P][&prefix=NAME]
+ *   Only import creates a prefix that does not exist.
+ *
+ * A new store kind is one more row and one open function.
  * A kind whose library was not found when the tool was built keeps its row,
  * with what it needs, so the message says what is missing. */
 #include "cli.h"
@@ -37,6 +42,9 @@
 #endif
 #ifdef APSCHED_CLI_HAVE_PG
 #include <apsched_pg.h>
+#endif
+#ifdef APSCHED_CLI_HAVE_REDIS
+#include <apsched_redis.h>
 #endif
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) APSCHED_PRINTF(4, 5);
@@ -65,7 +73,7 @@ typedef struct store_scheme {
   store_schedulers_fn schedulers;
 } store_scheme;
 
-#if defined(APSCHED_CLI_HAVE_SQLITE) || defined(APSCHED_CLI_HAVE_PG)
+#if defined(APSCHED_CLI_HAVE_SQLITE) || defined(APSCHED_CLI_HAVE_PG) || defined(APSCHED_CLI_HAVE_REDIS)
 
 static int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -257,6 +265,10 @@ static int pg_url(const char *url, const char *rest, char **conninfo_out, char *
   return APSCHED_OK;
 }
 
+#endif /* APSCHED_CLI_HAVE_PG */
+
+#if defined(APSCHED_CLI_HAVE_PG) || defined(APSCHED_CLI_HAVE_REDIS)
+
 /* "URL: why" in err from the library's message of a failed call. */
 static int library_failure(const char *url, int rc, const char *why, char *err, size_t errlen) {
   return fail(err, errlen, rc, "%s: %s", url,
@@ -264,6 +276,10 @@ static int library_failure(const char *url, int rc, const char *why, char *err, 
               : apsched_last_error()[0] ? apsched_last_error()
                                         : apsched_strerror(rc));
 }
+
+#endif
+
+#ifdef APSCHED_CLI_HAVE_PG
 
 static int open_pg(const char *url, const char *rest, bool create, apsched_jobstore **out,
                    char *err, size_t errlen) {
@@ -310,6 +326,105 @@ static int schedulers_pg(const char *url, const char *rest, cli_scheduler_visit 
 
 #endif /* APSCHED_CLI_HAVE_PG */
 
+/* ------------------------------------------------------------------- redis */
+
+#ifdef APSCHED_CLI_HAVE_REDIS
+
+/* Splits SCHEME://REST into the library's URL (without our own parameter,
+ * prefix) and the prefix (NULL: the default); both malloc'd. redis:// URLs
+ * take no other parameter; unix:// ones keep theirs for the library. */
+static int redis_url(const char *url, const char *rest, char **lib_out, char **prefix_out,
+                     char *err, size_t errlen) {
+  *lib_out = *prefix_out = NULL;
+  bool is_unix = strncasecmp(url, "unix", 4) == 0;
+  const char *q = strchr(rest, '?');
+  size_t base = q ? (size_t)(q - rest) : strlen(rest);
+  char *lib = malloc(strlen(url) + 16);
+  if (!lib) return APSCHED_ENOMEM;
+  size_t len = (size_t)sprintf(lib, "%s://", is_unix ? "unix" : "redis");
+  memcpy(lib + len, rest, base);
+  len += base;
+  char *prefix = NULL, sep = '?';
+  int rc = APSCHED_OK;
+  for (const char *p = q ? q + 1 : ""; *p && rc == APSCHED_OK;) {
+    const char *end = strchr(p, '&');
+    size_t plen = end ? (size_t)(end - p) : strlen(p);
+    if (plen > 7 && strncmp(p, "prefix=", 7) == 0) {
+      bool bad = false;
+      free(prefix);
+      prefix = percent_decode(p + 7, plen - 7, &bad);
+      if (!prefix)
+        rc = bad ? fail(err, errlen, APSCHED_EINVAL, "%s: prefix: a bad %%XX escape", url)
+                 : APSCHED_ENOMEM;
+    } else if (plen == 6 && strncmp(p, "prefix", 6) == 0) {
+      rc = fail(err, errlen, APSCHED_EINVAL, "%s: prefix: no name (prefix=NAME)", url);
+    } else if (!is_unix && plen > 0) {
+      rc = fail(err, errlen, APSCHED_EINVAL,
+                "%s: unknown parameter '%.*s' (redis URLs take prefix)", url, (int)plen, p);
+    } else if (plen > 0) {
+      lib[len++] = sep;
+      sep = '&';
+      memcpy(lib + len, p, plen);
+      len += plen;
+    }
+    p += plen + (end != NULL);
+  }
+  lib[len] = '\0';
+  if (rc != APSCHED_OK) {
+    free(prefix);
+    free(lib);
+    return rc;
+  }
+  *lib_out = lib;
+  *prefix_out = prefix;
+  return APSCHED_OK;
+}
+
+static int open_redis(const char *url, const char *rest, bool create, apsched_jobstore **out,
+                      char *err, size_t errlen) {
+  char *lib, *prefix;
+  int rc = redis_url(url, rest, &lib, &prefix, err, errlen);
+  if (rc != APSCHED_OK) return rc;
+  apsched_redis_options o = {.url = lib, .prefix = prefix, .existing_only = !create};
+  char why[CLI_ERR_MAX] = "";
+  rc = apsched_redis_store_create(&o, out, why, sizeof why);
+  if (rc != APSCHED_OK) library_failure(url, rc, why, err, errlen);
+  free(prefix);
+  free(lib);
+  return rc;
+}
+
+typedef struct redis_visit {
+  cli_scheduler_visit visit;
+  void *ud;
+} redis_visit;
+
+static int redis_visit_one(const apsched_redis_scheduler *p, void *ud) {
+  const redis_visit *v = ud;
+  cli_scheduler sch = {.id = p->id, .name = p->name, .host = p->host, .pid = p->pid,
+                       .started_at = p->started_at, .heartbeat_at = p->heartbeat_at,
+                       .lease_ms = p->lease_ms, .alive = p->alive, .claimed = p->claimed,
+                       .running = p->running};
+  return v->visit(&sch, v->ud);
+}
+
+static int schedulers_redis(const char *url, const char *rest, cli_scheduler_visit visit, void *ud,
+                            char *err, size_t errlen) {
+  char *lib, *prefix;
+  int rc = redis_url(url, rest, &lib, &prefix, err, errlen);
+  if (rc != APSCHED_OK) return rc;
+  apsched_redis_options o = {.url = lib, .prefix = prefix, .existing_only = true};
+  redis_visit v = {visit, ud};
+  char why[CLI_ERR_MAX] = "";
+  rc = apsched_redis_schedulers(&o, redis_visit_one, &v, why, sizeof why);
+  if (rc != APSCHED_OK) library_failure(url, rc, why, err, errlen);
+  free(prefix);
+  free(lib);
+  return rc;
+}
+
+#endif /* APSCHED_CLI_HAVE_REDIS */
+
 /* ------------------------------------------------------------------- table */
 
 static const store_scheme schemes[] = {
@@ -329,6 +444,15 @@ static const store_scheme schemes[] = {
     {"postgres", NULL,
      "the PostgreSQL job store (libapsched-pg; it is built when libpq, libpq-dev, is found)"},
 #endif
+#ifdef APSCHED_CLI_HAVE_REDIS
+    {"redis", open_redis, NULL, schedulers_redis},
+    {"unix", open_redis, NULL, schedulers_redis},
+#else
+    {"redis", NULL,
+     "the Redis job store (libapsched-redis; it is built when hiredis, libhiredis-dev, is found)"},
+    {"unix", NULL,
+     "the Redis job store (libapsched-redis; it is built when hiredis, libhiredis-dev, is found)"},
+#endif
 };
 
 enum { SCHEME_COUNT = sizeof schemes / sizeof schemes[0] };
@@ -345,7 +469,7 @@ static const store_scheme *find_scheme(const char *url, size_t *scheme_len, int 
   if (n == 0 || strncmp(url + n, "://", 3) != 0) {
     *rc = fail(err, errlen, APSCHED_EINVAL,
          "--store: '%s' is not a store URL (sqlite:///relative/path.db, "
-         "sqlite:////absolute/path.db or postgresql://user@host/dbname)",
+         "sqlite:////absolute/path.db, postgresql://user@host/dbname or redis://host:port/db)",
          url);
     return NULL;
   }
@@ -388,7 +512,7 @@ int cli_store_schedulers(const char *url, cli_scheduler_visit visit, void *ud, c
   if (!sc->schedulers)
     return fail(err, errlen, APSCHED_EINVAL,
                 "--store: %s: a %s store serves one scheduler at a time; schedulers lists the "
-                "schedulers sharing a postgresql:// store",
+                "schedulers sharing a postgresql:// or redis:// store",
                 url, sc->scheme);
   return sc->schedulers(url, url + n + 3, visit, ud, err, errlen);
 }

@@ -1,6 +1,7 @@
-/* What the persistent job stores (libapsched-sqlite, libapsched-pg) share:
+/* What the persistent job stores (libapsched-sqlite, -pg, -redis) share:
  * the job columns, records <-> column values, rows that cannot be decoded,
- * the claimed batch, and their error messages. Compiled into each store
+ * the claimed batch, their error messages, and for the shared stores the
+ * claims' tokens and the database's clock. Compiled into each store
  * library (hidden): the libraries see the core only through apsched.h and
  * apsched_plugin.h, like any store plugin. */
 #ifndef APSCHED_STORE_COMMON_H
@@ -8,6 +9,7 @@
 
 #include "apsched_plugin.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -158,5 +160,52 @@ STORE_HIDDEN bool apsched__pstore_is_held(const store_base *b, const char *id);
 STORE_HIDDEN int apsched__pstore_unhold(store_base *b, apsched_job_record *rec, const char *where);
 /* Frees the batch's records from index first on (0: all). */
 STORE_HIDDEN void apsched__pstore_drop_claims(store_base *b, size_t first);
+
+/* ------------------------------------------------------------- claims.c */
+
+/* A run a shared store claimed: what its later writes are fenced with. */
+typedef struct store_claim {
+  struct store_claim *next;
+  int64_t scheduled_time;
+  int64_t token;
+  char job_id[]; /* NUL-terminated */
+} store_claim;
+
+/* The claims a store holds, by (job id, scheduled time). Not thread-safe:
+ * the store guards it. */
+typedef struct store_claims {
+  store_claim **slots;
+  size_t nslots, n;
+} store_claims;
+
+/* A claim not in any table yet; NULL when memory is short. */
+STORE_HIDDEN store_claim *apsched__pstore_claim_new(const char *job_id, int64_t t, int64_t token);
+/* Keeps c (replacing a claim of the same run). */
+STORE_HIDDEN void apsched__pstore_claims_put(store_claims *cs, store_claim *c);
+/* The token of a claim held (0: none). */
+STORE_HIDDEN int64_t apsched__pstore_claims_token(store_claims *cs, const char *job_id, int64_t t);
+/* Forgets the claim of (job_id, t) if it still has this token. */
+STORE_HIDDEN void apsched__pstore_claims_drop(store_claims *cs, const char *job_id, int64_t t,
+                                             int64_t token);
+STORE_HIDDEN void apsched__pstore_claims_free(store_claims *cs);
+
+/* -------------------------------------------------------------- clock.c */
+
+enum { STORE_CLOCK_SAMPLES = 8 };
+
+/* The estimated offset of a database's clock from this host's. */
+typedef struct store_clock {
+  _Atomic int64_t offset; /* database minus host, microseconds */
+  atomic_bool known;
+  int64_t rtt[STORE_CLOCK_SAMPLES], sample[STORE_CLOCK_SAMPLES];
+  unsigned next; /* the sampling thread's only */
+} store_clock;
+
+/* Notes one round trip: the host's time before and after, the database's
+ * in between (0: no reading). One thread samples. */
+STORE_HIDDEN void apsched__pstore_clock_sample(store_clock *c, int64_t before, int64_t db,
+                                              int64_t after);
+/* host_now plus the offset of the best recent sample (host_now before any). */
+STORE_HIDDEN apsched_time_t apsched__pstore_clock_now(store_clock *c, apsched_time_t host_now);
 
 #endif

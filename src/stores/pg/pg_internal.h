@@ -101,27 +101,11 @@ PG_HIDDEN int apsched__pg_schema_ensure(pg_link *l, bool existing_only);
 
 /* ---------------------------------------------------------------- store */
 
-/* A run this store claimed: what its later writes are fenced with. */
-typedef struct pg_claim {
-  struct pg_claim *next;
-  int64_t scheduled_time;
-  int64_t token;
-  char job_id[]; /* NUL-terminated */
-} pg_claim;
-
-/* The claims this store holds, by (job id, scheduled time). */
-typedef struct pg_claims {
-  pg_claim **slots;
-  size_t nslots, n;
-} pg_claims;
-
 /* A report to hand to the scheduler once the batch that found it commits. */
 typedef struct pg_report {
   struct pg_report *next;
   char *job_id, *why;
 } pg_report;
-
-enum { PG_CLOCK_SAMPLES = 8 };
 
 typedef struct pg_store {
   apsched_jobstore base;
@@ -144,8 +128,8 @@ typedef struct pg_store {
   /* mu guards what executor threads and the heartbeat thread share with
    * the store's calls: claims, sched, and the start connection. */
   pthread_mutex_t mu;
-  pg_claims claims;          /* committed claims (tokens) */
-  pg_claim *pending;         /* claims of the open batch, kept once it commits */
+  store_claims claims;       /* committed claims (tokens) */
+  store_claim *pending;         /* claims of the open batch, kept once it commits */
   pg_report *reports;        /* reports of the open batch (or runs_closed's) */
   int64_t *closing;          /* runs_closed's tokens, until its write ends */
   pthread_mutex_t start_mu;  /* guards start */
@@ -159,11 +143,7 @@ typedef struct pg_store {
   int wake[2];               /* a pipe that ends the heartbeat thread's wait */
   atomic_bool stopping;
 
-  /* The database's clock (clock.c). */
-  _Atomic int64_t clock_offset; /* database minus host, microseconds */
-  atomic_bool clock_known;
-  int64_t clock_rtt[PG_CLOCK_SAMPLES], clock_sample[PG_CLOCK_SAMPLES];
-  unsigned clock_next;       /* heartbeat thread only */
+  store_clock clock;         /* the database's clock, sampled by the heartbeat thread */
 } pg_store;
 
 /* Test hooks: the store's connection (to find its backend and terminate

@@ -93,92 +93,9 @@ int apsched__pg_runs_init(pg_store *ps) {
   return APSCHED_OK;
 }
 
-/* ---------------------------------------------------------------- claims */
-
-static uint64_t claim_hash(const char *job_id, int64_t t) {
-  uint64_t h = 1469598103934665603ULL ^ (uint64_t)t;
-  for (const unsigned char *p = (const unsigned char *)job_id; *p; p++) h = (h ^ *p) * 1099511628211ULL;
-  return h;
-}
-
-static pg_claim *claim_new(const char *job_id, int64_t t, int64_t token) {
-  size_t len = strlen(job_id) + 1;
-  pg_claim *c = malloc(sizeof *c + len);
-  if (!c) return NULL;
-  c->next = NULL;
-  c->scheduled_time = t;
-  c->token = token;
-  memcpy(c->job_id, job_id, len);
-  return c;
-}
-
-/* The slot holding (job_id, t), or where it would go. mu held. */
-static pg_claim **claim_slot(pg_claims *cs, const char *job_id, int64_t t) {
-  pg_claim **p = &cs->slots[claim_hash(job_id, t) % cs->nslots];
-  while (*p && ((*p)->scheduled_time != t || strcmp((*p)->job_id, job_id) != 0)) p = &(*p)->next;
-  return p;
-}
-
-/* Keeps c (replacing a claim of the same run). mu held. */
-static void claims_put(pg_claims *cs, pg_claim *c) {
-  if (cs->n + 1 > cs->nslots) {
-    size_t nslots = cs->nslots ? cs->nslots * 2 : 64;
-    pg_claim **slots = calloc(nslots, sizeof *slots);
-    if (slots) { /* short of memory, the chains just grow longer */
-      for (size_t i = 0; i < cs->nslots; i++)
-        for (pg_claim *e = cs->slots[i], *next; e; e = next) {
-          next = e->next;
-          size_t k = claim_hash(e->job_id, e->scheduled_time) % nslots;
-          e->next = slots[k];
-          slots[k] = e;
-        }
-      free(cs->slots);
-      cs->slots = slots;
-      cs->nslots = nslots;
-    }
-  }
-  pg_claim **p = claim_slot(cs, c->job_id, c->scheduled_time);
-  if (*p) {
-    pg_claim *old = *p;
-    c->next = old->next;
-    free(old);
-    cs->n--;
-  }
-  *p = c;
-  cs->n++;
-}
-
-/* The token of a claim this store holds (0: none). mu held. */
-static int64_t claims_token(pg_claims *cs, const char *job_id, int64_t t) {
-  if (cs->n == 0) return 0;
-  pg_claim *c = *claim_slot(cs, job_id, t);
-  return c ? c->token : 0;
-}
-
-/* Forgets the claim of (job_id, t) if it still has this token. mu held. */
-static void claims_drop(pg_claims *cs, const char *job_id, int64_t t, int64_t token) {
-  if (cs->n == 0) return;
-  pg_claim **p = claim_slot(cs, job_id, t);
-  if (!*p || (*p)->token != token) return;
-  pg_claim *c = *p;
-  *p = c->next;
-  free(c);
-  cs->n--;
-}
-
-static void claims_free(pg_claims *cs) {
-  for (size_t i = 0; i < cs->nslots; i++)
-    for (pg_claim *e = cs->slots[i], *next; e; e = next) {
-      next = e->next;
-      free(e);
-    }
-  free(cs->slots);
-  *cs = (pg_claims){0};
-}
-
 /* Notes a claim of the open batch. */
 static int pending_add(pg_store *ps, const char *job_id, int64_t t, int64_t token) {
-  pg_claim *c = claim_new(job_id, t, token);
+  store_claim *c = apsched__pstore_claim_new(job_id, t, token);
   if (!c) return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
   c->next = ps->pending;
   ps->pending = c;
@@ -220,10 +137,10 @@ static void reports_flush(pg_store *ps, bool deliver) {
 void apsched__pg_batch_done(pg_store *ps, bool committed) {
   pthread_mutex_lock(&ps->mu);
   while (ps->pending) {
-    pg_claim *c = ps->pending;
+    store_claim *c = ps->pending;
     ps->pending = c->next;
     c->next = NULL;
-    if (committed) claims_put(&ps->claims, c);
+    if (committed) apsched__pstore_claims_put(&ps->claims, c);
     else free(c);
   }
   pthread_mutex_unlock(&ps->mu);
@@ -232,7 +149,7 @@ void apsched__pg_batch_done(pg_store *ps, bool committed) {
 
 void apsched__pg_runs_free(pg_store *ps) {
   apsched__pg_batch_done(ps, false);
-  claims_free(&ps->claims);
+  apsched__pstore_claims_free(&ps->claims);
   if (ps->runs_sql)
     for (int q = 0; q < R_COUNT; q++) free(ps->runs_sql[q]);
   free(ps->runs_sql);
@@ -348,7 +265,7 @@ int apsched__pg_runs_closed(pg_store *ps, const apsched_run_result *results, siz
   }
   pthread_mutex_lock(&ps->mu);
   for (size_t i = 0; i < n; i++)
-    tokens[i] = claims_token(&ps->claims, results[i].job_id, results[i].scheduled_time);
+    tokens[i] = apsched__pstore_claims_token(&ps->claims, results[i].job_id, results[i].scheduled_time);
   pthread_mutex_unlock(&ps->mu);
   int rc = APSCHED_OK;
   apsched_time_t latest = APSCHED_TIME_NONE;
@@ -401,7 +318,7 @@ void apsched__pg_runs_closed_done(pg_store *ps, const apsched_run_result *result
   if (committed && tokens) {
     pthread_mutex_lock(&ps->mu);
     for (size_t i = 0; i < n; i++)
-      if (tokens[i]) claims_drop(&ps->claims, results[i].job_id, results[i].scheduled_time, tokens[i]);
+      if (tokens[i]) apsched__pstore_claims_drop(&ps->claims, results[i].job_id, results[i].scheduled_time, tokens[i]);
     pthread_mutex_unlock(&ps->mu);
   }
   free(tokens);
@@ -483,7 +400,7 @@ int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max) 
 
 int apsched__pg_run_starting(pg_store *ps, const char *job_id, apsched_time_t t) {
   pthread_mutex_lock(&ps->mu);
-  int64_t token = claims_token(&ps->claims, job_id, t);
+  int64_t token = apsched__pstore_claims_token(&ps->claims, job_id, t);
   pthread_mutex_unlock(&ps->mu);
   if (token == 0)
     return apsched__pstore_error(APSCHED_ESTATE,

@@ -1,0 +1,472 @@
+/* Run records: every run a scheduler claims is a hash {P}:run:ID:T from the
+ * commit that recorded it (the same script that stored its job's next run
+ * time) until it ended, so who runs what is on the server, not in any one
+ * process. Each claim has a token; the store keeps the tokens it holds
+ * (../common/claims.c) and names owner and token in every later write of
+ * the run (start, end): a write that finds another owner or token means the
+ * claim was lost (a survivor took the run over while this scheduler was
+ * stalled) and is reported, never retried.
+ *
+ * Runs of a dead scheduler (its liveness key gone) are taken over by
+ * claim_orphans' script: at-least-once runs as attempt + 1, at-most-once
+ * runs that never started as the same attempt; at-most-once runs that had
+ * started are lost with their scheduler: deleted and reported.
+ *
+ * A commit whose reply was lost may have been applied: its runs are "in
+ * doubt", and so are runs taken over in a batch whose commit failed. The
+ * next claim_orphans offers each again if it is still this scheduler's
+ * claim and has not started, so none is left open for ever. */
+#include "redis_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int oom(void) { return apsched__pstore_error(APSCHED_ENOMEM, "redis store: out of memory"); }
+
+static const char *delivery_text(const apsched_job_record *rec) {
+  return rec->flags & APSCHED_JOB_AT_LEAST_ONCE ? "at_least_once" : "at_most_once";
+}
+
+/* Reports a problem with a job to the scheduler that opened the store. */
+static void report(redis_store *rs, const char *job_id, const char *why) {
+  if (rs->b.sched && rs->b.alias) apsched_store_report(rs->b.sched, rs->b.alias, job_id, why);
+}
+
+/* Prepends (job_id, t, token) to *list; false when memory is short. */
+static bool note(store_claim **list, const char *job_id, int64_t t, int64_t token) {
+  store_claim *c = apsched__pstore_claim_new(job_id, t, token);
+  if (!c) return false;
+  c->next = *list;
+  *list = c;
+  return true;
+}
+
+void apsched__redis_unstage(redis_store *rs) {
+  for (size_t i = 0; i < rs->nstaged; i++) {
+    free(rs->staged[i].expected);
+    free(rs->staged[i].taken);
+    free(rs->staged[i].times);
+  }
+  rs->nstaged = 0;
+  /* Runs taken over in a batch that is given up stay this scheduler's. */
+  pthread_mutex_lock(&rs->mu);
+  while (rs->pending) {
+    store_claim *c = rs->pending;
+    rs->pending = c->next;
+    c->next = rs->doubt;
+    rs->doubt = c;
+  }
+  pthread_mutex_unlock(&rs->mu);
+}
+
+/* ------------------------------------------------------------- runs_open */
+
+int apsched__redis_runs_open(redis_store *rs, const apsched_job_record *rec,
+                             const apsched_time_t *times, size_t n, bool *track) {
+  redis_staged *s = NULL;
+  for (size_t i = 0; i < rs->nstaged && !s; i++)
+    if (rs->staged[i].rec == rec) s = &rs->staged[i];
+  if (!rs->batch || rs->batch_failed || !s || s->released)
+    return apsched__pstore_error(APSCHED_EBACKEND,
+                                 "redis prefix '%s': runs_open outside a claimed batch (or the "
+                                 "batch failed after an earlier error)",
+                                 rs->prefix);
+  if (n == 0) return APSCHED_OK;
+  /* The job is claimed: until the commit no other scheduler adds runs of it. */
+  unsigned max = rec->max_instances ? rec->max_instances : 1;
+  if (s->instances >= (long)max)
+    return apsched__pstore_error(APSCHED_EBUSY,
+                                 "redis prefix '%s': job '%.64s': %ld of its at most %u instances "
+                                 "are in progress across schedulers",
+                                 rs->prefix, rec->id, s->instances, max);
+  for (size_t i = 0; s->taken && i < n; i++) {
+    char key[32];
+    snprintf(key, sizeof key, ",%" PRId64 ",", times[i]);
+    if (strstr(s->taken, key))
+      return apsched__pstore_error(APSCHED_EBUSY,
+                                   "redis prefix '%s': job '%.64s': a run at one of these times "
+                                   "is already recorded",
+                                   rs->prefix, rec->id);
+  }
+  free(s->times);
+  if (!(s->times = malloc(n * sizeof *times))) return oom();
+  memcpy(s->times, times, n * sizeof *times);
+  s->ntimes = n;
+  *track = true;
+  return APSCHED_OK;
+}
+
+/* ---------------------------------------------------------------- commit */
+
+enum { JOB_ARGS = 7, META_ARGS = 8 };
+
+/* The text of each number the commit sends, for as long as the call. */
+typedef struct commit_texts {
+  char token[24], next[24], trig[24], nruns[16], max_instances[16], max_runtime[16];
+  char (*times)[24];
+} commit_texts;
+
+int apsched__redis_commit(redis_store *rs) {
+  size_t njobs = 0, nargs = 2;
+  for (size_t i = 0; i < rs->nstaged; i++) {
+    if (!rs->staged[i].released) continue;
+    njobs++;
+    nargs += JOB_ARGS + (rs->staged[i].ntimes ? META_ARGS + rs->staged[i].ntimes : 0);
+  }
+  int rc = APSCHED_OK;
+  if (njobs > 0) {
+    const char **argv = malloc(nargs * sizeof *argv);
+    size_t *lens = malloc(nargs * sizeof *lens);
+    commit_texts *tx = calloc(njobs, sizeof *tx);
+    char count[24];
+    bool ok = argv && lens && tx;
+    size_t k = 0, j = 0;
+#define ARG(text, len) (argv[k] = (text), lens[k++] = (len))
+#define STR(text) ARG(text, strlen(text))
+    if (ok) {
+      snprintf(count, sizeof count, "%zu", njobs);
+      STR(rs->id);
+      STR(count);
+    }
+    for (size_t i = 0; ok && i < rs->nstaged; i++) {
+      redis_staged *s = &rs->staged[i];
+      if (!s->released) continue;
+      commit_texts *t = &tx[j++];
+      const apsched_job_record *rec = s->rec;
+      if (s->next == APSCHED_TIME_NONE) t->next[0] = '\0';
+      else snprintf(t->next, sizeof t->next, "%" PRId64, s->next);
+      if (s->trigger == APSCHED_TIME_NONE) t->trig[0] = '\0';
+      else snprintf(t->trig, sizeof t->trig, "%" PRId64, s->trigger);
+      snprintf(t->nruns, sizeof t->nruns, "%zu", s->ntimes);
+      snprintf(t->token, sizeof t->token, "%lld", s->token);
+      STR(rec->id);
+      STR(t->token);
+      STR(s->expected);
+      STR(t->next);
+      STR(t->trig);
+      STR(s->remove ? "1" : "0");
+      STR(t->nruns);
+      if (s->ntimes == 0) continue;
+      if (!(t->times = malloc(s->ntimes * sizeof *t->times))) {
+        ok = false;
+        break;
+      }
+      size_t arglen = 0;
+      const void *arg = apsched_job_args_bytes(rec->args, &arglen);
+      snprintf(t->max_instances, sizeof t->max_instances, "%u",
+               rec->max_instances ? rec->max_instances : 1);
+      snprintf(t->max_runtime, sizeof t->max_runtime, "%" PRIu32, rec->max_runtime_ms);
+      STR(rec->name ? "1" : "0");
+      STR(rec->name ? rec->name : "");
+      STR(rec->func->name);
+      STR(rec->executor);
+      ARG(arglen ? arg : "", arglen);
+      STR(t->max_instances);
+      STR(t->max_runtime);
+      STR(delivery_text(rec));
+      for (size_t x = 0; x < s->ntimes; x++) {
+        snprintf(t->times[x], sizeof t->times[x], "%" PRId64, s->times[x]);
+        STR(t->times[x]);
+      }
+    }
+#undef STR
+#undef ARG
+    if (!ok) {
+      rc = oom();
+    } else {
+      redisReply *r = apsched__redis_script(&rs->link, S_COMMIT, rs->root, (int)k, argv, lens,
+                                            "committing the claimed jobs", &rc);
+      freeReplyObject(r);
+    }
+    /* Applied (rc OK), or perhaps applied (the reply was lost with the
+     * connection): either way this scheduler holds the runs' claims, in
+     * doubt when unknown. A refusal by the script wrote nothing. */
+    bool unknown = rc != APSCHED_OK && ok && !rs->link.c;
+    pthread_mutex_lock(&rs->mu);
+    for (size_t i = 0; i < rs->nstaged && (rc == APSCHED_OK || unknown); i++) {
+      redis_staged *s = &rs->staged[i];
+      for (size_t x = 0; s->released && x < s->ntimes; x++) {
+        if (unknown) {
+          note(&rs->doubt, s->rec->id, s->times[x], s->token);
+          continue;
+        }
+        store_claim *c = apsched__pstore_claim_new(s->rec->id, s->times[x], s->token);
+        if (c) apsched__pstore_claims_put(&rs->claims, c);
+        /* (Short of memory, its start is refused: reported, not run twice.) */
+      }
+    }
+    pthread_mutex_unlock(&rs->mu);
+    for (size_t i = 0; tx && i < njobs; i++) free(tx[i].times);
+    free(tx);
+    free(argv);
+    free(lens);
+    /* What was sent leaves the batch. */
+    size_t kept = 0;
+    for (size_t i = 0; i < rs->nstaged; i++) {
+      redis_staged *s = &rs->staged[i];
+      if (s->released) {
+        free(s->expected);
+        free(s->taken);
+        free(s->times);
+      } else {
+        rs->staged[kept++] = *s;
+      }
+    }
+    rs->nstaged = kept;
+  }
+  /* Runs taken over in this batch: this scheduler's now, or in doubt. */
+  pthread_mutex_lock(&rs->mu);
+  while (rs->pending) {
+    store_claim *c = rs->pending;
+    rs->pending = c->next;
+    c->next = NULL;
+    if (rc == APSCHED_OK) {
+      apsched__pstore_claims_put(&rs->claims, c);
+    } else {
+      c->next = rs->doubt;
+      rs->doubt = c;
+    }
+  }
+  pthread_mutex_unlock(&rs->mu);
+  return rc;
+}
+
+/* ----------------------------------------------------------- runs_closed */
+
+static const char *const outcome_text[] = {
+    [APSCHED_RUN_EXECUTED] = "executed",
+    [APSCHED_RUN_FAILED] = "failed",
+    [APSCHED_RUN_MISSED] = "missed",
+    [APSCHED_RUN_SKIPPED] = "skipped",
+};
+
+enum { CLOSE_ARGS = 9 };
+
+typedef struct close_texts {
+  char t[24], token[24], attempt[16], started[24], finished[24], retval[16];
+} close_texts;
+
+int apsched__redis_runs_closed(redis_store *rs, const apsched_run_result *results, size_t n) {
+  close_texts *tx = calloc(n, sizeof *tx);
+  int64_t *tokens = calloc(n, sizeof *tokens);
+  const char **argv = malloc((3 + CLOSE_ARGS * n) * sizeof *argv);
+  if (!tx || !tokens || !argv) {
+    free(tx);
+    free(tokens);
+    free(argv);
+    return oom();
+  }
+  pthread_mutex_lock(&rs->mu);
+  for (size_t i = 0; i < n; i++)
+    tokens[i] = apsched__pstore_claims_token(&rs->claims, results[i].job_id, results[i].scheduled_time);
+  pthread_mutex_unlock(&rs->mu);
+  char keep[24], count[24];
+  int64_t r = rs->history_retention;
+  if (r == APSCHED_REDIS_HISTORY_FOREVER) snprintf(keep, sizeof keep, "-1");
+  else snprintf(keep, sizeof keep, "%" PRId64, r == 0 ? 0 : r / 1000 > 0 ? r / 1000 : 1);
+  snprintf(count, sizeof count, "%zu", n);
+  size_t k = 0;
+  argv[k++] = rs->id;
+  argv[k++] = keep;
+  argv[k++] = count;
+  for (size_t i = 0; i < n; i++) {
+    const apsched_run_result *res = &results[i];
+    close_texts *t = &tx[i];
+    unsigned outcome = (unsigned)res->outcome <= APSCHED_RUN_SKIPPED ? res->outcome : APSCHED_RUN_FAILED;
+    snprintf(t->t, sizeof t->t, "%" PRId64, res->scheduled_time);
+    snprintf(t->token, sizeof t->token, "%" PRId64, tokens[i]);
+    snprintf(t->attempt, sizeof t->attempt, "%u", res->attempt);
+    if (res->started_at == APSCHED_TIME_NONE) t->started[0] = '\0';
+    else snprintf(t->started, sizeof t->started, "%" PRId64, res->started_at);
+    snprintf(t->finished, sizeof t->finished, "%" PRId64, res->finished_at);
+    snprintf(t->retval, sizeof t->retval, "%d", res->retval);
+    const char *vals[CLOSE_ARGS] = {res->job_id, t->t,        t->token,         t->attempt,
+                                    t->started,  t->finished, outcome_text[outcome], t->retval,
+                                    res->error ? res->error : ""};
+    for (int v = 0; v < CLOSE_ARGS; v++) argv[k++] = vals[v];
+  }
+  int rc;
+  redisReply *reply = apsched__redis_script(&rs->link, S_CLOSE, rs->root, (int)k, argv, NULL,
+                                            "closing run records", &rc);
+  if (reply && (reply->type != REDIS_REPLY_ARRAY || reply->elements != n))
+    rc = apsched__redis_fail(&rs->link, "closing run records", "unexpected reply");
+  if (rc == APSCHED_OK) {
+    for (size_t i = 0; i < n; i++) {
+      if (tokens[i] == 0) continue;
+      pthread_mutex_lock(&rs->mu);
+      apsched__pstore_claims_drop(&rs->claims, results[i].job_id, results[i].scheduled_time, tokens[i]);
+      pthread_mutex_unlock(&rs->mu);
+      if (reply->element[i]->integer >= 0) continue;
+      char when[48], why[256];
+      apsched_time_format(results[i].scheduled_time, NULL, when, sizeof when);
+      snprintf(why, sizeof why,
+               "the claim of the run scheduled at %s was lost (another scheduler took it over "
+               "while this one was stalled): its end is not recorded",
+               when);
+      report(rs, results[i].job_id, why);
+    }
+  }
+  freeReplyObject(reply);
+  free(tx);
+  free(tokens);
+  free(argv);
+  return rc;
+}
+
+/* --------------------------------------------------------- claim_orphans */
+
+/* A record to run a taken-over run with, from the script's 12 values.
+ * NULL when memory is short. */
+static apsched_job_record *orphan_record(redis_store *rs, redisReply **v) {
+  apsched_job_record *rec = apsched_job_record_new(v[0]->str);
+  if (!rec) return NULL;
+  bool has_name = strcmp(v[4]->str, "1") == 0;
+  rec->func = apsched_func_by_name(v[6]->str[0] ? v[6]->str : "(no function)");
+  rec->executor = apsched__pstore_intern(&rs->b, v[7]->str[0] ? v[7]->str : "default");
+  if (has_name) rec->name = strdup(v[5]->str);
+  if (v[8]->len > 0) rec->args = apsched_job_args_new(v[8]->str, v[8]->len);
+  long long mi = strtoll(v[9]->str, NULL, 10), mr = strtoll(v[10]->str, NULL, 10);
+  rec->max_instances = (uint16_t)(mi >= 1 && mi <= UINT16_MAX ? mi : 1);
+  rec->max_runtime_ms = (uint32_t)(mr >= 0 && mr <= UINT32_MAX ? mr : 0);
+  rec->misfire_grace_ms = UINT32_MAX;
+  rec->flags = strcmp(v[11]->str, "at_least_once") == 0 ? APSCHED_JOB_AT_LEAST_ONCE : 0;
+  rec->next_run_time = rec->trigger_time = APSCHED_TIME_NONE;
+  if (!rec->func || !rec->executor || (has_name && !rec->name) || (v[8]->len > 0 && !rec->args)) {
+    apsched_job_record_free(rec);
+    return NULL;
+  }
+  return rec;
+}
+
+static int by_time(const void *a, const void *b) {
+  const apsched_orphan_run *x = a, *y = b;
+  if (x->scheduled_time != y->scheduled_time) return x->scheduled_time < y->scheduled_time ? -1 : 1;
+  return strcmp(x->rec->id, y->rec->id);
+}
+
+enum { TAKEN_VALUES = 12, LOST_VALUES = 3 };
+
+int apsched__redis_orphans(redis_store *rs, apsched_orphan_run *out, size_t max) {
+  /* The runs in doubt, up to max, leave the list while the script runs. */
+  pthread_mutex_lock(&rs->mu);
+  store_claim *doubt = NULL, **tail = &rs->doubt;
+  size_t nd = 0;
+  while (*tail && nd < max) {
+    store_claim *c = *tail;
+    *tail = c->next;
+    c->next = doubt;
+    doubt = c;
+    nd++;
+  }
+  pthread_mutex_unlock(&rs->mu);
+  const char **argv = malloc((3 + 3 * nd) * sizeof *argv);
+  char (*num)[24] = malloc((2 + 2 * nd) * sizeof *num);
+  int rc = argv && num ? APSCHED_OK : oom();
+  redisReply *r = NULL;
+  if (rc == APSCHED_OK) {
+    size_t k = 0, m = 0;
+    argv[k++] = rs->id;
+    snprintf(num[m], sizeof num[m], "%zu", max);
+    argv[k++] = num[m++];
+    snprintf(num[m], sizeof num[m], "%zu", nd);
+    argv[k++] = num[m++];
+    for (store_claim *c = doubt; c; c = c->next) {
+      argv[k++] = c->job_id;
+      snprintf(num[m], sizeof num[m], "%" PRId64, c->scheduled_time);
+      argv[k++] = num[m++];
+      snprintf(num[m], sizeof num[m], "%" PRId64, c->token);
+      argv[k++] = num[m++];
+    }
+    r = apsched__redis_script(&rs->link, S_ORPHANS, rs->root, (int)k, argv, NULL,
+                              "taking over the runs of dead schedulers", &rc);
+  }
+  free(argv);
+  free(num);
+  if (r && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->elements % TAKEN_VALUES || r->element[1]->elements % LOST_VALUES))
+    rc = apsched__redis_fail(&rs->link, "taking over the runs of dead schedulers", "unexpected reply");
+  if (rc != APSCHED_OK) {
+    /* Still in doubt: offered again next time. */
+    pthread_mutex_lock(&rs->mu);
+    while (doubt) {
+      store_claim *c = doubt;
+      doubt = c->next;
+      c->next = rs->doubt;
+      rs->doubt = c;
+    }
+    pthread_mutex_unlock(&rs->mu);
+    freeReplyObject(r);
+    return rc;
+  }
+  while (doubt) { /* settled: offered below, or no longer this scheduler's */
+    store_claim *c = doubt;
+    doubt = c->next;
+    free(c);
+  }
+  size_t n = 0;
+  const redisReply *taken = r->element[0], *lost = r->element[1];
+  for (size_t i = 0; i < taken->elements; i += TAKEN_VALUES) {
+    redisReply **v = taken->element + i;
+    int64_t t = strtoll(v[1]->str, NULL, 10), token = strtoll(v[3]->str, NULL, 10);
+    long attempt = strtol(v[2]->str, NULL, 10);
+    apsched_job_record *rec = orphan_record(rs, v);
+    if (!rec || !note(&rs->pending, v[0]->str, t, token)) {
+      /* Short of memory: it stays this scheduler's, in doubt. */
+      pthread_mutex_lock(&rs->mu);
+      note(&rs->doubt, v[0]->str, t, token);
+      pthread_mutex_unlock(&rs->mu);
+      apsched_job_record_free(rec);
+      continue;
+    }
+    out[n++] = (apsched_orphan_run){.rec = rec, .scheduled_time = t,
+                                    .attempt = attempt >= 1 && attempt < UINT32_MAX ? (unsigned)attempt : 1};
+  }
+  for (size_t i = 0; i < lost->elements; i += LOST_VALUES) {
+    redisReply **v = lost->element + i;
+    char when[48], why[320];
+    apsched_time_format(strtoll(v[1]->str, NULL, 10), NULL, when, sizeof when);
+    snprintf(why, sizeof why,
+             "run of job %.64s scheduled at %s was lost with scheduler %.40s (at most once)",
+             v[0]->str, when, v[2]->str);
+    report(rs, v[0]->str, why);
+  }
+  freeReplyObject(r);
+  qsort(out, n, sizeof *out, by_time);
+  return (int)n;
+}
+
+/* ---------------------------------------------------------- run_starting */
+
+int apsched__redis_run_starting(redis_store *rs, const char *job_id, apsched_time_t t) {
+  pthread_mutex_lock(&rs->mu);
+  int64_t token = apsched__pstore_claims_token(&rs->claims, job_id, t);
+  pthread_mutex_unlock(&rs->mu);
+  if (token == 0)
+    return apsched__pstore_error(APSCHED_ESTATE,
+                                 "redis prefix '%s': job '%.64s': this scheduler holds no claim "
+                                 "of the run scheduled at %" PRId64,
+                                 rs->prefix, job_id, t);
+  char when[24], tok[24];
+  snprintf(when, sizeof when, "%" PRId64, t);
+  snprintf(tok, sizeof tok, "%" PRId64, token);
+  const char *argv[4] = {job_id, when, rs->id, tok};
+  /* Its own connection: executor threads call this while the store's
+   * connection is busy with the loop's calls. */
+  pthread_mutex_lock(&rs->start_mu);
+  int rc;
+  redisReply *r = apsched__redis_script(&rs->start, S_START, rs->root, 4, argv, NULL,
+                                        "recording the start of a run", &rc);
+  pthread_mutex_unlock(&rs->start_mu);
+  if (r && (r->type != REDIS_REPLY_INTEGER || r->integer != 1)) {
+    char at[48];
+    apsched_time_format(t, NULL, at, sizeof at);
+    rc = apsched__pstore_error(APSCHED_ESTATE,
+                               "redis prefix '%s': job '%.64s': the claim of this run (scheduled "
+                               "at %s) was lost: another scheduler took it over",
+                               rs->prefix, job_id, at);
+  }
+  freeReplyObject(r);
+  return rc;
+}

@@ -1,0 +1,308 @@
+/* The store's Lua scripts. Each runs atomically on the server, so what one
+ * script does (claim due jobs; record a batch's runs and advance its jobs;
+ * take over a dead scheduler's runs; start or close a run) is seen by the
+ * other schedulers all at once or not at all. KEYS[1] is the root "{P}":
+ * every key a script touches is built from it and so shares its hash slot.
+ * Times are microseconds as decimal text, passed through unchanged (a Lua
+ * number would print them in exponent form); the server's TIME is the
+ * clock of leases and of started_at / claimed_at. */
+#include "redis_internal.h"
+
+/* What every script starts with: the root, the server's time as text, a
+ * hash as a Lua table, and the wake-up channel. */
+#define PRELUDE                                                                                \
+  "local R = KEYS[1]\n"                                                                        \
+  "local function now_us() local t = redis.call('TIME')\n"                                     \
+  "  return t[1] .. string.format('%06d', tonumber(t[2])) end\n"                               \
+  "local function fields(key) local h = redis.call('HGETALL', key) local f = {}\n"             \
+  "  for i = 1, #h, 2 do f[h[i]] = h[i + 1] end return f end\n"
+
+static const char *const texts[S_COUNT] = {
+    /* ARGV: n, then per job: id, mode (add | upsert | update), next ("":
+     * paused), nf, nf field/value pairs. All or nothing: every check comes
+     * before the first write. Returns {"ok"} or {"exists" | "missing", index}. */
+    [S_PUT] = PRELUDE
+    "local n, i, jobs, seen = tonumber(ARGV[1]), 2, {}, {}\n"
+    "for j = 1, n do\n"
+    "  local job = {id = ARGV[i], mode = ARGV[i + 1], next = ARGV[i + 2], nf = tonumber(ARGV[i + 3]), at = i + 4}\n"
+    "  i = i + 4 + 2 * job.nf\n"
+    "  local exists = redis.call('EXISTS', R .. ':job:' .. job.id) == 1 or redis.call('ZSCORE', R .. ':jobs', job.id)\n"
+    "  if (job.mode == 'add' and (exists or seen[job.id])) then return {'exists', j - 1} end\n"
+    "  if (job.mode == 'update' and not exists) then return {'missing', j - 1} end\n"
+    "  seen[job.id] = true\n"
+    "  jobs[j] = job\n"
+    "end\n"
+    "for _, job in ipairs(jobs) do\n"
+    "  local key = R .. ':job:' .. job.id\n"
+    "  redis.call('DEL', key)\n"
+    "  redis.call('HSET', key, unpack(ARGV, job.at, job.at + 2 * job.nf - 1))\n"
+    "  redis.call('ZADD', R .. ':jobs', 0, job.id)\n"
+    "  if job.next == '' then redis.call('ZREM', R .. ':next', job.id)\n"
+    "  else redis.call('ZADD', R .. ':next', job.next, job.id) end\n"
+    "end\n"
+    "redis.call('PUBLISH', R .. ':wakeup', '')\n"
+    "return {'ok'}\n",
+
+    /* ARGV: id, or nothing for all jobs. Returns how many were removed.
+     * Runs in progress keep their records. */
+    [S_REMOVE] = PRELUDE
+    "local ids = ARGV[1] and {ARGV[1]} or redis.call('ZRANGE', R .. ':jobs', 0, -1)\n"
+    "local n = 0\n"
+    "for _, id in ipairs(ids) do\n"
+    "  n = n + math.max(redis.call('DEL', R .. ':job:' .. id), redis.call('ZREM', R .. ':jobs', id))\n"
+    "  redis.call('ZREM', R .. ':next', id)\n"
+    "end\n"
+    "if n > 0 then redis.call('PUBLISH', R .. ':wakeup', '') end\n"
+    "return n\n",
+
+    /* ARGV: ids to pass over (held by this store's batch, known broken).
+     * The earliest next run time of a job no scheduler has claimed, or nil. */
+    [S_NEXT] = PRELUDE
+    "local skip, off = {}, 0\n"
+    "for i = 1, #ARGV do skip[ARGV[i]] = true end\n"
+    "while true do\n"
+    "  local r = redis.call('ZRANGE', R .. ':next', off, off + 63, 'WITHSCORES')\n"
+    "  if #r == 0 then return false end\n"
+    "  for i = 1, #r, 2 do\n"
+    "    if not skip[r[i]] and redis.call('EXISTS', R .. ':claim:' .. r[i]) == 0 then\n"
+    "      return redis.call('HGET', R .. ':job:' .. r[i], 'next_run_time') or r[i + 1]\n"
+    "    end\n"
+    "  end\n"
+    "  off = off + 64\n"
+    "end\n",
+
+    /* ARGV: now, max, owner, lease_ms, ids to pass over. Claims up to max
+     * due jobs no one has claimed, earliest first (ties by id), each with
+     * a claim key expiring after the lease. Returns {token, then per job:
+     * id, its HGETALL (or the error of a key of another type), its open
+     * runs (jobruns HGETALL)}. */
+    [S_CLAIM] = PRELUDE
+    "local now, max, owner, lease = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]\n"
+    "local skip = {}\n"
+    "for i = 5, #ARGV do skip[ARGV[i]] = true end\n"
+    "local token = redis.call('INCR', R .. ':token')\n"
+    "local out, off, got = {token}, 0, 0\n"
+    "while got < max do\n"
+    "  local ids = redis.call('ZRANGEBYSCORE', R .. ':next', '-inf', now, 'LIMIT', off, 64)\n"
+    "  if #ids == 0 then break end\n"
+    "  off = off + #ids\n"
+    "  for _, id in ipairs(ids) do\n"
+    "    if got < max and not skip[id] and redis.call('EXISTS', R .. ':claim:' .. id) == 0 then\n"
+    "      redis.call('SET', R .. ':claim:' .. id, owner .. ' ' .. token, 'PX', lease)\n"
+    "      got = got + 1\n"
+    "      out[#out + 1] = id\n"
+    "      local h = redis.pcall('HGETALL', R .. ':job:' .. id)\n"
+    "      if type(h) == 'table' and h.err then h = h.err end\n"
+    "      out[#out + 1] = h\n"
+    "      out[#out + 1] = redis.call('HGETALL', R .. ':jobruns:' .. id)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return out\n",
+
+    /* ARGV: owner, n, then per job: id, claim token, expected
+     * next_run_time ("": none), next, trigger_time ("": none), remove (0 |
+     * 1), nruns, and with runs: name flag (0 | 1), name, func, executor,
+     * arg, max_instances, max_runtime_ms, delivery, then the times. Every
+     * claim must still be this owner's with its token, else nothing is
+     * written (and the claims still held are let go). Then each job's runs
+     * are recorded (with its claim's token) and its next run time stored,
+     * unless the job was changed since the claim (an update wins, as it
+     * would after the claim's commit). */
+    [S_COMMIT] = PRELUDE
+    "local owner, n, i, jobs = ARGV[1], tonumber(ARGV[2]), 3, {}\n"
+    "for j = 1, n do\n"
+    "  local job = {id = ARGV[i], token = ARGV[i + 1], expected = ARGV[i + 2], next = ARGV[i + 3],\n"
+    "               trig = ARGV[i + 4], remove = ARGV[i + 5], nruns = tonumber(ARGV[i + 6])}\n"
+    "  i = i + 7\n"
+    "  if job.nruns > 0 then\n"
+    "    job.m = {unpack(ARGV, i, i + 7)}\n"
+    "    i = i + 8\n"
+    "    job.times = {unpack(ARGV, i, i + job.nruns - 1)}\n"
+    "    i = i + job.nruns\n"
+    "  end\n"
+    "  jobs[j] = job\n"
+    "end\n"
+    "for _, job in ipairs(jobs) do\n"
+    "  if redis.call('GET', R .. ':claim:' .. job.id) ~= owner .. ' ' .. job.token then\n"
+    "    for _, o in ipairs(jobs) do\n"
+    "      if redis.call('GET', R .. ':claim:' .. o.id) == owner .. ' ' .. o.token then\n"
+    "        redis.call('DEL', R .. ':claim:' .. o.id)\n"
+    "      end\n"
+    "    end\n"
+    "    return redis.error_reply('the claim of job ' .. job.id .. ' ran out (held past the lease)')\n"
+    "  end\n"
+    "end\n"
+    "local now, earlier = now_us(), false\n"
+    "for _, job in ipairs(jobs) do\n"
+    "  local key = R .. ':job:' .. job.id\n"
+    "  for _, t in ipairs(job.times or {}) do\n"
+    "    local rk, m = R .. ':run:' .. job.id .. ':' .. t, job.m\n"
+    "    redis.call('HSET', rk, 'job_id', job.id, 'scheduled_time', t, 'owner', owner, 'token', job.token,\n"
+    "               'attempt', 1, 'claimed_at', now, 'func', m[3], 'executor', m[4],\n"
+    "               'max_instances', m[6], 'max_runtime_ms', m[7], 'delivery', m[8])\n"
+    "    if m[1] == '1' then redis.call('HSET', rk, 'name', m[2]) end\n"
+    "    if m[5] ~= '' then redis.call('HSET', rk, 'arg', m[5]) end\n"
+    "    redis.call('HSET', R .. ':jobruns:' .. job.id, t, job.token)\n"
+    "    redis.call('SADD', R .. ':owned:' .. owner, rk)\n"
+    "    redis.call('SADD', R .. ':owners', owner)\n"
+    "  end\n"
+    "  local cur = redis.call('HGET', key, 'next_run_time') or ''\n"
+    "  if redis.call('EXISTS', key) == 1 and cur == job.expected then\n"
+    "    if job.remove == '1' then\n"
+    "      redis.call('DEL', key)\n"
+    "      redis.call('ZREM', R .. ':jobs', job.id)\n"
+    "      redis.call('ZREM', R .. ':next', job.id)\n"
+    "    elseif job.next == '' then\n"
+    "      redis.call('HDEL', key, 'next_run_time', 'trigger_time')\n"
+    "      redis.call('ZREM', R .. ':next', job.id)\n"
+    "    else\n"
+    "      redis.call('HSET', key, 'next_run_time', job.next)\n"
+    "      if job.trig == '' then redis.call('HDEL', key, 'trigger_time')\n"
+    "      else redis.call('HSET', key, 'trigger_time', job.trig) end\n"
+    "      redis.call('ZADD', R .. ':next', job.next, job.id)\n"
+    "      if job.expected == '' or tonumber(job.next) < tonumber(job.expected) then earlier = true end\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('DEL', R .. ':claim:' .. job.id)\n"
+    "end\n"
+    "if earlier then redis.call('PUBLISH', R .. ':wakeup', '') end\n"
+    "return 1\n",
+
+    /* ARGV: me, max, nd, then nd triples (job id, time, token) of runs in
+     * doubt. Returns {taken, lost}: taken runs (this scheduler's in doubt
+     * first, then those of owners whose liveness key is gone), 12 values
+     * each: job_id, scheduled_time, attempt, token, name flag, name, func,
+     * executor, arg, max_instances, max_runtime_ms, delivery; lost
+     * at-most-once runs that had started (deleted), 3 values each: job_id,
+     * scheduled_time, owner. */
+    [S_ORPHANS] = PRELUDE
+    "local me, max, nd = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local taken, lost, count, now = {}, {}, 0, now_us()\n"
+    "local function put(f)\n"
+    "  count = count + 1\n"
+    "  for _, v in ipairs({f.job_id, f.scheduled_time, f.attempt or '1', f.token, f.name and '1' or '0',\n"
+    "      f.name or '', f.func or '', f.executor or '', f.arg or '', f.max_instances or '1',\n"
+    "      f.max_runtime_ms or '0', f.delivery or 'at_most_once'}) do taken[#taken + 1] = v end\n"
+    "end\n"
+    "for d = 0, nd - 1 do\n"
+    "  local id, t, tok = ARGV[4 + 3 * d], ARGV[5 + 3 * d], ARGV[6 + 3 * d]\n"
+    "  local f = fields(R .. ':run:' .. id .. ':' .. t)\n"
+    "  if count < max and f.owner == me and f.token == tok and not f.started_at then put(f) end\n"
+    "end\n"
+    "for _, owner in ipairs(redis.call('SMEMBERS', R .. ':owners')) do\n"
+    "  if count >= max then break end\n"
+    "  local set = R .. ':owned:' .. owner\n"
+    "  if owner ~= me and redis.call('EXISTS', R .. ':alive:' .. owner) == 0 then\n"
+    "    for _, rk in ipairs(redis.call('SMEMBERS', set)) do\n"
+    "      if count >= max then break end\n"
+    "      local f = fields(rk)\n"
+    "      if f.owner ~= owner then\n"
+    "        redis.call('SREM', set, rk)\n"
+    "      elseif f.delivery ~= 'at_least_once' and f.started_at then\n"
+    "        redis.call('DEL', rk)\n"
+    "        redis.call('SREM', set, rk)\n"
+    "        redis.call('HDEL', R .. ':jobruns:' .. f.job_id, f.scheduled_time)\n"
+    "        for _, v in ipairs({f.job_id, f.scheduled_time, owner}) do lost[#lost + 1] = v end\n"
+    "      else\n"
+    "        local tok = tostring(redis.call('INCR', R .. ':token'))\n"
+    "        if f.delivery == 'at_least_once' then f.attempt = tostring(tonumber(f.attempt or '1') + 1) end\n"
+    "        f.token = tok\n"
+    "        redis.call('HSET', rk, 'owner', me, 'token', tok, 'attempt', f.attempt or '1', 'claimed_at', now)\n"
+    "        redis.call('HDEL', rk, 'started_at')\n"
+    "        redis.call('SMOVE', set, R .. ':owned:' .. me, rk)\n"
+    "        redis.call('SADD', R .. ':owners', me)\n"
+    "        redis.call('HSET', R .. ':jobruns:' .. f.job_id, f.scheduled_time, tok)\n"
+    "        put(f)\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  if redis.call('SCARD', set) == 0 then redis.call('SREM', R .. ':owners', owner) end\n"
+    "end\n"
+    "return {taken, lost}\n",
+
+    /* ARGV: job id, time, me, token. 1 once the start is recorded; 0 when
+     * the run is not this claim's (any more) or has started. */
+    [S_START] = PRELUDE
+    "local rk = R .. ':run:' .. ARGV[1] .. ':' .. ARGV[2]\n"
+    "local f = redis.call('HMGET', rk, 'owner', 'token', 'started_at')\n"
+    "if f[1] ~= ARGV[3] or f[2] ~= ARGV[4] or f[3] then return 0 end\n"
+    "redis.call('HSET', rk, 'started_at', now_us())\n"
+    "return 1\n",
+
+    /* ARGV: me, retention_ms (0: no history; -1: all), n, then per run:
+     * job id, time, token (0: not this store's claim), attempt, started_at,
+     * finished_at, outcome, retval, error. Returns per run: 1 closed, 0 no
+     * such record, -1 the record is another claim's (this one was lost). */
+    [S_CLOSE] = PRELUDE
+    "local me, keep, n, out = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), {}\n"
+    "for k = 0, n - 1 do\n"
+    "  local a = 4 + 9 * k\n"
+    "  local id, t, tok = ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
+    "  local rk = R .. ':run:' .. id .. ':' .. t\n"
+    "  local f = redis.call('HMGET', rk, 'owner', 'token')\n"
+    "  if tok == '0' then out[k + 1] = 0\n"
+    "  elseif f[1] == me and f[2] == tok then\n"
+    "    redis.call('DEL', rk)\n"
+    "    redis.call('HDEL', R .. ':jobruns:' .. id, t)\n"
+    "    redis.call('SREM', R .. ':owned:' .. me, rk)\n"
+    "    out[k + 1] = 1\n"
+    "  elseif f[1] then out[k + 1] = -1\n"
+    "  else out[k + 1] = 0 end\n"
+    "  if keep ~= 0 then\n"
+    "    redis.call('XADD', R .. ':history', '*', 'job_id', id, 'scheduled_time', t, 'attempt', ARGV[a + 3],\n"
+    "      'started_at', ARGV[a + 4], 'finished_at', ARGV[a + 5], 'outcome', ARGV[a + 6],\n"
+    "      'retval', ARGV[a + 7], 'error', ARGV[a + 8])\n"
+    "  end\n"
+    "end\n"
+    "if keep > 0 then\n"
+    "  local t = redis.call('TIME')\n"
+    "  local min = tonumber(t[1]) * 1000 - keep\n"
+    "  if min > 0 then redis.call('XTRIM', R .. ':history', 'MINID', string.format('%d', min)) end\n"
+    "end\n"
+    "return out\n",
+
+    /* ARGV: id, name flag, name, host, pid, lease_ms. The registry entry,
+     * the liveness key (2 x lease), and the pruning of schedulers dead for
+     * 10 x their lease that hold no runs. Returns the server's time at its
+     * end (the closest to the reply, for the clock estimate). */
+    [S_BEAT] = PRELUDE
+    "local id, lease, now = ARGV[1], tonumber(ARGV[6]), now_us()\n"
+    "local key = R .. ':scheduler:' .. id\n"
+    "if redis.call('EXISTS', key) == 0 then redis.call('HSET', key, 'started_at', now) end\n"
+    "redis.call('HSET', key, 'host', ARGV[4], 'pid', ARGV[5], 'lease_ms', ARGV[6], 'heartbeat_at', now)\n"
+    "if ARGV[2] == '1' then redis.call('HSET', key, 'name', ARGV[3]) end\n"
+    "redis.call('SADD', R .. ':schedulers', id)\n"
+    "redis.call('SET', R .. ':alive:' .. id, now, 'PX', 2 * lease)\n"
+    "for _, sid in ipairs(redis.call('SMEMBERS', R .. ':schedulers')) do\n"
+    "  if sid ~= id and redis.call('EXISTS', R .. ':alive:' .. sid) == 0 then\n"
+    "    local f = redis.call('HMGET', R .. ':scheduler:' .. sid, 'heartbeat_at', 'lease_ms')\n"
+    "    local old = not f[1] or tonumber(now) - tonumber(f[1]) > 10000 * tonumber(f[2] or '0')\n"
+    "    if old and redis.call('SCARD', R .. ':owned:' .. sid) == 0 then\n"
+    "      redis.call('DEL', R .. ':scheduler:' .. sid)\n"
+    "      redis.call('SREM', R .. ':schedulers', sid)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return now_us()\n",
+
+    /* The registry, 10 values per scheduler: id, name (nil: none), host,
+     * pid, started_at, heartbeat_at, lease_ms, alive (0 | 1), runs claimed
+     * and not started, runs started. */
+    [S_LIST] = PRELUDE
+    "local out = {}\n"
+    "for _, sid in ipairs(redis.call('SMEMBERS', R .. ':schedulers')) do\n"
+    "  local f = fields(R .. ':scheduler:' .. sid)\n"
+    "  local claimed, running = 0, 0\n"
+    "  for _, rk in ipairs(redis.call('SMEMBERS', R .. ':owned:' .. sid)) do\n"
+    "    if redis.call('HEXISTS', rk, 'started_at') == 1 then running = running + 1\n"
+    "    else claimed = claimed + 1 end\n"
+    "  end\n"
+    "  for _, v in ipairs({sid, f.name or false, f.host or '', f.pid or '0', f.started_at or '0',\n"
+    "      f.heartbeat_at or '0', f.lease_ms or '0', redis.call('EXISTS', R .. ':alive:' .. sid),\n"
+    "      claimed, running}) do out[#out + 1] = v end\n"
+    "end\n"
+    "return out\n",
+};
+
+const char *apsched__redis_script_text(redis_script s) { return texts[s]; }

@@ -1,0 +1,466 @@
+/* The Redis job store (libapsched-redis) against a real server started for
+ * this program (redis_server.h): the conformance kit (each store under a
+ * fresh prefix), the readable layout, restarts, a newer layout refused
+ * untouched, bad options, refusals at add, hashes it cannot decode, run
+ * records and max_instances, and the server stopped and restarted. */
+#include "store_conformance.h"
+#include "persistent_store.h"
+#include "apsched_redis.h"
+#include "stores/redis/redis_internal.h"
+#include "redis_server.h"
+
+static atomic_int prefix_seq;
+
+static void new_prefix(char *buf, size_t len, const char *stem) {
+  snprintf(buf, len, "%s%d", stem, atomic_fetch_add(&prefix_seq, 1));
+}
+
+static apsched_jobstore *open_store(const char *prefix) {
+  apsched_redis_options o = {.url = redis_server_url(), .prefix = prefix};
+  apsched_jobstore *st = NULL;
+  char err[256] = "";
+  apsched__error(APSCHED_OK, "untouched");
+  int rc = apsched_redis_store_create(&o, &st, err, sizeof err);
+  if (rc != APSCHED_OK) fail_msg("redis store under %s: %s (%s)", prefix, apsched_strerror(rc), err);
+  assert_string_equal(apsched_last_error(), "untouched");
+  return st;
+}
+
+static apsched_jobstore *make_store(void *ud) {
+  (void)ud;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "kit");
+  return open_store(prefix);
+}
+
+static char *locate_store(void *ud, apsched_jobstore *st) {
+  (void)ud;
+  return strdup(apsched__redis_store_prefix(st));
+}
+
+static apsched_jobstore *open_store_at(void *ud, const char *prefix) {
+  (void)ud;
+  return open_store(prefix);
+}
+
+static apsched_jobstore *open_where(const char *prefix) { return open_store(prefix); }
+
+/* ------------------------------------------------------------- helpers */
+
+/* A command on c (printf-style, as redis-cli takes it); the reply. */
+static redisReply *cmd(redisContext *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *r = redisvCommand(c, fmt, ap);
+  va_end(ap);
+  if (!r || r->type == REDIS_REPLY_ERROR) fail_msg("%s: %s", fmt, r ? r->str : c->errstr);
+  return r;
+}
+
+/* Every field of a hash as "field=value|..." sorted by field; NULL if absent. */
+static int by_text(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static char *hash_text(redisContext *c, const char *key) {
+  redisReply *r = cmd(c, "HGETALL %s", key);
+  if (r->elements == 0) {
+    freeReplyObject(r);
+    return NULL;
+  }
+  char *items[64];
+  size_t n = 0;
+  for (size_t i = 0; i + 1 < r->elements && n < 64; i += 2) {
+    char *item = malloc(r->element[i]->len + r->element[i + 1]->len * 4 + 4);
+    size_t k = (size_t)sprintf(item, "%s=", r->element[i]->str);
+    for (size_t j = 0; j < r->element[i + 1]->len; j++) {
+      unsigned char ch = (unsigned char)r->element[i + 1]->str[j];
+      k += (size_t)(ch >= 0x20 && ch < 0x7f ? sprintf(item + k, "%c", ch) : sprintf(item + k, "\\x%02x", ch));
+    }
+    items[n++] = item;
+  }
+  qsort(items, n, sizeof *items, by_text);
+  char *out = calloc(1, 4096);
+  for (size_t i = 0; i < n; i++) {
+    strncat(out, items[i], 4000 - strlen(out));
+    strncat(out, "|", 4000 - strlen(out));
+    free(items[i]);
+  }
+  freeReplyObject(r);
+  return out;
+}
+
+static apsched_job_record *plain_record(const char *id, apsched_time_t next) {
+  apsched_job_record *r = apsched__record_new(id);
+  r->trigger = every(10 * APSCHED_SEC, T0);
+  r->func = apsched_func_by_name(TICK);
+  r->executor = "default";
+  r->misfire_grace_ms = UINT32_MAX;
+  r->max_instances = 1;
+  r->flags = APSCHED_JOB_COALESCE;
+  r->next_run_time = r->trigger_time = next;
+  return r;
+}
+
+/* ------------------------------------------------------------- layout */
+
+static void test_layout_is_readable(void **state) {
+  (void)state;
+  char prefix[64], key[128];
+  new_prefix(prefix, sizeof prefix, "readable");
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = sched_with(&fc, NULL, open_store(prefix));
+  add_sample_jobs(s, APSCHED_DELIVERY_DEFAULT);
+  redisContext *c = redis_server_connect();
+  snprintf(key, sizeof key, "{%s}:job:report", prefix);
+  char *h = hash_text(c, key);
+  assert_non_null(h);
+  assert_string_equal(h, "arg=\\x01\\x02xyz|coalesce=0|delivery=at_most_once|executor=default|"
+                         "func=" TICK "|max_instances=3|max_runtime_ms=30000|"
+                         "misfire_grace_ms=2500|name=Daily report|next_run_time=1767225610000250|"
+                         "trigger=interval[seconds=10, start_date='2026-01-01T00:00:00Z']|"
+                         "trigger_time=1767225610000250|");
+  free(h);
+  snprintf(key, sizeof key, "{%s}:job:nightly", prefix);
+  h = hash_text(c, key);
+  assert_string_equal(h, "coalesce=1|delivery=at_most_once|executor=default|func=" TICK "|"
+                         "max_instances=1|max_runtime_ms=0|"
+                         "trigger=cron[year='*', month='*', day='*', week='*', day_of_week='*', "
+                         "hour='3', minute='30', second='0', timezone='Europe/Berlin']|");
+  free(h);
+  redisReply *r = cmd(c, "GET {%s}:version", prefix);
+  assert_string_equal(r->str, "1");
+  freeReplyObject(r);
+  r = cmd(c, "ZRANGE {%s}:next 0 -1 WITHSCORES", prefix); /* the paused job is not there */
+  assert_int_equal(r->elements, 2);
+  assert_string_equal(r->element[0]->str, "report");
+  assert_string_equal(r->element[1]->str, "1767225610000250");
+  freeReplyObject(r);
+  r = cmd(c, "ZRANGE {%s}:jobs 0 -1", prefix);
+  assert_int_equal(r->elements, 2);
+  assert_string_equal(r->element[0]->str, "nightly");
+  freeReplyObject(r);
+  r = cmd(c, "SCARD {%s}:schedulers", prefix); /* the scheduler registered itself */
+  assert_int_equal(r->integer, 1);
+  freeReplyObject(r);
+  redisFree(c);
+  apsched_job *j = get(s, "report");
+  assert_string_equal(j->name, "Daily report");
+  assert_int_equal(j->misfire_grace_time, 2500 * APSCHED_MSEC);
+  apsched_job_free(j);
+  apsched_free(s);
+}
+
+/* A layout written by a newer library is refused and not changed; so is a
+ * version key that is not ours, and (existing_only) a prefix with none. */
+static void test_newer_layout_is_refused_untouched(void **state) {
+  (void)state;
+  char prefix[64], err[256];
+  new_prefix(prefix, sizeof prefix, "newer");
+  redisContext *c = redis_server_connect();
+  freeReplyObject(cmd(c, "SET {%s}:version 2", prefix));
+  apsched_redis_options o = {.url = redis_server_url(), .prefix = prefix};
+  apsched_jobstore *st = (apsched_jobstore *)1;
+  assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_null(st);
+  assert_non_null(strstr(err, "layout version 2 is newer than this library's (1)"));
+  freeReplyObject(cmd(c, "SET {%s}:version banana", prefix));
+  assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "holds 'banana', not a layout version"));
+  redisReply *r = cmd(c, "KEYS {%s}*", prefix);
+  assert_int_equal(r->elements, 1); /* nothing written */
+  freeReplyObject(r);
+  new_prefix(prefix, sizeof prefix, "absent");
+  o.existing_only = true;
+  assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_non_null(strstr(err, "holds no libapsched-redis data"));
+  r = cmd(c, "KEYS {%s}*", prefix);
+  assert_int_equal(r->elements, 0);
+  freeReplyObject(r);
+  redisFree(c);
+}
+
+static void expect_refused(const apsched_redis_options *o, const char *want) {
+  char err[256] = "";
+  apsched_jobstore *st = NULL;
+  assert_int_equal(apsched_redis_store_create(o, &st, err, sizeof err), APSCHED_EINVAL);
+  assert_null(st);
+  if (!strstr(err, want)) fail_msg("error '%s' lacks '%s'", err, want);
+}
+
+static void test_bad_options(void **state) {
+  (void)state;
+  expect_refused(&(apsched_redis_options){0}, "url is NULL");
+  expect_refused(&(apsched_redis_options){.url = "http://x"}, "must be redis://");
+  expect_refused(&(apsched_redis_options){.url = "redis://h:99999/0"}, "port must be a number");
+  expect_refused(&(apsched_redis_options){.url = "redis://h/x"}, "database must be a number");
+  expect_refused(&(apsched_redis_options){.url = "unix://rel"}, "needs an absolute path");
+  expect_refused(&(apsched_redis_options){.url = "unix:///s?dbb=1"}, "unknown parameter 'dbb=1'");
+  expect_refused(&(apsched_redis_options){.url = "rediss://h"}, "TLS");
+  expect_refused(&(apsched_redis_options){.url = redis_server_url(), .prefix = "a{b"},
+                 "prefix 'a{b' must be");
+  expect_refused(&(apsched_redis_options){.url = redis_server_url(), .lease_ms = 50},
+                 "lease_ms 50 is outside 100..86400000");
+  expect_refused(&(apsched_redis_options){.url = redis_server_url(), .history_retention = -1},
+                 "history_retention -1 us is negative");
+  char err[256];
+  apsched_jobstore *st;
+  apsched_redis_options o = {.url = "unix:///nonexistent-dir/redis.sock"};
+  assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_EBACKEND);
+  assert_non_null(strstr(err, "cannot connect to /nonexistent-dir/redis.sock: "));
+}
+
+static void test_restart_continues_the_schedule(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "restart");
+  persistent_restart_test(open_where, prefix);
+}
+
+static void test_unstorable_jobs_are_refused(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "refusals");
+  persistent_refusals_test(open_store(prefix), "Redis");
+}
+
+/* A hash that does not decode is kept as it is, reported once, listed as
+ * broken, never run, and removable; fixed by hand, it is a job again. */
+static void test_undecodable_hashes_are_kept_and_reported(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "broken");
+  reset_runs();
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_jobstore *st = open_store(prefix);
+  apsched_job_record *recs[3] = {plain_record("lunar", T0), plain_record("limits", T0),
+                                 plain_record("good", T0)};
+  assert_int_equal(st->vtable->add(st, recs, 3, NULL, NULL), APSCHED_OK);
+  st->vtable->destroy(st);
+  redisContext *c = redis_server_connect();
+  freeReplyObject(cmd(c, "HSET {%s}:job:lunar trigger lunar[phase=full]", prefix));
+  freeReplyObject(cmd(c, "HSET {%s}:job:limits max_runtime_ms 1.5", prefix));
+  char key[128];
+  snprintf(key, sizeof key, "{%s}:job:lunar", prefix);
+  char *before = hash_text(c, key);
+
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = sched_with(&fc, &r, open_store(prefix));
+  assert_true(wait_for_job(&r, APSCHED_EVENT_JOB_ERROR, "lunar"));
+  assert_true(wait_for_job(&r, APSCHED_EVENT_JOB_ERROR, "limits"));
+  pass(s);
+  assert_true(wait_for_job(&r, APSCHED_EVENT_JOB_EXECUTED, "good"));
+  assert_int_equal(runs_of("lunar"), 0);
+  assert_int_equal(runs_of("limits"), 0);
+  apsched_job *j = get(s, "lunar");
+  assert_non_null(j->broken);
+  assert_non_null(strstr(j->broken, "unknown trigger kind 'lunar'"));
+  assert_true(j->paused);
+  apsched_job_free(j);
+  j = get(s, "limits");
+  assert_non_null(strstr(j->broken, "column max_runtime_ms holds text that is not a number"));
+  apsched_job_free(j);
+  assert_int_equal(apsched_resume_job(s, "lunar", NULL), APSCHED_EINVAL);
+  char *after = hash_text(c, key);
+  assert_string_equal(before, after);
+  assert_int_equal(apsched_remove_job(s, "lunar", NULL), APSCHED_OK);
+  assert_null(hash_text(c, key));
+  freeReplyObject(cmd(c, "HSET {%s}:job:limits max_runtime_ms 15", prefix));
+  j = get(s, "limits");
+  assert_null(j->broken);
+  apsched_job_free(j);
+  apsched_free(s);
+  recorder_destroy(&r);
+  redisFree(c);
+  free(before);
+  free(after);
+}
+
+/* ------------------------------------------------------ run records */
+
+/* Claims the due job at `at` and opens one run at its next run time; the
+ * rc of runs_open. The batch is committed with the job advanced by 10 s. */
+static int claim_and_open(apsched_jobstore *st, apsched_time_t at) {
+  apsched_job_record *due[1];
+  assert_int_equal(st->vtable->claim_due(st, at, due, 1), 1);
+  apsched_time_t t = due[0]->next_run_time;
+  bool track = false;
+  int rc = st->vtable->runs_open(st, due[0], &t, 1, &track);
+  assert_int_equal(track, rc == APSCHED_OK);
+  assert_int_equal(st->vtable->release(st, due[0], t + 10 * APSCHED_SEC, t + 10 * APSCHED_SEC, false),
+                   APSCHED_OK);
+  assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+  return rc;
+}
+
+/* Every claimed run is a hash owned by this scheduler with a token;
+ * max_instances counts the job's open runs on the server: over it,
+ * runs_open refuses (APSCHED_EBUSY), also for another scheduler. */
+static void test_run_records_and_max_instances(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "runs");
+  apsched_jobstore *a = open_store(prefix), *b = open_store(prefix);
+  apsched_job_record *rec = plain_record("one", T0);
+  assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(a, T0), APSCHED_OK);
+  redisContext *c = redis_server_connect();
+  redisReply *r = cmd(c, "HMGET {%s}:run:one:%lld owner attempt delivery func", prefix, (long long)T0);
+  assert_string_equal(r->element[0]->str, apsched__redis_store_id(a));
+  assert_string_equal(r->element[1]->str, "1");
+  assert_string_equal(r->element[2]->str, "at_most_once");
+  assert_string_equal(r->element[3]->str, TICK);
+  freeReplyObject(r);
+  /* The next time, claimed by b: one instance is in progress. */
+  assert_int_equal(claim_and_open(b, T0 + 10 * APSCHED_SEC), APSCHED_EBUSY);
+  assert_non_null(strstr(apsched__pstore_last_error(), "1 of its at most 1 instances"));
+  /* It ends: the next one is recorded. */
+  assert_int_equal(a->vtable->run_starting(a, "one", T0, 1), APSCHED_OK);
+  assert_int_equal(a->vtable->run_starting(a, "one", T0, 1), APSCHED_ESTATE); /* once */
+  apsched_run_result done = {.job_id = "one", .scheduled_time = T0, .attempt = 1,
+                             .outcome = APSCHED_RUN_EXECUTED, .started_at = T0, .finished_at = T0 + 1};
+  assert_int_equal(a->vtable->runs_closed(a, &done, 1), APSCHED_OK);
+  r = cmd(c, "EXISTS {%s}:run:one:%lld", prefix, (long long)T0);
+  assert_int_equal(r->integer, 0);
+  freeReplyObject(r);
+  assert_int_equal(claim_and_open(b, T0 + 20 * APSCHED_SEC), APSCHED_OK);
+  redisFree(c);
+  apsched_jobstore_free(a);
+  apsched_jobstore_free(b);
+}
+
+/* ------------------------------------------------------ outages */
+
+/* The server stops (a crash) and comes back: calls fail cleanly meanwhile
+ * and work again after it; a scheduler reports the failure and recovery. */
+static void test_server_restart(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "outage");
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_jobstore *st = open_store(prefix);
+  apsched_job_record *rec = plain_record("kept", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  redis_server_stop(false); /* saves nothing: persistence "none"... */
+  apsched_time_t next;
+  assert_int_equal(st->vtable->next_run_time(st, &next), APSCHED_EBACKEND);
+  assert_int_equal(next, APSCHED_TIME_NONE);
+  rec = plain_record("new", T0);
+  size_t failed = 99;
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, &failed), APSCHED_EBACKEND);
+  assert_int_equal(failed, 1); /* not the record's fault */
+  assert_non_null(strstr(apsched__pstore_last_error(), "cannot connect to "));
+  apsched_job_record *out[2];
+  assert_int_equal(st->vtable->claim_due(st, T0, out, 2), APSCHED_EBACKEND);
+  if (redis_server_start("none") != 0) fail_msg("restarting the server: %s", redis_srv.why);
+  /* ...so the layout key is gone too: the store writes the jobs again. */
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(st->vtable->next_run_time(st, &next), APSCHED_OK);
+  assert_int_equal(next, T0);
+  apsched_jobstore_free(st);
+
+  /* Through a scheduler: JOBSTORE_FAILED, then JOBSTORE_RECOVERED. */
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = sched_with(&fc, &r, open_store(prefix));
+  redis_server_stop(true);
+  fake_advance(&fc, APSCHED_SEC);
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_FAILED, 1));
+  if (redis_server_start("none") != 0) fail_msg("restarting the server: %s", redis_srv.why);
+  for (int i = 0; i < 400 && recorder_count(&r, APSCHED_EVENT_JOBSTORE_RECOVERED) == 0; i++) {
+    fake_advance(&fc, APSCHED_SEC);
+    pass(s);
+    struct timespec ms = {0, 5000000};
+    nanosleep(&ms, NULL);
+  }
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_RECOVERED, 1));
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
+/* With appendfsync always nothing acknowledged is lost when the server is
+ * killed: the job's advanced next run time and its run record come back,
+ * and the claim still fences (the run starts once). With no persistence,
+ * a restart comes back empty. */
+static void test_aof_always_keeps_a_commit_across_a_crash(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "aof");
+  redis_server_stop(false);
+  if (redis_server_start("aof-always") != 0) fail_msg("starting with AOF: %s", redis_srv.why);
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_jobstore *st = open_store(prefix);
+  apsched_job_record *rec = plain_record("durable", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(st, T0), APSCHED_OK);
+  redis_server_stop(true); /* SIGKILL: no shutdown save */
+  if (redis_server_start("aof-always") != 0) fail_msg("restarting with AOF: %s", redis_srv.why);
+  const apsched_job_record *found;
+  /* The call that finds the connection cut fails; the next one reconnects. */
+  assert_int_equal(st->vtable->lookup(st, "durable", &found), APSCHED_EBACKEND);
+  assert_int_equal(st->vtable->lookup(st, "durable", &found), APSCHED_OK);
+  assert_int_equal(found->next_run_time, T0 + 10 * APSCHED_SEC);
+  assert_int_equal(st->vtable->run_starting(st, "durable", T0, 1), APSCHED_OK);
+  apsched_jobstore_free(st);
+  /* Back to no persistence: a crash loses everything. */
+  redis_server_stop(false);
+  if (redis_server_start("none") != 0) fail_msg("restarting: %s", redis_srv.why);
+  st = open_store(prefix);
+  rec = plain_record("fleeting", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  redis_server_stop(true);
+  if (redis_server_start("none") != 0) fail_msg("restarting: %s", redis_srv.why);
+  assert_int_equal(st->vtable->lookup(st, "fleeting", &found), APSCHED_EBACKEND);
+  assert_int_equal(st->vtable->lookup(st, "fleeting", &found), APSCHED_ENOENT);
+  apsched_jobstore_free(st);
+}
+
+/* The server's clock: host time plus the offset of the fastest sample
+ * (0 when the sample cannot tell the clocks apart); a real sample on this
+ * host, whose clock is the server's, is within a few ms. */
+static void test_clock_follows_the_server(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "clock");
+  apsched_jobstore *st = open_store(prefix);
+  assert_int_equal(st->vtable->clock(st, T0), T0); /* no sample yet */
+  redis_store *rs = (redis_store *)st;
+  /* rtt 1000 us, offset -300: within the error of the sample, so 0. */
+  apsched__pstore_clock_sample(&rs->clock, 1000, 1000 + 500 - 300, 2000);
+  assert_int_equal(st->vtable->clock(st, T0), T0);
+  apsched__pstore_clock_sample(&rs->clock, 5000, 5000 + 50 + 3000, 5100); /* rtt 100, +3000 */
+  assert_int_equal(st->vtable->clock(st, T0), T0 + 3000);
+  apsched_jobstore_free(st);
+  st = open_store(prefix);
+  apsched_orphan_run o[1];
+  assert_int_equal(st->vtable->claim_orphans(st, o, 1), 0); /* registers: one sample */
+  apsched_time_t now = apsched_now(), db = st->vtable->clock(st, now);
+  assert_true(db - now < 50 * APSCHED_MSEC && now - db < 50 * APSCHED_MSEC);
+  apsched_jobstore_free(st);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  if (redis_server_start("none") != 0) return redis_server_unavailable();
+  store_kit kit = {"redis store", make_store, NULL, locate_store, open_store_at};
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_layout_is_readable),
+      cmocka_unit_test(test_newer_layout_is_refused_untouched),
+      cmocka_unit_test(test_bad_options),
+      cmocka_unit_test(test_restart_continues_the_schedule),
+      cmocka_unit_test(test_unstorable_jobs_are_refused),
+      cmocka_unit_test(test_undecodable_hashes_are_kept_and_reported),
+      cmocka_unit_test(test_run_records_and_max_instances),
+      cmocka_unit_test(test_server_restart),
+      cmocka_unit_test(test_aof_always_keeps_a_commit_across_a_crash),
+      cmocka_unit_test(test_clock_follows_the_server),
+  };
+  int failed = cmocka_run_group_tests_name("redis store", tests, NULL, NULL);
+  failed += store_kit_run(&kit);
+  return failed;
+}

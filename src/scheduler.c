@@ -773,8 +773,8 @@ static bool store_vtable_ok(const apsched_jobstore *st) {
 
 static bool executor_vtable_ok(const apsched_executor *ex) {
   const apsched_executor_vtable *v = ex->vtable;
-  return v && v->version == APSCHED_EXECUTOR_VTABLE_VERSION && v->start && v->submit &&
-         v->shutdown && v->destroy;
+  return v && (v->version == 1 || v->version == APSCHED_EXECUTOR_VTABLE_VERSION) && v->start &&
+         v->submit && v->shutdown && v->destroy;
 }
 
 static bool valid_component_alias(const char *alias) {

@@ -96,9 +96,13 @@ typedef struct listener {
   struct listener *next;
 } listener;
 
-/* Running instances of one job (exists while count > 0). */
+/* Running instances of one job, and its runs waiting for one of them to
+ * end (overlap policies); exists while either is non-empty. */
 typedef struct instance_count {
   uint32_t count;
+  uint32_t nwaiting;
+  apsched_run_ctx *running; /* runs of CANCEL/TERMINATE_OTHER jobs only, oldest first */
+  apsched_run_ctx *waiting; /* oldest first */
   char id[];
 } instance_count;
 
@@ -326,9 +330,30 @@ APSCHED_INTERNAL int apsched__runs_flush(apsched_scheduler *s, store_entry *se);
 APSCHED_INTERNAL apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record *rec,
                                                    const char *jobstore, const apsched_time_t *times,
                                                    size_t n);
-/* Reserves an instance slot for the run's job; false if max_instances is
- * reached (*full set) or memory is short. Lock held. */
-APSCHED_INTERNAL bool apsched__run_reserve(apsched_run_ctx *run, const char *executor, bool *full);
+/* What apsched__run_reserve decided. */
+typedef enum apsched_reserve {
+  APSCHED_RESERVE_OK,          /* it has a slot: submit it */
+  APSCHED_RESERVE_FULL,        /* max_instances running: skip it (SKIP) */
+  APSCHED_RESERVE_FULL_BUFFER, /* BUFFER_ALL's waiting runs are at their limit: skip it */
+  APSCHED_RESERVE_WAITS,       /* it waits for a slot; the scheduler owns it now */
+  APSCHED_RESERVE_OOM
+} apsched_reserve;
+
+/* What the overlap policy did besides (RESERVE_WAITS). */
+typedef struct apsched_overlap_effects {
+  apsched_run_ctx *dropped; /* a run that waited and is replaced: skip it */
+  apsched_run_ctx *stopped; /* a running run asked to stop (valid while the lock is held) */
+  uint32_t waiting;         /* runs of the job waiting now */
+} apsched_overlap_effects;
+
+/* Reserves an instance slot for the run's job, or applies its overlap
+ * policy when max_instances runs are running. Lock held. */
+APSCHED_INTERNAL apsched_reserve apsched__run_reserve(apsched_run_ctx *run, const char *executor,
+                                                      apsched_overlap_effects *fx);
+/* The run's overlap policy (apsched_overlap). */
+APSCHED_INTERNAL int apsched__run_overlap(const apsched_run_ctx *run);
+/* The alias of the executor the run was reserved for (interned). */
+APSCHED_INTERNAL const char *apsched__run_executor_alias(const apsched_run_ctx *run);
 /* Reports every time of a run that could not be submitted as ERROR (with the
  * message set on the run), releases its slot and frees it. refused (its
  * executor refused it): the tracked times of an at-most-once run end as

@@ -526,6 +526,12 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
   return next;
 }
 
+void apsched__dispatch_run(apsched_scheduler *s, notice_list *nl, const char *jobstore,
+                           apsched_run_ctx *run, const char *executor) {
+  queued_run q = {run, executor, false};
+  queue_run(s, nl, jobstore, &q);
+}
+
 void apsched__dispatch_flush(apsched_scheduler *s, notice_list *nl) {
   for (size_t i = 0; i < nl->count; i++) {
     notice *n = &nl->items[i];

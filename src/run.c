@@ -613,6 +613,8 @@ void apsched__run_track(apsched_run_ctx *r, bool fenced) {
 
 void apsched__run_clock_offset(apsched_run_ctx *r, int64_t offset) { r->clock_offset = offset; }
 
+void apsched__run_on_demand(apsched_run_ctx *r) { r->grace = APSCHED_GRACE_UNLIMITED; }
+
 void apsched__run_recovered(apsched_run_ctx *r, unsigned attempt) {
   r->attempt = attempt;
   /* It was due, and started in time, before the crash. */

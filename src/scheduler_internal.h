@@ -370,6 +370,9 @@ APSCHED_INTERNAL void apsched__run_clock_offset(apsched_run_ctx *run, int64_t of
 /* A run a crashed scheduler left unfinished, run again as this attempt
  * whatever its lateness. */
 APSCHED_INTERNAL void apsched__run_recovered(apsched_run_ctx *run, unsigned attempt);
+/* A run asked for by the API (run now, backfill): it runs whatever its
+ * lateness. */
+APSCHED_INTERNAL void apsched__run_on_demand(apsched_run_ctx *run);
 /* Frees a run that a policy skips (max_instances): a tracked run's times
  * end as SKIPPED. No events, no slot. Lock held. */
 APSCHED_INTERNAL void apsched__run_skip(apsched_run_ctx *run);
@@ -393,6 +396,11 @@ APSCHED_INTERNAL unsigned apsched__run_max_instances(const apsched_run_ctx *run)
  * full batch was claimed and more may be due. */
 APSCHED_INTERNAL apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se,
                                                        apsched_time_t now, notice_list *nl);
+/* Queues a run made outside the loop (run now, backfill) as the loop
+ * queues its own: its overlap policy applies. Lock held. */
+APSCHED_INTERNAL void apsched__dispatch_run(apsched_scheduler *s, notice_list *nl,
+                                           const char *jobstore, apsched_run_ctx *run,
+                                           const char *executor);
 /* Delivers the notices and submits their runs; lock NOT held. */
 APSCHED_INTERNAL void apsched__dispatch_flush(apsched_scheduler *s, notice_list *nl);
 

@@ -402,6 +402,95 @@ static void kit_policies_kept(void **state) {
   kit_policy_close(&k);
 }
 
+/* Run now: once, at once, the schedule kept, under the overlap policy
+ * (finished, running, queued); refused by a shared store. */
+static void kit_run_now(void **state) {
+  kit_policy k;
+  kit_policy_open(state, &k);
+  apsched_overlap o = k.shared ? APSCHED_OVERLAP_SKIP : APSCHED_OVERLAP_BUFFER_ONE;
+  assert_int_equal(kit_policy_add(&k, o), APSCHED_OK);
+  if (k.shared) {
+    assert_int_equal(apsched_run_job_now(k.s, "p", NULL), APSCHED_EINVAL);
+    assert_non_null(strstr(apsched_last_error(), "several schedulers share"));
+    kit_policy_close(&k);
+    return;
+  }
+  assert_int_equal(apsched_run_job_now(k.s, "nope", NULL), APSCHED_ENOENT);
+  assert_non_null(strstr(apsched_last_error(), "no job 'nope'"));
+  assert_int_equal(apsched_run_job_now(k.s, "p", "kit"), APSCHED_OK);
+  assert_true(kit_gate_wait(&gate.started, 1));
+  assert_int_equal(gate.times[0], T0);
+  assert_true(log_contains(&k.log, "now (its schedule is kept)"));
+  apsched_job *j;
+  assert_int_equal(apsched_get_job(k.s, "p", "kit", &j), APSCHED_OK);
+  assert_int_equal(j->next_run_time, AT(10));
+  apsched_job_free(j);
+  /* Running: it waits; queued: a newer one takes its place. */
+  fake_advance(&k.fc, APSCHED_SEC);
+  assert_int_equal(apsched_run_job_now(k.s, "p", NULL), APSCHED_OK);
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_BUFFERED, 1));
+  fake_advance(&k.fc, APSCHED_SEC);
+  assert_int_equal(apsched_run_job_now(k.s, "p", NULL), APSCHED_OK);
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_MAX_INSTANCES, 1));
+  assert_true(kit_event_at(&k, APSCHED_EVENT_JOB_MAX_INSTANCES, T0 + APSCHED_SEC));
+  kit_gate_release(1);
+  assert_true(kit_gate_wait(&gate.started, 2));
+  assert_int_equal(gate.times[1], T0 + 2 * APSCHED_SEC);
+  kit_gate_release(1);
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_EXECUTED, 2));
+  kit_policy_close(&k);
+  /* A stopped scheduler runs nothing. */
+  apsched_scheduler *s;
+  assert_int_equal(apsched_create(NULL, &s), APSCHED_OK);
+  assert_int_equal(apsched_run_job_now(s, "p", NULL), APSCHED_ESTATE);
+  assert_non_null(strstr(apsched_last_error(), "run_job_now: the scheduler is not running"));
+  apsched_free(s);
+}
+
+/* Backfill: the trigger's times in the range, oldest first, as one run
+ * whatever their lateness; bounded; the overlap policy applies. */
+static void kit_backfill(void **state) {
+  kit_policy k;
+  kit_policy_open(state, &k);
+  apsched_trigger *t = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
+  apsched_job_options o = {.id = "p", .func_name = KIT_GATE_NAME, .trigger = t, .jobstore = "kit",
+                           .paused = true};
+  assert_int_equal(apsched_add_job(k.s, &o, NULL, 0), APSCHED_OK);
+  apsched_trigger_free(t);
+  fake_advance(&k.fc, APSCHED_DAY);
+  if (k.shared) {
+    assert_int_equal(apsched_backfill_job(k.s, "p", NULL, AT(10), AT(40)), APSCHED_EINVAL);
+    assert_non_null(strstr(apsched_last_error(), "several schedulers share"));
+    kit_policy_close(&k);
+    return;
+  }
+  /* Bad ranges change nothing. */
+  assert_int_equal(apsched_backfill_job(k.s, "p", NULL, AT(40), AT(10)), APSCHED_EINVAL);
+  assert_non_null(strstr(apsched_last_error(), "must be a time not after to"));
+  assert_int_equal(apsched_backfill_job(k.s, "p", NULL, AT(11), AT(19)), APSCHED_ENOENT);
+  assert_non_null(strstr(apsched_last_error(), "no occurrence in 2026-01-01T00:00:11Z"));
+  assert_int_equal(apsched_backfill_job(k.s, "p", NULL, T0, AT(10 * (APSCHED_BACKFILL_LIMIT + 1))),
+                   APSCHED_ERANGE);
+  assert_non_null(strstr(apsched_last_error(), "more than 1000 occurrences"));
+  assert_int_equal(recorder_count(&k.rec, APSCHED_EVENT_JOB_SUBMITTED), 0);
+  /* Four times, in order, in one run. */
+  assert_int_equal(apsched_backfill_job(k.s, "p", "kit", AT(10), AT(40)), APSCHED_OK);
+  assert_true(kit_gate_wait(&gate.started, 1));
+  assert_true(log_contains(&k.log, "\": 4 run time(s)"));
+  /* Running: a second backfill is skipped (SKIP). */
+  assert_int_equal(apsched_backfill_job(k.s, "p", NULL, AT(50), AT(50)), APSCHED_OK);
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_MAX_INSTANCES, 1));
+  kit_gate_release(4);
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_EXECUTED, 4));
+  for (int i = 0; i < 4; i++) assert_int_equal(gate.times[i], AT(10 * (i + 1)));
+  assert_int_equal(kit_gate_get(&gate.started), 4);
+  apsched_job *j;
+  assert_int_equal(apsched_get_job(k.s, "p", "kit", &j), APSCHED_OK);
+  assert_true(j->paused);
+  apsched_job_free(j);
+  kit_policy_close(&k);
+}
+
 #define KIT_POLICY_TESTS(kit)                                              \
   cmocka_unit_test_prestate(kit_overlap_skip, (void *)(kit)),              \
       cmocka_unit_test_prestate(kit_overlap_buffer_one, (void *)(kit)),    \
@@ -410,6 +499,8 @@ static void kit_policies_kept(void **state) {
       cmocka_unit_test_prestate(kit_overlap_cancel_other, (void *)(kit)),  \
       cmocka_unit_test_prestate(kit_overlap_terminate_refused, (void *)(kit)), \
       cmocka_unit_test_prestate(kit_overlap_allow_all, (void *)(kit)),     \
-      cmocka_unit_test_prestate(kit_policies_kept, (void *)(kit))
+      cmocka_unit_test_prestate(kit_policies_kept, (void *)(kit)),         \
+      cmocka_unit_test_prestate(kit_run_now, (void *)(kit)),               \
+      cmocka_unit_test_prestate(kit_backfill, (void *)(kit))
 
 #endif

@@ -429,6 +429,15 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
       return se->retry_at;
     }
   }
+  /* And the failures they count (pause_after_failures), before the jobs
+   * they pause could be claimed. */
+  if (se->failure_reports) {
+    int rc = apsched__failures_apply(s, se, nl);
+    if (rc != APSCHED_OK) {
+      apsched__store_outcome(s, se, rc, "counting the failures of jobs in", nl);
+      return se->retry_at;
+    }
+  }
 
   /* Inside the section only the store and local data are touched; a
    * blocking store's section runs without the scheduler lock. */

@@ -37,6 +37,7 @@ struct apsched_run_ctx {
   atomic_bool cancelled; /* set by the executor when max_runtime is exceeded */
   _Atomic(const char *) stop_reason; /* a newer run asked this one to stop (static text) */
   uint8_t overlap;      /* the job's apsched_overlap */
+  uint16_t pause_after; /* the job's pause_after_failures (0: its runs are not counted) */
   bool listed;          /* in its instance_count's running list */
   struct apsched_run_ctx *inst_next; /* running or waiting list of its instance_count */
   _Atomic int64_t started; /* monotonic start of the current execution, INT64_MAX: none */
@@ -232,6 +233,7 @@ apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record
   r->max_runtime = apsched__max_runtime_usec(rec);
   r->at_least_once = (rec->flags & APSCHED_JOB_AT_LEAST_ONCE) != 0;
   r->overlap = rec->overlap;
+  r->pause_after = rec->pause_after_failures;
   return r;
 }
 
@@ -363,11 +365,32 @@ static void report_dropped(apsched_scheduler *s, const char *name, unsigned drop
 /* Releases the instance slot, then delivers the outcome events in order
  * (APScheduler also frees the slot before dispatching), then frees. A run
  * that waited for the slot is handed over before this run's count goes. */
+/* Counts the run's outcomes for pause_after_failures: a success resets
+ * the count, a failure adds one; a missed time, or one stopped by a newer
+ * run (overlap policy), counts neither way. Lock held. */
+static void count_failures(apsched_run_ctx *r) {
+  bool reset = false;
+  uint32_t failed = 0;
+  const char *last = NULL, *stop = atomic_load(&r->stop_reason);
+  for (size_t i = 0; i < r->count; i++) {
+    const run_result *res = &r->results[i];
+    if (res->kind == OUT_EXECUTED) {
+      reset = true;
+      failed = 0;
+    } else if (res->kind == OUT_ERROR && !(stop && res->error && strncmp(res->error, stop, strlen(stop)) == 0)) {
+      failed++;
+      last = res->error;
+    }
+  }
+  if (reset || failed) apsched__failures_report(r->s, r->jobstore, r->id, reset, failed, last);
+}
+
 static void finish(apsched_run_ctx *r) {
   apsched_scheduler *s = r->s;
-  if (r->tracked) {
+  if (r->tracked || r->pause_after) {
     apsched__lock(s);
-    report_ended(r);
+    if (r->tracked) report_ended(r);
+    if (r->pause_after) count_failures(r);
     apsched__unlock(s);
   }
   apsched_run_ctx *waiting = NULL;

@@ -32,6 +32,16 @@ typedef struct loop_waker {
   apsched_time_t planned_wake;  /* when the loop means to wake next */
 } loop_waker;
 
+/* What ended runs of a job with pause_after_failures change about its
+ * count of consecutive failures (failure_counts.c). One allocation. */
+typedef struct failure_report {
+  struct failure_report *next;
+  bool reset;      /* a run succeeded: count afresh from here */
+  uint32_t failed; /* failed runs after that */
+  char *error;     /* the last failure's message (in this allocation), or NULL */
+  char id[];
+} failure_report;
+
 typedef struct store_entry {
   apsched_scheduler *sched;
   const char *alias; /* interned */
@@ -57,6 +67,8 @@ typedef struct store_entry {
    * of each result are owned. */
   apsched_run_result *closed;
   size_t closed_count, closed_cap;
+  /* Ended runs of jobs with pause_after_failures, to count (scheduler lock). */
+  failure_report *failure_reports;
   /* Blocking stores: the store's own loop thread. */
   loop_waker waker;
   pthread_t thread;
@@ -292,6 +304,8 @@ APSCHED_INTERNAL void apsched__store_pin(store_entry *se);
 APSCHED_INTERNAL void apsched__run_result_free(apsched_run_result *r);
 /* Frees the ended runs queued on se (their records stay open). */
 APSCHED_INTERNAL void apsched__runs_drop(store_entry *se);
+/* Frees the failure reports queued on se (see failure_counts.c). */
+APSCHED_INTERNAL void apsched__failures_drop(store_entry *se);
 /* Frees an entry and what is queued on it (not its store). */
 APSCHED_INTERNAL void apsched__store_entry_free(apsched_scheduler *s, store_entry *se);
 APSCHED_INTERNAL void apsched__store_unpin(apsched_scheduler *s, store_entry *se);
@@ -323,6 +337,20 @@ APSCHED_INTERNAL void apsched__runs_ended(apsched_scheduler *s, const char *jobs
  * section of its own). On error they stay queued for the next try. Lock
  * held on entry and exit. */
 APSCHED_INTERNAL int apsched__runs_flush(apsched_scheduler *s, store_entry *se);
+
+/* --------------------------------------------------------- failure_counts.c */
+
+/* Queues what a run of a job with pause_after_failures changes about its
+ * count (reset: it succeeded once; failed: failures after that) for the
+ * loop that serves the store, and wakes it. Lock held. */
+APSCHED_INTERNAL void apsched__failures_report(apsched_scheduler *s, const char *jobstore,
+                                               const char *job_id, bool reset, uint32_t failed,
+                                               const char *error);
+/* Applies se's queued reports to its jobs: counts stored, a job that
+ * reached its limit paused (JOB_PAUSED). On error the rest stay queued.
+ * Lock held on entry and exit (dropped around a blocking store). */
+APSCHED_INTERNAL int apsched__failures_apply(apsched_scheduler *s, store_entry *se,
+                                             notice_list *nl);
 
 /* ------------------------------------------------------------------- run.c */
 

@@ -491,6 +491,87 @@ static void kit_backfill(void **state) {
   kit_policy_close(&k);
 }
 
+/* A job that fails while kit_flaky_fails is set. */
+static atomic_bool kit_flaky_fails;
+#define KIT_FLAKY_NAME "store_kit.flaky"
+
+static int kit_flaky_job(apsched_run_ctx *run) {
+  if (!atomic_load(&kit_flaky_fails)) return 0;
+  apsched_run_set_error(run, "flaky failed at %lld", (long long)apsched_run_scheduled_time(run));
+  return 1;
+}
+
+/* Polls (passes, 20 s at most) until job id's count of failures is n and
+ * its paused state is paused. */
+static bool kit_wait_failures(kit_policy *k, const char *id, int n, bool paused) {
+  for (int i = 0; i < 4000; i++) {
+    int64_t wait;
+    assert_int_equal(apsched_process(k->s, &wait), APSCHED_OK);
+    assert_int_equal(apsched_wakeup(k->s), APSCHED_OK);
+    apsched_job *j;
+    assert_int_equal(apsched_get_job(k->s, id, "kit", &j), APSCHED_OK);
+    bool done = j->failures == n && j->paused == paused;
+    apsched_job_free(j);
+    if (done) return true;
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  for (size_t i = 0; i < k->log.n; i++) fprintf(stderr, "log: %s\n", k->log.lines[i]);
+  return false;
+}
+
+/* Pause on failure: consecutive failures are counted in the job (its
+ * store keeps them), a success resets them, the limit pauses the job with
+ * an event and a log line, and resuming counts afresh. */
+static void kit_pause_on_failure(void **state) {
+  kit_policy k;
+  kit_policy_open(state, &k);
+  assert_int_equal(apsched_register_func(KIT_FLAKY_NAME, kit_flaky_job), APSCHED_OK);
+  apsched_trigger *t = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
+  apsched_job_options o = {.id = "f", .func_name = KIT_FLAKY_NAME, .trigger = t, .jobstore = "kit",
+                           .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .pause_after_failures = 3};
+  assert_int_equal(apsched_add_job(k.s, &o, NULL, 0), APSCHED_OK);
+  apsched_trigger_free(t);
+  atomic_store(&kit_flaky_fails, true);
+  for (int i = 1; i <= 2; i++) {
+    kit_policy_due(&k);
+    assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_ERROR, (size_t)i));
+    assert_true(kit_wait_failures(&k, "f", i, false));
+  }
+  /* A success resets the count. */
+  atomic_store(&kit_flaky_fails, false);
+  kit_policy_due(&k);
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_EXECUTED, 1));
+  assert_true(kit_wait_failures(&k, "f", 0, false));
+  /* Three in a row pause it. */
+  atomic_store(&kit_flaky_fails, true);
+  for (int i = 1; i <= 3; i++) {
+    kit_policy_due(&k);
+    assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_ERROR, 2 + (size_t)i));
+  }
+  assert_true(kit_wait_failures(&k, "f", 3, true));
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_PAUSED, 1));
+  int e = recorder_find(&k.rec, APSCHED_EVENT_JOB_PAUSED, 0);
+  assert_string_equal(k.rec.ev[e].job_id, "f");
+  assert_string_equal(k.rec.ev[e].jobstore, "kit");
+  assert_int_equal(k.rec.ev[e].retval, 3);
+  char want[64];
+  snprintf(want, sizeof want, "flaky failed at %lld", (long long)AT(60));
+  assert_string_equal(k.rec.ev[e].error, want);
+  assert_true(log_contains(&k.log, "paused after 3 consecutive failed runs (pause_after_failures)"));
+  /* Paused: nothing runs. */
+  kit_policy_due(&k);
+  assert_true(kit_wait_failures(&k, "f", 3, true));
+  assert_int_equal(recorder_count(&k.rec, APSCHED_EVENT_JOB_ERROR), 5);
+  /* Resumed: counted afresh (its next time is now, +70 s). */
+  assert_int_equal(apsched_resume_job(k.s, "f", NULL), APSCHED_OK);
+  assert_true(kit_wait_failures(&k, "f", 1, false));
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_ERROR, 6));
+  assert_int_equal(recorder_count(&k.rec, APSCHED_EVENT_JOB_PAUSED), 1);
+  atomic_store(&kit_flaky_fails, false);
+  kit_policy_close(&k);
+}
+
 #define KIT_POLICY_TESTS(kit)                                              \
   cmocka_unit_test_prestate(kit_overlap_skip, (void *)(kit)),              \
       cmocka_unit_test_prestate(kit_overlap_buffer_one, (void *)(kit)),    \
@@ -501,6 +582,7 @@ static void kit_backfill(void **state) {
       cmocka_unit_test_prestate(kit_overlap_allow_all, (void *)(kit)),     \
       cmocka_unit_test_prestate(kit_policies_kept, (void *)(kit)),         \
       cmocka_unit_test_prestate(kit_run_now, (void *)(kit)),               \
-      cmocka_unit_test_prestate(kit_backfill, (void *)(kit))
+      cmocka_unit_test_prestate(kit_backfill, (void *)(kit)),              \
+      cmocka_unit_test_prestate(kit_pause_on_failure, (void *)(kit))
 
 #endif

@@ -24,6 +24,7 @@ typedef struct run_plan {
   uint64_t missed;                     /* past their grace time */
   bool missed_exact;
   apsched_time_t first_missed;
+  bool window;                         /* the catch-up window, not the grace time, missed them */
   apsched_time_t next, next_base;      /* the next run time, with and without jitter */
   bool finished;                       /* the trigger has no next time: remove the job */
   apsched_time_t stuck_at;             /* NONE, or where the trigger stopped advancing */
@@ -73,6 +74,16 @@ static void plan_runs(const apsched_job_record *rec, apsched_time_t now, run_pla
   apsched_time_t late;
   if (grace == APSCHED_GRACE_UNLIMITED || __builtin_sub_overflow(now, grace, &late))
     late = INT64_MIN;
+  /* The catch-up window bounds what is planned after downtime or a clock
+   * jump; the grace time still judges each run when it starts. */
+  apsched_time_t window_start;
+  p->window = false;
+  if (rec->catchup_window_ms &&
+      !__builtin_sub_overflow(now, (int64_t)rec->catchup_window_ms * APSCHED_MSEC, &window_start) &&
+      window_start > late) {
+    late = window_start;
+    p->window = true;
+  }
   p->n = 0;
   p->missed = 0;
   p->missed_exact = true;
@@ -192,14 +203,15 @@ static void plan_notices(apsched_scheduler *s, notice_list *nl, const apsched_jo
         int64_t by;
         if (__builtin_sub_overflow(now, p->first_missed, &by)) by = INT64_MAX;
         apsched__format_duration(by, d, sizeof d);
+        const char *why = p->window ? ", older than its catch-up window" : "";
         if (p->missed == 1)
-          apsched__notice_log(s, m, APSCHED_LOG_WARNING, "Run time of job \"%s\" was missed by %s",
-                              apsched__record_name(rec), d);
+          apsched__notice_log(s, m, APSCHED_LOG_WARNING, "Run time of job \"%s\" was missed by %s%s",
+                              apsched__record_name(rec), d, why);
         else
           apsched__notice_log(s, m, APSCHED_LOG_WARNING,
-                              "Run time of job \"%s\" was missed by %s (%s%llu run times missed)",
+                              "Run time of job \"%s\" was missed by %s (%s%llu run times missed%s)",
                               apsched__record_name(rec), d, p->missed_exact ? "" : "at least ",
-                              (unsigned long long)p->missed);
+                              (unsigned long long)p->missed, why);
       }
     }
   }

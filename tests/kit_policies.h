@@ -572,6 +572,38 @@ static void kit_pause_on_failure(void **state) {
   kit_policy_close(&k);
 }
 
+/* The catch-up window: after a jump of three hours, only the occurrences
+ * of the last 25 minutes run (grace unlimited, no coalescing); the rest
+ * are reported missed, once, with their count. */
+static void kit_catchup_window(void **state) {
+  kit_policy k;
+  kit_policy_open(state, &k);
+  assert_int_equal(apsched_register_func(KIT_FLAKY_NAME, kit_flaky_job), APSCHED_OK);
+  atomic_store(&kit_flaky_fails, false);
+  apsched_trigger *t = every(10 * APSCHED_MINUTE, T0 + 10 * APSCHED_MINUTE);
+  apsched_job_options o = {.id = "w", .func_name = KIT_FLAKY_NAME, .trigger = t, .jobstore = "kit",
+                           .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .coalesce = APSCHED_NO,
+                           .catchup_window = 25 * APSCHED_MINUTE};
+  assert_int_equal(apsched_add_job(k.s, &o, NULL, 0), APSCHED_OK);
+  apsched_trigger_free(t);
+  fake_advance(&k.fc, 3 * APSCHED_HOUR);
+  int64_t wait;
+  assert_int_equal(apsched_process(k.s, &wait), APSCHED_OK);
+  assert_int_equal(apsched_wakeup(k.s), APSCHED_OK);
+  /* 18 occurrences: 10 min .. 3 h; 2:40 .. 3:00 run (a shared store's
+   * clock may be a little ahead: no occurrence sits on the window's edge). */
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_EXECUTED, 3));
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_MISSED, 1));
+  int e = recorder_find(&k.rec, APSCHED_EVENT_JOB_MISSED, 0);
+  assert_int_equal(k.rec.ev[e].missed_count, 15);
+  assert_int_equal(k.rec.ev[e].run_time, T0 + 10 * APSCHED_MINUTE);
+  assert_true(log_contains(&k.log, "(15 run times missed, older than its catch-up window)"));
+  e = recorder_find(&k.rec, APSCHED_EVENT_JOB_EXECUTED, 0);
+  assert_int_equal(k.rec.ev[e].run_time, T0 + 160 * APSCHED_MINUTE);
+  assert_int_equal(recorder_count(&k.rec, APSCHED_EVENT_JOB_EXECUTED), 3);
+  kit_policy_close(&k);
+}
+
 #define KIT_POLICY_TESTS(kit)                                              \
   cmocka_unit_test_prestate(kit_overlap_skip, (void *)(kit)),              \
       cmocka_unit_test_prestate(kit_overlap_buffer_one, (void *)(kit)),    \
@@ -583,6 +615,7 @@ static void kit_pause_on_failure(void **state) {
       cmocka_unit_test_prestate(kit_policies_kept, (void *)(kit)),         \
       cmocka_unit_test_prestate(kit_run_now, (void *)(kit)),               \
       cmocka_unit_test_prestate(kit_backfill, (void *)(kit)),              \
-      cmocka_unit_test_prestate(kit_pause_on_failure, (void *)(kit))
+      cmocka_unit_test_prestate(kit_pause_on_failure, (void *)(kit)),      \
+      cmocka_unit_test_prestate(kit_catchup_window, (void *)(kit))
 
 #endif

@@ -387,10 +387,9 @@ static void count_failures(apsched_run_ctx *r) {
 
 static void finish(apsched_run_ctx *r) {
   apsched_scheduler *s = r->s;
-  if (r->tracked || r->pause_after) {
+  if (r->tracked) {
     apsched__lock(s);
-    if (r->tracked) report_ended(r);
-    if (r->pause_after) count_failures(r);
+    report_ended(r);
     apsched__unlock(s);
   }
   apsched_run_ctx *waiting = NULL;
@@ -416,6 +415,12 @@ static void finish(apsched_run_ctx *r) {
     }
   }
   if (dropped) report_dropped(s, r->name, dropped);
+  if (r->pause_after) {
+    /* After its outcome events: a JOB_PAUSED it leads to comes after them. */
+    apsched__lock(s);
+    count_failures(r);
+    apsched__unlock(s);
+  }
   for (size_t i = 0; i < r->count; i++) free(r->results[i].error);
   apsched__args_unref(r->args);
   unsigned late_dropped = 0;

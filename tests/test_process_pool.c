@@ -400,7 +400,8 @@ static void test_terminate_other_ends_the_running_worker(void **state) {
   /* The waiting run started in the freed slot, and is terminated in turn. */
   assert_true(await_job(&r, APSCHED_EVENT_JOB_ERROR, "t", 2));
   assert_true(count_job_events(&r, APSCHED_EVENT_JOB_SUBMITTED, "t") >= 2);
-  assert_int_equal(apsched_shutdown(s, true), APSCHED_OK);
+  /* A run always spins: ending it is the shutdown's job. */
+  assert_int_equal(apsched_shutdown(s, false), APSCHED_OK);
   apsched_free(s);
   apsched_trigger_free(t);
   recorder_destroy(&r);

@@ -297,8 +297,9 @@ APSCHED_API const void *apsched_run_arg_bytes(const apsched_run_ctx *run, size_t
 /* The aliases of the job store the job came from and the executor running it. */
 APSCHED_API const char *apsched_run_jobstore(const apsched_run_ctx *run);
 APSCHED_API const char *apsched_run_executor(const apsched_run_ctx *run);
-/* True once the run exceeded its job's max_runtime (thread pools cannot stop a
- * thread: a long job should check this and return). */
+/* True once the run exceeded its job's max_runtime, or a newer run of its
+ * job asked it to stop (overlap policy CANCEL_OTHER): thread pools cannot
+ * stop a thread, so a long job should check this and return. */
 APSCHED_API bool apsched_run_cancelled(const apsched_run_ctx *run);
 /* The scheduler running this job (to add, modify, remove jobs from inside it). */
 APSCHED_API apsched_scheduler *apsched_run_scheduler(const apsched_run_ctx *run);
@@ -327,6 +328,41 @@ typedef enum apsched_delivery {
    * on it. */
   APSCHED_AT_LEAST_ONCE = 2
 } apsched_delivery;
+
+/* What happens to a run that is due while max_instances runs of its job are
+ * still running (README "Schedule policies"). Zero is the default, SKIP. */
+typedef enum apsched_overlap {
+  APSCHED_OVERLAP_DEFAULT = 0,
+  /* Drop it (MAX_INSTANCES event): APScheduler's behaviour. */
+  APSCHED_OVERLAP_SKIP = 1,
+  /* Keep the latest due run waiting (JOB_BUFFERED) and start it when a slot
+   * frees; a newer one replaces it (the older is dropped: MAX_INSTANCES). */
+  APSCHED_OVERLAP_BUFFER_ONE = 2,
+  /* Queue every due run, in order, up to APSCHED_BUFFER_ALL_LIMIT waiting;
+   * beyond that the new run is dropped (MAX_INSTANCES). */
+  APSCHED_OVERLAP_BUFFER_ALL = 3,
+  /* Ask the oldest running run to stop (apsched_run_cancelled() turns true;
+   * its outcome is an ERROR "cancelled: ..."), keep the new run waiting as
+   * BUFFER_ONE does, and start it when the slot frees. */
+  APSCHED_OVERLAP_CANCEL_OTHER = 4,
+  /* As CANCEL_OTHER, but the running run's worker process is terminated as
+   * max_runtime does (SIGTERM, then SIGKILL). Only for executors that can
+   * terminate a run (the process pool); refused at add time elsewhere. */
+  APSCHED_OVERLAP_TERMINATE_OTHER = 5,
+  /* No limit: max_instances is not enforced. */
+  APSCHED_OVERLAP_ALLOW_ALL = 6
+} apsched_overlap;
+
+/* Most runs of one job that BUFFER_ALL keeps waiting (in the scheduler's
+ * memory: about 100 bytes each). */
+#define APSCHED_BUFFER_ALL_LIMIT 100
+/* Most consecutive failures pause_after_failures may name. */
+#define APSCHED_PAUSE_AFTER_LIMIT 65535
+/* Most occurrences one apsched_backfill_job call runs. */
+#define APSCHED_BACKFILL_LIMIT 1000
+/* apsched_job_changes value removing a job's catch-up window or its
+ * pause_after_failures. */
+#define APSCHED_POLICY_NONE (-1)
 
 /* misfire_grace_time value meaning "run however late". Other grace times and
  * max_runtime are kept with millisecond precision (rounded up) and may be at
@@ -362,6 +398,14 @@ typedef struct apsched_job_options {
   bool paused;           /* add the job paused (no next run time) */
   bool replace_existing; /* replace a job with the same id instead of failing */
   apsched_delivery delivery; /* default: at most once */
+  apsched_overlap overlap;   /* default: SKIP */
+  /* Microseconds; 0: none. After downtime or a clock jump, occurrences
+   * older than this are not run but reported as missed (misfire_grace_time
+   * still applies to the rest, also when a run waits in an executor). */
+  int64_t catchup_window;
+  /* Pause the job after this many consecutive failed runs (JOB_PAUSED);
+   * 0: never. apsched_resume_job resets the count. */
+  int pause_after_failures;
 } apsched_job_options;
 
 /* Changes for apsched_modify_job: NULL / zero fields stay unchanged. The
@@ -384,6 +428,9 @@ typedef struct apsched_job_changes {
   apsched_flag coalesce;
   apsched_time_t next_run_time; /* 0: unchanged */
   apsched_delivery delivery;  /* 0: unchanged */
+  apsched_overlap overlap;    /* 0: unchanged */
+  int64_t catchup_window;     /* 0: unchanged; APSCHED_POLICY_NONE: remove the window */
+  int pause_after_failures;   /* 0: unchanged; APSCHED_POLICY_NONE: never pause */
 } apsched_job_changes;
 
 /* A snapshot of a job, owned by the caller (apsched_job_free / apsched_jobs_free). */
@@ -399,6 +446,12 @@ typedef struct apsched_job {
   int64_t max_runtime;  /* 0: none */
   bool coalesce;
   apsched_delivery delivery; /* APSCHED_AT_MOST_ONCE or APSCHED_AT_LEAST_ONCE */
+  apsched_overlap overlap;   /* never APSCHED_OVERLAP_DEFAULT (shown as SKIP) */
+  int64_t catchup_window;    /* 0: none */
+  int pause_after_failures;  /* 0: never */
+  int failures;              /* consecutive failed runs so far (kept by its store) */
+  char *policies;            /* canonical text of the non-default policies
+                                ("overlap=buffer_one, pause_after_failures=3"), or NULL */
   bool pending;        /* added before start, not yet in its store */
   bool paused;         /* no next run time until resumed */
   apsched_time_t next_run_time; /* APSCHED_TIME_NONE: paused, or pending (computed at start) */
@@ -431,6 +484,23 @@ APSCHED_API int apsched_add_job(apsched_scheduler *s, const apsched_job_options 
  * ids when you need them. */
 APSCHED_API int apsched_add_jobs(apsched_scheduler *s, const apsched_job_options *jobs, size_t n,
                                  size_t *failed_index);
+/* Runs a job once now, without changing its schedule (APScheduler 4's
+ * run_job): one run at the current time, whatever its misfire grace time,
+ * subject to its overlap policy (a job at max_instances is skipped,
+ * buffered, or cancels its running run, as for a scheduled run). The run is
+ * this scheduler's: no store records it. APSCHED_ESTATE if the scheduler is
+ * not running; APSCHED_EINVAL for a job stored in a store shared by several
+ * schedulers (its runs are counted in the database) or one that cannot be
+ * decoded. */
+APSCHED_API int apsched_run_job_now(apsched_scheduler *s, const char *id, const char *jobstore);
+/* Runs the job's occurrences in [from, to] (its trigger's times, without
+ * jitter), oldest first, as one run that may wait, be skipped or cancel
+ * others under the job's overlap policy, whatever their lateness; the
+ * schedule is unchanged. At most APSCHED_BACKFILL_LIMIT occurrences
+ * (APSCHED_ERANGE naming how many the range holds); none in the range is
+ * APSCHED_ENOENT. Same refusals as apsched_run_job_now. */
+APSCHED_API int apsched_backfill_job(apsched_scheduler *s, const char *id, const char *jobstore,
+                                     apsched_time_t from, apsched_time_t to);
 /* Removes a job; jobstore NULL searches every store. */
 APSCHED_API int apsched_remove_job(apsched_scheduler *s, const char *id, const char *jobstore);
 /* Removes every job of a store, or of all stores when jobstore is NULL. */
@@ -494,9 +564,18 @@ enum {
    * left unfinished is run again (job_id, jobstore, scheduled_run_time,
    * attempt); its outcome follows as EXECUTED / ERROR as usual. */
   APSCHED_EVENT_JOB_RECOVERED = 1 << 20,
+  /* libapsched only: a due run waits for a running run of its job to end
+   * (overlap policy BUFFER_ONE, BUFFER_ALL, CANCEL_OTHER, TERMINATE_OTHER;
+   * scheduled_run_times, run_time_count). SUBMITTED follows when it starts. */
+  APSCHED_EVENT_JOB_BUFFERED = 1 << 21,
+  /* libapsched only: the job was paused after pause_after_failures
+   * consecutive failed runs (retval: that count; error: the last failure's
+   * message). apsched_resume_job resumes it and resets the count. */
+  APSCHED_EVENT_JOB_PAUSED = 1 << 22,
   APSCHED_EVENT_EVERYTHING = APSCHED_EVENT_ALL | APSCHED_EVENT_CLOCK_STEP |
                              APSCHED_EVENT_JOBSTORE_FAILED | APSCHED_EVENT_JOBSTORE_RECOVERED |
-                             APSCHED_EVENT_JOB_RECOVERED
+                             APSCHED_EVENT_JOB_RECOVERED | APSCHED_EVENT_JOB_BUFFERED |
+                             APSCHED_EVENT_JOB_PAUSED
 };
 
 /* An event. All pointers are valid only during the listener call. */

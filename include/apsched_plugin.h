@@ -109,10 +109,24 @@ typedef struct apsched_job_record {
   uint32_t store_seq;            /* for the store's own use (e.g. FIFO order) */
   uint16_t max_instances;
   uint16_t flags;                /* APSCHED_JOB_* */
+  uint32_t catchup_window_ms;    /* milliseconds; 0: none */
+  uint16_t pause_after_failures; /* 0: never */
+  uint16_t failures;             /* consecutive failed runs (kept by the store) */
+  uint8_t overlap;               /* apsched_overlap; 0 (default) is SKIP */
   char id[];                     /* NUL-terminated */
 } apsched_job_record;
 
 APSCHED_API void apsched_job_record_free(apsched_job_record *rec);
+/* The canonical text of a record's non-default schedule policies (overlap,
+ * catch-up window, pause after failures), as print_jobs shows it and
+ * persistent stores keep it: "overlap=buffer_one, catchup_window=3600s,
+ * pause_after_failures=3"; "" when all are default. snprintf semantics. */
+APSCHED_API int apsched_job_policies_describe(const apsched_job_record *rec, char *buf,
+                                              size_t len);
+/* Parses that text (NULL or "" for all defaults) into rec's policy fields;
+ * on error rec is unchanged and errbuf names the bad part. */
+APSCHED_API int apsched_job_policies_parse(const char *text, apsched_job_record *rec, char *errbuf,
+                                           size_t errlen);
 /* A new record with the given id, every other field zero / APSCHED_TIME_NONE
  * (what a store fills from a row it reads back). NULL when memory is short. */
 APSCHED_API apsched_job_record *apsched_job_record_new(const char *id);
@@ -329,7 +343,8 @@ struct apsched_jobstore {
 
 /* -------------------------------------------------------------- executors */
 
-#define APSCHED_EXECUTOR_VTABLE_VERSION 1
+/* Version 2 added terminate at the end; version 1 vtables are still accepted. */
+#define APSCHED_EXECUTOR_VTABLE_VERSION 2
 
 typedef struct apsched_executor_vtable {
   int version;      /* APSCHED_EXECUTOR_VTABLE_VERSION */
@@ -353,6 +368,12 @@ typedef struct apsched_executor_vtable {
    * cannot pass a pointer argument). Called when a job is added or modified
    * with this executor; non-zero refuses it, with a message in why. */
   int (*check_job)(apsched_executor *ex, const apsched_job_record *rec, char *why, size_t len);
+  /* Version 2, optional: end a run it is executing now as max_runtime does
+   * (the process pool terminates its worker); the run completes as usual,
+   * with the outcome apsched_run_stop_reason() gives. Must not block; may be
+   * called with the scheduler's lock held. Executors with it accept jobs
+   * with the overlap policy TERMINATE_OTHER. */
+  void (*terminate)(apsched_executor *ex, apsched_run_ctx *run);
 } apsched_executor_vtable;
 
 struct apsched_executor {
@@ -386,6 +407,10 @@ APSCHED_API void apsched_run_complete(apsched_run_ctx *run);
 /* Marks the run as over its max_runtime (logged once): the job sees
  * apsched_run_cancelled(), and its outcome becomes "timed out after ...". */
 APSCHED_API void apsched_run_cancel(apsched_run_ctx *run);
+/* Why the run is being stopped: NULL when it is not (or only by its
+ * max_runtime), else the error its outcome reports ("cancelled: a newer run
+ * of the job is due (overlap policy cancel_other)"). */
+APSCHED_API const char *apsched_run_stop_reason(const apsched_run_ctx *run);
 
 #ifdef __cplusplus
 }

@@ -67,7 +67,7 @@ APSCHED_API int apsched_sqlite_store_create(const apsched_sqlite_options *opts,
                                             apsched_jobstore **out, char *errbuf, size_t errlen);
 
 /* The schema version this library writes (and the newest it opens). */
-#define APSCHED_SQLITE_SCHEMA_VERSION 2
+#define APSCHED_SQLITE_SCHEMA_VERSION 3
 
 #ifdef __cplusplus
 }

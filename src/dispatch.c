@@ -24,6 +24,7 @@ typedef struct run_plan {
   uint64_t missed;                     /* past their grace time */
   bool missed_exact;
   apsched_time_t first_missed;
+  bool window;                         /* the catch-up window, not the grace time, missed them */
   apsched_time_t next, next_base;      /* the next run time, with and without jitter */
   bool finished;                       /* the trigger has no next time: remove the job */
   apsched_time_t stuck_at;             /* NONE, or where the trigger stopped advancing */
@@ -73,6 +74,16 @@ static void plan_runs(const apsched_job_record *rec, apsched_time_t now, run_pla
   apsched_time_t late;
   if (grace == APSCHED_GRACE_UNLIMITED || __builtin_sub_overflow(now, grace, &late))
     late = INT64_MIN;
+  /* The catch-up window bounds what is planned after downtime or a clock
+   * jump; the grace time still judges each run when it starts. */
+  apsched_time_t window_start;
+  p->window = false;
+  if (rec->catchup_window_ms &&
+      !__builtin_sub_overflow(now, (int64_t)rec->catchup_window_ms * APSCHED_MSEC, &window_start) &&
+      window_start > late) {
+    late = window_start;
+    p->window = true;
+  }
   p->n = 0;
   p->missed = 0;
   p->missed_exact = true;
@@ -192,14 +203,15 @@ static void plan_notices(apsched_scheduler *s, notice_list *nl, const apsched_jo
         int64_t by;
         if (__builtin_sub_overflow(now, p->first_missed, &by)) by = INT64_MAX;
         apsched__format_duration(by, d, sizeof d);
+        const char *why = p->window ? ", older than its catch-up window" : "";
         if (p->missed == 1)
-          apsched__notice_log(s, m, APSCHED_LOG_WARNING, "Run time of job \"%s\" was missed by %s",
-                              apsched__record_name(rec), d);
+          apsched__notice_log(s, m, APSCHED_LOG_WARNING, "Run time of job \"%s\" was missed by %s%s",
+                              apsched__record_name(rec), d, why);
         else
           apsched__notice_log(s, m, APSCHED_LOG_WARNING,
-                              "Run time of job \"%s\" was missed by %s (%s%llu run times missed)",
+                              "Run time of job \"%s\" was missed by %s (%s%llu run times missed%s)",
                               apsched__record_name(rec), d, p->missed_exact ? "" : "at least ",
-                              (unsigned long long)p->missed);
+                              (unsigned long long)p->missed, why);
       }
     }
   }
@@ -218,8 +230,99 @@ static void plan_notices(apsched_scheduler *s, notice_list *nl, const apsched_jo
   }
 }
 
+/* A notice (code if some listener wants it, else one for the log only)
+ * naming the run's job and times, copied: the run may be gone when it is
+ * delivered. Lock held. */
+static notice *run_notice(apsched_scheduler *s, notice_list *nl, int code, const char *jobstore,
+                          apsched_run_ctx *run) {
+  notice *e = apsched__notice_if_wanted(s, nl, code);
+  if (!e) e = apsched__notice_add(s, nl, 0);
+  if (e && e->ev.code) {
+    const char *id = apsched_run_job_id(run);
+    const apsched_time_t *times = apsched__run_times(run);
+    size_t n = apsched_run_count(run);
+    /* The id, then the run times, in one owned buffer. */
+    size_t idlen = strlen(id) + 1, off = (idlen + 7) & ~(size_t)7;
+    char *buf = apsched__alloc(s, off + n * sizeof(apsched_time_t));
+    if (buf) {
+      memcpy(buf, id, idlen);
+      memcpy(buf + off, times, n * sizeof(apsched_time_t));
+      e->owned = buf;
+      e->ev.job_id = buf;
+      e->ev.jobstore = jobstore;
+      e->ev.scheduled_run_times = (apsched_time_t *)(void *)(buf + off);
+      e->ev.run_time_count = n;
+    }
+  }
+  return e;
+}
+
+/* A MAX_INSTANCES event for a run that does not start, and why (log).
+ * Lock held. */
+static void skipped_notice(apsched_scheduler *s, notice_list *nl, const char *jobstore,
+                           apsched_run_ctx *run, apsched_reserve why) {
+  notice *e = run_notice(s, nl, APSCHED_EVENT_JOB_MAX_INSTANCES, jobstore, run);
+  const char *name = apsched_run_job_name(run);
+  switch (why) {
+  case APSCHED_RESERVE_FULL:
+    apsched__notice_log(s, e, APSCHED_LOG_WARNING,
+                        "Execution of job \"%s\" skipped: maximum number of running instances "
+                        "reached (%u)",
+                        name, apsched__run_max_instances(run));
+    break;
+  case APSCHED_RESERVE_FULL_BUFFER:
+    apsched__notice_log(s, e, APSCHED_LOG_WARNING,
+                        "Execution of job \"%s\" skipped: %d runs wait already (overlap policy "
+                        "buffer_all)",
+                        name, APSCHED_BUFFER_ALL_LIMIT);
+    break;
+  case APSCHED_RESERVE_WAITS: /* a waiting run replaced by a newer one */
+    apsched__notice_log(s, e, APSCHED_LOG_WARNING,
+                        "Execution of job \"%s\" skipped: a newer due run waits in its place "
+                        "(overlap policy %s)",
+                        name, apsched__overlap_name(apsched__run_overlap(run)));
+    break;
+  default:
+    apsched__notice_log(s, e, APSCHED_LOG_ERROR, "Execution of job \"%s\" skipped: out of memory",
+                        name);
+  }
+}
+
+/* The run waits for a running run of its job to end (JOB_BUFFERED); a run
+ * it replaces is skipped, a running run it stops is told (and terminated
+ * by executors that can). Lock held. */
+static void run_waits(apsched_scheduler *s, notice_list *nl, const char *jobstore,
+                      apsched_run_ctx *run, const apsched_overlap_effects *fx) {
+  const char *policy = apsched__overlap_name(apsched__run_overlap(run));
+  const char *name = apsched_run_job_name(run);
+  if (fx->dropped) {
+    skipped_notice(s, nl, jobstore, fx->dropped, APSCHED_RESERVE_WAITS);
+    apsched__run_skip(fx->dropped);
+  }
+  if (fx->stopped) {
+    apsched_run_ctx *o = fx->stopped;
+    executor_entry *oex = apsched__find_executor(s, apsched__run_executor_alias(o));
+    bool terminate = apsched__run_overlap(run) == APSCHED_OVERLAP_TERMINATE_OTHER && oex &&
+                     oex->executor->vtable->version >= 2 && oex->executor->vtable->terminate;
+    if (terminate) oex->executor->vtable->terminate(oex->executor, o);
+    if (apsched__log_enabled(s, APSCHED_LOG_WARNING)) {
+      char when[48];
+      apsched_time_format(apsched_run_scheduled_time(o), NULL, when, sizeof when);
+      apsched__log_later(s, nl, APSCHED_LOG_WARNING,
+                         "Job \"%s\": %s its run scheduled at %s (overlap policy %s)", name,
+                         terminate ? "terminating" : "asking to stop", when, policy);
+    }
+  }
+  notice *e = run_notice(s, nl, APSCHED_EVENT_JOB_BUFFERED, jobstore, run);
+  apsched__notice_log(s, e, APSCHED_LOG_INFO,
+                      "Run of job \"%s\" waits for a running one to end (overlap policy %s, %u "
+                      "waiting)",
+                      name, policy, fx->waiting);
+}
+
 /* Reserves an instance slot and queues the run's SUBMITTED notice, or
- * reports why it cannot start. Lock held. */
+ * applies the job's overlap policy, or reports why it cannot start. Lock
+ * held. */
 static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstore, queued_run *q) {
   apsched_run_ctx *run = q->run;
   const char *id = apsched_run_job_id(run);
@@ -238,35 +341,17 @@ static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstor
     apsched__run_refuse(run, why);
     return;
   }
-  bool full = q->busy;
-  if (q->busy || !apsched__run_reserve(run, ex->alias, &full)) {
-    notice *e = apsched__notice_if_wanted(s, nl, APSCHED_EVENT_JOB_MAX_INSTANCES);
-    if (!e) e = apsched__notice_add(s, nl, 0);
-    if (e && e->ev.code) {
-      /* The id, then the run times, in one owned buffer. */
-      size_t idlen = strlen(id) + 1, off = (idlen + 7) & ~(size_t)7;
-      char *buf = apsched__alloc(s, off + n * sizeof(apsched_time_t));
-      if (buf) {
-        memcpy(buf, id, idlen);
-        memcpy(buf + off, times, n * sizeof(apsched_time_t));
-        e->owned = buf;
-        e->ev.job_id = buf;
-        e->ev.jobstore = jobstore;
-        e->ev.scheduled_run_times = (apsched_time_t *)(void *)(buf + off);
-        e->ev.run_time_count = n;
-      }
-    }
-    if (full)
-      apsched__notice_log(s, e, APSCHED_LOG_WARNING,
-                          "Execution of job \"%s\" skipped: maximum number of running instances "
-                          "reached (%u)",
-                          apsched_run_job_name(run), apsched__run_max_instances(run));
-    else
-      apsched__notice_log(s, e, APSCHED_LOG_ERROR, "Execution of job \"%s\" skipped: out of memory",
-                          apsched_run_job_name(run));
+  apsched_overlap_effects fx = {0};
+  apsched_reserve res = q->busy ? APSCHED_RESERVE_FULL : apsched__run_reserve(run, ex->alias, &fx);
+  if (res == APSCHED_RESERVE_WAITS) {
+    run_waits(s, nl, jobstore, run, &fx);
+    return;
+  }
+  if (res != APSCHED_RESERVE_OK) {
+    skipped_notice(s, nl, jobstore, run, res);
     /* max_instances is the job's policy: a tracked run ends as skipped.
      * Short of memory, its record stays open. */
-    if (full) apsched__run_skip(run);
+    if (res != APSCHED_RESERVE_OOM) apsched__run_skip(run);
     else apsched__run_abandon(run);
     return;
   }
@@ -353,6 +438,15 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
     int rc = apsched__runs_flush(s, se);
     if (rc != APSCHED_OK) {
       apsched__store_outcome(s, se, rc, "recording ended runs in", nl);
+      return se->retry_at;
+    }
+  }
+  /* And the failures they count (pause_after_failures), before the jobs
+   * they pause could be claimed. */
+  if (se->failure_reports) {
+    int rc = apsched__failures_apply(s, se, nl);
+    if (rc != APSCHED_OK) {
+      apsched__store_outcome(s, se, rc, "counting the failures of jobs in", nl);
       return se->retry_at;
     }
   }
@@ -451,6 +545,12 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
   if (failed != APSCHED_OK) return se->retry_at;
   if (next != APSCHED_TIME_NONE && __builtin_sub_overflow(next, offset, &next)) next = INT64_MAX;
   return next;
+}
+
+void apsched__dispatch_run(apsched_scheduler *s, notice_list *nl, const char *jobstore,
+                           apsched_run_ctx *run, const char *executor) {
+  queued_run q = {run, executor, false};
+  queue_run(s, nl, jobstore, &q);
 }
 
 void apsched__dispatch_flush(apsched_scheduler *s, notice_list *nl) {

@@ -76,6 +76,9 @@ static inline int64_t apsched__max_runtime_usec(const apsched_job_record *rec) {
   return (int64_t)rec->max_runtime_ms * APSCHED_MSEC;
 }
 
+/* The text name of an apsched_overlap ("buffer_one"; the default is "skip"). */
+APSCHED_INTERNAL const char *apsched__overlap_name(int overlap);
+
 /* apsched_job_record_copy, optionally without the trigger (NULL in the
  * copy), for a change that replaces it anyway. */
 APSCHED_INTERNAL apsched_job_record *apsched__record_copy(const apsched_job_record *rec,

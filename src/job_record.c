@@ -159,6 +159,10 @@ apsched_job_record *apsched__record_copy(const apsched_job_record *rec, bool wit
   c->max_runtime_ms = rec->max_runtime_ms;
   c->max_instances = rec->max_instances;
   c->flags = rec->flags;
+  c->catchup_window_ms = rec->catchup_window_ms;
+  c->pause_after_failures = rec->pause_after_failures;
+  c->failures = rec->failures;
+  c->overlap = rec->overlap;
   if ((with_trigger && apsched_trigger_clone(rec->trigger, &c->trigger) != APSCHED_OK) ||
       (rec->name && !(c->name = apsched__strdup(rec->name)))) {
     apsched_job_record_free(c);

@@ -18,6 +18,7 @@ static void job_fields_free(apsched_job *j) {
   free(j->jobstore);
   free(j->broken);
   free(j->arg_bytes);
+  free(j->policies);
 }
 
 void apsched_jobs_free(apsched_job *jobs, size_t count) {
@@ -49,6 +50,13 @@ static int snapshot(const apsched_job_record *r, const char *jobstore, const pen
   j->max_runtime = apsched__max_runtime_usec(r);
   j->coalesce = (r->flags & APSCHED_JOB_COALESCE) != 0;
   j->delivery = r->flags & APSCHED_JOB_AT_LEAST_ONCE ? APSCHED_AT_LEAST_ONCE : APSCHED_AT_MOST_ONCE;
+  j->overlap = r->overlap ? (apsched_overlap)r->overlap : APSCHED_OVERLAP_SKIP;
+  j->catchup_window = (int64_t)r->catchup_window_ms * APSCHED_MSEC;
+  j->pause_after_failures = r->pause_after_failures;
+  j->failures = r->failures;
+  int plen = apsched_job_policies_describe(r, NULL, 0);
+  if (plen > 0 && (j->policies = malloc((size_t)plen + 1)))
+    apsched_job_policies_describe(r, j->policies, (size_t)plen + 1);
   j->pending = pending != NULL;
   j->next_run_time = r->next_run_time;
   j->paused = pending ? pending->paused : r->next_run_time == APSCHED_TIME_NONE;
@@ -62,7 +70,7 @@ static int snapshot(const apsched_job_record *r, const char *jobstore, const pen
     j->arg_len = arg_len;
   }
   if ((bytes && !j->arg_bytes) || !j->id || !j->name || (r->func->name && !j->func_name) || !j->trigger || !j->executor ||
-      !j->jobstore || ((r->flags & APSCHED_JOB_BROKEN) && !j->broken)) {
+      !j->jobstore || ((r->flags & APSCHED_JOB_BROKEN) && !j->broken) || (plen > 0 && !j->policies)) {
     job_fields_free(j);
     return APSCHED_ENOMEM;
   }
@@ -206,7 +214,9 @@ int apsched_print_jobs(apsched_scheduler *s, const char *jobstore, FILE *out) {
       } else if (!j->paused) {
         snprintf(when, sizeof when, "pending");
       }
-      fprintf(out, "    %s (trigger: %s, %s)\n", j->name, j->trigger, when);
+      /* Non-default schedule policies follow the trigger ("overlap=buffer_one"). */
+      fprintf(out, "    %s (trigger: %s, %s%s%s)\n", j->name, j->trigger, j->policies ? j->policies : "",
+              j->policies ? ", " : "", when);
       shown++;
     }
     if (!shown) fprintf(out, "    No scheduled jobs\n");

@@ -41,6 +41,38 @@ static int check_id(const char *id) {
   return APSCHED_OK;
 }
 
+/* The schedule policies add_job and modify_job share (zero: unchanged /
+ * default; APSCHED_POLICY_NONE removes a window or a pause limit). */
+static int check_policies(apsched_overlap overlap, int64_t catchup_window, int pause_after) {
+  if ((int)overlap < APSCHED_OVERLAP_DEFAULT || (int)overlap > APSCHED_OVERLAP_ALLOW_ALL)
+    return apsched__error(APSCHED_EINVAL,
+                          "overlap: %d is not an apsched_overlap (APSCHED_OVERLAP_SKIP 1 .. "
+                          "APSCHED_OVERLAP_ALLOW_ALL 6)",
+                          (int)overlap);
+  if (catchup_window != APSCHED_POLICY_NONE &&
+      (catchup_window < 0 || catchup_window > APSCHED_DURATION_MAX))
+    return apsched__error(APSCHED_EINVAL, "catchup_window: %lld us is outside 0..%lld",
+                          (long long)catchup_window, (long long)APSCHED_DURATION_MAX);
+  if (pause_after != APSCHED_POLICY_NONE && (pause_after < 0 || pause_after > APSCHED_PAUSE_AFTER_LIMIT))
+    return apsched__error(APSCHED_EINVAL, "pause_after_failures: %d is outside 0..%d", pause_after,
+                          APSCHED_PAUSE_AFTER_LIMIT);
+  return APSCHED_OK;
+}
+
+/* Policies a store shared by several schedulers cannot keep: a run there
+ * cannot wait for, or stop, a run another scheduler started (the database
+ * counts the instances; README "Schedule policies"). */
+static int check_store_policies(const store_entry *se, const apsched_job_record *rec) {
+  if (!se->run_starting || rec->overlap <= APSCHED_OVERLAP_SKIP ||
+      rec->overlap == APSCHED_OVERLAP_ALLOW_ALL)
+    return APSCHED_OK;
+  return apsched__error(APSCHED_EINVAL,
+                        "overlap: %s is not available for job '%.64s' in job store '%s', which "
+                        "several schedulers share (its runs are counted in the database, so a run "
+                        "cannot wait for or stop another scheduler's): use skip or allow_all",
+                        apsched__overlap_name(rec->overlap), rec->id, se->alias);
+}
+
 /* The settings add_job and modify_job share (zero: unchanged / default). */
 static int check_settings(const char *name, int max_instances, int64_t grace, int64_t max_runtime,
                           apsched_flag coalesce, const char *executor) {
@@ -139,6 +171,10 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
   if (o->next_run_time && o->paused)
     return apsched__error(APSCHED_EINVAL, "next_run_time and paused: give one or the other");
   rc = check_delivery(o->delivery);
+  if (rc == APSCHED_OK) rc = check_policies(o->overlap, o->catchup_window, o->pause_after_failures);
+  if (rc == APSCHED_OK && (o->catchup_window < 0 || o->pause_after_failures < 0))
+    rc = apsched__error(APSCHED_EINVAL, "%s: APSCHED_POLICY_NONE is for modify_job; 0 is none",
+                        o->catchup_window < 0 ? "catchup_window" : "pause_after_failures");
   if (rc != APSCHED_OK) return rc;
   const apsched_func *func;
   rc = resolve_func(o->func, o->func_name, &func);
@@ -156,6 +192,9 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
   rec->max_instances = (uint16_t)(o->max_instances ? o->max_instances : s->default_max_instances);
   rec->misfire_grace_ms = grace_to_ms(o->misfire_grace_time ? o->misfire_grace_time : s->default_grace);
   rec->max_runtime_ms = to_ms(o->max_runtime);
+  rec->overlap = (uint8_t)o->overlap;
+  rec->catchup_window_ms = to_ms(o->catchup_window);
+  rec->pause_after_failures = (uint16_t)o->pause_after_failures;
   bool coalesce = o->coalesce == APSCHED_DEFAULT ? s->default_coalesce : o->coalesce == APSCHED_YES;
   rec->flags = (uint16_t)((coalesce ? APSCHED_JOB_COALESCE : 0) |
                           (o->id ? 0 : APSCHED_JOB_GENERATED_ID) |
@@ -179,6 +218,17 @@ static void discard_new_records(apsched_job_record **recs, size_t n) {
   }
 }
 
+/* TERMINATE_OTHER needs an executor that can end a run. */
+static int check_can_terminate(const executor_entry *ex, const apsched_job_record *rec) {
+  const apsched_executor_vtable *vt = ex->executor->vtable;
+  if (rec->overlap != APSCHED_OVERLAP_TERMINATE_OTHER || (vt->version >= 2 && vt->terminate))
+    return APSCHED_OK;
+  return apsched__error(APSCHED_EINVAL,
+                        "overlap: terminate_other needs an executor that can terminate a run (a "
+                        "process pool); executor '%s' (%s) of job '%.64s' cannot: use cancel_other",
+                        rec->executor, vt->kind ? vt->kind : "?", rec->id);
+}
+
 /* Whether the job's executor can run it: one named by the call must exist
  * on a running scheduler (the header's promise, as APScheduler's add_job
  * looks its executor up), and an existing one may refuse the job
@@ -190,9 +240,10 @@ static int check_executor(apsched_scheduler *s, const apsched_job_record *rec, b
     return apsched__error(APSCHED_ENOENT, "executor: no executor '%.64s' (job '%.64s')",
                           rec->executor, rec->id);
   }
-  if (!ex->executor->vtable->check_job) return APSCHED_OK;
+  int rc = check_can_terminate(ex, rec);
+  if (rc != APSCHED_OK || !ex->executor->vtable->check_job) return rc;
   char why[200] = "";
-  int rc = ex->executor->vtable->check_job(ex->executor, rec, why, sizeof why);
+  rc = ex->executor->vtable->check_job(ex->executor, rec, why, sizeof why);
   if (rc == APSCHED_OK) return APSCHED_OK;
   return apsched__error(rc < 0 ? rc : APSCHED_EINVAL, "executor '%s': %s", rec->executor,
                         why[0] ? why : "refuses the job");
@@ -272,8 +323,17 @@ static int add_to_store(apsched_scheduler *s, store_entry *se, apsched_job_recor
     apsched__log_later(s, nl, APSCHED_LOG_INFO, "Added job \"%s\" to job store \"%s\"",
                        apsched__record_name(recs[i]), alias);
   }
+  int rc = APSCHED_OK;
+  for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
+    rc = check_store_policies(se, recs[i]);
+    if (rc != APSCHED_OK && failed) *failed = i;
+  }
+  if (rc != APSCHED_OK) {
+    apsched__notices_truncate(s, nl, mark);
+    return rc;
+  }
   apsched__store_enter(s, se);
-  int rc = keep_schedules(s, se, recs, n, keep);
+  rc = keep_schedules(s, se, recs, n, keep);
   apsched_time_t first = earliest(recs, n);
   if (rc == APSCHED_OK) rc = store_add(se, recs, n, replace, failed);
   if (rc == APSCHED_OK) {
@@ -327,6 +387,9 @@ int apsched__check_pending(apsched_scheduler *s) {
       return apsched__error(APSCHED_ENOENT,
                             "start: pending job '%.64s' names executor '%.64s', which does not exist",
                             p->rec->id, p->rec->executor);
+    int rc = check_can_terminate(apsched__find_executor(s, p->rec->executor), p->rec);
+    if (rc == APSCHED_OK) rc = check_store_policies(apsched__find_store(s, p->jobstore), p->rec);
+    if (rc != APSCHED_OK) return rc;
   }
   return APSCHED_OK;
 }
@@ -780,9 +843,11 @@ static int resume_change(apsched_scheduler *s, found_job *f, apsched_job_record 
   if (f->pending) {
     /* Still pending: its first run time is computed at start. */
     f->pending->paused = false;
+    copy->failures = 0;
     return APSCHED_OK;
   }
   schedule_first(copy, apsched__wall(s));
+  copy->failures = 0; /* pause_after_failures counts afresh */
   r->remove = copy->next_run_time == APSCHED_TIME_NONE; /* nothing left to run: like APScheduler */
   return APSCHED_OK;
 }
@@ -818,6 +883,7 @@ static int prepare_change(const apsched_job_changes *c, apsched_time_t now, prep
   if (c->set_arg_bytes && c->arg_len && !c->arg_bytes)
     return apsched__error(APSCHED_EINVAL, "arg_bytes: NULL with arg_len %zu", c->arg_len);
   rc = check_delivery(c->delivery);
+  if (rc == APSCHED_OK) rc = check_policies(c->overlap, c->catchup_window, c->pause_after_failures);
   if (rc != APSCHED_OK) return rc;
   if ((!c->set_arg && (c->arg || c->arg_free)) || (!c->set_arg_bytes && (c->arg_bytes || c->arg_len)))
     return apsched__error(APSCHED_EINVAL, "arg/arg_bytes given without set_arg/set_arg_bytes");
@@ -891,9 +957,15 @@ static int modify_change(apsched_scheduler *s, found_job *f, apsched_job_record 
   if (c->delivery == APSCHED_AT_LEAST_ONCE) copy->flags |= APSCHED_JOB_AT_LEAST_ONCE;
   else if (c->delivery == APSCHED_AT_MOST_ONCE) copy->flags &= (uint16_t)~APSCHED_JOB_AT_LEAST_ONCE;
   if (c->next_run_time) copy->next_run_time = copy->trigger_time = c->next_run_time;
-  /* The changed job must still suit its (maybe new) executor. */
+  if (c->overlap) copy->overlap = (uint8_t)c->overlap;
+  if (c->catchup_window) copy->catchup_window_ms = c->catchup_window < 0 ? 0 : to_ms(c->catchup_window);
+  if (c->pause_after_failures)
+    copy->pause_after_failures = (uint16_t)(c->pause_after_failures < 0 ? 0 : c->pause_after_failures);
+  /* The changed job must still suit its (maybe new) executor and its store. */
   if (f->store) apsched__section_lock(s, f->store);
-  if (m->executor || p->set_args || p->func) rc = check_executor(s, copy, m->executor != NULL);
+  if (m->executor || p->set_args || p->func || c->overlap)
+    rc = check_executor(s, copy, m->executor != NULL);
+  if (rc == APSCHED_OK && f->store && c->overlap) rc = check_store_policies(f->store, copy);
   if (f->store) apsched__section_unlock(s, f->store);
   if (rc == APSCHED_OK && f->pending && c->next_run_time) {
     f->pending->explicit_next = true;

@@ -35,6 +35,11 @@ struct apsched_run_ctx {
   int64_t clock_offset; /* the store's clock minus the scheduler's (version 4 stores) */
   unsigned attempt;     /* 1, or more for a recovered run */
   atomic_bool cancelled; /* set by the executor when max_runtime is exceeded */
+  _Atomic(const char *) stop_reason; /* a newer run asked this one to stop (static text) */
+  uint8_t overlap;      /* the job's apsched_overlap */
+  uint16_t pause_after; /* the job's pause_after_failures (0: its runs are not counted) */
+  bool listed;          /* in its instance_count's running list */
+  struct apsched_run_ctx *inst_next; /* running or waiting list of its instance_count */
   _Atomic int64_t started; /* monotonic start of the current execution, INT64_MAX: none */
   size_t count;         /* scheduled times */
   size_t current;
@@ -45,28 +50,15 @@ struct apsched_run_ctx {
   char id[];
 };
 
-/* Takes a slot among the running instances of job id; NULL if max are
- * running (*full) or memory is short. Lock held. */
-static instance_count *instance_reserve(apsched_scheduler *s, const char *id, unsigned max,
-                                        bool *full) {
-  *full = false;
+/* The instance_count of job id, created with count 0 if missing; NULL
+ * when memory is short. Lock held. */
+static instance_count *instance_get(apsched_scheduler *s, const char *id) {
   instance_count *ic = apsched__strmap_get(&s->instances, id);
-  if (ic) {
-    if (ic->count >= max) {
-      *full = true;
-      return NULL;
-    }
-    ic->count++;
-    return ic;
-  }
-  if (max == 0) {
-    *full = true;
-    return NULL;
-  }
+  if (ic) return ic;
   size_t n = strlen(id) + 1;
   ic = apsched__alloc(s, sizeof *ic + n);
   if (!ic) return NULL;
-  ic->count = 1;
+  memset(ic, 0, sizeof *ic);
   memcpy(ic->id, id, n);
   if (apsched__strmap_put(&s->instances, ic->id, ic) != 0) {
     apsched__dealloc(s, ic);
@@ -75,20 +67,131 @@ static instance_count *instance_reserve(apsched_scheduler *s, const char *id, un
   return ic;
 }
 
-static void instance_release(apsched_scheduler *s, instance_count *inst) {
-  if (--inst->count == 0) {
-    apsched__strmap_remove(&s->instances, inst->id);
-    apsched__dealloc(s, inst);
+static void instance_drop_if_idle(apsched_scheduler *s, instance_count *ic) {
+  if (ic->count == 0 && !ic->waiting) {
+    apsched__strmap_remove(&s->instances, ic->id);
+    apsched__dealloc(s, ic);
   }
 }
 
-bool apsched__run_reserve(apsched_run_ctx *r, const char *executor, bool *full) {
-  r->inst = instance_reserve(r->s, r->id, r->max_instances, full);
-  r->executor = executor;
-  return r->inst != NULL;
+/* Policies that stop a running run need to find it: only their runs are
+ * listed, so runs of other jobs pay nothing. */
+static bool stops_others(const apsched_run_ctx *r) {
+  return r->overlap == APSCHED_OVERLAP_CANCEL_OTHER || r->overlap == APSCHED_OVERLAP_TERMINATE_OTHER;
 }
 
+/* r takes a slot of ic. Lock held. */
+static void instance_take(instance_count *ic, apsched_run_ctx *r) {
+  ic->count++;
+  r->inst = ic;
+  if (stops_others(r)) {
+    apsched_run_ctx **p = &ic->running;
+    while (*p) p = &(*p)->inst_next; /* oldest first */
+    r->inst_next = NULL;
+    *p = r;
+    r->listed = true;
+  }
+}
+
+static void waiting_append(instance_count *ic, apsched_run_ctx *r) {
+  apsched_run_ctx **p = &ic->waiting;
+  while (*p) p = &(*p)->inst_next;
+  r->inst_next = NULL;
+  *p = r;
+  ic->nwaiting++;
+}
+
+static const char *const stop_texts[] = {
+    [APSCHED_OVERLAP_CANCEL_OTHER] =
+        "cancelled: a newer run of the job is due (overlap policy cancel_other)",
+    [APSCHED_OVERLAP_TERMINATE_OTHER] =
+        "terminated: a newer run of the job is due (overlap policy terminate_other)"};
+
+apsched_reserve apsched__run_reserve(apsched_run_ctx *r, const char *executor,
+                                     apsched_overlap_effects *fx) {
+  apsched_scheduler *s = r->s;
+  memset(fx, 0, sizeof *fx);
+  r->executor = executor;
+  unsigned max = r->overlap == APSCHED_OVERLAP_ALLOW_ALL ? UINT32_MAX : r->max_instances;
+  instance_count *ic = apsched__strmap_get(&s->instances, r->id);
+  if ((!ic || ic->count < max) && max > 0) {
+    if (!ic && !(ic = instance_get(s, r->id))) return APSCHED_RESERVE_OOM;
+    instance_take(ic, r);
+    return APSCHED_RESERVE_OK;
+  }
+  switch (r->overlap) {
+  case APSCHED_OVERLAP_BUFFER_ALL:
+    if (ic && ic->nwaiting >= APSCHED_BUFFER_ALL_LIMIT) return APSCHED_RESERVE_FULL_BUFFER;
+    break;
+  case APSCHED_OVERLAP_BUFFER_ONE:
+  case APSCHED_OVERLAP_CANCEL_OTHER:
+  case APSCHED_OVERLAP_TERMINATE_OTHER:
+    break;
+  default:
+    return APSCHED_RESERVE_FULL;
+  }
+  if (!ic && !(ic = instance_get(s, r->id))) return APSCHED_RESERVE_OOM;
+  if (r->overlap != APSCHED_OVERLAP_BUFFER_ALL && ic->waiting) {
+    /* One waits at most: the newer due run replaces it. */
+    fx->dropped = ic->waiting;
+    ic->waiting = NULL;
+    ic->nwaiting = 0;
+  }
+  if (stops_others(r)) {
+    /* The oldest running run that was not asked yet. */
+    for (apsched_run_ctx *o = ic->running; o; o = o->inst_next) {
+      const char *expected = NULL;
+      if (atomic_compare_exchange_strong(&o->stop_reason, &expected, stop_texts[r->overlap])) {
+        atomic_store(&o->cancelled, true);
+        fx->stopped = o;
+        break;
+      }
+    }
+  }
+  waiting_append(ic, r);
+  fx->waiting = ic->nwaiting;
+  return APSCHED_RESERVE_WAITS;
+}
+
+/* Gives r's slot up. Returns the waiting run that takes it over (its
+ * executor still to be found), or NULL. While the scheduler is stopped,
+ * waiting runs are dropped instead (their records, if any, stay open).
+ * Lock held. */
+static apsched_run_ctx *instance_release(apsched_scheduler *s, apsched_run_ctx *r,
+                                         unsigned *dropped) {
+  instance_count *ic = r->inst;
+  r->inst = NULL;
+  if (r->listed) {
+    apsched_run_ctx **p = &ic->running;
+    while (*p && *p != r) p = &(*p)->inst_next;
+    if (*p) *p = r->inst_next;
+    r->listed = false;
+  }
+  ic->count--;
+  if (ic->waiting && (s->state == APSCHED_STATE_STOPPED || s->stopping)) {
+    while (ic->waiting) {
+      apsched_run_ctx *w = ic->waiting;
+      ic->waiting = w->inst_next;
+      apsched__run_abandon(w);
+      ++*dropped;
+    }
+    ic->nwaiting = 0;
+  }
+  apsched_run_ctx *next = ic->waiting;
+  if (next) {
+    ic->waiting = next->inst_next;
+    ic->nwaiting--;
+    instance_take(ic, next);
+  }
+  instance_drop_if_idle(s, ic);
+  return next;
+}
 unsigned apsched__run_max_instances(const apsched_run_ctx *r) { return r->max_instances; }
+int apsched__run_overlap(const apsched_run_ctx *r) { return r->overlap; }
+const char *apsched__run_executor_alias(const apsched_run_ctx *r) { return r->executor; }
+const char *apsched_run_stop_reason(const apsched_run_ctx *r) {
+  return atomic_load(&((apsched_run_ctx *)r)->stop_reason);
+}
 
 /* One allocation: the struct and id, then the times and results arrays,
  * then the name. s NULL: plain malloc (a run rebuilt in a worker process). */
@@ -104,6 +207,7 @@ static apsched_run_ctx *run_alloc(apsched_scheduler *s, const char *id, const ch
   memset(r, 0, sizeof *r);
   r->s = s;
   atomic_init(&r->cancelled, false);
+  atomic_init(&r->stop_reason, NULL);
   atomic_init(&r->started, INT64_MAX);
   r->count = n;
   r->attempt = 1;
@@ -128,6 +232,8 @@ apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record
   r->grace = apsched__grace_usec(rec->misfire_grace_ms);
   r->max_runtime = apsched__max_runtime_usec(rec);
   r->at_least_once = (rec->flags & APSCHED_JOB_AT_LEAST_ONCE) != 0;
+  r->overlap = rec->overlap;
+  r->pause_after = rec->pause_after_failures;
   return r;
 }
 
@@ -195,20 +301,104 @@ static void report_ended(apsched_run_ctx *r) {
   if (out != &one) free(out);
 }
 
+/* A waiting run took over a slot: find its executor and count it as
+ * handed over (its SUBMITTED and the submission follow without the lock).
+ * NULL if the executor is gone: the run is refused and its slot given on,
+ * which may hand over the next waiting run (*next, set only then). Lock
+ * held. */
+static executor_entry *hand_over(apsched_scheduler *s, apsched_run_ctx *w, unsigned *dropped,
+                                 apsched_run_ctx **next) {
+  executor_entry *ex = apsched__find_executor(s, w->executor);
+  if (ex && ex->started) {
+    ex->submitting++;
+    s->running_runs++;
+    return ex;
+  }
+  *next = instance_release(s, w, dropped);
+  apsched__run_refuse(w, "its executor was removed while the run waited");
+  return NULL;
+}
+
+/* Delivers SUBMITTED for a waiting run now handed over, and submits it.
+ * Lock NOT held. */
+static void submit_waiting(apsched_scheduler *s, apsched_run_ctx *w, executor_entry *ex) {
+  if (apsched__wants(s, APSCHED_EVENT_JOB_SUBMITTED)) {
+    apsched_event ev = {.code = APSCHED_EVENT_JOB_SUBMITTED,
+                        .job_id = w->id,
+                        .jobstore = w->jobstore,
+                        .scheduled_run_times = w->times,
+                        .run_time_count = w->count};
+    apsched__dispatch(s, &ev);
+  }
+  apsched__log(s, APSCHED_LOG_INFO,
+               "Submitted job \"%s\" to executor \"%s\" (its run waited for a running one)",
+               w->name, ex->alias);
+  int rc = ex->executor->vtable->submit(ex->executor, w);
+  if (rc != APSCHED_OK) {
+    apsched__log(s, APSCHED_LOG_ERROR, "Error submitting job \"%s\" to executor \"%s\": %s",
+                 w->name, ex->alias, apsched_strerror(rc));
+    apsched_run_set_error(w, "executor \"%s\" refused the run: %s", ex->alias, apsched_strerror(rc));
+    apsched__run_fail(w, true);
+  }
+  apsched__lock(s);
+  ex->submitting--;
+  pthread_cond_broadcast(&s->changed);
+  apsched__unlock(s);
+}
+
+/* Releases the slot of a run that ends (lock held): a run waiting for it
+ * is handed over (*ex its executor), *w NULL if none. */
+static void release_slot(apsched_scheduler *s, apsched_run_ctx *r, apsched_run_ctx **w,
+                         executor_entry **ex, unsigned *dropped) {
+  *ex = NULL;
+  *w = instance_release(s, r, dropped);
+  while (*w && !(*ex = hand_over(s, *w, dropped, w))) {
+  }
+}
+
+static void report_dropped(apsched_scheduler *s, const char *name, unsigned dropped) {
+  if (dropped)
+    apsched__log(s, APSCHED_LOG_WARNING,
+                 "%u waiting run(s) of job \"%s\" dropped: the scheduler shut down", dropped, name);
+}
+
 /* Releases the instance slot, then delivers the outcome events in order
- * (APScheduler also frees the slot before dispatching), then frees. */
+ * (APScheduler also frees the slot before dispatching), then frees. A run
+ * that waited for the slot is handed over before this run's count goes. */
+/* Counts the run's outcomes for pause_after_failures: a success resets
+ * the count, a failure adds one; a missed time, or one stopped by a newer
+ * run (overlap policy), counts neither way. Lock held. */
+static void count_failures(apsched_run_ctx *r) {
+  bool reset = false;
+  uint32_t failed = 0;
+  const char *last = NULL, *stop = atomic_load(&r->stop_reason);
+  for (size_t i = 0; i < r->count; i++) {
+    const run_result *res = &r->results[i];
+    if (res->kind == OUT_EXECUTED) {
+      reset = true;
+      failed = 0;
+    } else if (res->kind == OUT_ERROR && !(stop && res->error && strncmp(res->error, stop, strlen(stop)) == 0)) {
+      failed++;
+      last = res->error;
+    }
+  }
+  if (reset || failed) apsched__failures_report(r->s, r->jobstore, r->id, reset, failed, last);
+}
+
 static void finish(apsched_run_ctx *r) {
   apsched_scheduler *s = r->s;
-  instance_count *inst = r->inst;
   if (r->tracked) {
     apsched__lock(s);
     report_ended(r);
     apsched__unlock(s);
   }
+  apsched_run_ctx *waiting = NULL;
+  executor_entry *waiting_ex = NULL;
+  unsigned dropped = 0;
   bool dispatch = outcomes_wanted(r);
   if (dispatch) {
     apsched__lock(s);
-    instance_release(s, inst);
+    release_slot(s, r, &waiting, &waiting_ex, &dropped);
     apsched__unlock(s);
     for (size_t i = 0; i < r->count; i++) {
       run_result *res = &r->results[i];
@@ -224,12 +414,29 @@ static void finish(apsched_run_ctx *r) {
       apsched__dispatch(s, &ev);
     }
   }
+  if (dropped) report_dropped(s, r->name, dropped);
+  if (r->pause_after) {
+    /* After its outcome events: a JOB_PAUSED it leads to comes after them. */
+    apsched__lock(s);
+    count_failures(r);
+    apsched__unlock(s);
+  }
   for (size_t i = 0; i < r->count; i++) free(r->results[i].error);
   apsched__args_unref(r->args);
-  apsched__dealloc(s, r);
-  /* Last touch of s: apsched_free waits for running_runs to reach zero. */
+  unsigned late_dropped = 0;
+  char name[64] = "";
   apsched__lock(s);
-  if (!dispatch) instance_release(s, inst);
+  if (!dispatch) release_slot(s, r, &waiting, &waiting_ex, &late_dropped);
+  if (late_dropped) snprintf(name, sizeof name, "%s", r->name);
+  apsched__dealloc(s, r);
+  if (waiting || late_dropped) {
+    /* A waiting run is counted in running_runs already: s stays alive. */
+    apsched__unlock(s);
+    report_dropped(s, name, late_dropped);
+    if (waiting) submit_waiting(s, waiting, waiting_ex);
+    apsched__lock(s);
+  }
+  /* Last touch of s: apsched_free waits for running_runs to reach zero. */
   if (--s->running_runs == 0) pthread_cond_broadcast(&s->changed);
   apsched__unlock(s);
 }
@@ -295,8 +502,22 @@ bool apsched_run_begin(apsched_run_ctx *r, size_t i) {
     }
     return false;
   }
+  const char *stop = atomic_load(&r->stop_reason);
+  if (stop) {
+    /* A newer run asked this one to stop: its remaining times do not start. */
+    res->kind = OUT_ERROR;
+    res->retval = -1;
+    res->ended = true;
+    res->error = apsched__strdup(stop);
+    if (r->tracked) res->finished_at = apsched__wall(s);
+    apsched__log(s, APSCHED_LOG_WARNING, "Job \"%s\" not started: %s", r->name, stop);
+    return false;
+  }
   if (r->fenced && !confirm_start(r, res)) return false;
+  /* A stop asked for meanwhile keeps it cancelled (the asker sets the
+   * reason first, then the flag). */
   atomic_store(&r->cancelled, false);
+  if (atomic_load(&r->stop_reason)) atomic_store(&r->cancelled, true);
   if (r->tracked) res->started_at = apsched__wall(s);
   /* Only a max_runtime needs the start time: no extra clock read otherwise. */
   if (r->max_runtime > 0) atomic_store(&r->started, apsched__mono_now());
@@ -309,12 +530,17 @@ static void record(apsched_run_ctx *r, size_t i, int retval, char *error) {
   apsched_scheduler *s = r->s;
   run_result *res = &r->results[i];
   if (atomic_load(&r->cancelled)) {
-    /* Over max_runtime: an error whatever the job returned. */
-    char d[64];
-    apsched__format_duration(r->max_runtime, d, sizeof d);
+    /* Over max_runtime, or stopped by a newer run: an error whatever the
+     * job returned. */
+    const char *stop = atomic_load(&r->stop_reason);
+    char d[112];
+    if (stop) snprintf(d, sizeof d, "%s", stop);
+    else {
+      memcpy(d, "timed out after ", 16);
+      apsched__format_duration(r->max_runtime, d + 16, sizeof d - 16);
+    }
     char *msg = NULL;
-    if (asprintf(&msg, "timed out after %s%s%s", d, error ? ": " : "", error ? error : "") < 0)
-      msg = NULL;
+    if (asprintf(&msg, "%s%s%s", d, error ? ": " : "", error ? error : "") < 0) msg = NULL;
     free(error);
     error = msg;
     if (retval == 0) retval = -1;
@@ -414,6 +640,8 @@ void apsched__run_track(apsched_run_ctx *r, bool fenced) {
 }
 
 void apsched__run_clock_offset(apsched_run_ctx *r, int64_t offset) { r->clock_offset = offset; }
+
+void apsched__run_on_demand(apsched_run_ctx *r) { r->grace = APSCHED_GRACE_UNLIMITED; }
 
 void apsched__run_recovered(apsched_run_ctx *r, unsigned attempt) {
   r->attempt = attempt;

@@ -357,6 +357,20 @@ static store_entry *new_store_entry(apsched_scheduler *s, apsched_jobstore *st) 
 /* Hands a store the runs that ended since its loop's last pass (shutdown,
  * removal, free: no loop will). Lock held (dropped around the store call). */
 static void flush_ended_runs(apsched_scheduler *s, store_entry *se) {
+  if (se->failure_reports) {
+    notice_list nl;
+    apsched__notices_init(&nl);
+    int rc = apsched__failures_apply(s, se, &nl);
+    if (rc != APSCHED_OK) apsched__failures_drop(se);
+    apsched__unlock(s);
+    if (rc != APSCHED_OK)
+      apsched__log(s, APSCHED_LOG_ERROR,
+                   "Error counting failed runs in job store \"%s\": %s (the counts of "
+                   "pause_after_failures miss them)",
+                   se->alias, apsched_strerror(rc));
+    apsched__notices_flush(s, &nl);
+    apsched__lock(s);
+  }
   size_t n = se->closed_count;
   if (n == 0) return;
   int rc = apsched__runs_flush(s, se);
@@ -786,8 +800,8 @@ static bool store_vtable_ok(const apsched_jobstore *st) {
 
 static bool executor_vtable_ok(const apsched_executor *ex) {
   const apsched_executor_vtable *v = ex->vtable;
-  return v && v->version == APSCHED_EXECUTOR_VTABLE_VERSION && v->start && v->submit &&
-         v->shutdown && v->destroy;
+  return v && (v->version == 1 || v->version == APSCHED_EXECUTOR_VTABLE_VERSION) && v->start &&
+         v->submit && v->shutdown && v->destroy;
 }
 
 static bool valid_component_alias(const char *alias) {

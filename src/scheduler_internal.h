@@ -32,6 +32,16 @@ typedef struct loop_waker {
   apsched_time_t planned_wake;  /* when the loop means to wake next */
 } loop_waker;
 
+/* What ended runs of a job with pause_after_failures change about its
+ * count of consecutive failures (failure_counts.c). One allocation. */
+typedef struct failure_report {
+  struct failure_report *next;
+  bool reset;      /* a run succeeded: count afresh from here */
+  uint32_t failed; /* failed runs after that */
+  char *error;     /* the last failure's message (in this allocation), or NULL */
+  char id[];
+} failure_report;
+
 typedef struct store_entry {
   apsched_scheduler *sched;
   const char *alias; /* interned */
@@ -57,6 +67,8 @@ typedef struct store_entry {
    * of each result are owned. */
   apsched_run_result *closed;
   size_t closed_count, closed_cap;
+  /* Ended runs of jobs with pause_after_failures, to count (scheduler lock). */
+  failure_report *failure_reports;
   /* Blocking stores: the store's own loop thread. */
   loop_waker waker;
   pthread_t thread;
@@ -97,9 +109,13 @@ typedef struct listener {
   struct listener *next;
 } listener;
 
-/* Running instances of one job (exists while count > 0). */
+/* Running instances of one job, and its runs waiting for one of them to
+ * end (overlap policies); exists while either is non-empty. */
 typedef struct instance_count {
   uint32_t count;
+  uint32_t nwaiting;
+  apsched_run_ctx *running; /* runs of CANCEL/TERMINATE_OTHER jobs only, oldest first */
+  apsched_run_ctx *waiting; /* oldest first */
   char id[];
 } instance_count;
 
@@ -307,6 +323,8 @@ APSCHED_INTERNAL void apsched__store_pin(store_entry *se);
 APSCHED_INTERNAL void apsched__run_result_free(apsched_run_result *r);
 /* Frees the ended runs queued on se (their records stay open). */
 APSCHED_INTERNAL void apsched__runs_drop(store_entry *se);
+/* Frees the failure reports queued on se (see failure_counts.c). */
+APSCHED_INTERNAL void apsched__failures_drop(store_entry *se);
 /* Frees an entry and what is queued on it (not its store). */
 APSCHED_INTERNAL void apsched__store_entry_free(apsched_scheduler *s, store_entry *se);
 APSCHED_INTERNAL void apsched__store_unpin(apsched_scheduler *s, store_entry *se);
@@ -339,15 +357,50 @@ APSCHED_INTERNAL void apsched__runs_ended(apsched_scheduler *s, const char *jobs
  * held on entry and exit. */
 APSCHED_INTERNAL int apsched__runs_flush(apsched_scheduler *s, store_entry *se);
 
+/* --------------------------------------------------------- failure_counts.c */
+
+/* Queues what a run of a job with pause_after_failures changes about its
+ * count (reset: it succeeded once; failed: failures after that) for the
+ * loop that serves the store, and wakes it. Lock held. */
+APSCHED_INTERNAL void apsched__failures_report(apsched_scheduler *s, const char *jobstore,
+                                               const char *job_id, bool reset, uint32_t failed,
+                                               const char *error);
+/* Applies se's queued reports to its jobs: counts stored, a job that
+ * reached its limit paused (JOB_PAUSED). On error the rest stay queued.
+ * Lock held on entry and exit (dropped around a blocking store). */
+APSCHED_INTERNAL int apsched__failures_apply(apsched_scheduler *s, store_entry *se,
+                                             notice_list *nl);
+
 /* ------------------------------------------------------------------- run.c */
 
 /* A run of rec's job at the given times (copied); no instance slot yet. */
 APSCHED_INTERNAL apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record *rec,
                                                    const char *jobstore, const apsched_time_t *times,
                                                    size_t n);
-/* Reserves an instance slot for the run's job; false if max_instances is
- * reached (*full set) or memory is short. Lock held. */
-APSCHED_INTERNAL bool apsched__run_reserve(apsched_run_ctx *run, const char *executor, bool *full);
+/* What apsched__run_reserve decided. */
+typedef enum apsched_reserve {
+  APSCHED_RESERVE_OK,          /* it has a slot: submit it */
+  APSCHED_RESERVE_FULL,        /* max_instances running: skip it (SKIP) */
+  APSCHED_RESERVE_FULL_BUFFER, /* BUFFER_ALL's waiting runs are at their limit: skip it */
+  APSCHED_RESERVE_WAITS,       /* it waits for a slot; the scheduler owns it now */
+  APSCHED_RESERVE_OOM
+} apsched_reserve;
+
+/* What the overlap policy did besides (RESERVE_WAITS). */
+typedef struct apsched_overlap_effects {
+  apsched_run_ctx *dropped; /* a run that waited and is replaced: skip it */
+  apsched_run_ctx *stopped; /* a running run asked to stop (valid while the lock is held) */
+  uint32_t waiting;         /* runs of the job waiting now */
+} apsched_overlap_effects;
+
+/* Reserves an instance slot for the run's job, or applies its overlap
+ * policy when max_instances runs are running. Lock held. */
+APSCHED_INTERNAL apsched_reserve apsched__run_reserve(apsched_run_ctx *run, const char *executor,
+                                                      apsched_overlap_effects *fx);
+/* The run's overlap policy (apsched_overlap). */
+APSCHED_INTERNAL int apsched__run_overlap(const apsched_run_ctx *run);
+/* The alias of the executor the run was reserved for (interned). */
+APSCHED_INTERNAL const char *apsched__run_executor_alias(const apsched_run_ctx *run);
 /* Reports every time of a run that could not be submitted as ERROR (with the
  * message set on the run), releases its slot and frees it. refused (its
  * executor refused it): the tracked times of an at-most-once run end as
@@ -364,6 +417,9 @@ APSCHED_INTERNAL void apsched__run_clock_offset(apsched_run_ctx *run, int64_t of
 /* A run a crashed scheduler left unfinished, run again as this attempt
  * whatever its lateness. */
 APSCHED_INTERNAL void apsched__run_recovered(apsched_run_ctx *run, unsigned attempt);
+/* A run asked for by the API (run now, backfill): it runs whatever its
+ * lateness. */
+APSCHED_INTERNAL void apsched__run_on_demand(apsched_run_ctx *run);
 /* Frees a run that a policy skips (max_instances): a tracked run's times
  * end as SKIPPED. No events, no slot. Lock held. */
 APSCHED_INTERNAL void apsched__run_skip(apsched_run_ctx *run);
@@ -387,6 +443,11 @@ APSCHED_INTERNAL unsigned apsched__run_max_instances(const apsched_run_ctx *run)
  * full batch was claimed and more may be due. */
 APSCHED_INTERNAL apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se,
                                                        apsched_time_t now, notice_list *nl);
+/* Queues a run made outside the loop (run now, backfill) as the loop
+ * queues its own: its overlap policy applies. Lock held. */
+APSCHED_INTERNAL void apsched__dispatch_run(apsched_scheduler *s, notice_list *nl,
+                                           const char *jobstore, apsched_run_ctx *run,
+                                           const char *executor);
 /* Delivers the notices and submits their runs; lock NOT held. */
 APSCHED_INTERNAL void apsched__dispatch_flush(apsched_scheduler *s, notice_list *nl);
 

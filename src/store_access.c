@@ -27,8 +27,17 @@ void apsched__runs_drop(store_entry *se) {
   se->closed_count = se->closed_cap = 0;
 }
 
+void apsched__failures_drop(store_entry *se) {
+  while (se->failure_reports) {
+    failure_report *r = se->failure_reports;
+    se->failure_reports = r->next;
+    free(r);
+  }
+}
+
 void apsched__store_entry_free(apsched_scheduler *s, store_entry *se) {
   apsched__runs_drop(se);
+  apsched__failures_drop(se);
   if (se->blocking) {
     pthread_mutex_destroy(&se->call_lock);
     apsched__waker_destroy(&se->waker);

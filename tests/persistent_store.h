@@ -119,7 +119,8 @@ static inline void add_sample_jobs(apsched_scheduler *s, apsched_delivery nightl
       {.id = "report", .name = "Daily report", .func_name = TICK, .trigger = every10,
        .jobstore = "db", .arg_bytes = "\x01\x02xyz", .arg_len = 5, .max_instances = 3,
        .misfire_grace_time = 2500 * APSCHED_MSEC, .max_runtime = 30 * APSCHED_SEC,
-       .coalesce = APSCHED_NO, .next_run_time = T0 + 10 * APSCHED_SEC + 250},
+       .coalesce = APSCHED_NO, .next_run_time = T0 + 10 * APSCHED_SEC + 250,
+       .catchup_window = APSCHED_HOUR, .pause_after_failures = 3},
       {.id = "nightly", .func = tick_job, .trigger = cron, .jobstore = "db", .paused = true,
        .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .delivery = nightly_delivery}};
   assert_int_equal(apsched_add_jobs(s, jobs, 2, NULL), APSCHED_OK);

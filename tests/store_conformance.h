@@ -5,7 +5,7 @@
  * scheduler with faults injected into the store: every mutating API call
  * fails cleanly at every store call it makes (nothing changes, nothing is
  * announced), and the loop survives a failing store (events, backoff, no run
- * lost, none doubled).
+ * lost, none doubled); and the schedule policies (kit_policies.h).
  *
  *   static apsched_jobstore *make(void *ud) { ... }
  *   store_kit kit = {"sqlite", make, NULL};
@@ -796,6 +796,8 @@ static void kit_runs_closed_retried(void **state) {
   free(where);
 }
 
+#include "kit_policies.h"
+
 static inline int store_kit_run(const store_kit *kit) {
   if (apsched_register_func(KIT_JOB_NAME, kit_job) != APSCHED_OK) return 1;
   const struct CMUnitTest tests[] = {
@@ -812,6 +814,7 @@ static inline int store_kit_run(const store_kit *kit) {
       cmocka_unit_test_prestate(kit_runs_undone_with_batch, (void *)kit),
       cmocka_unit_test_prestate(kit_runs_recovered_by_next_scheduler, (void *)kit),
       cmocka_unit_test_prestate(kit_runs_closed_retried, (void *)kit),
+      KIT_POLICY_TESTS(kit),
   };
   return _cmocka_run_group_tests(kit->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }

@@ -123,7 +123,8 @@ static void test_schema_is_readable(void **state) {
                       "executor=default|arg=\\x010278797a|misfire_grace_ms=2500|coalesce=f|"
                       "max_instances=3|max_runtime_ms=30000|next_run_time=1767225610000250|"
                       "trigger_time=1767225610000250|delivery=at_most_once|paused=f|"
-                      "next_run_at=2026-01-01 00:00:10.00025+00|");
+                      "next_run_at=2026-01-01 00:00:10.00025+00|"
+                      "policies=catchup_window=3600s, pause_after_failures=3|failures=0|");
   free(row);
   row = raw_row(c, schema, "nightly");
   assert_string_equal(row,
@@ -132,11 +133,11 @@ static void test_schema_is_readable(void **state) {
                       "hour='3', minute='30', second='0', timezone='Europe/Berlin']|"
                       "executor=default|arg=NULL|misfire_grace_ms=NULL|coalesce=t|"
                       "max_instances=1|max_runtime_ms=0|next_run_time=NULL|trigger_time=NULL|"
-                      "delivery=at_most_once|paused=t|next_run_at=NULL|");
+                      "delivery=at_most_once|paused=t|next_run_at=NULL|policies=NULL|failures=0|");
   free(row);
   char sql[512];
   snprintf(sql, sizeof sql, "SELECT version FROM \"%s\".schema_version", schema);
-  assert_value(c, sql, "2");
+  assert_value(c, sql, "3");
   /* runs and schedulers, with their keys. */
   snprintf(sql, sizeof sql,
            "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i"
@@ -156,6 +157,9 @@ static void test_schema_is_readable(void **state) {
   apsched_job *j = get(s, "report");
   assert_string_equal(j->name, "Daily report");
   assert_int_equal(j->max_instances, 3);
+  assert_int_equal(j->catchup_window, APSCHED_HOUR);
+  assert_int_equal(j->pause_after_failures, 3);
+  assert_string_equal(j->policies, "catchup_window=3600s, pause_after_failures=3");
   assert_int_equal(j->misfire_grace_time, 2500 * APSCHED_MSEC);
   assert_false(j->coalesce);
   assert_null(j->broken);
@@ -201,7 +205,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   (void)state;
   PGconn *c = pg_server_connect();
   raw_exec(c, "CREATE SCHEMA newer; CREATE TABLE newer.schema_version (version integer NOT NULL);"
-              "INSERT INTO newer.schema_version VALUES (3);"
+              "INSERT INTO newer.schema_version VALUES (4);"
               "CREATE TABLE newer.jobs (id text PRIMARY KEY, future bytea);"
               "INSERT INTO newer.jobs VALUES ('j', '\\x00ff')");
   char *before = schema_dump(c, "newer");
@@ -210,7 +214,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   char err[256];
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_null(st);
-  assert_string_equal(err, "postgresql schema 'newer' has schema version 3, newer than the 2 this "
+  assert_string_equal(err, "postgresql schema 'newer' has schema version 4, newer than the 3 this "
                            "library knows: use a newer libapsched-pg (nothing was changed)");
   char *after = schema_dump(c, "newer");
   assert_string_equal(before, after);
@@ -237,7 +241,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   o = (apsched_pg_options){.conninfo = pg_server_conninfo(), .schema = "Odd \"name\"; --"};
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_OK);
   apsched_jobstore_free(st);
-  assert_value(c, "SELECT version FROM \"Odd \"\"name\"\"; --\".schema_version", "2");
+  assert_value(c, "SELECT version FROM \"Odd \"\"name\"\"; --\".schema_version", "3");
   PQfinish(c);
 }
 
@@ -725,12 +729,13 @@ static void test_migration_from_version_1(void **state) {
            " token bigint, attempt integer NOT NULL DEFAULT 1, claimed_at timestamptz, started_at timestamptz,"
            " finished_at timestamptz, outcome text, error text, PRIMARY KEY (job_id, scheduled_time));"
            "ALTER TABLE \"%1$s\".schedulers DROP COLUMN lease_ms;"
+           "ALTER TABLE \"%1$s\".jobs DROP COLUMN policies, DROP COLUMN failures;"
            "UPDATE \"%1$s\".schema_version SET version = 1",
            schema);
   raw_exec(c, sql);
   st = open_store(schema);
   snprintf(sql, sizeof sql, "SELECT version FROM \"%s\".schema_version", schema);
-  assert_value(c, sql, "2");
+  assert_value(c, sql, "3");
   const apsched_job_record *found;
   assert_int_equal(st->vtable->lookup(st, "kept", &found), APSCHED_OK);
   assert_int_equal(found->next_run_time, T0);

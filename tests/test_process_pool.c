@@ -382,6 +382,31 @@ static int job_print_pid_and_spin(apsched_run_ctx *run) {
 
 /* -------------------------------------------------------------- tests */
 
+/* Overlap policy terminate_other: a run due while the previous one still
+ * runs has its worker terminated (as max_runtime does), then starts. */
+static void test_terminate_other_ends_the_running_worker(void **state) {
+  (void)state;
+  recorder r;
+  recorder_init(&r);
+  apsched_process_pool_options po = {.max_workers = 2, .kill_grace = 100 * APSCHED_MSEC};
+  apsched_scheduler *s = pool_scheduler(&po, &r, NULL);
+  apsched_trigger *t = every(300 * APSCHED_MSEC, 0);
+  add(s, (apsched_job_options){.id = "t", .func = job_spin, .trigger = t,
+                               .misfire_grace_time = APSCHED_GRACE_UNLIMITED,
+                               .overlap = APSCHED_OVERLAP_TERMINATE_OTHER});
+  assert_int_equal(apsched_start(s, false), APSCHED_OK);
+  assert_error(&r, "t", "terminated: a newer run of the job is due (overlap policy terminate_other)");
+  assert_true(await_job(&r, APSCHED_EVENT_JOB_BUFFERED, "t", 1));
+  /* The waiting run started in the freed slot, and is terminated in turn. */
+  assert_true(await_job(&r, APSCHED_EVENT_JOB_ERROR, "t", 2));
+  assert_true(count_job_events(&r, APSCHED_EVENT_JOB_SUBMITTED, "t") >= 2);
+  /* A run always spins: ending it is the shutdown's job. */
+  assert_int_equal(apsched_shutdown(s, false), APSCHED_OK);
+  apsched_free(s);
+  apsched_trigger_free(t);
+  recorder_destroy(&r);
+}
+
 static void test_crashes_are_reported_and_pool_keeps_serving(void **state) {
   (void)state;
   recorder r;
@@ -1071,6 +1096,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_create_validates_and_refuses_threaded_process),
       cmocka_unit_test(test_crashes_are_reported_and_pool_keeps_serving),
+      cmocka_unit_test(test_terminate_other_ends_the_running_worker),
       cmocka_unit_test(test_job_sees_its_argument_time_id_and_name),
       cmocka_unit_test(test_pending_pointer_job_refused_at_submit),
       cmocka_unit_test(test_max_tasks_per_child_recycles_workers),

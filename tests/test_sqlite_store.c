@@ -149,7 +149,8 @@ static void test_schema_is_readable(void **state) {
                       "executor='default'|arg=x'010278797a'|misfire_grace_ms=2500|coalesce=0|"
                       "max_instances=3|max_runtime_ms=30000|next_run_time=1767225610000250|"
                       "trigger_time=1767225610000250|paused=0|"
-                      "next_run_at='2026-01-01T00:00:10.000250Z'|delivery='at_most_once'|");
+                      "next_run_at='2026-01-01T00:00:10.000250Z'|delivery='at_most_once'|"
+                      "policies='catchup_window=3600s, pause_after_failures=3'|failures=0|");
   free(row);
   row = raw_row(db, "apsched_jobs", "nightly");
   assert_string_equal(row,
@@ -158,7 +159,7 @@ static void test_schema_is_readable(void **state) {
                       "hour='3', minute='30', second='0', timezone='Europe/Berlin']'|"
                       "executor='default'|arg=NULL|misfire_grace_ms=NULL|coalesce=1|"
                       "max_instances=1|max_runtime_ms=0|next_run_time=NULL|trigger_time=NULL|"
-                      "paused=1|next_run_at=NULL|delivery='at_least_once'|");
+                      "paused=1|next_run_at=NULL|delivery='at_least_once'|policies=NULL|failures=0|");
   free(row);
   sqlite3_stmt *q;
   assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM apsched_schema", -1, &q, NULL), SQLITE_OK);
@@ -177,6 +178,9 @@ static void test_schema_is_readable(void **state) {
   assert_string_equal(j->name, "Daily report");
   assert_string_equal(j->func_name, TICK);
   assert_int_equal(j->max_instances, 3);
+  assert_int_equal(j->catchup_window, APSCHED_HOUR);
+  assert_int_equal(j->pause_after_failures, 3);
+  assert_string_equal(j->policies, "catchup_window=3600s, pause_after_failures=3");
   assert_int_equal(j->misfire_grace_time, 2500 * APSCHED_MSEC);
   assert_int_equal(j->max_runtime, 30 * APSCHED_SEC);
   assert_false(j->coalesce);
@@ -431,7 +435,7 @@ static void test_migration_from_version_1(void **state) {
   sqlite3_stmt *q;
   assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM apsched_schema", -1, &q, NULL), SQLITE_OK);
   assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-  assert_int_equal(sqlite3_column_int(q, 0), 2);
+  assert_int_equal(sqlite3_column_int(q, 0), APSCHED_SQLITE_SCHEMA_VERSION);
   sqlite3_finalize(q);
   char *row = raw_row(db, "apsched_jobs", "old");
   assert_non_null(strstr(row, "next_run_time=1767225620000000|"));

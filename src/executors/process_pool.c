@@ -555,11 +555,16 @@ static void maybe_quit(process_pool *p, int quit, size_t queued) {
   p->quit_sent = true;
 }
 
+/* Ends workers whose run overran its max_runtime or was told to stop (a
+ * newer run of its job under TERMINATE_OTHER): both are recorded with the
+ * run's cancellation, as "timed out ..." or the stop's reason. */
 static void check_deadlines(process_pool *p, int64_t now) {
   for (int i = 0; i < p->max_workers; i++) {
     pworker *w = &p->w[i];
-    if (w->state != W_BUSY || w->deadline > now) continue;
-    apsched_run_cancel(w->run);
+    if (w->state != W_BUSY) continue;
+    bool stop = apsched_run_stop_reason(w->run) != NULL;
+    if (!stop && w->deadline > now) continue;
+    if (!stop) apsched_run_cancel(w->run);
     end_worker(p, w, END_TIMEOUT, SIGTERM);
   }
 }
@@ -632,6 +637,14 @@ static void *io_main(void *arg) {
 }
 
 /* ------------------------------------------------------------ the vtable */
+
+/* The run's stop reason is set already: the I/O thread ends its worker on
+ * its next round (check_deadlines); a run still queued ends when it starts
+ * (its times are not started). */
+static void pp_terminate(apsched_executor *ex, apsched_run_ctx *run) {
+  (void)run;
+  poke((process_pool *)ex);
+}
 
 static int pp_start(apsched_executor *ex, apsched_scheduler *s, const char *alias) {
   (void)s;
@@ -760,6 +773,7 @@ static const apsched_executor_vtable pp_vtable = {
     .owns_thread = pp_owns_thread,
     .destroy = pp_destroy,
     .check_job = pp_check_job,
+    .terminate = pp_terminate,
 };
 
 static int pp_create(const apsched_process_pool_options *opt, apsched_executor **out,

@@ -243,6 +243,10 @@ static int cmd_show(cli_session *ss, const char *id) {
   } else {
     printf("max_runtime: none\n");
   }
+  /* Schedule policies only when not default (README "Schedule policies"). */
+  if (j->policies) printf("policies: %s\n", j->policies);
+  if (j->pause_after_failures)
+    printf("failures: %d in a row (paused at %d)\n", j->failures, j->pause_after_failures);
   fputs("next_run_time: ", stdout);
   if (j->next_run_time == APSCHED_TIME_NONE) fputs("none", stdout);
   else put_when(ss, j);

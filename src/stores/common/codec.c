@@ -100,7 +100,7 @@ static store_value time_value(apsched_time_t t) {
 }
 
 void apsched__pstore_encode(const apsched_job_record *rec, const char *trigger_text,
-                           store_value out[COL_COUNT]) {
+                            store_policies *policies, store_value out[COL_COUNT]) {
   size_t len = 0;
   const void *bytes = apsched_job_args_bytes(rec->args, &len);
   out[COL_ID] = text_value(rec->id);
@@ -119,6 +119,9 @@ void apsched__pstore_encode(const apsched_job_record *rec, const char *trigger_t
   out[COL_TRIGGER_TIME] = time_value(rec->trigger_time);
   out[COL_DELIVERY] =
       text_value(rec->flags & APSCHED_JOB_AT_LEAST_ONCE ? "at_least_once" : "at_most_once");
+  apsched_job_policies_describe(rec, policies->text, sizeof policies->text);
+  out[COL_POLICIES] = policies->text[0] ? text_value(policies->text) : (store_value){.kind = STORE_NULL};
+  out[COL_FAILURES] = int_value(rec->failures);
 }
 
 /* --------------------------------------------------------------- reading */
@@ -233,6 +236,12 @@ int apsched__pstore_decode(const store_value cols[COL_COUNT], store_intern_fn in
   if (delivery && strcmp(delivery, "at_least_once") == 0) rec->flags |= APSCHED_JOB_AT_LEAST_ONCE;
   else if (delivery && strcmp(delivery, "at_most_once") != 0)
     problem(&d, "column delivery: '%.40s' is neither at_most_once nor at_least_once", delivery);
+
+  const char *policies = text_col(&d, COL_POLICIES, "policies", false);
+  char perr[200] = "";
+  if (apsched_job_policies_parse(policies, rec, perr, sizeof perr) != APSCHED_OK)
+    problem(&d, "column %s", perr);
+  rec->failures = (uint16_t)int_col(&d, COL_FAILURES, "failures", 0, UINT16_MAX, NULL);
 
   if (!rec->func || !rec->executor || (name && !rec->name)) goto oom;
   if (d.why[0]) {

@@ -19,7 +19,7 @@
 /* The job columns in the order every statement binds and selects them. */
 #define STORE_JOB_COLUMNS                                                                   \
   "id, name, func, \"trigger\", executor, arg, misfire_grace_ms, \"coalesce\", max_instances, " \
-  "max_runtime_ms, next_run_time, trigger_time, delivery"
+  "max_runtime_ms, next_run_time, trigger_time, delivery, policies, failures"
 enum {
   COL_ID,
   COL_NAME,
@@ -34,6 +34,8 @@ enum {
   COL_NEXT_RUN_TIME,
   COL_TRIGGER_TIME,
   COL_DELIVERY,
+  COL_POLICIES, /* apsched_job_policies_describe's text; NULL: all default */
+  COL_FAILURES, /* consecutive failed runs (pause_after_failures) */
   COL_COUNT
 };
 
@@ -89,10 +91,17 @@ STORE_HIDDEN int apsched__pstore_add_prepare(apsched_job_record *const *recs, si
                                              const char *store, char ***texts, size_t *failed);
 STORE_HIDDEN void apsched__pstore_free_texts(char **texts, size_t n);
 
-/* The column values of rec (a storable record); they point into rec and
- * trigger_text. Times and the argument are NULL when absent. */
+/* The column values of rec (a storable record); they point into rec,
+ * trigger_text and policies. Times and the argument are NULL when absent. */
+/* Room for the text of a record's non-default policies (COL_POLICIES):
+ * fits any combination. */
+typedef struct store_policies {
+  char text[128];
+} store_policies;
+
+/* ... and COL_POLICIES points into policies. */
 STORE_HIDDEN void apsched__pstore_encode(const apsched_job_record *rec, const char *trigger_text,
-                                        store_value out[COL_COUNT]);
+                                         store_policies *policies, store_value out[COL_COUNT]);
 
 /* Interns an executor alias for a record read back. */
 typedef const char *(*store_intern_fn)(void *ctx, const char *text);

@@ -26,7 +26,7 @@ enum {
 
 void apsched__pg_params(pg_params *p, const apsched_job_record *rec, const char *trigger_text) {
   store_value v[COL_COUNT];
-  apsched__pstore_encode(rec, trigger_text, v);
+  apsched__pstore_encode(rec, trigger_text, &p->policies, v);
   for (int col = 0; col < COL_COUNT; col++) {
     p->lengths[col] = 0;
     p->formats[col] = 0;

@@ -76,6 +76,7 @@ typedef struct pg_params {
   int lengths[COL_COUNT];
   int formats[COL_COUNT];
   char ints[COL_COUNT][24];
+  store_policies policies;
 } pg_params;
 
 PG_HIDDEN void apsched__pg_params(pg_params *p, const apsched_job_record *rec,

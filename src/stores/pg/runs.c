@@ -182,7 +182,10 @@ int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec, const aps
   size_t arglen = 0;
   const void *arg = apsched_job_args_bytes(rec->args, &arglen);
   char max_instances[16], max_runtime[24];
-  unsigned max = rec->max_instances ? rec->max_instances : 1;
+  /* allow_all: no limit (the column is an integer; 65535 is max_instances' own). */
+  unsigned max = rec->overlap == APSCHED_OVERLAP_ALLOW_ALL ? INT32_MAX
+                 : rec->max_instances                       ? rec->max_instances
+                                                            : 1;
   snprintf(max_instances, sizeof max_instances, "%u", max);
   snprintf(max_runtime, sizeof max_runtime, "%" PRIu32, rec->max_runtime_ms);
   const char *values[11] = {rec->id, ps->id, array, rec->name, rec->func->name, rec->executor,

@@ -161,7 +161,17 @@ static const char schema_v2[] =
     "'at_most_once (a run lost in a crash is not repeated) or at_least_once (run again "
     "by a survivor after a crash)';\n";
 
-static const char *const steps[APSCHED_PG_SCHEMA_VERSION] = {schema_v1, schema_v2};
+/* Version 2 to 3: schedule policies and the count of consecutive failures. */
+static const char schema_v3[] =
+    "ALTER TABLE @.jobs ADD COLUMN policies text;\n"
+    "ALTER TABLE @.jobs ADD COLUMN failures integer NOT NULL DEFAULT 0;\n"
+    "COMMENT ON COLUMN @.jobs.policies IS "
+    "'Non-default schedule policies (overlap=buffer_one, catchup_window=3600s, "
+    "pause_after_failures=3); NULL: the defaults';\n"
+    "COMMENT ON COLUMN @.jobs.failures IS "
+    "'Consecutive failed runs; pause_after_failures of them pause the job';\n";
+
+static const char *const steps[APSCHED_PG_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
 
 /* The schema version (0: no tables of ours yet). Reads only. */
 static int schema_version(pg_link *l, int *version) {

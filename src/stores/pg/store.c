@@ -45,11 +45,11 @@ typedef enum query {
   Q_COUNT
 } query;
 
-#define VALUES "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+#define VALUES "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 #define SET_COLUMNS                                                                          \
   "name = $2, func = $3, \"trigger\" = $4, executor = $5, arg = $6, misfire_grace_ms = $7, " \
   "\"coalesce\" = $8, max_instances = $9, max_runtime_ms = $10, next_run_time = $11, "       \
-  "trigger_time = $12, delivery = $13"
+  "trigger_time = $12, delivery = $13, policies = $14, failures = $15"
 
 /* "@" is the quoted schema (apsched__pstore_expand). Ties in next_run_time
  * go by id, so the order is the same on every call. */

@@ -5,12 +5,17 @@
 
 int apsched__sqlite_bind(sqlite3_stmt *st, const apsched_job_record *rec, const char *trigger_text) {
   store_value v[COL_COUNT];
-  apsched__pstore_encode(rec, trigger_text, v);
+  store_policies policies;
+  apsched__pstore_encode(rec, trigger_text, &policies, v);
   int rc = SQLITE_OK;
   for (int col = 0; col < COL_COUNT && rc == SQLITE_OK; col++) {
     switch (v[col].kind) {
     case STORE_INT: rc = sqlite3_bind_int64(st, col + 1, v[col].i); break;
-    case STORE_TEXT: rc = sqlite3_bind_text(st, col + 1, v[col].text, -1, SQLITE_STATIC); break;
+    case STORE_TEXT:
+      /* policies is on this stack frame: copied. */
+      rc = sqlite3_bind_text(st, col + 1, v[col].text, -1,
+                             col == COL_POLICIES ? SQLITE_TRANSIENT : SQLITE_STATIC);
+      break;
     case STORE_BYTES:
       rc = sqlite3_bind_blob64(st, col + 1, v[col].bytes, v[col].len, SQLITE_STATIC);
       break;
@@ -36,7 +41,7 @@ int apsched__sqlite_decode(sqlite3_stmt *st, store_base *b, apsched_job_record *
     int type = sqlite3_column_type(st, col);
     if (type == SQLITE_NULL) {
       v[col] = (store_value){.kind = STORE_NULL};
-    } else if (col <= COL_EXECUTOR || col == COL_DELIVERY) {
+    } else if (col <= COL_EXECUTOR || col == COL_DELIVERY || col == COL_POLICIES) {
       /* A text column: SQLite shows any value as text, as the sqlite3 shell does. */
       const char *text = (const char *)sqlite3_column_text(st, col);
       v[col] = text ? (store_value){.kind = STORE_TEXT, .text = text}

@@ -9,7 +9,7 @@
 
 #include <stdlib.h>
 
-#define VALUES "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+#define VALUES "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
 
 /* "@" is the table prefix (apsched__pstore_expand). */
 static const char *const query_sql[Q_COUNT] = {
@@ -22,7 +22,7 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_UPDATE] = "UPDATE \"@jobs\" SET name = ?2, func = ?3, \"trigger\" = ?4, executor = ?5, "
                  "arg = ?6, misfire_grace_ms = ?7, coalesce = ?8, max_instances = ?9, "
                  "max_runtime_ms = ?10, next_run_time = ?11, trigger_time = ?12, "
-                 "delivery = ?13 WHERE id = ?1",
+                 "delivery = ?13, policies = ?14, failures = ?15 WHERE id = ?1",
     [Q_DELETE] = "DELETE FROM \"@jobs\" WHERE id = ?1",
     [Q_DELETE_ALL] = "DELETE FROM \"@jobs\"",
     [Q_NEXT] = "SELECT id, next_run_time FROM \"@jobs\" WHERE next_run_time IS NOT NULL "

@@ -73,7 +73,14 @@ static const char schema_v2[] =
     "CREATE INDEX \"@run_history_finished_at\" ON \"@run_history\" (finished_at);\n"
     "CREATE INDEX \"@run_history_job\" ON \"@run_history\" (job_id, scheduled_time);\n";
 
-static const char *const steps[APSCHED_SQLITE_SCHEMA_VERSION] = {schema_v1, schema_v2};
+/* Version 2 to 3: schedule policies and the count of consecutive failures. */
+static const char schema_v3[] =
+    "ALTER TABLE \"@jobs\" ADD COLUMN policies TEXT;  -- non-default schedule policies, e.g.\n"
+    "  -- overlap=buffer_one, catchup_window=3600s, pause_after_failures=3; NULL: defaults\n"
+    "ALTER TABLE \"@jobs\" ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;\n"
+    "  -- consecutive failed runs; pause_after_failures of them pause the job\n";
+
+static const char *const steps[APSCHED_SQLITE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
 
 /* Runs one query that returns one row of integers into vals[0..n). */
 static int query_ints(sqlite3 *db, const char *path, const char *sql_template, const char *prefix,

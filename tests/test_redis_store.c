@@ -115,14 +115,16 @@ static void test_layout_is_readable(void **state) {
   char *h = hash_text(c, key);
   assert_non_null(h);
   assert_string_equal(h, "arg=\\x01\\x02xyz|coalesce=0|delivery=at_most_once|executor=default|"
-                         "func=" TICK "|max_instances=3|max_runtime_ms=30000|"
+                         "failures=0|func=" TICK "|max_instances=3|max_runtime_ms=30000|"
                          "misfire_grace_ms=2500|name=Daily report|next_run_time=1767225610000250|"
+                         "policies=catchup_window=3600s, pause_after_failures=3|"
                          "trigger=interval[seconds=10, start_date='2026-01-01T00:00:00Z']|"
                          "trigger_time=1767225610000250|");
   free(h);
   snprintf(key, sizeof key, "{%s}:job:nightly", prefix);
   h = hash_text(c, key);
-  assert_string_equal(h, "coalesce=1|delivery=at_most_once|executor=default|func=" TICK "|"
+  assert_string_equal(h, "coalesce=1|delivery=at_most_once|executor=default|failures=0|"
+                         "func=" TICK "|"
                          "max_instances=1|max_runtime_ms=0|"
                          "trigger=cron[year='*', month='*', day='*', week='*', day_of_week='*', "
                          "hour='3', minute='30', second='0', timezone='Europe/Berlin']|");

@@ -24,13 +24,16 @@ static const char *const field_names[COL_COUNT] = {
     [COL_NEXT_RUN_TIME] = "next_run_time",
     [COL_TRIGGER_TIME] = "trigger_time",
     [COL_DELIVERY] = "delivery",
+    [COL_POLICIES] = "policies",
+    [COL_FAILURES] = "failures",
 };
 
 const char *apsched__redis_field(int col) { return field_names[col]; }
 
 static bool integer_col(int col) {
   return col == COL_MISFIRE || col == COL_COALESCE || col == COL_MAX_INSTANCES ||
-         col == COL_MAX_RUNTIME || col == COL_NEXT_RUN_TIME || col == COL_TRIGGER_TIME;
+         col == COL_MAX_RUNTIME || col == COL_NEXT_RUN_TIME || col == COL_TRIGGER_TIME ||
+         col == COL_FAILURES;
 }
 
 /* One field's value as the codec wants it. */

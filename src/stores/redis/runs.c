@@ -63,6 +63,13 @@ void apsched__redis_unstage(redis_store *rs) {
 
 /* ------------------------------------------------------------- runs_open */
 
+/* How many runs of the job may be in progress across schedulers: overlap
+ * allow_all lifts max_instances (as in the PostgreSQL store). */
+static unsigned instance_limit(const apsched_job_record *rec) {
+  if (rec->overlap == APSCHED_OVERLAP_ALLOW_ALL) return INT32_MAX;
+  return rec->max_instances ? rec->max_instances : 1;
+}
+
 int apsched__redis_runs_open(redis_store *rs, const apsched_job_record *rec,
                              const apsched_time_t *times, size_t n, bool *track) {
   redis_staged *s = NULL;
@@ -75,7 +82,7 @@ int apsched__redis_runs_open(redis_store *rs, const apsched_job_record *rec,
                                  rs->prefix);
   if (n == 0) return APSCHED_OK;
   /* The job is claimed: until the commit no other scheduler adds runs of it. */
-  unsigned max = rec->max_instances ? rec->max_instances : 1;
+  unsigned max = instance_limit(rec);
   if (s->instances >= (long)max)
     return apsched__pstore_error(APSCHED_EBUSY,
                                  "redis prefix '%s': job '%.64s': %ld of its at most %u instances "
@@ -155,8 +162,7 @@ int apsched__redis_commit(redis_store *rs) {
       }
       size_t arglen = 0;
       const void *arg = apsched_job_args_bytes(rec->args, &arglen);
-      snprintf(t->max_instances, sizeof t->max_instances, "%u",
-               rec->max_instances ? rec->max_instances : 1);
+      snprintf(t->max_instances, sizeof t->max_instances, "%u", instance_limit(rec));
       snprintf(t->max_runtime, sizeof t->max_runtime, "%" PRIu32, rec->max_runtime_ms);
       STR(rec->name ? "1" : "0");
       STR(rec->name ? rec->name : "");

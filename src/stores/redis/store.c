@@ -140,11 +140,12 @@ typedef struct put_args {
   size_t lens[4 + 2 * COL_COUNT];
   int argc;
   char nf[16], next[24], ints[COL_COUNT][24];
+  store_policies policies; /* COL_POLICIES points into it */
 } put_args;
 
 static void put_job(put_args *p, const apsched_job_record *rec, const char *text, const char *mode) {
   store_value v[COL_COUNT];
-  apsched__pstore_encode(rec, text, v);
+  apsched__pstore_encode(rec, text, &p->policies, v);
   int k = 4, nf = 0;
   for (int col = 1; col < COL_COUNT; col++) {
     const char *val = NULL;

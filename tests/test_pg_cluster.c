@@ -20,31 +20,11 @@
 #include "apsched_pg.h"
 #include "stores/pg/pg_internal.h"
 #include "pg_server.h"
-
-#include <fcntl.h>
-#include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "pg_cluster_support.h"
 
 #define RECORD_FN "cluster.record"
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
-
 /* ------------------------------------------------------ the job (children) */
-
-static int g_runs_fd = -1;
 
 /* Sleeps as long as its byte argument says (milliseconds, as text), then
  * appends "job scheduled attempt pid start end" in one write. */
@@ -55,24 +35,7 @@ static int record_job(apsched_run_ctx *run) {
   if (len > 0 && len < sizeof ms) memcpy(ms, arg, len), ms[len] = '\0';
   apsched_time_t start = apsched_now();
   if (atoi(ms) > 0) sleep_ms(atoi(ms));
-  apsched_time_t end = apsched_now();
-  char line[200];
-  int n = snprintf(line, sizeof line, "%s %" PRId64 " %u %d %" PRId64 " %" PRId64 "\n",
-                   apsched_run_job_id(run), apsched_run_scheduled_time(run), apsched_run_attempt(run),
-                   (int)getpid(), start, end);
-  if (g_runs_fd >= 0 && write(g_runs_fd, line, (size_t)n) != n) return 1;
-  return 0;
-}
-
-static apsched_jobstore *store_at(const char *conninfo, const char *schema, int lease_ms) {
-  apsched_pg_options o = {.conninfo = conninfo, .schema = schema, .lease_ms = lease_ms};
-  apsched_jobstore *st = NULL;
-  char err[256];
-  if (apsched_pg_store_create(&o, &st, err, sizeof err) != APSCHED_OK) {
-    fprintf(stderr, "child: pg store: %s\n", err);
-    return NULL;
-  }
-  return st;
+  return record_line(run, start, apsched_now());
 }
 
 /* argv: --scheduler CONNINFO SCHEMA RUNS_FILE RUN_MS MAX_WAIT_MS READY_FD
@@ -146,99 +109,12 @@ static int claimer_child(char **argv) {
 
 /* --------------------------------------------------------- the parent */
 
-static atomic_int schema_seq;
-
-static void new_schema(char *buf, size_t len, const char *stem) {
-  snprintf(buf, len, "%s_%d", stem, atomic_fetch_add(&schema_seq, 1));
-}
-
-/* Starts this binary with args (a NULL-terminated list after the mode). */
-static pid_t spawn(const char *mode, const char *const *args) {
-  char *argv[16];
-  int k = 0;
-  argv[k++] = (char *)"test_pg_cluster";
-  argv[k++] = (char *)mode;
-  argv[k++] = (char *)pg_server_conninfo();
-  for (int i = 0; args[i] && k < 15; i++) argv[k++] = (char *)args[i];
-  argv[k] = NULL;
-  pid_t pid = fork();
-  if (pid == 0) {
-    execv("/proc/self/exe", argv);
-    _exit(127);
-  }
-  assert_true(pid > 0);
-  return pid;
-}
-
-/* Reads what is there on fd within ms (at least one byte); "" if nothing. */
-static void read_within(int fd, char *buf, size_t len, int ms) {
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  buf[0] = '\0';
-  if (poll(&p, 1, ms) <= 0) return;
-  ssize_t n = read(fd, buf, len - 1);
-  buf[n > 0 ? n : 0] = '\0';
-}
-
-static int wait_exit(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* A job record of RECORD_FN: every `every` us from start; arg: the run's
  * length in ms. */
 static apsched_job_record *job(const char *id, apsched_time_t start, int64_t every_us, bool alo,
                                uint16_t max_instances, bool coalesce, const char *run_ms) {
-  apsched_job_record *r = apsched__record_new(id);
-  r->trigger = every(every_us, start);
-  r->func = apsched_func_by_name(RECORD_FN);
-  r->executor = "default";
-  bool oom;
-  r->args = apsched__args_new(NULL, NULL, run_ms, strlen(run_ms), &oom);
-  r->misfire_grace_ms = UINT32_MAX;
-  r->max_instances = max_instances;
-  r->flags = (uint16_t)((alo ? APSCHED_JOB_AT_LEAST_ONCE : 0) | (coalesce ? APSCHED_JOB_COALESCE : 0));
-  r->next_run_time = r->trigger_time = start;
-  return r;
-}
-
-static void add_jobs(apsched_jobstore *st, apsched_job_record **recs, size_t n) {
-  assert_int_equal(st->vtable->add(st, recs, n, NULL, NULL), APSCHED_OK);
-}
-
-/* One line of a runs file. */
-typedef struct run_line {
-  char job[32];
-  int64_t scheduled, start, end;
-  unsigned attempt;
-  int pid;
-} run_line;
-
-static size_t read_runs(const char *path, run_line **out) {
-  FILE *f = fopen(path, "r");
-  size_t n = 0, cap = 256;
-  run_line *v = malloc(cap * sizeof *v);
-  run_line l;
-  while (f && fscanf(f, "%31s %" SCNd64 " %u %d %" SCNd64 " %" SCNd64, l.job, &l.scheduled,
-                     &l.attempt, &l.pid, &l.start, &l.end) == 6) {
-    if (n == cap) v = realloc(v, (cap *= 2) * sizeof *v);
-    v[n++] = l;
-  }
-  if (f) fclose(f);
-  *out = v;
-  return n;
-}
-
-static int by_job_time(const void *a, const void *b) {
-  const run_line *x = a, *y = b;
-  int c = strcmp(x->job, y->job);
-  return c ? c : (x->scheduled > y->scheduled) - (x->scheduled < y->scheduled);
-}
-
-static void runs_path(char *buf, size_t len, const char *schema) {
-  snprintf(buf, len, "/tmp/apsched-cluster-%d-%s.runs", (int)getpid(), schema);
-  unlink(buf);
+  return cluster_job(id, RECORD_FN, every(every_us, start), start, alo, max_instances, coalesce,
+                     run_ms);
 }
 
 /* Starts k schedulers for run_ms; waits until all run. */
@@ -391,14 +267,6 @@ static pid_t start_claimer(const char *schema, int lease_ms, const char *start_i
   *ready = r[0];
   *go = g[1];
   return pid;
-}
-
-static long count_rows(PGconn *c, const char *sql) {
-  PGresult *res = PQexec(c, sql);
-  if (PQresultStatus(res) != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQerrorMessage(c));
-  long v = atol(PQgetvalue(res, 0, 0));
-  PQclear(res);
-  return v;
 }
 
 /* SIGKILL: the survivor (a running scheduler) takes the runs over within

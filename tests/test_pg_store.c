@@ -665,6 +665,19 @@ static void test_run_rows_and_max_instances(void **state) {
   apsched_jobstore_free(st);
 }
 
+/* Claims the due job at `at`, opens its runs at times (one claim) and
+ * commits it due again at next. */
+static void open_runs(apsched_jobstore *st, apsched_time_t at, const apsched_time_t *times, size_t n,
+                      apsched_time_t next) {
+  apsched_job_record *due[1];
+  assert_int_equal(st->vtable->claim_due(st, at, due, 1), 1);
+  bool track = false;
+  assert_int_equal(st->vtable->runs_open(st, due[0], times, n, &track), APSCHED_OK);
+  assert_true(track);
+  assert_int_equal(st->vtable->release(st, due[0], next, next, false), APSCHED_OK);
+  assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+}
+
 /* history_retention: ended runs become rows of run_history, pruned by
  * age counted back from the latest; negative retention is refused. */
 static void test_run_history(void **state) {
@@ -676,13 +689,17 @@ static void test_run_history(void **state) {
   apsched_jobstore *st;
   char err[256];
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_OK);
+  apsched_job_record *rec = plain_record("h", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  apsched_time_t times[3] = {T0, T0 + 5 * APSCHED_SEC, T0 + 9 * APSCHED_SEC};
+  open_runs(st, T0 + 9 * APSCHED_SEC, times, 3, T0 + 20 * APSCHED_SEC);
   apsched_run_result r[3] = {
-      {.job_id = "h", .scheduled_time = T0, .attempt = 1, .outcome = APSCHED_RUN_EXECUTED,
+      {.job_id = "h", .scheduled_time = times[0], .attempt = 1, .outcome = APSCHED_RUN_EXECUTED,
        .started_at = T0 + 1, .finished_at = T0 + 2},
-      {.job_id = "h", .scheduled_time = T0 + 5 * APSCHED_SEC, .attempt = 2,
+      {.job_id = "h", .scheduled_time = times[1], .attempt = 2,
        .outcome = APSCHED_RUN_FAILED, .started_at = T0 + 5 * APSCHED_SEC,
        .finished_at = T0 + 6 * APSCHED_SEC, .retval = 3, .error = "it broke"},
-      {.job_id = "h", .scheduled_time = T0 + 9 * APSCHED_SEC, .attempt = 1,
+      {.job_id = "h", .scheduled_time = times[2], .attempt = 1,
        .outcome = APSCHED_RUN_MISSED, .started_at = APSCHED_TIME_NONE,
        .finished_at = T0 + 9 * APSCHED_SEC}};
   assert_int_equal(st->vtable->runs_closed(st, r, 3), APSCHED_OK);
@@ -697,7 +714,10 @@ static void test_run_history(void **state) {
            (long long)(T0 + 1), (long long)(T0 + 5 * APSCHED_SEC));
   assert_value(c, sql, want);
   /* 20 s later: the first three are older than 10 s. */
-  r[0].finished_at = T0 + 20 * APSCHED_SEC;
+  apsched_time_t later = T0 + 20 * APSCHED_SEC;
+  open_runs(st, later, &later, 1, T0 + 30 * APSCHED_SEC);
+  r[0].scheduled_time = later;
+  r[0].finished_at = later;
   assert_int_equal(st->vtable->runs_closed(st, r, 1), APSCHED_OK);
   assert_int_equal(rows_of(c, schema, "run_history", "true"), 1);
   apsched_jobstore_free(st);
@@ -705,6 +725,39 @@ static void test_run_history(void **state) {
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_non_null(strstr(err, "history_retention -1 us is negative"));
   PQfinish(c);
+}
+
+/* The history is fenced like the run rows: the end of a run whose claim
+ * was taken over meanwhile (its row has another token now), or of a run
+ * that was never recorded, writes no row (its end belongs to the run's
+ * owner, or to the claim that records it later). */
+static void test_history_is_fenced(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "fencedhistory");
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema,
+                          .history_retention = APSCHED_PG_HISTORY_FOREVER};
+  apsched_jobstore *st;
+  assert_int_equal(apsched_pg_store_create(&o, &st, NULL, 0), APSCHED_OK);
+  apsched_job_record *rec = plain_record("f", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(st, T0), APSCHED_OK);
+  assert_int_equal(st->vtable->run_starting(st, "f", T0, 1), APSCHED_OK);
+  PGconn *c = pg_server_connect();
+  char sql[256];
+  /* What a survivor's take-over does to the row. */
+  snprintf(sql, sizeof sql, "UPDATE \"%s\".runs SET token = token + 1000, owner = 'survivor'", schema);
+  PQclear(raw_query(c, sql, 0, NULL));
+  apsched_run_result r[2] = {
+      {.job_id = "f", .scheduled_time = T0, .attempt = 1, .outcome = APSCHED_RUN_EXECUTED,
+       .started_at = T0 + 1, .finished_at = T0 + 2},
+      {.job_id = "f", .scheduled_time = T0 + 10 * APSCHED_SEC, .attempt = 1,
+       .outcome = APSCHED_RUN_SKIPPED, .started_at = APSCHED_TIME_NONE, .finished_at = T0 + 3}};
+  assert_int_equal(st->vtable->runs_closed(st, r, 2), APSCHED_OK);
+  assert_int_equal(rows_of(c, schema, "run_history", "true"), 0);
+  assert_int_equal(rows_of(c, schema, "runs", "owner = 'survivor'"), 1);
+  PQfinish(c);
+  apsched_jobstore_free(st);
 }
 
 /* A schema of version 1 (no run records) is migrated in one step, jobs
@@ -865,6 +918,7 @@ int main(void) {
       cmocka_unit_test(test_server_restart),
       cmocka_unit_test(test_run_rows_and_max_instances),
       cmocka_unit_test(test_run_history),
+      cmocka_unit_test(test_history_is_fenced),
       cmocka_unit_test(test_migration_from_version_1),
       cmocka_unit_test(test_scheduler_registration),
       cmocka_unit_test(test_clock_estimate),

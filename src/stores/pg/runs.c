@@ -18,7 +18,9 @@
  * distinct tokens are its instances in progress (started or about to).
  *
  * With a history retention, every ended run also becomes a row of
- * <schema>.run_history; rows older than the retention go as new ones come. */
+ * <schema>.run_history, written by the scheduler that ends it in the
+ * transaction that deletes its fenced run row (so each run's end is there
+ * once); rows older than the retention go as new ones come. */
 #include "pg_internal.h"
 
 #include <inttypes.h>
@@ -365,7 +367,10 @@ int apsched__pg_runs_closed(pg_store *ps, const apsched_run_result *results, siz
       if (res) found[i] = strcmp(PQcmdTuples(res), "0") == 0 ? LOST : CLOSED;
       PQclear(res);
     }
-    if (rc == APSCHED_OK && ps->history_retention > 0) rc = add_history(ps, r);
+    /* Fenced like the close: only the run this store still holds goes into
+     * the history (a run taken over is ended by its new owner, a run never
+     * recorded is claimed and ended again later). */
+    if (rc == APSCHED_OK && found[i] == CLOSED && ps->history_retention > 0) rc = add_history(ps, r);
     if (latest == APSCHED_TIME_NONE || r->finished_at > latest) latest = r->finished_at;
   }
   if (rc == APSCHED_OK && ps->history_retention > 0 && ps->history_retention != INT64_MAX && n > 0) {

@@ -760,6 +760,38 @@ static void test_history_is_fenced(void **state) {
   apsched_jobstore_free(st);
 }
 
+/* An at-most-once run that had started under a scheduler that is gone is
+ * lost: the survivor deletes its row and ends it in the run history as
+ * failed in the same statement (a report alone goes with a survivor that
+ * dies before delivering it; the history keeps every ended run). */
+static void test_lost_run_in_history(void **state) {
+  (void)state;
+  char schema[64], sql[512];
+  new_schema(schema, sizeof schema, "losthistory");
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema,
+                          .history_retention = APSCHED_PG_HISTORY_FOREVER};
+  apsched_jobstore *a, *b;
+  assert_int_equal(apsched_pg_store_create(&o, &a, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_pg_store_create(&o, &b, NULL, 0), APSCHED_OK);
+  apsched_job_record *rec = plain_record("l", T0);
+  assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(a, T0), APSCHED_OK);
+  assert_int_equal(a->vtable->run_starting(a, "l", T0, 1), APSCHED_OK);
+  apsched_jobstore_free(a); /* gone while the run executed */
+  apsched_orphan_run orphans[2];
+  assert_int_equal(b->vtable->claim_orphans(b, orphans, 2), 0); /* lost, not run again */
+  PGconn *c = pg_server_connect();
+  assert_int_equal(rows_of(c, schema, "runs", "true"), 0);
+  snprintf(sql, sizeof sql,
+           "SELECT string_agg(concat_ws(' ', scheduled_time = %lld, attempt, outcome, "
+           "started_at IS NOT NULL, finished_at IS NOT NULL, retval IS NULL, "
+           "error LIKE 'lost with scheduler %% (at most once)%%'), '; ') FROM \"%s\".run_history",
+           (long long)T0, schema);
+  assert_value(c, sql, "t 1 failed t t t t");
+  PQfinish(c);
+  apsched_jobstore_free(b);
+}
+
 /* A schema of version 1 (no run records) is migrated in one step, jobs
  * kept. */
 static void test_migration_from_version_1(void **state) {
@@ -919,6 +951,7 @@ int main(void) {
       cmocka_unit_test(test_run_rows_and_max_instances),
       cmocka_unit_test(test_run_history),
       cmocka_unit_test(test_history_is_fenced),
+      cmocka_unit_test(test_lost_run_in_history),
       cmocka_unit_test(test_migration_from_version_1),
       cmocka_unit_test(test_scheduler_registration),
       cmocka_unit_test(test_clock_estimate),

@@ -12,7 +12,8 @@
  * transaction, FOR UPDATE SKIP LOCKED so two survivors never take the same
  * row: at-least-once runs as attempt + 1, at-most-once runs that never
  * started as the same attempt; at-most-once runs that had started are lost
- * with their scheduler: deleted and reported.
+ * with their scheduler: deleted, ended in the run history as failed (in
+ * the same statement) and reported.
  *
  * max_instances holds across schedulers: the runs rows of a job with
  * distinct tokens are its instances in progress (started or about to).
@@ -61,7 +62,8 @@ static const char *const runs_sql[R_COUNT] = {
     [R_HISTORY_ADD] = "INSERT INTO @.run_history (job_id, scheduled_time, attempt, started_at, "
                       "finished_at, outcome, retval, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     [R_HISTORY_PRUNE] = "DELETE FROM @.run_history WHERE finished_at < $1",
-    /* $1 this scheduler, $2 limit, $3 token sequence, $4 schema. */
+    /* $1 this scheduler, $2 limit, $3 token sequence, $4 schema, $5
+     * whether ended runs go into the history (lost ones end here). */
     [R_ORPHANS] =
         "WITH live AS (" PG_LIVE_SCHEDULERS("$4") "),"
         " cand AS (SELECT r.job_id, r.scheduled_time, r.owner FROM @.runs r"
@@ -70,7 +72,14 @@ static const char *const runs_sql[R_COUNT] = {
         " lost AS (DELETE FROM @.runs r USING cand c"
         "   WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"
         "   AND r.delivery = 'at_most_once' AND r.started_at IS NOT NULL"
-        "   RETURNING r.job_id, r.scheduled_time, r.attempt, c.owner),"
+        "   RETURNING r.job_id, r.scheduled_time, r.attempt, c.owner, r.started_at),"
+        " lost_history AS (INSERT INTO @.run_history (job_id, scheduled_time, attempt, started_at,"
+        "   finished_at, outcome, error)"
+        "   SELECT job_id, scheduled_time, attempt,"
+        "   (extract(epoch FROM started_at) * 1000000)::bigint,"
+        "   (extract(epoch FROM now()) * 1000000)::bigint, 'failed',"
+        "   'lost with scheduler ' || owner || ' (at most once): it started there and did not end'"
+        "   FROM lost WHERE $5::boolean),"
         " taken AS (UPDATE @.runs r SET owner = $1, token = nextval($3::regclass),"
         "   attempt = r.attempt + CASE WHEN r.delivery = 'at_least_once' THEN 1 ELSE 0 END,"
         "   claimed_at = now(), started_at = NULL FROM cand c"
@@ -444,9 +453,10 @@ static apsched_job_record *orphan_record(pg_store *ps, const PGresult *res, int 
 int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max) {
   char limit[24];
   snprintf(limit, sizeof limit, "%zu", max);
-  const char *values[4] = {ps->id, limit, ps->token_seq, ps->link.schema};
+  const char *values[5] = {ps->id, limit, ps->token_seq, ps->link.schema,
+                           ps->history_retention > 0 ? "true" : "false"};
   int rc = APSCHED_OK;
-  PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_ORPHANS], 4, values, NULL, NULL, true,
+  PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_ORPHANS], 5, values, NULL, NULL, true,
                                    "taking over the runs of dead schedulers", &rc);
   if (!res) {
     ps->batch_failed = true;

@@ -792,6 +792,59 @@ static void test_lost_run_in_history(void **state) {
   apsched_jobstore_free(b);
 }
 
+/* A server restart ends every session, so every scheduler's advisory lock
+ * is gone until its heartbeat thread connects again (up to a second
+ * later): a scheduler is not dead for that. Its runs stay its own while it
+ * has had no chance to beat since the restart (2 x its lease from the
+ * server's start), and once it beats again it is judged as before. */
+static void test_restart_keeps_schedulers_alive(void **state) {
+  (void)state;
+  char schema[64], sql[256];
+  new_schema(schema, sizeof schema, "restartlive");
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema, .lease_ms = 3000};
+  apsched_jobstore *a, *b;
+  assert_int_equal(apsched_pg_store_create(&o, &a, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_pg_store_create(&o, &b, NULL, 0), APSCHED_OK);
+  apsched_job_record *rec = plain_record("busy", T0);
+  rec->flags |= APSCHED_JOB_AT_LEAST_ONCE;
+  assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(a, T0), APSCHED_OK);
+  assert_int_equal(a->vtable->run_starting(a, "busy", T0, 1), APSCHED_OK);
+  apsched_orphan_run orphans[2];
+  assert_int_equal(b->vtable->claim_orphans(b, orphans, 2), 0); /* b registers; a is alive */
+  pg_server_stop();
+  if (pg_server_start() != 0) fail_msg("restarting the server: %s", pg_srv.why);
+  /* b's first call finds its connection lost, the next reconnects. */
+  int n = b->vtable->claim_orphans(b, orphans, 2);
+  if (n < 0) n = b->vtable->claim_orphans(b, orphans, 2);
+  if (n > 0) b->vtable->commit(b);
+  assert_int_equal(n, 0);
+  /* a beats again (its lock back), and is still alive by the usual rule. */
+  PGconn *c = pg_server_connect();
+  snprintf(sql, sizeof sql,
+           "SELECT heartbeat_at > pg_postmaster_start_time() FROM \"%s\".schedulers WHERE id = '%s'",
+           schema, apsched__pg_store_id(a));
+  char *beat = raw_value(c, sql);
+  for (int i = 0; i < 1000 && strcmp(beat, "t") != 0; i++) {
+    free(beat);
+    struct timespec ms = {0, 10000000};
+    nanosleep(&ms, NULL);
+    beat = raw_value(c, sql);
+  }
+  assert_string_equal(beat, "t");
+  free(beat);
+  assert_int_equal(b->vtable->claim_orphans(b, orphans, 2), 0);
+  apsched_run_result done = {.job_id = "busy", .scheduled_time = T0, .attempt = 1,
+                             .outcome = APSCHED_RUN_EXECUTED, .started_at = T0, .finished_at = T0 + 1};
+  int rc = a->vtable->runs_closed(a, &done, 1);
+  if (rc != APSCHED_OK) rc = a->vtable->runs_closed(a, &done, 1); /* after reconnecting */
+  assert_int_equal(rc, APSCHED_OK);
+  assert_int_equal(rows_of(c, schema, "runs", "true"), 0); /* it was still a's to close */
+  PQfinish(c);
+  apsched_jobstore_free(a);
+  apsched_jobstore_free(b);
+}
+
 /* A schema of version 1 (no run records) is migrated in one step, jobs
  * kept. */
 static void test_migration_from_version_1(void **state) {
@@ -952,6 +1005,7 @@ int main(void) {
       cmocka_unit_test(test_run_history),
       cmocka_unit_test(test_history_is_fenced),
       cmocka_unit_test(test_lost_run_in_history),
+      cmocka_unit_test(test_restart_keeps_schedulers_alive),
       cmocka_unit_test(test_migration_from_version_1),
       cmocka_unit_test(test_scheduler_registration),
       cmocka_unit_test(test_clock_estimate),

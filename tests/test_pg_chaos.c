@@ -1,7 +1,7 @@
 /* The chaos test of schedulers sharing one PostgreSQL schema (issue 9):
  * three scheduler processes (this binary again, --chaos) run 64 jobs due
  * every second for WINDOW_S seconds (interval jobs and second-level cron
- * jobs, half of each at least once: about 3,000 due runs), while the parent
+ * jobs, half of each at least once: about 2,900 due runs), while the parent
  *  - SIGKILLs a random scheduler at random moments (at least MIN_KILLS
  *    times) and restarts it at once (a restarting scheduler retries its
  *    store until the database answers);

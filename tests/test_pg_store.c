@@ -669,6 +669,19 @@ static void test_run_rows_and_max_instances(void **state) {
   apsched_jobstore_free(st);
 }
 
+/* Claims the due job at `at`, opens its runs at times (one claim) and
+ * commits it due again at next. */
+static void open_runs(apsched_jobstore *st, apsched_time_t at, const apsched_time_t *times, size_t n,
+                      apsched_time_t next) {
+  apsched_job_record *due[1];
+  assert_int_equal(st->vtable->claim_due(st, at, due, 1), 1);
+  bool track = false;
+  assert_int_equal(st->vtable->runs_open(st, due[0], times, n, &track), APSCHED_OK);
+  assert_true(track);
+  assert_int_equal(st->vtable->release(st, due[0], next, next, false), APSCHED_OK);
+  assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+}
+
 /* history_retention: ended runs become rows of run_history, pruned by
  * age counted back from the latest; negative retention is refused. */
 static void test_run_history(void **state) {
@@ -680,13 +693,17 @@ static void test_run_history(void **state) {
   apsched_jobstore *st;
   char err[256];
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_OK);
+  apsched_job_record *rec = plain_record("h", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  apsched_time_t times[3] = {T0, T0 + 5 * APSCHED_SEC, T0 + 9 * APSCHED_SEC};
+  open_runs(st, T0 + 9 * APSCHED_SEC, times, 3, T0 + 20 * APSCHED_SEC);
   apsched_run_result r[3] = {
-      {.job_id = "h", .scheduled_time = T0, .attempt = 1, .outcome = APSCHED_RUN_EXECUTED,
+      {.job_id = "h", .scheduled_time = times[0], .attempt = 1, .outcome = APSCHED_RUN_EXECUTED,
        .started_at = T0 + 1, .finished_at = T0 + 2},
-      {.job_id = "h", .scheduled_time = T0 + 5 * APSCHED_SEC, .attempt = 2,
+      {.job_id = "h", .scheduled_time = times[1], .attempt = 2,
        .outcome = APSCHED_RUN_FAILED, .started_at = T0 + 5 * APSCHED_SEC,
        .finished_at = T0 + 6 * APSCHED_SEC, .retval = 3, .error = "it broke"},
-      {.job_id = "h", .scheduled_time = T0 + 9 * APSCHED_SEC, .attempt = 1,
+      {.job_id = "h", .scheduled_time = times[2], .attempt = 1,
        .outcome = APSCHED_RUN_MISSED, .started_at = APSCHED_TIME_NONE,
        .finished_at = T0 + 9 * APSCHED_SEC}};
   assert_int_equal(st->vtable->runs_closed(st, r, 3), APSCHED_OK);
@@ -701,7 +718,10 @@ static void test_run_history(void **state) {
            (long long)(T0 + 1), (long long)(T0 + 5 * APSCHED_SEC));
   assert_value(c, sql, want);
   /* 20 s later: the first three are older than 10 s. */
-  r[0].finished_at = T0 + 20 * APSCHED_SEC;
+  apsched_time_t later = T0 + 20 * APSCHED_SEC;
+  open_runs(st, later, &later, 1, T0 + 30 * APSCHED_SEC);
+  r[0].scheduled_time = later;
+  r[0].finished_at = later;
   assert_int_equal(st->vtable->runs_closed(st, r, 1), APSCHED_OK);
   assert_int_equal(rows_of(c, schema, "run_history", "true"), 1);
   apsched_jobstore_free(st);
@@ -709,6 +729,124 @@ static void test_run_history(void **state) {
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_non_null(strstr(err, "history_retention -1 us is negative"));
   PQfinish(c);
+}
+
+/* The history is fenced like the run rows: the end of a run whose claim
+ * was taken over meanwhile (its row has another token now), or of a run
+ * that was never recorded, writes no row (its end belongs to the run's
+ * owner, or to the claim that records it later). */
+static void test_history_is_fenced(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "fencedhistory");
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema,
+                          .history_retention = APSCHED_PG_HISTORY_FOREVER};
+  apsched_jobstore *st;
+  assert_int_equal(apsched_pg_store_create(&o, &st, NULL, 0), APSCHED_OK);
+  apsched_job_record *rec = plain_record("f", T0);
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(st, T0), APSCHED_OK);
+  assert_int_equal(st->vtable->run_starting(st, "f", T0, 1), APSCHED_OK);
+  PGconn *c = pg_server_connect();
+  char sql[256];
+  /* What a survivor's take-over does to the row. */
+  snprintf(sql, sizeof sql, "UPDATE \"%s\".runs SET token = token + 1000, owner = 'survivor'", schema);
+  PQclear(raw_query(c, sql, 0, NULL));
+  apsched_run_result r[2] = {
+      {.job_id = "f", .scheduled_time = T0, .attempt = 1, .outcome = APSCHED_RUN_EXECUTED,
+       .started_at = T0 + 1, .finished_at = T0 + 2},
+      {.job_id = "f", .scheduled_time = T0 + 10 * APSCHED_SEC, .attempt = 1,
+       .outcome = APSCHED_RUN_SKIPPED, .started_at = APSCHED_TIME_NONE, .finished_at = T0 + 3}};
+  assert_int_equal(st->vtable->runs_closed(st, r, 2), APSCHED_OK);
+  assert_int_equal(rows_of(c, schema, "run_history", "true"), 0);
+  assert_int_equal(rows_of(c, schema, "runs", "owner = 'survivor'"), 1);
+  PQfinish(c);
+  apsched_jobstore_free(st);
+}
+
+/* An at-most-once run that had started under a scheduler that is gone is
+ * lost: the survivor deletes its row and ends it in the run history as
+ * failed in the same statement (a report alone goes with a survivor that
+ * dies before delivering it; the history keeps every ended run). */
+static void test_lost_run_in_history(void **state) {
+  (void)state;
+  char schema[64], sql[512];
+  new_schema(schema, sizeof schema, "losthistory");
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema,
+                          .history_retention = APSCHED_PG_HISTORY_FOREVER};
+  apsched_jobstore *a, *b;
+  assert_int_equal(apsched_pg_store_create(&o, &a, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_pg_store_create(&o, &b, NULL, 0), APSCHED_OK);
+  apsched_job_record *rec = plain_record("l", T0);
+  assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(a, T0), APSCHED_OK);
+  assert_int_equal(a->vtable->run_starting(a, "l", T0, 1), APSCHED_OK);
+  apsched_jobstore_free(a); /* gone while the run executed */
+  apsched_orphan_run orphans[2];
+  assert_int_equal(b->vtable->claim_orphans(b, orphans, 2), 0); /* lost, not run again */
+  PGconn *c = pg_server_connect();
+  assert_int_equal(rows_of(c, schema, "runs", "true"), 0);
+  snprintf(sql, sizeof sql,
+           "SELECT string_agg(concat_ws(' ', scheduled_time = %lld, attempt, outcome, "
+           "started_at IS NOT NULL, finished_at IS NOT NULL, retval IS NULL, "
+           "error LIKE 'lost with scheduler %% (at most once)%%'), '; ') FROM \"%s\".run_history",
+           (long long)T0, schema);
+  assert_value(c, sql, "t 1 failed t t t t");
+  PQfinish(c);
+  apsched_jobstore_free(b);
+}
+
+/* A server restart ends every session, so every scheduler's advisory lock
+ * is gone until its heartbeat thread connects again (up to a second
+ * later): a scheduler is not dead for that. Its runs stay its own while it
+ * has had no chance to beat since the restart (2 x its lease from the
+ * server's start), and once it beats again it is judged as before. */
+static void test_restart_keeps_schedulers_alive(void **state) {
+  (void)state;
+  char schema[64], sql[256];
+  new_schema(schema, sizeof schema, "restartlive");
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema, .lease_ms = 3000};
+  apsched_jobstore *a, *b;
+  assert_int_equal(apsched_pg_store_create(&o, &a, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_pg_store_create(&o, &b, NULL, 0), APSCHED_OK);
+  apsched_job_record *rec = plain_record("busy", T0);
+  rec->flags |= APSCHED_JOB_AT_LEAST_ONCE;
+  assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(a, T0), APSCHED_OK);
+  assert_int_equal(a->vtable->run_starting(a, "busy", T0, 1), APSCHED_OK);
+  apsched_orphan_run orphans[2];
+  assert_int_equal(b->vtable->claim_orphans(b, orphans, 2), 0); /* b registers; a is alive */
+  pg_server_stop();
+  if (pg_server_start() != 0) fail_msg("restarting the server: %s", pg_srv.why);
+  /* b's first call finds its connection lost, the next reconnects. */
+  int n = b->vtable->claim_orphans(b, orphans, 2);
+  if (n < 0) n = b->vtable->claim_orphans(b, orphans, 2);
+  if (n > 0) b->vtable->commit(b);
+  assert_int_equal(n, 0);
+  /* a beats again (its lock back), and is still alive by the usual rule. */
+  PGconn *c = pg_server_connect();
+  snprintf(sql, sizeof sql,
+           "SELECT heartbeat_at > pg_postmaster_start_time() FROM \"%s\".schedulers WHERE id = '%s'",
+           schema, apsched__pg_store_id(a));
+  char *beat = raw_value(c, sql);
+  for (int i = 0; i < 1000 && strcmp(beat, "t") != 0; i++) {
+    free(beat);
+    struct timespec ms = {0, 10000000};
+    nanosleep(&ms, NULL);
+    beat = raw_value(c, sql);
+  }
+  assert_string_equal(beat, "t");
+  free(beat);
+  assert_int_equal(b->vtable->claim_orphans(b, orphans, 2), 0);
+  apsched_run_result done = {.job_id = "busy", .scheduled_time = T0, .attempt = 1,
+                             .outcome = APSCHED_RUN_EXECUTED, .started_at = T0, .finished_at = T0 + 1};
+  int rc = a->vtable->runs_closed(a, &done, 1);
+  if (rc != APSCHED_OK) rc = a->vtable->runs_closed(a, &done, 1); /* after reconnecting */
+  assert_int_equal(rc, APSCHED_OK);
+  assert_int_equal(rows_of(c, schema, "runs", "true"), 0); /* it was still a's to close */
+  PQfinish(c);
+  apsched_jobstore_free(a);
+  apsched_jobstore_free(b);
 }
 
 /* A schema of version 1 (no run records) is migrated in one step, jobs
@@ -870,6 +1008,9 @@ int main(void) {
       cmocka_unit_test(test_server_restart),
       cmocka_unit_test(test_run_rows_and_max_instances),
       cmocka_unit_test(test_run_history),
+      cmocka_unit_test(test_history_is_fenced),
+      cmocka_unit_test(test_lost_run_in_history),
+      cmocka_unit_test(test_restart_keeps_schedulers_alive),
       cmocka_unit_test(test_migration_from_version_1),
       cmocka_unit_test(test_scheduler_registration),
       cmocka_unit_test(test_clock_estimate),

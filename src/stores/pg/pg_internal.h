@@ -187,14 +187,21 @@ PG_HIDDEN void apsched__pg_deregister(pg_store *ps);
 
 /* Whether the scheduler of row ALIAS of <schema>.schedulers is alive: its
  * heartbeat younger than 2 x its own lease, and its advisory lock held.
+ * A server restart ends every session and with it every lock, so one that
+ * has not beaten since the server started cannot be judged by its lock:
+ * it is alive until 2 x its lease after the start (its heartbeat thread
+ * takes the lock again at its next beat, within lease / 3 or 1 s).
  * SCHEMA_PARAM: the parameter holding the schema name ("$4"). */
 #define PG_SCHEDULER_ALIVE(ALIAS, SCHEMA_PARAM)                                                \
-  "(" ALIAS ".heartbeat_at > now() - make_interval(secs => " ALIAS ".lease_ms / 500.0)"          \
+  "((" ALIAS ".heartbeat_at > now() - make_interval(secs => " ALIAS ".lease_ms / 500.0)"         \
   " AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l"                                         \
   " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"                          \
   " AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())" \
   " AND l.classid = hashtext('libapsched-pg ' || " SCHEMA_PARAM ")::oid"                      \
-  " AND l.objid = hashtext(" ALIAS ".id)::oid))"
+  " AND l.objid = hashtext(" ALIAS ".id)::oid))"                                               \
+  " OR (" ALIAS ".heartbeat_at < pg_catalog.pg_postmaster_start_time()"                        \
+  " AND pg_catalog.pg_postmaster_start_time() > now() - make_interval(secs => " ALIAS            \
+  ".lease_ms / 500.0)))"
 
 /* --------------------------------------------------------------- clock.c */
 

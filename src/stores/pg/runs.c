@@ -12,13 +12,16 @@
  * transaction, FOR UPDATE SKIP LOCKED so two survivors never take the same
  * row: at-least-once runs as attempt + 1, at-most-once runs that never
  * started as the same attempt; at-most-once runs that had started are lost
- * with their scheduler: deleted and reported.
+ * with their scheduler: deleted, ended in the run history as failed (in
+ * the same statement) and reported.
  *
  * max_instances holds across schedulers: the runs rows of a job with
  * distinct tokens are its instances in progress (started or about to).
  *
  * With a history retention, every ended run also becomes a row of
- * <schema>.run_history; rows older than the retention go as new ones come. */
+ * <schema>.run_history, written by the scheduler that ends it in the
+ * transaction that deletes its fenced run row (so each run's end is there
+ * once); rows older than the retention go as new ones come. */
 #include "pg_internal.h"
 
 #include <inttypes.h>
@@ -59,7 +62,8 @@ static const char *const runs_sql[R_COUNT] = {
     [R_HISTORY_ADD] = "INSERT INTO @.run_history (job_id, scheduled_time, attempt, started_at, "
                       "finished_at, outcome, retval, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     [R_HISTORY_PRUNE] = "DELETE FROM @.run_history WHERE finished_at < $1",
-    /* $1 this scheduler, $2 limit, $3 token sequence, $4 schema. */
+    /* $1 this scheduler, $2 limit, $3 token sequence, $4 schema, $5
+     * whether ended runs go into the history (lost ones end here). */
     [R_ORPHANS] =
         "WITH live AS (" PG_LIVE_SCHEDULERS("$4") "),"
         " cand AS (SELECT r.job_id, r.scheduled_time, r.owner FROM @.runs r"
@@ -68,7 +72,14 @@ static const char *const runs_sql[R_COUNT] = {
         " lost AS (DELETE FROM @.runs r USING cand c"
         "   WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"
         "   AND r.delivery = 'at_most_once' AND r.started_at IS NOT NULL"
-        "   RETURNING r.job_id, r.scheduled_time, r.attempt, c.owner),"
+        "   RETURNING r.job_id, r.scheduled_time, r.attempt, c.owner, r.started_at),"
+        " lost_history AS (INSERT INTO @.run_history (job_id, scheduled_time, attempt, started_at,"
+        "   finished_at, outcome, error)"
+        "   SELECT job_id, scheduled_time, attempt,"
+        "   (extract(epoch FROM started_at) * 1000000)::bigint,"
+        "   (extract(epoch FROM now()) * 1000000)::bigint, 'failed',"
+        "   'lost with scheduler ' || owner || ' (at most once): it started there and did not end'"
+        "   FROM lost WHERE $5::boolean),"
         " taken AS (UPDATE @.runs r SET owner = $1, token = nextval($3::regclass),"
         "   attempt = r.attempt + CASE WHEN r.delivery = 'at_least_once' THEN 1 ELSE 0 END,"
         "   claimed_at = now(), started_at = NULL FROM cand c"
@@ -285,7 +296,10 @@ int apsched__pg_runs_closed(pg_store *ps, const apsched_run_result *results, siz
       if (res) found[i] = strcmp(PQcmdTuples(res), "0") == 0 ? LOST : CLOSED;
       PQclear(res);
     }
-    if (rc == APSCHED_OK && ps->history_retention > 0) rc = add_history(ps, r);
+    /* Fenced like the close: only the run this store still holds goes into
+     * the history (a run taken over is ended by its new owner, a run never
+     * recorded is claimed and ended again later). */
+    if (rc == APSCHED_OK && found[i] == CLOSED && ps->history_retention > 0) rc = add_history(ps, r);
     if (latest == APSCHED_TIME_NONE || r->finished_at > latest) latest = r->finished_at;
   }
   if (rc == APSCHED_OK && ps->history_retention > 0 && ps->history_retention != INT64_MAX && n > 0) {
@@ -359,9 +373,10 @@ static apsched_job_record *orphan_record(pg_store *ps, const PGresult *res, int 
 int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max) {
   char limit[24];
   snprintf(limit, sizeof limit, "%zu", max);
-  const char *values[4] = {ps->id, limit, ps->token_seq, ps->link.schema};
+  const char *values[5] = {ps->id, limit, ps->token_seq, ps->link.schema,
+                           ps->history_retention > 0 ? "true" : "false"};
   int rc = APSCHED_OK;
-  PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_ORPHANS], 4, values, NULL, NULL, true,
+  PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_ORPHANS], 5, values, NULL, NULL, true,
                                    "taking over the runs of dead schedulers", &rc);
   if (!res) {
     ps->batch_failed = true;

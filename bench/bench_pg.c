@@ -529,7 +529,7 @@ static counters read_counters(void) {
 
 /* The statements of the accounting run by calls, as a JSON array. */
 static void statements_json(double batches, char *out, size_t len) {
-  PGresult *res = sql_ok("SELECT calls, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 90)"
+  PGresult *res = sql_ok("SELECT calls, mean_exec_time * 1000, left(regexp_replace(query, '\\s+', ' ', 'g'), 90)"
                          " FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat%'"
                          " AND query NOT LIKE 'ANALYZE%' AND query NOT LIKE 'CHECKPOINT%'"
                          " ORDER BY calls DESC LIMIT 12");
@@ -537,9 +537,9 @@ static void statements_json(double batches, char *out, size_t len) {
   for (int row = 0; row < PQntuples(res) && k + 300 < len; row++) {
     char text[256];
     json_text(text, sizeof text, PQgetvalue(res, row, 2));
-    k += (size_t)snprintf(out + k, len - k, "%s{\"per_batch\":%.2f,\"calls\":%s,\"sql\":\"%s\"}",
+    k += (size_t)snprintf(out + k, len - k, "%s{\"per_batch\":%.2f,\"calls\":%s,\"mean_us\":%.0f,\"sql\":\"%s\"}",
                           row ? "," : "", atof(PQgetvalue(res, row, 0)) / batches,
-                          PQgetvalue(res, row, 0), text);
+                          PQgetvalue(res, row, 0), atof(PQgetvalue(res, row, 1)), text);
   }
   snprintf(out + k, len - k, "]");
   PQclear(res);

@@ -90,6 +90,9 @@ PG_HIDDEN int apsched__pg_decode(const PGresult *res, int row, store_base *b,
 PG_HIDDEN int64_t apsched__pg_int8(const PGresult *res, int row, int col);
 /* An integer column (smallint, integer or bigint) of a binary row; 0 for NULL. */
 PG_HIDDEN int64_t apsched__pg_int(const PGresult *res, int row, int col);
+/* Appends v (any text) to an array literal at p as a quoted element;
+ * returns the end. Room: 2 * strlen(v) + 2 bytes. */
+PG_HIDDEN char *apsched__pg_array_text(char *p, const char *v);
 
 /* -------------------------------------------------------------- schema.c */
 

@@ -126,6 +126,14 @@ typedef struct pg_report {
 
 enum { PG_CLOCK_SAMPLES = 8 };
 
+/* A release of the open batch, written with the others in one statement
+ * (store.c) before the batch reads the jobs again or commits. */
+typedef struct pg_staged_release {
+  char *job_id;
+  int64_t next_run_time, trigger_time; /* APSCHED_TIME_NONE: NULL */
+  bool remove;                         /* the job is finished: its row goes */
+} pg_staged_release;
+
 typedef struct pg_store {
   apsched_jobstore base;
   pg_link link;       /* the store's calls (one at a time) */
@@ -137,6 +145,8 @@ typedef struct pg_store {
    * aborted it. notify: it changed jobs other schedulers may wait for. */
   bool batch, batch_failed, batch_notify;
   apsched_job_record *found; /* the last lookup's record */
+  pg_staged_release *releases;      /* the open batch's, not written yet */
+  size_t nreleases, releases_cap;
   int lease_ms;
   char *scheduler_name;
   int64_t history_retention; /* microseconds; 0: no history; INT64_MAX: all */

@@ -669,6 +669,61 @@ static void test_run_rows_and_max_instances(void **state) {
   apsched_jobstore_free(st);
 }
 
+/* A claimed batch's releases and a runs_closed call are one statement
+ * each, with the ids in array literals: ids with quotes, backslashes,
+ * commas, braces and "NULL" come through: every job advanced (or removed
+ * when finished) and every run record closed, also when one of them was
+ * already gone. */
+static void test_batch_writes_of_odd_ids(void **state) {
+  (void)state;
+  char schema[64];
+  new_schema(schema, sizeof schema, "odd_ids");
+  apsched_jobstore *st = open_store(schema);
+  static const char *const ids[] = {"we\"ird", "back\\slash", "com,ma {x}", "NULL", "plain"};
+  enum { N = sizeof ids / sizeof ids[0] };
+  for (int i = 0; i < N; i++) {
+    apsched_job_record *rec = plain_record(ids[i], T0 + i);
+    assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  }
+  apsched_job_record *due[N];
+  assert_int_equal(st->vtable->claim_due(st, T0 + 10, due, N), N);
+  apsched_run_result done[N];
+  for (int i = 0; i < N; i++) {
+    apsched_time_t t = due[i]->next_run_time;
+    bool track = false;
+    assert_int_equal(st->vtable->runs_open(st, due[i], &t, 1, &track), APSCHED_OK);
+    assert_true(track);
+    bool finished = strcmp(due[i]->id, "NULL") == 0;
+    done[i] = (apsched_run_result){.job_id = ids[t - T0], .scheduled_time = t, .attempt = 1,
+                                   .outcome = APSCHED_RUN_EXECUTED, .started_at = t,
+                                   .finished_at = t + 1};
+    assert_int_equal(st->vtable->release(st, due[i], finished ? APSCHED_TIME_NONE : t + APSCHED_SEC,
+                                         finished ? APSCHED_TIME_NONE : t + APSCHED_SEC, finished),
+                     APSCHED_OK);
+  }
+  assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+  for (int i = 0; i < N; i++) {
+    const apsched_job_record *found;
+    int rc = st->vtable->lookup(st, ids[i], &found);
+    if (strcmp(ids[i], "NULL") == 0) {
+      assert_int_equal(rc, APSCHED_ENOENT);
+      continue;
+    }
+    assert_int_equal(rc, APSCHED_OK);
+    assert_int_equal(found->next_run_time, T0 + i + APSCHED_SEC);
+  }
+  PGconn *c = pg_server_connect();
+  assert_int_equal(rows_of(c, schema, "runs", "true"), N);
+  /* One record gone behind the store's back: its close finds nothing. */
+  char sql[256];
+  snprintf(sql, sizeof sql, "DELETE FROM \"%s\".runs WHERE job_id = 'plain'", schema);
+  PQclear(raw_query(c, sql, 0, NULL));
+  assert_int_equal(st->vtable->runs_closed(st, done, N), APSCHED_OK);
+  assert_int_equal(rows_of(c, schema, "runs", "true"), 0);
+  PQfinish(c);
+  apsched_jobstore_free(st);
+}
+
 /* history_retention: ended runs become rows of run_history, pruned by
  * age counted back from the latest; negative retention is refused. */
 static void test_run_history(void **state) {
@@ -868,6 +923,7 @@ int main(void) {
       cmocka_unit_test(test_stalled_batch_lets_go),
       cmocka_unit_test(test_server_restart),
       cmocka_unit_test(test_run_rows_and_max_instances),
+      cmocka_unit_test(test_batch_writes_of_odd_ids),
       cmocka_unit_test(test_run_history),
       cmocka_unit_test(test_migration_from_version_1),
       cmocka_unit_test(test_scheduler_registration),

@@ -30,7 +30,10 @@
  *                        process, whose every claim but the last is full);
  *   pg_failover          a scheduler claims 16 due jobs and blocks in the
  *                        first run; another one runs (idle, default
- *                        max_wait of 1 s); the first is killed (SIGKILL):
+ *                        max_wait of 1 s: nothing wakes it when a
+ *                        scheduler dies, its next pass finds the dead
+ *                        one's runs); the first is killed (SIGKILL) at a
+ *                        random moment of the survivor's wait:
  *                        ms from the kill until the survivor starts the
  *                        first of the 15 runs the dead one had claimed but
  *                        not started, and until it started all of them;
@@ -613,6 +616,7 @@ static void emit_rate(const char *impl, const char *bench, size_t procs, size_t 
  * a survivor waits, the victim is killed. */
 static void bench_failover(size_t reps) {
   double first[MAX_REPS], all[MAX_REPS];
+  uint64_t rng = 0x2545f4914f6cdd1dull;
   for (size_t r = 0; r < reps; r++) {
     char schema[48];
     new_schema(schema, sizeof schema, "failover");
@@ -629,7 +633,10 @@ static void bench_failover(size_t reps) {
     child survivor = spawn("sched", schema);
     await_ready(1);
     go(&survivor);
-    sleep_us(300000); /* its first pass found nothing due: it sleeps */
+    /* Its first pass found nothing due: it sleeps up to max_wait (1 s)
+     * between passes. The kill comes at a random point of that period. */
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    sleep_us(300000 + (int64_t)(rng % 1000000));
     if (atomic_load(&sh->runs) != 1) fail("%s", "failover: the survivor ran a job before the kill");
     int64_t t_kill = now_ns();
     kill(victim.pid, SIGKILL);

@@ -136,7 +136,7 @@ static void test_schema_is_readable(void **state) {
   free(row);
   char sql[512];
   snprintf(sql, sizeof sql, "SELECT version FROM \"%s\".schema_version", schema);
-  assert_value(c, sql, "2");
+  assert_value(c, sql, "3");
   /* runs and schedulers, with their keys. */
   snprintf(sql, sizeof sql,
            "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i"
@@ -201,7 +201,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   (void)state;
   PGconn *c = pg_server_connect();
   raw_exec(c, "CREATE SCHEMA newer; CREATE TABLE newer.schema_version (version integer NOT NULL);"
-              "INSERT INTO newer.schema_version VALUES (3);"
+              "INSERT INTO newer.schema_version VALUES (4);"
               "CREATE TABLE newer.jobs (id text PRIMARY KEY, future bytea);"
               "INSERT INTO newer.jobs VALUES ('j', '\\x00ff')");
   char *before = schema_dump(c, "newer");
@@ -210,7 +210,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   char err[256];
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_null(st);
-  assert_string_equal(err, "postgresql schema 'newer' has schema version 3, newer than the 2 this "
+  assert_string_equal(err, "postgresql schema 'newer' has schema version 4, newer than the 3 this "
                            "library knows: use a newer libapsched-pg (nothing was changed)");
   char *after = schema_dump(c, "newer");
   assert_string_equal(before, after);
@@ -237,7 +237,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   o = (apsched_pg_options){.conninfo = pg_server_conninfo(), .schema = "Odd \"name\"; --"};
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_OK);
   apsched_jobstore_free(st);
-  assert_value(c, "SELECT version FROM \"Odd \"\"name\"\"; --\".schema_version", "2");
+  assert_value(c, "SELECT version FROM \"Odd \"\"name\"\"; --\".schema_version", "3");
   PQfinish(c);
 }
 
@@ -766,8 +766,8 @@ static void test_run_history(void **state) {
   PQfinish(c);
 }
 
-/* A schema of version 1 (no run records) is migrated in one step, jobs
- * kept. */
+/* A schema of version 1 (no run records) is migrated to the current
+ * version in one transaction, jobs kept. */
 static void test_migration_from_version_1(void **state) {
   (void)state;
   char schema[64], sql[1024];
@@ -784,12 +784,23 @@ static void test_migration_from_version_1(void **state) {
            " token bigint, attempt integer NOT NULL DEFAULT 1, claimed_at timestamptz, started_at timestamptz,"
            " finished_at timestamptz, outcome text, error text, PRIMARY KEY (job_id, scheduled_time));"
            "ALTER TABLE \"%1$s\".schedulers DROP COLUMN lease_ms;"
+           "DROP INDEX \"%1$s\".jobs_due;"
+           "CREATE INDEX jobs_next_run_time ON \"%1$s\".jobs (next_run_time);"
            "UPDATE \"%1$s\".schema_version SET version = 1",
            schema);
   raw_exec(c, sql);
   st = open_store(schema);
   snprintf(sql, sizeof sql, "SELECT version FROM \"%s\".schema_version", schema);
-  assert_value(c, sql, "2");
+  assert_value(c, sql, "3");
+  /* Version 3: the claim's order is the jobs' index. */
+  snprintf(sql, sizeof sql,
+           "SELECT string_agg(indexdef, '; ' ORDER BY indexname) FROM pg_indexes"
+           " WHERE schemaname = '%s' AND tablename = 'jobs'", schema);
+  char want[256];
+  snprintf(want, sizeof want,
+           "CREATE INDEX jobs_due ON %s.jobs USING btree (next_run_time, id); "
+           "CREATE UNIQUE INDEX jobs_pkey ON %s.jobs USING btree (id)", schema, schema);
+  assert_value(c, sql, want);
   const apsched_job_record *found;
   assert_int_equal(st->vtable->lookup(st, "kept", &found), APSCHED_OK);
   assert_int_equal(found->next_run_time, T0);

@@ -20,6 +20,10 @@
  *
  * The server runs with fsync=off and synchronous_commit=off: the tests that
  * use it test behaviour, not durability, and run several times faster.
+ * pg_server_durable(preload), called before the first start, keeps
+ * PostgreSQL's defaults instead (fsync, synchronous_commit and
+ * full_page_writes on, 128 MB of shared buffers) and preloads the given
+ * libraries ("pg_stat_statements"): the benchmarks measure that server.
  *
  * pg_server_stop / pg_server_start again: the same data, restarted (for
  * outage tests). When the server cannot start, pg_server_unavailable()
@@ -60,6 +64,8 @@ static struct {
   char why[512];       /* why it could not start */
   pid_t pid;           /* the postmaster; 0 when stopped */
   bool initialized, drop, cleanup_registered;
+  bool durable;        /* pg_server_durable: PostgreSQL's durability defaults */
+  char preload[64];    /* shared_preload_libraries; "" none */
   uid_t uid;
   gid_t gid;
 } pg_srv;
@@ -171,6 +177,14 @@ static inline int pg_server_init(void) {
   return 0;
 }
 
+/* Before the first pg_server_start: PostgreSQL's durability defaults
+ * (fsync on) instead of the tests' fast settings, preload ("" none) as
+ * shared_preload_libraries. */
+static inline void pg_server_durable(const char *preload) {
+  pg_srv.durable = true;
+  snprintf(pg_srv.preload, sizeof pg_srv.preload, "%s", preload ? preload : "");
+}
+
 /* Starts the server (making it the first time); 0 once it accepts
  * connections, -1 with pg_srv.why set. */
 static inline int pg_server_start(void) {
@@ -179,11 +193,16 @@ static inline int pg_server_start(void) {
   char data[160], port[16];
   snprintf(data, sizeof data, "%s/data", pg_srv.dir);
   snprintf(port, sizeof port, "%d", PG_SERVER_PORT);
-  char *const argv[] = {PG_SERVER_BIN "/postgres", "-D", data, "-k", pg_srv.dir, "-p", port,
+  char preload[96];
+  snprintf(preload, sizeof preload, "shared_preload_libraries=%s", pg_srv.preload);
+  char *const fast[] = {PG_SERVER_BIN "/postgres", "-D", data, "-k", pg_srv.dir, "-p", port,
                         "-c", "listen_addresses=", "-c", "fsync=off",
                         "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                         "-c", "max_connections=60", "-c", "shared_buffers=16MB", NULL};
-  pg_srv.pid = pg_server_spawn(argv, true);
+  char *const durable[] = {PG_SERVER_BIN "/postgres", "-D", data, "-k", pg_srv.dir, "-p", port,
+                           "-c", "listen_addresses=", "-c", "max_connections=60",
+                           "-c", "shared_buffers=128MB", "-c", preload, NULL};
+  pg_srv.pid = pg_server_spawn(pg_srv.durable ? durable : fast, true);
   if (pg_srv.pid < 0) {
     pg_srv.pid = 0;
     return pg_server_fail("fork failed");

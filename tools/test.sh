@@ -99,6 +99,8 @@ echo "== benchmark smoke runs (quick sizes; the figures come from bench/run.sh)"
 "$root/release/bench_process_pool" --quick >/dev/null
 "$root/release/bench_sqlite" --quick >/dev/null # SQLite is installed above: it was built
 bench/instr_counts.sh --quick "$root/release" >/dev/null # callgrind: instructions per op
+# libpq is installed above, so bench_pg was built; it starts its own server.
+"$root/release/bench_pg" --quick >/dev/null
 if [ -x tools/run_examples.sh ]; then
   echo "== examples"
   tools/run_examples.sh "$root/release"

@@ -99,3 +99,13 @@ int apsched__pg_decode(const PGresult *res, int row, store_base *b, apsched_job_
   for (int col = 0; col < COL_COUNT; col++) v[col] = column(res, row, col);
   return apsched__pstore_decode_row(b, v, out);
 }
+
+char *apsched__pg_array_text(char *p, const char *v) {
+  *p++ = '"';
+  for (; *v; v++) {
+    if (*v == '"' || *v == '\\') *p++ = '\\';
+    *p++ = *v;
+  }
+  *p++ = '"';
+  return p;
+}

@@ -91,6 +91,9 @@ PG_HIDDEN int apsched__pg_decode(const PGresult *res, int row, store_base *b,
 PG_HIDDEN int64_t apsched__pg_int8(const PGresult *res, int row, int col);
 /* An integer column (smallint, integer or bigint) of a binary row; 0 for NULL. */
 PG_HIDDEN int64_t apsched__pg_int(const PGresult *res, int row, int col);
+/* Appends v (any text) to an array literal at p as a quoted element;
+ * returns the end. Room: 2 * strlen(v) + 2 bytes. */
+PG_HIDDEN char *apsched__pg_array_text(char *p, const char *v);
 
 /* -------------------------------------------------------------- schema.c */
 
@@ -108,6 +111,14 @@ typedef struct pg_report {
   char *job_id, *why;
 } pg_report;
 
+/* A release of the open batch, written with the others in one statement
+ * (store.c) before the batch reads the jobs again or commits. */
+typedef struct pg_staged_release {
+  char *job_id;
+  int64_t next_run_time, trigger_time; /* APSCHED_TIME_NONE: NULL */
+  bool remove;                         /* the job is finished: its row goes */
+} pg_staged_release;
+
 typedef struct pg_store {
   apsched_jobstore base;
   pg_link link;       /* the store's calls (one at a time) */
@@ -119,6 +130,8 @@ typedef struct pg_store {
    * aborted it. notify: it changed jobs other schedulers may wait for. */
   bool batch, batch_failed, batch_notify;
   apsched_job_record *found; /* the last lookup's record */
+  pg_staged_release *releases;      /* the open batch's, not written yet */
+  size_t nreleases, releases_cap;
   int lease_ms;
   char *scheduler_name;
   int64_t history_retention; /* microseconds; 0: no history; INT64_MAX: all */

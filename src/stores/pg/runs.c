@@ -57,8 +57,13 @@ static const char *const runs_sql[R_COUNT] = {
         "   WHERE held.instances < $8::integer AND held.taken = 0 RETURNING 1)"
         " SELECT (SELECT v FROM tok), (SELECT instances FROM held), (SELECT taken FROM held),"
         " (SELECT count(*) FROM ins)",
-    [R_CLOSE] = "DELETE FROM @.runs WHERE job_id = $1 AND scheduled_time = $2 AND owner = $3 "
-                "AND token = $4",
+    /* Every run of one runs_closed call in one statement ($1..$3: arrays
+     * of job id, scheduled time and token; $4 this scheduler): the indices
+     * (from 1) of the rows it deleted. A run it did not delete was lost. */
+    [R_CLOSE] = "DELETE FROM @.runs r USING unnest($1::text[], $2::bigint[], $3::bigint[])"
+                " WITH ORDINALITY AS c(job_id, scheduled_time, token, i)"
+                " WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"
+                " AND r.owner = $4 AND r.token = c.token RETURNING c.i",
     [R_HISTORY_ADD] = "INSERT INTO @.run_history (job_id, scheduled_time, attempt, started_at, "
                       "finished_at, outcome, retval, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     [R_HISTORY_PRUNE] = "DELETE FROM @.run_history WHERE finished_at < $1",
@@ -269,6 +274,58 @@ static int add_history(pg_store *ps, const apsched_run_result *r) {
 /* What closing one run found. */
 typedef enum { CLOSED, NOT_OURS, LOST } close_result;
 
+/* Deletes the run records of results[i] that hold a token (one statement),
+ * marking each CLOSED, or LOST when its row is gone or no longer ours. */
+static int close_records(pg_store *ps, const apsched_run_result *results, const int64_t *tokens,
+                         size_t n, close_result *found) {
+  size_t ids_len = 3, k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (tokens[i] != 0) ids_len += 2 * strlen(results[i].job_id) + 3, k++;
+  if (k == 0) return APSCHED_OK;
+  char *ids = malloc(ids_len), *times = malloc(k * 22 + 3), *toks = malloc(k * 22 + 3);
+  if (!ids || !times || !toks) {
+    free(ids);
+    free(times);
+    free(toks);
+    return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  }
+  /* The statement's ordinality i (from 1) names the k-th run with a token. */
+  size_t *index = malloc(k * sizeof *index);
+  char *pi = ids, *pt = times, *pk = toks;
+  *pi++ = *pt++ = *pk++ = '{';
+  for (size_t i = 0, j = 0; index && i < n; i++) {
+    if (tokens[i] == 0) continue;
+    const char *sep = j ? "," : "";
+    if (j) *pi++ = ',';
+    pi = apsched__pg_array_text(pi, results[i].job_id);
+    pt += sprintf(pt, "%s%" PRId64, sep, results[i].scheduled_time);
+    pk += sprintf(pk, "%s%" PRId64, sep, tokens[i]);
+    found[i] = LOST;
+    index[j++] = i;
+  }
+  strcpy(pi, "}");
+  strcpy(pt, "}");
+  strcpy(pk, "}");
+  int rc = APSCHED_OK;
+  if (!index) {
+    rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  } else {
+    const char *values[4] = {ids, times, toks, ps->id};
+    PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_CLOSE], 4, values, NULL, NULL,
+                                     false, "closing run records", &rc);
+    for (int row = 0; res && row < PQntuples(res); row++) {
+      long long i = atoll(PQgetvalue(res, row, 0));
+      if (i >= 1 && (size_t)i <= k) found[index[i - 1]] = CLOSED;
+    }
+    PQclear(res);
+  }
+  free(index);
+  free(ids);
+  free(times);
+  free(toks);
+  return rc;
+}
+
 int apsched__pg_runs_closed(pg_store *ps, const apsched_run_result *results, size_t n) {
   close_result *found = calloc(n ? n : 1, sizeof *found);
   int64_t *tokens = calloc(n ? n : 1, sizeof *tokens);
@@ -281,25 +338,15 @@ int apsched__pg_runs_closed(pg_store *ps, const apsched_run_result *results, siz
   for (size_t i = 0; i < n; i++)
     tokens[i] = apsched__pstore_claims_token(&ps->claims, results[i].job_id, results[i].scheduled_time);
   pthread_mutex_unlock(&ps->mu);
-  int rc = APSCHED_OK;
+  for (size_t i = 0; i < n; i++) found[i] = NOT_OURS;
+  int rc = close_records(ps, results, tokens, n, found);
   apsched_time_t latest = APSCHED_TIME_NONE;
   for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
     const apsched_run_result *r = &results[i];
-    found[i] = NOT_OURS;
-    if (tokens[i] != 0) {
-      char t[24], token[24];
-      snprintf(t, sizeof t, "%" PRId64, r->scheduled_time);
-      snprintf(token, sizeof token, "%" PRId64, tokens[i]);
-      const char *values[4] = {r->job_id, t, ps->id, token};
-      PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_CLOSE], 4, values, NULL, NULL,
-                                       false, "closing a run record", &rc);
-      if (res) found[i] = strcmp(PQcmdTuples(res), "0") == 0 ? LOST : CLOSED;
-      PQclear(res);
-    }
     /* Fenced like the close: only the run this store still holds goes into
      * the history (a run taken over is ended by its new owner, a run never
      * recorded is claimed and ended again later). */
-    if (rc == APSCHED_OK && found[i] == CLOSED && ps->history_retention > 0) rc = add_history(ps, r);
+    if (found[i] == CLOSED && ps->history_retention > 0) rc = add_history(ps, r);
     if (latest == APSCHED_TIME_NONE || r->finished_at > latest) latest = r->finished_at;
   }
   if (rc == APSCHED_OK && ps->history_retention > 0 && ps->history_retention != INT64_MAX && n > 0) {

@@ -171,7 +171,17 @@ static const char schema_v3[] =
     "COMMENT ON COLUMN @.jobs.failures IS "
     "'Consecutive failed runs; pause_after_failures of them pause the job';\n";
 
-static const char *const steps[APSCHED_PG_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
+/* Version 3 to 4: the claim's order (next_run_time, id) is an index, so a
+ * claim reads its batch from the index instead of sorting every due row
+ * (10^5 jobs due at once: each claim of 256 sorted all of them). */
+static const char schema_v4[] =
+    "CREATE INDEX jobs_due ON @.jobs (next_run_time, id);\n"
+    "DROP INDEX @.jobs_next_run_time;\n"
+    "COMMENT ON INDEX @.jobs_due IS "
+    "'The claim order: due jobs earliest first, ties by id';\n";
+
+static const char *const steps[APSCHED_PG_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
+                                                                schema_v4};
 
 /* The schema version (0: no tables of ours yet). Reads only. */
 static int schema_version(pg_link *l, int *version) {

@@ -40,7 +40,7 @@ typedef enum query {
   Q_DELETE_ALL,
   Q_NEXT,
   Q_DUE,
-  Q_ADVANCE,
+  Q_RELEASE,
   Q_ALL,
   Q_COUNT
 } query;
@@ -66,7 +66,13 @@ static const char *const query_sql[Q_COUNT] = {
                "ORDER BY next_run_time, id LIMIT $1",
     [Q_DUE] = "SELECT " STORE_JOB_COLUMNS " FROM @.jobs WHERE next_run_time <= $1 AND NOT paused "
               "ORDER BY next_run_time, id LIMIT $2 FOR UPDATE SKIP LOCKED",
-    [Q_ADVANCE] = "UPDATE @.jobs SET next_run_time = $2, trigger_time = $3 WHERE id = $1",
+    /* Every release of a claimed batch in one statement: $1 ids, $2 next
+     * run times, $3 trigger times, $4 whether the job is finished. */
+    [Q_RELEASE] = "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[],"
+                  " $4::boolean[]) AS v(id, next_run_time, trigger_time, finished)),"
+                  " gone AS (DELETE FROM @.jobs j USING v WHERE j.id = v.id AND v.finished)"
+                  " UPDATE @.jobs j SET next_run_time = v.next_run_time,"
+                  " trigger_time = v.trigger_time FROM v WHERE j.id = v.id AND NOT v.finished",
     [Q_ALL] = "SELECT " STORE_JOB_COLUMNS " FROM @.jobs ORDER BY id",
 };
 
@@ -74,9 +80,14 @@ static const char *const query_sql[Q_COUNT] = {
 
 static pg_store *as_pg(apsched_jobstore *st) { return (pg_store *)st; }
 
-/* Runs query q; on failure inside the batch, notes that the batch is lost. */
+static int flush_releases(pg_store *ps);
+static void releases_clear(pg_store *ps);
+
+/* Runs query q; on failure inside the batch, notes that the batch is lost.
+ * The batch's releases are written first: q reads what they change. */
 static PGresult *run(pg_store *ps, query q, int n, const char *const *values, const int *lengths,
                      const int *formats, const char *what, int *rc) {
+  if (q != Q_RELEASE && (*rc = flush_releases(ps)) != APSCHED_OK) return NULL;
   PGresult *res = apsched__pg_exec(&ps->link, ps->sql[q], n, values, lengths, formats, true, what, rc);
   if (!res && ps->batch) ps->batch_failed = true;
   return res;
@@ -108,6 +119,7 @@ static int write_begin(pg_store *ps, bool *nested) {
                                  "an earlier error",
                                  ps->link.schema);
   int rc = ready(ps);
+  if (rc == APSCHED_OK) rc = flush_releases(ps);
   if (rc != APSCHED_OK) return rc;
   return apsched__pg_command(&ps->link, *nested ? "SAVEPOINT apsched_write" : "BEGIN",
                              "starting a write transaction");
@@ -192,6 +204,8 @@ static void pg_destroy(apsched_jobstore *st) {
   apsched__pg_disconnect(&ps->link);
   apsched__pg_disconnect(&ps->start);
   apsched__pg_runs_free(ps);
+  releases_clear(ps);
+  free(ps->releases);
   pthread_mutex_destroy(&ps->mu);
   pthread_mutex_destroy(&ps->start_mu);
   apsched__pstore_base_free(&ps->b);
@@ -381,8 +395,60 @@ static int pg_next_run_time(apsched_jobstore *st, apsched_time_t *out) {
   return rc;
 }
 
+static void releases_clear(pg_store *ps) {
+  for (size_t i = 0; i < ps->nreleases; i++) free(ps->releases[i].job_id);
+  ps->nreleases = 0;
+}
+
+/* Writes the open batch's releases, all in one statement (a claimed batch
+ * of n jobs costs one statement, not n). A failure spoils the batch: its
+ * jobs are due again. */
+static int flush_releases(pg_store *ps) {
+  size_t n = ps->nreleases;
+  if (n == 0) return APSCHED_OK;
+  size_t ids_len = 3;
+  for (size_t i = 0; i < n; i++) ids_len += 2 * strlen(ps->releases[i].job_id) + 3;
+  char *ids = malloc(ids_len), *nexts = malloc(n * 22 + 3), *trigs = malloc(n * 22 + 3),
+       *finished = malloc(n * 2 + 3);
+  int rc = APSCHED_OK;
+  if (ids && nexts && trigs && finished) {
+    char *pi = ids, *pn = nexts, *pt = trigs, *pf = finished;
+    *pi++ = *pn++ = *pt++ = *pf++ = '{';
+    for (size_t i = 0; i < n; i++) {
+      const pg_staged_release *r = &ps->releases[i];
+      const char *sep = i ? "," : "";
+      if (i) *pi++ = ',';
+      pi = apsched__pg_array_text(pi, r->job_id);
+      if (r->next_run_time == APSCHED_TIME_NONE) pn += sprintf(pn, "%sNULL", sep);
+      else pn += sprintf(pn, "%s%lld", sep, (long long)r->next_run_time);
+      if (r->trigger_time == APSCHED_TIME_NONE) pt += sprintf(pt, "%sNULL", sep);
+      else pt += sprintf(pt, "%s%lld", sep, (long long)r->trigger_time);
+      pf += sprintf(pf, "%s%c", sep, r->remove ? 't' : 'f');
+    }
+    strcpy(pi, "}");
+    strcpy(pn, "}");
+    strcpy(pt, "}");
+    strcpy(pf, "}");
+    releases_clear(ps); /* written or undone with the batch, either way gone from here */
+    const char *params[4] = {ids, nexts, trigs, finished};
+    char what[96];
+    snprintf(what, sizeof what, "storing the next run times of %zu claimed jobs", n);
+    PQclear(run(ps, Q_RELEASE, 4, params, NULL, NULL, what, &rc));
+  } else {
+    releases_clear(ps);
+    ps->batch_failed = true;
+    rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  }
+  free(ids);
+  free(nexts);
+  free(trigs);
+  free(finished);
+  return rc;
+}
+
 /* Ends the batch's transaction without writing anything. */
 static void end_batch(pg_store *ps) {
+  releases_clear(ps);
   if (apsched__pg_in_transaction(&ps->link))
     apsched__pg_command(&ps->link, "ROLLBACK", "ending the claimed batch");
   ps->batch = ps->batch_failed = ps->batch_notify = false;
@@ -416,7 +482,8 @@ static int batch_commit(pg_store *ps, const char *what) {
                                "an earlier error; its jobs are due again",
                                ps->link.schema);
   } else {
-    rc = ps->batch_notify ? apsched__pg_notify(ps) : APSCHED_OK;
+    rc = flush_releases(ps);
+    if (rc == APSCHED_OK && ps->batch_notify) rc = apsched__pg_notify(ps);
     if (rc == APSCHED_OK) rc = apsched__pg_command(&ps->link, "COMMIT", what);
   }
   if (rc == APSCHED_OK) {
@@ -540,21 +607,28 @@ static int pg_release(apsched_jobstore *st, apsched_job_record *rec, apsched_tim
                                  "postgresql schema '%s': the claimed batch was rolled back after "
                                  "an earlier error; job '%.64s' is due again",
                                  ps->link.schema, rec->id);
-  char next[32], trig[32];
-  snprintf(next, sizeof next, "%lld", (long long)next_run_time);
-  snprintf(trig, sizeof trig, "%lld", (long long)trigger_time);
-  const char *params[3] = {rec->id, next_run_time == APSCHED_TIME_NONE ? NULL : next,
-                           trigger_time == APSCHED_TIME_NONE ? NULL : trig};
-  char what[128];
-  snprintf(what, sizeof what, "%s job '%.64s'",
-           remove_job ? "removing finished" : "storing the next run time of", rec->id);
   /* Earlier than it was: another scheduler may sleep past it. */
   if (!remove_job && next_run_time != APSCHED_TIME_NONE &&
       (rec->next_run_time == APSCHED_TIME_NONE || next_run_time < rec->next_run_time))
     ps->batch_notify = true;
-  PQclear(run(ps, remove_job ? Q_DELETE : Q_ADVANCE, remove_job ? 1 : 3, params, NULL, NULL, what,
-              &rc));
-  return rc;
+  /* Kept for flush_releases: the batch's releases are one statement. */
+  if (ps->nreleases == ps->releases_cap) {
+    size_t cap = ps->releases_cap ? 2 * ps->releases_cap : 64;
+    pg_staged_release *grown = realloc(ps->releases, cap * sizeof *grown);
+    if (!grown) {
+      ps->batch_failed = true;
+      return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+    }
+    ps->releases = grown;
+    ps->releases_cap = cap;
+  }
+  char *id = strdup(rec->id);
+  if (!id) {
+    ps->batch_failed = true;
+    return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  }
+  ps->releases[ps->nreleases++] = (pg_staged_release){id, next_run_time, trigger_time, remove_job};
+  return APSCHED_OK;
 }
 
 static int pg_commit(apsched_jobstore *st) {

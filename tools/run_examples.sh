@@ -47,11 +47,19 @@ is_persistent() {
 # (tools/pg_tmp_server.sh; its URL in APSCHED_PG_URL).
 is_pg() { [[ $1 == pg_* ]]; }
 
+# Examples that use Redis: each gets a private server
+# (tools/redis_tmp_server.sh; its URL in APSCHED_REDIS_URL).
+is_redis() { [[ $1 == redis_* ]]; }
+
 # Runs one example (twice for a persistent one); returns its exit status.
 run_one() { # name exe
   local name=$1 exe=$2
   if is_pg "$name"; then
     "$(dirname "$src")/tools/pg_tmp_server.sh" timeout --kill-after=5 "$limit" "${wrapper[@]}" "$exe"
+    return
+  fi
+  if is_redis "$name"; then
+    "$(dirname "$src")/tools/redis_tmp_server.sh" timeout --kill-after=5 "$limit" "${wrapper[@]}" "$exe"
     return
   fi
   if ! is_persistent "$name"; then
@@ -87,6 +95,14 @@ for name in "${names[@]}"; do
     fi
     if is_pg "$name" && grep -q "^APSCHED_HAVE_PG:INTERNAL=OFF" "$build/CMakeCache.txt" 2>/dev/null; then
       echo "-- $name: skipped (built without libapsched-pg: install libpq-dev)"
+      continue
+    fi
+    if is_redis "$name" && grep -q "^APSCHED_HAVE_REDIS:INTERNAL=OFF" "$build/CMakeCache.txt" 2>/dev/null; then
+      echo "-- $name: skipped (built without libapsched-redis: install libhiredis-dev)"
+      continue
+    fi
+    if [ "$name" = redis_store ] && grep -q "^APSCHED_HAVE_SQLITE:INTERNAL=OFF" "$build/CMakeCache.txt" 2>/dev/null; then
+      echo "-- $name: skipped (built without libapsched-sqlite, its other store: install libsqlite3-dev)"
       continue
     fi
     if [[ $name =~ ^(libuv|libevent|glib)_ ]]; then

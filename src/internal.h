@@ -122,11 +122,18 @@ APSCHED_INTERNAL int apsched__split_trigger_text(const char *text, char *kind, s
                                                  apsched__param *params, int max_params,
                                                  char *errbuf, size_t errlen);
 
+/* What a worker process knows of the run it is given (the strings must
+ * outlive the run context: they are not copied). */
+typedef struct apsched_run_local_info {
+  const char *id, *name, *jobstore, *executor;
+  apsched_time_t t;
+  unsigned attempt;
+  const void *bytes;
+  size_t len;
+} apsched_run_local_info;
 /* A run context rebuilt in a worker process (no scheduler: apsched_run_scheduler
  * returns NULL, apsched_run_arg NULL): what a job function needs there. */
-APSCHED_INTERNAL apsched_run_ctx *apsched__run_local(const char *id, const char *name,
-                                                     apsched_time_t t, unsigned attempt,
-                                                     const void *bytes, size_t len);
+APSCHED_INTERNAL apsched_run_ctx *apsched__run_local(const apsched_run_local_info *info);
 /* The message the job set with apsched_run_set_error, or NULL. */
 APSCHED_INTERNAL const char *apsched__run_local_error(apsched_run_ctx *run);
 APSCHED_INTERNAL void apsched__run_local_free(apsched_run_ctx *run);

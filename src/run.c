@@ -237,18 +237,22 @@ apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record
   return r;
 }
 
-apsched_run_ctx *apsched__run_local(const char *id, const char *name, apsched_time_t t,
-                                    unsigned attempt, const void *bytes, size_t len) {
+apsched_run_ctx *apsched__run_local(const apsched_run_local_info *info) {
   bool oom = false;
-  apsched_job_args *args = len ? apsched__args_new(NULL, NULL, bytes, len, &oom) : NULL;
+  apsched_job_args *args =
+      info->len ? apsched__args_new(NULL, NULL, info->bytes, info->len, &oom) : NULL;
   if (oom) return NULL;
-  apsched_run_ctx *r = run_alloc(NULL, id, name ? name : id, &t, 1);
+  apsched_time_t t = info->t;
+  apsched_run_ctx *r = run_alloc(NULL, info->id, info->name ? info->name : info->id, &t, 1);
   if (!r) {
     apsched__args_unref(args);
     return NULL;
   }
   r->args = args;
-  r->attempt = attempt;
+  r->attempt = info->attempt;
+  /* Empty: the parent had none to send (never for a scheduled run). */
+  r->jobstore = info->jobstore && *info->jobstore ? info->jobstore : NULL;
+  r->executor = info->executor && *info->executor ? info->executor : NULL;
   r->grace = APSCHED_GRACE_UNLIMITED;
   return r;
 }

@@ -282,8 +282,9 @@ static int job_fail(apsched_run_ctx *run) {
   return 42;
 }
 
-/* Checks everything a job can see in a worker; the byte argument holds the
- * expected scheduled time (8 bytes) and a text. */
+/* Checks everything a job can see in a worker (also its store and executor
+ * aliases); the byte argument holds the expected scheduled time (8 bytes)
+ * and a text. */
 static int job_inspect(apsched_run_ctx *run) {
   size_t len;
   const unsigned char *b = apsched_run_arg_bytes(run, &len);
@@ -299,6 +300,10 @@ static int job_inspect(apsched_run_ctx *run) {
   else if (strcmp(apsched_run_job_name(run), "Inspector") != 0) apsched_run_set_error(run, "wrong name");
   else if (apsched_run_arg(run) != NULL) apsched_run_set_error(run, "a pointer argument");
   else if (apsched_run_scheduler(run) != NULL) apsched_run_set_error(run, "a scheduler");
+  else if (!apsched_run_jobstore(run) || strcmp(apsched_run_jobstore(run), "default") != 0)
+    apsched_run_set_error(run, "job store %s", apsched_run_jobstore(run) ? apsched_run_jobstore(run) : "NULL");
+  else if (!apsched_run_executor(run) || strcmp(apsched_run_executor(run), "pp") != 0)
+    apsched_run_set_error(run, "executor %s", apsched_run_executor(run) ? apsched_run_executor(run) : "NULL");
   else {
     /* Beyond stdio, a worker holds only its close-on-exec task socket: none
      * of the application's descriptors (the test opened a pipe for this). */

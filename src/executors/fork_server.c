@@ -173,8 +173,15 @@ static void run_task(const apsched__wire_task *task, apsched__wire_buf *out) {
     apsched__wire_put_result(out, -1, msg);
     return;
   }
-  apsched_run_ctx *ctx = apsched__run_local(task->id, task->name, task->t, task->attempt,
-                                            task->arg, task->arg_len);
+  apsched_run_ctx *ctx =
+      apsched__run_local(&(apsched_run_local_info){.id = task->id,
+                                                   .name = task->name,
+                                                   .jobstore = task->jobstore,
+                                                   .executor = task->executor,
+                                                   .t = task->t,
+                                                   .attempt = task->attempt,
+                                                   .bytes = task->arg,
+                                                   .len = task->arg_len});
   if (!ctx) {
     apsched__wire_put_result(out, -1, "out of memory in the worker process");
     return;

@@ -273,9 +273,17 @@ static void start_run(pworker *w, apsched_run_ctx *run, size_t i) {
     const void *arg = apsched_run_arg_bytes(run, &arg_len);
     uintptr_t fn_addr;
     memcpy(&fn_addr, &(apsched_job_fn){apsched__func_fn(f)}, sizeof fn_addr);
-    if (apsched__wire_put_task(&w->out, (uint64_t)fn_addr, apsched_run_time_at(run, i),
-                               apsched_run_attempt(run), apsched_run_job_id(run), apsched_run_job_name(run), arg,
-                               arg_len) != APSCHED_OK) {
+    const char *store = apsched_run_jobstore(run), *executor = apsched_run_executor(run);
+    apsched__wire_task task = {.fn = (uint64_t)fn_addr,
+                               .t = apsched_run_time_at(run, i),
+                               .attempt = apsched_run_attempt(run),
+                               .id = apsched_run_job_id(run),
+                               .name = apsched_run_job_name(run),
+                               .jobstore = store ? store : "",
+                               .executor = executor ? executor : "",
+                               .arg = arg,
+                               .arg_len = arg_len};
+    if (apsched__wire_put_task(&w->out, &task) != APSCHED_OK) {
       apsched_run_record(run, i, -1, "out of memory sending the job to a worker process");
       continue;
     }

@@ -50,28 +50,37 @@ static size_t utf8_cut(const char *text, size_t n) {
   return n;
 }
 
-int apsched__wire_put_task(apsched__wire_buf *b, uint64_t fn, apsched_time_t t, uint32_t attempt,
-                           const char *id, const char *name, const void *arg, size_t arg_len) {
-  size_t id_len = strlen(id), name_len = strlen(name);
+int apsched__wire_put_task(apsched__wire_buf *b, const apsched__wire_task *task) {
+  const char *name = task->name;
+  size_t id_len = strlen(task->id), name_len = strlen(name);
+  size_t store_len = strlen(task->jobstore), exec_len = strlen(task->executor);
   if (name_len > APSCHED__WIRE_MAX_NAME) name_len = utf8_cut(name, APSCHED__WIRE_MAX_NAME);
-  if (arg_len > APSCHED__WIRE_MAX_ARG || id_len > 1024) return APSCHED_EINVAL;
-  size_t body = 8 + 8 + 4 * 4 + id_len + 1 + name_len + 1 + arg_len;
+  if (task->arg_len > APSCHED__WIRE_MAX_ARG || id_len > 1024 || store_len > 1024 || exec_len > 1024)
+    return APSCHED_EINVAL;
+  size_t body = 8 + 8 + 4 * 6 + id_len + 1 + name_len + 1 + store_len + 1 + exec_len + 1 +
+                task->arg_len;
   int rc = apsched__wire_buf_reserve(b, 4 + 1 + body);
   if (rc != APSCHED_OK) return rc;
   put_u32(b, (uint32_t)(1 + body));
   unsigned char type = APSCHED__FRAME_TASK;
   put(b, &type, 1);
-  put(b, &fn, 8);
-  put(b, &t, 8);
-  put_u32(b, attempt);
+  put(b, &task->fn, 8);
+  put(b, &task->t, 8);
+  put_u32(b, task->attempt);
   put_u32(b, (uint32_t)id_len);
   put_u32(b, (uint32_t)name_len);
-  put_u32(b, (uint32_t)arg_len);
-  put(b, id, id_len);
+  put_u32(b, (uint32_t)store_len);
+  put_u32(b, (uint32_t)exec_len);
+  put_u32(b, (uint32_t)task->arg_len);
+  put(b, task->id, id_len);
   put(b, "", 1);
   put(b, name, name_len);
   put(b, "", 1);
-  put(b, arg, arg_len);
+  put(b, task->jobstore, store_len);
+  put(b, "", 1);
+  put(b, task->executor, exec_len);
+  put(b, "", 1);
+  put(b, task->arg, task->arg_len);
   return APSCHED_OK;
 }
 
@@ -101,22 +110,31 @@ static uint32_t get_u32(const unsigned char *p) {
   return v;
 }
 
+/* The NUL-terminated text of len bytes at *p (no NUL inside), then past
+ * it; NULL if it is not one. */
+static const char *get_text(const unsigned char **p, size_t len) {
+  const unsigned char *q = *p;
+  if (q[len] != 0 || memchr(q, 0, len)) return NULL;
+  *p = q + len + 1;
+  return (const char *)q;
+}
+
 bool apsched__wire_get_task(const unsigned char *body, size_t len, apsched__wire_task *out) {
-  const size_t fixed = 8 + 8 + 4 * 4;
+  const size_t fixed = 8 + 8 + 4 * 6;
   if (len < fixed) return false;
   memcpy(&out->fn, body, 8);
   memcpy(&out->t, body + 8, 8);
   out->attempt = get_u32(body + 16);
-  size_t id_len = get_u32(body + 20), name_len = get_u32(body + 24), arg_len = get_u32(body + 28);
+  size_t id_len = get_u32(body + 20), name_len = get_u32(body + 24),
+         store_len = get_u32(body + 28), exec_len = get_u32(body + 32),
+         arg_len = get_u32(body + 36);
   /* Each length is < 2^32, so the sum cannot overflow a 64-bit size_t. */
-  if (fixed + id_len + 1 + name_len + 1 + arg_len != len) return false;
+  if (fixed + id_len + 1 + name_len + 1 + store_len + 1 + exec_len + 1 + arg_len != len)
+    return false;
   const unsigned char *p = body + fixed;
-  if (p[id_len] != 0 || memchr(p, 0, id_len)) return false;
-  out->id = (const char *)p;
-  p += id_len + 1;
-  if (p[name_len] != 0 || memchr(p, 0, name_len)) return false;
-  out->name = (const char *)p;
-  p += name_len + 1;
+  if (!(out->id = get_text(&p, id_len)) || !(out->name = get_text(&p, name_len)) ||
+      !(out->jobstore = get_text(&p, store_len)) || !(out->executor = get_text(&p, exec_len)))
+    return false;
   out->arg = arg_len ? p : NULL;
   out->arg_len = arg_len;
   return true;

@@ -52,7 +52,7 @@ enum {
 /* Job names longer than this are cut (the id is at most APSCHED_ID_MAX). */
 #define APSCHED__WIRE_MAX_NAME 4096u
 /* Largest task frame (type + body). */
-#define APSCHED__WIRE_MAX_TASK (APSCHED__WIRE_MAX_ARG + APSCHED__WIRE_MAX_NAME + 1024u)
+#define APSCHED__WIRE_MAX_TASK (APSCHED__WIRE_MAX_ARG + APSCHED__WIRE_MAX_NAME + 4096u)
 /* Largest result frame (type + body); longer job messages are cut. */
 #define APSCHED__WIRE_MAX_RESULT (64u * 1024)
 
@@ -66,24 +66,27 @@ APSCHED_INTERNAL void apsched__wire_buf_free(apsched__wire_buf *b);
 /* Makes room for n more bytes after len (compacting first). */
 APSCHED_INTERNAL int apsched__wire_buf_reserve(apsched__wire_buf *b, size_t n);
 
-/* Appends a task frame. name is cut to APSCHED__WIRE_MAX_NAME bytes. */
-APSCHED_INTERNAL int apsched__wire_put_task(apsched__wire_buf *b, uint64_t fn, apsched_time_t t,
-                                            uint32_t attempt, const char *id, const char *name,
-                                            const void *arg, size_t arg_len);
-/* Appends a result frame; error (may be NULL) is cut to fit the cap. */
-APSCHED_INTERNAL int apsched__wire_put_result(apsched__wire_buf *b, int32_t retval,
-                                              const char *error);
-
-/* A decoded task; the pointers point into the frame body. */
+/* A task: what a worker needs to run one scheduled time of a job. Decoded,
+ * the pointers point into the frame body. */
 typedef struct apsched__wire_task {
   uint64_t fn;
   apsched_time_t t;
-  uint32_t attempt; /* apsched_run_attempt */
-  const char *id;   /* NUL-terminated */
-  const char *name; /* NUL-terminated */
+  uint32_t attempt;     /* apsched_run_attempt */
+  const char *id;       /* NUL-terminated */
+  const char *name;     /* NUL-terminated */
+  const char *jobstore; /* apsched_run_jobstore in the worker; NUL-terminated */
+  const char *executor; /* apsched_run_executor in the worker; NUL-terminated */
   const void *arg;
   size_t arg_len;
 } apsched__wire_task;
+
+/* Appends a task frame. name is cut to APSCHED__WIRE_MAX_NAME bytes; an id
+ * or alias over 1024 bytes or an argument over APSCHED__WIRE_MAX_ARG is
+ * APSCHED_EINVAL (nothing appended). */
+APSCHED_INTERNAL int apsched__wire_put_task(apsched__wire_buf *b, const apsched__wire_task *task);
+/* Appends a result frame; error (may be NULL) is cut to fit the cap. */
+APSCHED_INTERNAL int apsched__wire_put_result(apsched__wire_buf *b, int32_t retval,
+                                              const char *error);
 
 /* Decodes a task body (after the type byte); false if malformed. */
 APSCHED_INTERNAL bool apsched__wire_get_task(const unsigned char *body, size_t len,

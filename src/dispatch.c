@@ -341,6 +341,12 @@ static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstor
     apsched__run_refuse(run, why);
     return;
   }
+  /* Room for the SUBMITTED notice before a slot is reserved: once it is,
+   * nothing here may fail (ending the run would take the lock held here). */
+  if (!apsched__notice_room(s, nl)) {
+    apsched__run_abandon(run); /* as when the slot itself cannot be had: the record stays open */
+    return;
+  }
   apsched_overlap_effects fx = {0};
   apsched_reserve res = q->busy ? APSCHED_RESERVE_FULL : apsched__run_reserve(run, ex->alias, &fx);
   if (res == APSCHED_RESERVE_WAITS) {
@@ -357,12 +363,7 @@ static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstor
   }
   notice *e = apsched__notice_add(
       s, nl, apsched__wants(s, APSCHED_EVENT_JOB_SUBMITTED) ? APSCHED_EVENT_JOB_SUBMITTED : 0);
-  if (!e) {
-    apsched_run_set_error(run, "out of memory while submitting");
-    apsched__run_fail(run, false); /* reports ERROR; the slot is released */
-    return;
-  }
-  e->run = run;
+  e->run = run; /* cannot fail: room was made above */
   e->exec = ex;
   ex->submitting++;
   s->running_runs++;

@@ -361,16 +361,20 @@ void apsched__notices_init(notice_list *l) {
   l->cap = sizeof l->inline_items / sizeof l->inline_items[0];
 }
 
+bool apsched__notice_room(apsched_scheduler *s, notice_list *l) {
+  if (l->count < l->cap) return true;
+  size_t cap = l->cap * 2;
+  notice *items = apsched__alloc(s, cap * sizeof *items);
+  if (!items) return false;
+  memcpy(items, l->items, l->count * sizeof *items);
+  if (l->items != l->inline_items) apsched__dealloc(s, l->items);
+  l->items = items;
+  l->cap = cap;
+  return true;
+}
+
 notice *apsched__notice_add(apsched_scheduler *s, notice_list *l, int code) {
-  if (l->count == l->cap) {
-    size_t cap = l->cap * 2;
-    notice *items = apsched__alloc(s, cap * sizeof *items);
-    if (!items) return NULL;
-    memcpy(items, l->items, l->count * sizeof *items);
-    if (l->items != l->inline_items) apsched__dealloc(s, l->items);
-    l->items = items;
-    l->cap = cap;
-  }
+  if (!apsched__notice_room(s, l)) return NULL;
   notice *n = &l->items[l->count++];
   memset(n, 0, sizeof *n);
   n->ev.code = code;

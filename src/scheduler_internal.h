@@ -258,6 +258,9 @@ APSCHED_INTERNAL void apsched__notices_init(notice_list *l);
 /* Appends a notice; NULL on allocation failure (the event is lost: callers
  * treat events as best effort). */
 APSCHED_INTERNAL notice *apsched__notice_add(apsched_scheduler *s, notice_list *l, int code);
+/* Makes room for one more notice: after it, the next apsched__notice_add
+ * cannot fail. False when memory is short. */
+APSCHED_INTERNAL bool apsched__notice_room(apsched_scheduler *s, notice_list *l);
 /* Appends a notice for code only if some listener wants it. */
 APSCHED_INTERNAL notice *apsched__notice_if_wanted(apsched_scheduler *s, notice_list *l, int code);
 /* Attaches a formatted log message (only if the level is enabled). */

@@ -4,6 +4,7 @@
  * advance, extreme run times, and the error messages of failing calls. */
 #include "support.h"
 #include "wrapped_store.h"
+#include "scheduler_internal.h" /* sizeof(notice) */
 
 /* ---- a job that blocks until the test lets it go */
 
@@ -260,6 +261,53 @@ static void test_shutdown_without_memory(void **state) {
   apsched_free(s);
 }
 
+/* An allocator that refuses allocations of exactly one size. */
+static atomic_size_t refused_size;
+static void *size_failing_malloc(size_t n, void *ud) {
+  (void)ud;
+  return n == atomic_load(&refused_size) ? NULL : malloc(n);
+}
+static void *size_failing_realloc(void *p, size_t n, void *ud) {
+  (void)ud;
+  return n == atomic_load(&refused_size) ? NULL : realloc(p, n);
+}
+
+/* A pass used to deadlock when the notice list of its SUBMITTED events
+ * could not grow: the run was failed with the scheduler's lock held, and
+ * ending a run takes that lock. Now room is made before the instance slot
+ * is reserved, and a run that gets none is given up like one without a
+ * slot (its time is lost, nothing else). */
+static void test_submit_without_memory_for_its_notice(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_allocator a = {size_failing_malloc, size_failing_realloc, failing_free, NULL};
+  apsched_config cfg = {.allocator = &a};
+  apsched_scheduler *s = hosted_scheduler(&fc, NULL, &cfg);
+  counter c = {0};
+  apsched_trigger *t = every(APSCHED_SEC, T0);
+  enum { JOBS = 20 };
+  for (int i = 0; i < JOBS; i++) {
+    char id[8];
+    snprintf(id, sizeof id, "j%02d", i);
+    apsched_job_options o = {.id = id, .func = count_job, .trigger = t, .arg = &c,
+                             .misfire_grace_time = APSCHED_GRACE_UNLIMITED};
+    assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  }
+  /* The list holds 8 notices inline; the 9th needs an array of 16. */
+  atomic_store(&refused_size, 16 * sizeof(notice));
+  assert_int_equal(apsched_process(s, NULL), APSCHED_OK);
+  atomic_store(&refused_size, 0);
+  int first = atomic_load(&c.runs);
+  assert_true(first >= 1 && first < JOBS);
+  /* The scheduler goes on: every job runs its next time. */
+  fake_advance(&fc, APSCHED_SEC);
+  assert_int_equal(apsched_process(s, NULL), APSCHED_OK);
+  assert_int_equal(atomic_load(&c.runs), first + JOBS);
+  apsched_trigger_free(t);
+  apsched_free(s);
+}
+
 /* ---- a trigger that does not advance */
 
 static apsched_time_t stuck_next(const apsched_trigger *t, apsched_time_t prev, apsched_time_t now) {
@@ -388,6 +436,7 @@ int main(void) {
       cmocka_unit_test(test_failed_start_changes_nothing),
       cmocka_unit_test(test_failed_start_stops_what_it_started),
       cmocka_unit_test(test_shutdown_without_memory),
+      cmocka_unit_test(test_submit_without_memory_for_its_notice),
       cmocka_unit_test(test_stuck_trigger_pauses_the_job),
       cmocka_unit_test(test_extreme_run_times),
       cmocka_unit_test(test_failing_calls_set_last_error),

@@ -50,13 +50,11 @@ struct apsched_run_ctx {
   char id[];
 };
 
-/* The instance_count of job id, created with count 0 if missing; NULL
- * when memory is short. Lock held. */
-static instance_count *instance_get(apsched_scheduler *s, const char *id) {
-  instance_count *ic = apsched__strmap_get(&s->instances, id);
-  if (ic) return ic;
+/* A new instance_count for job id (which has none), count 0; NULL when
+ * memory is short. Lock held. */
+static instance_count *instance_new(apsched_scheduler *s, const char *id) {
   size_t n = strlen(id) + 1;
-  ic = apsched__alloc(s, sizeof *ic + n);
+  instance_count *ic = apsched__alloc(s, sizeof *ic + n);
   if (!ic) return NULL;
   memset(ic, 0, sizeof *ic);
   memcpy(ic->id, id, n);
@@ -115,7 +113,7 @@ apsched_reserve apsched__run_reserve(apsched_run_ctx *r, const char *executor,
   unsigned max = r->overlap == APSCHED_OVERLAP_ALLOW_ALL ? UINT32_MAX : r->max_instances;
   instance_count *ic = apsched__strmap_get(&s->instances, r->id);
   if ((!ic || ic->count < max) && max > 0) {
-    if (!ic && !(ic = instance_get(s, r->id))) return APSCHED_RESERVE_OOM;
+    if (!ic && !(ic = instance_new(s, r->id))) return APSCHED_RESERVE_OOM;
     instance_take(ic, r);
     return APSCHED_RESERVE_OK;
   }
@@ -130,7 +128,7 @@ apsched_reserve apsched__run_reserve(apsched_run_ctx *r, const char *executor,
   default:
     return APSCHED_RESERVE_FULL;
   }
-  if (!ic && !(ic = instance_get(s, r->id))) return APSCHED_RESERVE_OOM;
+  if (!ic && !(ic = instance_new(s, r->id))) return APSCHED_RESERVE_OOM;
   if (r->overlap != APSCHED_OVERLAP_BUFFER_ALL && ic->waiting) {
     /* One waits at most: the newer due run replaces it. */
     fx->dropped = ic->waiting;

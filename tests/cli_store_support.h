@@ -82,7 +82,7 @@ static apsched_trigger *parse_trigger(const char *text) {
 /* The seeded alpha's schedule policies (ones every store can keep) and, as
  * `apsched jobs export` writes them, with its two failed runs so far. */
 #define ALPHA_POLICIES "overlap=allow_all, catchup_window=3600s, pause_after_failures=3"
-#define ALPHA_POLICIES_JSON                               \
+#define ALPHA_POLICIES_JSON                       \
   "      \"policies\": \"" ALPHA_POLICIES "\",\n" \
   "      \"failures\": 2,\n"
 
@@ -99,15 +99,14 @@ static apsched_trigger *parse_trigger(const char *text) {
   "delivery: at_most_once\n"               \
   "max_instances: 3\n"                     \
   "max_runtime: 2.5 s\n"                   \
-  "policies: " ALPHA_POLICIES "\n"          \
+  "policies: " ALPHA_POLICIES "\n"         \
   "failures: 2 in a row (paused at 3)\n"   \
   "next_run_time: 2026-01-01T00:00:00Z\n"  \
   "paused: false\n"
 
 /* Adds the two seeded jobs to st (which s then owns) through a paused
  * scheduler at 2026-01-01: alpha every hour with every option and policy set
- * (and two failed runs counted), gamma a
- * paused date. */
+ * (two failed runs counted), gamma a paused date. */
 static void seed_store(apsched_jobstore *st) {
   assert_int_equal(apsched_register_func("test.count", count_job), APSCHED_OK);
   static const apsched_clock clock = {fixed_now, fixed_mono, NULL};

@@ -12,9 +12,9 @@
  * is its canonical text, the byte argument base64, durations are seconds
  * (misfire_grace_time null: no limit; max_runtime null: none), run times
  * RFC 3339 in UTC to the microsecond (null: paused). The schedule policies
- * are their canonical text (apsched_job_policies_describe) and, with the
- * count of consecutive failed runs, written only when not default, so an
- * export from before them still imports (absent: defaults). A job its store cannot
+ * (their canonical text, apsched_job_policies_describe) and the count of
+ * consecutive failed runs are written only when not default, so an export
+ * from before them still imports (absent: defaults). A job its store cannot
  * decode is exported as stored with "broken": why, and import refuses it.
  *
  * Import reads the whole input and checks every job before it opens the

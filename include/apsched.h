@@ -406,6 +406,10 @@ typedef struct apsched_job_options {
   /* Pause the job after this many consecutive failed runs (JOB_PAUSED);
    * 0: never. apsched_resume_job resets the count. */
   int pause_after_failures;
+  /* Consecutive failed runs already counted toward pause_after_failures,
+   * 0..APSCHED_PAUSE_AFTER_LIMIT: for restoring a job as it was (apsched
+   * jobs import); 0 normally. */
+  int failures;
 } apsched_job_options;
 
 /* Changes for apsched_modify_job: NULL / zero fields stay unchanged. The

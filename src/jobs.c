@@ -172,6 +172,9 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
     return apsched__error(APSCHED_EINVAL, "next_run_time and paused: give one or the other");
   rc = check_delivery(o->delivery);
   if (rc == APSCHED_OK) rc = check_policies(o->overlap, o->catchup_window, o->pause_after_failures);
+  if (rc == APSCHED_OK && (o->failures < 0 || o->failures > APSCHED_PAUSE_AFTER_LIMIT))
+    rc = apsched__error(APSCHED_EINVAL, "failures: %d is outside 0..%d", o->failures,
+                        APSCHED_PAUSE_AFTER_LIMIT);
   if (rc == APSCHED_OK && (o->catchup_window < 0 || o->pause_after_failures < 0))
     rc = apsched__error(APSCHED_EINVAL, "%s: APSCHED_POLICY_NONE is for modify_job; 0 is none",
                         o->catchup_window < 0 ? "catchup_window" : "pause_after_failures");
@@ -195,6 +198,7 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
   rec->overlap = (uint8_t)o->overlap;
   rec->catchup_window_ms = to_ms(o->catchup_window);
   rec->pause_after_failures = (uint16_t)o->pause_after_failures;
+  rec->failures = (uint16_t)o->failures;
   bool coalesce = o->coalesce == APSCHED_DEFAULT ? s->default_coalesce : o->coalesce == APSCHED_YES;
   rec->flags = (uint16_t)((coalesce ? APSCHED_JOB_COALESCE : 0) |
                           (o->id ? 0 : APSCHED_JOB_GENERATED_ID) |

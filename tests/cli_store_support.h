@@ -79,6 +79,13 @@ static apsched_trigger *parse_trigger(const char *text) {
   "alpha\tAlpha job\t" HOURLY "\t2026-01-01T00:00:00Z\n" \
   "gamma\ttest.count\t" ONCE "\tpaused\n"
 
+/* The seeded alpha's schedule policies (ones every store can keep) and, as
+ * `apsched jobs export` writes them, with its two failed runs so far. */
+#define ALPHA_POLICIES "overlap=allow_all, catchup_window=3600s, pause_after_failures=3"
+#define ALPHA_POLICIES_JSON                       \
+  "      \"policies\": \"" ALPHA_POLICIES "\",\n" \
+  "      \"failures\": 2,\n"
+
 /* The fields `apsched jobs show alpha` prints for the seeded job. */
 #define SHOW_ALPHA                         \
   "id: alpha\n"                            \
@@ -92,12 +99,14 @@ static apsched_trigger *parse_trigger(const char *text) {
   "delivery: at_most_once\n"               \
   "max_instances: 3\n"                     \
   "max_runtime: 2.5 s\n"                   \
+  "policies: " ALPHA_POLICIES "\n"         \
+  "failures: 2 in a row (paused at 3)\n"   \
   "next_run_time: 2026-01-01T00:00:00Z\n"  \
   "paused: false\n"
 
 /* Adds the two seeded jobs to st (which s then owns) through a paused
- * scheduler at 2026-01-01: alpha every hour with every option set, gamma a
- * paused date. */
+ * scheduler at 2026-01-01: alpha every hour with every option and policy set
+ * (two failed runs counted), gamma a paused date. */
 static void seed_store(apsched_jobstore *st) {
   assert_int_equal(apsched_register_func("test.count", count_job), APSCHED_OK);
   static const apsched_clock clock = {fixed_now, fixed_mono, NULL};
@@ -115,7 +124,8 @@ static void seed_store(apsched_jobstore *st) {
       {.id = "alpha", .name = "Alpha job", .func_name = "test.count", .trigger = hourly,
        .executor = "pool", .arg_bytes = bytes, .arg_len = sizeof bytes, .max_instances = 3,
        .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .max_runtime = 2500 * APSCHED_MSEC,
-       .coalesce = APSCHED_NO},
+       .coalesce = APSCHED_NO, .overlap = APSCHED_OVERLAP_ALLOW_ALL,
+       .catchup_window = 3600 * APSCHED_SEC, .pause_after_failures = 3, .failures = 2},
       {.id = "gamma", .func_name = "test.count", .trigger = once, .paused = true},
   };
   assert_int_equal(apsched_add_jobs(s, jobs, 2, NULL), APSCHED_OK);

@@ -572,6 +572,32 @@ static void kit_pause_on_failure(void **state) {
   kit_policy_close(&k);
 }
 
+/* A job added with failed runs already counted (apsched_job_options.failures,
+ * as `apsched jobs import` restores them) keeps counting from there: one
+ * more failure reaches its pause_after_failures. Out of range: refused. */
+static void kit_failures_restored(void **state) {
+  kit_policy k;
+  kit_policy_open(state, &k);
+  assert_int_equal(apsched_register_func(KIT_FLAKY_NAME, kit_flaky_job), APSCHED_OK);
+  apsched_trigger *t = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
+  apsched_job_options o = {.id = "f", .func_name = KIT_FLAKY_NAME, .trigger = t, .jobstore = "kit",
+                           .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .pause_after_failures = 3,
+                           .failures = 70000};
+  assert_int_equal(apsched_add_job(k.s, &o, NULL, 0), APSCHED_EINVAL);
+  assert_non_null(strstr(apsched_last_error(), "failures: 70000 is outside 0..65535"));
+  o.failures = 2;
+  assert_int_equal(apsched_add_job(k.s, &o, NULL, 0), APSCHED_OK);
+  apsched_trigger_free(t);
+  assert_true(kit_wait_failures(&k, "f", 2, false));
+  atomic_store(&kit_flaky_fails, true);
+  kit_policy_due(&k);
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_ERROR, 1));
+  assert_true(kit_wait_failures(&k, "f", 3, true));
+  assert_true(recorder_wait(&k.rec, APSCHED_EVENT_JOB_PAUSED, 1));
+  atomic_store(&kit_flaky_fails, false);
+  kit_policy_close(&k);
+}
+
 /* The catch-up window: after a jump of three hours, only the occurrences
  * of the last 25 minutes run (grace unlimited, no coalescing); the rest
  * are reported missed, once, with their count. */
@@ -616,6 +642,7 @@ static void kit_catchup_window(void **state) {
       cmocka_unit_test_prestate(kit_run_now, (void *)(kit)),               \
       cmocka_unit_test_prestate(kit_backfill, (void *)(kit)),              \
       cmocka_unit_test_prestate(kit_pause_on_failure, (void *)(kit)),      \
+      cmocka_unit_test_prestate(kit_failures_restored, (void *)(kit)),     \
       cmocka_unit_test_prestate(kit_catchup_window, (void *)(kit))
 
 #endif

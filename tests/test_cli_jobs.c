@@ -249,7 +249,7 @@ static apsched_scheduler *open_store(const char *path) {
 
 /* Three jobs in path:
  *   alpha  every hour from 2026-01-01, name "Alpha job", byte argument, every
- *          option set, executor "pool"
+ *          option and schedule policy set (4 failed runs counted), executor "pool"
  *   beta   cron hour=2 UTC, all defaults (its name is the function's)
  *   gamma  a date in 2030, paused */
 static void seed_store(const char *path) {
@@ -265,7 +265,9 @@ static void seed_store(const char *path) {
       {.id = "alpha", .name = "Alpha job", .func_name = "test.count", .trigger = hourly,
        .executor = "pool", .arg_bytes = bytes, .arg_len = sizeof bytes, .max_instances = 3,
        .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .max_runtime = 2500 * APSCHED_MSEC,
-       .coalesce = APSCHED_NO, .delivery = APSCHED_AT_LEAST_ONCE},
+       .coalesce = APSCHED_NO, .delivery = APSCHED_AT_LEAST_ONCE,
+       .overlap = APSCHED_OVERLAP_ALLOW_ALL, .catchup_window = 90 * APSCHED_SEC,
+       .pause_after_failures = 5, .failures = 4},
       {.id = "beta", .func_name = "test.count", .trigger = nightly},
       {.id = "gamma", .func_name = "test.count", .trigger = once, .paused = true},
   };
@@ -282,6 +284,7 @@ static void seed_store(const char *path) {
   "cron[year='*', month='*', day='*', week='*', day_of_week='*', hour='2', minute='0', " \
   "second='0', timezone='UTC']"
 #define ONCE "date[run_date='2030-01-01T00:00:00Z']"
+#define ALPHA_POLICIES "overlap=allow_all, catchup_window=90s, pause_after_failures=5"
 
 #define LIST_SEEDED                                                \
   "alpha\tAlpha job\t" HOURLY "\t2026-01-01T00:00:00Z\n"          \
@@ -321,6 +324,8 @@ static void test_list_show_pause_resume_remove(void **state) {
              "delivery: at_least_once\n"
              "max_instances: 3\n"
              "max_runtime: 2.5 s\n"
+             "policies: " ALPHA_POLICIES "\n"
+             "failures: 4 in a row (paused at 5)\n"
              "next_run_time: 2026-01-01T00:00:00Z\n"
              "paused: false\n",
              "jobs", "--store", "sqlite:///jobs.db", "show", "alpha");
@@ -518,6 +523,8 @@ static void test_export_import_round_trip(void **state) {
       "      \"max_instances\": 3,\n"
       "      \"max_runtime\": 2.5,\n"
       "      \"delivery\": \"at_least_once\",\n"
+      "      \"policies\": \"" ALPHA_POLICIES "\",\n"
+      "      \"failures\": 4,\n"
       "      \"next_run_time\": \"2026-01-01T00:00:00Z\",\n"
       "      \"paused\": false\n"
       "    },\n";
@@ -580,11 +587,13 @@ static void test_export_import_round_trip(void **state) {
   /* null misfire_grace_time: no limit; a fractional max_runtime */
   write_file(in_dir("min2.json"),
              "{\"version\": 1, \"jobs\": [{\"id\": \"m2\", \"func\": \"f\", \"trigger\": \"" ONCE
-             "\", \"misfire_grace_time\": null, \"max_runtime\": 0.25, \"args_base64\": \"\"}]}");
+             "\", \"misfire_grace_time\": null, \"max_runtime\": 0.25, \"args_base64\": \"\", "
+             "\"policies\": \"\", \"failures\": null}]}");
   EXPECT_OUT("", "jobs", "--store", "sqlite:///min.db", "import", "min2.json");
   char *shown = ok_output(NULL, ARGS("jobs", "--store", "sqlite:///min.db", "show", "m2"));
   assert_non_null(strstr(shown, "\nargs_base64: (none)\nmisfire_grace_time: unlimited\n"));
   assert_non_null(strstr(shown, "\nmax_runtime: 0.25 s\n"));
+  assert_null(strstr(shown, "policies"));  /* "": the defaults, as when left out */
   free(shown);
 }
 
@@ -625,7 +634,22 @@ static void test_import_errors(void **state) {
        "\", \"colaesce\": true}]}",
        "jobs import: bad.json: jobs[0]: unknown field 'colaesce' (fields: id, name, func, "
        "trigger, executor, args_base64, misfire_grace_time, coalesce, max_instances, "
-       "max_runtime, delivery, next_run_time, paused)"},
+       "max_runtime, delivery, policies, failures, next_run_time, paused)"},
+      {"{\"version\": 1, \"jobs\": [{\"id\": \"a\", \"func\": \"f\", \"trigger\": \"" ONCE
+       "\", \"policies\": \"overlap=sometimes, pause_after_failures=3\"}]}",
+       "jobs import: bad.json: jobs[0].policies: job 'a': 'overlap=sometimes, "
+       "pause_after_failures=3': overlap 'sometimes' is not skip, buffer_one, buffer_all, "
+       "cancel_other, terminate_other or allow_all"},
+      {"{\"version\": 1, \"jobs\": [{\"id\": \"a\", \"func\": \"f\", \"trigger\": \"" ONCE
+       "\", \"policies\": \"retries=3\"}]}",
+       "jobs import: bad.json: jobs[0].policies: job 'a': 'retries=3': unknown key 'retries' "
+       "(overlap, catchup_window, pause_after_failures)"},
+      {"{\"version\": 1, \"jobs\": [{\"id\": \"a\", \"func\": \"f\", \"trigger\": \"" ONCE
+       "\", \"policies\": 3}]}",
+       "jobs import: bad.json: jobs[0].policies: job 'a': not a string"},
+      {"{\"version\": 1, \"jobs\": [{\"id\": \"a\", \"func\": \"f\", \"trigger\": \"" ONCE
+       "\", \"failures\": -1}]}",
+       "jobs import: bad.json: jobs[0].failures: job 'a': not a whole number from 0 to 65535"},
       {"{\"version\": 1, \"jobs\": [{\"id\": \"a\", \"func\": \"f\", \"trigger\": \"" ONCE
        "\", \"delivery\": \"exactly_once\"}]}",
        "jobs import: bad.json: jobs[0].delivery: 'exactly_once' is neither at_most_once nor "

@@ -86,6 +86,10 @@ static void test_export_import(void **state) {
   EXPECT_OUT(LIST_SEEDED, "jobs", "--store", schema_url("cli_to", NULL), "list");
   char *again = ok_output(NULL, ARGS("jobs", "--store", schema_url("cli_to", NULL), "export"));
   assert_string_equal(exported, again);
+  /* The schedule policies and the failure count travel with the job. */
+  if (!strstr(exported, ALPHA_POLICIES_JSON)) fprintf(stderr, "export:\n%s", exported);
+  assert_non_null(strstr(exported, ALPHA_POLICIES_JSON));
+  EXPECT_OUT(SHOW_ALPHA, "jobs", "--store", schema_url("cli_to", NULL), "show", "alpha");
   free(exported);
   free(again);
   unlink(path);

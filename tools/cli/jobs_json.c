@@ -5,12 +5,16 @@
  *              "trigger": "interval[...]", "executor": "default",
  *              "args_base64": null, "misfire_grace_time": 1, "coalesce": true,
  *              "max_instances": 1, "max_runtime": null, "delivery": "at_most_once",
+ *              "policies": "overlap=buffer_one, pause_after_failures=3", "failures": 1,
  *              "next_run_time": "2026-01-01T00:00:00Z", "paused": false}]}
  *
  * APScheduler 3.11's export_jobs idea with libapsched's fields: the trigger
  * is its canonical text, the byte argument base64, durations are seconds
  * (misfire_grace_time null: no limit; max_runtime null: none), run times
- * RFC 3339 in UTC to the microsecond (null: paused). A job its store cannot
+ * RFC 3339 in UTC to the microsecond (null: paused). The schedule policies
+ * (their canonical text, apsched_job_policies_describe) and the count of
+ * consecutive failed runs are written only when not default, so an export
+ * from before them still imports (absent: defaults). A job its store cannot
  * decode is exported as stored with "broken": why, and import refuses it.
  *
  * Import reads the whole input and checks every job before it opens the
@@ -109,6 +113,9 @@ static json_t *job_object(const apsched_job *j, char *err, size_t errlen) {
   add(&b, "max_instances", json_integer(j->max_instances));
   add(&b, "max_runtime", j->max_runtime ? seconds_value(j->max_runtime) : json_null());
   add_text(&b, "delivery", j->delivery == APSCHED_AT_LEAST_ONCE ? "at_least_once" : "at_most_once");
+  /* Only when not default, so a job without policies exports as before. */
+  if (j->policies) add_text(&b, "policies", j->policies);
+  if (j->failures) add(&b, "failures", json_integer(j->failures));
   add_text(&b, "next_run_time", when[0] ? when : NULL);
   add(&b, "paused", json_boolean(j->paused));
   if (j->broken) add_text(&b, "broken", j->broken);
@@ -184,6 +191,8 @@ static const char *const job_fields[] = {
     "max_instances",
     "max_runtime",
     "delivery",
+    "policies",
+    "failures",
     "next_run_time",
     "paused",
     "broken",
@@ -255,6 +264,38 @@ static int bool_field(json_t *o, size_t i, const char *key, bool *out, bool *pre
   return APSCHED_OK;
 }
 
+/* "policies": the canonical text (null or "": the defaults) into the
+ * options; "failures": the count of consecutive failed runs so far. */
+static int policies_fields(json_t *o, size_t i, apsched_job_options *opt, char *err,
+                           size_t errlen) {
+  json_t *v = field(o, "policies");
+  if (v && !json_is_string(v))
+    return fail(err, errlen, "jobs[%zu].policies: job '%s': not a string", i, opt->id);
+  if (v) {
+    const char *text = json_string_value(v);
+    apsched_job_record rec = {0};
+    char msg[CLI_ERR_MAX] = "";
+    int rc = apsched_job_policies_parse(text, &rec, msg, sizeof msg);
+    if (rc == APSCHED_ENOMEM) return rc;
+    if (rc != APSCHED_OK) {
+      const char *why = msg[0] ? msg : apsched_strerror(rc);
+      if (strncmp(why, "policies: ", 10) == 0) why += 10;
+      return fail(err, errlen, "jobs[%zu].policies: job '%s': '%.200s': %s", i, opt->id, text,
+                  why);
+    }
+    opt->overlap = (apsched_overlap)rec.overlap;
+    opt->catchup_window = (int64_t)rec.catchup_window_ms * APSCHED_MSEC;
+    opt->pause_after_failures = rec.pause_after_failures;
+  }
+  v = field(o, "failures");
+  if (v && (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > APSCHED_PAUSE_AFTER_LIMIT))
+    return fail(err, errlen, "jobs[%zu].failures: job '%s': not a whole number from 0 to %d", i,
+                opt->id, APSCHED_PAUSE_AFTER_LIMIT);
+  if (v) opt->failures = (int)json_integer_value(v);
+  return APSCHED_OK;
+}
+
 /* Checks one job of the input and fills its options. */
 static int read_job(json_t *o, size_t i, bool replace, import_job *ij, char *err, size_t errlen) {
   if (!json_is_object(o)) return fail(err, errlen, "jobs[%zu]: not an object", i);
@@ -267,7 +308,7 @@ static int read_job(json_t *o, size_t i, bool replace, import_job *ij, char *err
       return fail(err, errlen,
                   "jobs[%zu]: unknown field '%s' (fields: id, name, func, trigger, executor, "
                   "args_base64, misfire_grace_time, coalesce, max_instances, max_runtime, "
-                  "delivery, next_run_time, paused)",
+                  "delivery, policies, failures, next_run_time, paused)",
                   i, key);
   }
   apsched_job_options *opt = &ij->o;
@@ -333,6 +374,8 @@ static int read_job(json_t *o, size_t i, bool replace, import_job *ij, char *err
     return fail(err, errlen, "jobs[%zu].max_instances: not a whole number from 1 to %d", i,
                 APSCHED_MAX_INSTANCES_LIMIT);
   if (v) opt->max_instances = (int)json_integer_value(v);
+  rc = policies_fields(o, i, opt, err, errlen);
+  if (rc != APSCHED_OK) return rc;
   rc = string_field(o, i, "next_run_time", false, &text, err, errlen);
   if (rc != APSCHED_OK) return rc;
   if (text) {

@@ -523,8 +523,13 @@ static void test_stalled_batch_lets_go(void **state) {
   apsched_jobstore_free(b);
 }
 
-/* Through a scheduler: the store fails (reported once), its jobs wait, the
- * memory store's jobs go on, and after the retry the job runs once. */
+/* Through a scheduler: the store's connection is terminated between
+ * passes; the memory store's jobs go on, the store's job runs once its
+ * thread is connected again, each due time at most once. Whether the
+ * thread finds the connection gone (JOBSTORE_FAILED naming the schema, then
+ * JOBSTORE_RECOVERED) or reconnects before its next statement depends on
+ * timing; a failure is never left without its recovery. (test_server_restart
+ * covers the failure reports deterministically.) */
 static void test_scheduler_survives_a_terminated_backend(void **state) {
   (void)state;
   reset_runs();
@@ -549,28 +554,37 @@ static void test_scheduler_survives_a_terminated_backend(void **state) {
   terminate_backend(st);
   fake_advance(&fc, 10 * APSCHED_SEC);
   pass(s);
-  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_FAILED, 1));
   assert_true(wait_for_job(&r, APSCHED_EVENT_JOB_EXECUTED, "in-memory"));
-  int e = recorder_find(&r, APSCHED_EVENT_JOBSTORE_FAILED, 0);
-  assert_string_equal(r.ev[e].alias, "db");
-  assert_non_null(strstr(r.ev[e].error, "postgresql schema"));
+  /* Until the store's thread has tried (failed, or reconnected and run the
+   * job), passes wake it: the retry backoff then runs from this clock. */
+  for (int i = 0; i < 300 && recorder_find(&r, APSCHED_EVENT_JOBSTORE_FAILED, 0) < 0 &&
+                  runs_of("in-db") == 0;
+       i++) {
+    struct timespec ms100 = {0, 100000000};
+    nanosleep(&ms100, NULL);
+    pass(s);
+  }
   fake_advance(&fc, 15 * APSCHED_SEC); /* past any retry backoff */
   pass(s);
-  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_RECOVERED, 1));
   assert_true(wait_for_job(&r, APSCHED_EVENT_JOB_EXECUTED, "in-db"));
-  /* The store's thread reconnects by itself: if it did so before the clock
-   * moved on, it ran T0 + 10 s alone and T0 + 20 s comes with a later pass;
-   * otherwise both were due at once and coalesced into one run. Either way
-   * the job ends up next at T0 + 30 s, each due time run at most once. */
+  /* If the thread was connected again before the clock moved on, it ran
+   * T0 + 10 s alone and T0 + 20 s comes with a later pass; otherwise both
+   * were due at once and coalesced into one run. Either way the job ends
+   * up next at T0 + 30 s. */
   for (int i = 0; i < 500 && next_of(s, "in-db") != T0 + 30 * APSCHED_SEC; i++) {
     struct timespec ms10 = {0, 10000000};
     nanosleep(&ms10, NULL);
     pass(s);
   }
   assert_int_equal(next_of(s, "in-db"), T0 + 30 * APSCHED_SEC);
-  assert_true(wait_for_job(&r, APSCHED_EVENT_JOB_EXECUTED, "in-db"));
   int runs = runs_of("in-db");
   if (runs != 1 && runs != 2) fail_msg("in-db ran %d times for two due times", runs);
+  int e = recorder_find(&r, APSCHED_EVENT_JOBSTORE_FAILED, 0);
+  if (e >= 0) {
+    assert_string_equal(r.ev[e].alias, "db");
+    assert_non_null(strstr(r.ev[e].error, "postgresql schema"));
+    assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_RECOVERED, 1));
+  }
   apsched_trigger_free(every10);
   apsched_free(s);
   recorder_destroy(&r);

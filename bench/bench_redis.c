@@ -19,9 +19,12 @@
  *                      the most processes, over at most 20,000 jobs: round
  *                      trips (commands sent by the schedulers, from MONITOR:
  *                      the lines not issued by a script) per run and by
- *                      command, and every command the server executed
- *                      (INFO commandstats deltas, the scripts' own calls
- *                      included) per run;
+ *                      command, every command the server executed (INFO
+ *                      commandstats deltas, the scripts' own calls
+ *                      included) per run, and the server's time in the
+ *                      store's scripts per run (EVALSHA's usec: the bound
+ *                      of a single-threaded server, whatever the number
+ *                      of schedulers);
  *   redis_raw          redis-benchmark on the same socket, with as many
  *                      clients as scheduler processes: SET, ZADD, HSET
  *                      (one round trip, one write each) and an EVAL of a
@@ -276,14 +279,19 @@ typedef struct cmdstats {
   size_t n;
   char names[64][32];
   double calls[64];
+  double script_usec; /* EVALSHA's time on the server, its scripts' calls included */
 } cmdstats;
 
 static void read_cmdstats(cmdstats *cs) {
   redisReply *r = cmd(admin, "INFO commandstats");
   cs->n = 0;
+  cs->script_usec = 0;
   for (const char *p = r->str; p && *p && cs->n < 64; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
     char name[32];
-    double calls;
+    double calls, usec;
+    if (sscanf(p, "cmdstat_%31[^:]:calls=%lf,usec=%lf", name, &calls, &usec) == 3 &&
+        strcmp(name, "evalsha") == 0)
+      cs->script_usec = usec;
     if (sscanf(p, "cmdstat_%31[^:]:calls=%lf", name, &calls) == 2 && strcmp(name, "info") != 0 &&
         strcmp(name, "config|resetstat") != 0 && strcmp(name, "monitor") != 0 &&
         strcmp(name, "echo") != 0) {
@@ -296,10 +304,19 @@ static void read_cmdstats(cmdstats *cs) {
 
 /* ---------------------------------------------------------- dispatch */
 
-typedef enum { PLAIN, ACCOUNTED } rep_kind;
+/* PLAIN: timed only; COUNTED: INFO commandstats deltas (g_acct.stats);
+ * MONITORED: the client commands seen by MONITOR (g_acct.mon), which slows
+ * the server down, hence a run of its own. */
+typedef enum { PLAIN, COUNTED, MONITORED } rep_kind;
+
+static struct {
+  cmdstats stats;
+  monitor mon;
+  double rate; /* of the COUNTED run */
+} g_acct;
 
 /* One repetition: n due jobs under a fresh prefix, procs processes claim
- * and run them. Returns runs/s; accounted, prints redis_accounting. */
+ * and run them. Returns runs/s. */
 static double dispatch_rep(size_t procs, size_t n, rep_kind kind) {
   char prefix[48];
   new_prefix(prefix, sizeof prefix, "dispatch");
@@ -308,55 +325,61 @@ static double dispatch_rep(size_t procs, size_t n, rep_kind kind) {
   child kids[BENCH_MAX_PROCS];
   for (size_t i = 0; i < procs; i++) kids[i] = spawn(prefix);
   await_ready(procs);
-  monitor mon;
-  if (kind == ACCOUNTED) {
-    freeReplyObject(cmd(admin, "CONFIG RESETSTAT"));
-    monitor_start(&mon);
-  }
+  if (kind == COUNTED) freeReplyObject(cmd(admin, "CONFIG RESETSTAT"));
+  if (kind == MONITORED) monitor_start(&g_acct.mon);
   int64_t t0 = now_ns();
   for (size_t i = 0; i < procs; i++) go(&kids[i]);
   if (!await_runs(900))
     fail("%s, %zu processes: only %ld of %zu runs after 900 s", prefix, procs,
          atomic_load(&sh->runs), n);
   double rate = (double)n / (double)(atomic_load(&sh->done_ns) - t0) * 1e9;
-  if (kind == ACCOUNTED) {
-    /* Up to the last run's commit: the batches are committed after their
-     * runs started, so the schedulers get a moment to send them. */
+  if (kind != PLAIN)
+    /* Up to the last batch's commit, sent after its runs started. */
     sleep_us(300000);
-    cmdstats cs;
-    read_cmdstats(&cs);
-    monitor_stop(&mon);
-    char by_cmd[2048], all[4096];
-    size_t k = (size_t)snprintf(by_cmd, sizeof by_cmd, "{");
-    for (int i = 0; i < MON_CMDS && mon.names[i][0] && k + 64 < sizeof by_cmd; i++)
-      k += (size_t)snprintf(by_cmd + k, sizeof by_cmd - k, "%s\"%s\":%.4f", i ? "," : "",
-                            mon.names[i], (double)mon.calls[i] / (double)n);
-    snprintf(by_cmd + k, sizeof by_cmd - k, "}");
-    double total = 0;
-    k = (size_t)snprintf(all, sizeof all, "{");
-    for (size_t i = 0; i < cs.n && k + 64 < sizeof all; i++) {
-      total += cs.calls[i];
-      k += (size_t)snprintf(all + k, sizeof all - k, "%s\"%s\":%.3f", i ? "," : "", cs.names[i],
-                            cs.calls[i] / (double)n);
-    }
-    snprintf(all + k, sizeof all - k, "}");
-    printf("{\"impl\":\"" IMPL "\",\"bench\":\"redis_accounting\",\"procs\":%zu,\"jobs\":%zu,"
-           "\"batch\":%d,\"round_trips_per_run\":%.4f,\"round_trips_per_batch\":%.2f,"
-           "\"round_trips_by_command_per_run\":%s,\"script_commands_per_run\":%.2f,"
-           "\"server_commands_per_run\":%.2f,\"commandstats_per_run\":%s,"
-           "\"runs_per_sec_monitored\":%.0f,\"source\":\"MONITOR (client vs lua lines), "
-           "INFO commandstats after CONFIG RESETSTAT\",\"loadavg\":%s}\n",
-           procs, n, CLAIM_BATCH, (double)mon.client / (double)n,
-           (double)mon.client / (double)((n + CLAIM_BATCH - 1) / CLAIM_BATCH), by_cmd,
-           (double)mon.script / (double)n, total / (double)n, all, rate, loadavg());
-    fflush(stdout);
+  if (kind == COUNTED) {
+    read_cmdstats(&g_acct.stats);
+    g_acct.rate = rate;
   }
+  if (kind == MONITORED) monitor_stop(&g_acct.mon);
   for (size_t i = 0; i < procs; i++) finish(&kids[i]);
   if (atomic_load(&sh->dups) != 0 || atomic_load(&sh->runs) != (long)n)
     fail("%s: %ld runs (%ld of them repeated) for %zu due jobs", prefix, atomic_load(&sh->runs),
          atomic_load(&sh->dups), n);
   cmd_run("FLUSHALL");
   return rate;
+}
+
+/* What a claimed run costs the server, from a COUNTED and a MONITORED run
+ * of n jobs. */
+static void emit_accounting(size_t procs, size_t n) {
+  monitor *mon = &g_acct.mon;
+  cmdstats *cs = &g_acct.stats;
+  char by_cmd[2048], all[4096];
+  size_t k = (size_t)snprintf(by_cmd, sizeof by_cmd, "{");
+  for (int i = 0; i < MON_CMDS && mon->names[i][0] && k + 64 < sizeof by_cmd; i++)
+    k += (size_t)snprintf(by_cmd + k, sizeof by_cmd - k, "%s\"%s\":%.4f", i ? "," : "",
+                          mon->names[i], (double)mon->calls[i] / (double)n);
+  snprintf(by_cmd + k, sizeof by_cmd - k, "}");
+  double total = 0;
+  k = (size_t)snprintf(all, sizeof all, "{");
+  for (size_t i = 0; i < cs->n && k + 64 < sizeof all; i++) {
+    total += cs->calls[i];
+    k += (size_t)snprintf(all + k, sizeof all - k, "%s\"%s\":%.3f", i ? "," : "", cs->names[i],
+                          cs->calls[i] / (double)n);
+  }
+  snprintf(all + k, sizeof all - k, "}");
+  printf("{\"impl\":\"" IMPL "\",\"bench\":\"redis_accounting\",\"procs\":%zu,\"jobs\":%zu,"
+         "\"batch\":%d,\"round_trips_per_run\":%.4f,\"round_trips_per_batch\":%.2f,"
+         "\"round_trips_by_command_per_run\":%s,\"script_commands_per_run\":%.2f,"
+         "\"server_commands_per_run\":%.2f,\"script_usec_per_run\":%.1f,"
+         "\"commandstats_per_run\":%s,\"runs_per_sec\":%.0f,"
+         "\"source\":\"MONITOR (client vs lua lines; a run of its own), INFO commandstats after "
+         "CONFIG RESETSTAT\",\"loadavg\":%s}\n",
+         procs, n, CLAIM_BATCH, (double)mon->client / (double)n,
+         (double)mon->client / (double)((n + CLAIM_BATCH - 1) / CLAIM_BATCH), by_cmd,
+         (double)mon->script / (double)n, total / (double)n, cs->script_usec / (double)n, all,
+         g_acct.rate, loadavg());
+  fflush(stdout);
 }
 
 static void emit_rate(const char *bench, const char *unit, const char *mode, size_t procs,
@@ -524,8 +547,12 @@ int main(int argc, char **argv) {
   if (run_accounting) {
     size_t most = 1, n = jobs < ACCOUNTING_MAX_JOBS ? jobs : ACCOUNTING_MAX_JOBS;
     for (size_t p = 0; p < nprocs; p++) most = procs[p] > most ? procs[p] : most;
-    dispatch_rep(1, n, ACCOUNTED);
-    if (most > 1) dispatch_rep(most, n, ACCOUNTED);
+    size_t counts[2] = {1, most};
+    for (size_t i = 0; i < (most > 1 ? 2u : 1u); i++) {
+      dispatch_rep(counts[i], n, COUNTED);
+      dispatch_rep(counts[i], n, MONITORED);
+      emit_accounting(counts[i], n);
+    }
   }
   if (run_raw)
     for (size_t p = 0; p < nprocs; p++) raw_probe(procs[p], jobs);

@@ -723,6 +723,10 @@ for r in (r for r in rows if r["bench"] == "redis_accounting"):
     line(f"round trips per claimed run, {k} process{'es' if k > 1 else ''}",
          r["round_trips_per_run"], raw=by, digits=3)
     line("  server commands per run (scripts' included)", r["server_commands_per_run"])
+    usec = r.get("script_usec_per_run")
+    if usec:
+        line("  server time in the store's scripts per run (us)", usec,
+             raw=f"bound: {fmt(1e6 / usec)} runs/s")
 d = find("apscheduler", "redis_duplicates")
 if d:
     table.append(("2 schedulers sharing the store: executions", "= due runs", "",

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libcmocka-dev pkg-config tzdata python3-apscheduler libsqlite3-dev sqlite3 libjansson-dev
-  postgresql libpq-dev redis-server libhiredis-dev valgrind libuv1-dev libevent-dev libglib2.0-dev)
+  postgresql libpq-dev redis-server redis-tools libhiredis-dev valgrind libuv1-dev libevent-dev libglib2.0-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -101,6 +101,9 @@ echo "== benchmark smoke runs (quick sizes; the figures come from bench/run.sh)"
 bench/instr_counts.sh --quick "$root/release" >/dev/null # callgrind: instructions per op
 # libpq is installed above, so bench_pg was built; it starts its own server.
 "$root/release/bench_pg" --quick >/dev/null
+# hiredis is installed above, so bench_redis was built; it starts its own
+# redis-server and runs redis-benchmark (redis-tools) against it.
+"$root/release/bench_redis" --quick >/dev/null
 if [ -x tools/run_examples.sh ]; then
   echo "== examples"
   tools/run_examples.sh "$root/release"

@@ -280,6 +280,52 @@ static void test_undecodable_hashes_are_kept_and_reported(void **state) {
   free(after);
 }
 
+typedef struct listing {
+  int seen, broken;
+  bool order_ok;
+  char last[16];
+} listing;
+
+static int list_job(const apsched_job_record *rec, void *ud) {
+  listing *l = ud;
+  l->seen++;
+  if (rec->flags & APSCHED_JOB_BROKEN) l->broken++;
+  if (strcmp(rec->id, l->last) <= 0) l->order_ok = false;
+  snprintf(l->last, sizeof l->last, "%s", rec->id);
+  return 0;
+}
+
+/* foreach (and so every open) reads the hashes in pipelined chunks of 512:
+ * 1,100 jobs cross two chunk boundaries; every job comes once, in id order
+ * (the jobs set's), and a key of another type under a job's name in the
+ * second chunk is a broken job, not a failure of the listing. */
+static void test_listing_reads_every_job(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "listing");
+  assert_int_equal(apsched_register_func(TICK, tick_job), APSCHED_OK);
+  apsched_jobstore *st = open_store(prefix);
+  enum { N = 1100 };
+  apsched_job_record **recs = malloc(N * sizeof *recs);
+  for (int i = 0; i < N; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "job%04d", i);
+    recs[i] = plain_record(id, T0 + i);
+  }
+  assert_int_equal(st->vtable->add(st, recs, N, NULL, NULL), APSCHED_OK);
+  free(recs);
+  redisContext *c = redis_server_connect();
+  freeReplyObject(cmd(c, "DEL {%s}:job:job0700", prefix));
+  freeReplyObject(cmd(c, "SET {%s}:job:job0700 not-a-hash", prefix));
+  listing l = {.order_ok = true};
+  assert_int_equal(st->vtable->foreach(st, list_job, &l), APSCHED_OK);
+  assert_int_equal(l.seen, N);
+  assert_int_equal(l.broken, 1);
+  assert_true(l.order_ok);
+  st->vtable->destroy(st);
+  redisFree(c);
+}
+
 /* ------------------------------------------------------ run records */
 
 /* Claims the due job at `at` and opens one run at its next run time; the
@@ -457,6 +503,7 @@ int main(void) {
       cmocka_unit_test(test_restart_continues_the_schedule),
       cmocka_unit_test(test_unstorable_jobs_are_refused),
       cmocka_unit_test(test_undecodable_hashes_are_kept_and_reported),
+      cmocka_unit_test(test_listing_reads_every_job),
       cmocka_unit_test(test_run_records_and_max_instances),
       cmocka_unit_test(test_server_restart),
       cmocka_unit_test(test_aof_always_keeps_a_commit_across_a_crash),

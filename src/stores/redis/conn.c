@@ -78,6 +78,30 @@ redisReply *apsched__redis_command(redis_link *l, int argc, const char **argv, c
   return raw(l, argc, argv, lens, what, rc);
 }
 
+int apsched__redis_pipeline(redis_link *l, size_t n, int argc, const char *const *const *argvs,
+                            redisReply **out, const char *what) {
+  int rc = apsched__redis_ready(l);
+  if (rc != APSCHED_OK) return rc;
+  for (size_t i = 0; i < n; i++) {
+    if (redisAppendCommandArgv(l->c, argc, (const char **)argvs[i], NULL) != REDIS_OK) {
+      rc = apsched__redis_fail(l, what, l->c->errstr);
+      apsched__redis_disconnect(l); /* the replies of the appended ones would be out of step */
+      return rc;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    void *r = NULL;
+    if (redisGetReply(l->c, &r) != REDIS_OK || !r) {
+      rc = apsched__redis_fail(l, what, l->c->errstr);
+      apsched__redis_disconnect(l);
+      for (size_t j = 0; j < i; j++) freeReplyObject(out[j]);
+      return rc;
+    }
+    out[i] = r;
+  }
+  return APSCHED_OK;
+}
+
 /* SCRIPT LOAD s: its SHA1 into l->sha[s]. */
 static int load(redis_link *l, redis_script s) {
   const char *argv[3] = {"SCRIPT", "LOAD", apsched__redis_script_text(s)};

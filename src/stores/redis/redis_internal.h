@@ -87,6 +87,13 @@ REDIS_HIDDEN redisReply *apsched__redis_command(redis_link *l, int argc, const c
                                                 const size_t *lens, const char *what, int *rc);
 /* Runs script s with KEYS[1] = the root "{P}" and argv as ARGV: EVALSHA,
  * and EVAL when the server does not have it (NOSCRIPT). As above. */
+/* Sends n commands in one write and reads their n replies into out (one
+ * round trip instead of n); argvs[i] holds argc arguments. Error replies are
+ * kept in out for the caller to judge (a WRONGTYPE is a broken job, not a
+ * failure). APSCHED_EBACKEND on I/O failure (nothing left in out). */
+REDIS_HIDDEN int apsched__redis_pipeline(redis_link *l, size_t n, int argc,
+                                         const char *const *const *argvs, redisReply **out,
+                                         const char *what);
 REDIS_HIDDEN redisReply *apsched__redis_script(redis_link *l, redis_script s, const char *root,
                                                int argc, const char **argv, const size_t *lens,
                                                const char *what, int *rc);

@@ -62,6 +62,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* before the first system header: memfd_create, pipe2, pg_server.h */
 #endif
+#define BENCH_NAME "bench_pg"
+#include "bench_util.h"
 #include "../tests/pg_server.h"
 #include "../src/stores/common/store_common.h" /* STORE_JOB_COLUMNS: the store's claim */
 
@@ -85,77 +87,15 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void sleep_us(int64_t us) {
-  struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
-static _Noreturn void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static _Noreturn void fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "bench_pg: ");
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(1);
-}
-
 static void check(int rc, const char *what) {
   if (rc != APSCHED_OK)
     fail("%s failed: %s (%d): %s", what, apsched_strerror(rc), rc, apsched_last_error());
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-typedef struct stats {
-  double min, median, max;
-} stats;
-
-static stats summarize(double *v, size_t n) {
-  qsort(v, n, sizeof *v, cmp_double);
-  double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  return (stats){v[0], med, v[n - 1]};
 }
 
 /* The value at quantile q of sorted v. */
 static double quantile(const double *v, size_t n, double q) {
   size_t i = (size_t)(q * (double)(n - 1) + 0.5);
   return v[i < n ? i : n - 1];
-}
-
-static const char *loadavg(void) {
-  static char text[64];
-  double l[3] = {-1, -1, -1};
-  FILE *f = fopen("/proc/loadavg", "r");
-  if (f) {
-    if (fscanf(f, "%lf %lf %lf", &l[0], &l[1], &l[2]) != 3) l[0] = l[1] = l[2] = -1;
-    fclose(f);
-  }
-  snprintf(text, sizeof text, "[%.2f,%.2f,%.2f]", l[0], l[1], l[2]);
-  return text;
-}
-
-/* s as the inside of a JSON string (quotes, backslashes, control bytes). */
-static void json_text(char *out, size_t len, const char *s) {
-  size_t k = 0;
-  for (; *s && k + 7 < len; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') out[k++] = '\\', out[k++] = (char)c;
-    else if (c < 0x20) k += (size_t)snprintf(out + k, len - k, "\\u%04x", c);
-    else out[k++] = (char)c;
-  }
-  out[k] = '\0';
 }
 
 /* ------------------------------------------- shared by the processes */

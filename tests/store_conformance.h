@@ -28,6 +28,11 @@ typedef struct store_kit {
    * process would open it. NULL: those tests are skipped (memory). */
   char *(*locate)(void *ud, apsched_jobstore *st);
   apsched_jobstore *(*open_at)(void *ud, const char *where);
+  /* Shared stores (many schedulers on one database) give this too: makes
+   * the scheduler of st look dead to the others now, while st lives on (a
+   * stall past its lease). Its own heartbeat may revive it at any time.
+   * NULL: the tests of stale schedulers are skipped. */
+  void (*stall)(void *ud, apsched_jobstore *st);
 } store_kit;
 
 /* ------------------------------------------------------------- records */
@@ -613,6 +618,77 @@ static void kit_runs_at_least_once(void **state) {
   st->vtable->destroy(st);
 }
 
+/* Stalls victim until taker takes its one open run over (its heartbeat
+ * may revive it between the stall and the take-over: then again). */
+static inline void kit_take_over(const store_kit *kit, apsched_jobstore *victim,
+                                 apsched_jobstore *taker, apsched_orphan_run *o) {
+  for (int tries = 0; tries < 20; tries++) {
+    kit->stall(kit->ud, victim);
+    int n = kit_orphans(taker, o);
+    if (n == 0) continue;
+    assert_int_equal(n, 1);
+    return;
+  }
+  fail_msg("a stalled scheduler's run was not taken over in 20 tries");
+}
+
+/* A scheduler taken for dead while it lived on (stalled past its lease)
+ * can take the same run over again later, from the one that took it: it
+ * then holds two attempts of one run. Each attempt's writes are fenced
+ * with its own claim: the stale attempt can neither start again nor end
+ * the run that the new attempt owns. */
+static void kit_stale_attempt_is_fenced(void **state) {
+  const store_kit *kit = *state;
+  if (!kit->stall || !kit_has_runs(state)) skip();
+  apsched_jobstore *a = kit_store(state);
+  char *where = kit->locate(kit->ud, a);
+  apsched_jobstore *b = kit->open_at(kit->ud, where);
+  apsched_job_record *alo = kit_record("alo", T0);
+  alo->flags |= APSCHED_JOB_AT_LEAST_ONCE;
+  assert_int_equal(kit_add1(a, alo, false), APSCHED_OK);
+  apsched_orphan_run o[8];
+  assert_int_equal(kit_orphans(a, o), 0); /* registers */
+  assert_int_equal(kit_orphans(b, o), 0);
+  apsched_job_record *due[1];
+  assert_int_equal(a->vtable->claim_due(a, T0, due, 1), 1);
+  apsched_time_t t = T0;
+  bool track = false;
+  assert_int_equal(a->vtable->runs_open(a, due[0], &t, 1, &track), APSCHED_OK);
+  assert_int_equal(a->vtable->release(a, due[0], T0 + 10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC, false),
+                   APSCHED_OK);
+  if (a->vtable->commit) assert_int_equal(a->vtable->commit(a), APSCHED_OK);
+  assert_int_equal(a->vtable->run_starting(a, "alo", T0, 1), APSCHED_OK);
+  /* a stalls while attempt 1 runs: b runs attempt 2; b stalls: a takes
+   * attempt 3 (attempt 1 still running there). */
+  kit_take_over(kit, a, b, o);
+  assert_int_equal(o[0].attempt, 2);
+  kit_free_orphans(o, 1);
+  assert_int_equal(b->vtable->run_starting(b, "alo", T0, 2), APSCHED_OK);
+  kit_take_over(kit, b, a, o);
+  assert_int_equal(o[0].attempt, 3);
+  kit_free_orphans(o, 1);
+  /* Attempt 1 ends: not recorded (its claim is lost), the run stays open
+   * for attempt 3, which starts once. */
+  apsched_run_result end = {.job_id = "alo", .scheduled_time = T0, .attempt = 1,
+                            .outcome = APSCHED_RUN_EXECUTED, .started_at = T0 + 1,
+                            .finished_at = T0 + 2};
+  assert_int_equal(a->vtable->runs_closed(a, &end, 1), APSCHED_OK);
+  assert_int_equal(a->vtable->run_starting(a, "alo", T0, 1), APSCHED_ESTATE);
+  assert_int_equal(a->vtable->run_starting(a, "alo", T0, 3), APSCHED_OK);
+  assert_int_equal(a->vtable->run_starting(a, "alo", T0, 3), APSCHED_ESTATE);
+  /* Attempt 2 (b, stalled) ends: not recorded either. */
+  end.attempt = 2;
+  assert_int_equal(b->vtable->runs_closed(b, &end, 1), APSCHED_OK);
+  /* Attempt 3 ends the run: nothing is left to take over. */
+  end.attempt = 3;
+  assert_int_equal(a->vtable->runs_closed(a, &end, 1), APSCHED_OK);
+  kit->stall(kit->ud, a);
+  assert_int_equal(kit_orphans(b, o), 0);
+  b->vtable->destroy(b);
+  a->vtable->destroy(a);
+  free(where);
+}
+
 /* A batch that is not committed leaves no run records behind. */
 static void kit_runs_undone_with_batch(void **state) {
   if (!kit_has_runs(state)) skip();
@@ -814,6 +890,7 @@ static inline int store_kit_run(const store_kit *kit) {
       cmocka_unit_test_prestate(kit_runs_undone_with_batch, (void *)kit),
       cmocka_unit_test_prestate(kit_runs_recovered_by_next_scheduler, (void *)kit),
       cmocka_unit_test_prestate(kit_runs_closed_retried, (void *)kit),
+      cmocka_unit_test_prestate(kit_stale_attempt_is_fenced, (void *)kit),
       KIT_POLICY_TESTS(kit),
   };
   return _cmocka_run_group_tests(kit->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);

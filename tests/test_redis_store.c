@@ -45,6 +45,18 @@ static apsched_jobstore *open_store_at(void *ud, const char *prefix) {
 
 static apsched_jobstore *open_where(const char *prefix) { return open_store(prefix); }
 
+/* The kit's stale schedulers: the liveness key gone, as after a stall past
+ * the lease. */
+static void stall_store(void *ud, apsched_jobstore *st) {
+  (void)ud;
+  redisContext *c = redis_server_connect();
+  redisReply *r = redisCommand(c, "DEL {%s}:alive:%s", apsched__redis_store_prefix(st),
+                               apsched__redis_store_id(st));
+  if (!r || r->type != REDIS_REPLY_INTEGER) fail_msg("DEL of the liveness key: %s", r ? r->str : c->errstr);
+  freeReplyObject(r);
+  redisFree(c);
+}
+
 /* ------------------------------------------------------------- helpers */
 
 /* A command on c (printf-style, as redis-cli takes it); the reply. */
@@ -495,7 +507,7 @@ static void test_clock_follows_the_server(void **state) {
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   if (redis_server_start("none") != 0) return redis_server_unavailable();
-  store_kit kit = {"redis store", make_store, NULL, locate_store, open_store_at};
+  store_kit kit = {"redis store", make_store, NULL, locate_store, open_store_at, stall_store};
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_layout_is_readable),
       cmocka_unit_test(test_newer_layout_is_refused_untouched),

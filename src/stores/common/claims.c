@@ -1,5 +1,6 @@
 /* The claims a shared store holds: for each run it claimed (job id,
- * scheduled time), the token its later writes are fenced with. Looked up
+ * scheduled time, attempt), the token its later writes are fenced with.
+ * The hash leaves the attempt out, so all attempts of a run share a chain. Looked up
  * by executor threads (run_starting) and the store's calls, so the store
  * guards it with a mutex of its own. A chained hash table. */
 #include "store_common.h"
@@ -13,21 +14,27 @@ static uint64_t claim_hash(const char *job_id, int64_t t) {
   return h;
 }
 
-store_claim *apsched__pstore_claim_new(const char *job_id, int64_t t, int64_t token) {
+store_claim *apsched__pstore_claim_new(const char *job_id, int64_t t, unsigned attempt,
+                                       int64_t token) {
   size_t len = strlen(job_id) + 1;
   store_claim *c = malloc(sizeof *c + len);
   if (!c) return NULL;
   c->next = NULL;
   c->scheduled_time = t;
   c->token = token;
+  c->attempt = attempt;
   memcpy(c->job_id, job_id, len);
   return c;
 }
 
-/* The slot holding (job_id, t), or where it would go. */
-static store_claim **claim_slot(store_claims *cs, const char *job_id, int64_t t) {
+static bool same_run(const store_claim *c, const char *job_id, int64_t t) {
+  return c->scheduled_time == t && strcmp(c->job_id, job_id) == 0;
+}
+
+/* The slot holding (job_id, t, attempt), or where it would go. */
+static store_claim **claim_slot(store_claims *cs, const char *job_id, int64_t t, unsigned attempt) {
   store_claim **p = &cs->slots[claim_hash(job_id, t) % cs->nslots];
-  while (*p && ((*p)->scheduled_time != t || strcmp((*p)->job_id, job_id) != 0)) p = &(*p)->next;
+  while (*p && ((*p)->attempt != attempt || !same_run(*p, job_id, t))) p = &(*p)->next;
   return p;
 }
 
@@ -48,7 +55,7 @@ void apsched__pstore_claims_put(store_claims *cs, store_claim *c) {
       cs->nslots = nslots;
     }
   }
-  store_claim **p = claim_slot(cs, c->job_id, c->scheduled_time);
+  store_claim **p = claim_slot(cs, c->job_id, c->scheduled_time, c->attempt);
   if (*p) {
     store_claim *old = *p;
     c->next = old->next;
@@ -59,16 +66,18 @@ void apsched__pstore_claims_put(store_claims *cs, store_claim *c) {
   cs->n++;
 }
 
-int64_t apsched__pstore_claims_token(store_claims *cs, const char *job_id, int64_t t) {
+int64_t apsched__pstore_claims_token(store_claims *cs, const char *job_id, int64_t t,
+                                     unsigned attempt) {
   if (cs->n == 0) return 0;
-  store_claim *c = *claim_slot(cs, job_id, t);
+  store_claim *c = *claim_slot(cs, job_id, t, attempt);
   return c ? c->token : 0;
 }
 
 void apsched__pstore_claims_drop(store_claims *cs, const char *job_id, int64_t t, int64_t token) {
   if (cs->n == 0) return;
-  store_claim **p = claim_slot(cs, job_id, t);
-  if (!*p || (*p)->token != token) return;
+  store_claim **p = &cs->slots[claim_hash(job_id, t) % cs->nslots];
+  while (*p && ((*p)->token != token || !same_run(*p, job_id, t))) p = &(*p)->next;
+  if (!*p) return;
   store_claim *c = *p;
   *p = c->next;
   free(c);

@@ -177,10 +177,14 @@ typedef struct store_claim {
   struct store_claim *next;
   int64_t scheduled_time;
   int64_t token;
+  unsigned attempt;
   char job_id[]; /* NUL-terminated */
 } store_claim;
 
-/* The claims a store holds, by (job id, scheduled time). Not thread-safe:
+/* The claims a store holds, by (job id, scheduled time, attempt): one
+ * process can hold two attempts of a run (it was taken for dead while
+ * stalled, then took the run over again from the scheduler that had taken
+ * it), and each attempt's writes are fenced with its own token. Not thread-safe:
  * the store guards it. */
 typedef struct store_claims {
   store_claim **slots;
@@ -188,12 +192,14 @@ typedef struct store_claims {
 } store_claims;
 
 /* A claim not in any table yet; NULL when memory is short. */
-STORE_HIDDEN store_claim *apsched__pstore_claim_new(const char *job_id, int64_t t, int64_t token);
-/* Keeps c (replacing a claim of the same run). */
+STORE_HIDDEN store_claim *apsched__pstore_claim_new(const char *job_id, int64_t t, unsigned attempt,
+                                                   int64_t token);
+/* Keeps c (replacing a claim of the same run and attempt). */
 STORE_HIDDEN void apsched__pstore_claims_put(store_claims *cs, store_claim *c);
 /* The token of a claim held (0: none). */
-STORE_HIDDEN int64_t apsched__pstore_claims_token(store_claims *cs, const char *job_id, int64_t t);
-/* Forgets the claim of (job_id, t) if it still has this token. */
+STORE_HIDDEN int64_t apsched__pstore_claims_token(store_claims *cs, const char *job_id, int64_t t,
+                                                  unsigned attempt);
+/* Forgets the claim of (job_id, t) that has this token, if still held. */
 STORE_HIDDEN void apsched__pstore_claims_drop(store_claims *cs, const char *job_id, int64_t t,
                                              int64_t token);
 STORE_HIDDEN void apsched__pstore_claims_free(store_claims *cs);

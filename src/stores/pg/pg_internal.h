@@ -181,7 +181,8 @@ PG_HIDDEN int apsched__pg_runs_closed(pg_store *ps, const apsched_run_result *re
 PG_HIDDEN void apsched__pg_runs_closed_done(pg_store *ps, const apsched_run_result *results,
                                             size_t n, bool committed);
 PG_HIDDEN int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max);
-PG_HIDDEN int apsched__pg_run_starting(pg_store *ps, const char *job_id, apsched_time_t t);
+PG_HIDDEN int apsched__pg_run_starting(pg_store *ps, const char *job_id, apsched_time_t t,
+                                       unsigned attempt);
 /* The batch committed (keep its claims, hand over its reports) or was
  * undone (forget them). */
 PG_HIDDEN void apsched__pg_batch_done(pg_store *ps, bool committed);

@@ -110,8 +110,8 @@ int apsched__pg_runs_init(pg_store *ps) {
 }
 
 /* Notes a claim of the open batch. */
-static int pending_add(pg_store *ps, const char *job_id, int64_t t, int64_t token) {
-  store_claim *c = apsched__pstore_claim_new(job_id, t, token);
+static int pending_add(pg_store *ps, const char *job_id, int64_t t, unsigned attempt, int64_t token) {
+  store_claim *c = apsched__pstore_claim_new(job_id, t, attempt, token);
   if (!c) return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
   c->next = ps->pending;
   ps->pending = c;
@@ -236,7 +236,7 @@ int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec, const aps
                                  ps->link.schema, rec->id, instances, max);
   }
   for (size_t i = 0; i < n; i++)
-    if ((rc = pending_add(ps, rec->id, times[i], token)) != APSCHED_OK) {
+    if ((rc = pending_add(ps, rec->id, times[i], 1, token)) != APSCHED_OK) {
       /* Short of memory: the rows go with the batch (they could not be closed). */
       ps->batch_failed = true;
       return rc;
@@ -336,7 +336,8 @@ int apsched__pg_runs_closed(pg_store *ps, const apsched_run_result *results, siz
   }
   pthread_mutex_lock(&ps->mu);
   for (size_t i = 0; i < n; i++)
-    tokens[i] = apsched__pstore_claims_token(&ps->claims, results[i].job_id, results[i].scheduled_time);
+    tokens[i] = apsched__pstore_claims_token(&ps->claims, results[i].job_id,
+                                             results[i].scheduled_time, results[i].attempt);
   pthread_mutex_unlock(&ps->mu);
   for (size_t i = 0; i < n; i++) found[i] = NOT_OURS;
   int rc = close_records(ps, results, tokens, n, found);
@@ -442,15 +443,16 @@ int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max) 
       report_later(ps, job_id, why);
       continue;
     }
+    unsigned run_attempt = attempt >= 1 && attempt < UINT32_MAX ? (unsigned)attempt : 1;
     apsched_job_record *rec = orphan_record(ps, res, row);
-    if (!rec || (rc = pending_add(ps, job_id, t, apsched__pg_int8(res, row, 4))) != APSCHED_OK) {
+    if (!rec ||
+        (rc = pending_add(ps, job_id, t, run_attempt, apsched__pg_int8(res, row, 4))) != APSCHED_OK) {
       apsched_job_record_free(rec);
       rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql schema '%s': out of memory taking "
                                                  "over a run", ps->link.schema);
       break;
     }
-    out[n++] = (apsched_orphan_run){.rec = rec, .scheduled_time = t,
-                                    .attempt = attempt >= 1 && attempt < UINT32_MAX ? (unsigned)attempt : 1};
+    out[n++] = (apsched_orphan_run){.rec = rec, .scheduled_time = t, .attempt = run_attempt};
   }
   PQclear(res);
   if (rc != APSCHED_OK) {
@@ -463,15 +465,16 @@ int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max) 
 
 /* ---------------------------------------------------------- run_starting */
 
-int apsched__pg_run_starting(pg_store *ps, const char *job_id, apsched_time_t t) {
+int apsched__pg_run_starting(pg_store *ps, const char *job_id, apsched_time_t t,
+                             unsigned attempt) {
   pthread_mutex_lock(&ps->mu);
-  int64_t token = apsched__pstore_claims_token(&ps->claims, job_id, t);
+  int64_t token = apsched__pstore_claims_token(&ps->claims, job_id, t, attempt);
   pthread_mutex_unlock(&ps->mu);
   if (token == 0)
     return apsched__pstore_error(APSCHED_ESTATE,
                                  "postgresql schema '%s': job '%.64s': this scheduler holds no "
-                                 "claim of the run scheduled at %" PRId64,
-                                 ps->link.schema, job_id, t);
+                                 "claim of attempt %u of the run scheduled at %" PRId64,
+                                 ps->link.schema, job_id, attempt, t);
   /* Its own connection: executor threads call this while the store's
    * connection is busy with the loop's calls. */
   pthread_mutex_lock(&ps->start_mu);

@@ -549,9 +549,8 @@ static int pg_runs_closed(apsched_jobstore *st, const apsched_run_result *result
 
 static int pg_run_starting(apsched_jobstore *st, const char *job_id, apsched_time_t scheduled_time,
                            unsigned attempt) {
-  (void)attempt; /* the token names the attempt */
   if (!job_id) return apsched__pstore_error(APSCHED_EINVAL, "run_starting: job_id is NULL");
-  return apsched__pg_run_starting(as_pg(st), job_id, scheduled_time);
+  return apsched__pg_run_starting(as_pg(st), job_id, scheduled_time, attempt);
 }
 
 static int pg_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,

@@ -188,7 +188,7 @@ REDIS_HIDDEN int apsched__redis_runs_closed(redis_store *rs, const apsched_run_r
                                             size_t n);
 REDIS_HIDDEN int apsched__redis_orphans(redis_store *rs, apsched_orphan_run *out, size_t max);
 REDIS_HIDDEN int apsched__redis_run_starting(redis_store *rs, const char *job_id,
-                                             apsched_time_t t);
+                                             apsched_time_t t, unsigned attempt);
 /* Forgets the staged batch (after its commit, or when it is given up). */
 REDIS_HIDDEN void apsched__redis_unstage(redis_store *rs);
 

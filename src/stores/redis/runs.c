@@ -34,9 +34,9 @@ static void report(redis_store *rs, const char *job_id, const char *why) {
   if (rs->b.sched && rs->b.alias) apsched_store_report(rs->b.sched, rs->b.alias, job_id, why);
 }
 
-/* Prepends (job_id, t, token) to *list; false when memory is short. */
-static bool note(store_claim **list, const char *job_id, int64_t t, int64_t token) {
-  store_claim *c = apsched__pstore_claim_new(job_id, t, token);
+/* Prepends (job_id, t, attempt, token) to *list; false when memory is short. */
+static bool note(store_claim **list, const char *job_id, int64_t t, unsigned attempt, int64_t token) {
+  store_claim *c = apsched__pstore_claim_new(job_id, t, attempt, token);
   if (!c) return false;
   c->next = *list;
   *list = c;
@@ -195,10 +195,10 @@ int apsched__redis_commit(redis_store *rs) {
       redis_staged *s = &rs->staged[i];
       for (size_t x = 0; s->released && x < s->ntimes; x++) {
         if (unknown) {
-          note(&rs->doubt, s->rec->id, s->times[x], s->token);
+          note(&rs->doubt, s->rec->id, s->times[x], 1, s->token);
           continue;
         }
-        store_claim *c = apsched__pstore_claim_new(s->rec->id, s->times[x], s->token);
+        store_claim *c = apsched__pstore_claim_new(s->rec->id, s->times[x], 1, s->token);
         if (c) apsched__pstore_claims_put(&rs->claims, c);
         /* (Short of memory, its start is refused: reported, not run twice.) */
       }
@@ -266,7 +266,8 @@ int apsched__redis_runs_closed(redis_store *rs, const apsched_run_result *result
   }
   pthread_mutex_lock(&rs->mu);
   for (size_t i = 0; i < n; i++)
-    tokens[i] = apsched__pstore_claims_token(&rs->claims, results[i].job_id, results[i].scheduled_time);
+    tokens[i] = apsched__pstore_claims_token(&rs->claims, results[i].job_id,
+                                             results[i].scheduled_time, results[i].attempt);
   pthread_mutex_unlock(&rs->mu);
   char keep[24], count[24];
   int64_t r = rs->history_retention;
@@ -417,17 +418,17 @@ int apsched__redis_orphans(redis_store *rs, apsched_orphan_run *out, size_t max)
     redisReply **v = taken->element + i;
     int64_t t = strtoll(v[1]->str, NULL, 10), token = strtoll(v[3]->str, NULL, 10);
     long attempt = strtol(v[2]->str, NULL, 10);
+    unsigned run_attempt = attempt >= 1 && attempt < UINT32_MAX ? (unsigned)attempt : 1;
     apsched_job_record *rec = orphan_record(rs, v);
-    if (!rec || !note(&rs->pending, v[0]->str, t, token)) {
+    if (!rec || !note(&rs->pending, v[0]->str, t, run_attempt, token)) {
       /* Short of memory: it stays this scheduler's, in doubt. */
       pthread_mutex_lock(&rs->mu);
-      note(&rs->doubt, v[0]->str, t, token);
+      note(&rs->doubt, v[0]->str, t, run_attempt, token);
       pthread_mutex_unlock(&rs->mu);
       apsched_job_record_free(rec);
       continue;
     }
-    out[n++] = (apsched_orphan_run){.rec = rec, .scheduled_time = t,
-                                    .attempt = attempt >= 1 && attempt < UINT32_MAX ? (unsigned)attempt : 1};
+    out[n++] = (apsched_orphan_run){.rec = rec, .scheduled_time = t, .attempt = run_attempt};
   }
   for (size_t i = 0; i < lost->elements; i += LOST_VALUES) {
     redisReply **v = lost->element + i;
@@ -445,15 +446,16 @@ int apsched__redis_orphans(redis_store *rs, apsched_orphan_run *out, size_t max)
 
 /* ---------------------------------------------------------- run_starting */
 
-int apsched__redis_run_starting(redis_store *rs, const char *job_id, apsched_time_t t) {
+int apsched__redis_run_starting(redis_store *rs, const char *job_id, apsched_time_t t,
+                                unsigned attempt) {
   pthread_mutex_lock(&rs->mu);
-  int64_t token = apsched__pstore_claims_token(&rs->claims, job_id, t);
+  int64_t token = apsched__pstore_claims_token(&rs->claims, job_id, t, attempt);
   pthread_mutex_unlock(&rs->mu);
   if (token == 0)
     return apsched__pstore_error(APSCHED_ESTATE,
                                  "redis prefix '%s': job '%.64s': this scheduler holds no claim "
-                                 "of the run scheduled at %" PRId64,
-                                 rs->prefix, job_id, t);
+                                 "of attempt %u of the run scheduled at %" PRId64,
+                                 rs->prefix, job_id, attempt, t);
   char when[24], tok[24];
   snprintf(when, sizeof when, "%" PRId64, t);
   snprintf(tok, sizeof tok, "%" PRId64, token);

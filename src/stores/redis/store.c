@@ -361,9 +361,8 @@ static int redis_runs_closed(apsched_jobstore *st, const apsched_run_result *res
 
 static int redis_run_starting(apsched_jobstore *st, const char *job_id, apsched_time_t t,
                               unsigned attempt) {
-  (void)attempt; /* the token names the attempt */
   if (!job_id) return apsched__pstore_error(APSCHED_EINVAL, "run_starting: job_id is NULL");
-  return apsched__redis_run_starting(as_redis(st), job_id, t);
+  return apsched__redis_run_starting(as_redis(st), job_id, t, attempt);
 }
 
 /* The distinct tokens of a job's open runs (its instances in progress) and

@@ -23,6 +23,8 @@ store_claim *apsched__pstore_claim_new(const char *job_id, int64_t t, unsigned a
   c->scheduled_time = t;
   c->token = token;
   c->attempt = attempt;
+  c->started = false;
+  c->prestart_until = 0;
   memcpy(c->job_id, job_id, len);
   return c;
 }
@@ -66,11 +68,20 @@ void apsched__pstore_claims_put(store_claims *cs, store_claim *c) {
   cs->n++;
 }
 
+store_claim *apsched__pstore_claims_find(store_claims *cs, const char *job_id, int64_t t,
+                                         unsigned attempt) {
+  return cs->n == 0 ? NULL : *claim_slot(cs, job_id, t, attempt);
+}
+
 int64_t apsched__pstore_claims_token(store_claims *cs, const char *job_id, int64_t t,
                                      unsigned attempt) {
-  if (cs->n == 0) return 0;
-  store_claim *c = *claim_slot(cs, job_id, t, attempt);
+  store_claim *c = apsched__pstore_claims_find(cs, job_id, t, attempt);
   return c ? c->token : 0;
+}
+
+void apsched__pstore_claims_each(store_claims *cs, void (*fn)(store_claim *c, void *ud), void *ud) {
+  for (size_t i = 0; i < cs->nslots; i++)
+    for (store_claim *e = cs->slots[i]; e; e = e->next) fn(e, ud);
 }
 
 void apsched__pstore_claims_drop(store_claims *cs, const char *job_id, int64_t t, int64_t token) {

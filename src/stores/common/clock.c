@@ -10,6 +10,14 @@
  * is not held back by a measuring error). */
 #include "store_common.h"
 
+#include <time.h>
+
+int64_t apsched__pstore_mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void apsched__pstore_clock_sample(store_clock *c, int64_t before, int64_t db, int64_t after) {
   if (db == 0 || after < before) return; /* no reading, or the host's clock stepped */
   unsigned k = c->next++ % STORE_CLOCK_SAMPLES;

@@ -178,6 +178,11 @@ typedef struct store_claim {
   int64_t scheduled_time;
   int64_t token;
   unsigned attempt;
+  /* Kept by the store that records starts in groups (pg/runs.c): the run
+   * started here, or its start is recorded ahead until prestart_until (a
+   * monotonic time in microseconds; 0: not recorded ahead). */
+  bool started;
+  int64_t prestart_until;
   char job_id[]; /* NUL-terminated */
 } store_claim;
 
@@ -199,6 +204,12 @@ STORE_HIDDEN void apsched__pstore_claims_put(store_claims *cs, store_claim *c);
 /* The token of a claim held (0: none). */
 STORE_HIDDEN int64_t apsched__pstore_claims_token(store_claims *cs, const char *job_id, int64_t t,
                                                   unsigned attempt);
+/* The claim of (job_id, t, attempt), or NULL. */
+STORE_HIDDEN store_claim *apsched__pstore_claims_find(store_claims *cs, const char *job_id, int64_t t,
+                                                      unsigned attempt);
+/* Calls fn on every claim held. */
+STORE_HIDDEN void apsched__pstore_claims_each(store_claims *cs, void (*fn)(store_claim *c, void *ud),
+                                              void *ud);
 /* Forgets the claim of (job_id, t) that has this token, if still held. */
 STORE_HIDDEN void apsched__pstore_claims_drop(store_claims *cs, const char *job_id, int64_t t,
                                              int64_t token);
@@ -222,5 +233,8 @@ STORE_HIDDEN void apsched__pstore_clock_sample(store_clock *c, int64_t before, i
                                               int64_t after);
 /* host_now plus the offset of the best recent sample (host_now before any). */
 STORE_HIDDEN apsched_time_t apsched__pstore_clock_now(store_clock *c, apsched_time_t host_now);
+/* This host's monotonic clock in microseconds: for durations (heartbeat
+ * periods, how long a start recorded ahead stays valid), never due-ness. */
+STORE_HIDDEN int64_t apsched__pstore_mono_us(void);
 
 #endif

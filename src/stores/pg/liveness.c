@@ -42,12 +42,6 @@ static const char lock_sql[] =
     "SELECT pg_try_advisory_lock(hashtext('libapsched-pg ' || $1), hashtext($2))";
 static const char delete_sql[] = "DELETE FROM @.schedulers WHERE id = $1";
 
-static int64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Writes the row (heartbeat), samples the clock, and prunes long dead
  * schedulers' rows. */
 static int beat(pg_store *ps) {
@@ -101,9 +95,9 @@ static void *hb_main(void *arg) {
   pg_store *ps = arg;
   int64_t period = (int64_t)ps->lease_ms * 1000 / 3;
   bool session = true; /* register made the first one */
-  int64_t next = mono_us() + period;
+  int64_t next = apsched__pstore_mono_us() + period;
   while (!atomic_load(&ps->stopping)) {
-    int64_t now = mono_us();
+    int64_t now = apsched__pstore_mono_us();
     if (now >= next) {
       int rc = session ? beat(ps) : hb_session(ps);
       session = rc == APSCHED_OK;
@@ -115,13 +109,25 @@ static void *hb_main(void *arg) {
       next = now + (session ? period : period < 1000000 ? period : 1000000);
       continue;
     }
+    /* Starts recorded ahead whose window ended unused go back (runs.c). */
+    apsched__pg_prestarts_expire(ps);
+    pthread_mutex_lock(&ps->mu);
+    int64_t until = ps->prestart_due != 0 && ps->prestart_due < next ? ps->prestart_due : next;
+    pthread_mutex_unlock(&ps->mu);
+    if (until <= now) until = now + 10000; /* a start was being recorded: soon again */
     struct pollfd fds[2] = {{.fd = ps->wake[0], .events = POLLIN},
                             {.fd = session && ps->hb.conn ? PQsocket(ps->hb.conn) : -1, .events = POLLIN}};
-    int64_t wait_ms = (next - now + 999) / 1000;
-    if (poll(fds, 2, (int)wait_ms) <= 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    int64_t wait_ms = until > now ? (until - now + 999) / 1000 : 0;
+    int ready = poll(fds, 2, (int)wait_ms);
+    if (ready > 0 && (fds[0].revents & POLLIN)) {
+      char drain[64]; /* a new window (runs.c) or the stop */
+      while (read(ps->wake[0], drain, sizeof drain) > 0) {
+      }
+    }
+    if (ready <= 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     if (!PQconsumeInput(ps->hb.conn)) {
       session = false; /* lost: a new session at the next beat */
-      next = mono_us();
+      next = apsched__pstore_mono_us();
       continue;
     }
     if (apsched__pg_notified(&ps->hb)) {

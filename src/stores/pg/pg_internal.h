@@ -119,6 +119,25 @@ typedef struct pg_staged_release {
   bool remove;                         /* the job is finished: its row goes */
 } pg_staged_release;
 
+/* What runs_open needs to know of a job claimed in the open batch, read
+ * right after the claim (runs.c): its instances in progress across
+ * schedulers and a token drawn for its runs. rec->store_seq is the index
+ * + 1 of a claimed record's. */
+typedef struct pg_open_info {
+  int64_t instances, token;
+  bool used; /* runs_open staged this token's runs */
+} pg_open_info;
+
+/* Runs recorded by runs_open in the open batch, written in one statement
+ * before the batch reads again or commits (runs.c). */
+typedef struct pg_staged_open {
+  const apsched_job_record *rec; /* held by the batch until it ends */
+  apsched_time_t *times;
+  size_t n;
+  int64_t token;
+  unsigned max_instances;
+} pg_staged_open;
+
 typedef struct pg_store {
   apsched_jobstore base;
   pg_link link;       /* the store's calls (one at a time) */
@@ -132,6 +151,10 @@ typedef struct pg_store {
   apsched_job_record *found; /* the last lookup's record */
   pg_staged_release *releases;      /* the open batch's, not written yet */
   size_t nreleases, releases_cap;
+  pg_open_info *open_info;          /* of the open batch's claimed jobs */
+  size_t nopen_info, open_info_cap;
+  pg_staged_open *opens;            /* the open batch's runs, not written yet */
+  size_t nopens, opens_cap;
   int lease_ms;
   char *scheduler_name;
   int64_t history_retention; /* microseconds; 0: no history; INT64_MAX: all */
@@ -147,7 +170,9 @@ typedef struct pg_store {
   pg_report *reports;        /* reports of the open batch (or runs_closed's) */
   int64_t *closing;          /* runs_closed's tokens, until its write ends */
   pthread_mutex_t start_mu;  /* guards start */
-  pg_link start;             /* run_starting's connection */
+  pg_link start;             /* run_starting's connection (and start groups' release) */
+  int64_t prestart_window;   /* how long a start recorded ahead holds (us) */
+  int64_t prestart_due;      /* earliest prestart_until of a claim not started (0: none) */
   apsched_scheduler *sched;  /* woken by notifications; NULL when closed */
 
   /* Liveness (liveness.c): the heartbeat thread and its connection. */
@@ -177,12 +202,21 @@ PG_HIDDEN void apsched__pg_runs_free(pg_store *ps);
 PG_HIDDEN int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec,
                                     const apsched_time_t *times, size_t n, bool *track);
 PG_HIDDEN int apsched__pg_runs_closed(pg_store *ps, const apsched_run_result *results, size_t n);
+/* Reads what runs_open needs of the n jobs just claimed (one statement);
+ * a failure fails the batch. */
+PG_HIDDEN int apsched__pg_runs_prepare(pg_store *ps, apsched_job_record **recs, size_t n);
+/* Writes the runs staged by runs_open (one statement); a failure fails the
+ * batch. */
+PG_HIDDEN int apsched__pg_runs_flush(pg_store *ps);
 /* After runs_closed's write ended (committed or undone). */
 PG_HIDDEN void apsched__pg_runs_closed_done(pg_store *ps, const apsched_run_result *results,
                                             size_t n, bool committed);
 PG_HIDDEN int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max);
 PG_HIDDEN int apsched__pg_run_starting(pg_store *ps, const char *job_id, apsched_time_t t,
                                        unsigned attempt);
+/* Takes back the starts recorded ahead that expired unused (the heartbeat
+ * thread calls it when ps->prestart_due has passed). */
+PG_HIDDEN void apsched__pg_prestarts_expire(pg_store *ps);
 /* The batch committed (keep its claims, hand over its reports) or was
  * undone (forget them). */
 PG_HIDDEN void apsched__pg_batch_done(pg_store *ps, bool committed);

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef enum runs_query {
   R_OPEN,
@@ -36,6 +37,9 @@ typedef enum runs_query {
   R_HISTORY_PRUNE,
   R_ORPHANS,
   R_START,
+  R_UNSTART,
+  R_PREPARE,
+  R_INSERT,
   R_COUNT
 } runs_query;
 
@@ -96,8 +100,39 @@ static const char *const runs_sql[R_COUNT] = {
         " max_instances, max_runtime_ms, delivery FROM taken"
         " UNION ALL SELECT job_id, scheduled_time, attempt, owner, NULL, NULL, NULL, NULL, NULL,"
         " NULL, NULL, NULL FROM lost ORDER BY 2, 1",
-    [R_START] = "UPDATE @.runs SET started_at = now() WHERE job_id = $1 AND scheduled_time = $2 "
-                "AND owner = $3 AND token = $4 AND started_at IS NULL",
+    /* A start group (run_starting): the runs ($1..$3 as R_CLOSE's) that
+     * are still this scheduler's are marked started, and its heartbeat is
+     * renewed in the same transaction, so none of them can be taken over
+     * for 2 x lease from now whatever its heartbeat thread does. */
+    [R_START] = "WITH beat AS (UPDATE @.schedulers SET heartbeat_at = now() WHERE id = $4)"
+                " UPDATE @.runs r SET started_at = now()"
+                " FROM unnest($1::text[], $2::bigint[], $3::bigint[])"
+                " WITH ORDINALITY AS c(job_id, scheduled_time, token, i)"
+                " WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"
+                " AND r.owner = $4 AND r.token = c.token RETURNING c.i",
+    /* For the jobs just claimed ($1 their ids, locked by the claim, so no
+     * other scheduler adds runs of theirs meanwhile): a token each and
+     * their instances in progress, in a snapshot taken after the locks. */
+    [R_PREPARE] = "SELECT nextval($2::regclass),"
+                  " (SELECT count(DISTINCT r.token) FROM @.runs r WHERE r.job_id = c.id)"
+                  " FROM unnest($1::text[]) WITH ORDINALITY AS c(id, i) ORDER BY c.i",
+    /* The batch's staged runs, one row per (job, time); $1 this scheduler.
+     * A time already recorded is not recorded again (returned rows tell). */
+    [R_INSERT] = "INSERT INTO @.runs (job_id, scheduled_time, owner, token, attempt, name, func,"
+                 " executor, arg, max_instances, max_runtime_ms, delivery)"
+                 " SELECT v.job_id, v.t, $1, v.token, 1, v.name, v.func, v.executor,"
+                 " decode(v.arg, 'hex'), v.max_instances, v.max_runtime_ms, v.delivery"
+                 " FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],"
+                 " $7::text[], $8::text[], $9::integer[], $10::bigint[], $11::text[])"
+                 " AS v(job_id, t, token, name, func, executor, arg, max_instances,"
+                 " max_runtime_ms, delivery)"
+                 " ON CONFLICT (job_id, scheduled_time) DO NOTHING RETURNING job_id, scheduled_time",
+    /* Starts recorded ahead that went unused: not started after all. */
+    [R_UNSTART] = "UPDATE @.runs r SET started_at = NULL"
+                  " FROM unnest($1::text[], $2::bigint[], $3::bigint[])"
+                  " WITH ORDINALITY AS c(job_id, scheduled_time, token, i)"
+                  " WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"
+                  " AND r.owner = $4 AND r.token = c.token RETURNING c.i",
 };
 
 int apsched__pg_runs_init(pg_store *ps) {
@@ -150,7 +185,14 @@ static void reports_flush(pg_store *ps, bool deliver) {
   }
 }
 
+static void opens_clear(pg_store *ps) {
+  for (size_t i = 0; i < ps->nopens; i++) free(ps->opens[i].times);
+  ps->nopens = 0;
+  ps->nopen_info = 0;
+}
+
 void apsched__pg_batch_done(pg_store *ps, bool committed) {
+  opens_clear(ps);
   pthread_mutex_lock(&ps->mu);
   while (ps->pending) {
     store_claim *c = ps->pending;
@@ -165,11 +207,108 @@ void apsched__pg_batch_done(pg_store *ps, bool committed) {
 
 void apsched__pg_runs_free(pg_store *ps) {
   apsched__pg_batch_done(ps, false);
+  free(ps->opens);
+  free(ps->open_info);
+  ps->opens = NULL;
+  ps->open_info = NULL;
+  ps->opens_cap = ps->open_info_cap = 0;
   apsched__pstore_claims_free(&ps->claims);
   if (ps->runs_sql)
     for (int q = 0; q < R_COUNT; q++) free(ps->runs_sql[q]);
   free(ps->runs_sql);
   ps->runs_sql = NULL;
+}
+
+/* ------------------------------------------------------- array parameters */
+
+/* A run named in a statement's arrays. */
+typedef struct run_key {
+  const char *job_id;
+  int64_t t, token;
+} run_key;
+
+/* The array literals ("{...}") of n keys' job ids, times and tokens, for
+ * unnest($1::text[], $2::bigint[], $3::bigint[]). malloc'd; APSCHED_ENOMEM
+ * when memory is short. */
+static int run_arrays(const run_key *keys, size_t n, char **ids, char **times, char **tokens) {
+  size_t ids_len = 3;
+  for (size_t i = 0; i < n; i++) ids_len += 2 * strlen(keys[i].job_id) + 3;
+  *ids = malloc(ids_len);
+  *times = malloc(n * 22 + 3);
+  *tokens = malloc(n * 22 + 3);
+  if (!*ids || !*times || !*tokens) {
+    free(*ids);
+    free(*times);
+    free(*tokens);
+    *ids = *times = *tokens = NULL;
+    return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  }
+  char *pi = *ids, *pt = *times, *pk = *tokens;
+  *pi++ = *pt++ = *pk++ = '{';
+  for (size_t i = 0; i < n; i++) {
+    const char *sep = i ? "," : "";
+    if (i) *pi++ = ',';
+    pi = apsched__pg_array_text(pi, keys[i].job_id);
+    pt += sprintf(pt, "%s%" PRId64, sep, keys[i].t);
+    pk += sprintf(pk, "%s%" PRId64, sep, keys[i].token);
+  }
+  strcpy(pi, "}");
+  strcpy(pt, "}");
+  strcpy(pk, "}");
+  return APSCHED_OK;
+}
+
+/* Runs a statement over keys ($1..$3 their arrays, $4 this scheduler) that
+ * returns the ordinality (from 1) of each key it matched; calls hit(i, ud)
+ * for each (i from 0). */
+static int keyed_statement(pg_store *ps, pg_link *l, const char *sql, const run_key *keys, size_t n,
+                           const char *what, void (*hit)(size_t i, void *ud), void *ud) {
+  char *ids, *times, *toks;
+  int rc = run_arrays(keys, n, &ids, &times, &toks);
+  if (rc != APSCHED_OK) return rc;
+  const char *values[4] = {ids, times, toks, ps->id};
+  PGresult *res = apsched__pg_exec(l, sql, 4, values, NULL, NULL, false, what, &rc);
+  for (int row = 0; res && row < PQntuples(res); row++) {
+    long long i = atoll(PQgetvalue(res, row, 0));
+    if (i >= 1 && (size_t)i <= n && hit) hit((size_t)i - 1, ud);
+  }
+  PQclear(res);
+  free(ids);
+  free(times);
+  free(toks);
+  return rc;
+}
+
+/* "{a,b,...}" of n texts (NULL: a NULL element), malloc'd. */
+static char *text_array(const char *const *v, size_t n) {
+  size_t len = 3;
+  for (size_t i = 0; i < n; i++) len += (v[i] ? 2 * strlen(v[i]) + 3 : 4) + 1;
+  char *buf = malloc(len), *p = buf;
+  if (!buf) return NULL;
+  *p++ = '{';
+  for (size_t i = 0; i < n; i++) {
+    if (i) *p++ = ',';
+    if (v[i]) {
+      p = apsched__pg_array_text(p, v[i]);
+    } else {
+      memcpy(p, "NULL", 4);
+      p += 4;
+    }
+  }
+  strcpy(p, "}");
+  return buf;
+}
+
+static char *hex_of(const unsigned char *b, size_t len) {
+  static const char digits[] = "0123456789abcdef";
+  char *out = malloc(2 * len + 1);
+  if (!out) return NULL;
+  for (size_t i = 0; i < len; i++) {
+    out[2 * i] = digits[b[i] >> 4];
+    out[2 * i + 1] = digits[b[i] & 15];
+  }
+  out[2 * len] = '\0';
+  return out;
 }
 
 /* ------------------------------------------------------------- runs_open */
@@ -189,19 +328,34 @@ static char *times_array(const apsched_time_t *times, size_t n) {
   return buf;
 }
 
-int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec, const apsched_time_t *times,
-                          size_t n, bool *track) {
-  *track = false;
-  if (n == 0) return APSCHED_OK;
+/* max_instances as the runs table keeps it: allow_all is no limit (the
+ * column is an integer; 65535 is max_instances' own). */
+static unsigned instances_limit(const apsched_job_record *rec) {
+  return rec->overlap == APSCHED_OVERLAP_ALLOW_ALL ? INT32_MAX
+         : rec->max_instances                       ? rec->max_instances
+                                                    : 1;
+}
+
+static int busy(pg_store *ps, const apsched_job_record *rec, int64_t instances, unsigned max) {
+  return apsched__pstore_error(APSCHED_EBUSY,
+                               "postgresql schema '%s': job '%.64s': %" PRId64 " of its at most "
+                               "%u instances are in progress across schedulers",
+                               ps->link.schema, rec->id, instances, max);
+}
+
+/* runs_open in a statement of its own (a job runs_open was already called
+ * for in this batch, or a record that was not claimed in it). */
+static int open_now(pg_store *ps, const apsched_job_record *rec, const apsched_time_t *times,
+                    size_t n, bool *track) {
+  /* Its count must see the runs staged so far. */
+  int flushed = apsched__pg_runs_flush(ps);
+  if (flushed != APSCHED_OK) return flushed;
   char *array = times_array(times, n);
   if (!array) return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
   size_t arglen = 0;
   const void *arg = apsched_job_args_bytes(rec->args, &arglen);
   char max_instances[16], max_runtime[24];
-  /* allow_all: no limit (the column is an integer; 65535 is max_instances' own). */
-  unsigned max = rec->overlap == APSCHED_OVERLAP_ALLOW_ALL ? INT32_MAX
-                 : rec->max_instances                       ? rec->max_instances
-                                                            : 1;
+  unsigned max = instances_limit(rec);
   snprintf(max_instances, sizeof max_instances, "%u", max);
   snprintf(max_runtime, sizeof max_runtime, "%" PRIu32, rec->max_runtime_ms);
   const char *values[11] = {rec->id, ps->id, array, rec->name, rec->func->name, rec->executor,
@@ -230,10 +384,7 @@ int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec, const aps
                                    "postgresql schema '%s': job '%.64s': a run at one of these "
                                    "times is already recorded",
                                    ps->link.schema, rec->id);
-    return apsched__pstore_error(APSCHED_EBUSY,
-                                 "postgresql schema '%s': job '%.64s': %" PRId64 " of its at most "
-                                 "%u instances are in progress across schedulers",
-                                 ps->link.schema, rec->id, instances, max);
+    return busy(ps, rec, instances, max);
   }
   for (size_t i = 0; i < n; i++)
     if ((rc = pending_add(ps, rec->id, times[i], 1, token)) != APSCHED_OK) {
@@ -243,6 +394,157 @@ int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec, const aps
     }
   *track = true;
   return APSCHED_OK;
+}
+
+int apsched__pg_runs_prepare(pg_store *ps, apsched_job_record **recs, size_t n) {
+  if (n == 0) return APSCHED_OK;
+  if (ps->nopen_info + n > ps->open_info_cap) {
+    size_t cap = ps->open_info_cap ? ps->open_info_cap : 256;
+    while (cap < ps->nopen_info + n) cap *= 2;
+    pg_open_info *grown = realloc(ps->open_info, cap * sizeof *grown);
+    if (!grown) return APSCHED_OK; /* runs_open makes its own statements */
+    ps->open_info = grown;
+    ps->open_info_cap = cap;
+  }
+  const char **id = malloc(n * sizeof *id);
+  for (size_t i = 0; id && i < n; i++) id[i] = recs[i]->id;
+  char *ids = id ? text_array(id, n) : NULL;
+  free(id);
+  if (!ids) return APSCHED_OK; /* short of memory: runs_open makes its own statements */
+  int rc = APSCHED_OK;
+  const char *values[2] = {ids, ps->token_seq};
+  PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_PREPARE], 2, values, NULL, NULL, true,
+                                   "reading the claimed jobs' instances", &rc);
+  free(ids);
+  if (!res) {
+    ps->batch_failed = true;
+    return rc;
+  }
+  for (int row = 0; row < PQntuples(res) && (size_t)row < n; row++) {
+    pg_open_info *info = &ps->open_info[ps->nopen_info++];
+    *info = (pg_open_info){apsched__pg_int8(res, row, 1), apsched__pg_int8(res, row, 0), false};
+    recs[row]->store_seq = (uint32_t)ps->nopen_info;
+  }
+  PQclear(res);
+  return APSCHED_OK;
+}
+
+int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec, const apsched_time_t *times,
+                          size_t n, bool *track) {
+  *track = false;
+  if (n == 0) return APSCHED_OK;
+  pg_open_info *info = rec->store_seq >= 1 && rec->store_seq <= ps->nopen_info
+                           ? &ps->open_info[rec->store_seq - 1]
+                           : NULL;
+  if (!info || info->used) return open_now(ps, rec, times, n, track);
+  /* The job's rows are locked by this batch's claim: the count read then
+   * holds (runs of other schedulers can only end meanwhile). */
+  unsigned max = instances_limit(rec);
+  if (info->instances >= (int64_t)max) return busy(ps, rec, info->instances, max);
+  if (ps->nopens == ps->opens_cap) {
+    size_t cap = ps->opens_cap ? 2 * ps->opens_cap : 64;
+    pg_staged_open *grown = realloc(ps->opens, cap * sizeof *grown);
+    if (!grown) return open_now(ps, rec, times, n, track);
+    ps->opens = grown;
+    ps->opens_cap = cap;
+  }
+  apsched_time_t *copy = malloc(n * sizeof *copy);
+  if (!copy) return open_now(ps, rec, times, n, track);
+  memcpy(copy, times, n * sizeof *copy);
+  for (size_t i = 0; i < n; i++) {
+    int rc = pending_add(ps, rec->id, times[i], 1, info->token);
+    if (rc != APSCHED_OK) {
+      free(copy);
+      ps->batch_failed = true; /* claims noted so far would outlive their rows */
+      return rc;
+    }
+  }
+  ps->opens[ps->nopens++] = (pg_staged_open){rec, copy, n, info->token, max};
+  info->used = true;
+  info->instances++;
+  *track = true;
+  return APSCHED_OK;
+}
+
+/* A run staged but not written (its time was recorded already): its claim
+ * goes, so it is never started here. mu held. */
+static void pending_forget(pg_store *ps, const char *job_id, int64_t t, int64_t token) {
+  for (store_claim **p = &ps->pending; *p; p = &(*p)->next)
+    if ((*p)->scheduled_time == t && (*p)->token == token && strcmp((*p)->job_id, job_id) == 0) {
+      store_claim *c = *p;
+      *p = c->next;
+      free(c);
+      return;
+    }
+}
+
+int apsched__pg_runs_flush(pg_store *ps) {
+  if (ps->nopens == 0) return APSCHED_OK;
+  size_t total = 0;
+  for (size_t i = 0; i < ps->nopens; i++) total += ps->opens[i].n;
+  /* Ten columns of total texts each (numbers as text too). */
+  enum { COLS = 10 };
+  const char **col = calloc(COLS * total, sizeof *col);
+  char (*num)[24] = calloc(4 * total, sizeof *num);
+  char **hex = calloc(ps->nopens, sizeof *hex);
+  char *arrays[COLS] = {0};
+  int rc = col && num && hex ? APSCHED_OK : apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  for (size_t i = 0, r = 0; rc == APSCHED_OK && i < ps->nopens; i++) {
+    const pg_staged_open *o = &ps->opens[i];
+    size_t arglen = 0;
+    const void *arg = apsched_job_args_bytes(o->rec->args, &arglen);
+    if (arglen && !(hex[i] = hex_of(arg, arglen))) {
+      rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+      break;
+    }
+    for (size_t k = 0; k < o->n; k++, r++) {
+      snprintf(num[4 * r], sizeof num[0], "%" PRId64, o->times[k]);
+      snprintf(num[4 * r + 1], sizeof num[0], "%" PRId64, o->token);
+      snprintf(num[4 * r + 2], sizeof num[0], "%u", o->max_instances);
+      snprintf(num[4 * r + 3], sizeof num[0], "%" PRIu32, o->rec->max_runtime_ms);
+      const char *row[COLS] = {o->rec->id, num[4 * r], num[4 * r + 1], o->rec->name,
+                               o->rec->func->name, o->rec->executor, hex[i], num[4 * r + 2],
+                               num[4 * r + 3], delivery_text(o->rec)};
+      for (int c = 0; c < COLS; c++) col[c * total + r] = row[c];
+    }
+  }
+  for (int c = 0; rc == APSCHED_OK && c < COLS; c++)
+    if (!(arrays[c] = text_array(col + c * total, total)))
+      rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  PGresult *res = NULL;
+  if (rc == APSCHED_OK) {
+    const char *values[1 + COLS] = {ps->id};
+    for (int c = 0; c < COLS; c++) values[1 + c] = arrays[c];
+    res = apsched__pg_exec(&ps->link, ps->runs_sql[R_INSERT], 1 + COLS, values, NULL, NULL, true,
+                           "recording the claimed runs", &rc);
+  }
+  if (res && (size_t)PQntuples(res) != total) {
+    /* Some times were recorded already (a run of theirs is in progress):
+     * those runs are not this batch's. */
+    pthread_mutex_lock(&ps->mu);
+    for (size_t i = 0; i < ps->nopens; i++) {
+      const pg_staged_open *o = &ps->opens[i];
+      for (size_t k = 0; k < o->n; k++) {
+        char t[24];
+        snprintf(t, sizeof t, "%" PRId64, o->times[k]);
+        bool written = false;
+        for (int row = 0; !written && row < PQntuples(res); row++)
+          written = strcmp(PQgetvalue(res, row, 0), o->rec->id) == 0 && strcmp(PQgetvalue(res, row, 1), t) == 0;
+        if (!written) pending_forget(ps, o->rec->id, o->times[k], o->token);
+      }
+    }
+    pthread_mutex_unlock(&ps->mu);
+  }
+  PQclear(res);
+  for (int c = 0; c < COLS; c++) free(arrays[c]);
+  for (size_t i = 0; hex && i < ps->nopens; i++) free(hex[i]);
+  free(hex);
+  free(num);
+  free(col);
+  if (rc != APSCHED_OK) ps->batch_failed = true;
+  for (size_t i = 0; i < ps->nopens; i++) free(ps->opens[i].times);
+  ps->nopens = 0;
+  return rc;
 }
 
 /* ----------------------------------------------------------- runs_closed */
@@ -274,55 +576,41 @@ static int add_history(pg_store *ps, const apsched_run_result *r) {
 /* What closing one run found. */
 typedef enum { CLOSED, NOT_OURS, LOST } close_result;
 
+typedef struct close_hits {
+  const size_t *index; /* key i is results[index[i]] */
+  close_result *found;
+} close_hits;
+
+static void closed_hit(size_t i, void *ud) {
+  close_hits *h = ud;
+  h->found[h->index[i]] = CLOSED;
+}
+
 /* Deletes the run records of results[i] that hold a token (one statement),
  * marking each CLOSED, or LOST when its row is gone or no longer ours. */
 static int close_records(pg_store *ps, const apsched_run_result *results, const int64_t *tokens,
                          size_t n, close_result *found) {
-  size_t ids_len = 3, k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (tokens[i] != 0) ids_len += 2 * strlen(results[i].job_id) + 3, k++;
-  if (k == 0) return APSCHED_OK;
-  char *ids = malloc(ids_len), *times = malloc(k * 22 + 3), *toks = malloc(k * 22 + 3);
-  if (!ids || !times || !toks) {
-    free(ids);
-    free(times);
-    free(toks);
+  run_key *keys = malloc((n ? n : 1) * sizeof *keys);
+  size_t *index = malloc((n ? n : 1) * sizeof *index);
+  if (!keys || !index) {
+    free(keys);
+    free(index);
     return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
   }
-  /* The statement's ordinality i (from 1) names the k-th run with a token. */
-  size_t *index = malloc(k * sizeof *index);
-  char *pi = ids, *pt = times, *pk = toks;
-  *pi++ = *pt++ = *pk++ = '{';
-  for (size_t i = 0, j = 0; index && i < n; i++) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
     if (tokens[i] == 0) continue;
-    const char *sep = j ? "," : "";
-    if (j) *pi++ = ',';
-    pi = apsched__pg_array_text(pi, results[i].job_id);
-    pt += sprintf(pt, "%s%" PRId64, sep, results[i].scheduled_time);
-    pk += sprintf(pk, "%s%" PRId64, sep, tokens[i]);
+    keys[k] = (run_key){results[i].job_id, results[i].scheduled_time, tokens[i]};
+    index[k++] = i;
     found[i] = LOST;
-    index[j++] = i;
   }
-  strcpy(pi, "}");
-  strcpy(pt, "}");
-  strcpy(pk, "}");
   int rc = APSCHED_OK;
-  if (!index) {
-    rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
-  } else {
-    const char *values[4] = {ids, times, toks, ps->id};
-    PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_CLOSE], 4, values, NULL, NULL,
-                                     false, "closing run records", &rc);
-    for (int row = 0; res && row < PQntuples(res); row++) {
-      long long i = atoll(PQgetvalue(res, row, 0));
-      if (i >= 1 && (size_t)i <= k) found[index[i - 1]] = CLOSED;
-    }
-    PQclear(res);
-  }
+  close_hits h = {index, found};
+  if (k > 0)
+    rc = keyed_statement(ps, &ps->link, ps->runs_sql[R_CLOSE], keys, k, "closing run records",
+                         closed_hit, &h);
+  free(keys);
   free(index);
-  free(ids);
-  free(times);
-  free(toks);
   return rc;
 }
 
@@ -465,28 +753,151 @@ int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max) 
 
 /* ---------------------------------------------------------- run_starting */
 
+/* Starts are recorded in groups. A start is a fenced write (the run must
+ * still be this scheduler's), one transaction and, with fsync on, one WAL
+ * flush: one per run would cap a scheduler at a few hundred runs a second.
+ * So the statement that records a start also records ahead the starts of
+ * up to START_GROUP other runs this scheduler holds and has not started,
+ * and renews its heartbeat. For prestart_window (a quarter lease, 250 ms
+ * at most) those runs may start here without a round trip: nobody can
+ * take them over before 2 x lease. Whatever the window leaves unused is
+ * taken back (started_at NULL again) by the heartbeat thread, so a run
+ * that waits longer (behind a long job, in a full pool) goes to a survivor
+ * if this scheduler dies. The price: an at-most-once run recorded ahead
+ * and not yet started when this process dies within that window is lost
+ * (reported, in the history as failed), not moved. */
+enum { START_GROUP = 256 };
+
+typedef struct start_group {
+  run_key keys[START_GROUP];
+  unsigned attempts[START_GROUP];
+  size_t n;
+  int64_t now;
+  bool expired; /* gathering expired starts recorded ahead, not unstarted claims */
+} start_group;
+
+static void group_add(start_group *g, const store_claim *c) {
+  g->keys[g->n] = (run_key){c->job_id, c->scheduled_time, c->token};
+  g->attempts[g->n++] = c->attempt;
+}
+
+/* Gathers claims not started: not recorded ahead yet, or (expired) whose
+ * recording ahead ran out. mu held. */
+static void gather(store_claim *c, void *ud) {
+  start_group *g = ud;
+  if (g->n >= START_GROUP || c->started) return;
+  if (g->expired ? c->prestart_until != 0 && c->prestart_until <= g->now : c->prestart_until == 0)
+    group_add(g, c);
+}
+
+/* The keys' job ids are copied: the claims may go while the statement runs. */
+static bool group_own(start_group *g) {
+  for (size_t i = 0; i < g->n; i++)
+    if (!(g->keys[i].job_id = strdup(g->keys[i].job_id))) {
+      while (i > 0) free((char *)g->keys[--i].job_id);
+      g->n = 0;
+      return false;
+    }
+  return true;
+}
+
+static void group_free(start_group *g) {
+  for (size_t i = 0; i < g->n; i++) free((char *)g->keys[i].job_id);
+  g->n = 0;
+}
+
+typedef struct start_hits {
+  pg_store *ps;
+  start_group *g;
+  int64_t until;
+  bool first; /* the run asked for (key 0) is still this scheduler's */
+} start_hits;
+
+/* A run of the group found ours: the first is started, the others are
+ * recorded ahead until h->until. */
+static void started_hit(size_t i, void *ud) {
+  start_hits *h = ud;
+  const run_key *k = &h->g->keys[i];
+  pthread_mutex_lock(&h->ps->mu);
+  store_claim *c = apsched__pstore_claims_find(&h->ps->claims, k->job_id, k->t, h->g->attempts[i]);
+  if (c && c->token == k->token && !c->started) {
+    if (i == 0) {
+      c->started = true;
+      h->first = true;
+    } else {
+      c->prestart_until = h->until;
+      if (h->ps->prestart_due == 0 || h->until < h->ps->prestart_due) h->ps->prestart_due = h->until;
+    }
+  }
+  pthread_mutex_unlock(&h->ps->mu);
+}
+
+/* Whether the claim c may start without a round trip (and starts it), or
+ * why not: ESTATE for a run started already. mu held. */
+static int start_locally(pg_store *ps, store_claim *c, int64_t now, bool *done) {
+  *done = false;
+  if (c->started)
+    return apsched__pstore_error(APSCHED_ESTATE,
+                                 "postgresql schema '%s': job '%.64s': attempt %u of the run "
+                                 "scheduled at %" PRId64 " has started already",
+                                 ps->link.schema, c->job_id, c->attempt, c->scheduled_time);
+  if (c->prestart_until > now) {
+    c->started = true;
+    *done = true;
+  }
+  return APSCHED_OK;
+}
+
+static int no_claim(pg_store *ps, const char *job_id, apsched_time_t t, unsigned attempt) {
+  return apsched__pstore_error(APSCHED_ESTATE,
+                               "postgresql schema '%s': job '%.64s': this scheduler holds no "
+                               "claim of attempt %u of the run scheduled at %" PRId64,
+                               ps->link.schema, job_id, attempt, t);
+}
+
 int apsched__pg_run_starting(pg_store *ps, const char *job_id, apsched_time_t t,
                              unsigned attempt) {
+  bool done;
   pthread_mutex_lock(&ps->mu);
-  int64_t token = apsched__pstore_claims_token(&ps->claims, job_id, t, attempt);
+  store_claim *c = apsched__pstore_claims_find(&ps->claims, job_id, t, attempt);
+  int rc = c ? start_locally(ps, c, apsched__pstore_mono_us(), &done) : no_claim(ps, job_id, t, attempt);
   pthread_mutex_unlock(&ps->mu);
-  if (token == 0)
-    return apsched__pstore_error(APSCHED_ESTATE,
-                                 "postgresql schema '%s': job '%.64s': this scheduler holds no "
-                                 "claim of attempt %u of the run scheduled at %" PRId64,
-                                 ps->link.schema, job_id, attempt, t);
+  if (rc != APSCHED_OK || done) return rc;
   /* Its own connection: executor threads call this while the store's
-   * connection is busy with the loop's calls. */
+   * connection is busy with the loop's calls. Another thread's group may
+   * have recorded this start ahead while this one waited for it. */
   pthread_mutex_lock(&ps->start_mu);
-  int rc = apsched__pg_ready(&ps->start);
-  if (rc == APSCHED_OK) {
-    char when[24], tok[24];
-    snprintf(when, sizeof when, "%" PRId64, t);
-    snprintf(tok, sizeof tok, "%" PRId64, token);
-    const char *values[4] = {job_id, when, ps->id, tok};
-    PGresult *res = apsched__pg_exec(&ps->start, ps->runs_sql[R_START], 4, values, NULL, NULL,
-                                     false, "recording the start of a run", &rc);
-    if (res && strcmp(PQcmdTuples(res), "0") == 0) {
+  start_group *g = malloc(sizeof *g);
+  pthread_mutex_lock(&ps->mu);
+  c = apsched__pstore_claims_find(&ps->claims, job_id, t, attempt);
+  rc = c ? start_locally(ps, c, apsched__pstore_mono_us(), &done) : no_claim(ps, job_id, t, attempt);
+  if (rc == APSCHED_OK && !done && g) {
+    g->n = 0;
+    g->expired = false;
+    group_add(g, c);
+    c->prestart_until = 1; /* not gathered twice; set for real below */
+    apsched__pstore_claims_each(&ps->claims, gather, g);
+    c->prestart_until = 0;
+  }
+  pthread_mutex_unlock(&ps->mu);
+  if (rc == APSCHED_OK && !done && (!g || !group_own(g)))
+    rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  if (rc == APSCHED_OK && !done) {
+    rc = apsched__pg_ready(&ps->start);
+    int64_t before = apsched__pstore_mono_us();
+    start_hits h = {ps, g, before + ps->prestart_window, false};
+    bool wake = false;
+    if (rc == APSCHED_OK) {
+      pthread_mutex_lock(&ps->mu);
+      int64_t due_before = ps->prestart_due;
+      pthread_mutex_unlock(&ps->mu);
+      rc = keyed_statement(ps, &ps->start, ps->runs_sql[R_START], g->keys, g->n,
+                           "recording the start of a run", started_hit, &h);
+      pthread_mutex_lock(&ps->mu);
+      wake = ps->prestart_due != due_before;
+      pthread_mutex_unlock(&ps->mu);
+    }
+    if (rc == APSCHED_OK && !h.first) {
       char at[48];
       apsched_time_format(t, NULL, at, sizeof at);
       rc = apsched__pstore_error(APSCHED_ESTATE,
@@ -494,8 +905,61 @@ int apsched__pg_run_starting(pg_store *ps, const char *job_id, apsched_time_t t,
                                  "(scheduled at %s) was lost: another scheduler took it over",
                                  ps->link.schema, job_id, at);
     }
-    PQclear(res);
+    /* The heartbeat thread waits for the earliest window to end. */
+    if (wake && ps->registered) {
+      ssize_t w = write(ps->wake[1], "p", 1);
+      (void)w;
+    }
+    group_free(g);
   }
+  free(g);
   pthread_mutex_unlock(&ps->start_mu);
   return rc;
+}
+
+/* Notes the earliest end of a window still open. mu held. */
+static void earliest_prestart(store_claim *c, void *ud) {
+  pg_store *ps = ud;
+  if (!c->started && c->prestart_until != 0 && (ps->prestart_due == 0 || c->prestart_until < ps->prestart_due))
+    ps->prestart_due = c->prestart_until;
+}
+
+void apsched__pg_prestarts_expire(pg_store *ps) {
+  pthread_mutex_lock(&ps->mu);
+  int64_t now = apsched__pstore_mono_us();
+  bool due = ps->prestart_due != 0 && ps->prestart_due <= now;
+  pthread_mutex_unlock(&ps->mu);
+  if (!due) return;
+  /* Never waits for a start being recorded (the heartbeat must go on
+   * while the server is slow): tried again shortly. */
+  if (pthread_mutex_trylock(&ps->start_mu) != 0) return;
+  start_group *g = malloc(sizeof *g);
+  if (!g) {
+    pthread_mutex_unlock(&ps->start_mu);
+    return;
+  }
+  /* Under start_mu: a start of one of these now waits for this statement,
+   * and then records it again. */
+  pthread_mutex_lock(&ps->mu);
+  g->n = 0;
+  g->expired = true;
+  g->now = apsched__pstore_mono_us();
+  apsched__pstore_claims_each(&ps->claims, gather, g);
+  bool owned = group_own(g);
+  /* The rest still recorded ahead: the earliest end of theirs. */
+  ps->prestart_due = 0;
+  for (size_t i = 0; owned && i < g->n; i++) {
+    store_claim *c = apsched__pstore_claims_find(&ps->claims, g->keys[i].job_id, g->keys[i].t, g->attempts[i]);
+    if (c) c->prestart_until = 0;
+  }
+  apsched__pstore_claims_each(&ps->claims, earliest_prestart, ps);
+  pthread_mutex_unlock(&ps->mu);
+  /* A failure leaves those rows marked started: lost, not moved, should
+   * this scheduler die; a later start of theirs records it again. */
+  if (owned && g->n > 0 && apsched__pg_ready(&ps->start) == APSCHED_OK)
+    keyed_statement(ps, &ps->start, ps->runs_sql[R_UNSTART], g->keys, g->n,
+                    "taking back starts recorded ahead", NULL, NULL);
+  group_free(g);
+  pthread_mutex_unlock(&ps->start_mu);
+  free(g);
 }

@@ -83,11 +83,17 @@ static pg_store *as_pg(apsched_jobstore *st) { return (pg_store *)st; }
 static int flush_releases(pg_store *ps);
 static void releases_clear(pg_store *ps);
 
+/* Writes what the open batch staged: its runs (runs.c), then its releases. */
+static int flush_staged(pg_store *ps) {
+  int rc = apsched__pg_runs_flush(ps);
+  return rc == APSCHED_OK ? flush_releases(ps) : rc;
+}
+
 /* Runs query q; on failure inside the batch, notes that the batch is lost.
  * The batch's releases are written first: q reads what they change. */
 static PGresult *run(pg_store *ps, query q, int n, const char *const *values, const int *lengths,
                      const int *formats, const char *what, int *rc) {
-  if (q != Q_RELEASE && (*rc = flush_releases(ps)) != APSCHED_OK) return NULL;
+  if (q != Q_RELEASE && (*rc = flush_staged(ps)) != APSCHED_OK) return NULL;
   PGresult *res = apsched__pg_exec(&ps->link, ps->sql[q], n, values, lengths, formats, true, what, rc);
   if (!res && ps->batch) ps->batch_failed = true;
   return res;
@@ -119,7 +125,7 @@ static int write_begin(pg_store *ps, bool *nested) {
                                  "an earlier error",
                                  ps->link.schema);
   int rc = ready(ps);
-  if (rc == APSCHED_OK) rc = flush_releases(ps);
+  if (rc == APSCHED_OK) rc = flush_staged(ps);
   if (rc != APSCHED_OK) return rc;
   return apsched__pg_command(&ps->link, *nested ? "SAVEPOINT apsched_write" : "BEGIN",
                              "starting a write transaction");
@@ -482,7 +488,7 @@ static int batch_commit(pg_store *ps, const char *what) {
                                "an earlier error; its jobs are due again",
                                ps->link.schema);
   } else {
-    rc = flush_releases(ps);
+    rc = flush_staged(ps);
     if (rc == APSCHED_OK && ps->batch_notify) rc = apsched__pg_notify(ps);
     if (rc == APSCHED_OK) rc = apsched__pg_command(&ps->link, "COMMIT", what);
   }
@@ -584,6 +590,8 @@ static int pg_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_re
     out[n++] = rec;
   }
   PQclear(res);
+  /* What runs_open will need of them, in one statement for all. */
+  if (rc == APSCHED_OK) rc = apsched__pg_runs_prepare(ps, out, n);
   if (rc != APSCHED_OK) {
     /* Nothing of this call stays claimed. */
     apsched__pstore_drop_claims(&ps->b, first);
@@ -754,6 +762,10 @@ int apsched_pg_store_create(const apsched_pg_options *opts, apsched_jobstore **o
       pthread_mutex_init(&ps->start_mu, NULL);
       ps->lease_ms = opts->lease_ms ? opts->lease_ms : 5000;
       ps->link.idle_in_transaction_ms = ps->lease_ms;
+      /* A start recorded ahead holds for a quarter lease, 250 ms at most:
+       * far inside the 2 x lease others wait, and a short loss window. */
+      ps->prestart_window = (int64_t)ps->lease_ms * 1000 / 4;
+      if (ps->prestart_window > 250000) ps->prestart_window = 250000;
       ps->history_retention = opts->history_retention;
       ps->link.conninfo = strdup(opts->conninfo);
       ps->link.schema = strdup(opts->schema ? opts->schema : "apsched");

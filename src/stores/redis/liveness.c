@@ -25,12 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* The registry entry and liveness key, and a clock sample. */
 static int beat(redis_store *rs) {
   char host[256] = "", pid[16], lease[16];
@@ -80,9 +74,9 @@ static void *hb_main(void *arg) {
   redis_store *rs = arg;
   int64_t period = (int64_t)rs->lease_ms * 1000 / 3;
   bool ok = true; /* register made the first beat */
-  int64_t next = mono_us() + period;
+  int64_t next = apsched__pstore_mono_us() + period;
   while (!atomic_load(&rs->stopping)) {
-    int64_t now = mono_us();
+    int64_t now = apsched__pstore_mono_us();
     if (now >= next) {
       ok = beat(rs) == APSCHED_OK;
       if (!rs->sub.c) subscribe(rs);

@@ -115,7 +115,15 @@ static void test_schedulers(void **state) {
   }
   assert_int_equal(st->vtable->commit(st), APSCHED_OK);
   assert_int_equal(st->vtable->run_starting(st, "one", fixed_now(NULL), 1), APSCHED_OK);
+  /* That start recorded the start of "two" ahead (a start group); unused,
+   * it is taken back within 250 ms: then "two" is claimed, not running. */
   char *out = ok_output(NULL, ARGS("schedulers", "--tz", "UTC", "--store", prefix_url("shared")));
+  for (int i = 0; i < 300 && !strstr(out, "\t3\t1\t1\n"); i++) {
+    free(out);
+    struct timespec ms = {0, 10000000};
+    nanosleep(&ms, NULL);
+    out = ok_output(NULL, ARGS("schedulers", "--tz", "UTC", "--store", prefix_url("shared")));
+  }
   char want[64];
   snprintf(want, sizeof want, "\talpha\t");
   if (!strstr(out, want)) fail_msg("unexpected output:\n%s", out);

@@ -9,6 +9,7 @@
 
 #include "apsched_plugin.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -214,6 +215,49 @@ STORE_HIDDEN void apsched__pstore_claims_each(store_claims *cs, void (*fn)(store
 STORE_HIDDEN void apsched__pstore_claims_drop(store_claims *cs, const char *job_id, int64_t t,
                                              int64_t token);
 STORE_HIDDEN void apsched__pstore_claims_free(store_claims *cs);
+
+/* ------------------------------------------------------- start_groups.c */
+
+enum { STORE_START_GROUP = 256 };
+
+/* Runs whose starts one write records (or takes back). */
+typedef struct store_start_group {
+  const char *job_id[STORE_START_GROUP];
+  int64_t t[STORE_START_GROUP], token[STORE_START_GROUP];
+  unsigned attempt[STORE_START_GROUP];
+  size_t n;
+} store_start_group;
+
+/* A store's write of a group (start: mark the runs started and renew this
+ * scheduler's liveness; else: unmark them), each run fenced by owner and
+ * token; calls hit(i, ud) for each run that was still this scheduler's
+ * (hit may be NULL). */
+typedef int (*store_group_write)(void *store, const store_start_group *g, bool start,
+                                 void (*hit)(size_t i, void *ud), void *ud);
+
+/* A store's starts (start_groups.c explains them). */
+typedef struct store_starts {
+  pthread_mutex_t *mu;       /* guards claims, due and wake_fd */
+  pthread_mutex_t *write_mu; /* orders the writes of groups */
+  store_claims *claims;
+  int64_t window;            /* how long a start recorded ahead holds (us) */
+  int64_t due;               /* earliest end of a window not used yet (0: none) */
+  int wake_fd;               /* written when due moves earlier; -1: none */
+  const char *where;         /* "postgresql schema 'x'": errors begin with it */
+  store_group_write write;
+  void *store;
+} store_starts;
+
+/* run_starting: APSCHED_OK once the run may start, APSCHED_ESTATE when it
+ * is not this scheduler's (any more) or started already. */
+STORE_HIDDEN int apsched__pstore_run_starting(store_starts *st, const char *job_id, int64_t t,
+                                              unsigned attempt);
+/* Takes back the starts recorded ahead whose window ended unused. */
+STORE_HIDDEN void apsched__pstore_starts_expire(store_starts *st);
+/* Takes back every start recorded ahead and not used (a clean close). */
+STORE_HIDDEN void apsched__pstore_starts_take_back_all(store_starts *st);
+/* When the earliest window ends (0: none): the heartbeat thread's wait. */
+STORE_HIDDEN int64_t apsched__pstore_starts_due(store_starts *st);
 
 /* -------------------------------------------------------------- clock.c */
 

@@ -109,11 +109,11 @@ static void *hb_main(void *arg) {
       next = now + (session ? period : period < 1000000 ? period : 1000000);
       continue;
     }
-    /* Starts recorded ahead whose window ended unused go back (runs.c). */
-    apsched__pg_prestarts_expire(ps);
-    pthread_mutex_lock(&ps->mu);
-    int64_t until = ps->prestart_due != 0 && ps->prestart_due < next ? ps->prestart_due : next;
-    pthread_mutex_unlock(&ps->mu);
+    /* Starts recorded ahead whose window ended unused go back
+     * (common/start_groups.c). */
+    apsched__pstore_starts_expire(&ps->starts);
+    int64_t due = apsched__pstore_starts_due(&ps->starts);
+    int64_t until = due != 0 && due < next ? due : next;
     if (until <= now) until = now + 10000; /* a start was being recorded: soon again */
     struct pollfd fds[2] = {{.fd = ps->wake[0], .events = POLLIN},
                             {.fd = session && ps->hb.conn ? PQsocket(ps->hb.conn) : -1, .events = POLLIN}};
@@ -168,7 +168,13 @@ int apsched__pg_register(pg_store *ps) {
     return apsched__pstore_error(APSCHED_ESYS, "postgresql store: pipe: %s", strerror(errno));
   }
   atomic_store(&ps->stopping, false);
+  pthread_mutex_lock(&ps->mu);
+  ps->starts.wake_fd = ps->wake[1];
+  pthread_mutex_unlock(&ps->mu);
   if (pthread_create(&ps->hb_thread, NULL, hb_main, ps) != 0) {
+    pthread_mutex_lock(&ps->mu);
+    ps->starts.wake_fd = -1;
+    pthread_mutex_unlock(&ps->mu);
     close(ps->wake[0]);
     close(ps->wake[1]);
     apsched__pg_disconnect(&ps->hb);
@@ -184,6 +190,9 @@ void apsched__pg_deregister(pg_store *ps) {
   ssize_t w = write(ps->wake[1], "x", 1);
   (void)w;
   pthread_join(ps->hb_thread, NULL);
+  pthread_mutex_lock(&ps->mu);
+  ps->starts.wake_fd = -1;
+  pthread_mutex_unlock(&ps->mu);
   close(ps->wake[0]);
   close(ps->wake[1]);
   ps->registered = false;

@@ -171,8 +171,8 @@ typedef struct pg_store {
   int64_t *closing;          /* runs_closed's tokens, until its write ends */
   pthread_mutex_t start_mu;  /* guards start */
   pg_link start;             /* run_starting's connection (and start groups' release) */
-  int64_t prestart_window;   /* how long a start recorded ahead holds (us) */
-  int64_t prestart_due;      /* earliest prestart_until of a claim not started (0: none) */
+  store_starts starts;       /* start groups, written on start (start_mu) */
+  char where[160];           /* "postgresql schema 'x'", for the start groups' errors */
   apsched_scheduler *sched;  /* woken by notifications; NULL when closed */
 
   /* Liveness (liveness.c): the heartbeat thread and its connection. */
@@ -212,11 +212,9 @@ PG_HIDDEN int apsched__pg_runs_flush(pg_store *ps);
 PG_HIDDEN void apsched__pg_runs_closed_done(pg_store *ps, const apsched_run_result *results,
                                             size_t n, bool committed);
 PG_HIDDEN int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max);
-PG_HIDDEN int apsched__pg_run_starting(pg_store *ps, const char *job_id, apsched_time_t t,
-                                       unsigned attempt);
-/* Takes back the starts recorded ahead that expired unused (the heartbeat
- * thread calls it when ps->prestart_due has passed). */
-PG_HIDDEN void apsched__pg_prestarts_expire(pg_store *ps);
+/* Writes a start group (store_group_write; start_mu held). */
+PG_HIDDEN int apsched__pg_group_write(void *store, const store_start_group *g, bool start,
+                                      void (*hit)(size_t i, void *ud), void *ud);
 /* The batch committed (keep its claims, hand over its reports) or was
  * undone (forget them). */
 PG_HIDDEN void apsched__pg_batch_done(pg_store *ps, bool committed);

@@ -197,6 +197,9 @@ static void pg_close(apsched_jobstore *st) {
   pthread_mutex_lock(&ps->mu);
   ps->sched = NULL;
   pthread_mutex_unlock(&ps->mu);
+  /* Runs whose start was recorded ahead and that will not start here go
+   * back to being claimed only: the next scheduler runs them. */
+  apsched__pstore_starts_take_back_all(&ps->starts);
   apsched__pg_deregister(ps);
   apsched__pstore_base_close(&ps->b);
 }
@@ -206,6 +209,7 @@ static void pg_destroy(apsched_jobstore *st) {
   if (!ps) return;
   /* An open batch was never committed: none of its runs started. Closing
    * the connection rolls it back. */
+  if (ps->start.conninfo) apsched__pstore_starts_take_back_all(&ps->starts);
   apsched__pg_deregister(ps);
   apsched__pg_disconnect(&ps->link);
   apsched__pg_disconnect(&ps->start);
@@ -556,7 +560,7 @@ static int pg_runs_closed(apsched_jobstore *st, const apsched_run_result *result
 static int pg_run_starting(apsched_jobstore *st, const char *job_id, apsched_time_t scheduled_time,
                            unsigned attempt) {
   if (!job_id) return apsched__pstore_error(APSCHED_EINVAL, "run_starting: job_id is NULL");
-  return apsched__pg_run_starting(as_pg(st), job_id, scheduled_time, attempt);
+  return apsched__pstore_run_starting(&as_pg(st)->starts, job_id, scheduled_time, attempt);
 }
 
 static int pg_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
@@ -762,14 +766,18 @@ int apsched_pg_store_create(const apsched_pg_options *opts, apsched_jobstore **o
       pthread_mutex_init(&ps->start_mu, NULL);
       ps->lease_ms = opts->lease_ms ? opts->lease_ms : 5000;
       ps->link.idle_in_transaction_ms = ps->lease_ms;
-      /* A start recorded ahead holds for a quarter lease, 250 ms at most:
-       * far inside the 2 x lease others wait, and a short loss window. */
-      ps->prestart_window = (int64_t)ps->lease_ms * 1000 / 4;
-      if (ps->prestart_window > 250000) ps->prestart_window = 250000;
       ps->history_retention = opts->history_retention;
       ps->link.conninfo = strdup(opts->conninfo);
       ps->link.schema = strdup(opts->schema ? opts->schema : "apsched");
       if (opts->scheduler_name) ps->scheduler_name = strdup(opts->scheduler_name);
+      snprintf(ps->where, sizeof ps->where, "postgresql schema '%.120s'",
+               opts->schema ? opts->schema : "apsched");
+      /* A start recorded ahead holds for a quarter lease, 250 ms at most:
+       * far inside the 2 x lease others wait, and a short loss window. */
+      int64_t window = (int64_t)ps->lease_ms * 1000 / 4;
+      ps->starts = (store_starts){.mu = &ps->mu, .write_mu = &ps->start_mu, .claims = &ps->claims,
+                                  .window = window < 250000 ? window : 250000, .wake_fd = -1,
+                                  .where = ps->where, .write = apsched__pg_group_write, .store = ps};
     }
     if (!ps || !ps->link.conninfo || !ps->link.schema ||
         (opts->scheduler_name && !ps->scheduler_name))

@@ -85,10 +85,22 @@ static void *hb_main(void *arg) {
       next = now + (ok || period < 1000000 ? period : 1000000);
       continue;
     }
+    /* Starts recorded ahead whose window ended unused go back
+     * (common/start_groups.c). */
+    apsched__pstore_starts_expire(&rs->starts);
+    int64_t due = apsched__pstore_starts_due(&rs->starts);
+    int64_t until = due != 0 && due < next ? due : next;
+    if (until <= now) until = now + 10000; /* a start was being recorded: soon again */
     struct pollfd fds[2] = {{.fd = rs->wake[0], .events = POLLIN},
                             {.fd = rs->sub.c ? rs->sub.c->fd : -1, .events = POLLIN}};
-    int64_t wait_ms = (next - now + 999) / 1000;
-    if (poll(fds, 2, (int)wait_ms) <= 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    int64_t wait_ms = (until - now + 999) / 1000;
+    int ready = poll(fds, 2, (int)wait_ms);
+    if (ready > 0 && (fds[0].revents & POLLIN)) {
+      char drain[64]; /* a new window (start_groups.c) or the stop */
+      while (read(rs->wake[0], drain, sizeof drain) > 0) {
+      }
+    }
+    if (ready <= 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     if (notified(rs)) {
       pthread_mutex_lock(&rs->mu);
       apsched_scheduler *s = rs->sched;
@@ -127,7 +139,13 @@ int apsched__redis_register(redis_store *rs) {
     return apsched__pstore_error(APSCHED_ESYS, "redis store: pipe: %s", strerror(errno));
   }
   atomic_store(&rs->stopping, false);
+  pthread_mutex_lock(&rs->mu);
+  rs->starts.wake_fd = rs->wake[1];
+  pthread_mutex_unlock(&rs->mu);
   if (pthread_create(&rs->hb_thread, NULL, hb_main, rs) != 0) {
+    pthread_mutex_lock(&rs->mu);
+    rs->starts.wake_fd = -1;
+    pthread_mutex_unlock(&rs->mu);
     close(rs->wake[0]);
     close(rs->wake[1]);
     apsched__redis_disconnect(&rs->hb);
@@ -144,6 +162,9 @@ void apsched__redis_deregister(redis_store *rs) {
   ssize_t w = write(rs->wake[1], "x", 1);
   (void)w;
   pthread_join(rs->hb_thread, NULL);
+  pthread_mutex_lock(&rs->mu);
+  rs->starts.wake_fd = -1;
+  pthread_mutex_unlock(&rs->mu);
   close(rs->wake[0]);
   close(rs->wake[1]);
   rs->registered = false;

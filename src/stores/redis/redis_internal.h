@@ -52,6 +52,7 @@ typedef enum redis_script {
   S_COMMIT,
   S_ORPHANS,
   S_START,
+  S_UNSTART,
   S_CLOSE,
   S_BEAT,
   S_LIST,
@@ -160,7 +161,9 @@ typedef struct redis_store {
   store_claim *doubt;
   apsched_scheduler *sched;  /* woken by notifications; NULL when closed */
   pthread_mutex_t start_mu;  /* guards start */
-  redis_link start;          /* run_starting's connection */
+  redis_link start;          /* run_starting's connection (start groups) */
+  store_starts starts;       /* start groups, written on start (start_mu) */
+  char where[160];           /* "redis prefix 'x'", for the start groups' errors */
 
   /* Liveness (liveness.c): the heartbeat thread, its connection and the
    * subscriber connection. */
@@ -187,8 +190,9 @@ REDIS_HIDDEN int apsched__redis_commit(redis_store *rs);
 REDIS_HIDDEN int apsched__redis_runs_closed(redis_store *rs, const apsched_run_result *results,
                                             size_t n);
 REDIS_HIDDEN int apsched__redis_orphans(redis_store *rs, apsched_orphan_run *out, size_t max);
-REDIS_HIDDEN int apsched__redis_run_starting(redis_store *rs, const char *job_id,
-                                             apsched_time_t t, unsigned attempt);
+/* Writes a start group (store_group_write; start_mu held). */
+REDIS_HIDDEN int apsched__redis_group_write(void *store, const store_start_group *g, bool start,
+                                            void (*hit)(size_t i, void *ud), void *ud);
 /* Forgets the staged batch (after its commit, or when it is given up). */
 REDIS_HIDDEN void apsched__redis_unstage(redis_store *rs);
 

@@ -446,34 +446,32 @@ int apsched__redis_orphans(redis_store *rs, apsched_orphan_run *out, size_t max)
 
 /* ---------------------------------------------------------- run_starting */
 
-int apsched__redis_run_starting(redis_store *rs, const char *job_id, apsched_time_t t,
-                                unsigned attempt) {
-  pthread_mutex_lock(&rs->mu);
-  int64_t token = apsched__pstore_claims_token(&rs->claims, job_id, t, attempt);
-  pthread_mutex_unlock(&rs->mu);
-  if (token == 0)
-    return apsched__pstore_error(APSCHED_ESTATE,
-                                 "redis prefix '%s': job '%.64s': this scheduler holds no claim "
-                                 "of attempt %u of the run scheduled at %" PRId64,
-                                 rs->prefix, job_id, attempt, t);
-  char when[24], tok[24];
-  snprintf(when, sizeof when, "%" PRId64, t);
-  snprintf(tok, sizeof tok, "%" PRId64, token);
-  const char *argv[4] = {job_id, when, rs->id, tok};
-  /* Its own connection: executor threads call this while the store's
-   * connection is busy with the loop's calls. */
-  pthread_mutex_lock(&rs->start_mu);
+int apsched__redis_group_write(void *store, const store_start_group *g, bool start,
+                               void (*hit)(size_t i, void *ud), void *ud) {
+  redis_store *rs = store;
+  const char *argv[3 + 3 * STORE_START_GROUP];
+  char lease[16], count[24], num[2 * STORE_START_GROUP][24];
+  snprintf(lease, sizeof lease, "%d", rs->lease_ms);
+  snprintf(count, sizeof count, "%zu", g->n);
+  size_t k = 0;
+  argv[k++] = rs->id;
+  argv[k++] = lease;
+  argv[k++] = count;
+  for (size_t i = 0; i < g->n; i++) {
+    snprintf(num[2 * i], sizeof num[0], "%" PRId64, g->t[i]);
+    snprintf(num[2 * i + 1], sizeof num[0], "%" PRId64, g->token[i]);
+    argv[k++] = g->job_id[i];
+    argv[k++] = num[2 * i];
+    argv[k++] = num[2 * i + 1];
+  }
   int rc;
-  redisReply *r = apsched__redis_script(&rs->start, S_START, rs->root, 4, argv, NULL,
-                                        "recording the start of a run", &rc);
-  pthread_mutex_unlock(&rs->start_mu);
-  if (r && (r->type != REDIS_REPLY_INTEGER || r->integer != 1)) {
-    char at[48];
-    apsched_time_format(t, NULL, at, sizeof at);
-    rc = apsched__pstore_error(APSCHED_ESTATE,
-                               "redis prefix '%s': job '%.64s': the claim of this run (scheduled "
-                               "at %s) was lost: another scheduler took it over",
-                               rs->prefix, job_id, at);
+  const char *what = start ? "recording the start of a run" : "taking back starts recorded ahead";
+  redisReply *r = apsched__redis_script(&rs->start, start ? S_START : S_UNSTART, rs->root, (int)k,
+                                        argv, NULL, what, &rc);
+  if (r && r->type != REDIS_REPLY_ARRAY) rc = apsched__redis_fail(&rs->start, what, "unexpected reply");
+  for (size_t e = 0; rc == APSCHED_OK && hit && e < r->elements; e++) {
+    long long i = r->element[e]->integer;
+    if (i >= 1 && (size_t)i <= g->n) hit((size_t)i - 1, ud);
   }
   freeReplyObject(r);
   return rc;

@@ -221,14 +221,37 @@ static const char *const texts[S_COUNT] = {
     "end\n"
     "return {taken, lost}\n",
 
-    /* ARGV: job id, time, me, token. 1 once the start is recorded; 0 when
-     * the run is not this claim's (any more) or has started. */
+    /* A start group (common/start_groups.c). ARGV: me, lease_ms, n, then
+     * per run: job id, time, token. Marks started each run still this
+     * claim's and renews the liveness key (2 x lease, as a heartbeat);
+     * returns the indices (from 1) of the runs marked. */
     [S_START] = PRELUDE
-    "local rk = R .. ':run:' .. ARGV[1] .. ':' .. ARGV[2]\n"
-    "local f = redis.call('HMGET', rk, 'owner', 'token', 'started_at')\n"
-    "if f[1] ~= ARGV[3] or f[2] ~= ARGV[4] or f[3] then return 0 end\n"
-    "redis.call('HSET', rk, 'started_at', now_us())\n"
-    "return 1\n",
+    "local me, n, now, out = ARGV[1], tonumber(ARGV[3]), now_us(), {}\n"
+    "redis.call('SET', R .. ':alive:' .. me, now, 'PX', 2 * tonumber(ARGV[2]))\n"
+    "for k = 0, n - 1 do\n"
+    "  local a = 4 + 3 * k\n"
+    "  local rk = R .. ':run:' .. ARGV[a] .. ':' .. ARGV[a + 1]\n"
+    "  local f = redis.call('HMGET', rk, 'owner', 'token')\n"
+    "  if f[1] == me and f[2] == ARGV[a + 2] then\n"
+    "    redis.call('HSET', rk, 'started_at', now)\n"
+    "    out[#out + 1] = k + 1\n"
+    "  end\n"
+    "end\n"
+    "return out\n",
+
+    /* Starts recorded ahead and not used: taken back. ARGV as S_START's. */
+    [S_UNSTART] = PRELUDE
+    "local me, n, out = ARGV[1], tonumber(ARGV[3]), {}\n"
+    "for k = 0, n - 1 do\n"
+    "  local a = 4 + 3 * k\n"
+    "  local rk = R .. ':run:' .. ARGV[a] .. ':' .. ARGV[a + 1]\n"
+    "  local f = redis.call('HMGET', rk, 'owner', 'token')\n"
+    "  if f[1] == me and f[2] == ARGV[a + 2] then\n"
+    "    redis.call('HDEL', rk, 'started_at')\n"
+    "    out[#out + 1] = k + 1\n"
+    "  end\n"
+    "end\n"
+    "return out\n",
 
     /* ARGV: me, retention_ms (0: no history; -1: all), n, then per run:
      * job id, time, token (0: not this store's claim), attempt, started_at,

@@ -123,6 +123,14 @@ static void test_stalled_scheduler_is_fenced(void **state) {
   pid_t pid = start_claimer(schema, LEASE, "", &ready, &go);
   apsched_orphan_run o[4];
   assert_int_equal(vt->claim_orphans(st, o, 4), 0); /* alive */
+  /* Its claim recorded both starts ahead (a start group): a stall within
+   * that window (LEASE / 4) would lose the at-most-once run. Stopped once
+   * its heartbeat thread took them back, it holds two runs not started. */
+  PGconn *c = pg_server_connect();
+  char sql[200];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\".runs WHERE started_at IS NULL", schema);
+  for (int64_t t = mono_ms(); count_rows(c, sql) != 2 && mono_ms() - t < 5000;) sleep_ms(5);
+  assert_int_equal(count_rows(c, sql), 2);
   int64_t t0 = mono_ms();
   kill(pid, SIGSTOP);
   int n = 0;
@@ -152,8 +160,6 @@ static void test_stalled_scheduler_is_fenced(void **state) {
   snprintf(want, sizeof want, "start=%d,%d closed=0", APSCHED_ESTATE, APSCHED_ESTATE);
   assert_string_equal(out, want);
   /* The rows are the survivor's still, and its writes land. */
-  PGconn *c = pg_server_connect();
-  char sql[200];
   snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\".runs WHERE owner = '%s'", schema,
            apsched__pg_store_id(st));
   assert_int_equal(count_rows(c, sql), 2);

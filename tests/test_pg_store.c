@@ -681,8 +681,15 @@ static void test_run_rows_and_max_instances(void **state) {
   PGconn *c = pg_server_connect();
   char where[256];
   snprintf(where, sizeof where, "job_id = 'one' AND owner = '%s' AND token > 0 AND attempt = 1 "
-           "AND started_at IS NULL AND delivery = 'at_most_once'", apsched__pg_store_id(st));
+           "AND delivery = 'at_most_once'", apsched__pg_store_id(st));
   assert_int_equal(rows_of(c, schema, "runs", where), 1);
+  /* The claim recorded its start ahead (a start group); unused, the
+   * heartbeat thread takes it back once the window (250 ms) ends. */
+  for (int i = 0; i < 500 && rows_of(c, schema, "runs", "started_at IS NULL") == 0; i++) {
+    struct timespec ms = {0, 10000000};
+    nanosleep(&ms, NULL);
+  }
+  assert_int_equal(rows_of(c, schema, "runs", "started_at IS NULL"), 1);
   /* Due again while that run is in progress: busy, nothing written, and
    * the batch commits the job's new time all the same. */
   assert_int_equal(claim_and_open(st, T0 + 10 * APSCHED_SEC), APSCHED_EBUSY);

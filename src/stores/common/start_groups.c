@@ -152,12 +152,8 @@ int apsched__pstore_run_starting(store_starts *st, const char *job_id, int64_t t
     /* The heartbeat thread waits for the earliest window to end. */
     pthread_mutex_lock(st->mu);
     bool moved = st->due != due_before;
-    int fd = st->wake_fd;
     pthread_mutex_unlock(st->mu);
-    if (moved && fd >= 0) {
-      ssize_t wrote = write(fd, "p", 1);
-      (void)wrote;
-    }
+    if (moved) apsched__pstore_starts_wake(st);
     group_free(g);
   }
   free(g);
@@ -216,6 +212,22 @@ void apsched__pstore_starts_take_back_all(store_starts *st) {
     pthread_mutex_unlock(st->mu);
     if (!left) return;
     apsched__pstore_starts_expire(st);
+  }
+}
+
+bool apsched__pstore_starts_ahead_locked(store_starts *st, int64_t until) {
+  if (st->due != 0 && st->due <= until) return false;
+  st->due = until;
+  return true;
+}
+
+void apsched__pstore_starts_wake(store_starts *st) {
+  pthread_mutex_lock(st->mu);
+  int fd = st->wake_fd;
+  pthread_mutex_unlock(st->mu);
+  if (fd >= 0) {
+    ssize_t wrote = write(fd, "p", 1);
+    (void)wrote;
   }
 }
 

@@ -256,6 +256,12 @@ STORE_HIDDEN int apsched__pstore_run_starting(store_starts *st, const char *job_
 STORE_HIDDEN void apsched__pstore_starts_expire(store_starts *st);
 /* Takes back every start recorded ahead and not used (a clean close). */
 STORE_HIDDEN void apsched__pstore_starts_take_back_all(store_starts *st);
+/* A claim put with prestart_until = until (its start recorded ahead by the
+ * store's claim): notes when its window ends (mu held); true if that is
+ * now the earliest, and the heartbeat thread must be woken
+ * (apsched__pstore_starts_wake, without mu). */
+STORE_HIDDEN bool apsched__pstore_starts_ahead_locked(store_starts *st, int64_t until);
+STORE_HIDDEN void apsched__pstore_starts_wake(store_starts *st);
 /* When the earliest window ends (0: none): the heartbeat thread's wait. */
 STORE_HIDDEN int64_t apsched__pstore_starts_due(store_starts *st);
 

@@ -148,6 +148,7 @@ typedef struct pg_store {
    * commit ends it. failed: a statement of it failed, so the server has
    * aborted it. notify: it changed jobs other schedulers may wait for. */
   bool batch, batch_failed, batch_notify;
+  int64_t batch_began; /* monotonic us, before its BEGIN */
   apsched_job_record *found; /* the last lookup's record */
   pg_staged_release *releases;      /* the open batch's, not written yet */
   size_t nreleases, releases_cap;

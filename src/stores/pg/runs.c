@@ -117,11 +117,14 @@ static const char *const runs_sql[R_COUNT] = {
                   " (SELECT count(DISTINCT r.token) FROM @.runs r WHERE r.job_id = c.id)"
                   " FROM unnest($1::text[]) WITH ORDINALITY AS c(id, i) ORDER BY c.i",
     /* The batch's staged runs, one row per (job, time); $1 this scheduler.
-     * A time already recorded is not recorded again (returned rows tell). */
-    [R_INSERT] = "INSERT INTO @.runs (job_id, scheduled_time, owner, token, attempt, name, func,"
-                 " executor, arg, max_instances, max_runtime_ms, delivery)"
+     * A time already recorded is not recorded again (returned rows tell).
+     * Their starts are recorded ahead (common/start_groups.c) from the
+     * batch's start, and the heartbeat renewed in the same transaction. */
+    [R_INSERT] = "WITH beat AS (UPDATE @.schedulers SET heartbeat_at = now() WHERE id = $1)"
+                 " INSERT INTO @.runs (job_id, scheduled_time, owner, token, attempt, name, func,"
+                 " executor, arg, max_instances, max_runtime_ms, delivery, started_at)"
                  " SELECT v.job_id, v.t, $1, v.token, 1, v.name, v.func, v.executor,"
-                 " decode(v.arg, 'hex'), v.max_instances, v.max_runtime_ms, v.delivery"
+                 " decode(v.arg, 'hex'), v.max_instances, v.max_runtime_ms, v.delivery, now()"
                  " FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],"
                  " $7::text[], $8::text[], $9::integer[], $10::bigint[], $11::text[])"
                  " AS v(job_id, t, token, name, func, executor, arg, max_instances,"
@@ -193,15 +196,22 @@ static void opens_clear(pg_store *ps) {
 
 void apsched__pg_batch_done(pg_store *ps, bool committed) {
   opens_clear(ps);
+  bool wake = false;
   pthread_mutex_lock(&ps->mu);
   while (ps->pending) {
     store_claim *c = ps->pending;
     ps->pending = c->next;
     c->next = NULL;
-    if (committed) apsched__pstore_claims_put(&ps->claims, c);
-    else free(c);
+    if (!committed) {
+      free(c);
+      continue;
+    }
+    if (c->prestart_until != 0 && apsched__pstore_starts_ahead_locked(&ps->starts, c->prestart_until))
+      wake = true;
+    apsched__pstore_claims_put(&ps->claims, c);
   }
   pthread_mutex_unlock(&ps->mu);
+  if (wake) apsched__pstore_starts_wake(&ps->starts);
   reports_flush(ps, committed);
 }
 
@@ -458,6 +468,9 @@ int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec, const aps
       ps->batch_failed = true; /* claims noted so far would outlive their rows */
       return rc;
     }
+    /* R_INSERT records its start ahead: the window runs from the batch's
+     * BEGIN, before the transaction time its heartbeat renewal carries. */
+    ps->pending->prestart_until = ps->batch_began + ps->starts.window;
   }
   ps->opens[ps->nopens++] = (pg_staged_open){rec, copy, n, info->token, max};
   info->used = true;

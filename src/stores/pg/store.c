@@ -474,6 +474,7 @@ static int batch_begin(pg_store *ps, bool *began, const char *what) {
   apsched__pstore_drop_claims(&ps->b, 0); /* the previous batch's, committed */
   int rc = apsched__pg_register(ps);
   if (rc == APSCHED_OK) rc = ready(ps);
+  ps->batch_began = apsched__pstore_mono_us();
   if (rc == APSCHED_OK) rc = command(ps, "BEGIN", what);
   if (rc != APSCHED_OK) return rc;
   ps->batch = *began = true;

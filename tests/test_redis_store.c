@@ -479,8 +479,8 @@ static char *history_text(redisContext *c, const char *prefix) {
  * now), or of a run that was never recorded, adds no entry (its end
  * belongs to the run's new owner, or to the claim that records it later);
  * the end of a run closed here adds one. (The close script used to add an
- * entry for every end it was given: the chaos test found a scheduler's
- * stale end next to its survivor's.) */
+ * entry for every end it was given, so a stalled scheduler's late end of a
+ * run a survivor took over stood next to the survivor's.) */
 static void test_history_is_fenced(void **state) {
   (void)state;
   char prefix[64];

@@ -443,6 +443,118 @@ static void test_server_restart(void **state) {
   recorder_destroy(&r);
 }
 
+/* ------------------------------------------------------- run history */
+
+static apsched_jobstore *open_store_with_history(const char *prefix) {
+  apsched_redis_options o = {.url = redis_server_url(), .prefix = prefix,
+                             .history_retention = APSCHED_REDIS_HISTORY_FOREVER};
+  apsched_jobstore *st = NULL;
+  char err[256] = "";
+  if (apsched_redis_store_create(&o, &st, err, sizeof err) != APSCHED_OK)
+    fail_msg("redis store under %s: %s", prefix, err);
+  return st;
+}
+
+/* The history stream as "job scheduled_time attempt outcome started_at
+ * error|..." in stream order. */
+static char *history_text(redisContext *c, const char *prefix) {
+  redisReply *r = cmd(c, "XRANGE {%s}:history - +", prefix);
+  char *out = calloc(1, 4096);
+  for (size_t i = 0; i < r->elements; i++) {
+    const redisReply *f = r->element[i]->element[1];
+    const char *v[6] = {"-", "-", "-", "-", "-", "-"};
+    const char *names[6] = {"job_id", "scheduled_time", "attempt", "outcome", "started_at", "error"};
+    for (size_t k = 0; k + 1 < f->elements; k += 2)
+      for (int n = 0; n < 6; n++)
+        if (strcmp(f->element[k]->str, names[n]) == 0) v[n] = f->element[k + 1]->str;
+    size_t len = strlen(out);
+    snprintf(out + len, 4096 - len, "%s %s %s %s %s %s|", v[0], v[1], v[2], v[3], v[4], v[5]);
+  }
+  freeReplyObject(r);
+  return out;
+}
+
+/* The history is fenced like the run records: the end of a run whose
+ * claim was taken over meanwhile (its record has another owner and token
+ * now), or of a run that was never recorded, adds no entry (its end
+ * belongs to the run's new owner, or to the claim that records it later);
+ * the end of a run closed here adds one. (The close script used to add an
+ * entry for every end it was given, so a stalled scheduler's late end of a
+ * run a survivor took over stood next to the survivor's.) */
+static void test_history_is_fenced(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "fencedhistory");
+  apsched_jobstore *st = open_store_with_history(prefix);
+  apsched_job_record *rec = plain_record("f", T0);
+  rec->max_instances = 2; /* the survivor's run and a later one of this store */
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(st, T0), APSCHED_OK);
+  assert_int_equal(st->vtable->run_starting(st, "f", T0, 1), APSCHED_OK);
+  redisContext *c = redis_server_connect();
+  /* What a survivor's take-over does to the record. */
+  freeReplyObject(cmd(c, "HSET {%s}:run:f:%lld owner survivor token 1000", prefix, (long long)T0));
+  apsched_run_result r[2] = {
+      {.job_id = "f", .scheduled_time = T0, .attempt = 1, .outcome = APSCHED_RUN_EXECUTED,
+       .started_at = T0 + 1, .finished_at = T0 + 2},
+      {.job_id = "f", .scheduled_time = T0 + 10 * APSCHED_SEC, .attempt = 1,
+       .outcome = APSCHED_RUN_SKIPPED, .started_at = APSCHED_TIME_NONE, .finished_at = T0 + 3}};
+  assert_int_equal(st->vtable->runs_closed(st, r, 2), APSCHED_OK);
+  char *h = history_text(c, prefix);
+  assert_string_equal(h, "");
+  free(h);
+  redisReply *owner = cmd(c, "HGET {%s}:run:f:%lld owner", prefix, (long long)T0);
+  assert_string_equal(owner->str, "survivor");
+  freeReplyObject(owner);
+  /* A run this store still holds: closed, and its end is in the history. */
+  assert_int_equal(claim_and_open(st, T0 + 10 * APSCHED_SEC), APSCHED_OK);
+  r[1].scheduled_time = T0 + 10 * APSCHED_SEC;
+  r[1].outcome = APSCHED_RUN_EXECUTED;
+  r[1].started_at = T0 + 10 * APSCHED_SEC;
+  assert_int_equal(st->vtable->runs_closed(st, &r[1], 1), APSCHED_OK);
+  h = history_text(c, prefix);
+  char want[160];
+  snprintf(want, sizeof want, "f %lld 1 executed %lld |", (long long)(T0 + 10 * APSCHED_SEC),
+           (long long)(T0 + 10 * APSCHED_SEC));
+  assert_string_equal(h, want);
+  free(h);
+  redisFree(c);
+  apsched_jobstore_free(st);
+}
+
+/* An at-most-once run that had started under a scheduler that is gone is
+ * lost: the survivor deletes its record, reports it and ends it in the
+ * history as failed in the same script, as the PostgreSQL store does (a
+ * report alone goes with a survivor that dies before delivering it; the
+ * history keeps every ended run). The chaos test found such runs missing
+ * from the history. */
+static void test_lost_run_in_history(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "losthistory");
+  apsched_jobstore *a = open_store_with_history(prefix), *b = open_store_with_history(prefix);
+  apsched_job_record *rec = plain_record("l", T0);
+  assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(a, T0), APSCHED_OK);
+  assert_int_equal(a->vtable->run_starting(a, "l", T0, 1), APSCHED_OK);
+  apsched_jobstore_free(a); /* gone while the run executed: its liveness key too */
+  apsched_orphan_run orphans[2];
+  assert_int_equal(b->vtable->claim_orphans(b, orphans, 2), 0); /* lost, not run again */
+  redisContext *c = redis_server_connect();
+  redisReply *left = cmd(c, "EXISTS {%s}:run:l:%lld", prefix, (long long)T0);
+  assert_int_equal(left->integer, 0);
+  freeReplyObject(left);
+  char *h = history_text(c, prefix);
+  char want[64];
+  snprintf(want, sizeof want, "l %lld 1 failed ", (long long)T0);
+  if (strncmp(h, want, strlen(want)) != 0 || !strstr(h, " lost with scheduler ") ||
+      !strstr(h, " (at most once): it started there and did not end|") || strchr(h, '|') != h + strlen(h) - 1)
+    fail_msg("history: '%s'", h);
+  free(h);
+  redisFree(c);
+  apsched_jobstore_free(b);
+}
+
 /* With appendfsync always nothing acknowledged is lost when the server is
  * killed: the job's advanced next run time and its run record come back,
  * and the claim still fences (the run starts once). With no persistence,
@@ -518,6 +630,8 @@ int main(void) {
       cmocka_unit_test(test_listing_reads_every_job),
       cmocka_unit_test(test_run_records_and_max_instances),
       cmocka_unit_test(test_server_restart),
+      cmocka_unit_test(test_history_is_fenced),
+      cmocka_unit_test(test_lost_run_in_history),
       cmocka_unit_test(test_aof_always_keeps_a_commit_across_a_crash),
       cmocka_unit_test(test_clock_follows_the_server),
   };

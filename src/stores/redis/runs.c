@@ -10,7 +10,8 @@
  * Runs of a dead scheduler (its liveness key gone) are taken over by
  * claim_orphans' script: at-least-once runs as attempt + 1, at-most-once
  * runs that never started as the same attempt; at-most-once runs that had
- * started are lost with their scheduler: deleted and reported.
+ * started are lost with their scheduler: deleted, ended in the run history
+ * as failed (with a history retention, in the same script) and reported.
  *
  * A commit whose reply was lost may have been applied: its runs are "in
  * doubt", and so are runs taken over in a batch whose commit failed. The
@@ -250,6 +251,13 @@ static const char *const outcome_text[] = {
 
 enum { CLOSE_ARGS = 9 };
 
+/* The history retention as the scripts take it: ms, 0 none, -1 all. */
+static void history_keep(const redis_store *rs, char *buf, size_t len) {
+  int64_t r = rs->history_retention;
+  if (r == APSCHED_REDIS_HISTORY_FOREVER) snprintf(buf, len, "-1");
+  else snprintf(buf, len, "%" PRId64, r == 0 ? 0 : r / 1000 > 0 ? r / 1000 : 1);
+}
+
 typedef struct close_texts {
   char t[24], token[24], attempt[16], started[24], finished[24], retval[16];
 } close_texts;
@@ -270,9 +278,7 @@ int apsched__redis_runs_closed(redis_store *rs, const apsched_run_result *result
                                              results[i].scheduled_time, results[i].attempt);
   pthread_mutex_unlock(&rs->mu);
   char keep[24], count[24];
-  int64_t r = rs->history_retention;
-  if (r == APSCHED_REDIS_HISTORY_FOREVER) snprintf(keep, sizeof keep, "-1");
-  else snprintf(keep, sizeof keep, "%" PRId64, r == 0 ? 0 : r / 1000 > 0 ? r / 1000 : 1);
+  history_keep(rs, keep, sizeof keep);
   snprintf(count, sizeof count, "%zu", n);
   size_t k = 0;
   argv[k++] = rs->id;
@@ -368,14 +374,16 @@ int apsched__redis_orphans(redis_store *rs, apsched_orphan_run *out, size_t max)
     nd++;
   }
   pthread_mutex_unlock(&rs->mu);
-  const char **argv = malloc((3 + 3 * nd) * sizeof *argv);
-  char (*num)[24] = malloc((2 + 2 * nd) * sizeof *num);
+  const char **argv = malloc((4 + 3 * nd) * sizeof *argv);
+  char (*num)[24] = malloc((3 + 2 * nd) * sizeof *num);
   int rc = argv && num ? APSCHED_OK : oom();
   redisReply *r = NULL;
   if (rc == APSCHED_OK) {
     size_t k = 0, m = 0;
     argv[k++] = rs->id;
     snprintf(num[m], sizeof num[m], "%zu", max);
+    argv[k++] = num[m++];
+    history_keep(rs, num[m], sizeof num[m]); /* lost runs end in the history */
     argv[k++] = num[m++];
     snprintf(num[m], sizeof num[m], "%zu", nd);
     argv[k++] = num[m++];

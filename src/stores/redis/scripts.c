@@ -17,6 +17,17 @@
   "local function fields(key) local h = redis.call('HGETALL', key) local f = {}\n"             \
   "  for i = 1, #h, 2 do f[h[i]] = h[i + 1] end return f end\n"
 
+/* The run history of the scripts that end runs (S_CLOSE, S_ORPHANS): keep
+ * is the retention in ms (0: no history, -1: all); an entry per ended run,
+ * then entries older than keep by the server's clock are trimmed. */
+#define HISTORY                                                                                \
+  "local function history_add(keep, ...)\n"                                                    \
+  "  if keep ~= 0 then redis.call('XADD', R .. ':history', '*', ...) end end\n"                \
+  "local function history_trim(keep) if keep <= 0 then return end\n"                          \
+  "  local t = redis.call('TIME')\n"                                                           \
+  "  local min = tonumber(t[1]) * 1000 - keep\n"                                               \
+  "  if min > 0 then redis.call('XTRIM', R .. ':history', 'MINID', string.format('%d', min)) end end\n"
+
 static const char *const texts[S_COUNT] = {
     /* ARGV: n, then per job: id, mode (add | upsert | update), next ("":
      * paused), nf, nf field/value pairs. All or nothing: every check comes
@@ -169,15 +180,16 @@ static const char *const texts[S_COUNT] = {
     "if earlier then redis.call('PUBLISH', R .. ':wakeup', '') end\n"
     "return 1\n",
 
-    /* ARGV: me, max, nd, then nd triples (job id, time, token) of runs in
-     * doubt. Returns {taken, lost}: taken runs (this scheduler's in doubt
-     * first, then those of owners whose liveness key is gone), 12 values
-     * each: job_id, scheduled_time, attempt, token, name flag, name, func,
-     * executor, arg, max_instances, max_runtime_ms, delivery; lost
-     * at-most-once runs that had started (deleted), 3 values each: job_id,
-     * scheduled_time, owner. */
-    [S_ORPHANS] = PRELUDE
-    "local me, max, nd = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    /* ARGV: me, max, keep (the history retention, as S_CLOSE's), nd, then
+     * nd triples (job id, time, token) of runs in doubt. Returns {taken,
+     * lost}: taken runs (this scheduler's in doubt first, then those of
+     * owners whose liveness key is gone), 12 values each: job_id,
+     * scheduled_time, attempt, token, name flag, name, func, executor, arg,
+     * max_instances, max_runtime_ms, delivery; lost at-most-once runs that
+     * had started (deleted, and ended in the history as failed: no one else
+     * will end them), 3 values each: job_id, scheduled_time, owner. */
+    [S_ORPHANS] = PRELUDE HISTORY
+    "local me, max, keep, nd = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])\n"
     "local taken, lost, count, now = {}, {}, 0, now_us()\n"
     "local function put(f)\n"
     "  count = count + 1\n"
@@ -186,7 +198,7 @@ static const char *const texts[S_COUNT] = {
     "      f.max_runtime_ms or '0', f.delivery or 'at_most_once'}) do taken[#taken + 1] = v end\n"
     "end\n"
     "for d = 0, nd - 1 do\n"
-    "  local id, t, tok = ARGV[4 + 3 * d], ARGV[5 + 3 * d], ARGV[6 + 3 * d]\n"
+    "  local id, t, tok = ARGV[5 + 3 * d], ARGV[6 + 3 * d], ARGV[7 + 3 * d]\n"
     "  local f = fields(R .. ':run:' .. id .. ':' .. t)\n"
     "  if count < max and f.owner == me and f.token == tok and not f.started_at then put(f) end\n"
     "end\n"
@@ -203,6 +215,10 @@ static const char *const texts[S_COUNT] = {
     "        redis.call('DEL', rk)\n"
     "        redis.call('SREM', set, rk)\n"
     "        redis.call('HDEL', R .. ':jobruns:' .. f.job_id, f.scheduled_time)\n"
+    "        history_add(keep, 'job_id', f.job_id, 'scheduled_time', f.scheduled_time,\n"
+    "          'attempt', f.attempt or '1', 'started_at', f.started_at, 'finished_at', now,\n"
+    "          'outcome', 'failed', 'retval', '',\n"
+    "          'error', 'lost with scheduler ' .. owner .. ' (at most once): it started there and did not end')\n"
     "        for _, v in ipairs({f.job_id, f.scheduled_time, owner}) do lost[#lost + 1] = v end\n"
     "      else\n"
     "        local tok = tostring(redis.call('INCR', R .. ':token'))\n"
@@ -219,6 +235,7 @@ static const char *const texts[S_COUNT] = {
     "  end\n"
     "  if redis.call('SCARD', set) == 0 then redis.call('SREM', R .. ':owners', owner) end\n"
     "end\n"
+    "if #lost > 0 then history_trim(keep) end\n"
     "return {taken, lost}\n",
 
     /* A start group (common/start_groups.c). ARGV: me, lease_ms, n, then
@@ -256,8 +273,12 @@ static const char *const texts[S_COUNT] = {
     /* ARGV: me, retention_ms (0: no history; -1: all), n, then per run:
      * job id, time, token (0: not this store's claim), attempt, started_at,
      * finished_at, outcome, retval, error. Returns per run: 1 closed, 0 no
-     * such record, -1 the record is another claim's (this one was lost). */
-    [S_CLOSE] = PRELUDE
+     * such record, -1 the record is another claim's (this one was lost).
+     * Only a run closed here goes into the history, fenced like the record:
+     * the end of a run taken over belongs to its new owner, and a run never
+     * recorded is claimed and ended again later (each run's end is in the
+     * history once). */
+    [S_CLOSE] = PRELUDE HISTORY
     "local me, keep, n, out = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), {}\n"
     "for k = 0, n - 1 do\n"
     "  local a = 4 + 9 * k\n"
@@ -270,19 +291,13 @@ static const char *const texts[S_COUNT] = {
     "    redis.call('HDEL', R .. ':jobruns:' .. id, t)\n"
     "    redis.call('SREM', R .. ':owned:' .. me, rk)\n"
     "    out[k + 1] = 1\n"
-    "  elseif f[1] then out[k + 1] = -1\n"
-    "  else out[k + 1] = 0 end\n"
-    "  if keep ~= 0 then\n"
-    "    redis.call('XADD', R .. ':history', '*', 'job_id', id, 'scheduled_time', t, 'attempt', ARGV[a + 3],\n"
+    "    history_add(keep, 'job_id', id, 'scheduled_time', t, 'attempt', ARGV[a + 3],\n"
     "      'started_at', ARGV[a + 4], 'finished_at', ARGV[a + 5], 'outcome', ARGV[a + 6],\n"
     "      'retval', ARGV[a + 7], 'error', ARGV[a + 8])\n"
-    "  end\n"
+    "  elseif f[1] then out[k + 1] = -1\n"
+    "  else out[k + 1] = 0 end\n"
     "end\n"
-    "if keep > 0 then\n"
-    "  local t = redis.call('TIME')\n"
-    "  local min = tonumber(t[1]) * 1000 - keep\n"
-    "  if min > 0 then redis.call('XTRIM', R .. ':history', 'MINID', string.format('%d', min)) end\n"
-    "end\n"
+    "history_trim(keep)\n"
     "return out\n",
 
     /* ARGV: id, name flag, name, host, pid, lease_ms. The registry entry,

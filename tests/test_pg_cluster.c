@@ -131,6 +131,13 @@ static void test_stalled_scheduler_is_fenced(void **state) {
   snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\".runs WHERE started_at IS NULL", schema);
   for (int64_t t = mono_ms(); count_rows(c, sql) != 2 && mono_ms() - t < 5000;) sleep_ms(5);
   assert_int_equal(count_rows(c, sql), 2);
+  /* Stopped right after a heartbeat: the survivor must wait 2 x lease. */
+  char beat[200];
+  snprintf(beat, sizeof beat,
+           "SELECT (extract(epoch FROM heartbeat_at) * 1000000)::bigint FROM \"%s\".schedulers "
+           "WHERE pid = %d", schema, (int)pid);
+  long last = count_rows(c, beat);
+  for (int64_t t = mono_ms(); count_rows(c, beat) == last && mono_ms() - t < 5000;) sleep_ms(1);
   int64_t t0 = mono_ms();
   kill(pid, SIGSTOP);
   int n = 0;
@@ -144,7 +151,7 @@ static void test_stalled_scheduler_is_fenced(void **state) {
   kill(pid, SIGCONT); /* before any assertion: a failed test must not leave it stopped */
   assert_int_equal(n, 2);
   assert_int_equal(committed, APSCHED_OK);
-  /* Its last heartbeat may precede the stop by up to lease / 3. */
+  /* Its last heartbeat preceded the stop by a poll (1 ms) and a query. */
   if (took < 2 * LEASE - LEASE / 3 - 50)
     fail_msg("taken over after %" PRId64 " ms, before 2 x lease", took);
   for (int i = 0; i < 2; i++) {

@@ -751,8 +751,8 @@ if disp:
           "under a fresh prefix (min..max); every repetition checked each job ran exactly once")
 print("redis-benchmark: as many clients as scheduler processes, no pipelining, same socket;"
       " 'EVAL (HSET + ZADD)' is one script call writing a hash field and a sorted set member,"
-      " the least a run's start record costs (the store makes one script call per run:"
-      " run_starting, see the round trips)")
+      " what one script call per run would cost (the store's scripts each serve a batch or a"
+      " start group of up to 256 runs, see the round trips)")
 if d:
     print(f"APScheduler duplicates: 2 processes, default thread pool, {d['due_runs']:,} date jobs "
           f"due at once; {d['loop_threads_died']} loop thread(s) died ({', '.join(d['died_of'])})")

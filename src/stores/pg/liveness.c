@@ -58,10 +58,11 @@ static int beat(pg_store *ps) {
   snprintf(lease, sizeof lease, "%d", ps->lease_ms);
   const char *values[5] = {ps->id, ps->scheduler_name, host, pid, lease};
   int rc = APSCHED_OK;
-  int64_t before = apsched_now();
+  int64_t before = apsched_now(), sent = apsched__pstore_mono_us();
   PGresult *res = apsched__pg_exec(&ps->hb, sql, 5, values, NULL, NULL, true,
                                    "writing this scheduler's heartbeat", &rc);
   int64_t after = apsched_now();
+  if (res) atomic_store(&ps->last_beat, sent); /* heartbeat_at is no older than sent */
   if (res && PQntuples(res) == 1) apsched__pg_clock_sample(ps, before, apsched__pg_int8(res, 0, 0), after);
   PQclear(res);
   if (rc == APSCHED_OK)

@@ -149,6 +149,7 @@ typedef struct pg_store {
    * aborted it. notify: it changed jobs other schedulers may wait for. */
   bool batch, batch_failed, batch_notify;
   int64_t batch_began; /* monotonic us, before its BEGIN */
+  _Atomic int64_t last_beat; /* monotonic us, before the last heartbeat that succeeded */
   apsched_job_record *found; /* the last lookup's record */
   pg_staged_release *releases;      /* the open batch's, not written yet */
   size_t nreleases, releases_cap;

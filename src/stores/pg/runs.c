@@ -118,10 +118,10 @@ static const char *const runs_sql[R_COUNT] = {
                   " FROM unnest($1::text[]) WITH ORDINALITY AS c(id, i) ORDER BY c.i",
     /* The batch's staged runs, one row per (job, time); $1 this scheduler.
      * A time already recorded is not recorded again (returned rows tell).
-     * Their starts are recorded ahead (common/start_groups.c) from the
-     * batch's start, and the heartbeat renewed in the same transaction. */
-    [R_INSERT] = "WITH beat AS (UPDATE @.schedulers SET heartbeat_at = now() WHERE id = $1)"
-                 " INSERT INTO @.runs (job_id, scheduled_time, owner, token, attempt, name, func,"
+     * Their starts are recorded ahead (common/start_groups.c). The
+     * heartbeat is not renewed here: that would lock the scheduler's row
+     * for the whole batch and hold up its heartbeat thread. */
+    [R_INSERT] = "INSERT INTO @.runs (job_id, scheduled_time, owner, token, attempt, name, func,"
                  " executor, arg, max_instances, max_runtime_ms, delivery, started_at)"
                  " SELECT v.job_id, v.t, $1, v.token, 1, v.name, v.func, v.executor,"
                  " decode(v.arg, 'hex'), v.max_instances, v.max_runtime_ms, v.delivery, now()"
@@ -439,6 +439,18 @@ int apsched__pg_runs_prepare(pg_store *ps, apsched_job_record **recs, size_t n) 
   return APSCHED_OK;
 }
 
+/* Until when the starts R_INSERT records ahead hold: a window from the
+ * batch's BEGIN, and no longer than a lease after the last heartbeat that
+ * was sent and answered (others take the runs over 2 x lease after it;
+ * the other lease is the margin). Never 0: the rows are marked started
+ * either way, and an ended window is what the heartbeat thread takes back. */
+static int64_t claim_window_end(pg_store *ps) {
+  int64_t until = ps->batch_began + ps->starts.window;
+  int64_t fresh = atomic_load(&ps->last_beat) + (int64_t)ps->lease_ms * 1000;
+  if (fresh < until) until = fresh;
+  return until > 0 ? until : 1;
+}
+
 int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec, const apsched_time_t *times,
                           size_t n, bool *track) {
   *track = false;
@@ -468,9 +480,7 @@ int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec, const aps
       ps->batch_failed = true; /* claims noted so far would outlive their rows */
       return rc;
     }
-    /* R_INSERT records its start ahead: the window runs from the batch's
-     * BEGIN, before the transaction time its heartbeat renewal carries. */
-    ps->pending->prestart_until = ps->batch_began + ps->starts.window;
+    ps->pending->prestart_until = claim_window_end(ps);
   }
   ps->opens[ps->nopens++] = (pg_staged_open){rec, copy, n, info->token, max};
   info->used = true;

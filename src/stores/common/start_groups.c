@@ -19,6 +19,7 @@
 #include "store_common.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,4 +237,19 @@ int64_t apsched__pstore_starts_due(store_starts *st) {
   int64_t due = st->due;
   pthread_mutex_unlock(st->mu);
   return due;
+}
+
+bool apsched__pstore_starts_wait(store_starts *st, int wake_fd, int conn_fd, int64_t next) {
+  apsched__pstore_starts_expire(st);
+  int64_t now = apsched__pstore_mono_us(), due = apsched__pstore_starts_due(st);
+  int64_t until = due != 0 && due < next ? due : next;
+  if (until <= now) until = now + 10000; /* a start was being written: soon again */
+  struct pollfd fds[2] = {{.fd = wake_fd, .events = POLLIN}, {.fd = conn_fd, .events = POLLIN}};
+  int ready = poll(fds, 2, (int)((until - now + 999) / 1000));
+  if (ready > 0 && (fds[0].revents & POLLIN)) {
+    char drain[64]; /* a new window or the stop */
+    while (read(wake_fd, drain, sizeof drain) > 0) {
+    }
+  }
+  return ready > 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR));
 }

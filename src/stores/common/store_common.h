@@ -262,8 +262,13 @@ STORE_HIDDEN void apsched__pstore_starts_take_back_all(store_starts *st);
  * (apsched__pstore_starts_wake, without mu). */
 STORE_HIDDEN bool apsched__pstore_starts_ahead_locked(store_starts *st, int64_t until);
 STORE_HIDDEN void apsched__pstore_starts_wake(store_starts *st);
-/* When the earliest window ends (0: none): the heartbeat thread's wait. */
+/* When the earliest window ends (0: none). */
 STORE_HIDDEN int64_t apsched__pstore_starts_due(store_starts *st);
+/* A heartbeat thread's wait: takes back the windows that ended, then waits
+ * on wake_fd (drained) and conn_fd (-1: none) until next (monotonic us, its
+ * next beat) or the earliest window's end. True if conn_fd is readable. */
+STORE_HIDDEN bool apsched__pstore_starts_wait(store_starts *st, int wake_fd, int conn_fd,
+                                              int64_t next);
 
 /* -------------------------------------------------------------- clock.c */
 

@@ -17,12 +17,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The row is written again (not only updated) by every heartbeat, so a
@@ -110,22 +108,9 @@ static void *hb_main(void *arg) {
       next = now + (session ? period : period < 1000000 ? period : 1000000);
       continue;
     }
-    /* Starts recorded ahead whose window ended unused go back
-     * (common/start_groups.c). */
-    apsched__pstore_starts_expire(&ps->starts);
-    int64_t due = apsched__pstore_starts_due(&ps->starts);
-    int64_t until = due != 0 && due < next ? due : next;
-    if (until <= now) until = now + 10000; /* a start was being recorded: soon again */
-    struct pollfd fds[2] = {{.fd = ps->wake[0], .events = POLLIN},
-                            {.fd = session && ps->hb.conn ? PQsocket(ps->hb.conn) : -1, .events = POLLIN}};
-    int64_t wait_ms = until > now ? (until - now + 999) / 1000 : 0;
-    int ready = poll(fds, 2, (int)wait_ms);
-    if (ready > 0 && (fds[0].revents & POLLIN)) {
-      char drain[64]; /* a new window (runs.c) or the stop */
-      while (read(ps->wake[0], drain, sizeof drain) > 0) {
-      }
-    }
-    if (ready <= 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    /* Also where starts recorded ahead whose window ended go back. */
+    int fd = session && ps->hb.conn ? PQsocket(ps->hb.conn) : -1;
+    if (!apsched__pstore_starts_wait(&ps->starts, ps->wake[0], fd, next)) continue;
     if (!PQconsumeInput(ps->hb.conn)) {
       session = false; /* lost: a new session at the next beat */
       next = apsched__pstore_mono_us();

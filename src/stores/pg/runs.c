@@ -231,6 +231,37 @@ void apsched__pg_runs_free(pg_store *ps) {
 
 /* ------------------------------------------------------- array parameters */
 
+/* "{t1,t2,...}": a bigint[] parameter. malloc'd. */
+static char *bigint_array(const int64_t *v, size_t n) {
+  char *buf = malloc(n * 22 + 3), *p = buf;
+  if (!buf) return NULL;
+  *p++ = '{';
+  for (size_t i = 0; i < n; i++) p += sprintf(p, "%s%" PRId64, i ? "," : "", v[i]);
+  *p++ = '}';
+  *p = '\0';
+  return buf;
+}
+
+/* "{a,b,...}" of n texts (NULL: a NULL element), malloc'd. */
+static char *text_array(const char *const *v, size_t n) {
+  size_t len = 3;
+  for (size_t i = 0; i < n; i++) len += (v[i] ? 2 * strlen(v[i]) + 3 : 4) + 1;
+  char *buf = malloc(len), *p = buf;
+  if (!buf) return NULL;
+  *p++ = '{';
+  for (size_t i = 0; i < n; i++) {
+    if (i) *p++ = ',';
+    if (v[i]) {
+      p = apsched__pg_array_text(p, v[i]);
+    } else {
+      memcpy(p, "NULL", 4);
+      p += 4;
+    }
+  }
+  strcpy(p, "}");
+  return buf;
+}
+
 /* A run named in a statement's arrays. */
 typedef struct run_key {
   const char *job_id;
@@ -241,31 +272,26 @@ typedef struct run_key {
  * unnest($1::text[], $2::bigint[], $3::bigint[]). malloc'd; APSCHED_ENOMEM
  * when memory is short. */
 static int run_arrays(const run_key *keys, size_t n, char **ids, char **times, char **tokens) {
-  size_t ids_len = 3;
-  for (size_t i = 0; i < n; i++) ids_len += 2 * strlen(keys[i].job_id) + 3;
-  *ids = malloc(ids_len);
-  *times = malloc(n * 22 + 3);
-  *tokens = malloc(n * 22 + 3);
-  if (!*ids || !*times || !*tokens) {
-    free(*ids);
-    free(*times);
-    free(*tokens);
-    *ids = *times = *tokens = NULL;
-    return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  const char **id = malloc((n ? n : 1) * sizeof *id);
+  int64_t *t = malloc((n ? n : 1) * sizeof *t), *tok = malloc((n ? n : 1) * sizeof *tok);
+  bool room = id && t && tok;
+  for (size_t i = 0; room && i < n; i++) {
+    id[i] = keys[i].job_id;
+    t[i] = keys[i].t;
+    tok[i] = keys[i].token;
   }
-  char *pi = *ids, *pt = *times, *pk = *tokens;
-  *pi++ = *pt++ = *pk++ = '{';
-  for (size_t i = 0; i < n; i++) {
-    const char *sep = i ? "," : "";
-    if (i) *pi++ = ',';
-    pi = apsched__pg_array_text(pi, keys[i].job_id);
-    pt += sprintf(pt, "%s%" PRId64, sep, keys[i].t);
-    pk += sprintf(pk, "%s%" PRId64, sep, keys[i].token);
-  }
-  strcpy(pi, "}");
-  strcpy(pt, "}");
-  strcpy(pk, "}");
-  return APSCHED_OK;
+  *ids = room ? text_array(id, n) : NULL;
+  *times = room ? bigint_array(t, n) : NULL;
+  *tokens = room ? bigint_array(tok, n) : NULL;
+  free(id);
+  free(t);
+  free(tok);
+  if (*ids && *times && *tokens) return APSCHED_OK;
+  free(*ids);
+  free(*times);
+  free(*tokens);
+  *ids = *times = *tokens = NULL;
+  return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
 }
 
 /* Runs a statement over keys ($1..$3 their arrays, $4 this scheduler) that
@@ -289,26 +315,6 @@ static int keyed_statement(pg_store *ps, pg_link *l, const char *sql, const run_
   return rc;
 }
 
-/* "{a,b,...}" of n texts (NULL: a NULL element), malloc'd. */
-static char *text_array(const char *const *v, size_t n) {
-  size_t len = 3;
-  for (size_t i = 0; i < n; i++) len += (v[i] ? 2 * strlen(v[i]) + 3 : 4) + 1;
-  char *buf = malloc(len), *p = buf;
-  if (!buf) return NULL;
-  *p++ = '{';
-  for (size_t i = 0; i < n; i++) {
-    if (i) *p++ = ',';
-    if (v[i]) {
-      p = apsched__pg_array_text(p, v[i]);
-    } else {
-      memcpy(p, "NULL", 4);
-      p += 4;
-    }
-  }
-  strcpy(p, "}");
-  return buf;
-}
-
 static char *hex_of(const unsigned char *b, size_t len) {
   static const char digits[] = "0123456789abcdef";
   char *out = malloc(2 * len + 1);
@@ -325,17 +331,6 @@ static char *hex_of(const unsigned char *b, size_t len) {
 
 static const char *delivery_text(const apsched_job_record *rec) {
   return rec->flags & APSCHED_JOB_AT_LEAST_ONCE ? "at_least_once" : "at_most_once";
-}
-
-/* "{t1,t2,...}": a bigint[] parameter. malloc'd. */
-static char *times_array(const apsched_time_t *times, size_t n) {
-  char *buf = malloc(n * 22 + 3), *p = buf;
-  if (!buf) return NULL;
-  *p++ = '{';
-  for (size_t i = 0; i < n; i++) p += sprintf(p, "%s%" PRId64, i ? "," : "", times[i]);
-  *p++ = '}';
-  *p = '\0';
-  return buf;
 }
 
 /* max_instances as the runs table keeps it: allow_all is no limit (the
@@ -360,7 +355,7 @@ static int open_now(pg_store *ps, const apsched_job_record *rec, const apsched_t
   /* Its count must see the runs staged so far. */
   int flushed = apsched__pg_runs_flush(ps);
   if (flushed != APSCHED_OK) return flushed;
-  char *array = times_array(times, n);
+  char *array = bigint_array(times, n);
   if (!array) return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
   size_t arglen = 0;
   const void *arg = apsched_job_args_bytes(rec->args, &arglen);

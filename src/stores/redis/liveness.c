@@ -17,12 +17,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The registry entry and liveness key, and a clock sample. */
@@ -85,22 +83,9 @@ static void *hb_main(void *arg) {
       next = now + (ok || period < 1000000 ? period : 1000000);
       continue;
     }
-    /* Starts recorded ahead whose window ended unused go back
-     * (common/start_groups.c). */
-    apsched__pstore_starts_expire(&rs->starts);
-    int64_t due = apsched__pstore_starts_due(&rs->starts);
-    int64_t until = due != 0 && due < next ? due : next;
-    if (until <= now) until = now + 10000; /* a start was being recorded: soon again */
-    struct pollfd fds[2] = {{.fd = rs->wake[0], .events = POLLIN},
-                            {.fd = rs->sub.c ? rs->sub.c->fd : -1, .events = POLLIN}};
-    int64_t wait_ms = (until - now + 999) / 1000;
-    int ready = poll(fds, 2, (int)wait_ms);
-    if (ready > 0 && (fds[0].revents & POLLIN)) {
-      char drain[64]; /* a new window (start_groups.c) or the stop */
-      while (read(rs->wake[0], drain, sizeof drain) > 0) {
-      }
-    }
-    if (ready <= 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    /* Also where starts recorded ahead whose window ended go back. */
+    if (!apsched__pstore_starts_wait(&rs->starts, rs->wake[0], rs->sub.c ? rs->sub.c->fd : -1, next))
+      continue;
     if (notified(rs)) {
       pthread_mutex_lock(&rs->mu);
       apsched_scheduler *s = rs->sched;

@@ -172,6 +172,14 @@ APSCHED_API int apsched_plugin_error(int code, const char *fmt, ...) APSCHED_PRI
 /* An alias string that lives as long as the scheduler (for rec->executor).
  * Thread-safe, also from inside a store call. NULL when memory is short. */
 APSCHED_API const char *apsched_intern_alias(apsched_scheduler *s, const char *text);
+/* A shared store tells this scheduler that another one asked its run of
+ * job_id at scheduled_time to stop (overlap policy cancel_other, or
+ * terminate_other when terminate): the run sees apsched_run_cancelled(),
+ * and an executor that can end runs terminates it. Thread-safe, also from
+ * a store's own threads; nothing happens if no such run is running here. */
+APSCHED_API void apsched_store_stop_run(apsched_scheduler *s, const char *jobstore,
+                                        const char *job_id, apsched_time_t scheduled_time,
+                                        bool terminate);
 /* Reports a problem with one of the store's jobs (a row it cannot decode):
  * announced by the loop as JOB_ERROR (job_id, jobstore, error = why) and an
  * error log line. Thread-safe, also from inside a store call. */
@@ -179,9 +187,10 @@ APSCHED_API void apsched_store_report(apsched_scheduler *s, const char *jobstore
                                       const char *job_id, const char *why);
 
 /* Version 3 added the run-record calls at the end of the vtable, version 4
- * the calls of stores shared by several schedulers after them; the library
- * still accepts version 2 and 3 vtables (without them). */
-#define APSCHED_JOBSTORE_VTABLE_VERSION 4
+ * the calls of stores shared by several schedulers after them, version 5
+ * the schedule policies of such stores; the library still accepts version
+ * 2, 3 and 4 vtables (without them). */
+#define APSCHED_JOBSTORE_VTABLE_VERSION 5
 
 /* How a run ended, for apsched_jobstore_vtable.runs_closed. */
 typedef enum apsched_run_outcome {
@@ -213,6 +222,24 @@ typedef struct apsched_orphan_run {
   apsched_time_t scheduled_time;
   unsigned attempt; /* the attempt this run will be: 2 for the first re-run */
 } apsched_orphan_run;
+
+/* What runs_wait / runs_add did with runs that wait (version 5). */
+typedef struct apsched_runs_waiting {
+  unsigned waiting;         /* runs of the job waiting now, the new one included */
+  apsched_time_t replaced;  /* NONE, or the first time of the waiting run the new one replaced */
+  apsched_time_t stop_time; /* NONE, or the scheduled time of the running run asked to stop */
+  bool stop_here;           /* ... which is this scheduler's own: the scheduler stops it */
+} apsched_runs_waiting;
+
+/* A run that waited in a shared store and now starts (claim_waiting). */
+typedef struct apsched_waited_run {
+  /* The job as it was when the run began to wait (as apsched_orphan_run's
+   * rec, with its misfire_grace_ms), owned by the scheduler after the call. */
+  apsched_job_record *rec;
+  apsched_time_t *times; /* its scheduled times, oldest first (malloc'd; the scheduler frees it) */
+  size_t n;
+  bool on_demand;        /* run now / backfill: it runs whatever its lateness */
+} apsched_waited_run;
 
 enum {
   /* The store's calls may block (disk, network): never call it with the
@@ -335,6 +362,41 @@ typedef struct apsched_jobstore_vtable {
    * itself: the store guards what it shares. */
   int (*run_starting)(apsched_jobstore *st, const char *job_id, apsched_time_t scheduled_time,
                       unsigned attempt);
+
+  /* ---- version 5: schedule policies of shared stores. Optional; a shared
+   * store without them refuses the overlap policies whose runs wait
+   * (buffer_one, buffer_all, cancel_other, terminate_other), run now and
+   * backfill. Runs wait in the store, not in any one scheduler: any
+   * scheduler starts them when the job has a free instance slot counted
+   * across all of them, and they outlive the scheduler that made them wait. */
+
+  /* Called in a claimed batch after runs_open answered APSCHED_EBUSY for a
+   * job whose overlap policy lets a run wait: the store keeps the run (its
+   * times) waiting, in the batch's transaction. buffer_all: after the runs
+   * waiting already, or APSCHED_EBUSY (nothing kept) when
+   * APSCHED_BUFFER_ALL_LIMIT wait already; the other policies: it replaces
+   * the waiting run, which the store ends as skipped. cancel_other and
+   * terminate_other also ask the oldest running run of the job that was not
+   * asked yet to stop: the store tells its scheduler (apsched_store_stop_run,
+   * within a heartbeat) or, when it is this one, says so in *out. An error
+   * fails the batch as runs_open's does. */
+  int (*runs_wait)(apsched_jobstore *st, const apsched_job_record *rec, const apsched_time_t *times,
+                   size_t n, apsched_runs_waiting *out);
+  /* Called in each claimed batch after claim_orphans (same transaction):
+   * waiting runs whose job has a free instance slot now, oldest first, up to
+   * max, which this scheduler takes and starts (recorded as its runs, as by
+   * runs_open, and given back in runs_closed; the misfire check applies
+   * unless on_demand). Returns the number (>= 0) or an error (the batch is
+   * undone). */
+  int (*claim_waiting)(apsched_jobstore *st, apsched_waited_run *out, size_t max);
+  /* A run on demand (apsched_run_job_now, apsched_backfill_job: one run of
+   * times), outside any batch, committed on its own: recorded as runs_open
+   * records runs (APSCHED_OK, out->waiting 0: this scheduler starts it,
+   * *track as runs_open's), or, at max_instances across the schedulers,
+   * kept waiting as runs_wait keeps runs (APSCHED_OK, out->waiting > 0) or
+   * skipped (APSCHED_EBUSY: policy skip, or buffer_all's limit). */
+  int (*runs_add)(apsched_jobstore *st, const apsched_job_record *rec, const apsched_time_t *times,
+                  size_t n, bool *track, apsched_runs_waiting *out);
 } apsched_jobstore_vtable;
 
 struct apsched_jobstore {

@@ -6,6 +6,7 @@
  * nothing runs twice. */
 #include "scheduler_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Due jobs claimed from one store per pass; more are taken on the next pass. */
@@ -16,6 +17,8 @@
 #define RUN_BATCH_MAX 256
 /* Orphaned runs taken over per pass. */
 #define ORPHAN_BATCH 64
+/* Runs that waited in a shared store taken per pass, at most. */
+#define WAITED_BATCH 64
 
 /* What one due job does now. */
 typedef struct run_plan {
@@ -33,9 +36,20 @@ typedef struct run_plan {
 /* A run waiting for its instance slot and executor. */
 typedef struct queued_run {
   apsched_run_ctx *run;
-  const char *executor; /* interned */
-  bool busy;            /* the store says max_instances is reached across schedulers */
+  const char *executor;   /* interned */
+  apsched_reserve busy;   /* OK, or why the store says it cannot start (max_instances
+                           * reached across schedulers): FULL or FULL_BUFFER */
+  bool stored_wait;       /* the store keeps it waiting (wait says what else it did) */
+  bool waited;            /* it waited in the store and starts now */
+  apsched_runs_waiting wait;
 } queued_run;
+
+/* The overlap policies whose runs wait when max_instances run. */
+static bool waits_in_store(const apsched_job_record *rec) {
+  return rec->overlap == APSCHED_OVERLAP_BUFFER_ONE || rec->overlap == APSCHED_OVERLAP_BUFFER_ALL ||
+         rec->overlap == APSCHED_OVERLAP_CANCEL_OTHER ||
+         rec->overlap == APSCHED_OVERLAP_TERMINATE_OTHER;
+}
 
 /* The trigger's next time after prev; *stuck when it does not advance (a
  * broken custom trigger would otherwise spin the loop forever). */
@@ -288,36 +302,98 @@ static void skipped_notice(apsched_scheduler *s, notice_list *nl, const char *jo
   }
 }
 
+/* A running run o that a newer run under overlap asked to stop: told (and
+ * terminated by executors that can, under terminate_other). Lock held. */
+static void stop_running(apsched_scheduler *s, notice_list *nl, apsched_run_ctx *o, int overlap,
+                         const char *name) {
+  executor_entry *oex = apsched__find_executor(s, apsched__run_executor_alias(o));
+  bool terminate = overlap == APSCHED_OVERLAP_TERMINATE_OTHER && oex &&
+                   oex->executor->vtable->version >= 2 && oex->executor->vtable->terminate;
+  if (terminate) oex->executor->vtable->terminate(oex->executor, o);
+  if (apsched__log_enabled(s, APSCHED_LOG_WARNING)) {
+    char when[48];
+    apsched_time_format(apsched_run_scheduled_time(o), NULL, when, sizeof when);
+    apsched__log_later(s, nl, APSCHED_LOG_WARNING,
+                       "Job \"%s\": %s its run scheduled at %s (overlap policy %s)", name,
+                       terminate ? "terminating" : "asking to stop", when,
+                       apsched__overlap_name(overlap));
+  }
+}
+
+static void buffered_notice(apsched_scheduler *s, notice_list *nl, const char *jobstore,
+                            apsched_run_ctx *run, unsigned waiting) {
+  notice *e = run_notice(s, nl, APSCHED_EVENT_JOB_BUFFERED, jobstore, run);
+  apsched__notice_log(s, e, APSCHED_LOG_INFO,
+                      "Run of job \"%s\" waits for a running one to end (overlap policy %s, %u "
+                      "waiting)",
+                      apsched_run_job_name(run), apsched__overlap_name(apsched__run_overlap(run)),
+                      waiting);
+}
+
 /* The run waits for a running run of its job to end (JOB_BUFFERED); a run
  * it replaces is skipped, a running run it stops is told (and terminated
  * by executors that can). Lock held. */
 static void run_waits(apsched_scheduler *s, notice_list *nl, const char *jobstore,
                       apsched_run_ctx *run, const apsched_overlap_effects *fx) {
-  const char *policy = apsched__overlap_name(apsched__run_overlap(run));
-  const char *name = apsched_run_job_name(run);
   if (fx->dropped) {
     skipped_notice(s, nl, jobstore, fx->dropped, APSCHED_RESERVE_WAITS);
     apsched__run_skip(fx->dropped);
   }
-  if (fx->stopped) {
-    apsched_run_ctx *o = fx->stopped;
-    executor_entry *oex = apsched__find_executor(s, apsched__run_executor_alias(o));
-    bool terminate = apsched__run_overlap(run) == APSCHED_OVERLAP_TERMINATE_OTHER && oex &&
-                     oex->executor->vtable->version >= 2 && oex->executor->vtable->terminate;
-    if (terminate) oex->executor->vtable->terminate(oex->executor, o);
-    if (apsched__log_enabled(s, APSCHED_LOG_WARNING)) {
+  if (fx->stopped)
+    stop_running(s, nl, fx->stopped, apsched__run_overlap(run), apsched_run_job_name(run));
+  buffered_notice(s, nl, jobstore, run, fx->waiting);
+}
+
+/* The run waits in its shared store (runs_wait, runs_add), which did the
+ * rest of the policy: a waiting run it replaced is reported skipped; a
+ * running run of this scheduler it asked to stop is stopped here, one of
+ * another scheduler is stopped there (apsched_store_stop_run). The run
+ * itself is the store's now: freed here. Lock held. */
+static void run_waits_in_store(apsched_scheduler *s, notice_list *nl, const char *jobstore,
+                               apsched_run_ctx *run, const apsched_runs_waiting *w) {
+  const char *name = apsched_run_job_name(run), *id = apsched_run_job_id(run);
+  int overlap = apsched__run_overlap(run);
+  if (w->replaced != APSCHED_TIME_NONE) {
+    notice *e = apsched__notice_if_wanted(s, nl, APSCHED_EVENT_JOB_MAX_INSTANCES);
+    if (!e) e = apsched__notice_add(s, nl, 0);
+    if (e && e->ev.code) {
+      apsched__notice_own(s, e, id, jobstore);
+      e->ev.scheduled_run_time = w->replaced;
+    }
+    apsched__notice_log(s, e, APSCHED_LOG_WARNING,
+                        "Execution of job \"%s\" skipped: a newer due run waits in its place "
+                        "(overlap policy %s)",
+                        name, apsched__overlap_name(overlap));
+  }
+  if (w->stop_time != APSCHED_TIME_NONE) {
+    apsched_run_ctx *o =
+        w->stop_here ? apsched__run_ask_stop(s, jobstore, id, w->stop_time, overlap) : NULL;
+    if (o) {
+      stop_running(s, nl, o, overlap, name);
+    } else if (!w->stop_here && apsched__log_enabled(s, APSCHED_LOG_WARNING)) {
       char when[48];
-      apsched_time_format(apsched_run_scheduled_time(o), NULL, when, sizeof when);
+      apsched_time_format(w->stop_time, NULL, when, sizeof when);
       apsched__log_later(s, nl, APSCHED_LOG_WARNING,
-                         "Job \"%s\": %s its run scheduled at %s (overlap policy %s)", name,
-                         terminate ? "terminating" : "asking to stop", when, policy);
+                         "Job \"%s\": asking the scheduler that runs it to stop its run scheduled "
+                         "at %s (overlap policy %s)",
+                         name, when, apsched__overlap_name(overlap));
     }
   }
-  notice *e = run_notice(s, nl, APSCHED_EVENT_JOB_BUFFERED, jobstore, run);
-  apsched__notice_log(s, e, APSCHED_LOG_INFO,
-                      "Run of job \"%s\" waits for a running one to end (overlap policy %s, %u "
-                      "waiting)",
-                      name, policy, fx->waiting);
+  buffered_notice(s, nl, jobstore, run, w->waiting);
+  apsched__run_abandon(run);
+}
+
+void apsched_store_stop_run(apsched_scheduler *s, const char *jobstore, const char *job_id,
+                            apsched_time_t scheduled_time, bool terminate) {
+  if (!s || !jobstore || !job_id) return;
+  notice_list nl;
+  apsched__notices_init(&nl);
+  apsched__lock(s);
+  int overlap = terminate ? APSCHED_OVERLAP_TERMINATE_OTHER : APSCHED_OVERLAP_CANCEL_OTHER;
+  apsched_run_ctx *o = apsched__run_ask_stop(s, jobstore, job_id, scheduled_time, overlap);
+  if (o) stop_running(s, &nl, o, overlap, apsched_run_job_name(o));
+  apsched__unlock(s);
+  apsched__dispatch_flush(s, &nl);
 }
 
 /* Reserves an instance slot and queues the run's SUBMITTED notice, or
@@ -325,6 +401,10 @@ static void run_waits(apsched_scheduler *s, notice_list *nl, const char *jobstor
  * held. */
 static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstore, queued_run *q) {
   apsched_run_ctx *run = q->run;
+  if (q->stored_wait) {
+    run_waits_in_store(s, nl, jobstore, run, &q->wait);
+    return;
+  }
   const char *id = apsched_run_job_id(run);
   const apsched_time_t *times = apsched__run_times(run);
   size_t n = apsched_run_count(run);
@@ -348,7 +428,8 @@ static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstor
     return;
   }
   apsched_overlap_effects fx = {0};
-  apsched_reserve res = q->busy ? APSCHED_RESERVE_FULL : apsched__run_reserve(run, ex->alias, &fx);
+  apsched_reserve res = q->busy != APSCHED_RESERVE_OK ? q->busy
+                                                      : apsched__run_reserve(run, ex->alias, &fx);
   if (res == APSCHED_RESERVE_WAITS) {
     run_waits(s, nl, jobstore, run, &fx);
     return;
@@ -371,8 +452,9 @@ static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstor
   e->ev.jobstore = jobstore;
   e->ev.scheduled_run_times = times;
   e->ev.run_time_count = n;
-  apsched__notice_log(s, e, APSCHED_LOG_INFO, "Submitted job \"%s\" to executor \"%s\"",
-                      apsched_run_job_name(run), ex->alias);
+  apsched__notice_log(s, e, APSCHED_LOG_INFO, "Submitted job \"%s\" to executor \"%s\"%s",
+                      apsched_run_job_name(run), ex->alias,
+                      q->waited ? " (its run waited for a running one)" : "");
 }
 
 /* A run of an orphan (lock may be dropped: only local data and the notice
@@ -423,7 +505,8 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
   const apsched_jobstore_vtable *vt = se->store->vtable;
   apsched_job_record *due[CLAIM_BATCH];
   apsched_orphan_run orphans[ORPHAN_BATCH];
-  queued_run queued[CLAIM_BATCH + ORPHAN_BATCH];
+  apsched_waited_run waited[WAITED_BATCH];
+  queued_run queued[CLAIM_BATCH + ORPHAN_BATCH + WAITED_BATCH];
   size_t nqueued = 0;
   /* Runs recorded by runs_open whose release failed: not started, their
    * records closed after the section (the store may commit the batch). */
@@ -465,8 +548,32 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
   for (int i = 0; i < norphans; i++) {
     apsched_run_ctx *run = recover_run(s, nl, se, &orphans[i]);
     if (run && offset) apsched__run_clock_offset(run, offset);
-    if (run) queued[nqueued++] = (queued_run){run, orphans[i].rec->executor, false};
+    if (run) queued[nqueued++] = (queued_run){.run = run, .executor = orphans[i].rec->executor};
     apsched_job_record_free(orphans[i].rec);
+  }
+  int nwaited = failed == APSCHED_OK && se->claim_waiting
+                    ? se->claim_waiting(se->store, waited, WAITED_BATCH)
+                    : 0;
+  if (nwaited < 0) {
+    failed = nwaited;
+    failed_what = "starting the runs that wait in";
+    nwaited = 0;
+  }
+  for (int i = 0; i < nwaited; i++) {
+    apsched_waited_run *w = &waited[i];
+    apsched_run_ctx *run = apsched__run_new(s, w->rec, alias, w->times, w->n);
+    if (!run) {
+      /* Its record stays open: it runs again if this scheduler dies. */
+      job_error(s, nl, w->rec, w->rec->id, alias, w->times[0],
+                "out of memory: a run that waited is not started");
+    } else {
+      if (w->on_demand) apsched__run_on_demand(run);
+      apsched__run_track(run, true);
+      if (offset) apsched__run_clock_offset(run, offset);
+      queued[nqueued++] = (queued_run){.run = run, .executor = w->rec->executor, .waited = true};
+    }
+    apsched_job_record_free(w->rec);
+    free(w->times);
   }
   int n = failed == APSCHED_OK ? vt->claim_due(se->store, now, due, CLAIM_BATCH) : 0;
   if (n < 0) {
@@ -485,11 +592,22 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
     if (plan.n && !run)
       job_error(s, nl, rec, rec->id, alias, plan.times[0], "out of memory: the run is skipped");
     if (run && offset) apsched__run_clock_offset(run, offset);
-    bool busy = false;
+    queued_run q = {.run = run, .executor = executor};
     if (run && se->runs_open) {
       bool track = false;
       int rc = se->runs_open(se->store, rec, plan.times, plan.n, &track);
-      busy = rc == APSCHED_EBUSY;
+      bool busy = rc == APSCHED_EBUSY;
+      if (busy && se->runs_wait && waits_in_store(rec)) {
+        /* Full across the schedulers: the run waits in the store. */
+        q.wait = (apsched_runs_waiting){.replaced = APSCHED_TIME_NONE,
+                                        .stop_time = APSCHED_TIME_NONE};
+        rc = se->runs_wait(se->store, rec, plan.times, plan.n, &q.wait);
+        q.stored_wait = rc == APSCHED_OK;
+        if (rc == APSCHED_EBUSY) q.busy = APSCHED_RESERVE_FULL_BUFFER;
+        busy = rc == APSCHED_OK || rc == APSCHED_EBUSY;
+      } else if (busy) {
+        q.busy = APSCHED_RESERVE_FULL;
+      }
       if (rc != APSCHED_OK && !busy) {
         /* Unrecorded runs must not start: the job keeps its times and is
          * due again. */
@@ -500,7 +618,7 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
         failed_what = "recording the runs of claimed jobs in";
         continue;
       }
-      if (track && !busy) apsched__run_track(run, se->run_starting != NULL);
+      if (track && rc == APSCHED_OK && !q.stored_wait) apsched__run_track(run, se->run_starting != NULL);
     }
     int rc = vt->release(se->store, rec, plan.next, plan.next_base, plan.finished);
     if (rc != APSCHED_OK) {
@@ -511,9 +629,9 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
       failed_what = "storing the next run time in";
       continue;
     }
-    if (run) queued[nqueued++] = (queued_run){run, executor, busy};
+    if (run) queued[nqueued++] = q;
   }
-  if ((n > 0 || norphans > 0) && vt->commit) {
+  if ((n > 0 || norphans > 0 || nwaited > 0) && vt->commit) {
     int rc = vt->commit(se->store);
     if (rc != APSCHED_OK) {
       /* The whole batch is undone: nothing of it runs or is announced. */
@@ -549,8 +667,15 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
 }
 
 void apsched__dispatch_run(apsched_scheduler *s, notice_list *nl, const char *jobstore,
-                           apsched_run_ctx *run, const char *executor) {
-  queued_run q = {run, executor, false};
+                           apsched_run_ctx *run, const char *executor, int store_rc,
+                           const apsched_runs_waiting *wait) {
+  queued_run q = {.run = run, .executor = executor};
+  if (store_rc == APSCHED_EBUSY)
+    q.busy = wait && wait->waiting ? APSCHED_RESERVE_FULL_BUFFER : APSCHED_RESERVE_FULL;
+  else if (wait && wait->waiting) {
+    q.stored_wait = true;
+    q.wait = *wait;
+  }
   queue_run(s, nl, jobstore, &q);
 }
 

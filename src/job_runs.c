@@ -1,8 +1,10 @@
 /* Runs of a job asked for through the API rather than by its trigger: run
  * now (APScheduler 4's run_job) and backfill of a past range. Both leave the
  * schedule as it is, run whatever their lateness, and go through the same
- * overlap policy as a scheduled run. They are this scheduler's own: no
- * store records them (README "Schedule policies"). */
+ * overlap policy as a scheduled run. A store that several schedulers share
+ * records them (runs_add: they count toward max_instances across the
+ * schedulers and may wait there); elsewhere they are this scheduler's own
+ * (README "Schedule policies"). */
 #include "scheduler_internal.h"
 
 #include <stdlib.h>
@@ -48,7 +50,7 @@ static int check_runnable(const char *call, const found_job *f) {
   if (f->rec->flags & APSCHED_JOB_BROKEN)
     return apsched__error(APSCHED_EINVAL, "%s: job '%.64s' in '%s' cannot be decoded", call,
                           f->rec->id, f->alias);
-  if (f->store && f->store->run_starting)
+  if (f->store && f->store->run_starting && !f->store->runs_add)
     return apsched__error(APSCHED_EINVAL,
                           "%s: job '%.64s' is in job store '%s', which several schedulers share: "
                           "a run that no store records would not count toward its max_instances "
@@ -77,6 +79,9 @@ static int run_on_demand(apsched_scheduler *s, const char *id, const char *jobst
   apsched_run_ctx *run = NULL;
   const char *executor = NULL, *alias = NULL;
   size_t n = 0;
+  int store_rc = APSCHED_OK;
+  bool recorded = false; /* runs_add answered (wait says how) */
+  apsched_runs_waiting wait = {.replaced = APSCHED_TIME_NONE, .stop_time = APSCHED_TIME_NONE};
   if (rc == APSCHED_OK) {
     rc = check_runnable(call, &f);
     apsched_time_t now = apsched__wall(s), *times = &now;
@@ -85,8 +90,22 @@ static int run_on_demand(apsched_scheduler *s, const char *id, const char *jobst
     if (rc == APSCHED_OK) {
       run = apsched__run_new(s, f.rec, f.alias, times, n);
       if (!run) rc = APSCHED_ENOMEM;
-      if (times != &now) free(times);
     }
+    if (run && f.store && f.store->runs_add) {
+      /* Inside the store's section: the store records the run, or keeps
+       * it waiting, or says the job is full across the schedulers. */
+      bool track = false;
+      store_rc = f.store->runs_add(f.store->store, f.rec, times, n, &track, &wait);
+      recorded = true;
+      if (store_rc == APSCHED_OK && track && !wait.waiting) apsched__run_track(run, true);
+      if (store_rc != APSCHED_OK && store_rc != APSCHED_EBUSY) {
+        rc = apsched__store_error(f.store, backfill ? "recording a backfill" : "recording a run now",
+                                  store_rc);
+        apsched__run_abandon(run);
+        run = NULL;
+      }
+    }
+    if (times != &now) free(times);
     executor = f.rec->executor;
     alias = f.alias;
     apsched__found_leave(s, &f);
@@ -99,7 +118,7 @@ static int run_on_demand(apsched_scheduler *s, const char *id, const char *jobst
     else
       apsched__log_later(s, &nl, APSCHED_LOG_INFO, "Running job \"%s\" now (its schedule is kept)",
                          apsched_run_job_name(run));
-    apsched__dispatch_run(s, &nl, alias, run, executor);
+    apsched__dispatch_run(s, &nl, alias, run, executor, store_rc, recorded ? &wait : NULL);
   }
   apsched__unlock(s);
   apsched__dispatch_flush(s, &nl);

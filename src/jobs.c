@@ -59,11 +59,11 @@ static int check_policies(apsched_overlap overlap, int64_t catchup_window, int p
   return APSCHED_OK;
 }
 
-/* Policies a store shared by several schedulers cannot keep: a run there
- * cannot wait for, or stop, a run another scheduler started (the database
- * counts the instances; README "Schedule policies"). */
+/* Policies a shared store without the version 5 calls cannot keep: a run
+ * there cannot wait for, or stop, a run another scheduler started (the
+ * store counts the instances; README "Schedule policies"). */
 static int check_store_policies(const store_entry *se, const apsched_job_record *rec) {
-  if (!se->run_starting || rec->overlap <= APSCHED_OVERLAP_SKIP ||
+  if (!se->run_starting || se->runs_wait || rec->overlap <= APSCHED_OVERLAP_SKIP ||
       rec->overlap == APSCHED_OVERLAP_ALLOW_ALL)
     return APSCHED_OK;
   return apsched__error(APSCHED_EINVAL,

@@ -151,6 +151,24 @@ apsched_reserve apsched__run_reserve(apsched_run_ctx *r, const char *executor,
   return APSCHED_RESERVE_WAITS;
 }
 
+apsched_run_ctx *apsched__run_ask_stop(apsched_scheduler *s, const char *jobstore, const char *id,
+                                       apsched_time_t t, int overlap) {
+  if (overlap != APSCHED_OVERLAP_CANCEL_OTHER && overlap != APSCHED_OVERLAP_TERMINATE_OTHER)
+    return NULL;
+  instance_count *ic = apsched__strmap_get(&s->instances, id);
+  for (apsched_run_ctx *o = ic ? ic->running : NULL; o; o = o->inst_next) {
+    if (strcmp(o->jobstore, jobstore) != 0) continue;
+    bool covers = false;
+    for (size_t i = 0; i < o->count && !covers; i++) covers = o->times[i] == t;
+    const char *expected = NULL;
+    if (covers && atomic_compare_exchange_strong(&o->stop_reason, &expected, stop_texts[overlap])) {
+      atomic_store(&o->cancelled, true);
+      return o;
+    }
+  }
+  return NULL;
+}
+
 /* Gives r's slot up. Returns the waiting run that takes it over (its
  * executor still to be found), or NULL. While the scheduler is stopped,
  * waiting runs are dropped instead (their records, if any, stay open).

@@ -340,6 +340,12 @@ static store_entry *new_store_entry(apsched_scheduler *s, apsched_jobstore *st) 
     e->clock = st->vtable->clock;
     e->run_starting = st->vtable->run_starting;
   }
+  if (st->vtable->version >= 5 && e->run_starting && st->vtable->runs_wait &&
+      st->vtable->claim_waiting && st->vtable->runs_add) {
+    e->runs_wait = st->vtable->runs_wait;
+    e->claim_waiting = st->vtable->claim_waiting;
+    e->runs_add = st->vtable->runs_add;
+  }
   if (e->blocking) {
     if (pthread_mutex_init(&e->call_lock, NULL) != 0) {
       apsched__dealloc(s, e);

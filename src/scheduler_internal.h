@@ -63,6 +63,12 @@ typedef struct store_entry {
   /* Version 4 (NULL for older stores). */
   apsched_time_t (*clock)(apsched_jobstore *, apsched_time_t);
   int (*run_starting)(apsched_jobstore *, const char *, apsched_time_t, unsigned);
+  /* Version 5 (NULL for older stores): runs that wait in a shared store. */
+  int (*runs_wait)(apsched_jobstore *, const apsched_job_record *, const apsched_time_t *, size_t,
+                   apsched_runs_waiting *);
+  int (*claim_waiting)(apsched_jobstore *, apsched_waited_run *, size_t);
+  int (*runs_add)(apsched_jobstore *, const apsched_job_record *, const apsched_time_t *, size_t,
+                  bool *, apsched_runs_waiting *);
   /* Ended runs not yet handed to runs_closed (scheduler lock); the strings
    * of each result are owned. */
   apsched_run_result *closed;
@@ -398,6 +404,13 @@ typedef struct apsched_overlap_effects {
 
 /* Reserves an instance slot for the run's job, or applies its overlap
  * policy when max_instances runs are running. Lock held. */
+/* Asks the running run of job id in jobstore that covers time t to stop,
+ * as a newer run under overlap (cancel_other / terminate_other) asks: it
+ * is returned (the caller terminates it if it must), or NULL when no such
+ * run runs here or it was asked already. Lock held. */
+APSCHED_INTERNAL apsched_run_ctx *apsched__run_ask_stop(apsched_scheduler *s, const char *jobstore,
+                                                        const char *id, apsched_time_t t,
+                                                        int overlap);
 APSCHED_INTERNAL apsched_reserve apsched__run_reserve(apsched_run_ctx *run, const char *executor,
                                                       apsched_overlap_effects *fx);
 /* The run's overlap policy (apsched_overlap). */
@@ -447,10 +460,13 @@ APSCHED_INTERNAL unsigned apsched__run_max_instances(const apsched_run_ctx *run)
 APSCHED_INTERNAL apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se,
                                                        apsched_time_t now, notice_list *nl);
 /* Queues a run made outside the loop (run now, backfill) as the loop
- * queues its own: its overlap policy applies. Lock held. */
+ * queues its own: its overlap policy applies. store_rc and wait: what a
+ * shared store's runs_add answered (APSCHED_OK and NULL for other stores):
+ * EBUSY skips it, a wait says it waits in the store. Lock held. */
 APSCHED_INTERNAL void apsched__dispatch_run(apsched_scheduler *s, notice_list *nl,
                                            const char *jobstore, apsched_run_ctx *run,
-                                           const char *executor);
+                                           const char *executor, int store_rc,
+                                           const apsched_runs_waiting *wait);
 /* Delivers the notices and submits their runs; lock NOT held. */
 APSCHED_INTERNAL void apsched__dispatch_flush(apsched_scheduler *s, notice_list *nl);
 

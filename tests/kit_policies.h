@@ -2,7 +2,9 @@
  * store_conformance.h): every overlap policy, through a scheduler on a fake
  * clock with the kit's store, with a job that is finished, running, or has
  * a run waiting when its next run is due. A store several schedulers share
- * refuses the policies whose runs would wait for another scheduler's. */
+ * keeps such runs waiting in the store (contract version 5: runs_wait,
+ * claim_waiting, runs_add); one without those calls refuses the policies
+ * whose runs would wait for another scheduler's, and runs on demand. */
 #ifndef APSCHED_TEST_KIT_POLICIES_H
 #define APSCHED_TEST_KIT_POLICIES_H
 
@@ -82,7 +84,8 @@ typedef struct kit_policy {
   recorder rec;
   log_recorder log;
   apsched_scheduler *s;
-  bool shared; /* the store is shared by schedulers (run_starting) */
+  bool shared;  /* the store is shared by schedulers (run_starting) */
+  bool refuses; /* ... and has no version 5 calls: it refuses waiting runs */
 } kit_policy;
 
 /* A running hosted scheduler on a fake clock with a thread pool and the
@@ -106,6 +109,7 @@ static void kit_policy_open(void **state, kit_policy *k) {
   assert_int_equal(apsched_add_executor(k->s, ex, "default"), APSCHED_OK);
   apsched_jobstore *st = kit_store(state);
   k->shared = st->vtable->version >= 4 && st->vtable->run_starting;
+  k->refuses = k->shared && !(st->vtable->version >= 5 && st->vtable->runs_wait);
   assert_int_equal(apsched_add_jobstore(k->s, st, "kit"), APSCHED_OK);
   assert_int_equal(apsched_add_listener(k->s, record_event, APSCHED_EVENT_EVERYTHING, &k->rec, NULL),
                    APSCHED_OK);
@@ -192,10 +196,10 @@ static void kit_overlap_skip(void **state) {
   kit_policy_close(&k);
 }
 
-/* A store shared by schedulers refuses a policy whose run would wait for
- * another scheduler's, naming it, and keeps nothing. */
+/* A shared store without the version 5 calls refuses a policy whose run
+ * would wait for another scheduler's, naming it, and keeps nothing. */
 static bool kit_policy_refused_if_shared(kit_policy *k, apsched_overlap overlap, const char *name) {
-  if (!k->shared) return false;
+  if (!k->refuses) return false;
   assert_int_equal(kit_policy_add(k, overlap), APSCHED_EINVAL);
   assert_non_null(strstr(apsched_last_error(), name));
   assert_non_null(strstr(apsched_last_error(), "several schedulers share"));
@@ -270,7 +274,7 @@ static void kit_overlap_buffer_all(void **state) {
 static void kit_overlap_buffer_all_bound(void **state) {
   kit_policy k;
   kit_policy_open(state, &k);
-  if (k.shared) {
+  if (k.refuses) {
     kit_policy_close(&k);
     return;
   }
@@ -361,8 +365,8 @@ static void kit_overlap_allow_all(void **state) {
 static void kit_policies_kept(void **state) {
   kit_policy k;
   kit_policy_open(state, &k);
-  apsched_overlap o = k.shared ? APSCHED_OVERLAP_ALLOW_ALL : APSCHED_OVERLAP_BUFFER_ONE;
-  const char *text = k.shared ? "overlap=allow_all" : "overlap=buffer_one";
+  apsched_overlap o = k.refuses ? APSCHED_OVERLAP_ALLOW_ALL : APSCHED_OVERLAP_BUFFER_ONE;
+  const char *text = k.refuses ? "overlap=allow_all" : "overlap=buffer_one";
   assert_int_equal(kit_policy_add(&k, o), APSCHED_OK);
   apsched_job_changes c = {.catchup_window = APSCHED_HOUR, .pause_after_failures = 3};
   assert_int_equal(apsched_modify_job(k.s, "p", "kit", &c), APSCHED_OK);
@@ -403,13 +407,14 @@ static void kit_policies_kept(void **state) {
 }
 
 /* Run now: once, at once, the schedule kept, under the overlap policy
- * (finished, running, queued); refused by a shared store. */
+ * (finished, running, queued); refused by a shared store without the
+ * version 5 calls. */
 static void kit_run_now(void **state) {
   kit_policy k;
   kit_policy_open(state, &k);
-  apsched_overlap o = k.shared ? APSCHED_OVERLAP_SKIP : APSCHED_OVERLAP_BUFFER_ONE;
+  apsched_overlap o = k.refuses ? APSCHED_OVERLAP_SKIP : APSCHED_OVERLAP_BUFFER_ONE;
   assert_int_equal(kit_policy_add(&k, o), APSCHED_OK);
-  if (k.shared) {
+  if (k.refuses) {
     assert_int_equal(apsched_run_job_now(k.s, "p", NULL), APSCHED_EINVAL);
     assert_non_null(strstr(apsched_last_error(), "several schedulers share"));
     kit_policy_close(&k);
@@ -458,7 +463,7 @@ static void kit_backfill(void **state) {
   assert_int_equal(apsched_add_job(k.s, &o, NULL, 0), APSCHED_OK);
   apsched_trigger_free(t);
   fake_advance(&k.fc, APSCHED_DAY);
-  if (k.shared) {
+  if (k.refuses) {
     assert_int_equal(apsched_backfill_job(k.s, "p", NULL, AT(10), AT(40)), APSCHED_EINVAL);
     assert_non_null(strstr(apsched_last_error(), "several schedulers share"));
     kit_policy_close(&k);

@@ -155,7 +155,7 @@ static void test_schema_is_readable(void **state) {
   free(row);
   char sql[512];
   snprintf(sql, sizeof sql, "SELECT version FROM \"%s\".schema_version", schema);
-  assert_value(c, sql, "4");
+  assert_value(c, sql, "5");
   /* runs and schedulers, with their keys. */
   snprintf(sql, sizeof sql,
            "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i"
@@ -223,7 +223,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   (void)state;
   PGconn *c = pg_server_connect();
   raw_exec(c, "CREATE SCHEMA newer; CREATE TABLE newer.schema_version (version integer NOT NULL);"
-              "INSERT INTO newer.schema_version VALUES (5);"
+              "INSERT INTO newer.schema_version VALUES (6);"
               "CREATE TABLE newer.jobs (id text PRIMARY KEY, future bytea);"
               "INSERT INTO newer.jobs VALUES ('j', '\\x00ff')");
   char *before = schema_dump(c, "newer");
@@ -232,7 +232,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   char err[256];
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_null(st);
-  assert_string_equal(err, "postgresql schema 'newer' has schema version 5, newer than the 4 this "
+  assert_string_equal(err, "postgresql schema 'newer' has schema version 6, newer than the 5 this "
                            "library knows: use a newer libapsched-pg (nothing was changed)");
   char *after = schema_dump(c, "newer");
   assert_string_equal(before, after);
@@ -259,7 +259,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   o = (apsched_pg_options){.conninfo = pg_server_conninfo(), .schema = "Odd \"name\"; --"};
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_OK);
   apsched_jobstore_free(st);
-  assert_value(c, "SELECT version FROM \"Odd \"\"name\"\"; --\".schema_version", "4");
+  assert_value(c, "SELECT version FROM \"Odd \"\"name\"\"; --\".schema_version", "5");
   PQfinish(c);
 }
 
@@ -984,7 +984,7 @@ static void test_migration_from_version_1(void **state) {
   raw_exec(c, sql);
   st = open_store(schema);
   snprintf(sql, sizeof sql, "SELECT version FROM \"%s\".schema_version", schema);
-  assert_value(c, sql, "4");
+  assert_value(c, sql, "5");
   /* Version 4: the claim's order is the jobs' index. */
   snprintf(sql, sizeof sql,
            "SELECT string_agg(indexdef, '; ' ORDER BY indexname) FROM pg_indexes"

@@ -2,7 +2,8 @@
  * and holds a session-level advisory lock keyed on its id, on a connection
  * of its own that a thread of its own keeps: it heartbeats every lease / 3
  * (and measures the database's clock on the way), LISTENs for other
- * schedulers' changes and wakes the scheduler when one arrives.
+ * schedulers' changes and wakes the scheduler when one arrives, and reads
+ * requests to stop its runs (waiting.c).
  *
  * A scheduler is alive while it holds the lock AND its heartbeat is younger
  * than 2 x lease. The lock goes with the connection, so a process that dies
@@ -66,6 +67,8 @@ static int beat(pg_store *ps) {
   if (rc == APSCHED_OK)
     PQclear(apsched__pg_exec(&ps->hb, prune, 1, values, NULL, NULL, false,
                              "removing the rows of long dead schedulers", &rc));
+  /* A stop request whose notification was lost is read here at the latest. */
+  if (rc == APSCHED_OK) rc = apsched__pg_stops_read(ps);
   free(sql);
   free(prune);
   return rc;
@@ -116,7 +119,9 @@ static void *hb_main(void *arg) {
       next = apsched__pstore_mono_us();
       continue;
     }
-    if (apsched__pg_notified(&ps->hb)) {
+    unsigned heard = apsched__pg_notified(&ps->hb);
+    if (heard & PG_HEARD_STOP) apsched__pg_stops_read(ps); /* else at the next beat */
+    if (heard) {
       pthread_mutex_lock(&ps->mu);
       apsched_scheduler *s = ps->sched;
       pthread_mutex_unlock(&ps->mu);

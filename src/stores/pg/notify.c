@@ -2,7 +2,9 @@
  * remove, a release to an earlier time) sends NOTIFY on the schema's
  * channel inside its transaction, so it is delivered at COMMIT; every
  * scheduler LISTENs on its heartbeat connection and wakes its loop. A lost
- * notification costs only latency: the loop still polls every max_wait. */
+ * notification costs only latency: the loop still polls every max_wait.
+ * The payload "stop" says a run was asked to stop (waiting.c): each
+ * scheduler then reads whether it was one of its own. */
 #include "pg_internal.h"
 
 #include <stdio.h>
@@ -38,8 +40,9 @@ int apsched__pg_listen(pg_store *ps, pg_link *l) {
   return apsched__pg_command(l, sql, "listening for other schedulers' changes");
 }
 
-bool apsched__pg_notified(pg_link *l) {
-  bool any = false;
-  for (PGnotify *n; (n = PQnotifies(l->conn)) != NULL; PQfreemem(n)) any = true;
-  return any;
+unsigned apsched__pg_notified(pg_link *l) {
+  unsigned heard = 0;
+  for (PGnotify *n; (n = PQnotifies(l->conn)) != NULL; PQfreemem(n))
+    heard |= PG_HEARD_CHANGE | (strcmp(n->extra, "stop") == 0 ? PG_HEARD_STOP : 0);
+  return heard;
 }

@@ -143,6 +143,8 @@ typedef struct pg_store {
   pg_link link;       /* the store's calls (one at a time) */
   char **sql;         /* the statements with the schema filled in (store.c) */
   char **runs_sql;    /* runs.c's */
+  char **wait_sql;    /* waiting.c's (on link) */
+  char *stops_sql;    /* waiting.c's stop requests (on hb) */
   store_base b;       /* scheduler, broken rows, the claimed batch's records */
   /* The claimed batch: claim_due or claim_orphans began its transaction,
    * commit ends it. failed: a statement of it failed, so the server has
@@ -220,6 +222,46 @@ PG_HIDDEN int apsched__pg_group_write(void *store, const store_start_group *g, b
 /* The batch committed (keep its claims, hand over its reports) or was
  * undone (forget them). */
 PG_HIDDEN void apsched__pg_batch_done(pg_store *ps, bool committed);
+/* Notes a claim of the open write (kept once it commits: batch_done). */
+PG_HIDDEN int apsched__pg_pending_add(pg_store *ps, const char *job_id, int64_t t,
+                                      unsigned attempt, int64_t token);
+/* Array parameters: "{t1,t2,...}" (bigint[]) and "{a,b,...}" (text[]; a
+ * NULL text is a NULL element). malloc'd; NULL when memory is short. */
+PG_HIDDEN char *apsched__pg_bigint_array(const int64_t *v, size_t n);
+PG_HIDDEN char *apsched__pg_text_array(const char *const *v, size_t n);
+/* The runs table's delivery text of a record. */
+PG_HIDDEN const char *apsched__pg_delivery_text(const apsched_job_record *rec);
+/* max_instances as the runs table keeps it: allow_all is no limit (the
+ * column is an integer; 65535 is max_instances' own). */
+PG_HIDDEN unsigned apsched__pg_instances_limit(const apsched_job_record *rec);
+/* A record to run a run row with (columns: job_id, scheduled_time,
+ * attempt, previous owner, token, name, func, executor, arg,
+ * max_instances, max_runtime_ms, delivery, as R_ORPHANS returns them).
+ * Damaged values make a run that is skipped (an unknown function) rather
+ * than an error. NULL when memory is short. */
+PG_HIDDEN apsched_job_record *apsched__pg_run_record(pg_store *ps, const PGresult *res, int row);
+/* ------------------------------------------------------------- waiting.c */
+/* Fills in waiting.c's statements; APSCHED_ENOMEM if it cannot. */
+PG_HIDDEN int apsched__pg_waiting_init(pg_store *ps);
+PG_HIDDEN void apsched__pg_waiting_free(pg_store *ps);
+/* runs_wait, inside the claimed batch (its job row is locked by the claim). */
+PG_HIDDEN int apsched__pg_runs_wait(pg_store *ps, const apsched_job_record *rec,
+                                    const apsched_time_t *times, size_t n,
+                                    apsched_runs_waiting *out);
+/* runs_add's statements, inside a write of its own (store.c). */
+PG_HIDDEN int apsched__pg_runs_add(pg_store *ps, const apsched_job_record *rec,
+                                   const apsched_time_t *times, size_t n, bool *track,
+                                   apsched_runs_waiting *out);
+/* Whether any run waits (one cheap read, outside a transaction). */
+PG_HIDDEN int apsched__pg_any_waiting(pg_store *ps, bool *any);
+/* claim_waiting's statements, inside the claimed batch. */
+PG_HIDDEN int apsched__pg_waiting_take(pg_store *ps, apsched_waited_run *out, size_t max);
+/* Inside runs_closed's write: wakes every scheduler (NOTIFY at COMMIT)
+ * when a run waits for one of the jobs whose runs ended. */
+PG_HIDDEN int apsched__pg_waiting_wake(pg_store *ps, const apsched_run_result *results, size_t n);
+/* The heartbeat thread (on hb): reads the stop requests of this
+ * scheduler's runs not read yet, and stops those runs here. */
+PG_HIDDEN int apsched__pg_stops_read(pg_store *ps);
 
 /* ------------------------------------------------------------ liveness.c */
 
@@ -267,7 +309,8 @@ PG_HIDDEN int apsched__pg_notify(pg_store *ps);
 PG_HIDDEN int apsched__pg_channel(pg_store *ps);
 /* LISTENs on hb's connection. */
 PG_HIDDEN int apsched__pg_listen(pg_store *ps, pg_link *l);
-/* Drains hb's notifications; true if any arrived. */
-PG_HIDDEN bool apsched__pg_notified(pg_link *l);
+/* Drains hb's notifications: what they said (0: none arrived). */
+enum { PG_HEARD_CHANGE = 1, PG_HEARD_STOP = 2 };
+PG_HIDDEN unsigned apsched__pg_notified(pg_link *l);
 
 #endif

@@ -16,7 +16,8 @@
  * the same statement) and reported.
  *
  * max_instances holds across schedulers: the runs rows of a job with
- * distinct tokens are its instances in progress (started or about to).
+ * distinct tokens are its instances in progress (started or about to);
+ * rows that wait for a slot (waiting.c) are not.
  *
  * With a history retention, every ended run also becomes a row of
  * <schema>.run_history, written by the scheduler that ends it in the
@@ -50,7 +51,7 @@ static const char *const runs_sql[R_COUNT] = {
      * token drawn and its rows written, or none when the job is busy. */
     [R_OPEN] =
         "WITH tok AS (SELECT nextval($11::regclass) AS v),"
-        " held AS (SELECT count(DISTINCT token) AS instances,"
+        " held AS (SELECT count(DISTINCT token) FILTER (WHERE NOT waiting) AS instances,"
         "   count(*) FILTER (WHERE scheduled_time = ANY ($3::bigint[])) AS taken"
         "   FROM @.runs WHERE job_id = $1::text),"
         " ins AS (INSERT INTO @.runs (job_id, scheduled_time, owner, token, attempt, name, func,"
@@ -76,7 +77,8 @@ static const char *const runs_sql[R_COUNT] = {
     [R_ORPHANS] =
         "WITH live AS (" PG_LIVE_SCHEDULERS("$4") "),"
         " cand AS (SELECT r.job_id, r.scheduled_time, r.owner FROM @.runs r"
-        "   WHERE r.owner <> $1 AND NOT EXISTS (SELECT 1 FROM live WHERE live.id = r.owner)"
+        "   WHERE r.owner <> $1 AND NOT r.waiting"
+        "   AND NOT EXISTS (SELECT 1 FROM live WHERE live.id = r.owner)"
         "   ORDER BY r.scheduled_time, r.job_id LIMIT $2 FOR UPDATE OF r SKIP LOCKED),"
         " lost AS (DELETE FROM @.runs r USING cand c"
         "   WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"
@@ -114,7 +116,7 @@ static const char *const runs_sql[R_COUNT] = {
      * other scheduler adds runs of theirs meanwhile): a token each and
      * their instances in progress, in a snapshot taken after the locks. */
     [R_PREPARE] = "SELECT nextval($2::regclass),"
-                  " (SELECT count(DISTINCT r.token) FROM @.runs r WHERE r.job_id = c.id)"
+                  " (SELECT count(DISTINCT r.token) FROM @.runs r WHERE r.job_id = c.id AND NOT r.waiting)"
                   " FROM unnest($1::text[]) WITH ORDINALITY AS c(id, i) ORDER BY c.i",
     /* The batch's staged runs, one row per (job, time); $1 this scheduler.
      * A time already recorded is not recorded again (returned rows tell).
@@ -147,8 +149,8 @@ int apsched__pg_runs_init(pg_store *ps) {
   return APSCHED_OK;
 }
 
-/* Notes a claim of the open batch. */
-static int pending_add(pg_store *ps, const char *job_id, int64_t t, unsigned attempt, int64_t token) {
+int apsched__pg_pending_add(pg_store *ps, const char *job_id, int64_t t, unsigned attempt,
+                            int64_t token) {
   store_claim *c = apsched__pstore_claim_new(job_id, t, attempt, token);
   if (!c) return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
   c->next = ps->pending;
@@ -231,8 +233,7 @@ void apsched__pg_runs_free(pg_store *ps) {
 
 /* ------------------------------------------------------- array parameters */
 
-/* "{t1,t2,...}": a bigint[] parameter. malloc'd. */
-static char *bigint_array(const int64_t *v, size_t n) {
+char *apsched__pg_bigint_array(const int64_t *v, size_t n) {
   char *buf = malloc(n * 22 + 3), *p = buf;
   if (!buf) return NULL;
   *p++ = '{';
@@ -242,8 +243,7 @@ static char *bigint_array(const int64_t *v, size_t n) {
   return buf;
 }
 
-/* "{a,b,...}" of n texts (NULL: a NULL element), malloc'd. */
-static char *text_array(const char *const *v, size_t n) {
+char *apsched__pg_text_array(const char *const *v, size_t n) {
   size_t len = 3;
   for (size_t i = 0; i < n; i++) len += (v[i] ? 2 * strlen(v[i]) + 3 : 4) + 1;
   char *buf = malloc(len), *p = buf;
@@ -280,9 +280,9 @@ static int run_arrays(const run_key *keys, size_t n, char **ids, char **times, c
     t[i] = keys[i].t;
     tok[i] = keys[i].token;
   }
-  *ids = room ? text_array(id, n) : NULL;
-  *times = room ? bigint_array(t, n) : NULL;
-  *tokens = room ? bigint_array(tok, n) : NULL;
+  *ids = room ? apsched__pg_text_array(id, n) : NULL;
+  *times = room ? apsched__pg_bigint_array(t, n) : NULL;
+  *tokens = room ? apsched__pg_bigint_array(tok, n) : NULL;
   free(id);
   free(t);
   free(tok);
@@ -329,13 +329,11 @@ static char *hex_of(const unsigned char *b, size_t len) {
 
 /* ------------------------------------------------------------- runs_open */
 
-static const char *delivery_text(const apsched_job_record *rec) {
+const char *apsched__pg_delivery_text(const apsched_job_record *rec) {
   return rec->flags & APSCHED_JOB_AT_LEAST_ONCE ? "at_least_once" : "at_most_once";
 }
 
-/* max_instances as the runs table keeps it: allow_all is no limit (the
- * column is an integer; 65535 is max_instances' own). */
-static unsigned instances_limit(const apsched_job_record *rec) {
+unsigned apsched__pg_instances_limit(const apsched_job_record *rec) {
   return rec->overlap == APSCHED_OVERLAP_ALLOW_ALL ? INT32_MAX
          : rec->max_instances                       ? rec->max_instances
                                                     : 1;
@@ -355,16 +353,16 @@ static int open_now(pg_store *ps, const apsched_job_record *rec, const apsched_t
   /* Its count must see the runs staged so far. */
   int flushed = apsched__pg_runs_flush(ps);
   if (flushed != APSCHED_OK) return flushed;
-  char *array = bigint_array(times, n);
+  char *array = apsched__pg_bigint_array(times, n);
   if (!array) return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
   size_t arglen = 0;
   const void *arg = apsched_job_args_bytes(rec->args, &arglen);
   char max_instances[16], max_runtime[24];
-  unsigned max = instances_limit(rec);
+  unsigned max = apsched__pg_instances_limit(rec);
   snprintf(max_instances, sizeof max_instances, "%u", max);
   snprintf(max_runtime, sizeof max_runtime, "%" PRIu32, rec->max_runtime_ms);
   const char *values[11] = {rec->id, ps->id, array, rec->name, rec->func->name, rec->executor,
-                            arglen ? arg : NULL, max_instances, max_runtime, delivery_text(rec),
+                            arglen ? arg : NULL, max_instances, max_runtime, apsched__pg_delivery_text(rec),
                             ps->token_seq};
   int lengths[11] = {0, 0, 0, 0, 0, 0, (int)arglen, 0, 0, 0, 0};
   int formats[11] = {0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0};
@@ -392,7 +390,7 @@ static int open_now(pg_store *ps, const apsched_job_record *rec, const apsched_t
     return busy(ps, rec, instances, max);
   }
   for (size_t i = 0; i < n; i++)
-    if ((rc = pending_add(ps, rec->id, times[i], 1, token)) != APSCHED_OK) {
+    if ((rc = apsched__pg_pending_add(ps, rec->id, times[i], 1, token)) != APSCHED_OK) {
       /* Short of memory: the rows go with the batch (they could not be closed). */
       ps->batch_failed = true;
       return rc;
@@ -413,7 +411,7 @@ int apsched__pg_runs_prepare(pg_store *ps, apsched_job_record **recs, size_t n) 
   }
   const char **id = malloc(n * sizeof *id);
   for (size_t i = 0; id && i < n; i++) id[i] = recs[i]->id;
-  char *ids = id ? text_array(id, n) : NULL;
+  char *ids = id ? apsched__pg_text_array(id, n) : NULL;
   free(id);
   if (!ids) return APSCHED_OK; /* short of memory: runs_open makes its own statements */
   int rc = APSCHED_OK;
@@ -456,7 +454,7 @@ int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec, const aps
   if (!info || info->used) return open_now(ps, rec, times, n, track);
   /* The job's rows are locked by this batch's claim: the count read then
    * holds (runs of other schedulers can only end meanwhile). */
-  unsigned max = instances_limit(rec);
+  unsigned max = apsched__pg_instances_limit(rec);
   if (info->instances >= (int64_t)max) return busy(ps, rec, info->instances, max);
   if (ps->nopens == ps->opens_cap) {
     size_t cap = ps->opens_cap ? 2 * ps->opens_cap : 64;
@@ -469,7 +467,7 @@ int apsched__pg_runs_open(pg_store *ps, const apsched_job_record *rec, const aps
   if (!copy) return open_now(ps, rec, times, n, track);
   memcpy(copy, times, n * sizeof *copy);
   for (size_t i = 0; i < n; i++) {
-    int rc = pending_add(ps, rec->id, times[i], 1, info->token);
+    int rc = apsched__pg_pending_add(ps, rec->id, times[i], 1, info->token);
     if (rc != APSCHED_OK) {
       free(copy);
       ps->batch_failed = true; /* claims noted so far would outlive their rows */
@@ -522,12 +520,12 @@ int apsched__pg_runs_flush(pg_store *ps) {
       snprintf(num[4 * r + 3], sizeof num[0], "%" PRIu32, o->rec->max_runtime_ms);
       const char *row[COLS] = {o->rec->id, num[4 * r], num[4 * r + 1], o->rec->name,
                                o->rec->func->name, o->rec->executor, hex[i], num[4 * r + 2],
-                               num[4 * r + 3], delivery_text(o->rec)};
+                               num[4 * r + 3], apsched__pg_delivery_text(o->rec)};
       for (int c = 0; c < COLS; c++) col[c * total + r] = row[c];
     }
   }
   for (int c = 0; rc == APSCHED_OK && c < COLS; c++)
-    if (!(arrays[c] = text_array(col + c * total, total)))
+    if (!(arrays[c] = apsched__pg_text_array(col + c * total, total)))
       rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
   PGresult *res = NULL;
   if (rc == APSCHED_OK) {
@@ -698,10 +696,7 @@ void apsched__pg_runs_closed_done(pg_store *ps, const apsched_run_result *result
 
 /* --------------------------------------------------------- claim_orphans */
 
-/* A record to run a taken-over run with, from row of res (R_ORPHANS'
- * columns). Damaged values make a run that is skipped (an unknown
- * function) rather than an error. NULL when memory is short. */
-static apsched_job_record *orphan_record(pg_store *ps, const PGresult *res, int row) {
+apsched_job_record *apsched__pg_run_record(pg_store *ps, const PGresult *res, int row) {
   apsched_job_record *rec = apsched_job_record_new(PQgetvalue(res, row, 0));
   if (!rec) return NULL;
   bool has_name = !PQgetisnull(res, row, 5);
@@ -750,9 +745,9 @@ int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max) 
       continue;
     }
     unsigned run_attempt = attempt >= 1 && attempt < UINT32_MAX ? (unsigned)attempt : 1;
-    apsched_job_record *rec = orphan_record(ps, res, row);
+    apsched_job_record *rec = apsched__pg_run_record(ps, res, row);
     if (!rec ||
-        (rc = pending_add(ps, job_id, t, run_attempt, apsched__pg_int8(res, row, 4))) != APSCHED_OK) {
+        (rc = apsched__pg_pending_add(ps, job_id, t, run_attempt, apsched__pg_int8(res, row, 4))) != APSCHED_OK) {
       apsched_job_record_free(rec);
       rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql schema '%s': out of memory taking "
                                                  "over a run", ps->link.schema);

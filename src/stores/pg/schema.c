@@ -180,8 +180,38 @@ static const char schema_v4[] =
     "COMMENT ON INDEX @.jobs_due IS "
     "'The claim order: due jobs earliest first, ties by id';\n";
 
+/* Version 4 to 5: runs that wait for a free instance slot of their job
+ * (overlap policies buffer_one, buffer_all, cancel_other, terminate_other;
+ * run now and backfill), kept in the runs table so any scheduler starts
+ * them and they outlive the one that made them wait; and requests to stop
+ * a running run, which its own scheduler reads. */
+static const char schema_v5[] =
+    "ALTER TABLE @.runs ADD COLUMN waiting boolean NOT NULL DEFAULT false;\n"
+    "ALTER TABLE @.runs ADD COLUMN on_demand boolean NOT NULL DEFAULT false;\n"
+    "ALTER TABLE @.runs ADD COLUMN misfire_grace_ms bigint;\n"
+    "ALTER TABLE @.runs ADD COLUMN stop_request text\n"
+    "  CHECK (stop_request IN ('cancel', 'terminate'));\n"
+    "ALTER TABLE @.runs ADD COLUMN stop_told boolean NOT NULL DEFAULT false;\n"
+    "ALTER TABLE @.runs ADD COLUMN overlap text;\n"
+    "CREATE INDEX runs_waiting ON @.runs (job_id, scheduled_time) WHERE waiting;\n"
+    "CREATE INDEX runs_stop ON @.runs (owner) WHERE stop_request IS NOT NULL AND NOT stop_told;\n"
+    "COMMENT ON COLUMN @.runs.waiting IS "
+    "'true: the run waits for a free instance slot of its job (owner is empty; the rows of one "
+    "run share its token); any scheduler starts it when one frees';\n"
+    "COMMENT ON COLUMN @.runs.on_demand IS "
+    "'A run asked for through the API (run now, backfill): it runs whatever its lateness';\n"
+    "COMMENT ON COLUMN @.runs.misfire_grace_ms IS "
+    "'The job''s misfire grace time when the run began to wait; NULL: unlimited';\n"
+    "COMMENT ON COLUMN @.runs.stop_request IS "
+    "'cancel or terminate: a newer run of the job asked this one to stop (overlap policy "
+    "cancel_other or terminate_other); NULL: not asked';\n"
+    "COMMENT ON COLUMN @.runs.overlap IS "
+    "'The overlap policy a waiting run waits under (it applies when it runs); NULL otherwise';\n"
+    "COMMENT ON COLUMN @.runs.stop_told IS "
+    "'The scheduler that runs it has read the stop request';\n";
+
 static const char *const steps[APSCHED_PG_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                                schema_v4};
+                                                                schema_v4, schema_v5};
 
 /* The schema version (0: no tables of ours yet). Reads only. */
 static int schema_version(pg_link *l, int *version) {

@@ -60,8 +60,10 @@ static const char *const query_sql[Q_COUNT] = {
                  " ON CONFLICT (id) DO UPDATE SET " SET_COLUMNS,
     [Q_LOOKUP] = "SELECT " STORE_JOB_COLUMNS " FROM @.jobs WHERE id = $1",
     [Q_UPDATE] = "UPDATE @.jobs SET " SET_COLUMNS " WHERE id = $1",
-    [Q_DELETE] = "DELETE FROM @.jobs WHERE id = $1",
-    [Q_DELETE_ALL] = "DELETE FROM @.jobs",
+    /* A removed job's waiting runs go with it (its running ones end). */
+    [Q_DELETE] = "WITH w AS (DELETE FROM @.runs WHERE job_id = $1 AND waiting)"
+                 " DELETE FROM @.jobs WHERE id = $1",
+    [Q_DELETE_ALL] = "WITH w AS (DELETE FROM @.runs WHERE waiting) DELETE FROM @.jobs",
     [Q_NEXT] = "SELECT id, next_run_time FROM @.jobs WHERE next_run_time IS NOT NULL "
                "ORDER BY next_run_time, id LIMIT $1",
     [Q_DUE] = "SELECT " STORE_JOB_COLUMNS " FROM @.jobs WHERE next_run_time <= $1 AND NOT paused "
@@ -214,6 +216,7 @@ static void pg_destroy(apsched_jobstore *st) {
   apsched__pg_disconnect(&ps->link);
   apsched__pg_disconnect(&ps->start);
   apsched__pg_runs_free(ps);
+  apsched__pg_waiting_free(ps);
   releases_clear(ps);
   free(ps->releases);
   pthread_mutex_destroy(&ps->mu);
@@ -553,6 +556,9 @@ static int pg_runs_closed(apsched_jobstore *st, const apsched_run_result *result
   int rc = write_begin(ps, &nested);
   if (rc != APSCHED_OK) return rc;
   rc = apsched__pg_runs_closed(ps, results, n);
+  /* A slot freed: a run that waits for it starts in whichever scheduler
+   * locks its job first. */
+  if (rc == APSCHED_OK) rc = apsched__pg_waiting_wake(ps, results, n);
   rc = write_end(ps, nested, rc, false);
   apsched__pg_runs_closed_done(ps, results, n, rc == APSCHED_OK);
   return rc;
@@ -562,6 +568,75 @@ static int pg_run_starting(apsched_jobstore *st, const char *job_id, apsched_tim
                            unsigned attempt) {
   if (!job_id) return apsched__pstore_error(APSCHED_EINVAL, "run_starting: job_id is NULL");
   return apsched__pstore_run_starting(&as_pg(st)->starts, job_id, scheduled_time, attempt);
+}
+
+/* A run that waits outside a batch (runs_add) or inside one (runs_wait):
+ * what the calls check first. */
+static int check_wait_args(const char *call, const apsched_job_record *rec,
+                           const apsched_time_t *times, size_t n, const void *out) {
+  if (!rec || !times || !out || n == 0)
+    return apsched__pstore_error(APSCHED_EINVAL, "%s: %s", call,
+                                 !rec     ? "rec is NULL"
+                                 : !times ? "times is NULL"
+                                 : !out   ? "out is NULL"
+                                          : "no times");
+  return APSCHED_OK;
+}
+
+static int pg_runs_wait(apsched_jobstore *st, const apsched_job_record *rec,
+                        const apsched_time_t *times, size_t n, apsched_runs_waiting *out) {
+  pg_store *ps = as_pg(st);
+  int rc = check_wait_args("runs_wait", rec, times, n, out);
+  if (rc != APSCHED_OK) return rc;
+  if (!ps->batch || ps->batch_failed || !apsched__pg_in_transaction(&ps->link))
+    return apsched__pstore_error(APSCHED_EBACKEND,
+                                 "postgresql schema '%s': runs_wait outside a claimed batch (or "
+                                 "the batch was rolled back after an earlier error)",
+                                 ps->link.schema);
+  return apsched__pg_runs_wait(ps, rec, times, n, out);
+}
+
+static int pg_runs_add(apsched_jobstore *st, const apsched_job_record *rec,
+                       const apsched_time_t *times, size_t n, bool *track,
+                       apsched_runs_waiting *out) {
+  pg_store *ps = as_pg(st);
+  int rc = check_wait_args("runs_add", rec, times, n, out);
+  if (rc == APSCHED_OK && !track) rc = apsched__pstore_error(APSCHED_EINVAL, "runs_add: track is NULL");
+  if (rc != APSCHED_OK) return rc;
+  /* Registered first, as a claim is: its runs always have a live owner. */
+  rc = apsched__pg_register(ps);
+  bool nested = false;
+  if (rc == APSCHED_OK) rc = write_begin(ps, &nested);
+  if (rc != APSCHED_OK) return rc;
+  rc = apsched__pg_runs_add(ps, rec, times, n, track, out);
+  bool waits = rc == APSCHED_OK && out->waiting > 0;
+  /* EBUSY wrote nothing: commit all the same (the lock goes). A run that
+   * waits wakes every scheduler: its slot may free before this commits. */
+  int end = write_end(ps, nested, rc == APSCHED_EBUSY ? APSCHED_OK : rc, waits);
+  if ((rc == APSCHED_OK || rc == APSCHED_EBUSY) && end != APSCHED_OK) rc = end;
+  if (!nested) apsched__pg_batch_done(ps, rc == APSCHED_OK);
+  if (rc != APSCHED_OK) *track = false;
+  return rc;
+}
+
+static int pg_claim_waiting(apsched_jobstore *st, apsched_waited_run *out, size_t max) {
+  pg_store *ps = as_pg(st);
+  if (max == 0) return 0;
+  if (!out) return apsched__pstore_error(APSCHED_EINVAL, "claim_waiting: out is NULL");
+  if (max > INT_MAX) max = INT_MAX;
+  if (!ps->batch) {
+    /* Most passes find none: one read, no transaction. */
+    bool any = false;
+    int rc = ready(ps);
+    if (rc == APSCHED_OK) rc = apsched__pg_any_waiting(ps, &any);
+    if (rc != APSCHED_OK || !any) return rc;
+  }
+  bool began;
+  int rc = batch_begin(ps, &began, "starting to take waiting runs");
+  if (rc != APSCHED_OK) return rc;
+  int n = apsched__pg_waiting_take(ps, out, max);
+  if (began && n <= 0) end_batch(ps);
+  return n;
 }
 
 static int pg_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
@@ -679,6 +754,9 @@ static const apsched_jobstore_vtable pg_vtable = {
     .claim_orphans = pg_claim_orphans,
     .clock = apsched__pg_clock,
     .run_starting = pg_run_starting,
+    .runs_wait = pg_runs_wait,
+    .claim_waiting = pg_claim_waiting,
+    .runs_add = pg_runs_add,
 };
 
 /* ---------------------------------------------------------------- create */
@@ -746,6 +824,7 @@ static int open_database(pg_store *ps, bool existing_only) {
     if (!(ps->sql[q] = apsched__pstore_expand(query_sql[q], ps->link.quoted)))
       return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
   if ((rc = apsched__pg_runs_init(ps)) != APSCHED_OK) return rc;
+  if ((rc = apsched__pg_waiting_init(ps)) != APSCHED_OK) return rc;
   /* run_starting's connection: the same server, connected on first use. */
   ps->start = (pg_link){.conninfo = ps->link.conninfo, .schema = ps->link.schema,
                         .quoted = ps->link.quoted};

@@ -95,8 +95,9 @@ APSCHED_API int apsched_redis_schedulers(const apsched_redis_options *opts,
                                          int (*visit)(const apsched_redis_scheduler *sch, void *ud),
                                          void *ud, char *errbuf, size_t errlen);
 
-/* The layout version this library writes (and the newest it opens). */
-#define APSCHED_REDIS_LAYOUT_VERSION 1
+/* The layout version this library writes (and the newest it opens). 2
+ * added runs that wait (layout 1 is raised to 2 on open, unchanged). */
+#define APSCHED_REDIS_LAYOUT_VERSION 2
 /* history_retention: keep every ended run. */
 #define APSCHED_REDIS_HISTORY_FOREVER INT64_MAX
 

@@ -873,6 +873,7 @@ static void kit_runs_closed_retried(void **state) {
 }
 
 #include "kit_policies.h"
+#include "kit_shared_waits.h"
 
 static inline int store_kit_run(const store_kit *kit) {
   if (apsched_register_func(KIT_JOB_NAME, kit_job) != APSCHED_OK) return 1;
@@ -892,6 +893,7 @@ static inline int store_kit_run(const store_kit *kit) {
       cmocka_unit_test_prestate(kit_runs_closed_retried, (void *)kit),
       cmocka_unit_test_prestate(kit_stale_attempt_is_fenced, (void *)kit),
       KIT_POLICY_TESTS(kit),
+      KIT_SHARED_WAIT_TESTS(kit),
   };
   return _cmocka_run_group_tests(kit->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }

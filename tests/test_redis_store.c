@@ -142,7 +142,7 @@ static void test_layout_is_readable(void **state) {
                          "hour='3', minute='30', second='0', timezone='Europe/Berlin']|");
   free(h);
   redisReply *r = cmd(c, "GET {%s}:version", prefix);
-  assert_string_equal(r->str, "1");
+  assert_string_equal(r->str, "2");
   freeReplyObject(r);
   r = cmd(c, "ZRANGE {%s}:next 0 -1 WITHSCORES", prefix); /* the paused job is not there */
   assert_int_equal(r->elements, 2);
@@ -171,12 +171,12 @@ static void test_newer_layout_is_refused_untouched(void **state) {
   char prefix[64], err[256];
   new_prefix(prefix, sizeof prefix, "newer");
   redisContext *c = redis_server_connect();
-  freeReplyObject(cmd(c, "SET {%s}:version 2", prefix));
+  freeReplyObject(cmd(c, "SET {%s}:version 3", prefix));
   apsched_redis_options o = {.url = redis_server_url(), .prefix = prefix};
   apsched_jobstore *st = (apsched_jobstore *)1;
   assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_null(st);
-  assert_non_null(strstr(err, "layout version 2 is newer than this library's (1)"));
+  assert_non_null(strstr(err, "layout version 3 is newer than this library's (2)"));
   freeReplyObject(cmd(c, "SET {%s}:version banana", prefix));
   assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_non_null(strstr(err, "holds 'banana', not a layout version"));
@@ -189,6 +189,30 @@ static void test_newer_layout_is_refused_untouched(void **state) {
   assert_non_null(strstr(err, "holds no libapsched-redis data"));
   r = cmd(c, "KEYS {%s}*", prefix);
   assert_int_equal(r->elements, 0);
+  freeReplyObject(r);
+  redisFree(c);
+}
+
+/* Layout 1 (no waiting runs) is raised to 2 when a scheduler opens it;
+ * a tool that opens existing data only (existing_only) changes nothing. */
+static void test_layout_1_is_raised(void **state) {
+  (void)state;
+  char prefix[64], err[256];
+  new_prefix(prefix, sizeof prefix, "old");
+  redisContext *c = redis_server_connect();
+  freeReplyObject(cmd(c, "SET {%s}:version 1", prefix));
+  apsched_redis_options o = {.url = redis_server_url(), .prefix = prefix, .existing_only = true};
+  apsched_jobstore *st = NULL;
+  assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_OK);
+  apsched_jobstore_free(st);
+  redisReply *r = cmd(c, "GET {%s}:version", prefix);
+  assert_string_equal(r->str, "1");
+  freeReplyObject(r);
+  o.existing_only = false;
+  assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_OK);
+  apsched_jobstore_free(st);
+  r = cmd(c, "GET {%s}:version", prefix);
+  assert_string_equal(r->str, "2");
   freeReplyObject(r);
   redisFree(c);
 }
@@ -623,6 +647,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_layout_is_readable),
       cmocka_unit_test(test_newer_layout_is_refused_untouched),
+      cmocka_unit_test(test_layout_1_is_raised),
       cmocka_unit_test(test_bad_options),
       cmocka_unit_test(test_restart_continues_the_schedule),
       cmocka_unit_test(test_unstorable_jobs_are_refused),

@@ -49,6 +49,20 @@ STORE_HIDDEN int apsched__pstore_error(int code, const char *fmt, ...) APSCHED_P
  * a store's create function: the core keeps its own copy to itself). */
 STORE_HIDDEN const char *apsched__pstore_last_error(void);
 
+/* -------------------------------------------------------------- waits.c */
+
+/* The name a shared store keeps a job's overlap policy under when its runs
+ * wait (buffer_one, buffer_all, cancel_other, terminate_other); NULL for
+ * the policies whose runs never wait. */
+STORE_HIDDEN const char *apsched__pstore_wait_policy(const apsched_job_record *rec);
+/* The policy of such a name (SKIP for any other text). */
+STORE_HIDDEN apsched_overlap apsched__pstore_wait_overlap(const char *text);
+/* runs_wait's and runs_add's arguments: APSCHED_OK, or APSCHED_EINVAL
+ * naming the missing one (call: "runs_wait"). */
+STORE_HIDDEN int apsched__pstore_check_wait_args(const char *call, const apsched_job_record *rec,
+                                                 const apsched_time_t *times, size_t n,
+                                                 const void *out);
+
 /* ---------------------------------------------------------------- sql.c */
 
 /* Replaces every '@' in sql by subst (a table prefix, a quoted schema name);

@@ -570,23 +570,10 @@ static int pg_run_starting(apsched_jobstore *st, const char *job_id, apsched_tim
   return apsched__pstore_run_starting(&as_pg(st)->starts, job_id, scheduled_time, attempt);
 }
 
-/* A run that waits outside a batch (runs_add) or inside one (runs_wait):
- * what the calls check first. */
-static int check_wait_args(const char *call, const apsched_job_record *rec,
-                           const apsched_time_t *times, size_t n, const void *out) {
-  if (!rec || !times || !out || n == 0)
-    return apsched__pstore_error(APSCHED_EINVAL, "%s: %s", call,
-                                 !rec     ? "rec is NULL"
-                                 : !times ? "times is NULL"
-                                 : !out   ? "out is NULL"
-                                          : "no times");
-  return APSCHED_OK;
-}
-
 static int pg_runs_wait(apsched_jobstore *st, const apsched_job_record *rec,
                         const apsched_time_t *times, size_t n, apsched_runs_waiting *out) {
   pg_store *ps = as_pg(st);
-  int rc = check_wait_args("runs_wait", rec, times, n, out);
+  int rc = apsched__pstore_check_wait_args("runs_wait", rec, times, n, out);
   if (rc != APSCHED_OK) return rc;
   if (!ps->batch || ps->batch_failed || !apsched__pg_in_transaction(&ps->link))
     return apsched__pstore_error(APSCHED_EBACKEND,
@@ -600,7 +587,7 @@ static int pg_runs_add(apsched_jobstore *st, const apsched_job_record *rec,
                        const apsched_time_t *times, size_t n, bool *track,
                        apsched_runs_waiting *out) {
   pg_store *ps = as_pg(st);
-  int rc = check_wait_args("runs_add", rec, times, n, out);
+  int rc = apsched__pstore_check_wait_args("runs_add", rec, times, n, out);
   if (rc == APSCHED_OK && !track) rc = apsched__pstore_error(APSCHED_EINVAL, "runs_add: track is NULL");
   if (rc != APSCHED_OK) return rc;
   /* Registered first, as a claim is: its runs always have a live owner. */

@@ -139,34 +139,10 @@ void apsched__pg_waiting_free(pg_store *ps) {
   ps->stops_sql = NULL;
 }
 
-static const struct {
-  apsched_overlap overlap;
-  const char *text;
-} overlaps[] = {
-    {APSCHED_OVERLAP_BUFFER_ONE, "buffer_one"},
-    {APSCHED_OVERLAP_BUFFER_ALL, "buffer_all"},
-    {APSCHED_OVERLAP_CANCEL_OTHER, "cancel_other"},
-    {APSCHED_OVERLAP_TERMINATE_OTHER, "terminate_other"},
-};
-
-static const char *overlap_text(int overlap) {
-  for (size_t i = 0; i < sizeof overlaps / sizeof overlaps[0]; i++)
-    if ((int)overlaps[i].overlap == overlap) return overlaps[i].text;
-  return "skip";
-}
-
-/* The policy the run waited under (it still applies once it runs: a
- * cancel_other run can be asked to stop by a newer one). */
-static apsched_overlap overlap_of(const char *text) {
-  for (size_t i = 0; i < sizeof overlaps / sizeof overlaps[0]; i++)
-    if (strcmp(overlaps[i].text, text) == 0) return overlaps[i].overlap;
-  return APSCHED_OVERLAP_SKIP;
-}
-
-static bool waits(const apsched_job_record *rec) {
-  return rec->overlap == APSCHED_OVERLAP_BUFFER_ONE || rec->overlap == APSCHED_OVERLAP_BUFFER_ALL ||
-         rec->overlap == APSCHED_OVERLAP_CANCEL_OTHER ||
-         rec->overlap == APSCHED_OVERLAP_TERMINATE_OTHER;
+/* The policy's name ("skip" for one whose runs do not wait). */
+static const char *overlap_text(const apsched_job_record *rec) {
+  const char *text = apsched__pstore_wait_policy(rec);
+  return text ? text : "skip";
 }
 
 /* Runs statement q on the store's connection (binary rows). */
@@ -180,7 +156,7 @@ static PGresult *exec(pg_store *ps, wait_query q, int n, const char *const *valu
 static int drop_waiting(pg_store *ps, const apsched_job_record *rec, apsched_runs_waiting *out) {
   char why[96];
   snprintf(why, sizeof why, "a newer due run waits in its place (overlap policy %s)",
-           overlap_text(rec->overlap));
+           overlap_text(rec));
   const char *values[3] = {rec->id, ps->history_retention > 0 ? "true" : "false", why};
   int rc = APSCHED_OK;
   PGresult *res = exec(ps, W_DROP, 3, values, NULL, NULL, "replacing a waiting run", &rc);
@@ -246,7 +222,7 @@ static int wait_now(pg_store *ps, const apsched_job_record *rec, const apsched_t
                             arglen ? arg : NULL, max_instances, max_runtime,
                             apsched__pg_delivery_text(rec), ps->token_seq,
                             unlimited ? NULL : grace, on_demand ? "true" : "false",
-                            overlap_text(rec->overlap)};
+                            overlap_text(rec)};
   int lengths[13] = {0, 0, 0, 0, 0, (int)arglen, 0, 0, 0, 0, 0, 0, 0};
   int formats[13] = {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
   char what[128];
@@ -269,11 +245,12 @@ static int wait_now(pg_store *ps, const apsched_job_record *rec, const apsched_t
 
 int apsched__pg_runs_wait(pg_store *ps, const apsched_job_record *rec, const apsched_time_t *times,
                           size_t n, apsched_runs_waiting *out) {
-  if (!waits(rec))
+  if (!apsched__pstore_wait_policy(rec))
     return apsched__pstore_error(APSCHED_EINVAL,
-                                 "runs_wait: job '%.64s' has overlap policy %s, whose runs do not "
-                                 "wait",
-                                 rec->id, overlap_text(rec->overlap));
+                                 "runs_wait: the runs of job '%.64s' do not wait (its overlap "
+                                 "policy is neither buffer_one, buffer_all, cancel_other nor "
+                                 "terminate_other)",
+                                 rec->id);
   int rc = wait_now(ps, rec, times, n, false, out);
   if (rc == APSCHED_OK) {
     /* Its slot may have freed before this batch commits: every scheduler
@@ -299,7 +276,7 @@ int apsched__pg_runs_add(pg_store *ps, const apsched_job_record *rec, const apsc
   PQclear(res);
   if (!found) return apsched__pstore_error(APSCHED_ENOENT, "no job '%.64s'", rec->id);
   rc = apsched__pg_runs_open(ps, rec, times, n, track);
-  if (rc != APSCHED_EBUSY || !waits(rec)) return rc;
+  if (rc != APSCHED_EBUSY || !apsched__pstore_wait_policy(rec)) return rc;
   return wait_now(ps, rec, times, n, true, out);
 }
 
@@ -335,7 +312,7 @@ static int take_rows(pg_store *ps, const PGresult *res, apsched_waited_run *out,
         int64_t grace = apsched__pg_int8(res, row, 12);
         rec->misfire_grace_ms = (uint32_t)(grace >= 0 && grace < UINT32_MAX ? grace : UINT32_MAX);
       }
-      rec->overlap = (uint8_t)overlap_of(PQgetvalue(res, row, 14));
+      rec->overlap = (uint8_t)apsched__pstore_wait_overlap(PQgetvalue(res, row, 14));
       out[n++] = (apsched_waited_run){.rec = rec, .times = times, .n = 0,
                                       .on_demand = PQgetvalue(res, row, 13)[0] != 0};
       token = tok;

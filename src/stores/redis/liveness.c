@@ -4,8 +4,9 @@
  * heartbeat. A thread of its own heartbeats every lease / 3 on a
  * connection of its own (measuring the server's clock on the way), and
  * listens on a second, subscribed connection for the other schedulers'
- * PUBLISH on {P}:wakeup, waking the scheduler when one arrives. A lost
- * message costs only latency: the loop still polls every max_wait.
+ * PUBLISH on {P}:wakeup, waking the scheduler when one arrives (and
+ * reading the requests to stop its runs when one says "stop": waiting.c).
+ * A lost message costs only latency: the loop still polls every max_wait.
  *
  * A scheduler whose liveness key is gone (it died, or was stopped or cut
  * off for 2 x its lease) is dead: its runs are taken over (runs.c) and its
@@ -53,19 +54,26 @@ static int subscribe(redis_store *rs) {
   return rc;
 }
 
-/* Reads what arrived on the subscriber connection; true if a message did. */
-static bool notified(redis_store *rs) {
+enum { HEARD_CHANGE = 1, HEARD_STOP = 2 };
+
+/* Reads what arrived on the subscriber connection: HEARD_CHANGE if a
+ * message did, HEARD_STOP too if one said a run was asked to stop. */
+static unsigned notified(redis_store *rs) {
   if (redisBufferRead(rs->sub.c) != REDIS_OK) {
     apsched__redis_disconnect(&rs->sub); /* subscribed again at the next beat */
-    return false;
+    return 0;
   }
-  bool any = false;
+  unsigned heard = 0;
   void *reply;
   while (redisGetReplyFromReader(rs->sub.c, &reply) == REDIS_OK && reply) {
-    any = true;
+    redisReply *m = reply;
+    heard |= HEARD_CHANGE;
+    if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 && m->element[2]->type == REDIS_REPLY_STRING &&
+        strcmp(m->element[2]->str, "stop") == 0)
+      heard |= HEARD_STOP;
     freeReplyObject(reply);
   }
-  return any;
+  return heard;
 }
 
 static void *hb_main(void *arg) {
@@ -77,6 +85,8 @@ static void *hb_main(void *arg) {
     int64_t now = apsched__pstore_mono_us();
     if (now >= next) {
       ok = beat(rs) == APSCHED_OK;
+      /* A stop request whose message was lost is read here at the latest. */
+      if (ok) apsched__redis_stops_read(rs);
       if (!rs->sub.c) subscribe(rs);
       /* Down: tried again within a second (the heartbeat is what keeps
        * this scheduler's runs). */
@@ -86,7 +96,9 @@ static void *hb_main(void *arg) {
     /* Also where starts recorded ahead whose window ended go back. */
     if (!apsched__pstore_starts_wait(&rs->starts, rs->wake[0], rs->sub.c ? rs->sub.c->fd : -1, next))
       continue;
-    if (notified(rs)) {
+    unsigned heard = notified(rs);
+    if (heard & HEARD_STOP) apsched__redis_stops_read(rs);
+    if (heard) {
       pthread_mutex_lock(&rs->mu);
       apsched_scheduler *s = rs->sched;
       pthread_mutex_unlock(&rs->mu);

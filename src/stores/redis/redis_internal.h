@@ -3,7 +3,7 @@
  * apsched_plugin.h; what it shares with them is in ../common.
  *
  * The layout, every key under the hash tag {P} (P: the prefix):
- *   {P}:version           "1": the layout version
+ *   {P}:version           "2": the layout version (1: no waiting runs)
  *   {P}:jobs              sorted set of every job id (score 0: by id)
  *   {P}:next              sorted set: job id -> next run time (unpaused jobs)
  *   {P}:job:ID            hash: the job's fields (absent field: NULL)
@@ -17,6 +17,11 @@
  *   {P}:scheduler:ID      hash: name, host, pid, started_at, heartbeat_at, lease_ms
  *   {P}:alive:ID          exists while the scheduler heartbeats (expires at 2 x lease)
  *   {P}:history           stream of ended runs (history_retention)
+ *   {P}:waiting:ID        sorted set: the job's waiting runs (token -> first time)
+ *   {P}:wait:ID:TOKEN     hash: a waiting run (its times, the job as it was, its
+ *                         misfire grace, on_demand, overlap policy)
+ *   {P}:waitjobs          set of job ids with waiting runs
+ *   {P}:stops:OWNER       set of run keys of OWNER asked to stop (cancel_other)
  *   channel {P}:wakeup    "look now" after a change
  */
 #ifndef APSCHED_REDIS_INTERNAL_H
@@ -56,6 +61,10 @@ typedef enum redis_script {
   S_CLOSE,
   S_BEAT,
   S_LIST,
+  S_WAIT,
+  S_ADD,
+  S_TAKE,
+  S_STOPS,
   S_COUNT
 } redis_script;
 
@@ -146,6 +155,7 @@ typedef struct redis_store {
   /* The claimed batch: claim_due began it; runs_open and release stage
    * it, commit sends it as one script. */
   bool batch, batch_failed;
+  bool batch_waits;          /* a run began to wait in it: wake all after the commit */
   redis_staged *staged;
   size_t nstaged, staged_cap;
   store_claim *pending;      /* claims of orphans taken in this batch */
@@ -195,6 +205,31 @@ REDIS_HIDDEN int apsched__redis_group_write(void *store, const store_start_group
                                             void (*hit)(size_t i, void *ud), void *ud);
 /* Forgets the staged batch (after its commit, or when it is given up). */
 REDIS_HIDDEN void apsched__redis_unstage(redis_store *rs);
+REDIS_HIDDEN const char *apsched__redis_delivery_text(const apsched_job_record *rec);
+/* How many runs of the job may be in progress across schedulers: overlap
+ * allow_all lifts max_instances (as in the PostgreSQL store). */
+REDIS_HIDDEN unsigned apsched__redis_instance_limit(const apsched_job_record *rec);
+/* The history retention as the scripts take it: ms, 0 none, -1 all. */
+REDIS_HIDDEN void apsched__redis_history_keep(const redis_store *rs, char *buf, size_t len);
+/* A record to run a run with, from 12 script values: job_id,
+ * scheduled_time, attempt, token, name flag, name, func, executor, arg,
+ * max_instances, max_runtime_ms, delivery. NULL when memory is short. */
+REDIS_HIDDEN apsched_job_record *apsched__redis_run_record(redis_store *rs, redisReply **v);
+
+/* ------------------------------------------------------------- waiting.c */
+
+/* runs_wait (in the claimed batch: the job's claim is this scheduler's). */
+REDIS_HIDDEN int apsched__redis_runs_wait(redis_store *rs, const apsched_job_record *rec,
+                                          const apsched_time_t *times, size_t n,
+                                          apsched_runs_waiting *out);
+REDIS_HIDDEN int apsched__redis_runs_add(redis_store *rs, const apsched_job_record *rec,
+                                         const apsched_time_t *times, size_t n, bool *track,
+                                         apsched_runs_waiting *out);
+/* claim_waiting's script; the runs' claims join the batch's (pending). */
+REDIS_HIDDEN int apsched__redis_waiting_take(redis_store *rs, apsched_waited_run *out, size_t max);
+/* The heartbeat thread (on hb): reads the stop requests of this
+ * scheduler's runs and stops those runs here. */
+REDIS_HIDDEN int apsched__redis_stops_read(redis_store *rs);
 
 /* ------------------------------------------------------------ liveness.c */
 

@@ -26,7 +26,7 @@
 
 static int oom(void) { return apsched__pstore_error(APSCHED_ENOMEM, "redis store: out of memory"); }
 
-static const char *delivery_text(const apsched_job_record *rec) {
+const char *apsched__redis_delivery_text(const apsched_job_record *rec) {
   return rec->flags & APSCHED_JOB_AT_LEAST_ONCE ? "at_least_once" : "at_most_once";
 }
 
@@ -64,9 +64,7 @@ void apsched__redis_unstage(redis_store *rs) {
 
 /* ------------------------------------------------------------- runs_open */
 
-/* How many runs of the job may be in progress across schedulers: overlap
- * allow_all lifts max_instances (as in the PostgreSQL store). */
-static unsigned instance_limit(const apsched_job_record *rec) {
+unsigned apsched__redis_instance_limit(const apsched_job_record *rec) {
   if (rec->overlap == APSCHED_OVERLAP_ALLOW_ALL) return INT32_MAX;
   return rec->max_instances ? rec->max_instances : 1;
 }
@@ -83,7 +81,7 @@ int apsched__redis_runs_open(redis_store *rs, const apsched_job_record *rec,
                                  rs->prefix);
   if (n == 0) return APSCHED_OK;
   /* The job is claimed: until the commit no other scheduler adds runs of it. */
-  unsigned max = instance_limit(rec);
+  unsigned max = apsched__redis_instance_limit(rec);
   if (s->instances >= (long)max)
     return apsched__pstore_error(APSCHED_EBUSY,
                                  "redis prefix '%s': job '%.64s': %ld of its at most %u instances "
@@ -163,7 +161,7 @@ int apsched__redis_commit(redis_store *rs) {
       }
       size_t arglen = 0;
       const void *arg = apsched_job_args_bytes(rec->args, &arglen);
-      snprintf(t->max_instances, sizeof t->max_instances, "%u", instance_limit(rec));
+      snprintf(t->max_instances, sizeof t->max_instances, "%u", apsched__redis_instance_limit(rec));
       snprintf(t->max_runtime, sizeof t->max_runtime, "%" PRIu32, rec->max_runtime_ms);
       STR(rec->name ? "1" : "0");
       STR(rec->name ? rec->name : "");
@@ -172,7 +170,7 @@ int apsched__redis_commit(redis_store *rs) {
       ARG(arglen ? arg : "", arglen);
       STR(t->max_instances);
       STR(t->max_runtime);
-      STR(delivery_text(rec));
+      STR(apsched__redis_delivery_text(rec));
       for (size_t x = 0; x < s->ntimes; x++) {
         snprintf(t->times[x], sizeof t->times[x], "%" PRId64, s->times[x]);
         STR(t->times[x]);
@@ -251,8 +249,7 @@ static const char *const outcome_text[] = {
 
 enum { CLOSE_ARGS = 9 };
 
-/* The history retention as the scripts take it: ms, 0 none, -1 all. */
-static void history_keep(const redis_store *rs, char *buf, size_t len) {
+void apsched__redis_history_keep(const redis_store *rs, char *buf, size_t len) {
   int64_t r = rs->history_retention;
   if (r == APSCHED_REDIS_HISTORY_FOREVER) snprintf(buf, len, "-1");
   else snprintf(buf, len, "%" PRId64, r == 0 ? 0 : r / 1000 > 0 ? r / 1000 : 1);
@@ -278,7 +275,7 @@ int apsched__redis_runs_closed(redis_store *rs, const apsched_run_result *result
                                              results[i].scheduled_time, results[i].attempt);
   pthread_mutex_unlock(&rs->mu);
   char keep[24], count[24];
-  history_keep(rs, keep, sizeof keep);
+  apsched__redis_history_keep(rs, keep, sizeof keep);
   snprintf(count, sizeof count, "%zu", n);
   size_t k = 0;
   argv[k++] = rs->id;
@@ -330,9 +327,7 @@ int apsched__redis_runs_closed(redis_store *rs, const apsched_run_result *result
 
 /* --------------------------------------------------------- claim_orphans */
 
-/* A record to run a taken-over run with, from the script's 12 values.
- * NULL when memory is short. */
-static apsched_job_record *orphan_record(redis_store *rs, redisReply **v) {
+apsched_job_record *apsched__redis_run_record(redis_store *rs, redisReply **v) {
   apsched_job_record *rec = apsched_job_record_new(v[0]->str);
   if (!rec) return NULL;
   bool has_name = strcmp(v[4]->str, "1") == 0;
@@ -383,7 +378,7 @@ int apsched__redis_orphans(redis_store *rs, apsched_orphan_run *out, size_t max)
     argv[k++] = rs->id;
     snprintf(num[m], sizeof num[m], "%zu", max);
     argv[k++] = num[m++];
-    history_keep(rs, num[m], sizeof num[m]); /* lost runs end in the history */
+    apsched__redis_history_keep(rs, num[m], sizeof num[m]); /* lost runs end in the history */
     argv[k++] = num[m++];
     snprintf(num[m], sizeof num[m], "%zu", nd);
     argv[k++] = num[m++];
@@ -427,7 +422,7 @@ int apsched__redis_orphans(redis_store *rs, apsched_orphan_run *out, size_t max)
     int64_t t = strtoll(v[1]->str, NULL, 10), token = strtoll(v[3]->str, NULL, 10);
     long attempt = strtol(v[2]->str, NULL, 10);
     unsigned run_attempt = attempt >= 1 && attempt < UINT32_MAX ? (unsigned)attempt : 1;
-    apsched_job_record *rec = orphan_record(rs, v);
+    apsched_job_record *rec = apsched__redis_run_record(rs, v);
     if (!rec || !note(&rs->pending, v[0]->str, t, run_attempt, token)) {
       /* Short of memory: it stays this scheduler's, in doubt. */
       pthread_mutex_lock(&rs->mu);

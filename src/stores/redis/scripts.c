@@ -28,6 +28,88 @@
   "  local min = tonumber(t[1]) * 1000 - keep\n"                                               \
   "  if min > 0 then redis.call('XTRIM', R .. ':history', 'MINID', string.format('%d', min)) end end\n"
 
+/* Runs that wait (S_WAIT, S_ADD, S_TAKE): m is a run's job as the commit
+ * records it (name flag, name, func, executor, arg, max_instances,
+ * max_runtime_ms, delivery). record_runs writes claimed runs as S_COMMIT
+ * does; instances counts a job's runs in progress (distinct tokens);
+ * wait_run keeps a run waiting under its overlap policy (see waiting.c). */
+#define WAITING                                                                                \
+  "local function record_runs(id, times, tok, m, owner, now)\n"                                 \
+  "  for _, t in ipairs(times) do\n"                                                            \
+  "    local rk = R .. ':run:' .. id .. ':' .. t\n"                                             \
+  "    redis.call('HSET', rk, 'job_id', id, 'scheduled_time', t, 'owner', owner, 'token', tok,\n" \
+  "      'attempt', 1, 'claimed_at', now, 'func', m[3], 'executor', m[4],\n"                    \
+  "      'max_instances', m[6], 'max_runtime_ms', m[7], 'delivery', m[8])\n"                    \
+  "    if m[1] == '1' then redis.call('HSET', rk, 'name', m[2]) end\n"                          \
+  "    if m[5] ~= '' then redis.call('HSET', rk, 'arg', m[5]) end\n"                            \
+  "    redis.call('HSET', R .. ':jobruns:' .. id, t, tok)\n"                                    \
+  "    redis.call('SADD', R .. ':owned:' .. owner, rk)\n"                                       \
+  "  end\n"                                                                                     \
+  "  redis.call('SADD', R .. ':owners', owner)\n"                                               \
+  "end\n"                                                                                       \
+  "local function instances(id) local seen, n = {}, 0\n"                                        \
+  "  for _, tok in ipairs(redis.call('HVALS', R .. ':jobruns:' .. id)) do\n"                    \
+  "    if not seen[tok] then seen[tok] = true n = n + 1 end end\n"                               \
+  "  return n end\n"                                                                            \
+  "local function taken(id, times)\n"                                                           \
+  "  for _, t in ipairs(times) do\n"                                                            \
+  "    if redis.call('HEXISTS', R .. ':jobruns:' .. id, t) == 1 then return true end end\n"     \
+  "  return false end\n"                                                                        \
+  "local function ask_stop(me, id, policy)\n"                                                   \
+  "  local runs, best, btok = redis.call('HGETALL', R .. ':jobruns:' .. id), nil, nil\n"       \
+  "  for i = 1, #runs, 2 do\n"                                                                  \
+  "    local rk = R .. ':run:' .. id .. ':' .. runs[i]\n"                                       \
+  "    if redis.call('HEXISTS', rk, 'stop_request') == 0 and\n"                                 \
+  "       (best == nil or tonumber(runs[i]) < tonumber(best)) then best, btok = runs[i], runs[i + 1] end\n" \
+  "  end\n"                                                                                     \
+  "  if not best then return '', 0 end\n"                                                       \
+  "  local req, owner = policy == 'terminate_other' and 'terminate' or 'cancel', nil\n"        \
+  "  for i = 1, #runs, 2 do if runs[i + 1] == btok then\n"                                     \
+  "    local rk = R .. ':run:' .. id .. ':' .. runs[i]\n"                                       \
+  "    redis.call('HSET', rk, 'stop_request', req)\n"                                           \
+  "    owner = redis.call('HGET', rk, 'owner') end end\n"                                       \
+  "  if owner == me then return best, 1 end\n"                                                  \
+  "  if owner then\n"                                                                           \
+  "    redis.call('SADD', R .. ':stops:' .. owner, R .. ':run:' .. id .. ':' .. best)\n"       \
+  "    redis.call('PUBLISH', R .. ':wakeup', 'stop') end\n"                                     \
+  "  return best, 0 end\n"                                                                      \
+  "local function wait_run(me, id, policy, on_demand, limit, grace, keep, m, times)\n"         \
+  "  if taken(id, times) then return {'taken'} end\n"                                           \
+  "  local wk = R .. ':waiting:' .. id\n"                                                       \
+  "  if #redis.call('ZRANGEBYSCORE', wk, times[1], times[1]) > 0 then\n"                       \
+  "    return {'ok', redis.call('ZCARD', wk), '', '', 0} end\n"                                 \
+  "  local replaced = ''\n"                                                                     \
+  "  if policy == 'buffer_all' then\n"                                                          \
+  "    if redis.call('ZCARD', wk) >= limit then return {'full'} end\n"                          \
+  "  else\n"                                                                                    \
+  "    local now = now_us()\n"                                                                  \
+  "    for _, tok in ipairs(redis.call('ZRANGE', wk, 0, -1)) do\n"                              \
+  "      local hk = R .. ':wait:' .. id .. ':' .. tok\n"                                        \
+  "      for t in string.gmatch(redis.call('HGET', hk, 'times') or '', '[^,]+') do\n"           \
+  "        if replaced == '' or tonumber(t) < tonumber(replaced) then replaced = t end\n"       \
+  "        history_add(keep, 'job_id', id, 'scheduled_time', t, 'attempt', '1', 'started_at', '',\n" \
+  "          'finished_at', now, 'outcome', 'skipped', 'retval', '',\n"                         \
+  "          'error', 'a newer due run waits in its place (overlap policy ' .. policy .. ')')\n"  \
+  "      end\n"                                                                                 \
+  "      redis.call('DEL', hk)\n"                                                               \
+  "    end\n"                                                                                   \
+  "    redis.call('DEL', wk)\n"                                                                 \
+  "    if replaced ~= '' then history_trim(keep) end\n"                                         \
+  "  end\n"                                                                                     \
+  "  local tok = redis.call('INCR', R .. ':token')\n"                                           \
+  "  redis.call('HSET', R .. ':wait:' .. id .. ':' .. tok, 'times', table.concat(times, ','),\n" \
+  "    'name_flag', m[1], 'name', m[2], 'func', m[3], 'executor', m[4], 'arg', m[5],\n"        \
+  "    'max_instances', m[6], 'max_runtime_ms', m[7], 'delivery', m[8], 'grace', grace,\n"     \
+  "    'on_demand', on_demand, 'overlap', policy)\n"                                            \
+  "  redis.call('ZADD', wk, times[1], tok)\n"                                                   \
+  "  redis.call('SADD', R .. ':waitjobs', id)\n"                                                \
+  "  local stop_t, stop_here = '', 0\n"                                                         \
+  "  if policy == 'cancel_other' or policy == 'terminate_other' then\n"                         \
+  "    stop_t, stop_here = ask_stop(me, id, policy) end\n"                                      \
+  "  redis.call('PUBLISH', R .. ':wakeup', '')\n"                                               \
+  "  return {'ok', redis.call('ZCARD', wk), replaced, stop_t, stop_here}\n"                     \
+  "end\n"
+
 static const char *const texts[S_COUNT] = {
     /* ARGV: n, then per job: id, mode (add | upsert | update), next ("":
      * paused), nf, nf field/value pairs. All or nothing: every check comes
@@ -55,13 +137,18 @@ static const char *const texts[S_COUNT] = {
     "return {'ok'}\n",
 
     /* ARGV: id, or nothing for all jobs. Returns how many were removed.
-     * Runs in progress keep their records. */
+     * Runs in progress keep their records; runs waiting go with the job. */
     [S_REMOVE] = PRELUDE
     "local ids = ARGV[1] and {ARGV[1]} or redis.call('ZRANGE', R .. ':jobs', 0, -1)\n"
     "local n = 0\n"
     "for _, id in ipairs(ids) do\n"
     "  n = n + math.max(redis.call('DEL', R .. ':job:' .. id), redis.call('ZREM', R .. ':jobs', id))\n"
     "  redis.call('ZREM', R .. ':next', id)\n"
+    "  local wk = R .. ':waiting:' .. id\n"
+    "  for _, tok in ipairs(redis.call('ZRANGE', wk, 0, -1)) do\n"
+    "    redis.call('DEL', R .. ':wait:' .. id .. ':' .. tok) end\n"
+    "  redis.call('DEL', wk)\n"
+    "  redis.call('SREM', R .. ':waitjobs', id)\n"
     "end\n"
     "if n > 0 then redis.call('PUBLISH', R .. ':wakeup', '') end\n"
     "return n\n",
@@ -277,9 +364,10 @@ static const char *const texts[S_COUNT] = {
      * Only a run closed here goes into the history, fenced like the record:
      * the end of a run taken over belongs to its new owner, and a run never
      * recorded is claimed and ended again later (each run's end is in the
-     * history once). */
+     * history once). A slot freed for a job with runs waiting wakes every
+     * scheduler. */
     [S_CLOSE] = PRELUDE HISTORY
-    "local me, keep, n, out = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), {}\n"
+    "local me, keep, n, out, wake = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), {}, false\n"
     "for k = 0, n - 1 do\n"
     "  local a = 4 + 9 * k\n"
     "  local id, t, tok = ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
@@ -290,6 +378,7 @@ static const char *const texts[S_COUNT] = {
     "    redis.call('DEL', rk)\n"
     "    redis.call('HDEL', R .. ':jobruns:' .. id, t)\n"
     "    redis.call('SREM', R .. ':owned:' .. me, rk)\n"
+    "    if redis.call('EXISTS', R .. ':waiting:' .. id) == 1 then wake = true end\n"
     "    out[k + 1] = 1\n"
     "    history_add(keep, 'job_id', id, 'scheduled_time', t, 'attempt', ARGV[a + 3],\n"
     "      'started_at', ARGV[a + 4], 'finished_at', ARGV[a + 5], 'outcome', ARGV[a + 6],\n"
@@ -298,6 +387,7 @@ static const char *const texts[S_COUNT] = {
     "  else out[k + 1] = 0 end\n"
     "end\n"
     "history_trim(keep)\n"
+    "if wake then redis.call('PUBLISH', R .. ':wakeup', '') end\n"
     "return out\n",
 
     /* ARGV: id, name flag, name, host, pid, lease_ms. The registry entry,
@@ -340,6 +430,84 @@ static const char *const texts[S_COUNT] = {
     "      f.heartbeat_at or '0', f.lease_ms or '0', redis.call('EXISTS', R .. ':alive:' .. sid),\n"
     "      claimed, running}) do out[#out + 1] = v end\n"
     "end\n"
+    "return out\n",
+
+    /* runs_wait. ARGV: me, id, policy, on_demand (0 | 1), limit (buffer_all),
+     * grace ("": unlimited), keep (as S_CLOSE's), m (8 values), n, times.
+     * Returns {'ok', waiting, replaced ("": none), stop time ("": none),
+     * stop here (0 | 1)}, {'full'} (buffer_all's limit) or {'taken'} (a run
+     * of the job at one of these times is recorded). */
+    [S_WAIT] = PRELUDE HISTORY WAITING
+    "local n = tonumber(ARGV[16])\n"
+    "return wait_run(ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6],\n"
+    "  tonumber(ARGV[7]), {unpack(ARGV, 8, 15)}, {unpack(ARGV, 17, 16 + n)})\n",
+
+    /* runs_add. ARGV: me, id, waits (0 | 1), policy, limit, grace, keep,
+     * max instances, m (8 values), n, times. With a free slot the run is
+     * recorded as this scheduler's: {'open', token}; else it waits as
+     * S_WAIT's (when waits) or {'busy', instances}. {'missing'}: no such
+     * job; {'claimed'}: a scheduler holds the job's claim (its batch may
+     * add runs): try again. */
+    [S_ADD] = PRELUDE HISTORY WAITING
+    "local me, id, n = ARGV[1], ARGV[2], tonumber(ARGV[17])\n"
+    "local m, times = {unpack(ARGV, 9, 16)}, {unpack(ARGV, 18, 17 + n)}\n"
+    "if redis.call('EXISTS', R .. ':job:' .. id) == 0 then return {'missing'} end\n"
+    "if redis.call('EXISTS', R .. ':claim:' .. id) == 1 then return {'claimed'} end\n"
+    "if taken(id, times) then return {'taken'} end\n"
+    "local busy = instances(id)\n"
+    "if busy < tonumber(ARGV[8]) then\n"
+    "  local tok = tostring(redis.call('INCR', R .. ':token'))\n"
+    "  record_runs(id, times, tok, m, me, now_us())\n"
+    "  return {'open', tok}\n"
+    "end\n"
+    "if ARGV[3] ~= '1' then return {'busy', tostring(busy)} end\n"
+    "return wait_run(me, id, ARGV[4], '1', tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), m, times)\n",
+
+    /* claim_waiting. ARGV: me, max. Waiting runs of jobs with a free slot
+     * (and no claim held: a batch could add runs), oldest first, up to max,
+     * become this scheduler's runs. Per run: id, token, name flag, name,
+     * func, executor, arg, max_instances, max_runtime_ms, delivery, grace,
+     * on_demand, overlap, n, then its n times. */
+    [S_TAKE] = PRELUDE HISTORY WAITING
+    "local me, max, now, out, count = ARGV[1], tonumber(ARGV[2]), now_us(), {}, 0\n"
+    "for _, id in ipairs(redis.call('SMEMBERS', R .. ':waitjobs')) do\n"
+    "  if count >= max then break end\n"
+    "  local wk = R .. ':waiting:' .. id\n"
+    "  if redis.call('EXISTS', R .. ':claim:' .. id) == 0 then\n"
+    "    local busy = instances(id)\n"
+    "    for _, wtok in ipairs(redis.call('ZRANGE', wk, 0, -1)) do\n"
+    "      if count >= max then break end\n"
+    "      local hk = R .. ':wait:' .. id .. ':' .. wtok\n"
+    "      local f = fields(hk)\n"
+    "      if busy >= tonumber(f.max_instances or '1') then break end\n"
+    "      local times = {}\n"
+    "      for t in string.gmatch(f.times or '', '[^,]+') do times[#times + 1] = t end\n"
+    "      local tok = tostring(redis.call('INCR', R .. ':token'))\n"
+    "      local m = {f.name_flag or '0', f.name or '', f.func or '', f.executor or '', f.arg or '',\n"
+    "        f.max_instances or '1', f.max_runtime_ms or '0', f.delivery or 'at_most_once'}\n"
+    "      record_runs(id, times, tok, m, me, now)\n"
+    "      redis.call('DEL', hk)\n"
+    "      redis.call('ZREM', wk, wtok)\n"
+    "      busy, count = busy + 1, count + 1\n"
+    "      for _, v in ipairs({id, tok, m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], f.grace or '',\n"
+    "          f.on_demand or '0', f.overlap or '', tostring(#times)}) do out[#out + 1] = v end\n"
+    "      for _, t in ipairs(times) do out[#out + 1] = t end\n"
+    "    end\n"
+    "  end\n"
+    "  if redis.call('EXISTS', wk) == 0 then redis.call('SREM', R .. ':waitjobs', id) end\n"
+    "end\n"
+    "return out\n",
+
+    /* The stop requests of this scheduler's (ARGV[1]) runs, read once:
+     * job id, scheduled time, request (cancel | terminate) each. */
+    [S_STOPS] = PRELUDE
+    "local key, out = R .. ':stops:' .. ARGV[1], {}\n"
+    "for _, rk in ipairs(redis.call('SMEMBERS', key)) do\n"
+    "  local f = redis.call('HMGET', rk, 'job_id', 'scheduled_time', 'stop_request', 'owner')\n"
+    "  if f[1] and f[3] and f[4] == ARGV[1] then\n"
+    "    out[#out + 1] = f[1] out[#out + 1] = f[2] out[#out + 1] = f[3] end\n"
+    "end\n"
+    "redis.call('DEL', key)\n"
     "return out\n",
 };
 

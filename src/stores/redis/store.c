@@ -326,7 +326,7 @@ static int batch_begin(redis_store *rs, bool *began) {
   int rc = apsched__redis_register(rs);
   if (rc != APSCHED_OK) return rc;
   rs->batch = *began = true;
-  rs->batch_failed = false;
+  rs->batch_failed = rs->batch_waits = false;
   return APSCHED_OK;
 }
 
@@ -354,6 +354,44 @@ static int redis_runs_open(apsched_jobstore *st, const apsched_job_record *rec,
   if (!rec || (n > 0 && !times))
     return apsched__pstore_error(APSCHED_EINVAL, "runs_open: %s is NULL", !rec ? "rec" : "times");
   return apsched__redis_runs_open(rs, rec, times, n, track);
+}
+
+static int redis_runs_wait(apsched_jobstore *st, const apsched_job_record *rec,
+                           const apsched_time_t *times, size_t n, apsched_runs_waiting *out) {
+  redis_store *rs = as_redis(st);
+  int rc = apsched__pstore_check_wait_args("runs_wait", rec, times, n, out);
+  if (rc != APSCHED_OK) return rc;
+  if (!rs->batch || rs->batch_failed)
+    return apsched__pstore_error(APSCHED_EBACKEND,
+                                 "redis prefix '%s': runs_wait outside a claimed batch (or the "
+                                 "batch failed after an earlier error)",
+                                 rs->prefix);
+  return apsched__redis_runs_wait(rs, rec, times, n, out);
+}
+
+static int redis_runs_add(apsched_jobstore *st, const apsched_job_record *rec,
+                          const apsched_time_t *times, size_t n, bool *track,
+                          apsched_runs_waiting *out) {
+  redis_store *rs = as_redis(st);
+  int rc = apsched__pstore_check_wait_args("runs_add", rec, times, n, out);
+  if (rc == APSCHED_OK && !track) rc = apsched__pstore_error(APSCHED_EINVAL, "runs_add: track is NULL");
+  /* Registered first, as a claim is: its runs always have a live owner. */
+  if (rc == APSCHED_OK) rc = apsched__redis_register(rs);
+  if (rc != APSCHED_OK) return rc;
+  settle(rs);
+  return apsched__redis_runs_add(rs, rec, times, n, track, out);
+}
+
+static int redis_claim_waiting(apsched_jobstore *st, apsched_waited_run *out, size_t max) {
+  redis_store *rs = as_redis(st);
+  if (max == 0) return 0;
+  if (!out) return apsched__pstore_error(APSCHED_EINVAL, "claim_waiting: out is NULL");
+  bool began;
+  int rc = batch_begin(rs, &began);
+  if (rc != APSCHED_OK) return rc;
+  int n = apsched__redis_waiting_take(rs, out, max);
+  if (began && n <= 0) batch_end(rs);
+  return n;
 }
 
 static int redis_runs_closed(apsched_jobstore *st, const apsched_run_result *results, size_t n) {
@@ -508,6 +546,14 @@ static int redis_commit(apsched_jobstore *st) {
                                                     "again once their claims run out",
                                                     rs->prefix)
                             : apsched__redis_commit(rs);
+  if (rc == APSCHED_OK && rs->batch_waits) {
+    /* Its runs that wait may start now that its claims are gone. */
+    char channel[REDIS_PREFIX_MAX + 16];
+    snprintf(channel, sizeof channel, "%s:wakeup", rs->root);
+    const char *argv[3] = {"PUBLISH", channel, ""};
+    int ignored;
+    freeReplyObject(apsched__redis_command(&rs->link, 3, argv, NULL, "waking the schedulers", &ignored));
+  }
   batch_end(rs);
   apsched__pstore_drop_claims(&rs->b, 0);
   return rc;
@@ -594,6 +640,9 @@ static const apsched_jobstore_vtable redis_vtable = {
     .claim_orphans = redis_claim_orphans,
     .clock = apsched__redis_clock,
     .run_starting = redis_run_starting,
+    .runs_wait = redis_runs_wait,
+    .claim_waiting = redis_claim_waiting,
+    .runs_add = redis_runs_add,
 };
 
 /* ---------------------------------------------------------------- create */
@@ -626,7 +675,10 @@ static int check_options(const apsched_redis_options *o, redis_addr *addr) {
   return apsched__redis_parse_url(o->url, addr);
 }
 
-/* The layout version key: created on first use; a newer or foreign one refused. */
+/* The layout version key: created on first use, raised from an older
+ * layout (unless existing_only: a tool that only reads changes nothing);
+ * a newer or foreign one refused. */
+#define APSCHED_REDIS_LAYOUT_TEXT "2"
 static int check_layout(redis_link *l, const char *root, bool existing_only) {
   char key[REDIS_PREFIX_MAX + 16];
   snprintf(key, sizeof key, "%s:version", root);
@@ -640,7 +692,7 @@ static int check_layout(redis_link *l, const char *root, bool existing_only) {
       return apsched__pstore_error(APSCHED_EINVAL,
                                    "redis prefix '%s' holds no libapsched-redis data (no key %s)",
                                    l->prefix, key);
-    const char *set[4] = {"SET", key, "1", "NX"};
+    const char *set[4] = {"SET", key, APSCHED_REDIS_LAYOUT_TEXT, "NX"};
     freeReplyObject(apsched__redis_command(l, 4, set, NULL, "writing the layout version", &rc));
     return rc;
   }
@@ -660,6 +712,12 @@ static int check_layout(redis_link *l, const char *root, bool existing_only) {
                                  "redis prefix '%s': layout version %ld is newer than this "
                                  "library's (%d): use a newer libapsched-redis",
                                  l->prefix, v, APSCHED_REDIS_LAYOUT_VERSION);
+  if (v < APSCHED_REDIS_LAYOUT_VERSION && !existing_only) {
+    /* Layout 1 is layout 2 without waiting runs: only the number changes. */
+    const char *set[3] = {"SET", key, APSCHED_REDIS_LAYOUT_TEXT};
+    freeReplyObject(apsched__redis_command(l, 3, set, NULL, "writing the layout version", &rc));
+    return rc;
+  }
   return APSCHED_OK;
 }
 

@@ -2,7 +2,8 @@
  * schedulers, as the core uses them: the store's clock decides what is due,
  * how late a run is and when to wake up; a fenced start (run_starting) that
  * the store refuses keeps the run from starting; runs_open's APSCHED_EBUSY
- * (max_instances across schedulers) skips the runs but advances the job.
+ * (max_instances across schedulers) skips the runs but advances the job;
+ * without the version 5 calls the policies whose runs wait are refused.
  * The store is the memory store with these calls added. */
 #include "support.h"
 #include "wrapped_store.h"
@@ -226,6 +227,46 @@ static void test_busy_across_schedulers_skips(void **state) {
   recorder_destroy(&r);
 }
 
+/* A shared store without the version 5 calls (runs_wait, claim_waiting,
+ * runs_add) cannot keep a run waiting for another scheduler's: it refuses
+ * the policies whose runs wait, at add and modify time, and runs on
+ * demand, naming the job; nothing changes. */
+static void test_waiting_refused_without_v5_calls(void **state) {
+  (void)state;
+  shared.offset = 0;
+  shared.lost[0] = shared.busy[0] = '\0';
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = open_sched(&fc, &r);
+  apsched_trigger *t = every(10 * APSCHED_SEC, T0 + APSCHED_SEC);
+  apsched_job_options o = {.id = "w", .func = shared_job, .trigger = t, .jobstore = "shared",
+                           .overlap = APSCHED_OVERLAP_BUFFER_ONE};
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_EINVAL);
+  assert_non_null(strstr(apsched_last_error(), "buffer_one"));
+  assert_non_null(strstr(apsched_last_error(), "several schedulers share"));
+  apsched_job *j;
+  assert_int_equal(apsched_get_job(s, "w", NULL, &j), APSCHED_ENOENT);
+  o.overlap = APSCHED_OVERLAP_SKIP;
+  assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  apsched_trigger_free(t);
+  apsched_job_changes c = {.overlap = APSCHED_OVERLAP_CANCEL_OTHER};
+  assert_int_equal(apsched_modify_job(s, "w", NULL, &c), APSCHED_EINVAL);
+  assert_non_null(strstr(apsched_last_error(), "cancel_other"));
+  assert_int_equal(apsched_get_job(s, "w", NULL, &j), APSCHED_OK);
+  assert_int_equal(j->overlap, APSCHED_OVERLAP_SKIP);
+  apsched_job_free(j);
+  assert_int_equal(apsched_run_job_now(s, "w", NULL), APSCHED_EINVAL);
+  assert_non_null(strstr(apsched_last_error(), "several schedulers share"));
+  assert_int_equal(apsched_backfill_job(s, "w", NULL, T0, T0 + APSCHED_MINUTE), APSCHED_EINVAL);
+  assert_non_null(strstr(apsched_last_error(), "several schedulers share"));
+  assert_int_equal(atomic_load(&job_runs), 0);
+  assert_int_equal(recorder_count(&r, APSCHED_EVENT_JOB_SUBMITTED), 0);
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
 /* A store of a version newer than this library's is refused. */
 static void test_unknown_version_refused(void **state) {
   (void)state;
@@ -246,6 +287,7 @@ int main(void) {
       cmocka_unit_test(test_refused_start_does_not_run),
       cmocka_unit_test(test_unrecorded_start_by_delivery),
       cmocka_unit_test(test_busy_across_schedulers_skips),
+      cmocka_unit_test(test_waiting_refused_without_v5_calls),
       cmocka_unit_test(test_unknown_version_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

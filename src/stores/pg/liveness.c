@@ -67,8 +67,10 @@ static int beat(pg_store *ps) {
   if (rc == APSCHED_OK)
     PQclear(apsched__pg_exec(&ps->hb, prune, 1, values, NULL, NULL, false,
                              "removing the rows of long dead schedulers", &rc));
-  /* A stop request whose notification was lost is read here at the latest. */
+  /* A stop request, or a run waiting, whose notification was lost is
+   * found here at the latest. */
   if (rc == APSCHED_OK) rc = apsched__pg_stops_read(ps);
+  atomic_store(&ps->look_for_waiting, true);
   free(sql);
   free(prune);
   return rc;
@@ -122,6 +124,7 @@ static void *hb_main(void *arg) {
     unsigned heard = apsched__pg_notified(&ps->hb);
     if (heard & PG_HEARD_STOP) apsched__pg_stops_read(ps); /* else at the next beat */
     if (heard) {
+      atomic_store(&ps->look_for_waiting, true);
       pthread_mutex_lock(&ps->mu);
       apsched_scheduler *s = ps->sched;
       pthread_mutex_unlock(&ps->mu);

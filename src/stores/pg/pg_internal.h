@@ -151,6 +151,9 @@ typedef struct pg_store {
    * aborted it. notify: it changed jobs other schedulers may wait for. */
   bool batch, batch_failed, batch_notify;
   int64_t batch_began; /* monotonic us, before its BEGIN */
+  /* Set by every notification, heartbeat and run made to wait here:
+   * claim_waiting has something to look for. */
+  atomic_bool look_for_waiting;
   _Atomic int64_t last_beat; /* monotonic us, before the last heartbeat that succeeded */
   apsched_job_record *found; /* the last lookup's record */
   pg_staged_release *releases;      /* the open batch's, not written yet */
@@ -256,9 +259,6 @@ PG_HIDDEN int apsched__pg_runs_add(pg_store *ps, const apsched_job_record *rec,
 PG_HIDDEN int apsched__pg_any_waiting(pg_store *ps, bool *any);
 /* claim_waiting's statements, inside the claimed batch. */
 PG_HIDDEN int apsched__pg_waiting_take(pg_store *ps, apsched_waited_run *out, size_t max);
-/* Inside runs_closed's write: wakes every scheduler (NOTIFY at COMMIT)
- * when a run waits for one of the jobs whose runs ended. */
-PG_HIDDEN int apsched__pg_waiting_wake(pg_store *ps, const apsched_run_result *results, size_t n);
 /* The heartbeat thread (on hb): reads the stop requests of this
  * scheduler's runs not read yet, and stops those runs here. */
 PG_HIDDEN int apsched__pg_stops_read(pg_store *ps);

@@ -64,11 +64,17 @@ static const char *const runs_sql[R_COUNT] = {
         " (SELECT count(*) FROM ins)",
     /* Every run of one runs_closed call in one statement ($1..$3: arrays
      * of job id, scheduled time and token; $4 this scheduler): the indices
-     * (from 1) of the rows it deleted. A run it did not delete was lost. */
-    [R_CLOSE] = "DELETE FROM @.runs r USING unnest($1::text[], $2::bigint[], $3::bigint[])"
-                " WITH ORDINALITY AS c(job_id, scheduled_time, token, i)"
-                " WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"
-                " AND r.owner = $4 AND r.token = c.token RETURNING c.i",
+     * (from 1) of the rows it deleted. A run it did not delete was lost.
+     * A slot freed for a job with runs waiting (waiting.c) wakes every
+     * scheduler ($5 the channel; delivered at COMMIT). */
+    [R_CLOSE] = "WITH gone AS (DELETE FROM @.runs r"
+                "   USING unnest($1::text[], $2::bigint[], $3::bigint[])"
+                "   WITH ORDINALITY AS c(job_id, scheduled_time, token, i)"
+                "   WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"
+                "   AND r.owner = $4 AND r.token = c.token RETURNING c.i, r.job_id),"
+                " wake AS (SELECT pg_notify($5, '') FROM (SELECT 1 FROM @.runs w"
+                "   WHERE w.waiting AND w.job_id IN (SELECT job_id FROM gone) LIMIT 1) x)"
+                " SELECT gone.i FROM gone LEFT JOIN (SELECT count(*) FROM wake) k ON true",
     [R_HISTORY_ADD] = "INSERT INTO @.run_history (job_id, scheduled_time, attempt, started_at, "
                       "finished_at, outcome, retval, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     [R_HISTORY_PRUNE] = "DELETE FROM @.run_history WHERE finished_at < $1",
@@ -294,16 +300,17 @@ static int run_arrays(const run_key *keys, size_t n, char **ids, char **times, c
   return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
 }
 
-/* Runs a statement over keys ($1..$3 their arrays, $4 this scheduler) that
- * returns the ordinality (from 1) of each key it matched; calls hit(i, ud)
- * for each (i from 0). */
+/* Runs a statement over keys ($1..$3 their arrays, $4 this scheduler, $5
+ * extra unless NULL) that returns the ordinality (from 1) of each key it
+ * matched; calls hit(i, ud) for each (i from 0). */
 static int keyed_statement(pg_store *ps, pg_link *l, const char *sql, const run_key *keys, size_t n,
-                           const char *what, void (*hit)(size_t i, void *ud), void *ud) {
+                           const char *extra, const char *what, void (*hit)(size_t i, void *ud),
+                           void *ud) {
   char *ids, *times, *toks;
   int rc = run_arrays(keys, n, &ids, &times, &toks);
   if (rc != APSCHED_OK) return rc;
-  const char *values[4] = {ids, times, toks, ps->id};
-  PGresult *res = apsched__pg_exec(l, sql, 4, values, NULL, NULL, false, what, &rc);
+  const char *values[5] = {ids, times, toks, ps->id, extra};
+  PGresult *res = apsched__pg_exec(l, sql, extra ? 5 : 4, values, NULL, NULL, false, what, &rc);
   for (int row = 0; res && row < PQntuples(res); row++) {
     long long i = atoll(PQgetvalue(res, row, 0));
     if (i >= 1 && (size_t)i <= n && hit) hit((size_t)i - 1, ud);
@@ -623,7 +630,8 @@ static int close_records(pg_store *ps, const apsched_run_result *results, const 
   int rc = APSCHED_OK;
   close_hits h = {index, found};
   if (k > 0)
-    rc = keyed_statement(ps, &ps->link, ps->runs_sql[R_CLOSE], keys, k, "closing run records",
+    rc = keyed_statement(ps, &ps->link, ps->runs_sql[R_CLOSE], keys, k, ps->channel,
+                         "closing run records",
                          closed_hit, &h);
   free(keys);
   free(index);
@@ -775,7 +783,7 @@ int apsched__pg_group_write(void *store, const store_start_group *g, bool start,
   if (rc != APSCHED_OK) return rc;
   run_key keys[STORE_START_GROUP];
   for (size_t i = 0; i < g->n; i++) keys[i] = (run_key){g->job_id[i], g->t[i], g->token[i]};
-  return keyed_statement(ps, &ps->start, ps->runs_sql[start ? R_START : R_UNSTART], keys, g->n,
+  return keyed_statement(ps, &ps->start, ps->runs_sql[start ? R_START : R_UNSTART], keys, g->n, NULL,
                          start ? "recording the start of a run" : "taking back starts recorded ahead",
                          hit, ud);
 }

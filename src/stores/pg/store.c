@@ -556,9 +556,6 @@ static int pg_runs_closed(apsched_jobstore *st, const apsched_run_result *result
   int rc = write_begin(ps, &nested);
   if (rc != APSCHED_OK) return rc;
   rc = apsched__pg_runs_closed(ps, results, n);
-  /* A slot freed: a run that waits for it starts in whichever scheduler
-   * locks its job first. */
-  if (rc == APSCHED_OK) rc = apsched__pg_waiting_wake(ps, results, n);
   rc = write_end(ps, nested, rc, false);
   apsched__pg_runs_closed_done(ps, results, n, rc == APSCHED_OK);
   return rc;
@@ -612,7 +609,10 @@ static int pg_claim_waiting(apsched_jobstore *st, apsched_waited_run *out, size_
   if (!out) return apsched__pstore_error(APSCHED_EINVAL, "claim_waiting: out is NULL");
   if (max > INT_MAX) max = INT_MAX;
   if (!ps->batch) {
-    /* Most passes find none: one read, no transaction. */
+    /* Runs begin to wait, and slots free for them, with a NOTIFY: only
+     * then (or at a heartbeat, in case one was lost) is there anything to
+     * look for. Then one read, without a transaction of its own. */
+    if (!atomic_exchange(&ps->look_for_waiting, false)) return 0;
     bool any = false;
     int rc = ready(ps);
     if (rc == APSCHED_OK) rc = apsched__pg_any_waiting(ps, &any);
@@ -622,6 +622,7 @@ static int pg_claim_waiting(apsched_jobstore *st, apsched_waited_run *out, size_
   int rc = batch_begin(ps, &began, "starting to take waiting runs");
   if (rc != APSCHED_OK) return rc;
   int n = apsched__pg_waiting_take(ps, out, max);
+  if (n < 0 || (size_t)n == max) atomic_store(&ps->look_for_waiting, true); /* again next pass */
   if (began && n <= 0) end_batch(ps);
   return n;
 }
@@ -833,6 +834,7 @@ int apsched_pg_store_create(const apsched_pg_options *opts, apsched_jobstore **o
       pthread_mutex_init(&ps->start_mu, NULL);
       ps->lease_ms = opts->lease_ms ? opts->lease_ms : 5000;
       ps->link.idle_in_transaction_ms = ps->lease_ms;
+      atomic_init(&ps->look_for_waiting, true);
       ps->history_retention = opts->history_retention;
       ps->link.conninfo = strdup(opts->conninfo);
       ps->link.schema = strdup(opts->schema ? opts->schema : "apsched");

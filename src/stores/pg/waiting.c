@@ -9,9 +9,11 @@
  *
  * Every write of a job's runs holds the job's row lock (the claim's FOR
  * UPDATE, runs_add's, claim_waiting's SKIP LOCKED), so counting its
- * instances and adding or taking its waiting runs never race. A scheduler
- * that ends a run of a job with waiting runs wakes every scheduler
- * (NOTIFY at COMMIT); the first to lock the job takes them.
+ * instances and adding or taking its waiting runs never race. A run that
+ * begins to wait, and a scheduler that ends a run of a job with waiting
+ * runs (runs.c's R_CLOSE), wake every scheduler (NOTIFY at COMMIT); the
+ * first to lock the job takes them. Only after a notification (or a
+ * heartbeat) does claim_waiting look at all.
  *
  * cancel_other and terminate_other also mark the oldest running run of the
  * job (stop_request); its scheduler reads the mark on its heartbeat
@@ -33,7 +35,6 @@ typedef enum wait_query {
   W_ANY,
   W_JOBS,
   W_TAKE,
-  W_WAKE,
   W_NQUERIES
 } wait_query;
 
@@ -108,9 +109,6 @@ static const char *const wait_sql[W_NQUERIES] = {
         " SELECT job_id, scheduled_time, attempt, ''::text, token, name, func, executor, arg,"
         " max_instances, max_runtime_ms, delivery, misfire_grace_ms, on_demand, overlap FROM taken"
         " ORDER BY token, scheduled_time",
-    /* Wakes every scheduler ($1 the channel) if a run of one of jobs $2 waits. */
-    [W_WAKE] = "SELECT pg_notify($1, '') FROM (SELECT 1 FROM @.runs"
-               " WHERE waiting AND job_id = ANY ($2::text[]) LIMIT 1) w",
 };
 
 /* The stop requests of this scheduler's ($1) runs not read yet, read now. */
@@ -253,6 +251,7 @@ int apsched__pg_runs_wait(pg_store *ps, const apsched_job_record *rec, const aps
                                  rec->id);
   int rc = wait_now(ps, rec, times, n, false, out);
   if (rc == APSCHED_OK) {
+    atomic_store(&ps->look_for_waiting, true);
     /* Its slot may have freed before this batch commits: every scheduler
      * looks again then (this one too). */
     ps->batch_notify = true;
@@ -277,7 +276,9 @@ int apsched__pg_runs_add(pg_store *ps, const apsched_job_record *rec, const apsc
   if (!found) return apsched__pstore_error(APSCHED_ENOENT, "no job '%.64s'", rec->id);
   rc = apsched__pg_runs_open(ps, rec, times, n, track);
   if (rc != APSCHED_EBUSY || !apsched__pstore_wait_policy(rec)) return rc;
-  return wait_now(ps, rec, times, n, true, out);
+  rc = wait_now(ps, rec, times, n, true, out);
+  if (rc == APSCHED_OK) atomic_store(&ps->look_for_waiting, true);
+  return rc;
 }
 
 int apsched__pg_any_waiting(pg_store *ps, bool *any) {
@@ -377,19 +378,6 @@ int apsched__pg_waiting_take(pg_store *ps, apsched_waited_run *out, size_t max) 
     return rc;
   }
   return (int)n;
-}
-
-int apsched__pg_waiting_wake(pg_store *ps, const apsched_run_result *results, size_t n) {
-  const char **ids = malloc((n ? n : 1) * sizeof *ids);
-  for (size_t i = 0; ids && i < n; i++) ids[i] = results[i].job_id;
-  char *array = ids ? apsched__pg_text_array(ids, n) : NULL;
-  free(ids);
-  if (!array) return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
-  const char *values[2] = {ps->channel, array};
-  int rc = APSCHED_OK;
-  PQclear(exec(ps, W_WAKE, 2, values, NULL, NULL, "waking the schedulers for waiting runs", &rc));
-  free(array);
-  return rc;
 }
 
 int apsched__pg_stops_read(pg_store *ps) {

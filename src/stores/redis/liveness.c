@@ -85,8 +85,10 @@ static void *hb_main(void *arg) {
     int64_t now = apsched__pstore_mono_us();
     if (now >= next) {
       ok = beat(rs) == APSCHED_OK;
-      /* A stop request whose message was lost is read here at the latest. */
+      /* A stop request, or a run waiting, whose message was lost is found
+       * here at the latest. */
       if (ok) apsched__redis_stops_read(rs);
+      atomic_store(&rs->look_for_waiting, true);
       if (!rs->sub.c) subscribe(rs);
       /* Down: tried again within a second (the heartbeat is what keeps
        * this scheduler's runs). */
@@ -99,6 +101,7 @@ static void *hb_main(void *arg) {
     unsigned heard = notified(rs);
     if (heard & HEARD_STOP) apsched__redis_stops_read(rs);
     if (heard) {
+      atomic_store(&rs->look_for_waiting, true);
       pthread_mutex_lock(&rs->mu);
       apsched_scheduler *s = rs->sched;
       pthread_mutex_unlock(&rs->mu);

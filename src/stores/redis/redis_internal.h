@@ -156,6 +156,9 @@ typedef struct redis_store {
    * it, commit sends it as one script. */
   bool batch, batch_failed;
   bool batch_waits;          /* a run began to wait in it: wake all after the commit */
+  /* Set by every message on {P}:wakeup, heartbeat and run made to wait
+   * here: claim_waiting has something to look for. */
+  atomic_bool look_for_waiting;
   redis_staged *staged;
   size_t nstaged, staged_cap;
   store_claim *pending;      /* claims of orphans taken in this batch */

@@ -368,6 +368,7 @@ static const char *const texts[S_COUNT] = {
      * scheduler. */
     [S_CLOSE] = PRELUDE HISTORY
     "local me, keep, n, out, wake = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), {}, false\n"
+    "local anywait = redis.call('EXISTS', R .. ':waitjobs') == 1\n"
     "for k = 0, n - 1 do\n"
     "  local a = 4 + 9 * k\n"
     "  local id, t, tok = ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
@@ -378,7 +379,7 @@ static const char *const texts[S_COUNT] = {
     "    redis.call('DEL', rk)\n"
     "    redis.call('HDEL', R .. ':jobruns:' .. id, t)\n"
     "    redis.call('SREM', R .. ':owned:' .. me, rk)\n"
-    "    if redis.call('EXISTS', R .. ':waiting:' .. id) == 1 then wake = true end\n"
+    "    if anywait and redis.call('SISMEMBER', R .. ':waitjobs', id) == 1 then wake = true end\n"
     "    out[k + 1] = 1\n"
     "    history_add(keep, 'job_id', id, 'scheduled_time', t, 'attempt', ARGV[a + 3],\n"
     "      'started_at', ARGV[a + 4], 'finished_at', ARGV[a + 5], 'outcome', ARGV[a + 6],\n"

@@ -386,10 +386,18 @@ static int redis_claim_waiting(apsched_jobstore *st, apsched_waited_run *out, si
   redis_store *rs = as_redis(st);
   if (max == 0) return 0;
   if (!out) return apsched__pstore_error(APSCHED_EINVAL, "claim_waiting: out is NULL");
+  /* Runs begin to wait, and slots free for them, with a PUBLISH: only
+   * then (or at a heartbeat, in case one was lost) is there anything to
+   * look for. */
+  if (!atomic_exchange(&rs->look_for_waiting, false)) return 0;
   bool began;
   int rc = batch_begin(rs, &began);
-  if (rc != APSCHED_OK) return rc;
+  if (rc != APSCHED_OK) {
+    atomic_store(&rs->look_for_waiting, true);
+    return rc;
+  }
   int n = apsched__redis_waiting_take(rs, out, max);
+  if (n < 0 || (size_t)n == max) atomic_store(&rs->look_for_waiting, true); /* again next pass */
   if (began && n <= 0) batch_end(rs);
   return n;
 }
@@ -745,6 +753,7 @@ int apsched_redis_store_create(const apsched_redis_options *opts, apsched_jobsto
     pthread_mutex_init(&rs->start_mu, NULL);
     rs->lease_ms = opts->lease_ms ? opts->lease_ms : 5000;
     rs->history_retention = opts->history_retention;
+    atomic_init(&rs->look_for_waiting, true);
     rs->prefix = strdup(opts->prefix ? opts->prefix : "apsched");
     if (opts->scheduler_name) rs->scheduler_name = strdup(opts->scheduler_name);
     if (rs->prefix) snprintf(rs->root, sizeof rs->root, "{%s}", rs->prefix);

@@ -11,7 +11,8 @@
  * record runs of it: S_TAKE leaves it for later, S_ADD answers "claimed"
  * and is tried again. Whoever ends a run of a job with waiting runs wakes
  * every scheduler (S_CLOSE's PUBLISH); a batch that made a run wait wakes
- * them after its commit, when its claims are gone.
+ * them after its commit, when its claims are gone. Only after such a
+ * message (or a heartbeat) does claim_waiting look at all.
  *
  * cancel_other and terminate_other mark the oldest running run of the job
  * (stop_request) and, when another scheduler runs it, add its key to that
@@ -139,7 +140,10 @@ int apsched__redis_runs_wait(redis_store *rs, const apsched_job_record *rec,
     rc = waited(rs, rec, r, out);
   freeReplyObject(r);
   call_end(&c);
-  if (rc == APSCHED_OK) rs->batch_waits = true;
+  if (rc == APSCHED_OK) {
+    rs->batch_waits = true;
+    atomic_store(&rs->look_for_waiting, true);
+  }
   return rc;
 }
 
@@ -202,6 +206,7 @@ int apsched__redis_runs_add(redis_store *rs, const apsched_job_record *rec,
       *track = true;
     } else {
       rc = waited(rs, rec, r, out);
+      if (rc == APSCHED_OK) atomic_store(&rs->look_for_waiting, true);
     }
   }
   freeReplyObject(r);

@@ -37,13 +37,15 @@
  *                        ms from the kill until the survivor starts the
  *                        first of the 15 runs the dead one had claimed but
  *                        not started, and until it started all of them;
+ *   pg_wait_handoff,     runs that wait in the schema (overlap policies):
+ *   pg_cancel_reach      bench_waits.h, --samples each;
  *   pg_wakeup            process A (this one, a paused scheduler on the
  *                        schema) adds a job due now, process B (an idle
  *                        scheduler, default max_wait) runs it: us from the
  *                        call of apsched_add_job until the job starts,
  *                        p50 / p99 / max over --samples adds.
  *
- *   bench_pg [--quick] [--only=dispatch,raw,accounting,failover,wakeup]
+ *   bench_pg [--quick] [--only=dispatch,raw,accounting,failover,wakeup,waits]
  *            [--jobs=N] [--reps=N] [--procs=1,2,3] [--samples=N]
  *            [-- COMMAND [ARG...]]
  *
@@ -64,6 +66,7 @@
 #endif
 #define BENCH_NAME "bench_pg"
 #include "bench_util.h"
+#include "bench_waits.h"
 #include "../tests/pg_server.h"
 #include "../src/stores/common/store_common.h" /* STORE_JOB_COLUMNS: the store's claim */
 
@@ -188,6 +191,9 @@ static apsched_jobstore *store_on(const char *schema, const char *name) {
     fail("apsched_pg_store_create (schema %s): %s", schema, err);
   return st;
 }
+
+/* A store on the schema (ud), for bench_waits. */
+static apsched_jobstore *store_for_waits(void *ud) { return store_on(ud, "bench_pg-waits"); }
 
 /* A hosted scheduler with the inline executor on the schema, paused: a
  * blocking store's own thread claims and runs its due jobs once resumed. */
@@ -695,7 +701,7 @@ static bool parse_count(const char *text, size_t *out) {
 }
 
 static _Noreturn void usage(void) {
-  fprintf(stderr, "usage: bench_pg [--quick] [--only=dispatch,raw,accounting,failover,wakeup]\n"
+  fprintf(stderr, "usage: bench_pg [--quick] [--only=dispatch,raw,accounting,failover,wakeup,waits]\n"
                   "                [--jobs=N] [--reps=N] [--procs=1,2,3] [--samples=N]\n"
                   "                [-- COMMAND [ARG...]]\n");
   exit(2);
@@ -720,7 +726,7 @@ int main(int argc, char **argv) {
   size_t jobs = 100000, reps = 3, samples = 500, failover_reps = 5, nprocs = 3;
   size_t procs[MAX_PROCS] = {1, 2, 3};
   bool run_dispatch = true, run_raw = true, run_accounting = true, run_failover = true,
-       run_wakeup = true;
+       run_wakeup = true, run_waits = true;
   char **command = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -741,7 +747,9 @@ int main(int argc, char **argv) {
       run_accounting = strstr(list, "accounting") != NULL;
       run_failover = strstr(list, "failover") != NULL;
       run_wakeup = strstr(list, "wakeup") != NULL;
-      if (!run_dispatch && !run_raw && !run_accounting && !run_failover && !run_wakeup) usage();
+      run_waits = strstr(list, "waits") != NULL;
+      if (!run_dispatch && !run_raw && !run_accounting && !run_failover && !run_wakeup && !run_waits)
+        usage();
     } else if (strncmp(a, "--jobs=", 7) == 0 && parse_count(a + 7, &v)) {
       jobs = v;
     } else if (strncmp(a, "--reps=", 7) == 0 && parse_count(a + 7, &v) && v <= MAX_REPS) {
@@ -802,6 +810,12 @@ int main(int argc, char **argv) {
   }
   if (run_failover) bench_failover(failover_reps);
   if (run_wakeup) bench_wakeup(samples);
+  if (run_waits) {
+    char schema[48];
+    new_schema(schema, sizeof schema, "waits");
+    bench_waits("pg", store_for_waits, schema, samples);
+    drop_schema(schema);
+  }
   PQfinish(admin);
   return command ? run_command(command) : 0;
 }

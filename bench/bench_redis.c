@@ -32,8 +32,12 @@
  *                      script doing a run's writes (a claimed run costs at
  *                      least a hash write and a sorted set write).
  *
- *   bench_redis [--quick] [--only=dispatch,adds,accounting,raw] [--jobs=N]
- *               [--reps=N] [--procs=1,3] [-- COMMAND [ARG...]]
+ *   redis_wait_handoff, runs that wait under the prefix (overlap
+ *   redis_cancel_reach  policies): bench_waits.h, --samples (500) each.
+ *
+ *   bench_redis [--quick] [--only=dispatch,adds,accounting,raw,waits]
+ *               [--jobs=N] [--reps=N] [--procs=1,3] [--samples=N]
+ *               [-- COMMAND [ARG...]]
  *
  * Throughputs are the median of --reps repetitions (default 3) with min and
  * max, each on a fresh prefix (the server is emptied after each); every
@@ -49,6 +53,7 @@
 #endif
 #define BENCH_NAME "bench_redis"
 #include "bench_procs.h"
+#include "bench_waits.h"
 #include "../tests/redis_server.h"
 
 #include <apsched.h>
@@ -93,6 +98,9 @@ static apsched_jobstore *store_on(const char *prefix, const char *name) {
     fail("apsched_redis_store_create (prefix %s): %s", prefix, err);
   return st;
 }
+
+/* A store under the prefix (ud), for bench_waits. */
+static apsched_jobstore *store_for_waits(void *ud) { return store_on(ud, "bench_redis-waits"); }
 
 /* A hosted scheduler with the inline executor on the prefix, paused: a
  * blocking store's own thread claims and runs its due jobs once resumed. */
@@ -454,8 +462,9 @@ static bool parse_count(const char *text, size_t *out) {
 }
 
 static _Noreturn void usage(void) {
-  fprintf(stderr, "usage: bench_redis [--quick] [--only=dispatch,adds,accounting,raw]\n"
-                  "                   [--jobs=N] [--reps=N] [--procs=1,3] [-- COMMAND [ARG...]]\n");
+  fprintf(stderr, "usage: bench_redis [--quick] [--only=dispatch,adds,accounting,raw,waits]\n"
+                  "                   [--jobs=N] [--reps=N] [--procs=1,3] [--samples=N]\n"
+                  "                   [-- COMMAND [ARG...]]\n");
   exit(2);
 }
 
@@ -477,7 +486,9 @@ int main(int argc, char **argv) {
   if (argc == 8 && strcmp(argv[1], "--child") == 0) return child_main(argv);
   size_t jobs = 100000, reps = 3, nprocs = 2;
   size_t procs[BENCH_MAX_PROCS] = {1, 3};
-  bool run_dispatch = true, run_adds = true, run_accounting = true, run_raw = true;
+  bool run_dispatch = true, run_adds = true, run_accounting = true, run_raw = true,
+       run_waits = true;
+  size_t samples = 500;
   char **command = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -489,13 +500,17 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--quick") == 0) {
       jobs = 2000;
       reps = 1;
+      samples = 50;
     } else if (strncmp(a, "--only=", 7) == 0) {
       const char *list = a + 7;
       run_dispatch = strstr(list, "dispatch") != NULL;
       run_adds = strstr(list, "adds") != NULL;
       run_accounting = strstr(list, "accounting") != NULL;
       run_raw = strstr(list, "raw") != NULL;
-      if (!run_dispatch && !run_adds && !run_accounting && !run_raw) usage();
+      run_waits = strstr(list, "waits") != NULL;
+      if (!run_dispatch && !run_adds && !run_accounting && !run_raw && !run_waits) usage();
+    } else if (strncmp(a, "--samples=", 10) == 0 && parse_count(a + 10, &v)) {
+      samples = v;
     } else if (strncmp(a, "--jobs=", 7) == 0 && parse_count(a + 7, &v)) {
       jobs = v;
     } else if (strncmp(a, "--reps=", 7) == 0 && parse_count(a + 7, &v) && v <= BENCH_MAX_REPS) {
@@ -556,6 +571,11 @@ int main(int argc, char **argv) {
   }
   if (run_raw)
     for (size_t p = 0; p < nprocs; p++) raw_probe(procs[p], jobs);
+  if (run_waits) {
+    char prefix[48];
+    new_prefix(prefix, sizeof prefix, "waits");
+    bench_waits("redis", store_for_waits, prefix, samples);
+  }
   redisFree(admin);
   return command ? run_command(command) : 0;
 }

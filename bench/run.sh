@@ -585,6 +585,11 @@ if w:
     line("wake-up across processes, p50 (ms)", w["p50_us"] / 1000)
     line("wake-up across processes, p99 (ms)", w["p99_us"] / 1000, target="<= 20",
          check=lambda v: v <= 20)
+for bench, label in (("pg_wait_handoff", "waiting run starts after the slot frees"),
+                     ("pg_cancel_reach", "cancel_other reaches the other scheduler's run")):
+    r = find("libapsched", bench)
+    if r:
+        line(f"{label}, p50 (ms)", r["p50_us"] / 1000, f"p99 {r['p99_us'] / 1000:.1f}")
 d = find("apscheduler", "pg_duplicates")
 if d:
     table.append(("2 schedulers sharing the store: executions", "= due runs", "",
@@ -727,6 +732,11 @@ for r in (r for r in rows if r["bench"] == "redis_accounting"):
     if usec:
         line("  server time in the store's scripts per run (us)", usec,
              raw=f"bound: {fmt(1e6 / usec)} runs/s")
+for bench, label in (("redis_wait_handoff", "waiting run starts after the slot frees"),
+                     ("redis_cancel_reach", "cancel_other reaches the other scheduler's run")):
+    r = find("libapsched", bench)
+    if r:
+        line(f"{label}, p50 (ms)", r["p50_us"] / 1000, f"p99 {r['p99_us'] / 1000:.1f}", digits=2)
 d = find("apscheduler", "redis_duplicates")
 if d:
     table.append(("2 schedulers sharing the store: executions", "= due runs", "",

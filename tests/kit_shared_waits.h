@@ -3,7 +3,8 @@
  * two schedulers, each with its own store on the same data (the kit's
  * locate / open_at), on the real clock.
  *  - a run that waits for the other scheduler's run starts once that run
- *    ends, and outlives the scheduler that made it wait;
+ *    ends, at once (woken, not found by a heartbeat), and outlives the
+ *    scheduler that made it wait;
  *  - cancel_other asks the other scheduler's run to stop: it hears it at
  *    once (well under a heartbeat), not when its run ends;
  *  - removing the job drops its waiting runs.
@@ -112,6 +113,32 @@ static void kit_shared_wait_outlives_its_scheduler(void **state) {
   kit_node_stop(&a);
 }
 
+/* A slot freed in one scheduler wakes the others at once: three times in
+ * a row, B's run now waits for the running run (in A, then in whichever
+ * took the last one) and starts within 500 ms of its end. Without the wake
+ * (NOTIFY / PUBLISH) only a heartbeat (every 1.7 s) would find it: three
+ * quick starts in a row would be luck. */
+static void kit_shared_wait_handoff_is_prompt(void **state) {
+  if (!kit_shares_waits(state)) skip();
+  kit_node a, b;
+  kit_one_running(state, "h", APSCHED_OVERLAP_BUFFER_ONE, &a, &b);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(apsched_run_job_now(b.s, "h", NULL), APSCHED_OK);
+    assert_true(recorder_wait(&b.rec, APSCHED_EVENT_JOB_BUFFERED, (size_t)i + 1));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kit_gate_release(1);
+    assert_true(kit_gate_wait(&gate.started, i + 2));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t took_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    if (took_ms > 500) fail_msg("handoff %d: the waiting run started %lld ms after the slot freed", i, (long long)took_ms);
+  }
+  kit_gate_release(1);
+  assert_true(kit_gate_wait(&gate.finished, 4));
+  kit_node_stop(&b);
+  kit_node_stop(&a);
+}
+
 /* cancel_other: B's run now asks A's running run to stop; A hears it at
  * once, the run ends cancelled in A, and the waiting run starts. */
 static void kit_shared_cancel_reaches_the_other(void **state) {
@@ -169,6 +196,7 @@ static void kit_shared_remove_drops_waiting(void **state) {
 
 #define KIT_SHARED_WAIT_TESTS(kit)                                                    \
   cmocka_unit_test_prestate(kit_shared_wait_outlives_its_scheduler, (void *)(kit)),    \
+      cmocka_unit_test_prestate(kit_shared_wait_handoff_is_prompt, (void *)(kit)),     \
       cmocka_unit_test_prestate(kit_shared_cancel_reaches_the_other, (void *)(kit)),   \
       cmocka_unit_test_prestate(kit_shared_remove_drops_waiting, (void *)(kit))
 

@@ -157,7 +157,7 @@ apsched_run_ctx *apsched__run_ask_stop(apsched_scheduler *s, const char *jobstor
     return NULL;
   instance_count *ic = apsched__strmap_get(&s->instances, id);
   for (apsched_run_ctx *o = ic ? ic->running : NULL; o; o = o->inst_next) {
-    if (strcmp(o->jobstore, jobstore) != 0) continue;
+    if (!o->jobstore || strcmp(o->jobstore, jobstore) != 0) continue;
     bool covers = false;
     for (size_t i = 0; i < o->count && !covers; i++) covers = o->times[i] == t;
     const char *expected = NULL;

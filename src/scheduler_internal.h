@@ -402,8 +402,6 @@ typedef struct apsched_overlap_effects {
   uint32_t waiting;         /* runs of the job waiting now */
 } apsched_overlap_effects;
 
-/* Reserves an instance slot for the run's job, or applies its overlap
- * policy when max_instances runs are running. Lock held. */
 /* Asks the running run of job id in jobstore that covers time t to stop,
  * as a newer run under overlap (cancel_other / terminate_other) asks: it
  * is returned (the caller terminates it if it must), or NULL when no such
@@ -411,6 +409,8 @@ typedef struct apsched_overlap_effects {
 APSCHED_INTERNAL apsched_run_ctx *apsched__run_ask_stop(apsched_scheduler *s, const char *jobstore,
                                                         const char *id, apsched_time_t t,
                                                         int overlap);
+/* Reserves an instance slot for the run's job, or applies its overlap
+ * policy when max_instances runs are running. Lock held. */
 APSCHED_INTERNAL apsched_reserve apsched__run_reserve(apsched_run_ctx *run, const char *executor,
                                                       apsched_overlap_effects *fx);
 /* The run's overlap policy (apsched_overlap). */

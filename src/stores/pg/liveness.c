@@ -68,8 +68,9 @@ static int beat(pg_store *ps) {
     PQclear(apsched__pg_exec(&ps->hb, prune, 1, values, NULL, NULL, false,
                              "removing the rows of long dead schedulers", &rc));
   /* A stop request, or a run waiting, whose notification was lost is
-   * found here at the latest. */
-  if (rc == APSCHED_OK) rc = apsched__pg_stops_read(ps);
+   * found here at the latest. Not part of the heartbeat: a failed read is
+   * tried again at the next beat and keeps the session (and its lock). */
+  if (rc == APSCHED_OK) apsched__pg_stops_read(ps);
   atomic_store(&ps->look_for_waiting, true);
   free(sql);
   free(prune);

@@ -39,17 +39,9 @@ typedef struct queued_run {
   const char *executor;   /* interned */
   apsched_reserve busy;   /* OK, or why the store says it cannot start (max_instances
                            * reached across schedulers): FULL or FULL_BUFFER */
-  bool stored_wait;       /* the store keeps it waiting (wait says what else it did) */
   bool waited;            /* it waited in the store and starts now */
-  apsched_runs_waiting wait;
+  apsched_runs_waiting wait; /* waiting > 0: the store keeps it waiting (and did the rest) */
 } queued_run;
-
-/* The overlap policies whose runs wait when max_instances run. */
-static bool waits_in_store(const apsched_job_record *rec) {
-  return rec->overlap == APSCHED_OVERLAP_BUFFER_ONE || rec->overlap == APSCHED_OVERLAP_BUFFER_ALL ||
-         rec->overlap == APSCHED_OVERLAP_CANCEL_OTHER ||
-         rec->overlap == APSCHED_OVERLAP_TERMINATE_OTHER;
-}
 
 /* The trigger's next time after prev; *stuck when it does not advance (a
  * broken custom trigger would otherwise spin the loop forever). */
@@ -401,7 +393,7 @@ void apsched_store_stop_run(apsched_scheduler *s, const char *jobstore, const ch
  * held. */
 static void queue_run(apsched_scheduler *s, notice_list *nl, const char *jobstore, queued_run *q) {
   apsched_run_ctx *run = q->run;
-  if (q->stored_wait) {
+  if (q->wait.waiting > 0) {
     run_waits_in_store(s, nl, jobstore, run, &q->wait);
     return;
   }
@@ -597,12 +589,11 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
       bool track = false;
       int rc = se->runs_open(se->store, rec, plan.times, plan.n, &track);
       bool busy = rc == APSCHED_EBUSY;
-      if (busy && se->runs_wait && waits_in_store(rec)) {
+      if (busy && se->runs_wait && apsched__overlap_waits(rec->overlap)) {
         /* Full across the schedulers: the run waits in the store. */
         q.wait = (apsched_runs_waiting){.replaced = APSCHED_TIME_NONE,
                                         .stop_time = APSCHED_TIME_NONE};
         rc = se->runs_wait(se->store, rec, plan.times, plan.n, &q.wait);
-        q.stored_wait = rc == APSCHED_OK;
         if (rc == APSCHED_EBUSY) q.busy = APSCHED_RESERVE_FULL_BUFFER;
         busy = rc == APSCHED_OK || rc == APSCHED_EBUSY;
       } else if (busy) {
@@ -618,7 +609,8 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
         failed_what = "recording the runs of claimed jobs in";
         continue;
       }
-      if (track && rc == APSCHED_OK && !q.stored_wait) apsched__run_track(run, se->run_starting != NULL);
+      if (track && rc == APSCHED_OK && q.wait.waiting == 0)
+        apsched__run_track(run, se->run_starting != NULL);
     }
     int rc = vt->release(se->store, rec, plan.next, plan.next_base, plan.finished);
     if (rc != APSCHED_OK) {
@@ -669,13 +661,11 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
 void apsched__dispatch_run(apsched_scheduler *s, notice_list *nl, const char *jobstore,
                            apsched_run_ctx *run, const char *executor, int store_rc,
                            const apsched_runs_waiting *wait) {
-  queued_run q = {.run = run, .executor = executor};
+  queued_run q = {.run = run, .executor = executor, .wait = *wait};
+  /* Refused by the store: buffer_all's limit, or max_instances reached. */
   if (store_rc == APSCHED_EBUSY)
-    q.busy = wait && wait->waiting ? APSCHED_RESERVE_FULL_BUFFER : APSCHED_RESERVE_FULL;
-  else if (wait && wait->waiting) {
-    q.stored_wait = true;
-    q.wait = *wait;
-  }
+    q.busy = apsched__run_overlap(run) == APSCHED_OVERLAP_BUFFER_ALL ? APSCHED_RESERVE_FULL_BUFFER
+                                                                     : APSCHED_RESERVE_FULL;
   queue_run(s, nl, jobstore, &q);
 }
 

@@ -78,6 +78,9 @@ static inline int64_t apsched__max_runtime_usec(const apsched_job_record *rec) {
 
 /* The text name of an apsched_overlap ("buffer_one"; the default is "skip"). */
 APSCHED_INTERNAL const char *apsched__overlap_name(int overlap);
+/* Whether the overlap policy lets a run wait for a running one (buffer_one,
+ * buffer_all, cancel_other, terminate_other). */
+APSCHED_INTERNAL bool apsched__overlap_waits(int overlap);
 
 /* apsched_job_record_copy, optionally without the trigger (NULL in the
  * copy), for a change that replaces it anyway. */

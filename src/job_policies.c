@@ -19,6 +19,10 @@ const char *apsched__overlap_name(int overlap) {
   return overlap >= 0 && overlap <= APSCHED_OVERLAP_ALLOW_ALL ? overlap_names[overlap] : "?";
 }
 
+bool apsched__overlap_waits(int overlap) {
+  return overlap > APSCHED_OVERLAP_SKIP && overlap != APSCHED_OVERLAP_ALLOW_ALL;
+}
+
 int apsched_job_policies_describe(const apsched_job_record *rec, char *buf, size_t len) {
   if (!rec) return apsched__error(APSCHED_EINVAL, "job_policies_describe: rec is NULL");
   size_t pos = 0;

@@ -80,7 +80,6 @@ static int run_on_demand(apsched_scheduler *s, const char *id, const char *jobst
   const char *executor = NULL, *alias = NULL;
   size_t n = 0;
   int store_rc = APSCHED_OK;
-  bool recorded = false; /* runs_add answered (wait says how) */
   apsched_runs_waiting wait = {.replaced = APSCHED_TIME_NONE, .stop_time = APSCHED_TIME_NONE};
   if (rc == APSCHED_OK) {
     rc = check_runnable(call, &f);
@@ -96,7 +95,6 @@ static int run_on_demand(apsched_scheduler *s, const char *id, const char *jobst
        * it waiting, or says the job is full across the schedulers. */
       bool track = false;
       store_rc = f.store->runs_add(f.store->store, f.rec, times, n, &track, &wait);
-      recorded = true;
       if (store_rc == APSCHED_OK && track && !wait.waiting) apsched__run_track(run, true);
       if (store_rc != APSCHED_OK && store_rc != APSCHED_EBUSY) {
         rc = apsched__store_error(f.store, backfill ? "recording a backfill" : "recording a run now",
@@ -118,7 +116,7 @@ static int run_on_demand(apsched_scheduler *s, const char *id, const char *jobst
     else
       apsched__log_later(s, &nl, APSCHED_LOG_INFO, "Running job \"%s\" now (its schedule is kept)",
                          apsched_run_job_name(run));
-    apsched__dispatch_run(s, &nl, alias, run, executor, store_rc, recorded ? &wait : NULL);
+    apsched__dispatch_run(s, &nl, alias, run, executor, store_rc, &wait);
   }
   apsched__unlock(s);
   apsched__dispatch_flush(s, &nl);

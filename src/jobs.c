@@ -63,8 +63,7 @@ static int check_policies(apsched_overlap overlap, int64_t catchup_window, int p
  * there cannot wait for, or stop, a run another scheduler started (the
  * store counts the instances; README "Schedule policies"). */
 static int check_store_policies(const store_entry *se, const apsched_job_record *rec) {
-  if (!se->run_starting || se->runs_wait || rec->overlap <= APSCHED_OVERLAP_SKIP ||
-      rec->overlap == APSCHED_OVERLAP_ALLOW_ALL)
+  if (!se->run_starting || se->runs_wait || !apsched__overlap_waits(rec->overlap))
     return APSCHED_OK;
   return apsched__error(APSCHED_EINVAL,
                         "overlap: %s is not available for job '%.64s' in job store '%s', which "

@@ -461,8 +461,9 @@ APSCHED_INTERNAL apsched_time_t apsched__dispatch_store(apsched_scheduler *s, st
                                                        apsched_time_t now, notice_list *nl);
 /* Queues a run made outside the loop (run now, backfill) as the loop
  * queues its own: its overlap policy applies. store_rc and wait: what a
- * shared store's runs_add answered (APSCHED_OK and NULL for other stores):
- * EBUSY skips it, a wait says it waits in the store. Lock held. */
+ * shared store's runs_add answered (APSCHED_OK and nothing waiting for
+ * other stores): EBUSY skips it, wait->waiting > 0 says it waits in the
+ * store. Lock held. */
 APSCHED_INTERNAL void apsched__dispatch_run(apsched_scheduler *s, notice_list *nl,
                                            const char *jobstore, apsched_run_ctx *run,
                                            const char *executor, int store_rc,

@@ -85,6 +85,17 @@ static void kit_one_running(void **state, const char *id, apsched_overlap overla
   assert_true(kit_gate_wait(&gate.started, 1));
 }
 
+static struct timespec kit_mono(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t;
+}
+
+static int64_t kit_ms_since(struct timespec t0) {
+  struct timespec t1 = kit_mono();
+  return (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+}
+
 /* No further start within a moment (a run that must not start has nothing
  * to wait for: this is the one place the kit sleeps). */
 static void kit_settle_briefly(void) {
@@ -125,12 +136,10 @@ static void kit_shared_wait_handoff_is_prompt(void **state) {
   for (int i = 0; i < 3; i++) {
     assert_int_equal(apsched_run_job_now(b.s, "h", NULL), APSCHED_OK);
     assert_true(recorder_wait(&b.rec, APSCHED_EVENT_JOB_BUFFERED, (size_t)i + 1));
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct timespec t0 = kit_mono();
     kit_gate_release(1);
     assert_true(kit_gate_wait(&gate.started, i + 2));
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    int64_t took_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    int64_t took_ms = kit_ms_since(t0);
     if (took_ms > 500) fail_msg("handoff %d: the waiting run started %lld ms after the slot freed", i, (long long)took_ms);
   }
   kit_gate_release(1);
@@ -145,12 +154,10 @@ static void kit_shared_cancel_reaches_the_other(void **state) {
   if (!kit_shares_waits(state)) skip();
   kit_node a, b;
   kit_one_running(state, "c", APSCHED_OVERLAP_CANCEL_OTHER, &a, &b);
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  struct timespec t0 = kit_mono();
   assert_int_equal(apsched_run_job_now(b.s, "c", NULL), APSCHED_OK);
   assert_true(recorder_wait(&a.rec, APSCHED_EVENT_JOB_ERROR, 1));
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  int64_t took_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+  int64_t took_ms = kit_ms_since(t0);
   int e = recorder_find(&a.rec, APSCHED_EVENT_JOB_ERROR, 0);
   assert_non_null(strstr(a.rec.ev[e].error, "cancelled: a newer run of the job is due"));
   assert_true(log_contains(&b.log, "asking the scheduler that runs it to stop its run"));

@@ -616,11 +616,15 @@ static int pg_claim_waiting(apsched_jobstore *st, apsched_waited_run *out, size_
     bool any = false;
     int rc = ready(ps);
     if (rc == APSCHED_OK) rc = apsched__pg_any_waiting(ps, &any);
+    if (rc != APSCHED_OK) atomic_store(&ps->look_for_waiting, true); /* look again next pass */
     if (rc != APSCHED_OK || !any) return rc;
   }
   bool began;
   int rc = batch_begin(ps, &began, "starting to take waiting runs");
-  if (rc != APSCHED_OK) return rc;
+  if (rc != APSCHED_OK) {
+    atomic_store(&ps->look_for_waiting, true);
+    return rc;
+  }
   int n = apsched__pg_waiting_take(ps, out, max);
   if (n < 0 || (size_t)n == max) atomic_store(&ps->look_for_waiting, true); /* again next pass */
   if (began && n <= 0) end_batch(ps);

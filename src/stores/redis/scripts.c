@@ -106,7 +106,6 @@
   "  local stop_t, stop_here = '', 0\n"                                                         \
   "  if policy == 'cancel_other' or policy == 'terminate_other' then\n"                         \
   "    stop_t, stop_here = ask_stop(me, id, policy) end\n"                                      \
-  "  redis.call('PUBLISH', R .. ':wakeup', '')\n"                                               \
   "  return {'ok', redis.call('ZCARD', wk), replaced, stop_t, stop_here}\n"                     \
   "end\n"
 
@@ -462,7 +461,11 @@ static const char *const texts[S_COUNT] = {
     "  return {'open', tok}\n"
     "end\n"
     "if ARGV[3] ~= '1' then return {'busy', tostring(busy)} end\n"
-    "return wait_run(me, id, ARGV[4], '1', tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), m, times)\n",
+    "local r = wait_run(me, id, ARGV[4], '1', tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), m, times)\n"
+    /* Its slot may free at once: every scheduler looks (a batch that made
+     * a run wait does so after its commit, once its claims are gone). */
+    "if r[1] == 'ok' then redis.call('PUBLISH', R .. ':wakeup', '') end\n"
+    "return r\n",
 
     /* claim_waiting. ARGV: me, max. Waiting runs of jobs with a free slot
      * (and no claim held: a batch could add runs), oldest first, up to max,

@@ -107,6 +107,7 @@ typedef struct apsched_job_record {
   void *store_link;              /* for the store's own use (e.g. a hash chain) */
   uint32_t store_pos;            /* for the store's own use (e.g. a heap index) */
   uint32_t store_seq;            /* for the store's own use (e.g. FIFO order) */
+  uint32_t store_hash;           /* for the store's own use (e.g. the id's hash) */
   uint16_t max_instances;
   uint16_t flags;                /* APSCHED_JOB_* */
   uint32_t catchup_window_ms;    /* milliseconds; 0: none */

@@ -669,7 +669,19 @@ void apsched__dispatch_run(apsched_scheduler *s, notice_list *nl, const char *jo
   queue_run(s, nl, jobstore, &q);
 }
 
+/* n runs were handed to e: it may go (remove_executor frees an executor
+ * only when no run is being handed to it). Counted once per executor and
+ * pass rather than per run: one lock instead of one per run. */
+static void handed_over(apsched_scheduler *s, executor_entry *e, int n) {
+  if (!e) return;
+  apsched__lock(s);
+  e->submitting -= n;
+  apsched__unlock(s);
+}
+
 void apsched__dispatch_flush(apsched_scheduler *s, notice_list *nl) {
+  executor_entry *held = NULL; /* runs handed to it, not yet counted as done */
+  int nheld = 0;
   for (size_t i = 0; i < nl->count; i++) {
     notice *n = &nl->items[i];
     apsched__notice_deliver(s, n);
@@ -683,10 +695,13 @@ void apsched__dispatch_flush(apsched_scheduler *s, notice_list *nl) {
                             apsched_strerror(rc));
       apsched__run_fail(n->run, true);
     }
-    apsched__lock(s);
-    e->submitting--;
-    pthread_cond_broadcast(&s->changed);
-    apsched__unlock(s);
+    if (e != held) {
+      handed_over(s, held, nheld);
+      held = e;
+      nheld = 0;
+    }
+    nheld++;
   }
+  handed_over(s, held, nheld);
   apsched__notices_reset(s, nl);
 }

@@ -186,9 +186,6 @@ int apsched_remove_listener(apsched_scheduler *s, int id) {
   return APSCHED_OK;
 }
 
-bool apsched__wants(apsched_scheduler *s, int code) {
-  return (atomic_load_explicit(&s->listener_mask, memory_order_relaxed) & code) != 0;
-}
 
 /* Which listeners a dispatch calls. */
 typedef enum listener_set { ALL_LISTENERS, DIRECT_LISTENERS, HOST_LISTENERS } listener_set;
@@ -322,9 +319,6 @@ void apsched__dispatch(apsched_scheduler *s, const apsched_event *ev) {
 
 /* ---- logging */
 
-bool apsched__log_enabled(apsched_scheduler *s, apsched_log_level lvl) {
-  return s->log && lvl >= s->log_level;
-}
 
 static char *vformat(apsched_scheduler *s, const char *fmt, va_list ap) {
   va_list copy;
@@ -343,7 +337,7 @@ static void emit_log(apsched_scheduler *s, apsched_log_level lvl, const char *ms
   apsched__leave_user_code(saved);
 }
 
-void apsched__log(apsched_scheduler *s, apsched_log_level lvl, const char *fmt, ...) {
+void(apsched__log)(apsched_scheduler *s, apsched_log_level lvl, const char *fmt, ...) {
   if (!apsched__log_enabled(s, lvl)) return;
   va_list ap;
   va_start(ap, fmt);
@@ -359,17 +353,35 @@ void apsched__notices_init(notice_list *l) {
   l->items = l->inline_items;
   l->count = 0;
   l->cap = sizeof l->inline_items / sizeof l->inline_items[0];
+  l->block = NULL;
+}
+
+/* A grown array goes back to the scheduler for the next list that grows:
+ * a loop pass queues a notice per claimed run, and growing an array from
+ * the inline items every pass cost ~150 instructions per run (copies,
+ * frees). One is kept, the newest. Any thread, any lock state. */
+static void notice_block_keep(apsched_scheduler *s, notice_block *b) {
+  if (b) apsched__dealloc(s, atomic_exchange(&s->spare_notices, b));
 }
 
 bool apsched__notice_room(apsched_scheduler *s, notice_list *l) {
   if (l->count < l->cap) return true;
   size_t cap = l->cap * 2;
-  notice *items = apsched__alloc(s, cap * sizeof *items);
-  if (!items) return false;
-  memcpy(items, l->items, l->count * sizeof *items);
-  if (l->items != l->inline_items) apsched__dealloc(s, l->items);
-  l->items = items;
-  l->cap = cap;
+  notice_block *b = atomic_exchange(&s->spare_notices, NULL);
+  if (b && b->cap < cap) {
+    apsched__dealloc(s, b);
+    b = NULL;
+  }
+  if (!b) {
+    b = apsched__alloc(s, sizeof *b + cap * sizeof b->items[0]);
+    if (!b) return false;
+    b->cap = cap;
+  }
+  memcpy(b->items, l->items, l->count * sizeof *l->items);
+  notice_block_keep(s, l->block);
+  l->block = b;
+  l->items = b->items;
+  l->cap = b->cap;
   return true;
 }
 
@@ -398,8 +410,8 @@ void apsched__notice_log(apsched_scheduler *s, notice *n, apsched_log_level lvl,
   va_end(ap);
 }
 
-void apsched__log_later(apsched_scheduler *s, notice_list *l, apsched_log_level lvl,
-                        const char *fmt, ...) {
+void(apsched__log_later)(apsched_scheduler *s, notice_list *l, apsched_log_level lvl,
+                         const char *fmt, ...) {
   if (!apsched__log_enabled(s, lvl)) return; /* no notice at all: the hot path stays cheap */
   va_list ap;
   va_start(ap, fmt);
@@ -411,8 +423,8 @@ notice *apsched__notice_if_wanted(apsched_scheduler *s, notice_list *l, int code
   return apsched__wants(s, code) ? apsched__notice_add(s, l, code) : NULL;
 }
 
-void apsched__job_event(apsched_scheduler *s, notice_list *nl, int code, const char *id,
-                        const char *jobstore) {
+void(apsched__job_event)(apsched_scheduler *s, notice_list *nl, int code, const char *id,
+                         const char *jobstore) {
   apsched__notice_own(s, apsched__notice_if_wanted(s, nl, code), id, jobstore);
 }
 
@@ -441,7 +453,7 @@ void apsched__notice_deliver(apsched_scheduler *s, notice *n) {
 }
 
 void apsched__notices_reset(apsched_scheduler *s, notice_list *l) {
-  if (l->items != l->inline_items) apsched__dealloc(s, l->items);
+  notice_block_keep(s, l->block);
   apsched__notices_init(l);
 }
 

@@ -193,6 +193,17 @@ typedef struct func_entry {
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static func_entry *registry;
+/* Changes whenever what a lookup by pointer finds may change: an entry
+ * added, or a restored name's function set. Never 0. */
+static atomic_uint registry_generation = 1;
+
+/* The last lookup by pointer on this thread: adds usually name the same
+ * function again and again, and entries are never freed. */
+static _Thread_local struct {
+  apsched_job_fn fn;
+  const apsched_func *found;
+  unsigned generation;
+} last_by_ptr;
 
 static func_entry *find_locked(apsched_job_fn fn, const char *name) {
   for (func_entry *e = registry; e; e = e->next) {
@@ -215,6 +226,7 @@ static func_entry *insert_locked(apsched_job_fn fn, const char *name) {
   e->func.name = copy;
   e->next = registry;
   registry = e;
+  atomic_fetch_add(&registry_generation, 1);
   return e;
 }
 
@@ -231,6 +243,7 @@ int apsched_register_func(const char *name, apsched_job_fn fn) {
   } else if (e) {
     /* Resolves an entry created for a restored job; loops read it unlocked. */
     __atomic_store_n(&e->func.fn, fn, __ATOMIC_RELEASE);
+    atomic_fetch_add(&registry_generation, 1);
   } else if (!insert_locked(fn, name)) {
     rc = apsched__error(APSCHED_ENOMEM, "register_func: out of memory");
   }
@@ -239,6 +252,8 @@ int apsched_register_func(const char *name, apsched_job_fn fn) {
 }
 
 const apsched_func *apsched__func_by_ptr(apsched_job_fn fn) {
+  unsigned generation = atomic_load(&registry_generation);
+  if (last_by_ptr.fn == fn && last_by_ptr.generation == generation) return last_by_ptr.found;
   pthread_mutex_lock(&registry_lock);
   /* Prefer the named entry, so jobs added by pointer still persist by name. */
   func_entry *e = NULL;
@@ -247,6 +262,13 @@ const apsched_func *apsched__func_by_ptr(apsched_job_fn fn) {
   if (!e) e = find_locked(fn, NULL);
   if (!e) e = insert_locked(fn, NULL);
   pthread_mutex_unlock(&registry_lock);
+  if (e) {
+    /* The generation read before the lookup: a change made meanwhile
+     * makes the next call look again. */
+    last_by_ptr.fn = fn;
+    last_by_ptr.found = &e->func;
+    last_by_ptr.generation = generation;
+  }
   return e ? &e->func : NULL;
 }
 

@@ -15,11 +15,27 @@ static void schedule_first(apsched_job_record *rec, apsched_time_t now) {
   rec->next_run_time = apsched__with_jitter(rec->trigger, rec->trigger_time);
 }
 
+/* True if one of the 8 bytes of w is a control character (below 0x20, or
+ * 0x7f); bytes from 0x80 up (UTF-8) are not. Eight at a time: an id is
+ * checked on every add. */
+static bool has_control_byte(uint64_t w) {
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  uint64_t below_0x20 = (w - 0x20 * ones) & ~w & highs;
+  uint64_t del = w ^ (0x7f * ones);
+  return (below_0x20 | ((del - ones) & ~del & highs)) != 0;
+}
+
 static bool valid_id(const char *id) {
   size_t n = strnlen(id, APSCHED_ID_MAX + 1);
   if (n == 0 || n > APSCHED_ID_MAX) return false;
-  for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-    if (*p < 0x20 || *p == 0x7f) return false;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, id + i, 8);
+    if (has_control_byte(w)) return false;
+  }
+  for (; i < n; i++)
+    if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f) return false;
   return true;
 }
 
@@ -94,7 +110,9 @@ static int check_settings(const char *name, int max_instances, int64_t grace, in
 }
 
 /* Microseconds (validated) -> whole milliseconds, rounded up. */
-static uint32_t to_ms(int64_t usec) { return (uint32_t)((usec + APSCHED_MSEC - 1) / APSCHED_MSEC); }
+static uint32_t to_ms(int64_t usec) {
+  return usec ? (uint32_t)((usec + APSCHED_MSEC - 1) / APSCHED_MSEC) : 0; /* 0: most often */
+}
 
 static uint32_t grace_to_ms(int64_t usec) {
   return usec == APSCHED_GRACE_UNLIMITED ? UINT32_MAX : to_ms(usec);
@@ -156,7 +174,7 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
     apsched__uuid_hex(generated);
     id = generated;
   }
-  int rc = check_id(id);
+  int rc = o->id ? check_id(id) : APSCHED_OK; /* a generated id is valid */
   if (rc == APSCHED_OK)
     rc = check_settings(o->name, o->max_instances, o->misfire_grace_time, o->max_runtime,
                         o->coalesce, o->executor);
@@ -189,8 +207,10 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
   rc = APSCHED_ENOMEM;
   if (o->name && !(rec->name = apsched__strdup(o->name))) goto fail;
   bool oom;
-  rec->args = apsched__args_new(o->arg, o->arg_free, o->arg_bytes, o->arg_len, &oom);
-  if (oom) goto fail;
+  if (o->arg || o->arg_free || o->arg_len) {
+    rec->args = apsched__args_new(o->arg, o->arg_free, o->arg_bytes, o->arg_len, &oom);
+    if (oom) goto fail;
+  }
   rec->max_instances = (uint16_t)(o->max_instances ? o->max_instances : s->default_max_instances);
   rec->misfire_grace_ms = grace_to_ms(o->misfire_grace_time ? o->misfire_grace_time : s->default_grace);
   rec->max_runtime_ms = to_ms(o->max_runtime);
@@ -583,7 +603,7 @@ static int add_jobs(apsched_scheduler *s, const apsched_job_options *opts, size_
   if (rc == APSCHED_OK && s->state == APSCHED_STATE_STOPPED) {
     rc = add_pending(s, recs, n, opts, alias, &nl);
   } else if (rc == APSCHED_OK) {
-    store_entry *se = apsched__find_store(s, alias);
+    store_entry *se = found ? found : apsched__find_store(s, alias);
     if (!se) rc = apsched__error(APSCHED_ENOENT, "jobstore: no job store '%.64s'", alias);
     for (size_t i = 0; i < n && rc == APSCHED_OK; i++) {
       const apsched_job_options *o = &opts[i];
@@ -605,8 +625,8 @@ static int add_jobs(apsched_scheduler *s, const apsched_job_options *opts, size_
     memset(recs, 0, n * sizeof *recs); /* owned by the store or the pending list now */
   }
   apsched__unlock(s);
-  if (rc == APSCHED_OK) apsched__notices_flush(s, &nl);
-  else apsched__notices_drop(s, &nl);
+  if (rc != APSCHED_OK) apsched__notices_drop(s, &nl);
+  else if (nl.count > 0) apsched__notices_flush(s, &nl); /* none without listeners or logging */
 out_free:
   if (recs) discard_new_records(recs, n);
   if (n != 1) {

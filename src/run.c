@@ -39,8 +39,10 @@ struct apsched_run_ctx {
   uint8_t overlap;      /* the job's apsched_overlap */
   uint16_t pause_after; /* the job's pause_after_failures (0: its runs are not counted) */
   bool listed;          /* in its instance_count's running list */
+  bool cached;          /* a block of s->run_blocks */
   struct apsched_run_ctx *inst_next; /* running or waiting list of its instance_count */
   _Atomic int64_t started; /* monotonic start of the current execution, INT64_MAX: none */
+  size_t id_len;        /* strlen(id) */
   size_t count;         /* scheduled times */
   size_t current;
   char *error;          /* set by the job for the current time */
@@ -50,16 +52,27 @@ struct apsched_run_ctx {
   char id[];
 };
 
-/* A new instance_count for job id (which has none), count 0; NULL when
- * memory is short. Lock held. */
-static instance_count *instance_new(apsched_scheduler *s, const char *id) {
-  size_t n = strlen(id) + 1;
-  instance_count *ic = apsched__alloc(s, sizeof *ic + n);
+static void instance_free(apsched_scheduler *s, instance_count *ic) {
+  if (ic->cached) apsched__block_give(s, &s->instance_blocks, ic);
+  else apsched__dealloc(s, ic);
+}
+
+/* A new instance_count for job id (which has none; id_len its strlen, h its
+ * apsched__strhash),
+ * count 0; NULL when memory is short. Lock held. */
+static instance_count *instance_new(apsched_scheduler *s, const char *id, size_t id_len,
+                                    uint64_t h) {
+  size_t n = id_len + 1;
+  bool cached = sizeof(instance_count) + n <= s->instance_blocks.size;
+  instance_count *ic = cached ? apsched__block_take(s, &s->instance_blocks)
+                              : apsched__alloc(s, sizeof *ic + n);
   if (!ic) return NULL;
   memset(ic, 0, sizeof *ic);
+  ic->hash = h;
+  ic->cached = cached;
   memcpy(ic->id, id, n);
-  if (apsched__strmap_put(&s->instances, ic->id, ic) != 0) {
-    apsched__dealloc(s, ic);
+  if (apsched__strmap_put_h(&s->instances, ic->id, h, ic) != 0) {
+    instance_free(s, ic);
     return NULL;
   }
   return ic;
@@ -67,8 +80,8 @@ static instance_count *instance_new(apsched_scheduler *s, const char *id) {
 
 static void instance_drop_if_idle(apsched_scheduler *s, instance_count *ic) {
   if (ic->count == 0 && !ic->waiting) {
-    apsched__strmap_remove(&s->instances, ic->id);
-    apsched__dealloc(s, ic);
+    apsched__strmap_remove_h(&s->instances, ic->id, ic->hash);
+    instance_free(s, ic);
   }
 }
 
@@ -111,9 +124,10 @@ apsched_reserve apsched__run_reserve(apsched_run_ctx *r, const char *executor,
   memset(fx, 0, sizeof *fx);
   r->executor = executor;
   unsigned max = r->overlap == APSCHED_OVERLAP_ALLOW_ALL ? UINT32_MAX : r->max_instances;
-  instance_count *ic = apsched__strmap_get(&s->instances, r->id);
+  uint64_t h = apsched__strhash_len(r->id, r->id_len);
+  instance_count *ic = apsched__strmap_get_h(&s->instances, r->id, h);
   if ((!ic || ic->count < max) && max > 0) {
-    if (!ic && !(ic = instance_new(s, r->id))) return APSCHED_RESERVE_OOM;
+    if (!ic && !(ic = instance_new(s, r->id, r->id_len, h))) return APSCHED_RESERVE_OOM;
     instance_take(ic, r);
     return APSCHED_RESERVE_OK;
   }
@@ -128,7 +142,7 @@ apsched_reserve apsched__run_reserve(apsched_run_ctx *r, const char *executor,
   default:
     return APSCHED_RESERVE_FULL;
   }
-  if (!ic && !(ic = instance_new(s, r->id))) return APSCHED_RESERVE_OOM;
+  if (!ic && !(ic = instance_new(s, r->id, r->id_len, h))) return APSCHED_RESERVE_OOM;
   if (r->overlap != APSCHED_OVERLAP_BUFFER_ALL && ic->waiting) {
     /* One waits at most: the newer due run replaces it. */
     fx->dropped = ic->waiting;
@@ -218,14 +232,24 @@ static apsched_run_ctx *run_alloc(apsched_scheduler *s, const char *id, const ch
   size_t results_off = times_off + n * sizeof(apsched_time_t);
   size_t name_off = results_off + n * sizeof(run_result);
   size_t size = name_off + name_len;
-  apsched_run_ctx *r = s ? apsched__alloc(s, size) : malloc(size);
+  bool cached = s && size <= s->run_blocks.size;
+  apsched_run_ctx *r;
+  if (cached) {
+    pthread_mutex_lock(&s->aux_lock);
+    r = apsched__block_take(s, &s->run_blocks);
+    pthread_mutex_unlock(&s->aux_lock);
+  } else {
+    r = s ? apsched__alloc(s, size) : malloc(size);
+  }
   if (!r) return NULL;
   memset(r, 0, sizeof *r);
   r->s = s;
+  r->cached = cached;
   atomic_init(&r->cancelled, false);
   atomic_init(&r->stop_reason, NULL);
   atomic_init(&r->started, INT64_MAX);
   r->count = n;
+  r->id_len = id_len - 1;
   r->attempt = 1;
   memcpy(r->id, id, id_len);
   r->times = (apsched_time_t *)((char *)r + times_off);
@@ -235,6 +259,18 @@ static apsched_run_ctx *run_alloc(apsched_scheduler *s, const char *id, const ch
   r->name = (char *)r + name_off;
   memcpy(r->name, name, name_len);
   return r;
+}
+
+/* Frees what run_alloc made for a scheduler. */
+static void run_free(apsched_run_ctx *r) {
+  apsched_scheduler *s = r->s;
+  if (!r->cached) {
+    apsched__dealloc(s, r);
+    return;
+  }
+  pthread_mutex_lock(&s->aux_lock);
+  apsched__block_give(s, &s->run_blocks, r);
+  pthread_mutex_unlock(&s->aux_lock);
 }
 
 apsched_run_ctx *apsched__run_new(apsched_scheduler *s, const apsched_job_record *rec,
@@ -448,7 +484,7 @@ static void finish(apsched_run_ctx *r) {
   apsched__lock(s);
   if (!dispatch) release_slot(s, r, &waiting, &waiting_ex, &late_dropped);
   if (late_dropped) snprintf(name, sizeof name, "%s", r->name);
-  apsched__dealloc(s, r);
+  run_free(r);
   if (waiting || late_dropped) {
     /* A waiting run is counted in running_runs already: s stays alive. */
     apsched__unlock(s);
@@ -693,7 +729,7 @@ void apsched__run_refuse(apsched_run_ctx *r, const char *why) {
 
 void apsched__run_abandon(apsched_run_ctx *r) {
   apsched__args_unref(r->args);
-  apsched__dealloc(r->s, r);
+  run_free(r);
 }
 
 const apsched_time_t *apsched__run_times(const apsched_run_ctx *r) { return r->times; }

@@ -116,13 +116,14 @@ void apsched__waker_sleep(apsched_scheduler *s, loop_waker *w, int64_t delay_us,
 /* ---------------------------------------------------------------- lookups */
 
 store_entry *apsched__find_store(apsched_scheduler *s, const char *alias) {
+  /* Callers often hold the interned pointer itself. */
   for (store_entry *e = s->stores; e; e = e->next)
-    if (strcmp(e->alias, alias) == 0) return e;
+    if (e->alias == alias || strcmp(e->alias, alias) == 0) return e;
   return NULL;
 }
 
 executor_entry *apsched__find_executor(apsched_scheduler *s, const char *alias) {
   for (executor_entry *e = s->executors; e; e = e->next)
-    if (strcmp(e->alias, alias) == 0) return e;
+    if (e->alias == alias || strcmp(e->alias, alias) == 0) return e;
   return NULL;
 }

@@ -74,6 +74,10 @@ int apsched_create(const apsched_config *cfg, apsched_scheduler **out) {
   s->state = APSCHED_STATE_STOPPED;
   s->event_fd = -1;
   atomic_init(&s->listener_mask, 0);
+  atomic_init(&s->spare_notices, NULL);
+  /* A batch of claimed runs at a time, as many instance counts. */
+  s->run_blocks = (block_cache){.size = APSCHED_RUN_BLOCK_SIZE, .limit = 1024};
+  s->instance_blocks = (block_cache){.size = APSCHED_INSTANCE_BLOCK_SIZE, .limit = 1024};
 
   int err = pthread_mutex_init(&s->lock, NULL);
   if (!err && (err = pthread_mutex_init(&s->aux_lock, NULL)) != 0) pthread_mutex_destroy(&s->lock);
@@ -1029,6 +1033,9 @@ void apsched_free(apsched_scheduler *s) {
     apsched__dealloc(s, i);
   }
   apsched__strmap_free(&s->instances);
+  apsched__block_cache_free(s, &s->instance_blocks);
+  apsched__block_cache_free(s, &s->run_blocks);
+  apsched__dealloc(s, atomic_load(&s->spare_notices));
   if (s->event_fd >= 0) close(s->event_fd);
   apsched_tz_free(s->tz);
   apsched__drop_reports(s);

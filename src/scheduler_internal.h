@@ -2,6 +2,7 @@
  * bottom up (each file uses only what is beneath it):
  *
  *   sched_base.c     allocation, interned aliases, clock, wake-ups, lookups
+ *   block_cache.c    recycled blocks for the per-run allocations
  *   events.c         listeners, event dispatch, logging, notices
  *   store_access.c   calling job stores (pinning, blocking stores outside the
  *                    scheduler's mutex, failure events and retry backoff)
@@ -115,11 +116,27 @@ typedef struct listener {
   struct listener *next;
 } listener;
 
+/* Block sizes of the recycled per-run allocations: a run context with
+ * one time and a short id and name, an instance count with a short id.
+ * Larger ones come from the allocator. */
+#define APSCHED_RUN_BLOCK_SIZE 384
+#define APSCHED_INSTANCE_BLOCK_SIZE 96
+
+/* Freed blocks of one size kept for reuse (block_cache.c). */
+typedef struct block_cache {
+  void *head;     /* free blocks, linked through their first word */
+  unsigned count; /* blocks on the list */
+  unsigned limit; /* kept at most; more go back to the allocator */
+  size_t size;    /* of every block */
+} block_cache;
+
 /* Running instances of one job, and its runs waiting for one of them to
  * end (overlap policies); exists while either is non-empty. */
 typedef struct instance_count {
   uint32_t count;
   uint32_t nwaiting;
+  uint64_t hash;            /* apsched__strhash(id), its key in s->instances */
+  bool cached;              /* a block of s->instance_blocks */
   apsched_run_ctx *running; /* runs of CANCEL/TERMINATE_OTHER jobs only, oldest first */
   apsched_run_ctx *waiting; /* oldest first */
   char id[];
@@ -141,9 +158,16 @@ typedef struct notice {
   executor_entry *exec;
 } notice;
 
+/* A notice array grown past a list's inline items. */
+typedef struct notice_block {
+  size_t cap;
+  notice items[];
+} notice_block;
+
 typedef struct notice_list {
   notice *items;
   size_t count, cap;
+  notice_block *block; /* NULL: items are inline_items */
   notice inline_items[8];
 } notice_list;
 
@@ -205,6 +229,11 @@ struct apsched_scheduler {
   pending_job *pending_head, *pending_tail;
   apsched_strmap pending_index; /* id -> pending_job */
   apsched_strmap instances;     /* id -> instance_count */
+  block_cache instance_blocks;  /* instance counts with short ids (scheduler lock) */
+  block_cache run_blocks;       /* run contexts of common sizes (aux_lock: runs are made
+                                   and freed with or without the scheduler lock) */
+  _Atomic(struct notice_block *) spare_notices; /* a grown notice array, kept for the
+                                                   next list that grows (events.c) */
   listener *listeners;
   atomic_int listener_mask;     /* union of live listeners' masks */
   queued_event *queued, **queued_tail; /* for host listeners, oldest first */
@@ -253,6 +282,14 @@ APSCHED_INTERNAL void apsched__waker_sleep(apsched_scheduler *s, loop_waker *w, 
 APSCHED_INTERNAL store_entry *apsched__find_store(apsched_scheduler *s, const char *alias);
 APSCHED_INTERNAL executor_entry *apsched__find_executor(apsched_scheduler *s, const char *alias);
 
+/* ---------------------------------------------------------- block_cache.c */
+
+/* A block of c->size bytes, recycled or new; NULL when memory is short. */
+APSCHED_INTERNAL void *apsched__block_take(apsched_scheduler *s, block_cache *c);
+/* Keeps a block of c->size bytes for reuse, or frees it when c is full. */
+APSCHED_INTERNAL void apsched__block_give(apsched_scheduler *s, block_cache *c, void *p);
+APSCHED_INTERNAL void apsched__block_cache_free(apsched_scheduler *s, block_cache *c);
+
 /* ---------------------------------------------------------------- events.c */
 
 /* Announces (JOB_ERROR + log) what stores reported; lock NOT held. */
@@ -275,14 +312,22 @@ APSCHED_INTERNAL void apsched__notice_log(apsched_scheduler *s, notice *n, apsch
 /* A log message to emit after the lock is released (nothing if the level is off). */
 APSCHED_INTERNAL void apsched__log_later(apsched_scheduler *s, notice_list *l, apsched_log_level lvl,
                                          const char *fmt, ...) APSCHED_PRINTF(4, 5);
+/* Checked inline: an add or a run usually has neither a listener nor a log
+ * level that wants it. */
+#define apsched__log_later(s, l, lvl, ...) \
+  (apsched__log_enabled((s), (lvl)) ? apsched__log_later((s), (l), (lvl), __VA_ARGS__) : (void)0)
 /* Copies strings into the notice so it outlives the records it names. */
 APSCHED_INTERNAL void apsched__notice_own(apsched_scheduler *s, notice *n, const char *job_id,
                                           const char *jobstore_or_alias);
 /* A job event (ADDED, REMOVED, MODIFIED) if some listener wants it. */
 APSCHED_INTERNAL void apsched__job_event(apsched_scheduler *s, notice_list *nl, int code,
                                          const char *id, const char *jobstore);
+#define apsched__job_event(s, nl, code, id, jobstore) \
+  (apsched__wants((s), (code)) ? apsched__job_event((s), (nl), (code), (id), (jobstore)) : (void)0)
 /* True if some listener wants code (cheap, lock-free). */
-APSCHED_INTERNAL bool apsched__wants(apsched_scheduler *s, int code);
+static inline bool apsched__wants(apsched_scheduler *s, int code) {
+  return (atomic_load_explicit(&s->listener_mask, memory_order_relaxed) & code) != 0;
+}
 /* Logs and dispatches one notice and frees what it owns (not its run); lock NOT held. */
 APSCHED_INTERNAL void apsched__notice_deliver(apsched_scheduler *s, notice *n);
 /* Frees the list's own storage after its notices were delivered or dropped. */
@@ -298,7 +343,13 @@ APSCHED_INTERNAL void apsched__dispatch(apsched_scheduler *s, const apsched_even
 /* Emits a log message right away; lock NOT held. */
 APSCHED_INTERNAL void apsched__log(apsched_scheduler *s, apsched_log_level lvl, const char *fmt,
                                    ...) APSCHED_PRINTF(3, 4);
-APSCHED_INTERNAL bool apsched__log_enabled(apsched_scheduler *s, apsched_log_level lvl);
+static inline bool apsched__log_enabled(apsched_scheduler *s, apsched_log_level lvl) {
+  return s->log && lvl >= s->log_level;
+}
+/* The level is checked before the call: every run logs twice at INFO, which
+ * is usually off. */
+#define apsched__log(s, lvl, ...) \
+  (apsched__log_enabled((s), (lvl)) ? apsched__log((s), (lvl), __VA_ARGS__) : (void)0)
 
 /* Which scheduler's user code runs on this thread. */
 APSCHED_INTERNAL bool apsched__in_user_code(apsched_scheduler *s);

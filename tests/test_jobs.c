@@ -32,6 +32,9 @@ static void test_generated_ids(void **state) {
   for (int i = 0; i < 32; i++) assert_non_null(strchr("0123456789abcdef", a[i]));
   assert_int_equal(a[12], '7'); /* UUID version 7: time first */
   assert_non_null(strchr("89ab", a[16])); /* RFC 4122 variant */
+  /* Digits 13-15 are the fraction of the millisecond: b, made after a,
+   * sorts after it in its first 16 digits too. */
+  assert_true(memcmp(a, b, 16) <= 0);
   /* Ids made later sort later (the first 12 digits are the time in ms), so
    * persistent stores insert them near the end of their index. */
   struct timespec two_ms = {0, 2000000};
@@ -49,6 +52,46 @@ static void test_generated_ids(void **state) {
   apsched_job *jobs;
   assert_int_equal(apsched_get_jobs(s, NULL, &jobs, &n), APSCHED_OK);
   assert_int_equal(n, 3); /* the refused add changed nothing */
+  apsched_jobs_free(jobs, n);
+  apsched_free(s);
+}
+
+/* Ids are checked eight bytes at a time: a control character is refused
+ * wherever it sits (in a full word or in the tail), and every byte from
+ * 0x20 up except 0x7f is allowed (UTF-8 included). */
+static void test_ids_with_control_characters_refused(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = hosted_scheduler(&fc, NULL, NULL);
+  const unsigned char bad[] = {0x01, 0x09, 0x0a, 0x1f, 0x7f};
+  char id[48];
+  for (size_t len = 1; len < sizeof id; len += 5) {
+    for (size_t pos = 0; pos < len; pos++) {
+      for (size_t k = 0; k < sizeof bad; k++) {
+        memset(id, 'x', len);
+        id[len] = '\0';
+        id[pos] = (char)bad[k];
+        apsched_job_options o = {.id = id, .func = noop_job, .paused = true};
+        assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_EINVAL);
+      }
+    }
+  }
+  const unsigned char good[] = {0x20, 0x7e, 0x80, 0xc3, 0xff};
+  int added = 0;
+  for (size_t k = 0; k < sizeof good; k++) {
+    for (size_t pos = 0; pos < 20; pos += 9) {
+      snprintf(id, sizeof id, "id-%zu-%zu-padding-padding", k, pos);
+      id[pos] = (char)good[k];
+      apsched_job_options o = {.id = id, .func = noop_job, .paused = true};
+      assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+      added++;
+    }
+  }
+  size_t n;
+  apsched_job *jobs;
+  assert_int_equal(apsched_get_jobs(s, NULL, &jobs, &n), APSCHED_OK);
+  assert_int_equal(n, (size_t)added);
   apsched_jobs_free(jobs, n);
   apsched_free(s);
 }
@@ -527,6 +570,7 @@ static void test_arg_destructor_outside_lock(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_generated_ids),
+      cmocka_unit_test(test_ids_with_control_characters_refused),
       cmocka_unit_test(test_delivery_option),
       cmocka_unit_test(test_pending_jobs_and_duplicates),
       cmocka_unit_test(test_pending_and_paused_listing),

@@ -295,7 +295,7 @@ static void test_submit_without_memory_for_its_notice(void **state) {
     assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
   }
   /* The list holds 8 notices inline; the 9th needs an array of 16. */
-  atomic_store(&refused_size, 16 * sizeof(notice));
+  atomic_store(&refused_size, sizeof(notice_block) + 16 * sizeof(notice));
   assert_int_equal(apsched_process(s, NULL), APSCHED_OK);
   atomic_store(&refused_size, 0);
   int first = atomic_load(&c.runs);

@@ -115,8 +115,13 @@ static int interval_new(int64_t interval, apsched_time_t start, apsched_time_t e
 }
 
 static int interval_clone(const apsched_trigger *t, apsched_trigger **out) {
-  const interval_trigger *it = (const interval_trigger *)t;
-  return interval_new(it->interval, it->start_date, it->end_date, it->base.jitter, out, NULL, 0);
+  /* The original was checked when it was made: a plain copy (every add
+   * clones its trigger). */
+  interval_trigger *copy = malloc(sizeof *copy);
+  if (!copy) return APSCHED_ENOMEM;
+  *copy = *(const interval_trigger *)t;
+  *out = &copy->base;
+  return APSCHED_OK;
 }
 
 static bool interval_equal(const apsched_trigger *a, const apsched_trigger *b) {

@@ -179,9 +179,16 @@ void apsched_trigger_free(apsched_trigger *t) {
 }
 
 bool apsched__trigger_vtable_ok(const apsched_trigger *t) {
+  /* Vtables are constant: the last one found complete is not checked again
+   * (every add checks its trigger's). */
+  static _Atomic(const apsched_trigger_vtable *) last_complete;
   const apsched_trigger_vtable *vt = t ? t->vtable : NULL;
-  return vt && vt->version == APSCHED_TRIGGER_VTABLE_VERSION && vt->kind && vt->next &&
-         vt->describe && vt->clone && vt->equal && vt->destroy && t->jitter >= 0;
+  if (!vt || t->jitter < 0) return false;
+  if (vt == atomic_load_explicit(&last_complete, memory_order_relaxed)) return true;
+  bool ok = vt->version == APSCHED_TRIGGER_VTABLE_VERSION && vt->kind && vt->next && vt->describe &&
+            vt->clone && vt->equal && vt->destroy;
+  if (ok) atomic_store_explicit(&last_complete, vt, memory_order_relaxed);
+  return ok;
 }
 
 /* ---- canonical text: kind[key=value, key='quoted value'] */

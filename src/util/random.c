@@ -52,11 +52,28 @@ uint64_t apsched__random_upto(uint64_t bound) {
   return r % range;
 }
 
-/* A UUIDv7 (RFC 9562): the Unix time in milliseconds, then 74 random bits.
- * Ids generated close together sort close together, so a database's index
- * takes them near its right edge instead of at random pages (SQLite takes a
- * batch of them several times faster); a collision needs 2^37 ids within
- * one millisecond. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* 16 nibbles, one per byte, as lowercase hex digits. */
+static __m128i hex_digits(__m128i d) {
+  __m128i letter = _mm_cmpgt_epi8(d, _mm_set1_epi8(9));
+  d = _mm_add_epi8(d, _mm_set1_epi8('0'));
+  return _mm_add_epi8(d, _mm_and_si128(letter, _mm_set1_epi8('a' - '0' - 10)));
+}
+
+/* Writes hi then lo as 32 hex digits: the 16 bytes' nibbles split and
+ * interleaved in two registers (a quarter of the scalar version's
+ * instructions, on every add without an id). */
+static void put_hex128(char *out, uint64_t hi, uint64_t lo) {
+  __m128i v = _mm_set_epi64x((long long)__builtin_bswap64(lo), (long long)__builtin_bswap64(hi));
+  __m128i low = _mm_set1_epi8(0x0f);
+  __m128i high_nibbles = _mm_and_si128(_mm_srli_epi16(v, 4), low);
+  __m128i low_nibbles = _mm_and_si128(v, low);
+  _mm_storeu_si128((__m128i *)out, hex_digits(_mm_unpacklo_epi8(high_nibbles, low_nibbles)));
+  _mm_storeu_si128((__m128i *)(out + 16), hex_digits(_mm_unpackhi_epi8(high_nibbles, low_nibbles)));
+}
+#else
 /* Writes x as 8 lowercase hex digits, most significant first: each nibble
  * is spread into a byte of its own and all eight are turned into digits at
  * once (a table lookup per digit cost ~200 instructions per generated id,
@@ -77,16 +94,30 @@ static void put_hex32(char *out, uint32_t x) {
 #endif
 }
 
+static void put_hex128(char *out, uint64_t hi, uint64_t lo) {
+  put_hex32(out, (uint32_t)(hi >> 32));
+  put_hex32(out + 8, (uint32_t)hi);
+  put_hex32(out + 16, (uint32_t)(lo >> 32));
+  put_hex32(out + 24, (uint32_t)lo);
+}
+#endif
+
+/* A UUIDv7 (RFC 9562): the Unix time in milliseconds and its fraction,
+ * then 62 random bits.
+ * Ids generated close together sort close together, so a database's index
+ * takes them near its right edge instead of at random pages (SQLite takes a
+ * batch of them several times faster); a collision is likely only after
+ * 2^31 ids within the same 1/4096 ms. */
 void apsched__uuid_hex(char buf[33]) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-  uint64_t hi = (ms << 16) | (rng_next() & 0x0FFFull) | 0x7000ull; /* version 7 */
-  uint64_t lo = rng_next();
-  lo = (lo & ~(3ull << 62)) | (2ull << 62);             /* RFC 4122 variant */
-  put_hex32(buf, (uint32_t)(hi >> 32));
-  put_hex32(buf + 8, (uint32_t)hi);
-  put_hex32(buf + 16, (uint32_t)(lo >> 32));
-  put_hex32(buf + 24, (uint32_t)lo);
+  /* rand_a holds the fraction of the millisecond in 1/4096ths (RFC 9562
+   * 6.2, method 3): ids sort in creation order more finely, and one random
+   * draw is enough. */
+  uint64_t fraction = (uint64_t)(ts.tv_nsec % 1000000) * 4096u / 1000000u;
+  uint64_t hi = (ms << 16) | 0x7000ull | fraction;     /* version 7 */
+  uint64_t lo = (rng_next() & ~(3ull << 62)) | (2ull << 62); /* RFC 4122 variant */
+  put_hex128(buf, hi, lo);
   buf[32] = '\0';
 }

@@ -4,10 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t apsched__hash_id(uint64_t seed, const char *key) {
+static uint64_t hash_bytes(uint64_t seed, const char *key, size_t len) {
   /* Eight bytes per step (ids are usually 32 characters), then a final mix
    * so the low bits are usable as an index. */
-  size_t len = strlen(key);
   uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull);
   for (; len >= 8; len -= 8, key += 8) {
     uint64_t w;
@@ -24,20 +23,30 @@ uint64_t apsched__hash_id(uint64_t seed, const char *key) {
   return h;
 }
 
-uint64_t apsched__strhash(const char *key) { return apsched__hash_id(0xcbf29ce484222325ull, key); }
+uint64_t apsched__hash_id(uint64_t seed, const char *key) { return hash_bytes(seed, key, strlen(key)); }
+
+#define STRMAP_SEED 0xcbf29ce484222325ull
+
+uint64_t apsched__strhash(const char *key) { return hash_bytes(STRMAP_SEED, key, strlen(key)); }
+
+uint64_t apsched__strhash_len(const char *key, size_t len) { return hash_bytes(STRMAP_SEED, key, len); }
 
 static size_t find_slot(const apsched_strmap *m, const char *key, uint64_t h) {
   size_t mask = m->cap - 1;
   for (size_t i = h & mask;; i = (i + 1) & mask) {
     const apsched_strmap_slot *s = &m->slots[i];
-    if (!s->key || (s->hash == h && strcmp(s->key, key) == 0)) return i;
+    if (!s->key || (s->hash == h && (s->key == key || strcmp(s->key, key) == 0))) return i;
   }
 }
 
-void *apsched__strmap_get(const apsched_strmap *m, const char *key) {
+void *apsched__strmap_get_h(const apsched_strmap *m, const char *key, uint64_t h) {
   if (m->count == 0) return NULL;
-  size_t i = find_slot(m, key, apsched__strhash(key));
+  size_t i = find_slot(m, key, h);
   return m->slots[i].key ? m->slots[i].value : NULL;
+}
+
+void *apsched__strmap_get(const apsched_strmap *m, const char *key) {
+  return m->count ? apsched__strmap_get_h(m, key, apsched__strhash(key)) : NULL;
 }
 
 static int grow(apsched_strmap *m) {
@@ -54,7 +63,10 @@ static int grow(apsched_strmap *m) {
 }
 
 int apsched__strmap_put(apsched_strmap *m, const char *key, void *value) {
-  uint64_t h = apsched__strhash(key);
+  return apsched__strmap_put_h(m, key, apsched__strhash(key), value);
+}
+
+int apsched__strmap_put_h(apsched_strmap *m, const char *key, uint64_t h, void *value) {
   size_t i = m->cap ? find_slot(m, key, h) : 0;
   if (!m->cap || !m->slots[i].key) {
     /* A new key: keep the load under 3/4 so probe sequences stay short.
@@ -72,9 +84,13 @@ int apsched__strmap_put(apsched_strmap *m, const char *key, void *value) {
 }
 
 void *apsched__strmap_remove(apsched_strmap *m, const char *key) {
+  return m->count ? apsched__strmap_remove_h(m, key, apsched__strhash(key)) : NULL;
+}
+
+void *apsched__strmap_remove_h(apsched_strmap *m, const char *key, uint64_t h) {
   if (m->count == 0) return NULL;
   size_t mask = m->cap - 1;
-  size_t i = find_slot(m, key, apsched__strhash(key));
+  size_t i = find_slot(m, key, h);
   if (!m->slots[i].key) return NULL;
   void *value = m->slots[i].value;
   /* Backward shift: pull later entries of the same cluster into the hole so

@@ -22,6 +22,8 @@ typedef struct apsched_strmap {
 /* A fast 64-bit hash of a NUL-terminated id; seed varies it (per table). */
 __attribute__((visibility("hidden"))) uint64_t apsched__hash_id(uint64_t seed, const char *key);
 __attribute__((visibility("hidden"))) uint64_t apsched__strhash(const char *key);
+/* apsched__strhash of a key whose length (strlen) the caller knows. */
+__attribute__((visibility("hidden"))) uint64_t apsched__strhash_len(const char *key, size_t len);
 __attribute__((visibility("hidden"))) void *apsched__strmap_get(const apsched_strmap *m,
                                                                  const char *key);
 /* Inserts or replaces; returns 0, or -1 on allocation failure (map unchanged). */
@@ -30,6 +32,14 @@ __attribute__((visibility("hidden"))) int apsched__strmap_put(apsched_strmap *m,
 /* Removes and returns the value (NULL if absent). */
 __attribute__((visibility("hidden"))) void *apsched__strmap_remove(apsched_strmap *m,
                                                                     const char *key);
+/* The same three with the key's apsched__strhash given, for a caller that
+ * keeps it (a hot path that looks one key up, inserts and removes it). */
+__attribute__((visibility("hidden"))) void *apsched__strmap_get_h(const apsched_strmap *m,
+                                                                   const char *key, uint64_t h);
+__attribute__((visibility("hidden"))) int apsched__strmap_put_h(apsched_strmap *m, const char *key,
+                                                                 uint64_t h, void *value);
+__attribute__((visibility("hidden"))) void *apsched__strmap_remove_h(apsched_strmap *m,
+                                                                      const char *key, uint64_t h);
 __attribute__((visibility("hidden"))) void apsched__strmap_free(apsched_strmap *m);
 
 #endif

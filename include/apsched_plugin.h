@@ -189,9 +189,9 @@ APSCHED_API void apsched_store_report(apsched_scheduler *s, const char *jobstore
 
 /* Version 3 added the run-record calls at the end of the vtable, version 4
  * the calls of stores shared by several schedulers after them, version 5
- * the schedule policies of such stores; the library still accepts version
- * 2, 3 and 4 vtables (without them). */
-#define APSCHED_JOBSTORE_VTABLE_VERSION 5
+ * the schedule policies of such stores, version 6 runs_closed_in_batch; the
+ * library still accepts versions 2 to 5 (without them). */
+#define APSCHED_JOBSTORE_VTABLE_VERSION 6
 
 /* How a run ended, for apsched_jobstore_vtable.runs_closed. */
 typedef enum apsched_run_outcome {
@@ -321,7 +321,7 @@ typedef struct apsched_jobstore_vtable {
                    const apsched_time_t *times, size_t n, bool *track);
   /* Runs that ended, in the order they ended, for runs the store tracked:
    * close their records, keep a history if the store does. Never called
-   * inside a claimed batch; a blocking store gets the call from its own
+   * inside a claimed batch (see runs_closed_in_batch); a blocking store gets the call from its own
    * thread, batched. On error nothing of the call is kept and the scheduler
    * passes the same results again later (the store reports as failing). A
    * run whose record is gone is ignored. Runs that never started are passed
@@ -398,6 +398,20 @@ typedef struct apsched_jobstore_vtable {
    * skipped (APSCHED_EBUSY: policy skip, or buffer_all's limit). */
   int (*runs_add)(apsched_jobstore *st, const apsched_job_record *rec, const apsched_time_t *times,
                   size_t n, bool *track, apsched_runs_waiting *out);
+
+  /* ---- version 6. Optional; only used with runs_closed and commit. */
+
+  /* runs_closed, but as the first call of a claimed batch (before
+   * claim_orphans): the store writes the closes in the batch's transaction,
+   * so that ending runs and claiming the next batch cost one commit. The
+   * scheduler then calls commit at the end of the batch even when it claims
+   * nothing; the closes take effect with it, or, when it fails (or the
+   * batch is rolled back), not at all, and the scheduler passes the same
+   * results again later. results stay valid until commit returns. On error
+   * nothing of the call is kept, and no transaction is left open by it: the
+   * scheduler claims nothing in that pass and retries later. The other
+   * rules of runs_closed apply. */
+  int (*runs_closed_in_batch)(apsched_jobstore *st, const apsched_run_result *results, size_t n);
 } apsched_jobstore_vtable;
 
 struct apsched_jobstore {

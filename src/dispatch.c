@@ -509,8 +509,11 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
   const char *failed_what = NULL;
   apsched_time_t next = APSCHED_TIME_NONE;
 
-  /* The runs that ended since the last pass go back to the store first. */
-  if (se->closed_count > 0) {
+  /* The runs that ended since the last pass go back to the store first:
+   * in the claimed batch when the store can take them there (one commit
+   * for both), else in a call of their own. */
+  bool closes_in_batch = se->runs_closed_in_batch != NULL;
+  if (se->closed_count > 0 && !closes_in_batch) {
     int rc = apsched__runs_flush(s, se);
     if (rc != APSCHED_OK) {
       apsched__store_outcome(s, se, rc, "recording ended runs in", nl);
@@ -527,11 +530,25 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
     }
   }
 
+  apsched_run_result *closing = NULL;
+  size_t closing_cap = 0, nclosing = closes_in_batch ? apsched__runs_take(se, &closing, &closing_cap) : 0;
+  bool closes_written = false;
+
   /* Inside the section only the store and local data are touched; a
    * blocking store's section runs without the scheduler lock. */
   apsched__store_enter(s, se);
   size_t batch_mark = nl->count;
-  int norphans = se->claim_orphans ? se->claim_orphans(se->store, orphans, ORPHAN_BATCH) : 0;
+  if (nclosing > 0) {
+    int rc = se->runs_closed_in_batch(se->store, closing, nclosing);
+    closes_written = rc == APSCHED_OK;
+    if (!closes_written) {
+      failed = rc;
+      failed_what = "recording ended runs in";
+    }
+  }
+  int norphans = failed == APSCHED_OK && se->claim_orphans
+                     ? se->claim_orphans(se->store, orphans, ORPHAN_BATCH)
+                     : 0;
   if (norphans < 0) {
     failed = norphans;
     failed_what = "taking over unfinished runs from";
@@ -623,12 +640,14 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
     }
     if (run) queued[nqueued++] = q;
   }
-  if ((n > 0 || norphans > 0 || nwaited > 0) && vt->commit) {
+  if ((n > 0 || norphans > 0 || nwaited > 0 || closes_written) && vt->commit) {
     int rc = vt->commit(se->store);
     if (rc != APSCHED_OK) {
-      /* The whole batch is undone: nothing of it runs or is announced. */
+      /* The whole batch is undone: nothing of it runs or is announced, and
+       * the ended runs written in it are passed again. */
       apsched__notices_truncate(s, nl, batch_mark);
       while (nqueued > 0) apsched__run_abandon(queued[--nqueued].run);
+      closes_written = false;
       failed = rc;
       failed_what = "committing the claimed jobs of";
     }
@@ -646,6 +665,7 @@ apsched_time_t apsched__dispatch_store(apsched_scheduler *s, store_entry *se, ap
     }
   }
   apsched__store_leave(s, se);
+  apsched__runs_settle(s, se, closing, nclosing, closing_cap, closes_written);
 
   /* A store that commits the batch although a release failed (the failure
    * did not spoil its transaction) keeps their run records: closed as

@@ -45,22 +45,23 @@ void apsched__runs_ended(apsched_scheduler *s, const char *jobstore, const apsch
   if (was_empty && se->closed_count > 0) apsched__wake(s, se->blocking ? &se->waker : &s->waker);
 }
 
-int apsched__runs_flush(apsched_scheduler *s, store_entry *se) {
+size_t apsched__runs_take(store_entry *se, apsched_run_result **batch, size_t *cap) {
+  /* Taken out of the entry: runs that end meanwhile queue up behind a fresh
+   * array. */
   size_t n = se->closed_count;
-  if (n == 0) return APSCHED_OK;
-  /* Taken out of the entry for the call: runs that end meanwhile queue up
-   * behind a fresh array. */
-  apsched_run_result *batch = se->closed;
-  size_t cap = se->closed_cap;
+  *batch = se->closed;
+  *cap = se->closed_cap;
   se->closed = NULL;
   se->closed_count = se->closed_cap = 0;
-  apsched__store_enter(s, se);
-  int rc = se->runs_closed(se->store, batch, n);
-  apsched__store_leave(s, se);
-  if (rc == APSCHED_OK) {
+  return n;
+}
+
+void apsched__runs_settle(apsched_scheduler *s, store_entry *se, apsched_run_result *batch, size_t n,
+                          size_t cap, bool recorded) {
+  if (recorded || n == 0) {
     for (size_t i = 0; i < n; i++) apsched__run_result_free(&batch[i]);
     free(batch);
-    return APSCHED_OK;
+    return;
   }
   /* Kept, in front of what ended meanwhile, for the next try. */
   if (se->closed_count > 0) {
@@ -75,7 +76,7 @@ int apsched__runs_flush(apsched_scheduler *s, store_entry *se) {
                      n, se->alias);
         for (size_t i = 0; i < n; i++) apsched__run_result_free(&batch[i]);
         free(batch);
-        return rc;
+        return;
       }
       batch = grown;
       cap = total;
@@ -87,5 +88,15 @@ int apsched__runs_flush(apsched_scheduler *s, store_entry *se) {
   se->closed = batch;
   se->closed_count = n;
   se->closed_cap = cap;
+}
+
+int apsched__runs_flush(apsched_scheduler *s, store_entry *se) {
+  apsched_run_result *batch;
+  size_t cap, n = apsched__runs_take(se, &batch, &cap);
+  if (n == 0) return APSCHED_OK;
+  apsched__store_enter(s, se);
+  int rc = se->runs_closed(se->store, batch, n);
+  apsched__store_leave(s, se);
+  apsched__runs_settle(s, se, batch, n, cap, rc == APSCHED_OK);
   return rc;
 }

@@ -350,6 +350,8 @@ static store_entry *new_store_entry(apsched_scheduler *s, apsched_jobstore *st) 
     e->claim_waiting = st->vtable->claim_waiting;
     e->runs_add = st->vtable->runs_add;
   }
+  if (st->vtable->version >= 6 && e->runs_closed && st->vtable->commit)
+    e->runs_closed_in_batch = st->vtable->runs_closed_in_batch;
   if (e->blocking) {
     if (pthread_mutex_init(&e->call_lock, NULL) != 0) {
       apsched__dealloc(s, e);

@@ -70,6 +70,8 @@ typedef struct store_entry {
   int (*claim_waiting)(apsched_jobstore *, apsched_waited_run *, size_t);
   int (*runs_add)(apsched_jobstore *, const apsched_job_record *, const apsched_time_t *, size_t,
                   bool *, apsched_runs_waiting *);
+  /* Version 6 (NULL for older stores): ended runs written in the claimed batch. */
+  int (*runs_closed_in_batch)(apsched_jobstore *, const apsched_run_result *, size_t);
   /* Ended runs not yet handed to runs_closed (scheduler lock); the strings
    * of each result are owned. */
   apsched_run_result *closed;
@@ -416,6 +418,14 @@ APSCHED_INTERNAL void apsched__runs_ended(apsched_scheduler *s, const char *jobs
  * section of its own). On error they stay queued for the next try. Lock
  * held on entry and exit. */
 APSCHED_INTERNAL int apsched__runs_flush(apsched_scheduler *s, store_entry *se);
+/* Takes se's queued ended runs out of the entry (*batch, malloc'd with
+ * room for *cap); returns how many. Lock held. */
+APSCHED_INTERNAL size_t apsched__runs_take(store_entry *se, apsched_run_result **batch, size_t *cap);
+/* Ends what apsched__runs_take took: freed once recorded, else queued again
+ * in front of the runs that ended meanwhile. Lock held. */
+APSCHED_INTERNAL void apsched__runs_settle(apsched_scheduler *s, store_entry *se,
+                                           apsched_run_result *batch, size_t n, size_t cap,
+                                           bool recorded);
 
 /* --------------------------------------------------------- failure_counts.c */
 

@@ -850,6 +850,9 @@ static void kit_runs_closed_retried(void **state) {
   assert_true(recorder_wait(&rec, APSCHED_EVENT_JOBSTORE_FAILED, 1));
   int f = recorder_find(&rec, APSCHED_EVENT_JOBSTORE_FAILED, 0);
   assert_non_null(strstr(rec.ev[f].error, "injected failure of runs_closed"));
+  /* A store that writes ended runs in its claimed batch got them there. */
+  if (inner->vtable->version >= 6 && inner->vtable->runs_closed_in_batch)
+    assert_true(atomic_load(&w->closed_in_batch_calls) > 0);
   atomic_store(&w->fail_closed, false);
   long before = atomic_load(&w->closed_calls);
   for (int i = 0; i < 2000 && atomic_load(&w->closed_calls) == before; i++) {

@@ -36,7 +36,8 @@ typedef struct wrapped_store {
   atomic_bool fail_release;
   /* runs_closed fails while set (and counts its calls). */
   atomic_bool fail_closed;
-  atomic_long closed_calls;
+  atomic_long closed_calls; /* runs_closed and runs_closed_in_batch */
+  atomic_long closed_in_batch_calls;
 } wrapped_store;
 
 static inline wrapped_store *as_wrapped(apsched_jobstore *st) { return (wrapped_store *)st; }
@@ -123,7 +124,7 @@ static inline int ws_commit(apsched_jobstore *st) {
   atomic_fetch_add(&w->calls, 1);
   return w->inner->vtable->commit(w->inner);
 }
-/* Run records: runs_closed may fail (the scheduler keeps the results and
+/* Run records: runs_closed (and runs_closed_in_batch) may fail (the scheduler keeps the results and
  * retries); runs_open and claim_orphans are passed through and not counted
  * (the numbering of a pass stays claim, release, next run time). */
 static inline int ws_runs_open(apsched_jobstore *st, const apsched_job_record *rec,
@@ -138,6 +139,15 @@ static inline int ws_runs_closed(apsched_jobstore *st, const apsched_run_result 
     return apsched_plugin_error(w->fail_rc, "injected failure of runs_closed");
   if (wrapped_enter(w)) return w->fail_rc;
   return w->inner->vtable->runs_closed(w->inner, r, n);
+}
+static inline int ws_runs_closed_in_batch(apsched_jobstore *st, const apsched_run_result *r,
+                                          size_t n) {
+  wrapped_store *w = as_wrapped(st);
+  atomic_fetch_add(&w->closed_calls, 1);
+  atomic_fetch_add(&w->closed_in_batch_calls, 1);
+  if (atomic_load(&w->fail_closed))
+    return apsched_plugin_error(w->fail_rc, "injected failure of runs_closed (in the batch)");
+  return w->inner->vtable->runs_closed_in_batch(w->inner, r, n);
 }
 static inline int ws_claim_orphans(apsched_jobstore *st, apsched_orphan_run *out, size_t max) {
   wrapped_store *w = as_wrapped(st);
@@ -169,6 +179,9 @@ static inline wrapped_store *wrapped_store_new(apsched_jobstore *inner, unsigned
       .commit = inner->vtable->commit ? ws_commit : NULL,
       .runs_open = inner->vtable->runs_open ? ws_runs_open : NULL,
       .runs_closed = inner->vtable->runs_closed ? ws_runs_closed : NULL,
+      .runs_closed_in_batch = inner->vtable->version >= 6 && inner->vtable->runs_closed_in_batch
+                                  ? ws_runs_closed_in_batch
+                                  : NULL,
       .claim_orphans = inner->vtable->claim_orphans ? ws_claim_orphans : NULL};
   w->base.vtable = &w->vt;
   w->fail_rc = APSCHED_EBACKEND;

@@ -25,18 +25,17 @@
 #include <unistd.h>
 
 /* The row is written again (not only updated) by every heartbeat, so a
- * scheduler whose row was deleted by hand reappears. */
-static const char upsert_sql[] =
-    "INSERT INTO @.schedulers (id, name, host, pid, lease_ms) VALUES ($1, $2, $3, $4, $5)"
+ * scheduler whose row was deleted by hand reappears. The same statement
+ * prunes the rows of schedulers dead for 10 leases (theirs) that own no
+ * runs any more (their history ends there; `apsched schedulers` shows the
+ * dead ones until then): one commit per heartbeat. */
+static const char beat_sql[] =
+    "WITH pruned AS (DELETE FROM @.schedulers s WHERE s.id <> $1"
+    " AND s.heartbeat_at < now() - make_interval(secs => s.lease_ms / 100.0)"
+    " AND NOT EXISTS (SELECT 1 FROM @.runs r WHERE r.owner = s.id))"
+    " INSERT INTO @.schedulers (id, name, host, pid, lease_ms) VALUES ($1, $2, $3, $4, $5)"
     " ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()"
     " RETURNING (extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
-/* Rows of schedulers dead for 10 leases (theirs) that own no runs any
- * more: their history ends there; `apsched schedulers` shows the dead ones
- * until then. */
-static const char prune_sql[] =
-    "DELETE FROM @.schedulers s WHERE s.id <> $1"
-    " AND s.heartbeat_at < now() - make_interval(secs => s.lease_ms / 100.0)"
-    " AND NOT EXISTS (SELECT 1 FROM @.runs r WHERE r.owner = s.id)";
 static const char lock_sql[] =
     "SELECT pg_try_advisory_lock(hashtext('libapsched-pg ' || $1), hashtext($2))";
 static const char delete_sql[] = "DELETE FROM @.schedulers WHERE id = $1";
@@ -44,13 +43,8 @@ static const char delete_sql[] = "DELETE FROM @.schedulers WHERE id = $1";
 /* Writes the row (heartbeat), samples the clock, and prunes long dead
  * schedulers' rows. */
 static int beat(pg_store *ps) {
-  char *sql = apsched__pstore_expand(upsert_sql, ps->hb.quoted);
-  char *prune = apsched__pstore_expand(prune_sql, ps->hb.quoted);
-  if (!sql || !prune) {
-    free(sql);
-    free(prune);
-    return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
-  }
+  char *sql = apsched__pstore_expand(beat_sql, ps->hb.quoted);
+  if (!sql) return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
   char host[256] = "", pid[16], lease[16];
   gethostname(host, sizeof host - 1);
   snprintf(pid, sizeof pid, "%d", (int)getpid());
@@ -64,16 +58,12 @@ static int beat(pg_store *ps) {
   if (res) atomic_store(&ps->last_beat, sent); /* heartbeat_at is no older than sent */
   if (res && PQntuples(res) == 1) apsched__pg_clock_sample(ps, before, apsched__pg_int8(res, 0, 0), after);
   PQclear(res);
-  if (rc == APSCHED_OK)
-    PQclear(apsched__pg_exec(&ps->hb, prune, 1, values, NULL, NULL, false,
-                             "removing the rows of long dead schedulers", &rc));
   /* A stop request, or a run waiting, whose notification was lost is
    * found here at the latest. Not part of the heartbeat: a failed read is
    * tried again at the next beat and keeps the session (and its lock). */
   if (rc == APSCHED_OK) apsched__pg_stops_read(ps);
   atomic_store(&ps->look_for_waiting, true);
   free(sql);
-  free(prune);
   return rc;
 }
 

@@ -151,6 +151,12 @@ typedef struct pg_store {
    * aborted it. notify: it changed jobs other schedulers may wait for. */
   bool batch, batch_failed, batch_notify;
   int64_t batch_began; /* monotonic us, before its BEGIN */
+  /* runs_closed_in_batch's results, until the batch ends (the caller keeps
+   * them alive until commit returns); closes_only: nothing else was taken
+   * in the batch yet, so claim_waiting may still skip its look. */
+  const apsched_run_result *batch_closed;
+  size_t nbatch_closed;
+  bool batch_closes_only;
   /* Set by every notification, heartbeat and run made to wait here:
    * claim_waiting has something to look for. */
   atomic_bool look_for_waiting;

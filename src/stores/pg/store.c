@@ -460,7 +460,18 @@ static int flush_releases(pg_store *ps) {
 }
 
 /* Ends the batch's transaction without writing anything. */
+/* The ended runs written in the batch: their claims are forgotten once it
+ * committed; otherwise the scheduler passes them again. */
+static void batch_closes_done(pg_store *ps, bool committed) {
+  if (!ps->batch_closed) return;
+  apsched__pg_runs_closed_done(ps, ps->batch_closed, ps->nbatch_closed, committed);
+  ps->batch_closed = NULL;
+  ps->nbatch_closed = 0;
+}
+
 static void end_batch(pg_store *ps) {
+  batch_closes_done(ps, false);
+  ps->batch_closes_only = false;
   releases_clear(ps);
   if (apsched__pg_in_transaction(&ps->link))
     apsched__pg_command(&ps->link, "ROLLBACK", "ending the claimed batch");
@@ -501,7 +512,8 @@ static int batch_commit(pg_store *ps, const char *what) {
     if (rc == APSCHED_OK) rc = apsched__pg_command(&ps->link, "COMMIT", what);
   }
   if (rc == APSCHED_OK) {
-    ps->batch = ps->batch_failed = ps->batch_notify = false;
+    ps->batch = ps->batch_failed = ps->batch_notify = ps->batch_closes_only = false;
+    batch_closes_done(ps, true);
     apsched__pg_batch_done(ps, true);
   } else {
     end_batch(ps); /* after a failed COMMIT: its ROLLBACK, if still open */
@@ -522,6 +534,7 @@ static int pg_claim_orphans(apsched_jobstore *st, apsched_orphan_run *out, size_
     if (began) end_batch(ps);
     return n;
   }
+  if (n > 0) ps->batch_closes_only = false;
   if (began && n == 0) {
     /* Only lost runs (deleted, to report) or nothing: no commit follows. */
     if (ps->reports) {
@@ -559,6 +572,33 @@ static int pg_runs_closed(apsched_jobstore *st, const apsched_run_result *result
   rc = write_end(ps, nested, rc, false);
   apsched__pg_runs_closed_done(ps, results, n, rc == APSCHED_OK);
   return rc;
+}
+
+/* runs_closed as the first call of a claimed batch: the closes share the
+ * batch's commit with the claims (one commit per pass instead of two). */
+static int pg_runs_closed_in_batch(apsched_jobstore *st, const apsched_run_result *results,
+                                   size_t n) {
+  pg_store *ps = as_pg(st);
+  if (n == 0) return APSCHED_OK;
+  if (!results) return apsched__pstore_error(APSCHED_EINVAL, "runs_closed_in_batch: results is NULL");
+  if (ps->batch)
+    return apsched__pstore_error(APSCHED_EBACKEND,
+                                 "postgresql schema '%s': runs_closed_in_batch inside a batch "
+                                 "(it begins one)",
+                                 ps->link.schema);
+  bool began;
+  int rc = batch_begin(ps, &began, "starting to record ended runs");
+  if (rc != APSCHED_OK) return rc;
+  rc = apsched__pg_runs_closed(ps, results, n);
+  if (rc != APSCHED_OK) {
+    apsched__pg_runs_closed_done(ps, results, n, false);
+    end_batch(ps);
+    return rc;
+  }
+  ps->batch_closed = results;
+  ps->nbatch_closed = n;
+  ps->batch_closes_only = true;
+  return APSCHED_OK;
 }
 
 static int pg_run_starting(apsched_jobstore *st, const char *job_id, apsched_time_t scheduled_time,
@@ -608,7 +648,7 @@ static int pg_claim_waiting(apsched_jobstore *st, apsched_waited_run *out, size_
   if (max == 0) return 0;
   if (!out) return apsched__pstore_error(APSCHED_EINVAL, "claim_waiting: out is NULL");
   if (max > INT_MAX) max = INT_MAX;
-  if (!ps->batch) {
+  if (!ps->batch || ps->batch_closes_only) {
     /* Runs begin to wait, and slots free for them, with a NOTIFY: only
      * then (or at a heartbeat, in case one was lost) is there anything to
      * look for. Then one read, without a transaction of its own. */
@@ -743,6 +783,7 @@ static const apsched_jobstore_vtable pg_vtable = {
     .foreach = pg_foreach,
     .runs_open = pg_runs_open,
     .runs_closed = pg_runs_closed,
+    .runs_closed_in_batch = pg_runs_closed_in_batch,
     .claim_orphans = pg_claim_orphans,
     .clock = apsched__pg_clock,
     .run_starting = pg_run_starting,

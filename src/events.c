@@ -186,7 +186,6 @@ int apsched_remove_listener(apsched_scheduler *s, int id) {
   return APSCHED_OK;
 }
 
-
 /* Which listeners a dispatch calls. */
 typedef enum listener_set { ALL_LISTENERS, DIRECT_LISTENERS, HOST_LISTENERS } listener_set;
 
@@ -319,7 +318,6 @@ void apsched__dispatch(apsched_scheduler *s, const apsched_event *ev) {
 
 /* ---- logging */
 
-
 static char *vformat(apsched_scheduler *s, const char *fmt, va_list ap) {
   va_list copy;
   va_copy(copy, ap);
@@ -359,9 +357,14 @@ void apsched__notices_init(notice_list *l) {
 /* A grown array goes back to the scheduler for the next list that grows:
  * a loop pass queues a notice per claimed run, and growing an array from
  * the inline items every pass cost ~150 instructions per run (copies,
- * frees). One is kept, the newest. Any thread, any lock state. */
+ * frees). One is kept, the newest, if no larger than a pass needs (a
+ * batch of 10^5 adds with listeners is not kept). Any thread, any lock
+ * state. */
+#define NOTICES_KEPT_MAX 512
+
 static void notice_block_keep(apsched_scheduler *s, notice_block *b) {
-  if (b) apsched__dealloc(s, atomic_exchange(&s->spare_notices, b));
+  if (b && b->cap > NOTICES_KEPT_MAX) apsched__dealloc(s, b);
+  else if (b) apsched__dealloc(s, atomic_exchange(&s->spare_notices, b));
 }
 
 bool apsched__notice_room(apsched_scheduler *s, notice_list *l) {

@@ -58,8 +58,7 @@ static void instance_free(apsched_scheduler *s, instance_count *ic) {
 }
 
 /* A new instance_count for job id (which has none; id_len its strlen, h its
- * apsched__strhash),
- * count 0; NULL when memory is short. Lock held. */
+ * apsched__strhash), count 0; NULL when memory is short. Lock held. */
 static instance_count *instance_new(apsched_scheduler *s, const char *id, size_t id_len,
                                     uint64_t h) {
   size_t n = id_len + 1;

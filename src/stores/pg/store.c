@@ -459,7 +459,6 @@ static int flush_releases(pg_store *ps) {
   return rc;
 }
 
-/* Ends the batch's transaction without writing anything. */
 /* The ended runs written in the batch: their claims are forgotten once it
  * committed; otherwise the scheduler passes them again. */
 static void batch_closes_done(pg_store *ps, bool committed) {
@@ -469,6 +468,7 @@ static void batch_closes_done(pg_store *ps, bool committed) {
   ps->nbatch_closed = 0;
 }
 
+/* Ends the batch's transaction without writing anything. */
 static void end_batch(pg_store *ps) {
   batch_closes_done(ps, false);
   ps->batch_closes_only = false;

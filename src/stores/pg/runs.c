@@ -694,6 +694,7 @@ void apsched__pg_runs_closed_done(pg_store *ps, const apsched_run_result *result
                                   bool committed) {
   int64_t *tokens = ps->closing;
   ps->closing = NULL;
+  if (committed) atomic_fetch_add(&ps->closed_since_vacuum, (long)n);
   if (committed && tokens) {
     pthread_mutex_lock(&ps->mu);
     for (size_t i = 0; i < n; i++)

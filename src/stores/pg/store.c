@@ -880,6 +880,8 @@ int apsched_pg_store_create(const apsched_pg_options *opts, apsched_jobstore **o
       ps->lease_ms = opts->lease_ms ? opts->lease_ms : 5000;
       ps->link.idle_in_transaction_ms = ps->lease_ms;
       atomic_init(&ps->look_for_waiting, true);
+      atomic_init(&ps->closed_since_vacuum, 0);
+      ps->may_vacuum = -1;
       ps->history_retention = opts->history_retention;
       ps->link.conninfo = strdup(opts->conninfo);
       ps->link.schema = strdup(opts->schema ? opts->schema : "apsched");

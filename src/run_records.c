@@ -47,8 +47,13 @@ void apsched__runs_ended(apsched_scheduler *s, const char *jobstore, const apsch
 
 size_t apsched__runs_take(store_entry *se, apsched_run_result **batch, size_t *cap) {
   /* Taken out of the entry: runs that end meanwhile queue up behind a fresh
-   * array. */
+   * array. Nothing queued: the array (if any) stays for the next ones. */
   size_t n = se->closed_count;
+  if (n == 0) {
+    *batch = NULL;
+    *cap = 0;
+    return 0;
+  }
   *batch = se->closed;
   *cap = se->closed_cap;
   se->closed = NULL;

@@ -419,7 +419,7 @@ APSCHED_INTERNAL void apsched__runs_ended(apsched_scheduler *s, const char *jobs
  * held on entry and exit. */
 APSCHED_INTERNAL int apsched__runs_flush(apsched_scheduler *s, store_entry *se);
 /* Takes se's queued ended runs out of the entry (*batch, malloc'd with
- * room for *cap); returns how many. Lock held. */
+ * room for *cap; NULL when none are queued); returns how many. Lock held. */
 APSCHED_INTERNAL size_t apsched__runs_take(store_entry *se, apsched_run_result **batch, size_t *cap);
 /* Ends what apsched__runs_take took: freed once recorded, else queued again
  * in front of the runs that ended meanwhile. Lock held. */

@@ -77,13 +77,6 @@ static int cb_commit(apsched_jobstore *s) {
   return fail ? apsched_plugin_error(APSCHED_EBACKEND, "injected failure of commit") : APSCHED_OK;
 }
 
-static atomic_int job_runs;
-static int counting_job(apsched_run_ctx *run) {
-  (void)run;
-  atomic_fetch_add(&job_runs, 1);
-  return 0;
-}
-
 /* Occurrences of needle in haystack. */
 static int count_of(const char *haystack, const char *needle) {
   int n = 0;
@@ -97,12 +90,8 @@ static void test_closes_share_the_batch_and_survive_a_failed_commit(void **state
   fake_clock_init(&fc, T0);
   recorder r;
   recorder_init(&r);
-  apsched_config cfg = {.clock = &fc.clock, .timezone = "UTC", .max_wait = 60 * APSCHED_SEC};
-  apsched_scheduler *s;
-  assert_int_equal(apsched_create(&cfg, &s), APSCHED_OK);
-  apsched_executor *ex;
-  assert_int_equal(apsched_inline_executor_create(&ex), APSCHED_OK);
-  assert_int_equal(apsched_add_executor(s, ex, "default"), APSCHED_OK);
+  apsched_scheduler *s =
+      hosted_scheduler(&fc, &r, &(apsched_config){.max_wait = 60 * APSCHED_SEC});
   wrapped_store *w = wrapped_memory_store(0);
   w->vt.version = APSCHED_JOBSTORE_VTABLE_VERSION;
   w->vt.runs_open = cb_runs_open;
@@ -111,18 +100,17 @@ static void test_closes_share_the_batch_and_survive_a_failed_commit(void **state
   w->vt.claim_due = cb_claim_due;
   w->vt.commit = cb_commit;
   assert_int_equal(apsched_add_jobstore(s, &w->base, "rec"), APSCHED_OK);
-  assert_int_equal(apsched_add_listener(s, record_event, APSCHED_EVENT_EVERYTHING, &r, NULL),
-                   APSCHED_OK);
-  assert_int_equal(apsched_start_hosted(s, false), APSCHED_OK);
+  counter runs = {0};
   apsched_trigger *t = every(10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC);
-  apsched_job_options o = {.id = "job", .func = counting_job, .trigger = t, .jobstore = "rec"};
+  apsched_job_options o = {.id = "job", .func = count_job, .arg = &runs, .trigger = t,
+                           .jobstore = "rec"};
   assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
   apsched_trigger_free(t);
 
   atomic_store(&st.fail_commit_with_closes, true);
   fake_advance(&fc, 10 * APSCHED_SEC);
   assert_int_equal(apsched_process(s, NULL), APSCHED_OK);
-  assert_int_equal(atomic_load(&job_runs), 1);
+  assert_int_equal(atomic_load(&runs.runs), 1);
   atomic_store(&st.tracing, true);
   /* The next passes hand the close over in the batch; its first commit
    * fails, a later one records it. */

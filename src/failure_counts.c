@@ -10,19 +10,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-void apsched__failures_report(apsched_scheduler *s, const char *jobstore, const char *job_id,
-                              bool reset, uint32_t failed, const char *error) {
+failure_report *apsched__failures_report(apsched_scheduler *s, const char *jobstore,
+                                         const char *job_id, bool reset, uint32_t failed,
+                                         const char *error, bool ready) {
   store_entry *se = apsched__find_store(s, jobstore);
-  if (!se) return; /* the store and its jobs are gone */
+  if (!se) return NULL; /* the store and its jobs are gone */
   size_t idlen = strlen(job_id) + 1, errlen = error ? strlen(error) + 1 : 0;
   failure_report *r = malloc(sizeof *r + idlen + errlen);
   if (!r) {
     apsched__log(s, APSCHED_LOG_ERROR,
                  "Out of memory: a run of job \"%s\" is not counted for its pause_after_failures",
                  job_id);
-    return;
+    return NULL;
   }
   r->next = NULL;
+  r->ready = ready;
   r->reset = reset;
   r->failed = failed;
   memcpy(r->id, job_id, idlen);
@@ -30,7 +32,20 @@ void apsched__failures_report(apsched_scheduler *s, const char *jobstore, const 
   failure_report **tail = &se->failure_reports;
   while (*tail) tail = &(*tail)->next;
   *tail = r;
-  apsched__wake(s, se->blocking ? &se->waker : &s->waker);
+  if (ready) apsched__wake(s, se->blocking ? &se->waker : &s->waker);
+  return r;
+}
+
+void apsched__failures_ready(apsched_scheduler *s, const char *jobstore,
+                             const failure_report *report) {
+  store_entry *se = apsched__find_store(s, jobstore);
+  if (!se) return;
+  for (failure_report *r = se->failure_reports; r; r = r->next) {
+    if (r != report) continue;
+    r->ready = true;
+    apsched__wake(s, se->blocking ? &se->waker : &s->waker);
+    return;
+  }
 }
 
 /* JOB_PAUSED (retval: the count, error: the last failure's) and a warning. */
@@ -87,10 +102,13 @@ static int apply_one(apsched_scheduler *s, store_entry *se, const failure_report
 }
 
 int apsched__failures_apply(apsched_scheduler *s, store_entry *se, notice_list *nl) {
-  failure_report *list = se->failure_reports;
-  if (!list) return APSCHED_OK;
-  /* Taken out for the section: runs that end meanwhile queue behind. */
-  se->failure_reports = NULL;
+  /* The ready ones at the front are taken out for the section: runs that
+   * end meanwhile queue behind, and one not ready yet keeps its place. */
+  failure_report *list = se->failure_reports, **cut = &list;
+  while (*cut && (*cut)->ready) cut = &(*cut)->next;
+  if (cut == &list) return APSCHED_OK;
+  se->failure_reports = *cut;
+  *cut = NULL;
   apsched__store_enter(s, se);
   int rc = APSCHED_OK;
   while (list && rc == APSCHED_OK) {

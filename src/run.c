@@ -417,13 +417,10 @@ static void report_dropped(apsched_scheduler *s, const char *name, unsigned drop
                  "%u waiting run(s) of job \"%s\" dropped: the scheduler shut down", dropped, name);
 }
 
-/* Releases the instance slot, then delivers the outcome events in order
- * (APScheduler also frees the slot before dispatching), then frees. A run
- * that waited for the slot is handed over before this run's count goes. */
 /* Counts the run's outcomes for pause_after_failures: a success resets
  * the count, a failure adds one; a missed time, or one stopped by a newer
  * run (overlap policy), counts neither way. Lock held. */
-static void count_failures(apsched_run_ctx *r) {
+static failure_report *count_failures(apsched_run_ctx *r, bool ready) {
   bool reset = false;
   uint32_t failed = 0;
   const char *last = NULL, *stop = atomic_load(&r->stop_reason);
@@ -437,9 +434,13 @@ static void count_failures(apsched_run_ctx *r) {
       last = res->error;
     }
   }
-  if (reset || failed) apsched__failures_report(r->s, r->jobstore, r->id, reset, failed, last);
+  if (!reset && !failed) return NULL;
+  return apsched__failures_report(r->s, r->jobstore, r->id, reset, failed, last, ready);
 }
 
+/* Releases the instance slot, then delivers the outcome events in order
+ * (APScheduler also frees the slot before dispatching), then frees. A run
+ * that waited for the slot is handed over before this run's count goes. */
 static void finish(apsched_run_ctx *r) {
   apsched_scheduler *s = r->s;
   if (r->tracked) {
@@ -451,8 +452,13 @@ static void finish(apsched_run_ctx *r) {
   executor_entry *waiting_ex = NULL;
   unsigned dropped = 0;
   bool dispatch = outcomes_wanted(r);
+  failure_report *counted = NULL;
   if (dispatch) {
     apsched__lock(s);
+    /* Counted before the slot goes, so the job's next run cannot report
+     * first; applied once the events below went out, so a JOB_PAUSED it
+     * leads to comes after them. */
+    if (r->pause_after) counted = count_failures(r, false);
     release_slot(s, r, &waiting, &waiting_ex, &dropped);
     apsched__unlock(s);
     for (size_t i = 0; i < r->count; i++) {
@@ -468,14 +474,18 @@ static void finish(apsched_run_ctx *r) {
                           .attempt = r->attempt};
       apsched__dispatch(s, &ev);
     }
-  }
-  if (dropped) report_dropped(s, r->name, dropped);
-  if (r->pause_after) {
-    /* After its outcome events: a JOB_PAUSED it leads to comes after them. */
+    if (counted) {
+      apsched__lock(s);
+      apsched__failures_ready(s, r->jobstore, counted);
+      apsched__unlock(s);
+    }
+  } else if (r->pause_after) {
+    /* No events: counted before the slot goes below. */
     apsched__lock(s);
-    count_failures(r);
+    count_failures(r, true);
     apsched__unlock(s);
   }
+  if (dropped) report_dropped(s, r->name, dropped);
   for (size_t i = 0; i < r->count; i++) free(r->results[i].error);
   apsched__args_unref(r->args);
   unsigned late_dropped = 0;

@@ -38,6 +38,7 @@ typedef struct loop_waker {
 typedef struct failure_report {
   struct failure_report *next;
   bool reset;      /* a run succeeded: count afresh from here */
+  bool ready;      /* its run's outcome events went out: it may be applied */
   uint32_t failed; /* failed runs after that */
   char *error;     /* the last failure's message (in this allocation), or NULL */
   char id[];
@@ -431,12 +432,22 @@ APSCHED_INTERNAL void apsched__runs_settle(apsched_scheduler *s, store_entry *se
 
 /* Queues what a run of a job with pause_after_failures changes about its
  * count (reset: it succeeded once; failed: failures after that) for the
- * loop that serves the store, and wakes it. Lock held. */
-APSCHED_INTERNAL void apsched__failures_report(apsched_scheduler *s, const char *jobstore,
-                                               const char *job_id, bool reset, uint32_t failed,
-                                               const char *error);
-/* Applies se's queued reports to its jobs: counts stored, a job that
- * reached its limit paused (JOB_PAUSED). On error the rest stay queued.
+ * loop that serves the store. Queued before the run's instance slot is
+ * released, so a job's reports are in the order of its runs; applied only
+ * once ready (after the run's outcome events, so a JOB_PAUSED it leads to
+ * comes after them): ready now wakes the loop, else apsched__failures_ready
+ * does. Returns the report (NULL: nothing queued). Lock held. */
+APSCHED_INTERNAL failure_report *apsched__failures_report(apsched_scheduler *s,
+                                                          const char *jobstore, const char *job_id,
+                                                          bool reset, uint32_t failed,
+                                                          const char *error, bool ready);
+/* Marks a report of apsched__failures_report ready and wakes the loop (if
+ * it is still queued: its store may have been removed meanwhile). Lock held. */
+APSCHED_INTERNAL void apsched__failures_ready(apsched_scheduler *s, const char *jobstore,
+                                              const failure_report *report);
+/* Applies se's queued reports that are ready, in order, to their jobs:
+ * counts stored, a job that reached its limit paused (JOB_PAUSED). On
+ * error the rest stay queued.
  * Lock held on entry and exit (dropped around a blocking store). */
 APSCHED_INTERNAL int apsched__failures_apply(apsched_scheduler *s, store_entry *se,
                                              notice_list *nl);

@@ -97,7 +97,8 @@ APSCHED_API const char *apsched_trigger_unparsed_why(const apsched_trigger *t);
 typedef struct apsched_job_record {
   apsched_time_t next_run_time;  /* APSCHED_TIME_NONE: paused */
   apsched_time_t trigger_time;   /* next_run_time before jitter (the trigger's own time) */
-  apsched_trigger *trigger;      /* owned by the record */
+  apsched_trigger *trigger;      /* owned by the record (maybe in its allocation: never free it
+                                    alone; apsched_job_record_free frees both) */
   const apsched_func *func;      /* interned */
   char *name;                    /* owned; NULL: default name */
   const char *executor;          /* interned alias */
@@ -107,7 +108,6 @@ typedef struct apsched_job_record {
   void *store_link;              /* for the store's own use (e.g. a hash chain) */
   uint32_t store_pos;            /* for the store's own use (e.g. a heap index) */
   uint32_t store_seq;            /* for the store's own use (e.g. FIFO order) */
-  uint32_t store_hash;           /* for the store's own use (e.g. the id's hash) */
   uint16_t max_instances;
   uint16_t flags;                /* APSCHED_JOB_* */
   uint32_t catchup_window_ms;    /* milliseconds; 0: none */

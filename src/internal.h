@@ -91,6 +91,17 @@ APSCHED_INTERNAL apsched_job_record *apsched__record_copy(const apsched_job_reco
 APSCHED_INTERNAL const char *apsched__record_name(const apsched_job_record *rec);
 /* A record with the given id and all other fields zero / NONE. */
 APSCHED_INTERNAL apsched_job_record *apsched__record_new(const char *id);
+/* A new record (as apsched__record_new) holding a copy of t. A flat trigger
+ * (apsched__trigger_flat_size) is copied into the record's own allocation,
+ * right after the id: one malloc chunk instead of two saves the second
+ * chunk's header and rounding (an interval job with a 32-character id: 176
+ * bytes instead of 144 + 48) and keeps the trigger next to the record.
+ * Returns APSCHED_OK, APSCHED_ENOMEM or the clone's error (*out NULL). */
+APSCHED_INTERNAL int apsched__record_with_trigger(const char *id, const apsched_trigger *t,
+                                                  apsched_job_record **out);
+/* Replaces rec's trigger with t (owned by the record from now on), freeing
+ * the old one unless it lives in the record's allocation. */
+APSCHED_INTERNAL void apsched__record_set_trigger(apsched_job_record *rec, apsched_trigger *t);
 
 /* Interns a function (by pointer, by name, or both). NULL on OOM. */
 APSCHED_INTERNAL const apsched_func *apsched__func_by_ptr(apsched_job_fn fn);
@@ -152,6 +163,11 @@ APSCHED_INTERNAL int64_t apsched__mono_now(void);
 /* base plus a random [0, t->jitter] (saturating; NONE stays NONE): the run
  * time the scheduler uses for a trigger time. */
 APSCHED_INTERNAL apsched_time_t apsched__with_jitter(const apsched_trigger *t, apsched_time_t base);
+/* The size of t's struct when t is a built-in kind whose copy is its bytes
+ * and which owns nothing else (interval, date): such a trigger can live in
+ * its job record's own allocation (see apsched__record_with_trigger). 0 for
+ * every other kind. */
+APSCHED_INTERNAL size_t apsched__trigger_flat_size(const apsched_trigger *t);
 /* True if t has a vtable of a known version with every required entry. */
 APSCHED_INTERNAL bool apsched__trigger_vtable_ok(const apsched_trigger *t);
 

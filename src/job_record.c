@@ -118,11 +118,21 @@ const void *apsched_job_args_bytes(const apsched_job_args *a, size_t *len) {
   return a->bytes;
 }
 
-apsched_job_record *apsched__record_new(const char *id) {
+/* Where a record's inline trigger starts: after the id's NUL, 8-aligned
+ * (a trigger holds pointers and 64-bit times). */
+static size_t inline_trigger_offset(size_t id_size) {
+  return (offsetof(apsched_job_record, id) + id_size + 7) & ~(size_t)7;
+}
+
+/* A zeroed record with room for a trigger of trigger_room bytes after its
+ * id (0: none). */
+static apsched_job_record *record_alloc(const char *id, size_t trigger_room) {
   size_t n = strlen(id) + 1;
   /* The id starts before sizeof's tail padding: allocating from its offset
-   * keeps a record with a 32-character id in a 128-byte malloc chunk. */
-  apsched_job_record *r = malloc(offsetof(apsched_job_record, id) + n);
+   * keeps the chunk as small as the fields allow. */
+  size_t size = trigger_room ? inline_trigger_offset(n) + trigger_room
+                             : offsetof(apsched_job_record, id) + n;
+  apsched_job_record *r = malloc(size);
   if (!r) return NULL;
   memset(r, 0, offsetof(apsched_job_record, id));
   r->next_run_time = APSCHED_TIME_NONE;
@@ -131,9 +141,46 @@ apsched_job_record *apsched__record_new(const char *id) {
   return r;
 }
 
+/* Whether rec's trigger lives in rec's own allocation. Only
+ * apsched__record_with_trigger puts one there, and only a flat kind; a
+ * trigger allocated on its own is never at that address (it would sit
+ * inside or right after the record's chunk, where the allocator keeps its
+ * header). */
+static bool trigger_is_inline(const apsched_job_record *rec) {
+  uintptr_t slot = (uintptr_t)rec + inline_trigger_offset(strlen(rec->id) + 1);
+  return rec->trigger && (uintptr_t)rec->trigger == slot && apsched__trigger_flat_size(rec->trigger);
+}
+
+apsched_job_record *apsched__record_new(const char *id) { return record_alloc(id, 0); }
+
+int apsched__record_with_trigger(const char *id, const apsched_trigger *t,
+                                 apsched_job_record **out) {
+  size_t flat = apsched__trigger_flat_size(t);
+  apsched_job_record *r = record_alloc(id, flat);
+  *out = NULL;
+  if (!r) return APSCHED_ENOMEM;
+  if (flat) {
+    r->trigger = (apsched_trigger *)((char *)r + inline_trigger_offset(strlen(id) + 1));
+    memcpy(r->trigger, t, flat); /* a flat trigger's copy is its bytes */
+  } else {
+    int rc = apsched_trigger_clone(t, &r->trigger);
+    if (rc != APSCHED_OK) {
+      free(r);
+      return rc;
+    }
+  }
+  *out = r;
+  return APSCHED_OK;
+}
+
+void apsched__record_set_trigger(apsched_job_record *rec, apsched_trigger *t) {
+  if (!trigger_is_inline(rec)) apsched_trigger_free(rec->trigger);
+  rec->trigger = t;
+}
+
 void apsched_job_record_free(apsched_job_record *rec) {
   if (!rec) return;
-  apsched_trigger_free(rec->trigger);
+  if (!trigger_is_inline(rec)) apsched_trigger_free(rec->trigger);
   free(rec->name);
   apsched__args_unref(rec->args);
   free(rec);
@@ -149,7 +196,9 @@ apsched_job_record *apsched_job_record_copy(const apsched_job_record *rec) {
 
 apsched_job_record *apsched__record_copy(const apsched_job_record *rec, bool with_trigger) {
   if (!rec) return NULL;
-  apsched_job_record *c = apsched__record_new(rec->id);
+  apsched_job_record *c = NULL;
+  if (with_trigger) apsched__record_with_trigger(rec->id, rec->trigger, &c);
+  else c = apsched__record_new(rec->id);
   if (!c) return NULL;
   c->next_run_time = rec->next_run_time;
   c->trigger_time = rec->trigger_time;
@@ -163,8 +212,7 @@ apsched_job_record *apsched__record_copy(const apsched_job_record *rec, bool wit
   c->pause_after_failures = rec->pause_after_failures;
   c->failures = rec->failures;
   c->overlap = rec->overlap;
-  if ((with_trigger && apsched_trigger_clone(rec->trigger, &c->trigger) != APSCHED_OK) ||
-      (rec->name && !(c->name = apsched__strdup(rec->name)))) {
+  if (rec->name && !(c->name = apsched__strdup(rec->name))) {
     apsched_job_record_free(c);
     return NULL;
   }

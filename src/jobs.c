@@ -199,11 +199,19 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
   const apsched_func *func;
   rc = resolve_func(o->func, o->func_name, &func);
   if (rc != APSCHED_OK) return rc;
-  apsched_job_record *rec = apsched__record_new(id);
-  if (!rec) return APSCHED_ENOMEM;
+  /* The record gets its own copy of the trigger (in its own allocation
+   * for the flat kinds), bound to now. */
+  apsched_trigger *when_added = NULL; /* no trigger: a date trigger for now */
+  if (!o->trigger && (rc = apsched_trigger_date(NULL, &when_added)) != APSCHED_OK) return rc;
+  const apsched_trigger *trigger = o->trigger ? o->trigger : when_added;
+  if (!apsched__trigger_vtable_ok(trigger))
+    return apsched__error(APSCHED_EINVAL, "trigger: unknown vtable version or missing entries");
+  apsched_job_record *rec;
+  rc = apsched__record_with_trigger(id, trigger, &rec);
+  apsched_trigger_free(when_added);
+  if (rc != APSCHED_OK) return rc;
+  if (rec->trigger->vtable->bind) rec->trigger->vtable->bind(rec->trigger, now);
   rec->func = func;
-  rc = copy_trigger(o->trigger, now, &rec->trigger);
-  if (rc != APSCHED_OK) goto fail;
   rc = APSCHED_ENOMEM;
   if (o->name && !(rec->name = apsched__strdup(o->name))) goto fail;
   bool oom;
@@ -959,8 +967,7 @@ static int modify_change(apsched_scheduler *s, found_job *f, apsched_job_record 
     p->name = NULL;
   }
   if (p->trigger) {
-    apsched_trigger_free(copy->trigger);
-    copy->trigger = p->trigger;
+    apsched__record_set_trigger(copy, p->trigger);
     p->trigger = NULL;
   }
   if (p->set_args) {
@@ -1027,8 +1034,7 @@ typedef struct reschedule_ctx {
 static int reschedule_change(apsched_scheduler *s, found_job *f, apsched_job_record *copy,
                              void *ctx) {
   reschedule_ctx *r = ctx;
-  apsched_trigger_free(copy->trigger);
-  copy->trigger = r->trigger;
+  apsched__record_set_trigger(copy, r->trigger);
   r->trigger = NULL;
   if (f->pending) {
     f->pending->explicit_next = false; /* computed from the new trigger at start */

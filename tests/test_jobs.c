@@ -5,6 +5,8 @@
 
 #include "scheduler_internal.h"
 
+#include <malloc.h>
+
 static int noop_job(apsched_run_ctx *run) {
   (void)run;
   return 0;
@@ -330,6 +332,79 @@ static void test_reschedule(void **state) {
   apsched_free(s);
 }
 
+/* Whether rec's trigger lies inside rec's own malloc chunk. */
+static bool trigger_in_record(const apsched_job_record *rec) {
+  uintptr_t start = (uintptr_t)rec, t = (uintptr_t)rec->trigger;
+  return t > start && t < start + malloc_usable_size((void *)rec);
+}
+
+static const apsched_job_record *stored(apsched_jobstore *st, const char *id) {
+  const apsched_job_record *rec;
+  assert_int_equal(st->vtable->lookup(st, id, &rec), APSCHED_OK);
+  return rec;
+}
+
+/* An interval or date job keeps its trigger in its record's allocation (one
+ * malloc chunk per job: bench_scheduler --only=memory); other kinds and
+ * triggers replaced later are allocated on their own. Every way a record's
+ * trigger is copied, replaced or freed keeps it owned once (ASan's build
+ * reports a bad or double free otherwise), and the jobs still fire by it. */
+static void test_flat_triggers_live_in_their_records(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = hosted_scheduler(&fc, NULL, NULL);
+  apsched_jobstore *st;
+  assert_int_equal(apsched_memory_store_create(&st), APSCHED_OK);
+  assert_int_equal(apsched_add_jobstore(s, st, "mem"), APSCHED_OK);
+  apsched_trigger *hourly = every(APSCHED_HOUR, 0), *minutely = every(APSCHED_MINUTE, 0), *at, *cron;
+  assert_int_equal(apsched_trigger_date(&(apsched_date_options){.run_date = T0 + APSCHED_HOUR}, &at),
+                   APSCHED_OK);
+  char err[128];
+  assert_int_equal(apsched_trigger_crontab("*/5 * * * *", "UTC", &cron, err, sizeof err), APSCHED_OK);
+  const char *ids[] = {"interval", "date", "cron"};
+  apsched_trigger *triggers[] = {hourly, at, cron};
+  for (int i = 0; i < 3; i++) {
+    apsched_job_options o = {.id = ids[i], .func = noop_job, .trigger = triggers[i], .jobstore = "mem"};
+    assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  }
+  assert_true(trigger_in_record(stored(st, "interval")));
+  assert_true(trigger_in_record(stored(st, "date")));
+  assert_false(trigger_in_record(stored(st, "cron")));
+  /* A copy (as stores make with apsched_job_record_copy) has its own. */
+  apsched_job_record *copy = apsched_job_record_copy(stored(st, "interval"));
+  assert_non_null(copy);
+  assert_true(trigger_in_record(copy));
+  assert_true(copy->trigger->vtable->equal(copy->trigger, stored(st, "interval")->trigger));
+  apsched_job_record_free(copy);
+  /* Replaced by a cron trigger, then by an interval again. */
+  assert_int_equal(apsched_reschedule_job(s, "interval", "mem", cron), APSCHED_OK);
+  assert_false(trigger_in_record(stored(st, "interval")));
+  assert_int_equal(apsched_reschedule_job(s, "interval", "mem", minutely), APSCHED_OK);
+  apsched_job_changes c = {.trigger = hourly};
+  assert_int_equal(apsched_modify_job(s, "date", "mem", &c), APSCHED_OK);
+  apsched_job *j;
+  assert_int_equal(apsched_get_job(s, "interval", "mem", &j), APSCHED_OK);
+  assert_int_equal(j->next_run_time, T0 + APSCHED_MINUTE);
+  apsched_job_free(j);
+  assert_int_equal(apsched_get_job(s, "date", "mem", &j), APSCHED_OK);
+  assert_non_null(strstr(j->trigger, "interval[hours=1"));
+  apsched_job_free(j);
+  /* A change that keeps the trigger copies it along, still inline. */
+  c = (apsched_job_changes){.max_instances = 3};
+  assert_int_equal(apsched_modify_job(s, "cron", "mem", &c), APSCHED_OK);
+  assert_int_equal(apsched_reschedule_job(s, "cron", "mem", hourly), APSCHED_OK);
+  assert_int_equal(apsched_modify_job(s, "cron", "mem", &(apsched_job_changes){.max_instances = 2}),
+                   APSCHED_OK);
+  assert_true(trigger_in_record(stored(st, "cron")));
+  assert_int_equal(apsched_remove_job(s, "date", "mem"), APSCHED_OK);
+  apsched_trigger_free(hourly);
+  apsched_trigger_free(minutely);
+  apsched_trigger_free(at);
+  apsched_trigger_free(cron);
+  apsched_free(s);
+}
+
 static void test_get_jobs_order_and_print(void **state) {
   (void)state;
   fake_clock fc;
@@ -578,6 +653,7 @@ int main(void) {
       cmocka_unit_test(test_pause_resume_remove),
       cmocka_unit_test(test_modify_all_or_nothing),
       cmocka_unit_test(test_reschedule),
+      cmocka_unit_test(test_flat_triggers_live_in_their_records),
       cmocka_unit_test(test_get_jobs_order_and_print),
       cmocka_unit_test(test_registered_function_by_name),
       cmocka_unit_test(test_byte_arguments_are_copied),

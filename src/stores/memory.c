@@ -44,18 +44,14 @@ static apsched_job_record *next_in_chain(const apsched_job_record *rec) {
 
 /* ------------------------------------------------------------------ hash */
 
-/* The hash of an id; a record keeps its own in store_hash, so growing the
- * table and removing a claimed record never hash its id again. */
+/* The hash of an id (a record does not keep it: 4 more bytes per record
+ * would cost an interval job a larger malloc chunk). */
 static uint32_t id_hash(const memory_store *ms, const char *id) {
   return (uint32_t)apsched__hash_id(ms->hash_seed, id);
 }
 
 static apsched_job_record **bucket_of(memory_store *ms, const char *id) {
   return &ms->buckets[id_hash(ms, id) & ms->bucket_mask];
-}
-
-static apsched_job_record **bucket_of_record(memory_store *ms, const apsched_job_record *rec) {
-  return &ms->buckets[rec->store_hash & ms->bucket_mask];
 }
 
 /* The link that points at the record with this id, or NULL. */
@@ -83,7 +79,7 @@ static void rehash(memory_store *ms, size_t new_count) {
     apsched_job_record *rec = ms->buckets[b];
     while (rec) {
       apsched_job_record *next = next_in_chain(rec);
-      apsched_job_record **head = &fresh[rec->store_hash & mask];
+      apsched_job_record **head = &fresh[id_hash(ms, rec->id) & mask];
       rec->store_link = *head;
       *head = rec;
       rec = next;
@@ -308,8 +304,7 @@ static int reserve(memory_store *ms, size_t n) {
 
 /* Links rec into the hash (and the heap unless paused); room is reserved. */
 static void insert(memory_store *ms, apsched_job_record *rec) {
-  rec->store_hash = id_hash(ms, rec->id);
-  apsched_job_record **head = bucket_of_record(ms, rec);
+  apsched_job_record **head = bucket_of(ms, rec->id);
   rec->store_link = *head;
   *head = rec;
   ms->count++;
@@ -405,7 +400,6 @@ static int mem_update(apsched_jobstore *st, apsched_job_record *rec) {
    * so nothing can fail halfway. */
   apsched_job_record *old = *link;
   rec->store_link = old->store_link;
-  rec->store_hash = old->store_hash;
   *link = rec;
   rec->store_pos = POS_IDLE;
   bool queued = rec->next_run_time != APSCHED_TIME_NONE;
@@ -459,8 +453,6 @@ static int mem_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_r
   while (n < max && ms->heap_len > 0 && ms->heap[0]->next_run_time <= now) {
     apsched_job_record *rec = heap_pop(ms);
     rec->store_pos = POS_CLAIMED;
-    /* Release (maybe with removal) will walk this bucket soon: start the load now. */
-    __builtin_prefetch(bucket_of_record(ms, rec));
     out[n++] = rec;
   }
   return (int)n;
@@ -471,7 +463,7 @@ static int mem_release(apsched_jobstore *st, apsched_job_record *rec, apsched_ti
   memory_store *ms = as_memory(st);
   if (!rec || rec->store_pos != POS_CLAIMED) return APSCHED_EINVAL;
   if (remove_job) {
-    apsched_job_record **link = bucket_of_record(ms, rec);
+    apsched_job_record **link = bucket_of(ms, rec->id);
     while (*link && *link != rec) link = (apsched_job_record **)&(*link)->store_link;
     if (!*link) return APSCHED_EINVAL; /* claimed from another store */
     discard(ms, link);
@@ -560,8 +552,7 @@ int apsched__memory_store_check(apsched_jobstore *st, const char **why) {
   for (size_t b = 0; b < buckets && !*why; b++) {
     for (const apsched_job_record *rec = ms->buckets[b]; rec && !*why; rec = next_in_chain(rec)) {
       stored++;
-      if (rec->store_hash != id_hash(ms, rec->id)) *why = "record's store_hash is not its id's";
-      else if ((rec->store_hash & ms->bucket_mask) != b) *why = "record in wrong bucket";
+      if ((id_hash(ms, rec->id) & ms->bucket_mask) != b) *why = "record in wrong bucket";
       else if (rec->store_pos < POS_CLAIMED) {
         queued++;
         if (rec->store_pos >= ms->heap_len || ms->heap[rec->store_pos] != rec)

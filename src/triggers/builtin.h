@@ -10,6 +10,11 @@ APSCHED_INTERNAL int apsched__date_parse_params(const char *params, apsched_trig
 APSCHED_INTERNAL int apsched__interval_parse_params(const char *params, apsched_trigger **out,
                                                     char *errbuf, size_t errlen);
 
+/* sizeof the kind's struct when t is of that kind, else 0 (see
+ * apsched__trigger_flat_size). */
+APSCHED_INTERNAL size_t apsched__interval_flat_size(const apsched_trigger *t);
+APSCHED_INTERNAL size_t apsched__date_flat_size(const apsched_trigger *t);
+
 /* Appends "<sep>key='value'", doubling quotes inside value. */
 APSCHED_INTERNAL void apsched__append_quoted(char *buf, size_t len, size_t *pos, const char *sep,
                                              const char *key, const char *value);

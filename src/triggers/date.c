@@ -85,6 +85,10 @@ static const apsched_trigger_vtable date_vtable = {
     .destroy = date_destroy,
 };
 
+size_t apsched__date_flat_size(const apsched_trigger *t) {
+  return t->vtable == &date_vtable ? sizeof(date_trigger) : 0;
+}
+
 int apsched_trigger_date(const apsched_date_options *opt, apsched_trigger **out) {
   if (!out) return apsched__error(APSCHED_EINVAL, "trigger_date: out is NULL");
   return date_new(opt ? opt->run_date : 0, out, NULL, 0);

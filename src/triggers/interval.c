@@ -155,6 +155,10 @@ static const apsched_trigger_vtable interval_vtable = {
     .destroy = interval_destroy,
 };
 
+size_t apsched__interval_flat_size(const apsched_trigger *t) {
+  return t->vtable == &interval_vtable ? sizeof(interval_trigger) : 0;
+}
+
 /* Sums the unit fields, refusing negative parts and overflow. */
 static int sum_interval(const apsched_interval_options *o, int64_t *out, char *errbuf,
                         size_t errlen) {

@@ -174,6 +174,11 @@ int apsched_trigger_clone(const apsched_trigger *t, apsched_trigger **out) {
   return APSCHED_OK;
 }
 
+size_t apsched__trigger_flat_size(const apsched_trigger *t) {
+  size_t n = apsched__interval_flat_size(t);
+  return n ? n : apsched__date_flat_size(t);
+}
+
 void apsched_trigger_free(apsched_trigger *t) {
   if (t) t->vtable->destroy(t);
 }

@@ -19,6 +19,15 @@ static int session_setup(pg_link *l) {
   return apsched__pg_command(l, sql, "setting idle_in_transaction_session_timeout");
 }
 
+/* Server notices (VACUUM (SKIP_LOCKED)'s "skipping vacuum of ... lock not
+ * available", "... already exists, skipping") tell nothing the store does
+ * not check itself; libpq's default prints them on stderr, which a library
+ * must not write to. Kept across PQreset. */
+static void drop_notice(void *arg, const PGresult *res) {
+  (void)arg;
+  (void)res;
+}
+
 int apsched__pg_ready(pg_link *l) {
   if (!l->conn) {
     /* expand_dbname: conninfo may be a URL or key=value pairs; a
@@ -27,6 +36,7 @@ int apsched__pg_ready(pg_link *l) {
     const char *const values[] = {l->conninfo, "libapsched", NULL};
     l->conn = PQconnectdbParams(keys, values, 1);
     if (!l->conn) return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+    PQsetNoticeReceiver(l->conn, drop_notice, NULL);
     if (PQstatus(l->conn) != CONNECTION_OK) return apsched__pg_fail(l, NULL, "cannot connect");
     return session_setup(l);
   }

@@ -71,7 +71,12 @@ static void vacuum_if_churned(pg_store *ps) {
     PQclear(res);
     if (!ps->may_vacuum) return;
   }
-  char *sql = apsched__pstore_expand("VACUUM (SKIP_LOCKED) @.runs", ps->hb.quoted);
+  /* TRUNCATE false: giving the emptied tail pages back to the file system
+   * takes an ACCESS EXCLUSIVE lock on runs, which stops every scheduler's
+   * claims and closes while held, and which VACUUM keeps trying to get for
+   * up to 5 s while they run (delaying this thread's next heartbeat); the
+   * pages are refilled by the next claims anyway. */
+  char *sql = apsched__pstore_expand("VACUUM (SKIP_LOCKED, TRUNCATE false) @.runs", ps->hb.quoted);
   if (!sql) return;
   atomic_store(&ps->closed_since_vacuum, 0);
   /* A failure costs nothing but the cleanup: tried again after as many closes. */

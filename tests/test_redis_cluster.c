@@ -99,6 +99,38 @@ static void test_failover_after_sigkill(void **state) {
   unlink(runs);
 }
 
+/* Run records under prefix whose start is not recorded. */
+static long runs_not_started(const char *prefix) {
+  redisContext *c = redis_server_connect();
+  char pattern[128];
+  snprintf(pattern, sizeof pattern, "{%s}:run:*", prefix);
+  redisReply *r = redisCommand(c, "EVAL %s 0 %s",
+                               "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
+                               "if redis.call('HEXISTS', k, 'started_at') == 0 then n = n + 1 end end "
+                               "return n",
+                               pattern);
+  long n = r && r->type == REDIS_REPLY_INTEGER ? (long)r->integer : -1;
+  if (r) freeReplyObject(r);
+  redisFree(c);
+  return n;
+}
+
+/* The last heartbeat of the scheduler under prefix that is not `self`
+ * ("" while there is none). */
+static void other_beat(const char *prefix, const char *self, char *out, size_t len) {
+  redisContext *c = redis_server_connect();
+  redisReply *ids = redisCommand(c, "SMEMBERS {%s}:schedulers", prefix);
+  out[0] = '\0';
+  for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
+    if (strcmp(ids->element[i]->str, self) == 0) continue;
+    redisReply *r = redisCommand(c, "HGET {%s}:scheduler:%s heartbeat_at", prefix, ids->element[i]->str);
+    if (r && r->type == REDIS_REPLY_STRING) snprintf(out, len, "%s", r->str);
+    if (r) freeReplyObject(r);
+  }
+  if (ids) freeReplyObject(ids);
+  redisFree(c);
+}
+
 /* SIGSTOP past 2 x lease: the liveness key expires, the runs go to the
  * survivor; continued, the stalled scheduler can neither start nor close
  * them, and the survivor's writes land. */
@@ -118,6 +150,20 @@ static void test_stalled_scheduler_is_fenced(void **state) {
   pid_t pid = start_claimer(prefix, LEASE, "", &ready, &go);
   apsched_orphan_run o[4];
   assert_int_equal(vt->claim_orphans(st, o, 4), 0); /* alive */
+  /* Its commit recorded both starts ahead: a stall within that window
+   * (LEASE / 4) would lose the at-most-once run. Stopped once its heartbeat
+   * thread took them back, it holds two runs not started. */
+  for (int64_t t = mono_ms(); runs_not_started(prefix) != 2 && mono_ms() - t < 5000;) sleep_ms(5);
+  assert_int_equal(runs_not_started(prefix), 2);
+  /* Stopped right after a heartbeat: the survivor must wait 2 x lease. */
+  char last[32], beat[32];
+  other_beat(prefix, apsched__redis_store_id(st), last, sizeof last);
+  int64_t waited = mono_ms();
+  do {
+    sleep_ms(1);
+    other_beat(prefix, apsched__redis_store_id(st), beat, sizeof beat);
+  } while (strcmp(beat, last) == 0 && mono_ms() - waited < 5000);
+  assert_string_not_equal(beat, last);
   int64_t t0 = mono_ms();
   kill(pid, SIGSTOP);
   int n = 0;

@@ -115,7 +115,7 @@ typedef struct commit_texts {
 } commit_texts;
 
 int apsched__redis_commit(redis_store *rs) {
-  size_t njobs = 0, nargs = 2;
+  size_t njobs = 0, nargs = 3;
   for (size_t i = 0; i < rs->nstaged; i++) {
     if (!rs->staged[i].released) continue;
     njobs++;
@@ -126,15 +126,17 @@ int apsched__redis_commit(redis_store *rs) {
     const char **argv = malloc(nargs * sizeof *argv);
     size_t *lens = malloc(nargs * sizeof *lens);
     commit_texts *tx = calloc(njobs, sizeof *tx);
-    char count[24];
+    char count[24], lease[16];
     bool ok = argv && lens && tx;
     size_t k = 0, j = 0;
 #define ARG(text, len) (argv[k] = (text), lens[k++] = (len))
 #define STR(text) ARG(text, strlen(text))
     if (ok) {
       snprintf(count, sizeof count, "%zu", njobs);
+      snprintf(lease, sizeof lease, "%d", rs->lease_ms);
       STR(rs->id);
       STR(count);
+      STR(lease);
     }
     for (size_t i = 0; ok && i < rs->nstaged; i++) {
       redis_staged *s = &rs->staged[i];
@@ -178,6 +180,11 @@ int apsched__redis_commit(redis_store *rs) {
     }
 #undef STR
 #undef ARG
+    /* The script records the runs' starts ahead (and renews this
+     * scheduler's liveness): they may start without a write of their own
+     * until the window, counted from before the send, ends. */
+    int64_t until = apsched__pstore_mono_us() + rs->starts.window;
+    bool wake = false;
     if (!ok) {
       rc = oom();
     } else {
@@ -198,11 +205,14 @@ int apsched__redis_commit(redis_store *rs) {
           continue;
         }
         store_claim *c = apsched__pstore_claim_new(s->rec->id, s->times[x], 1, s->token);
-        if (c) apsched__pstore_claims_put(&rs->claims, c);
-        /* (Short of memory, its start is refused: reported, not run twice.) */
+        if (!c) continue; /* (its start is refused: reported, not run twice) */
+        c->prestart_until = until;
+        apsched__pstore_claims_put(&rs->claims, c);
+        if (apsched__pstore_starts_ahead_locked(&rs->starts, until)) wake = true;
       }
     }
     pthread_mutex_unlock(&rs->mu);
+    if (wake) apsched__pstore_starts_wake(&rs->starts);
     for (size_t i = 0; tx && i < njobs; i++) free(tx[i].times);
     free(tx);
     free(argv);

@@ -197,17 +197,18 @@ static const char *const texts[S_COUNT] = {
     "end\n"
     "return out\n",
 
-    /* ARGV: owner, n, then per job: id, claim token, expected
+    /* ARGV: owner, n, lease_ms, then per job: id, claim token, expected
      * next_run_time ("": none), next, trigger_time ("": none), remove (0 |
      * 1), nruns, and with runs: name flag (0 | 1), name, func, executor,
      * arg, max_instances, max_runtime_ms, delivery, then the times. Every
      * claim must still be this owner's with its token, else nothing is
      * written (and the claims still held are let go). Then each job's runs
-     * are recorded (with its claim's token) and its next run time stored,
-     * unless the job was changed since the claim (an update wins, as it
-     * would after the claim's commit). */
+     * are recorded (with its claim's token, their starts recorded ahead as
+     * a start group's are, and the owner's liveness renewed as S_START
+     * does) and its next run time stored, unless the job was changed since
+     * the claim (an update wins, as it would after the claim's commit). */
     [S_COMMIT] = PRELUDE
-    "local owner, n, i, jobs = ARGV[1], tonumber(ARGV[2]), 3, {}\n"
+    "local owner, n, lease, i, jobs = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 4, {}\n"
     "for j = 1, n do\n"
     "  local job = {id = ARGV[i], token = ARGV[i + 1], expected = ARGV[i + 2], next = ARGV[i + 3],\n"
     "               trig = ARGV[i + 4], remove = ARGV[i + 5], nruns = tonumber(ARGV[i + 6])}\n"
@@ -236,7 +237,7 @@ static const char *const texts[S_COUNT] = {
     "  for _, t in ipairs(job.times or {}) do\n"
     "    local rk, m = R .. ':run:' .. job.id .. ':' .. t, job.m\n"
     "    local f = {'job_id', job.id, 'scheduled_time', t, 'owner', owner, 'token', job.token,\n"
-    "               'attempt', 1, 'claimed_at', now, 'func', m[3], 'executor', m[4],\n"
+    "               'attempt', 1, 'claimed_at', now, 'started_at', now, 'func', m[3], 'executor', m[4],\n"
     "               'max_instances', m[6], 'max_runtime_ms', m[7], 'delivery', m[8]}\n"
     "    if m[1] == '1' then f[#f + 1] = 'name' f[#f + 1] = m[2] end\n"
     "    if m[5] ~= '' then f[#f + 1] = 'arg' f[#f + 1] = m[5] end\n"
@@ -269,7 +270,10 @@ static const char *const texts[S_COUNT] = {
     "  end\n"
     "  redis.call('DEL', R .. ':claim:' .. job.id)\n"
     "end\n"
-    "if recorded then redis.call('SADD', R .. ':owners', owner) end\n"
+    "if recorded then\n"
+    "  redis.call('SADD', R .. ':owners', owner)\n"
+    "  redis.call('SET', R .. ':alive:' .. owner, now, 'PX', 2 * lease)\n"
+    "end\n"
     "if earlier then redis.call('PUBLISH', R .. ':wakeup', '') end\n"
     "return 1\n",
 
@@ -293,7 +297,12 @@ static const char *const texts[S_COUNT] = {
     "for d = 0, nd - 1 do\n"
     "  local id, t, tok = ARGV[5 + 3 * d], ARGV[6 + 3 * d], ARGV[7 + 3 * d]\n"
     "  local f = fields(R .. ':run:' .. id .. ':' .. t)\n"
-    "  if count < max and f.owner == me and f.token == tok and not f.started_at then put(f) end\n"
+    /* A run in doubt never started here; its start may have been recorded
+     * ahead by the commit whose reply was lost: taken back. */
+    "  if count < max and f.owner == me and f.token == tok then\n"
+    "    if f.started_at then redis.call('HDEL', R .. ':run:' .. id .. ':' .. t, 'started_at') end\n"
+    "    put(f)\n"
+    "  end\n"
     "end\n"
     "for _, owner in ipairs(redis.call('SMEMBERS', R .. ':owners')) do\n"
     "  if count >= max then break end\n"

@@ -155,7 +155,7 @@ apsched_job_record *apsched__record_new(const char *id) { return record_alloc(id
 
 int apsched__record_with_trigger(const char *id, const apsched_trigger *t,
                                  apsched_job_record **out) {
-  size_t flat = apsched__trigger_flat_size(t);
+  size_t flat = t ? apsched__trigger_flat_size(t) : 0; /* NULL: the clone names the error */
   apsched_job_record *r = record_alloc(id, flat);
   *out = NULL;
   if (!r) return APSCHED_ENOMEM;

@@ -201,11 +201,11 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
   if (rc != APSCHED_OK) return rc;
   /* The record gets its own copy of the trigger (in its own allocation
    * for the flat kinds), bound to now. */
+  if (o->trigger && !apsched__trigger_vtable_ok(o->trigger))
+    return apsched__error(APSCHED_EINVAL, "trigger: unknown vtable version or missing entries");
   apsched_trigger *when_added = NULL; /* no trigger: a date trigger for now */
   if (!o->trigger && (rc = apsched_trigger_date(NULL, &when_added)) != APSCHED_OK) return rc;
   const apsched_trigger *trigger = o->trigger ? o->trigger : when_added;
-  if (!apsched__trigger_vtable_ok(trigger))
-    return apsched__error(APSCHED_EINVAL, "trigger: unknown vtable version or missing entries");
   apsched_job_record *rec;
   rc = apsched__record_with_trigger(id, trigger, &rec);
   apsched_trigger_free(when_added);

@@ -32,7 +32,7 @@ failure_report *apsched__failures_report(apsched_scheduler *s, const char *jobst
   failure_report **tail = &se->failure_reports;
   while (*tail) tail = &(*tail)->next;
   *tail = r;
-  if (ready) apsched__wake(s, se->blocking ? &se->waker : &s->waker);
+  if (ready) apsched__wake(s, apsched__store_waker(s, se));
   return r;
 }
 
@@ -43,7 +43,7 @@ void apsched__failures_ready(apsched_scheduler *s, const char *jobstore,
   for (failure_report *r = se->failure_reports; r; r = r->next) {
     if (r != report) continue;
     r->ready = true;
-    apsched__wake(s, se->blocking ? &se->waker : &s->waker);
+    apsched__wake(s, apsched__store_waker(s, se));
     return;
   }
 }

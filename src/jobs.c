@@ -139,20 +139,35 @@ static int resolve_func(apsched_job_fn fn, const char *name, const apsched_func 
   return APSCHED_OK;
 }
 
+/* What an add or a change copies for trigger t: t itself once its vtable
+ * checks out, or (t NULL) a date trigger for now, made in *made (the
+ * caller frees it once copied, or keeps it as the copy). */
+static int trigger_to_copy(const apsched_trigger *t, apsched_trigger **made,
+                           const apsched_trigger **src) {
+  *made = NULL;
+  *src = t;
+  if (t && !apsched__trigger_vtable_ok(t))
+    return apsched__error(APSCHED_EINVAL, "trigger: unknown vtable version or missing entries");
+  if (t) return APSCHED_OK;
+  int rc = apsched_trigger_date(NULL, made);
+  *src = *made;
+  return rc;
+}
+
+/* Resolves a scheduler-owned copy's "now" defaults. */
+static void bind_copy(apsched_trigger *copy, apsched_time_t now) {
+  if (copy->vtable->bind) copy->vtable->bind(copy, now);
+}
+
 /* A scheduler-owned copy of a trigger, bound to now. */
 static int copy_trigger(const apsched_trigger *t, apsched_time_t now, apsched_trigger **out) {
-  apsched_trigger *copy;
-  if (!t) {
-    int rc = apsched_trigger_date(NULL, &copy);
-    if (rc != APSCHED_OK) return rc;
-  } else {
-    if (!apsched__trigger_vtable_ok(t))
-      return apsched__error(APSCHED_EINVAL, "trigger: unknown vtable version or missing entries");
-    int rc = apsched_trigger_clone(t, &copy);
-    if (rc != APSCHED_OK) return rc;
-  }
-  if (copy->vtable->bind) copy->vtable->bind(copy, now);
-  *out = copy;
+  apsched_trigger *made;
+  const apsched_trigger *src;
+  int rc = trigger_to_copy(t, &made, &src);
+  if (rc != APSCHED_OK) return rc;
+  if (made) *out = made;
+  else if ((rc = apsched_trigger_clone(src, out)) != APSCHED_OK) return rc;
+  bind_copy(*out, now);
   return APSCHED_OK;
 }
 
@@ -201,16 +216,14 @@ static int build_record(apsched_scheduler *s, const apsched_job_options *o, apsc
   if (rc != APSCHED_OK) return rc;
   /* The record gets its own copy of the trigger (in its own allocation
    * for the flat kinds), bound to now. */
-  if (o->trigger && !apsched__trigger_vtable_ok(o->trigger))
-    return apsched__error(APSCHED_EINVAL, "trigger: unknown vtable version or missing entries");
-  apsched_trigger *when_added = NULL; /* no trigger: a date trigger for now */
-  if (!o->trigger && (rc = apsched_trigger_date(NULL, &when_added)) != APSCHED_OK) return rc;
-  const apsched_trigger *trigger = o->trigger ? o->trigger : when_added;
+  apsched_trigger *made;
+  const apsched_trigger *src;
+  if ((rc = trigger_to_copy(o->trigger, &made, &src)) != APSCHED_OK) return rc;
   apsched_job_record *rec;
-  rc = apsched__record_with_trigger(id, trigger, &rec);
-  apsched_trigger_free(when_added);
+  rc = apsched__record_with_trigger(id, src, &rec);
+  apsched_trigger_free(made);
   if (rc != APSCHED_OK) return rc;
-  if (rec->trigger->vtable->bind) rec->trigger->vtable->bind(rec->trigger, now);
+  bind_copy(rec->trigger, now);
   rec->func = func;
   rc = APSCHED_ENOMEM;
   if (o->name && !(rec->name = apsched__strdup(o->name))) goto fail;

@@ -42,7 +42,7 @@ void apsched__runs_ended(apsched_scheduler *s, const char *jobstore, const apsch
     }
     se->closed[se->closed_count++] = c;
   }
-  if (was_empty && se->closed_count > 0) apsched__wake(s, se->blocking ? &se->waker : &s->waker);
+  if (was_empty && se->closed_count > 0) apsched__wake(s, apsched__store_waker(s, se));
 }
 
 size_t apsched__runs_take(store_entry *se, apsched_run_result **batch, size_t *cap) {

@@ -96,7 +96,7 @@ void apsched__wake_all(apsched_scheduler *s) {
 
 void apsched__wake_if_earlier(apsched_scheduler *s, store_entry *se, apsched_time_t t) {
   if (s->state != APSCHED_STATE_RUNNING || t == APSCHED_TIME_NONE) return;
-  loop_waker *w = se && se->blocking ? &se->waker : &s->waker;
+  loop_waker *w = apsched__store_waker(s, se);
   if (w->planned_wake != APSCHED_TIME_NONE && t >= w->planned_wake) return;
   w->planned_wake = t;
   apsched__wake(s, w);

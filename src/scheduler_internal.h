@@ -271,6 +271,11 @@ APSCHED_INTERNAL int apsched__waker_init(loop_waker *w);
 APSCHED_INTERNAL void apsched__waker_destroy(loop_waker *w);
 /* Wakes one loop now. Lock held. */
 APSCHED_INTERNAL void apsched__wake(apsched_scheduler *s, loop_waker *w);
+/* The waker of the loop that serves se (a blocking store's own loop, else
+ * the main one; se NULL: the main one). */
+static inline loop_waker *apsched__store_waker(apsched_scheduler *s, store_entry *se) {
+  return se && se->blocking ? &se->waker : &s->waker;
+}
 /* Wakes every loop (state changes, apsched_wakeup). Lock held. */
 APSCHED_INTERNAL void apsched__wake_all(apsched_scheduler *s);
 /* Wakes the loop that serves se if t is earlier than its planned wake. Lock held. */

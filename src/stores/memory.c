@@ -23,9 +23,22 @@
 #define MAX_RECORDS ((size_t)UINT32_MAX - 2)
 #define MIN_CAPACITY 16
 
+/* A heap entry carries its record's key (next_run_time), so that choosing
+ * among children reads the heap array only: the records, scattered over
+ * the heap of malloc, are read only to break a tie (store_seq). */
+typedef struct heap_slot {
+  apsched_time_t at; /* == rec->next_run_time */
+  apsched_job_record *rec;
+} heap_slot;
+
+/* Records per bucket before the bucket array doubles (chains of 1 to 2 on
+ * average): the heap slots' keys cost 8 bytes per job, the buckets give 4
+ * of them back; only lookups by id walk the chains, never a dispatch. */
+#define LOAD 2
+
 typedef struct memory_store {
   apsched_jobstore base;
-  apsched_job_record **heap;
+  heap_slot *heap;
   size_t heap_len;
   size_t heap_cap; /* >= count, so records returning to the heap always fit */
   apsched_job_record **buckets;
@@ -92,62 +105,72 @@ static void rehash(memory_store *ms, size_t new_count) {
 
 /* ------------------------------------------------------------------ heap */
 
-static bool runs_before(const apsched_job_record *a, const apsched_job_record *b) {
-  if (a->next_run_time != b->next_run_time) return a->next_run_time < b->next_run_time;
-  return a->store_seq < b->store_seq;
+static bool runs_before(const heap_slot *a, const heap_slot *b) {
+  if (a->at != b->at) return a->at < b->at;
+  return a->rec->store_seq < b->rec->store_seq;
 }
 
-static void heap_set(memory_store *ms, size_t i, apsched_job_record *rec) {
-  ms->heap[i] = rec;
-  rec->store_pos = (uint32_t)i;
+static heap_slot slot_of(apsched_job_record *rec) {
+  return (heap_slot){.at = rec->next_run_time, .rec = rec};
 }
 
-/* A 4-ary heap: half the levels of a binary one. The keys live in the
- * records (a job stays under 200 bytes), so every level is a cache miss in
- * a large store; a level's four children are fetched together, so a pop
- * waits for about log4(n) misses instead of log2(n). */
+static void heap_set(memory_store *ms, size_t i, heap_slot slot) {
+  ms->heap[i] = slot;
+  slot.rec->store_pos = (uint32_t)i;
+}
+
+/* A 4-ary heap: half the levels of a binary one, and a level's four
+ * children (64 bytes of slots) are fetched together. */
 #define ARITY 4
 
 static size_t parent_of(size_t i) { return (i - 1) / ARITY; }
 static size_t first_child(size_t i) { return ARITY * i + 1; }
 
-/* The earliest of the children of i in heap[0..len) (at least one). */
+/* The earliest of the children of i in heap[0..len) (at least one). A
+ * node with all four children (every one above the last level) plays two
+ * independent pairs, then their winners. */
 static size_t earliest_child(const memory_store *ms, size_t len, size_t i) {
-  size_t first = first_child(i), end = first + ARITY < len ? first + ARITY : len;
+  const heap_slot *h = ms->heap;
+  size_t first = first_child(i);
+  if (first + ARITY <= len) {
+    size_t a = first + runs_before(&h[first + 1], &h[first]);
+    size_t b = first + 2 + runs_before(&h[first + 3], &h[first + 2]);
+    return runs_before(&h[b], &h[a]) ? b : a;
+  }
   size_t best = first;
-  for (size_t c = first + 1; c < end; c++)
-    if (runs_before(ms->heap[c], ms->heap[best])) best = c;
+  for (size_t c = first + 1; c < len; c++)
+    if (runs_before(&h[c], &h[best])) best = c;
   return best;
 }
 
-/* Moves rec from the hole at i towards the root to its place. */
-static void sift_up(memory_store *ms, size_t i, apsched_job_record *rec) {
+/* Moves slot from the hole at i towards the root to its place. */
+static void sift_up(memory_store *ms, size_t i, heap_slot slot) {
   while (i > 0) {
     size_t parent = parent_of(i);
-    if (!runs_before(rec, ms->heap[parent])) break;
+    if (!runs_before(&slot, &ms->heap[parent])) break;
     heap_set(ms, i, ms->heap[parent]);
     i = parent;
   }
-  heap_set(ms, i, rec);
+  heap_set(ms, i, slot);
 }
 
-/* Moves rec from the hole at i towards the leaves of heap[0..len). */
-static void sift_down(memory_store *ms, size_t len, size_t i, apsched_job_record *rec) {
+/* Moves slot from the hole at i towards the leaves of heap[0..len). */
+static void sift_down(memory_store *ms, size_t len, size_t i, heap_slot slot) {
   while (first_child(i) < len) {
     size_t child = earliest_child(ms, len, i);
-    if (!runs_before(ms->heap[child], rec)) break;
+    if (!runs_before(&ms->heap[child], &slot)) break;
     heap_set(ms, i, ms->heap[child]);
     i = child;
   }
-  heap_set(ms, i, rec);
+  heap_set(ms, i, slot);
 }
 
-/* Puts rec at hole i, in whichever direction its key requires. */
-static void heap_place(memory_store *ms, size_t i, apsched_job_record *rec) {
-  if (i > 0 && runs_before(rec, ms->heap[parent_of(i)]))
-    sift_up(ms, i, rec);
+/* Puts slot at hole i, in whichever direction its key requires. */
+static void heap_place(memory_store *ms, size_t i, heap_slot slot) {
+  if (i > 0 && runs_before(&slot, &ms->heap[parent_of(i)]))
+    sift_up(ms, i, slot);
   else
-    sift_down(ms, ms->heap_len, i, rec);
+    sift_down(ms, ms->heap_len, i, slot);
 }
 
 /* Before the 32-bit sequence wraps, renumber the queued records 0..n-1 in
@@ -156,19 +179,19 @@ static void heap_place(memory_store *ms, size_t i, apsched_job_record *rec) {
 static void renumber(memory_store *ms) {
   size_t n = ms->heap_len;
   for (size_t end = n; end > 1; end--) {
-    apsched_job_record *top = ms->heap[0];
+    heap_slot top = ms->heap[0];
     sift_down(ms, end - 1, 0, ms->heap[end - 1]);
     ms->heap[end - 1] = top;
   }
   /* Now in descending order; a sorted ascending array is a valid heap. */
   for (size_t i = 0; i < n / 2; i++) {
-    apsched_job_record *t = ms->heap[i];
+    heap_slot t = ms->heap[i];
     ms->heap[i] = ms->heap[n - 1 - i];
     ms->heap[n - 1 - i] = t;
   }
   for (size_t i = 0; i < n; i++) {
-    ms->heap[i]->store_pos = (uint32_t)i;
-    ms->heap[i]->store_seq = (uint32_t)i;
+    ms->heap[i].rec->store_pos = (uint32_t)i;
+    ms->heap[i].rec->store_seq = (uint32_t)i;
   }
   ms->next_seq = (uint32_t)n;
 }
@@ -182,15 +205,15 @@ static uint32_t take_seq(memory_store *ms) {
 
 static void heap_push(memory_store *ms, apsched_job_record *rec) {
   rec->store_seq = take_seq(ms);
-  sift_up(ms, ms->heap_len++, rec);
+  sift_up(ms, ms->heap_len++, slot_of(rec));
 }
 
 /* Takes rec out of the heap. Valid even if rec's key was changed since it
- * was placed: only the remaining records are compared. */
+ * was placed: only the remaining slots are compared. */
 static void heap_remove(memory_store *ms, apsched_job_record *rec) {
   size_t i = rec->store_pos;
-  apsched_job_record *last = ms->heap[--ms->heap_len];
-  if (last != rec) heap_place(ms, i, last);
+  heap_slot last = ms->heap[--ms->heap_len];
+  if (last.rec != rec) heap_place(ms, i, last);
   rec->store_pos = POS_IDLE;
 }
 
@@ -199,10 +222,10 @@ static void heap_remove(memory_store *ms, apsched_job_record *rec) {
  * fill it), and the last record, which belongs near the leaves, rises from
  * there. */
 static apsched_job_record *heap_pop(memory_store *ms) {
-  apsched_job_record *top = ms->heap[0];
+  apsched_job_record *top = ms->heap[0].rec;
   size_t len = --ms->heap_len;
   if (len == 0) return top;
-  apsched_job_record *last = ms->heap[len];
+  heap_slot last = ms->heap[len];
   size_t i = 0;
   while (first_child(i) < len) {
     size_t child = earliest_child(ms, len, i);
@@ -216,8 +239,8 @@ static apsched_job_record *heap_pop(memory_store *ms) {
 /* -------------------------------------------------------------- capacity */
 
 static bool resize_heap(memory_store *ms, size_t cap) {
-  if (cap > SIZE_MAX / sizeof(apsched_job_record *)) return false;
-  apsched_job_record **heap = ms->realloc_fn(ms->heap, cap * sizeof *heap);
+  if (cap > SIZE_MAX / sizeof(heap_slot)) return false;
+  heap_slot *heap = ms->realloc_fn(ms->heap, cap * sizeof *heap);
   if (!heap) return false;
   ms->heap = heap;
   ms->heap_cap = cap;
@@ -230,7 +253,7 @@ static void maybe_shrink(memory_store *ms) {
   if (ms->heap_cap > MIN_CAPACITY && ms->count < ms->heap_cap / 4)
     resize_heap(ms, ms->heap_cap / 2); /* failure keeps the larger array */
   size_t buckets = ms->bucket_mask + 1;
-  if (buckets > MIN_CAPACITY && ms->count < buckets / 4) rehash(ms, buckets / 2);
+  if (buckets > MIN_CAPACITY && ms->count < LOAD * buckets / 4) rehash(ms, buckets / 2);
 }
 
 /* Unlinks rec from the hash and the heap and frees it, keeping the arrays'
@@ -354,9 +377,9 @@ static int mem_add(apsched_jobstore *st, apsched_job_record *const *recs, size_t
     free(last);
     return rc;
   }
-  if (ms->count + n > ms->bucket_mask + 1) {
+  if (ms->count + n > LOAD * (ms->bucket_mask + 1)) {
     size_t buckets = ms->bucket_mask + 1;
-    while (buckets < ms->count + n && buckets <= SIZE_MAX / 4) buckets *= 2;
+    while (LOAD * buckets < ms->count + n && buckets <= SIZE_MAX / 4) buckets *= 2;
     rehash(ms, buckets); /* failure only makes chains longer */
   }
   /* Nothing can fail from here on. */
@@ -398,10 +421,10 @@ static int mem_update(apsched_jobstore *st, apsched_job_record *rec) {
   /* An update re-enters the queue: among jobs due at the same instant, the
    * one changed last runs last. */
   if (old->store_pos < POS_CLAIMED) {
-    heap_set(ms, old->store_pos, rec);
+    heap_set(ms, old->store_pos, slot_of(rec));
     if (queued && ms->next_seq != UINT32_MAX) {
       rec->store_seq = ms->next_seq++;
-      heap_place(ms, rec->store_pos, rec); /* one sift, in whichever direction */
+      heap_place(ms, rec->store_pos, slot_of(rec)); /* one sift, in whichever direction */
     } else {
       heap_remove(ms, rec); /* valid whatever rec's key is */
       if (queued) heap_push(ms, rec);
@@ -432,7 +455,7 @@ static int mem_remove_all(apsched_jobstore *st) {
 
 static int mem_next_run_time(apsched_jobstore *st, apsched_time_t *out) {
   memory_store *ms = as_memory(st);
-  *out = ms->heap_len ? ms->heap[0]->next_run_time : APSCHED_TIME_NONE;
+  *out = ms->heap_len ? ms->heap[0].at : APSCHED_TIME_NONE;
   return APSCHED_OK;
 }
 
@@ -442,7 +465,7 @@ static int mem_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_r
   if (!out && max > 0) return APSCHED_EINVAL;
   if (max > INT_MAX) max = INT_MAX;
   size_t n = 0;
-  while (n < max && ms->heap_len > 0 && ms->heap[0]->next_run_time <= now) {
+  while (n < max && ms->heap_len > 0 && ms->heap[0].at <= now) {
     apsched_job_record *rec = heap_pop(ms);
     rec->store_pos = POS_CLAIMED;
     out[n++] = rec;
@@ -532,10 +555,11 @@ int apsched__memory_store_check(apsched_jobstore *st, const char **why) {
   if (ms->heap_len > ms->count) *why = "more queued records than stored ones";
   if (ms->heap_cap < ms->count) *why = "heap array has no room reserved for every record";
   for (size_t i = 0; i < ms->heap_len && !*why; i++) {
-    const apsched_job_record *rec = ms->heap[i];
+    const apsched_job_record *rec = ms->heap[i].rec;
     if (rec->store_pos != i) *why = "heap record's store_pos differs from its index";
+    else if (ms->heap[i].at != rec->next_run_time) *why = "heap key differs from its record's next run time";
     else if (rec->next_run_time == APSCHED_TIME_NONE) *why = "paused record in the heap";
-    else if (i > 0 && runs_before(rec, ms->heap[parent_of(i)])) *why = "heap order violated";
+    else if (i > 0 && runs_before(&ms->heap[i], &ms->heap[parent_of(i)])) *why = "heap order violated";
     else if (rec->store_seq >= ms->next_seq) *why = "sequence number from the future";
     else if (!find_link(ms, rec->id) || *find_link(ms, rec->id) != rec) *why = "heap record missing from the hash";
   }
@@ -547,7 +571,7 @@ int apsched__memory_store_check(apsched_jobstore *st, const char **why) {
       if ((id_hash(ms, rec->id) & ms->bucket_mask) != b) *why = "record in wrong bucket";
       else if (rec->store_pos < POS_CLAIMED) {
         queued++;
-        if (rec->store_pos >= ms->heap_len || ms->heap[rec->store_pos] != rec)
+        if (rec->store_pos >= ms->heap_len || ms->heap[rec->store_pos].rec != rec)
           *why = "record's store_pos does not point at it";
       } else if (rec->store_pos == POS_IDLE && rec->next_run_time != APSCHED_TIME_NONE) {
         *why = "unpaused, unclaimed record out of the heap";
@@ -563,7 +587,7 @@ void apsched__memory_store_set_seq(apsched_jobstore *st, uint32_t seq) {
   memory_store *ms = as_memory(st);
   /* Keep every queued sequence below next_seq, as take_seq assumes. */
   for (size_t i = 0; i < ms->heap_len; i++)
-    if (ms->heap[i]->store_seq >= seq) return;
+    if (ms->heap[i].rec->store_seq >= seq) return;
   ms->next_seq = seq;
 }
 

@@ -228,6 +228,14 @@ static apsched_job_record *heap_pop(memory_store *ms) {
   heap_slot last = ms->heap[len];
   size_t i = 0;
   while (first_child(i) < len) {
+    /* The hole goes down one of these four children: fetch all their
+     * children (16 slots, 256 bytes) while this level is compared. */
+    size_t grand = first_child(first_child(i));
+    if (grand < len) {
+      const char *from = (const char *)&ms->heap[grand];
+      for (size_t b = 0; b < ARITY * ARITY * sizeof(heap_slot) + 64; b += 64)
+        __builtin_prefetch(from + b);
+    }
     size_t child = earliest_child(ms, len, i);
     heap_set(ms, i, ms->heap[child]);
     i = child;

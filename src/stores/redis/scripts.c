@@ -9,13 +9,19 @@
 #include "redis_internal.h"
 
 /* What every script starts with: the root, the server's time as text, a
- * hash as a Lua table, and the wake-up channel. */
+ * hash as a Lua table, and a command applied to a list (one call per 1000
+ * elements: a call from a script costs 1-2 us besides its own work, so the
+ * writes of a batch to one key are gathered into one). */
 #define PRELUDE                                                                                \
   "local R = KEYS[1]\n"                                                                        \
   "local function now_us() local t = redis.call('TIME')\n"                                     \
   "  return t[1] .. string.format('%06d', tonumber(t[2])) end\n"                               \
   "local function fields(key) local h = redis.call('HGETALL', key) local f = {}\n"             \
-  "  for i = 1, #h, 2 do f[h[i]] = h[i + 1] end return f end\n"
+  "  for i = 1, #h, 2 do f[h[i]] = h[i + 1] end return f end\n"                               \
+  "local function batched(cmd, key, list) for i = 1, #list, 1000 do\n"                          \
+  "  local j = math.min(i + 999, #list)\n"                                                      \
+  "  if key then redis.call(cmd, key, unpack(list, i, j)) else redis.call(cmd, unpack(list, i, j)) end\n" \
+  "end end\n"
 
 /* The run history of the scripts that end runs (S_CLOSE, S_ORPHANS): keep
  * is the retention in ms (0: no history, -1: all); an entry per ended run,
@@ -221,17 +227,27 @@ static const char *const texts[S_COUNT] = {
     "  end\n"
     "  jobs[j] = job\n"
     "end\n"
-    "for _, job in ipairs(jobs) do\n"
-    "  if redis.call('GET', R .. ':claim:' .. job.id) ~= owner .. ' ' .. job.token then\n"
-    "    for _, o in ipairs(jobs) do\n"
-    "      if redis.call('GET', R .. ':claim:' .. o.id) == owner .. ' ' .. o.token then\n"
-    "        redis.call('DEL', R .. ':claim:' .. o.id)\n"
-    "      end\n"
+    /* The claims read at once (MGET): every one must be this owner's. */
+    "local ckeys, held = {}, {}\n"
+    "for j, job in ipairs(jobs) do ckeys[j] = R .. ':claim:' .. job.id end\n"
+    "for c = 1, #ckeys, 1000 do\n"
+    "  local got = redis.call('MGET', unpack(ckeys, c, math.min(c + 999, #ckeys)))\n"
+    "  for x = 1, #got do held[c + x - 1] = got[x] end\n"
+    "end\n"
+    "for j, job in ipairs(jobs) do\n"
+    "  if held[j] ~= owner .. ' ' .. job.token then\n"
+    "    local mine = {}\n"
+    "    for k, o in ipairs(jobs) do\n"
+    "      if held[k] == owner .. ' ' .. o.token then mine[#mine + 1] = ckeys[k] end\n"
     "    end\n"
+    "    batched('DEL', nil, mine)\n"
     "    return redis.error_reply('the claim of job ' .. job.id .. ' ran out (held past the lease)')\n"
     "  end\n"
     "end\n"
+    /* Writes to keys shared by the batch (the owner's runs, the next run
+     * times, the claims) are gathered into one call each. */
     "local now, earlier, recorded = now_us(), false, false\n"
+    "local owned, nexts, unqueued = {}, {}, {}\n"
     "for _, job in ipairs(jobs) do\n"
     "  local key = R .. ':job:' .. job.id\n"
     "  for _, t in ipairs(job.times or {}) do\n"
@@ -243,7 +259,7 @@ static const char *const texts[S_COUNT] = {
     "    if m[5] ~= '' then f[#f + 1] = 'arg' f[#f + 1] = m[5] end\n"
     "    redis.call('HSET', rk, unpack(f))\n"
     "    redis.call('HSET', R .. ':jobruns:' .. job.id, t, job.token)\n"
-    "    redis.call('SADD', R .. ':owned:' .. owner, rk)\n"
+    "    owned[#owned + 1] = rk\n"
     "    recorded = true\n"
     "  end\n"
     /* A claimed job had a next run time: when it still has the one it had,
@@ -253,10 +269,10 @@ static const char *const texts[S_COUNT] = {
     "    if job.remove == '1' then\n"
     "      redis.call('DEL', key)\n"
     "      redis.call('ZREM', R .. ':jobs', job.id)\n"
-    "      redis.call('ZREM', R .. ':next', job.id)\n"
+    "      unqueued[#unqueued + 1] = job.id\n"
     "    elseif job.next == '' then\n"
     "      redis.call('HDEL', key, 'next_run_time', 'trigger_time')\n"
-    "      redis.call('ZREM', R .. ':next', job.id)\n"
+    "      unqueued[#unqueued + 1] = job.id\n"
     "    elseif job.trig == '' then\n"
     "      redis.call('HSET', key, 'next_run_time', job.next)\n"
     "      redis.call('HDEL', key, 'trigger_time')\n"
@@ -264,12 +280,15 @@ static const char *const texts[S_COUNT] = {
     "      redis.call('HSET', key, 'next_run_time', job.next, 'trigger_time', job.trig)\n"
     "    end\n"
     "    if job.remove ~= '1' and job.next ~= '' then\n"
-    "      redis.call('ZADD', R .. ':next', job.next, job.id)\n"
+    "      nexts[#nexts + 1] = job.next nexts[#nexts + 1] = job.id\n"
     "      if job.expected == '' or tonumber(job.next) < tonumber(job.expected) then earlier = true end\n"
     "    end\n"
     "  end\n"
-    "  redis.call('DEL', R .. ':claim:' .. job.id)\n"
     "end\n"
+    "batched('SADD', R .. ':owned:' .. owner, owned)\n"
+    "batched('ZADD', R .. ':next', nexts)\n"
+    "batched('ZREM', R .. ':next', unqueued)\n"
+    "batched('DEL', nil, ckeys)\n"
     "if recorded then\n"
     "  redis.call('SADD', R .. ':owners', owner)\n"
     "  redis.call('SET', R .. ':alive:' .. owner, now, 'PX', 2 * lease)\n"
@@ -384,16 +403,18 @@ static const char *const texts[S_COUNT] = {
     [S_CLOSE] = PRELUDE HISTORY
     "local me, keep, n, out, wake = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), {}, false\n"
     "local anywait = redis.call('EXISTS', R .. ':waitjobs') == 1\n"
+    "local closed, done = {}, {}\n"
     "for k = 0, n - 1 do\n"
     "  local a = 4 + 9 * k\n"
     "  local id, t, tok = ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
     "  local rk = R .. ':run:' .. id .. ':' .. t\n"
-    "  local f = redis.call('HMGET', rk, 'owner', 'token')\n"
+    /* A record closed earlier in this call is gone, as if deleted. */
+    "  local f = done[rk] and {} or redis.call('HMGET', rk, 'owner', 'token')\n"
     "  if tok == '0' then out[k + 1] = 0\n"
     "  elseif f[1] == me and f[2] == tok then\n"
-    "    redis.call('DEL', rk)\n"
+    "    closed[#closed + 1] = rk\n"
+    "    done[rk] = true\n"
     "    redis.call('HDEL', R .. ':jobruns:' .. id, t)\n"
-    "    redis.call('SREM', R .. ':owned:' .. me, rk)\n"
     "    if anywait and redis.call('SISMEMBER', R .. ':waitjobs', id) == 1 then wake = true end\n"
     "    out[k + 1] = 1\n"
     "    history_add(keep, 'job_id', id, 'scheduled_time', t, 'attempt', ARGV[a + 3],\n"
@@ -402,6 +423,10 @@ static const char *const texts[S_COUNT] = {
     "  elseif f[1] then out[k + 1] = -1\n"
     "  else out[k + 1] = 0 end\n"
     "end\n"
+    /* The closed records and their places in the owner's set: one call
+     * each for the whole batch. */
+    "batched('DEL', nil, closed)\n"
+    "batched('SREM', R .. ':owned:' .. me, closed)\n"
     "history_trim(keep)\n"
     "if wake then redis.call('PUBLISH', R .. ':wakeup', '') end\n"
     "return out\n",

@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,8 +69,14 @@ static pid_t spawn(const char *mode, const char *const *args) {
   argv[k++] = (char *)cluster_target;
   for (int i = 0; args[i] && k < 15; i++) argv[k++] = (char *)args[i];
   argv[k] = NULL;
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
+    /* Killed with the test program, even stopped (SIGSTOP'ed by a test
+     * that then failed): a child left behind keeps ctest waiting on the
+     * output it inherited until the test's timeout. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     execv("/proc/self/exe", argv);
     _exit(127);
   }
@@ -267,6 +274,11 @@ static pid_t start_claimer(const char *schema, int lease_ms, const char *start_i
   snprintf(a_r, sizeof a_r, "%d", r[1]);
   snprintf(a_g, sizeof a_g, "%d", g[0]);
   const char *args[] = {schema, a_lease, a_r, a_g, start_ids, NULL};
+  /* The test's ends close at every exec: a child (this claimer, or one
+   * spawned later) holding the write end of "go" would keep a claimer
+   * waiting for it after the test program is gone. */
+  fcntl(r[0], F_SETFD, FD_CLOEXEC);
+  fcntl(g[1], F_SETFD, FD_CLOEXEC);
   pid_t pid = spawn("--claimer", args);
   close(r[1]);
   close(g[0]);

@@ -126,7 +126,9 @@ REDIS_HIDDEN int apsched__redis_decode(const char *id, const redisReply *hash, s
 
 /* ---------------------------------------------------------------- store */
 
-/* A run of the open batch, staged by runs_open until the commit. */
+/* A run of the open batch, staged by runs_open until the commit. Its
+ * record's store_seq is its index in the staged array + 1 when staged:
+ * runs_open and release find it without a search of the batch. */
 typedef struct redis_staged {
   apsched_job_record *rec; /* the claimed record (held by store_base) */
   long long token;         /* of its claim: its runs' token too */
@@ -197,6 +199,8 @@ REDIS_HIDDEN char *apsched__redis_key(const redis_store *rs, const char *kind, c
 
 /* ---------------------------------------------------------------- runs.c */
 
+/* The staged entry of a claimed record, or NULL. */
+REDIS_HIDDEN redis_staged *apsched__redis_staged_of(redis_store *rs, const apsched_job_record *rec);
 REDIS_HIDDEN int apsched__redis_runs_open(redis_store *rs, const apsched_job_record *rec,
                                           const apsched_time_t *times, size_t n, bool *track);
 REDIS_HIDDEN int apsched__redis_commit(redis_store *rs);

@@ -69,11 +69,18 @@ unsigned apsched__redis_instance_limit(const apsched_job_record *rec) {
   return rec->max_instances ? rec->max_instances : 1;
 }
 
+redis_staged *apsched__redis_staged_of(redis_store *rs, const apsched_job_record *rec) {
+  size_t i = rec->store_seq;
+  if (i >= 1 && i <= rs->nstaged && rs->staged[i - 1].rec == rec) return &rs->staged[i - 1];
+  /* Moved by a commit's compaction (it left an unreleased entry behind). */
+  for (i = 0; i < rs->nstaged; i++)
+    if (rs->staged[i].rec == rec) return &rs->staged[i];
+  return NULL;
+}
+
 int apsched__redis_runs_open(redis_store *rs, const apsched_job_record *rec,
                              const apsched_time_t *times, size_t n, bool *track) {
-  redis_staged *s = NULL;
-  for (size_t i = 0; i < rs->nstaged && !s; i++)
-    if (rs->staged[i].rec == rec) s = &rs->staged[i];
+  redis_staged *s = apsched__redis_staged_of(rs, rec);
   if (!rs->batch || rs->batch_failed || !s || s->released)
     return apsched__pstore_error(APSCHED_EBACKEND,
                                  "redis prefix '%s': runs_open outside a claimed batch (or the "

@@ -460,6 +460,7 @@ static int stage(redis_store *rs, apsched_job_record *rec, long long token,
     return oom();
   }
   rs->staged[rs->nstaged++] = s;
+  rec->store_seq = (uint32_t)rs->nstaged;
   return APSCHED_OK;
 }
 
@@ -518,12 +519,6 @@ static int redis_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job
   return (int)n;
 }
 
-static redis_staged *staged_of(redis_store *rs, const apsched_job_record *rec) {
-  for (size_t i = 0; i < rs->nstaged; i++)
-    if (rs->staged[i].rec == rec) return &rs->staged[i];
-  return NULL;
-}
-
 static int redis_release(apsched_jobstore *st, apsched_job_record *rec, apsched_time_t next_run_time,
                          apsched_time_t trigger_time, bool remove_job) {
   redis_store *rs = as_redis(st);
@@ -536,7 +531,7 @@ static int redis_release(apsched_jobstore *st, apsched_job_record *rec, apsched_
                                  "redis prefix '%s': the claimed batch failed after an earlier "
                                  "error; job '%.64s' is due again once its claim runs out",
                                  rs->prefix, rec->id);
-  redis_staged *s = staged_of(rs, rec);
+  redis_staged *s = apsched__redis_staged_of(rs, rec);
   if (!s) return apsched__pstore_error(APSCHED_EINVAL, "release: job '%.64s' was not staged", rec->id);
   s->next = next_run_time;
   s->trigger = trigger_time;

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* What every new session of l needs before its first statement. */
 static int session_setup(pg_link *l) {
@@ -28,8 +29,38 @@ static void drop_notice(void *arg, const PGresult *res) {
   (void)res;
 }
 
+/* A statement prepared on the link's session: its text and its name
+ * there ("apsched_<name>"). */
+typedef struct pg_prepared {
+  uint64_t hash;
+  char *sql;
+  unsigned long name;
+} pg_prepared;
+
+/* At most this many per session: the store's statements are a few dozen;
+ * a text beyond them runs unprepared. */
+#define PREPARED_MAX 128
+
+static uint64_t text_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+/* Forgets every prepared statement: the session they lived in is gone, or
+ * they are to be prepared again under new names (the old ones stay on the
+ * server until the session ends: a failed transaction cannot drop them). */
+static void prepared_forget(pg_link *l) {
+  for (size_t i = 0; i < l->nprepared; i++) free(l->prepared[i].sql);
+  free(l->prepared);
+  l->prepared = NULL;
+  l->nprepared = 0;
+}
+
 int apsched__pg_ready(pg_link *l) {
   if (!l->conn) {
+    prepared_forget(l);
+    l->prepared_names = 0;
     /* expand_dbname: conninfo may be a URL or key=value pairs; a
      * fallback_application_name shows who is connected in pg_stat_activity. */
     const char *const keys[] = {"dbname", "fallback_application_name", NULL};
@@ -41,25 +72,89 @@ int apsched__pg_ready(pg_link *l) {
     return session_setup(l);
   }
   if (PQstatus(l->conn) == CONNECTION_OK) return APSCHED_OK;
+  prepared_forget(l);
+  l->prepared_names = 0;
   PQreset(l->conn);
   if (PQstatus(l->conn) != CONNECTION_OK) return apsched__pg_fail(l, NULL, "cannot reconnect");
   return session_setup(l);
 }
 
 void apsched__pg_disconnect(pg_link *l) {
+  prepared_forget(l);
   PQfinish(l->conn);
   l->conn = NULL;
+}
+
+/* The entry of sql among the session's prepared statements, preparing it
+ * first if needed (one more round trip, once); -1 when it is not prepared
+ * (the cache is full, or memory short: it runs unprepared), -2 when the
+ * server refused it (*res then holds the failed result). */
+static long prepared_index(pg_link *l, const char *sql, int n, PGresult **res) {
+  uint64_t h = text_hash(sql);
+  for (size_t i = 0; i < l->nprepared; i++)
+    if (l->prepared[i].hash == h && strcmp(l->prepared[i].sql, sql) == 0) return (long)i;
+  if (l->nprepared == PREPARED_MAX) return -1;
+  pg_prepared *grown = realloc(l->prepared, (l->nprepared + 1) * sizeof *grown);
+  if (!grown) return -1;
+  l->prepared = grown;
+  char *copy = strdup(sql);
+  if (!copy) return -1;
+  char name[32];
+  snprintf(name, sizeof name, "apsched_%lu", l->prepared_names);
+  *res = PQprepare(l->conn, name, sql, n, NULL);
+  if (!*res || PQresultStatus(*res) != PGRES_COMMAND_OK) {
+    free(copy);
+    return -2;
+  }
+  PQclear(*res);
+  *res = NULL;
+  l->prepared[l->nprepared] = (pg_prepared){.hash = h, .sql = copy, .name = l->prepared_names++};
+  return (long)l->nprepared++;
+}
+
+static PGresult *exec(pg_link *l, const char *sql, int n, const char *const *values,
+                      const int *lengths, const int *formats, bool binary, const char *what,
+                      int *rc, bool prepare) {
+  PGresult *res = NULL;
+  long i = prepare ? prepared_index(l, sql, n, &res) : -1;
+  if (i >= 0) {
+    char name[32];
+    snprintf(name, sizeof name, "apsched_%lu", l->prepared[i].name);
+    res = PQexecPrepared(l->conn, name, n, values, lengths, formats, binary ? 1 : 0);
+  } else if (i == -1) {
+    res = PQexecParams(l->conn, sql, n, NULL, values, lengths, formats, binary ? 1 : 0);
+  }
+  ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return res;
+  /* The statement's plan no longer fits its tables (a schema change since
+   * it was prepared, e.g. a column's type: SQLSTATE 0A000), or the session
+   * lost it (26000): prepared again by the next call. Outside a
+   * transaction this call runs again at once, unprepared; inside one it
+   * fails (the transaction is spoilt) and the scheduler's retry runs it. */
+  const char *state = apsched__pg_sqlstate(res);
+  if (i >= 0 && (strcmp(state, "0A000") == 0 || strcmp(state, "26000") == 0)) {
+    prepared_forget(l);
+    if (PQtransactionStatus(l->conn) == PQTRANS_IDLE) {
+      PQclear(res);
+      return exec(l, sql, n, values, lengths, formats, binary, what, rc, false);
+    }
+  }
+  *rc = apsched__pg_fail(l, res, what);
+  PQclear(res);
+  return NULL;
 }
 
 PGresult *apsched__pg_exec(pg_link *l, const char *sql, int n, const char *const *values,
                            const int *lengths, const int *formats, bool binary, const char *what,
                            int *rc) {
-  PGresult *res = PQexecParams(l->conn, sql, n, NULL, values, lengths, formats, binary ? 1 : 0);
-  ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return res;
-  *rc = apsched__pg_fail(l, res, what);
-  PQclear(res);
-  return NULL;
+  /* Statements without parameters (BEGIN, COMMIT, DDL) are cheap to plan
+   * or run once: only those with parameters are prepared. */
+  return exec(l, sql, n, values, lengths, formats, binary, what, rc, n > 0);
+}
+
+PGresult *apsched__pg_exec_custom(pg_link *l, const char *sql, int n, const char *const *values,
+                                  const char *what, int *rc) {
+  return exec(l, sql, n, values, NULL, NULL, false, what, rc, false);
 }
 
 int apsched__pg_command(pg_link *l, const char *sql, const char *what) {

@@ -312,7 +312,7 @@ static int keyed_statement(pg_store *ps, pg_link *l, const char *sql, const run_
   int rc = run_arrays(keys, n, &ids, &times, &toks);
   if (rc != APSCHED_OK) return rc;
   const char *values[5] = {ids, times, toks, ps->id, extra};
-  PGresult *res = apsched__pg_exec(l, sql, extra ? 5 : 4, values, NULL, NULL, false, what, &rc);
+  PGresult *res = apsched__pg_exec_custom(l, sql, extra ? 5 : 4, values, what, &rc);
   for (int row = 0; res && row < PQntuples(res); row++) {
     long long i = atoll(PQgetvalue(res, row, 0));
     if (i >= 1 && (size_t)i <= n && hit) hit((size_t)i - 1, ud);

@@ -14,11 +14,17 @@
  *                        moment the paused schedulers are resumed until the
  *                        last run started; each job must run exactly once;
  *   pg_raw_claim         the same jobs claimed by the same number of plain
- *                        libpq processes with nothing of libapsched: the
- *                        store's claim statement (SELECT ... FOR UPDATE SKIP
- *                        LOCKED, LIMIT 256, the store's claimed batch) and
- *                        one UPDATE advancing the batch's next run times,
- *                        one transaction per batch, in a loop;
+ *                        libpq processes with nothing of libapsched, the
+ *                        claim as STORES.md defines its probe ("lock due
+ *                        rows, insert run rows, advance"): the store's claim
+ *                        statement (SELECT ... FOR UPDATE SKIP LOCKED, LIMIT
+ *                        256, the store's claimed batch), then one statement
+ *                        advancing the batch's next run times and inserting
+ *                        a run row for each (job id, scheduled time, owner,
+ *                        token, and the job's name, function, executor,
+ *                        argument and limits, as the store records), one
+ *                        transaction per batch, in a loop; both statements
+ *                        prepared, as the store's are;
  *   pg_store_vs_raw      pg_dispatch / pg_raw_claim at each process count;
  *   pg_batch_accounting  what one claimed batch costs the server, with 1 and
  *                        with the most processes: commits (pg_stat_database
@@ -362,7 +368,9 @@ static bool await_runs(double timeout_s) {
 }
 
 /* The store's claim statement (Q_DUE of src/stores/pg/store.c, for the
- * schema), and an UPDATE advancing what it claimed by an hour. */
+ * schema), and one statement advancing what it claimed by an hour and
+ * recording a run of each at the time it was due ($2 the owner, $3 the
+ * claim's token). */
 static void raw_sql(const char *schema, char *claim, size_t claim_len, char *advance,
                     size_t advance_len) {
   snprintf(claim, claim_len,
@@ -370,9 +378,21 @@ static void raw_sql(const char *schema, char *claim, size_t claim_len, char *adv
            "ORDER BY next_run_time, id LIMIT $2 FOR UPDATE SKIP LOCKED",
            schema);
   snprintf(advance, advance_len,
-           "UPDATE \"%s\".jobs SET next_run_time = next_run_time + 3600000000, "
-           "trigger_time = trigger_time + 3600000000 WHERE id = ANY ($1::text[])",
-           schema);
+           "WITH adv AS (UPDATE \"%s\".jobs SET next_run_time = next_run_time + 3600000000,"
+           " trigger_time = trigger_time + 3600000000 WHERE id = ANY ($1::text[])"
+           " RETURNING id, next_run_time - 3600000000 AS t, name, func, executor, arg,"
+           " max_instances, max_runtime_ms, delivery)"
+           " INSERT INTO \"%s\".runs (job_id, scheduled_time, owner, token, attempt, name, func,"
+           " executor, arg, max_instances, max_runtime_ms, delivery, started_at)"
+           " SELECT id, t, $2, $3::bigint, 1, name, func, executor, arg, max_instances,"
+           " max_runtime_ms, delivery, now() FROM adv",
+           schema, schema);
+}
+
+static void raw_prepare(PGconn *c, const char *name, const char *sql, int n) {
+  PGresult *res = PQprepare(c, name, sql, n, NULL);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK) fail("raw probe: %s: %s", sql, PQerrorMessage(c));
+  PQclear(res);
 }
 
 static void raw_exec(PGconn *c, const char *sql) {
@@ -385,8 +405,12 @@ static void raw_exec(PGconn *c, const char *sql) {
 static int raw_child(const char *schema, int ready, int go_fd) {
   PGconn *c = PQconnectdb(pg_server_conninfo());
   if (PQstatus(c) != CONNECTION_OK) fail("raw probe: %s", PQerrorMessage(c));
-  char claim[512], advance[256];
+  char claim[512], advance[1024], owner[32], token[24];
   raw_sql(schema, claim, sizeof claim, advance, sizeof advance);
+  raw_prepare(c, "claim", claim, 2);
+  raw_prepare(c, "advance", advance, 3);
+  snprintf(owner, sizeof owner, "raw-%d", (int)getpid());
+  int64_t claims = 0;
   char *ids = malloc(CLAIM_BATCH * 80 + 3);
   if (!ids) fail("out of memory");
   char b;
@@ -397,7 +421,7 @@ static int raw_child(const char *schema, int ready, int go_fd) {
     snprintf(at, sizeof at, "%" PRId64, apsched_now());
     snprintf(limit, sizeof limit, "%d", CLAIM_BATCH);
     const char *params[2] = {at, limit};
-    PGresult *res = PQexecParams(c, claim, 2, NULL, params, NULL, NULL, 1);
+    PGresult *res = PQexecPrepared(c, "claim", 2, params, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) fail("raw probe: claim: %s", PQerrorMessage(c));
     int n = PQntuples(res);
     if (n == 0) {
@@ -412,8 +436,10 @@ static int raw_child(const char *schema, int ready, int go_fd) {
     ids[k++] = '}';
     ids[k] = '\0';
     PQclear(res);
-    const char *p1[1] = {ids};
-    res = PQexecParams(c, advance, 1, NULL, p1, NULL, NULL, 0);
+    /* A token per claim, unique across the probe's processes. */
+    snprintf(token, sizeof token, "%" PRId64, (int64_t)getpid() * 1000000 + ++claims);
+    const char *p3[3] = {ids, owner, token};
+    res = PQexecPrepared(c, "advance", 3, p3, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) fail("raw probe: advance: %s", PQerrorMessage(c));
     PQclear(res);
     raw_exec(c, "COMMIT");

@@ -423,6 +423,22 @@ static void test_undecodable_rows_are_kept_and_reported(void **state) {
   snprintf(sql, sizeof sql,
            "ALTER TABLE \"%s\".jobs ALTER COLUMN max_runtime_ms TYPE numeric", schema);
   raw_exec(c, sql);
+  /* The claim statement was prepared (conn.c) before the change and no
+   * longer fits the table: PostgreSQL refuses it (SQLSTATE 0A000) inside
+   * the claim's transaction. That batch fails; its retry prepares the
+   * statement again, finds "good" undecodable and reports it, instead of
+   * failing the same way at every retry. */
+  size_t errors = recorder_count(&r, APSCHED_EVENT_JOB_ERROR);
+  fake_advance(&fc, 10 * APSCHED_SEC);
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_FAILED, 1));
+  fake_advance(&fc, 15 * APSCHED_SEC); /* past the retry backoff */
+  pass(s);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOBSTORE_RECOVERED, 1));
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_ERROR, errors + 1));
+  e = recorder_find(&r, APSCHED_EVENT_JOB_ERROR, (int)errors);
+  assert_string_equal(r.ev[e].job_id, "good");
+  assert_non_null(strstr(r.ev[e].error, "holds a numeric"));
   j = get(s, "good");
   assert_non_null(j->broken);
   assert_non_null(strstr(j->broken, "column max_runtime_ms holds a numeric, not an integer"));

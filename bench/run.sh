@@ -613,7 +613,8 @@ if srv:
 if disp:
     print(f"dispatch: {disp[0]['jobs']:,} due jobs, claimed {disp[0]['batch']} at a time, inline "
           "executor; median of repetitions, each on a fresh schema (min..max)")
-print("raw claim probe: the store's claim statement + one UPDATE of the batch, one commit each")
+print("raw claim probe (STORES.md's): the store's claim statement, then one statement advancing the batch"
+      " and inserting its run rows, both prepared, one commit per batch")
 print("libapsched: every dispatch repetition checked each job ran exactly once")
 if d:
     print(f"APScheduler duplicates: 2 processes, default thread pool, {d['due_runs']:,} date jobs "

@@ -29,23 +29,16 @@ static void drop_notice(void *arg, const PGresult *res) {
   (void)res;
 }
 
-/* A statement prepared on the link's session: its text and its name
- * there ("apsched_<name>"). */
+/* A statement prepared on the link's session: its text and its name there. */
 typedef struct pg_prepared {
-  uint64_t hash;
   char *sql;
-  unsigned long name;
+  char name[32];
 } pg_prepared;
 
-/* At most this many per session: the store's statements are a few dozen;
- * a text beyond them runs unprepared. */
+/* At most this many per session: the store's statements are a few dozen
+ * (found by comparing texts, which differ early); a text beyond them runs
+ * unprepared. */
 #define PREPARED_MAX 128
-
-static uint64_t text_hash(const char *s) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
 
 /* Forgets every prepared statement: the session they lived in is gone, or
  * they are to be prepared again under new names (the old ones stay on the
@@ -59,8 +52,6 @@ static void prepared_forget(pg_link *l) {
 
 int apsched__pg_ready(pg_link *l) {
   if (!l->conn) {
-    prepared_forget(l);
-    l->prepared_names = 0;
     /* expand_dbname: conninfo may be a URL or key=value pairs; a
      * fallback_application_name shows who is connected in pg_stat_activity. */
     const char *const keys[] = {"dbname", "fallback_application_name", NULL};
@@ -73,7 +64,6 @@ int apsched__pg_ready(pg_link *l) {
   }
   if (PQstatus(l->conn) == CONNECTION_OK) return APSCHED_OK;
   prepared_forget(l);
-  l->prepared_names = 0;
   PQreset(l->conn);
   if (PQstatus(l->conn) != CONNECTION_OK) return apsched__pg_fail(l, NULL, "cannot reconnect");
   return session_setup(l);
@@ -90,25 +80,23 @@ void apsched__pg_disconnect(pg_link *l) {
  * (the cache is full, or memory short: it runs unprepared), -2 when the
  * server refused it (*res then holds the failed result). */
 static long prepared_index(pg_link *l, const char *sql, int n, PGresult **res) {
-  uint64_t h = text_hash(sql);
   for (size_t i = 0; i < l->nprepared; i++)
-    if (l->prepared[i].hash == h && strcmp(l->prepared[i].sql, sql) == 0) return (long)i;
+    if (strcmp(l->prepared[i].sql, sql) == 0) return (long)i;
   if (l->nprepared == PREPARED_MAX) return -1;
   pg_prepared *grown = realloc(l->prepared, (l->nprepared + 1) * sizeof *grown);
   if (!grown) return -1;
   l->prepared = grown;
-  char *copy = strdup(sql);
-  if (!copy) return -1;
-  char name[32];
-  snprintf(name, sizeof name, "apsched_%lu", l->prepared_names);
-  *res = PQprepare(l->conn, name, sql, n, NULL);
+  pg_prepared *p = &l->prepared[l->nprepared];
+  if (!(p->sql = strdup(sql))) return -1;
+  snprintf(p->name, sizeof p->name, "apsched_%lu", l->prepared_names);
+  *res = PQprepare(l->conn, p->name, sql, n, NULL);
   if (!*res || PQresultStatus(*res) != PGRES_COMMAND_OK) {
-    free(copy);
+    free(p->sql);
     return -2;
   }
   PQclear(*res);
   *res = NULL;
-  l->prepared[l->nprepared] = (pg_prepared){.hash = h, .sql = copy, .name = l->prepared_names++};
+  l->prepared_names++;
   return (long)l->nprepared++;
 }
 
@@ -118,9 +106,7 @@ static PGresult *exec(pg_link *l, const char *sql, int n, const char *const *val
   PGresult *res = NULL;
   long i = prepare ? prepared_index(l, sql, n, &res) : -1;
   if (i >= 0) {
-    char name[32];
-    snprintf(name, sizeof name, "apsched_%lu", l->prepared[i].name);
-    res = PQexecPrepared(l->conn, name, n, values, lengths, formats, binary ? 1 : 0);
+    res = PQexecPrepared(l->conn, l->prepared[i].name, n, values, lengths, formats, binary ? 1 : 0);
   } else if (i == -1) {
     res = PQexecParams(l->conn, sql, n, NULL, values, lengths, formats, binary ? 1 : 0);
   }

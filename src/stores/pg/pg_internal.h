@@ -34,7 +34,7 @@ typedef struct pg_link {
    * forgotten when the session is (a reconnect starts a new one). */
   struct pg_prepared *prepared;
   size_t nprepared;
-  unsigned long prepared_names; /* names given on this session (never reused in it) */
+  unsigned long prepared_names; /* names given on this link: never reused on it */
 } pg_link;
 
 /* -------------------------------------------------------------- errors.c */

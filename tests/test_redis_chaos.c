@@ -8,7 +8,7 @@
  * always: nothing it acknowledged is lost, so every check holds across it
  * (with less, a lost commit's times would run again: README, "What Redis
  * persistence keeps"). This file says how to read the prefix: its
- * schedulers (apsched_redis_schedulers), run records {P}:run:*, owned sets,
+ * schedulers (apsched_redis_schedulers), run records {P}:runs:*,
  * jobs, and the history stream {P}:history, kept for ever here
  * (APSCHED_REDIS_HISTORY_FOREVER). */
 #include "support.h"
@@ -76,7 +76,11 @@ static void redis_scheduler_id(const char *prefix, pid_t pid, char *id, size_t l
 
 /* The run records a scheduler owns (what a survivor takes over from it). */
 static long redis_owned_runs(const char *prefix, const char *id) {
-  return integer("counting a scheduler's runs", "SCARD {%s}:owned:%s", prefix, id);
+  char key[192];
+  snprintf(key, sizeof key, "{%s}:runs:%s", prefix, id);
+  /* (Each runs hash keeps the empty field "", which is no run.) */
+  return integer("counting a scheduler's runs", "EVAL %s 0 %s",
+                 "return redis.call('HLEN', ARGV[1]) - redis.call('HEXISTS', ARGV[1], '')", key);
 }
 
 static long redis_jobs_left(const char *prefix) {
@@ -84,8 +88,10 @@ static long redis_jobs_left(const char *prefix) {
 }
 
 static long redis_runs_left(const char *prefix) {
-  return integer("counting the run records", "EVAL %s 0 {%s}:run:*",
-                 "return #redis.call('KEYS', ARGV[1])", prefix);
+  return integer("counting the run records", "EVAL %s 0 {%s}:runs:*",
+                 "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
+                 "n = n + redis.call('HLEN', k) - redis.call('HEXISTS', k, '') end return n",
+                 prefix);
 }
 
 static size_t redis_read_history(const char *prefix, hist_row **out) {

@@ -31,9 +31,13 @@ static apsched_jobstore *store_at(const char *url, const char *prefix, int lease
 static long run_records(const char *prefix, const char *owner) {
   redisContext *c = redis_server_connect();
   char pattern[128];
-  snprintf(pattern, sizeof pattern, "{%s}:run:*", prefix);
-  redisReply *r = owner ? redisCommand(c, "SCARD {%s}:owned:%s", prefix, owner)
-                        : redisCommand(c, "EVAL %s 0 %s", "return #redis.call('KEYS', ARGV[1])", pattern);
+  if (owner) snprintf(pattern, sizeof pattern, "{%s}:runs:%s", prefix, owner);
+  else snprintf(pattern, sizeof pattern, "{%s}:runs:*", prefix);
+  /* (Each runs hash keeps the empty field "", which is no run.) */
+  redisReply *r = redisCommand(c, "EVAL %s 0 %s",
+                               "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
+                               "n = n + redis.call('HLEN', k) - redis.call('HEXISTS', k, '') end return n",
+                               pattern);
   long n = r && r->type == REDIS_REPLY_INTEGER ? (long)r->integer : -1;
   if (r) freeReplyObject(r);
   redisFree(c);
@@ -103,10 +107,11 @@ static void test_failover_after_sigkill(void **state) {
 static long runs_not_started(const char *prefix) {
   redisContext *c = redis_server_connect();
   char pattern[128];
-  snprintf(pattern, sizeof pattern, "{%s}:run:*", prefix);
+  snprintf(pattern, sizeof pattern, "{%s}:runs:*", prefix);
   redisReply *r = redisCommand(c, "EVAL %s 0 %s",
                                "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
-                               "if redis.call('HEXISTS', k, 'started_at') == 0 then n = n + 1 end end "
+                               "local h = redis.call('HGETALL', k) for i = 1, #h, 2 do "
+                               "if h[i] ~= '' and not cjson.decode(h[i + 1]).started_at then n = n + 1 end end end "
                                "return n",
                                pattern);
   long n = r && r->type == REDIS_REPLY_INTEGER ? (long)r->integer : -1;

@@ -128,10 +128,9 @@ static void test_layout_is_readable(void **state) {
   assert_non_null(h);
   assert_string_equal(h, "arg=\\x01\\x02xyz|coalesce=0|delivery=at_most_once|executor=default|"
                          "failures=0|func=" TICK "|max_instances=3|max_runtime_ms=30000|"
-                         "misfire_grace_ms=2500|name=Daily report|next_run_time=1767225610000250|"
+                         "misfire_grace_ms=2500|name=Daily report|"
                          "policies=catchup_window=3600s, pause_after_failures=3|"
-                         "trigger=interval[seconds=10, start_date='2026-01-01T00:00:00Z']|"
-                         "trigger_time=1767225610000250|");
+                         "trigger=interval[seconds=10, start_date='2026-01-01T00:00:00Z']|");
   free(h);
   snprintf(key, sizeof key, "{%s}:job:nightly", prefix);
   h = hash_text(c, key);
@@ -142,7 +141,7 @@ static void test_layout_is_readable(void **state) {
                          "hour='3', minute='30', second='0', timezone='Europe/Berlin']|");
   free(h);
   redisReply *r = cmd(c, "GET {%s}:version", prefix);
-  assert_string_equal(r->str, "2");
+  assert_string_equal(r->str, "3");
   freeReplyObject(r);
   r = cmd(c, "ZRANGE {%s}:next 0 -1 WITHSCORES", prefix); /* the paused job is not there */
   assert_int_equal(r->elements, 2);
@@ -171,12 +170,12 @@ static void test_newer_layout_is_refused_untouched(void **state) {
   char prefix[64], err[256];
   new_prefix(prefix, sizeof prefix, "newer");
   redisContext *c = redis_server_connect();
-  freeReplyObject(cmd(c, "SET {%s}:version 3", prefix));
+  freeReplyObject(cmd(c, "SET {%s}:version 4", prefix));
   apsched_redis_options o = {.url = redis_server_url(), .prefix = prefix};
   apsched_jobstore *st = (apsched_jobstore *)1;
   assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_null(st);
-  assert_non_null(strstr(err, "layout version 3 is newer than this library's (2)"));
+  assert_non_null(strstr(err, "layout version 4 is newer than this library's (3)"));
   freeReplyObject(cmd(c, "SET {%s}:version banana", prefix));
   assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_non_null(strstr(err, "holds 'banana', not a layout version"));
@@ -193,7 +192,7 @@ static void test_newer_layout_is_refused_untouched(void **state) {
   redisFree(c);
 }
 
-/* Layout 1 (no waiting runs) is raised to 2 when a scheduler opens it;
+/* Layout 1 (no waiting runs) is raised to 3 when a scheduler opens it;
  * a tool that opens existing data only (existing_only) changes nothing. */
 static void test_layout_1_is_raised(void **state) {
   (void)state;
@@ -212,9 +211,171 @@ static void test_layout_1_is_raised(void **state) {
   assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_OK);
   apsched_jobstore_free(st);
   r = cmd(c, "GET {%s}:version", prefix);
-  assert_string_equal(r->str, "2");
+  assert_string_equal(r->str, "3");
   freeReplyObject(r);
   redisFree(c);
+}
+
+/* The field of a job hash (NULL: none). */
+static char *job_field(redisContext *c, const char *prefix, const char *id, const char *field) {
+  redisReply *r = cmd(c, "HGET {%s}:job:%s %s", prefix, id, field);
+  char *v = r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
+  freeReplyObject(r);
+  return v;
+}
+
+/* Whether the key fmt names exists (1) or not (0). */
+__attribute__((format(printf, 2, 3))) static long long exists(redisContext *c, const char *fmt, ...) {
+  char key[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(key, sizeof key, fmt, ap);
+  va_end(ap);
+  redisReply *r = cmd(c, "EXISTS %s", key);
+  long long n = r->integer;
+  freeReplyObject(r);
+  return n;
+}
+
+/* Layout 2 kept a claim as a key, a run as a hash listed in its owner's
+ * set and a job's open runs in a hash of its own: opened by a scheduler,
+ * they become the fields of layout 3 in one script, and work there: the
+ * run of a dead scheduler written by the older library is taken over. */
+static void test_layout_2_is_migrated(void **state) {
+  (void)state;
+  char prefix[64], err[256];
+  new_prefix(prefix, sizeof prefix, "layout2");
+  redisContext *c = redis_server_connect();
+  long long t = (long long)(T0 - 10 * APSCHED_SEC);
+  freeReplyObject(cmd(c, "SET {%s}:version 2", prefix));
+  freeReplyObject(cmd(c, "HSET {%s}:job:m func %s trigger %s executor default coalesce 0 max_instances 2 "
+                         "max_runtime_ms 0 next_run_time %lld delivery at_least_once",
+                      prefix, TICK, "interval[seconds=10]", (long long)T0));
+  freeReplyObject(cmd(c, "ZADD {%s}:jobs 0 m", prefix));
+  freeReplyObject(cmd(c, "ZADD {%s}:next %lld m", prefix, (long long)T0));
+  freeReplyObject(cmd(c, "SET {%s}:claim:m %s PX 60000", prefix, "ghost 5"));
+  freeReplyObject(cmd(c, "HSET {%s}:run:m:%lld job_id m scheduled_time %lld owner ghost token 7 attempt 1 "
+                         "claimed_at %lld started_at %lld func %s executor default max_instances 2 "
+                         "max_runtime_ms 0 delivery at_least_once arg %b",
+                      prefix, t, t, t, t, TICK, "a b\0c", (size_t)5));
+  freeReplyObject(cmd(c, "SADD {%s}:owned:ghost {%s}:run:m:%lld", prefix, prefix, t));
+  freeReplyObject(cmd(c, "SADD {%s}:owners ghost", prefix));
+  freeReplyObject(cmd(c, "HSET {%s}:jobruns:m %lld 7", prefix, t));
+  freeReplyObject(cmd(c, "SADD {%s}:schedulers ghost", prefix));
+  freeReplyObject(cmd(c, "SADD {%s}:stops:ghost {%s}:run:m:%lld", prefix, prefix, t));
+
+  /* A tool that only reads changes nothing. */
+  apsched_redis_options o = {.url = redis_server_url(), .prefix = prefix, .existing_only = true};
+  apsched_jobstore *st = NULL;
+  assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_OK);
+  apsched_jobstore_free(st);
+  assert_int_equal(exists(c, "{%s}:run:m:%lld", prefix, t), 1);
+
+  apsched_jobstore *b = open_store(prefix);
+  redisReply *r = cmd(c, "GET {%s}:version", prefix);
+  assert_string_equal(r->str, "3");
+  freeReplyObject(r);
+  assert_int_equal(exists(c, "{%s}:run:m:%lld", prefix, t), 0);
+  assert_int_equal(exists(c, "{%s}:claim:m", prefix), 0);
+  assert_int_equal(exists(c, "{%s}:owned:ghost", prefix), 0);
+  assert_int_equal(exists(c, "{%s}:jobruns:m", prefix), 0);
+  assert_null(job_field(c, prefix, "m", "next_run_time")); /* the score holds it */
+  r = cmd(c, "HGET {%s}:claims m", prefix);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  assert_true(strncmp(r->str, "ghost 5 ", 8) == 0);
+  freeReplyObject(r);
+  char want[96];
+  snprintf(want, sizeof want, "%lld:7:ghost", t);
+  r = cmd(c, "HGET {%s}:open m", prefix);
+  assert_string_equal(r->str, want);
+  freeReplyObject(r);
+  snprintf(want, sizeof want, "%lld:m", t);
+  r = cmd(c, "SMEMBERS {%s}:stops:ghost", prefix);
+  assert_int_equal(r->elements, 1);
+  assert_string_equal(r->element[0]->str, want);
+  freeReplyObject(r);
+  r = cmd(c, "HGET {%s}:runs:ghost %s", prefix, want);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  assert_non_null(strstr(r->str, "\"token\":\"7\""));
+  assert_non_null(strstr(r->str, "\"delivery\":\"at_least_once\""));
+  freeReplyObject(r);
+  /* ghost has no liveness key: its at-least-once run is run again here,
+   * as attempt 2, with the job as it was (the argument's bytes too). */
+  apsched_orphan_run orphans[2];
+  assert_int_equal(b->vtable->claim_orphans(b, orphans, 2), 1);
+  assert_string_equal(orphans[0].rec->id, "m");
+  assert_int_equal(orphans[0].scheduled_time, t);
+  assert_int_equal(orphans[0].attempt, 2);
+  size_t len = 0;
+  const void *arg = apsched_job_args_bytes(orphans[0].rec->args, &len);
+  assert_int_equal(len, 5);
+  assert_memory_equal(arg, "a b\0c", 5);
+  apsched_job_record_free(orphans[0].rec);
+  r = cmd(c, "HGET {%s}:open m", prefix);
+  snprintf(want, sizeof want, ":%s", apsched__redis_store_id(b));
+  assert_non_null(strstr(r->str, want));
+  freeReplyObject(r);
+  redisFree(c);
+  apsched_jobstore_free(b);
+}
+
+/* A job's next run time is its score in {P}:next; its hash repeats it only
+ * where a double cannot hold it exactly (after 2^53 us, the year 2255) and
+ * keeps the trigger time only where it differs (jitter). Either way every
+ * time reads back exact, and a claim's release writes the fields as they
+ * must then be. */
+static void test_times_the_score_cannot_hold(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "times");
+  apsched_jobstore *st = open_store(prefix);
+  const apsched_time_t far = (INT64_C(1) << 53) + 1; /* no double holds it */
+  apsched_job_record *recs[2] = {plain_record("jittered", T0), plain_record("far", far)};
+  recs[0]->trigger_time = T0 - 3 * APSCHED_SEC;
+  assert_int_equal(st->vtable->add(st, recs, 2, NULL, NULL), APSCHED_OK);
+  redisContext *c = redis_server_connect();
+  char *v = job_field(c, prefix, "jittered", "trigger_time");
+  assert_non_null(v);
+  assert_int_equal(strtoll(v, NULL, 10), T0 - 3 * APSCHED_SEC);
+  free(v);
+  assert_null(job_field(c, prefix, "jittered", "next_run_time"));
+  v = job_field(c, prefix, "far", "next_run_time");
+  assert_non_null(v);
+  assert_int_equal(strtoll(v, NULL, 10), far);
+  free(v);
+  assert_null(job_field(c, prefix, "far", "trigger_time"));
+  const apsched_job_record *got;
+  assert_int_equal(st->vtable->lookup(st, "far", &got), APSCHED_OK);
+  assert_int_equal(got->next_run_time, far);
+  assert_int_equal(got->trigger_time, far);
+  assert_int_equal(st->vtable->lookup(st, "jittered", &got), APSCHED_OK);
+  assert_int_equal(got->next_run_time, T0);
+  assert_int_equal(got->trigger_time, T0 - 3 * APSCHED_SEC);
+  /* Claimed and released without jitter: the field goes. */
+  apsched_job_record *due[1];
+  assert_int_equal(st->vtable->claim_due(st, T0, due, 1), 1);
+  assert_int_equal(due[0]->trigger_time, T0 - 3 * APSCHED_SEC);
+  assert_int_equal(st->vtable->release(st, due[0], T0 + APSCHED_SEC, T0 + APSCHED_SEC, false), APSCHED_OK);
+  assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+  assert_null(job_field(c, prefix, "jittered", "trigger_time"));
+  /* ...and with jitter again, it comes back. */
+  assert_int_equal(st->vtable->claim_due(st, T0 + APSCHED_SEC, due, 1), 1);
+  assert_int_equal(st->vtable->release(st, due[0], T0 + 2 * APSCHED_SEC, T0 + APSCHED_SEC, false), APSCHED_OK);
+  assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+  v = job_field(c, prefix, "jittered", "trigger_time");
+  assert_non_null(v);
+  assert_int_equal(strtoll(v, NULL, 10), T0 + APSCHED_SEC);
+  free(v);
+  apsched_jobstore_free(st);
+  /* A new store reads them all back as they were. */
+  st = open_store(prefix);
+  assert_int_equal(st->vtable->lookup(st, "jittered", &got), APSCHED_OK);
+  assert_int_equal(got->next_run_time, T0 + 2 * APSCHED_SEC);
+  assert_int_equal(got->trigger_time, T0 + APSCHED_SEC);
+  assert_int_equal(st->vtable->lookup(st, "far", &got), APSCHED_OK);
+  assert_int_equal(got->next_run_time, far);
+  redisFree(c);
+  apsched_jobstore_free(st);
 }
 
 static void expect_refused(const apsched_redis_options *o, const char *want) {
@@ -379,7 +540,8 @@ static int claim_and_open(apsched_jobstore *st, apsched_time_t at) {
   return rc;
 }
 
-/* Every claimed run is a hash owned by this scheduler with a token;
+/* Every claimed run is a field of its scheduler's runs hash, with a token
+ * and the job as claimed, and an entry of the job's open runs;
  * max_instances counts the job's open runs on the server: over it,
  * runs_open refuses (APSCHED_EBUSY), also for another scheduler. */
 static void test_run_records_and_max_instances(void **state) {
@@ -391,11 +553,20 @@ static void test_run_records_and_max_instances(void **state) {
   assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
   assert_int_equal(claim_and_open(a, T0), APSCHED_OK);
   redisContext *c = redis_server_connect();
-  redisReply *r = cmd(c, "HMGET {%s}:run:one:%lld owner attempt delivery func", prefix, (long long)T0);
-  assert_string_equal(r->element[0]->str, apsched__redis_store_id(a));
-  assert_string_equal(r->element[1]->str, "1");
-  assert_string_equal(r->element[2]->str, "at_most_once");
-  assert_string_equal(r->element[3]->str, TICK);
+  const char *owner = apsched__redis_store_id(a);
+  redisReply *r = cmd(c, "HGET {%s}:runs:%s %lld:one", prefix, owner, (long long)T0);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  assert_non_null(strstr(r->str, "\"attempt\":\"1\""));
+  assert_non_null(strstr(r->str, "\"delivery\":\"at_most_once\""));
+  assert_non_null(strstr(r->str, "\"func\":\"" TICK "\""));
+  assert_non_null(strstr(r->str, "\"token\":\""));
+  freeReplyObject(r);
+  r = cmd(c, "HGET {%s}:open one", prefix);
+  char want[128];
+  snprintf(want, sizeof want, "%lld:", (long long)T0);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  assert_true(strncmp(r->str, want, strlen(want)) == 0);
+  assert_string_equal(r->str + strlen(r->str) - strlen(owner), owner);
   freeReplyObject(r);
   /* The next time, claimed by b: one instance is in progress. */
   assert_int_equal(claim_and_open(b, T0 + 10 * APSCHED_SEC), APSCHED_EBUSY);
@@ -406,7 +577,10 @@ static void test_run_records_and_max_instances(void **state) {
   apsched_run_result done = {.job_id = "one", .scheduled_time = T0, .attempt = 1,
                              .outcome = APSCHED_RUN_EXECUTED, .started_at = T0, .finished_at = T0 + 1};
   assert_int_equal(a->vtable->runs_closed(a, &done, 1), APSCHED_OK);
-  r = cmd(c, "EXISTS {%s}:run:one:%lld", prefix, (long long)T0);
+  r = cmd(c, "HEXISTS {%s}:runs:%s %lld:one", prefix, owner, (long long)T0);
+  assert_int_equal(r->integer, 0);
+  freeReplyObject(r);
+  r = cmd(c, "HEXISTS {%s}:open one", prefix);
   assert_int_equal(r->integer, 0);
   freeReplyObject(r);
   assert_int_equal(claim_and_open(b, T0 + 20 * APSCHED_SEC), APSCHED_OK);
@@ -516,8 +690,12 @@ static void test_history_is_fenced(void **state) {
   assert_int_equal(claim_and_open(st, T0), APSCHED_OK);
   assert_int_equal(st->vtable->run_starting(st, "f", T0, 1), APSCHED_OK);
   redisContext *c = redis_server_connect();
-  /* What a survivor's take-over does to the record. */
-  freeReplyObject(cmd(c, "HSET {%s}:run:f:%lld owner survivor token 1000", prefix, (long long)T0));
+  /* What a survivor's take-over does to the record: it moves to the
+   * survivor's runs with a new token. */
+  freeReplyObject(cmd(c, "HDEL {%s}:runs:%s %lld:f", prefix, apsched__redis_store_id(st), (long long)T0));
+  freeReplyObject(cmd(c, "HSET {%s}:runs:survivor %lld:f {\"token\":\"1000\",\"attempt\":\"1\"}", prefix,
+                      (long long)T0));
+  freeReplyObject(cmd(c, "HSET {%s}:open f %lld:1000:survivor", prefix, (long long)T0));
   apsched_run_result r[2] = {
       {.job_id = "f", .scheduled_time = T0, .attempt = 1, .outcome = APSCHED_RUN_EXECUTED,
        .started_at = T0 + 1, .finished_at = T0 + 2},
@@ -527,9 +705,11 @@ static void test_history_is_fenced(void **state) {
   char *h = history_text(c, prefix);
   assert_string_equal(h, "");
   free(h);
-  redisReply *owner = cmd(c, "HGET {%s}:run:f:%lld owner", prefix, (long long)T0);
-  assert_string_equal(owner->str, "survivor");
-  freeReplyObject(owner);
+  redisReply *left = cmd(c, "HGET {%s}:open f", prefix);
+  char entry[64];
+  snprintf(entry, sizeof entry, "%lld:1000:survivor", (long long)T0);
+  assert_string_equal(left->str, entry);
+  freeReplyObject(left);
   /* A run this store still holds: closed, and its end is in the history. */
   assert_int_equal(claim_and_open(st, T0 + 10 * APSCHED_SEC), APSCHED_OK);
   r[1].scheduled_time = T0 + 10 * APSCHED_SEC;
@@ -561,11 +741,16 @@ static void test_lost_run_in_history(void **state) {
   assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
   assert_int_equal(claim_and_open(a, T0), APSCHED_OK);
   assert_int_equal(a->vtable->run_starting(a, "l", T0, 1), APSCHED_OK);
+  char owner[64];
+  snprintf(owner, sizeof owner, "%s", apsched__redis_store_id(a));
   apsched_jobstore_free(a); /* gone while the run executed: its liveness key too */
   apsched_orphan_run orphans[2];
   assert_int_equal(b->vtable->claim_orphans(b, orphans, 2), 0); /* lost, not run again */
   redisContext *c = redis_server_connect();
-  redisReply *left = cmd(c, "EXISTS {%s}:run:l:%lld", prefix, (long long)T0);
+  redisReply *left = cmd(c, "EXISTS {%s}:runs:%s", prefix, owner);
+  assert_int_equal(left->integer, 0);
+  freeReplyObject(left);
+  left = cmd(c, "HEXISTS {%s}:open l", prefix);
   assert_int_equal(left->integer, 0);
   freeReplyObject(left);
   char *h = history_text(c, prefix);
@@ -648,6 +833,8 @@ int main(void) {
       cmocka_unit_test(test_layout_is_readable),
       cmocka_unit_test(test_newer_layout_is_refused_untouched),
       cmocka_unit_test(test_layout_1_is_raised),
+    cmocka_unit_test(test_layout_2_is_migrated),
+    cmocka_unit_test(test_times_the_score_cannot_hold),
       cmocka_unit_test(test_bad_options),
       cmocka_unit_test(test_restart_continues_the_schedule),
       cmocka_unit_test(test_unstorable_jobs_are_refused),

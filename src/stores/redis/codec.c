@@ -50,8 +50,26 @@ static store_value value(int col, const redisReply *v) {
   return (store_value){.kind = STORE_INT, .i = i};
 }
 
-int apsched__redis_decode(const char *id, const redisReply *hash, store_base *b,
-                          apsched_job_record **out) {
+bool apsched__redis_time_kept(int col, int64_t t, int64_t next) {
+  if (col == COL_NEXT_RUN_TIME) return t > (INT64_C(1) << 53) || t < -(INT64_C(1) << 53);
+  return t != next;
+}
+
+/* The next run time a score reads as (Redis prints a double as %.17g:
+ * digits for every time up to 2^53 us). */
+static store_value score_value(const redisReply *score) {
+  char *end;
+  errno = 0;
+  long long i = strtoll(score->str, &end, 10);
+  if (score->len > 0 && !*end && !errno) return (store_value){.kind = STORE_INT, .i = i};
+  double d = strtod(score->str, &end);
+  if (score->len > 0 && !*end && d > -9.2e18 && d < 9.2e18)
+    return (store_value){.kind = STORE_INT, .i = (long long)(d < 0 ? d - 0.5 : d + 0.5)};
+  return (store_value){.kind = STORE_OTHER, .other = "a score that is not a time"};
+}
+
+int apsched__redis_decode(const char *id, const redisReply *hash, const redisReply *score,
+                          store_base *b, apsched_job_record **out) {
   store_value v[COL_COUNT];
   for (int col = 0; col < COL_COUNT; col++) v[col] = (store_value){.kind = STORE_NULL};
   v[COL_ID] = (store_value){.kind = STORE_TEXT, .text = id};
@@ -65,6 +83,10 @@ int apsched__redis_decode(const char *id, const redisReply *hash, store_base *b,
       for (int col = 1; col < COL_COUNT; col++)
         if (strcmp(f->str, field_names[col]) == 0) v[col] = value(col, val);
     }
+    /* The times a hash leaves out (apsched__redis_time_kept). */
+    if (v[COL_NEXT_RUN_TIME].kind == STORE_NULL && score && score->type == REDIS_REPLY_STRING)
+      v[COL_NEXT_RUN_TIME] = score_value(score);
+    if (v[COL_TRIGGER_TIME].kind == STORE_NULL) v[COL_TRIGGER_TIME] = v[COL_NEXT_RUN_TIME];
   }
   return apsched__pstore_decode_row(b, v, out);
 }

@@ -3,15 +3,14 @@
  * apsched_plugin.h; what it shares with them is in ../common.
  *
  * The layout, every key under the hash tag {P} (P: the prefix):
- *   {P}:version           "2": the layout version (1: no waiting runs)
+ *   {P}:version           "3": the layout version (2 is migrated: layout.c; 1 had no waiting runs)
  *   {P}:jobs              sorted set of every job id (score 0: by id)
  *   {P}:next              sorted set: job id -> next run time (unpaused jobs)
  *   {P}:job:ID            hash: the job's fields (absent field: NULL)
- *   {P}:claim:ID          "OWNER TOKEN", expiring after the lease: a claimed job
+ *   {P}:claims            hash: job id -> "OWNER TOKEN EXPIRY" (EXPIRY: server us): claimed jobs
  *   {P}:token             counter handing out claim tokens
- *   {P}:run:ID:T          hash: a run claimed for scheduled time T (us)
- *   {P}:jobruns:ID        hash T -> token: the job's open runs (its instances)
- *   {P}:owned:OWNER       set of run keys OWNER holds
+ *   {P}:runs:OWNER        hash: "T:ID" -> JSON of a run OWNER holds (T: its scheduled time, us)
+ *   {P}:open              hash: job id -> "T:TOKEN:OWNER,...": its open runs (instances)
  *   {P}:owners            set of owners holding runs
  *   {P}:schedulers        set of registered scheduler ids
  *   {P}:scheduler:ID      hash: name, host, pid, started_at, heartbeat_at, lease_ms
@@ -21,7 +20,7 @@
  *   {P}:wait:ID:TOKEN     hash: a waiting run (its times, the job as it was, its
  *                         misfire grace, on_demand, overlap policy)
  *   {P}:waitjobs          set of job ids with waiting runs
- *   {P}:stops:OWNER       set of run keys of OWNER asked to stop (cancel_other)
+ *   {P}:stops:OWNER       set of "T:ID" of OWNER's runs asked to stop (cancel_other)
  *   channel {P}:wakeup    "look now" after a change
  */
 #ifndef APSCHED_REDIS_INTERNAL_H
@@ -65,6 +64,7 @@ typedef enum redis_script {
   S_ADD,
   S_TAKE,
   S_STOPS,
+  S_MIGRATE,
   S_COUNT
 } redis_script;
 
@@ -110,6 +110,13 @@ REDIS_HIDDEN redisReply *apsched__redis_script(redis_link *l, redis_script s, co
 /* Says why a call on l failed; returns APSCHED_EBACKEND. */
 REDIS_HIDDEN int apsched__redis_fail(const redis_link *l, const char *what, const char *why);
 
+/* -------------------------------------------------------------- layout.c */
+
+/* Checks the layout version key of root: created on first use, raised from
+ * an older layout (unless existing_only: a tool that only reads changes
+ * nothing), a newer or foreign one refused with APSCHED_EINVAL. */
+REDIS_HIDDEN int apsched__redis_check_layout(redis_link *l, const char *root, bool existing_only);
+
 /* ------------------------------------------------------------- scripts.c */
 
 REDIS_HIDDEN const char *apsched__redis_script_text(redis_script s);
@@ -119,10 +126,18 @@ REDIS_HIDDEN const char *apsched__redis_script_text(redis_script s);
 /* The fields of a job hash, in the order of the job columns (COL_*): the
  * field name of each column (NULL for the id, which is in the key). */
 REDIS_HIDDEN const char *apsched__redis_field(int col);
+/* Whether a job hash keeps the field of col (COL_NEXT_RUN_TIME or
+ * COL_TRIGGER_TIME) holding t, the job's next run time being next: the
+ * next run time is the job's score in {P}:next, and a hash repeats it only
+ * where a double cannot hold it exactly (beyond 2^53 us, the year 2255);
+ * the trigger time only where it differs (jitter). So a claimed run writes
+ * one score, not a hash per job. */
+REDIS_HIDDEN bool apsched__redis_time_kept(int col, int64_t t, int64_t next);
 /* Decodes a job from its HGETALL reply (an array of field, value; an error
- * reply: a key of another type) with apsched__pstore_decode_row. */
-REDIS_HIDDEN int apsched__redis_decode(const char *id, const redisReply *hash, store_base *b,
-                                       apsched_job_record **out);
+ * reply: a key of another type) and its score in {P}:next (score NULL or
+ * nil: paused) with apsched__pstore_decode_row. */
+REDIS_HIDDEN int apsched__redis_decode(const char *id, const redisReply *hash, const redisReply *score,
+                                       store_base *b, apsched_job_record **out);
 
 /* ---------------------------------------------------------------- store */
 
@@ -133,6 +148,7 @@ typedef struct redis_staged {
   apsched_job_record *rec; /* the claimed record (held by store_base) */
   long long token;         /* of its claim: its runs' token too */
   char *expected;          /* its next_run_time as claimed ("" : none) */
+  bool time_fields;        /* its hash holds next_run_time or trigger_time */
   apsched_time_t next, trigger;
   bool remove, released;
   apsched_time_t *times;   /* runs_open's times (malloc'd) */
@@ -216,6 +232,13 @@ REDIS_HIDDEN const char *apsched__redis_delivery_text(const apsched_job_record *
 /* How many runs of the job may be in progress across schedulers: overlap
  * allow_all lifts max_instances (as in the PostgreSQL store). */
 REDIS_HIDDEN unsigned apsched__redis_instance_limit(const apsched_job_record *rec);
+
+/* ------------------------------------------------------------ run_json.c */
+
+/* The job members of a run record's JSON, from the first comma to the
+ * closing brace: func, executor, max_instances, max_runtime_ms, delivery,
+ * name and arg when set (malloc'd, *len its length; NULL: out of memory). */
+REDIS_HIDDEN char *apsched__redis_run_json_tail(const apsched_job_record *rec, size_t *len);
 /* The history retention as the scripts take it: ms, 0 none, -1 all. */
 REDIS_HIDDEN void apsched__redis_history_keep(const redis_store *rs, char *buf, size_t len);
 /* A record to run a run with, from 12 script values: job_id,

@@ -113,11 +113,12 @@ int apsched__redis_runs_open(redis_store *rs, const apsched_job_record *rec,
 
 /* ---------------------------------------------------------------- commit */
 
-enum { JOB_ARGS = 7, META_ARGS = 8 };
+enum { JOB_ARGS = 8, META_ARGS = 1 };
 
 /* The text of each number the commit sends, for as long as the call. */
 typedef struct commit_texts {
-  char token[24], next[24], trig[24], nruns[16], max_instances[16], max_runtime[16];
+  char token[24], next[24], trig[24], nruns[16];
+  char *tail; /* the job's part of its runs' JSON */
   char (*times)[24];
 } commit_texts;
 
@@ -162,24 +163,16 @@ int apsched__redis_commit(redis_store *rs) {
       STR(t->next);
       STR(t->trig);
       STR(s->remove ? "1" : "0");
+      STR(s->time_fields ? "1" : "0");
       STR(t->nruns);
       if (s->ntimes == 0) continue;
-      if (!(t->times = malloc(s->ntimes * sizeof *t->times))) {
+      size_t tail_len = 0;
+      if (!(t->times = malloc(s->ntimes * sizeof *t->times)) ||
+          !(t->tail = apsched__redis_run_json_tail(rec, &tail_len))) {
         ok = false;
         break;
       }
-      size_t arglen = 0;
-      const void *arg = apsched_job_args_bytes(rec->args, &arglen);
-      snprintf(t->max_instances, sizeof t->max_instances, "%u", apsched__redis_instance_limit(rec));
-      snprintf(t->max_runtime, sizeof t->max_runtime, "%" PRIu32, rec->max_runtime_ms);
-      STR(rec->name ? "1" : "0");
-      STR(rec->name ? rec->name : "");
-      STR(rec->func->name);
-      STR(rec->executor);
-      ARG(arglen ? arg : "", arglen);
-      STR(t->max_instances);
-      STR(t->max_runtime);
-      STR(apsched__redis_delivery_text(rec));
+      ARG(t->tail, tail_len);
       for (size_t x = 0; x < s->ntimes; x++) {
         snprintf(t->times[x], sizeof t->times[x], "%" PRId64, s->times[x]);
         STR(t->times[x]);
@@ -220,7 +213,10 @@ int apsched__redis_commit(redis_store *rs) {
     }
     pthread_mutex_unlock(&rs->mu);
     if (wake) apsched__pstore_starts_wake(&rs->starts);
-    for (size_t i = 0; tx && i < njobs; i++) free(tx[i].times);
+    for (size_t i = 0; tx && i < njobs; i++) {
+      free(tx[i].times);
+      free(tx[i].tail);
+    }
     free(tx);
     free(argv);
     free(lens);

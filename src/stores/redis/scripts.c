@@ -9,11 +9,28 @@
 #include "redis_internal.h"
 
 /* What every script starts with: the root, the server's time as text, a
- * hash as a Lua table, and a command applied to a list (one call per 1000
+ * hash as a Lua table, a command applied to a list (one call per 1000
  * elements: a call from a script costs 1-2 us besides its own work, so the
- * writes of a batch to one key are gathered into one). */
+ * writes of a batch to one key are gathered into one), and the three
+ * structures every run passes through:
+ * - claims: {P}:claims, job id -> "OWNER TOKEN EXPIRY" (EXPIRY in us of
+ *   the server's clock); a claim past its expiry is no claim;
+ * - run records: {P}:runs:OWNER, "T:ID" -> the run as JSON (token,
+ *   attempt, claimed_at, started_at, stop_request and the job as it was
+ *   claimed), one hash per scheduler, so a batch's runs are one write
+ *   (run_token reads the token without decoding: inside a JSON string
+ *   every quote is escaped, so '"token":"' can only be the key);
+ * - open runs: {P}:open, job id -> "T:TOKEN:OWNER,..." (its runs in
+ *   progress: their distinct tokens are its instances, across schedulers).
+ * Each of these hashes keeps the field "" for good, its value TABLE: a
+ * value over 64 bytes (hash-max-listpack-value) makes Redis keep the hash
+ * as a hash table. Without it, a hash of up to 512 fields (Redis 7's
+ * hash-max-listpack-entries) is a listpack that every HSET, HMGET and
+ * HDEL scans from the start: a batch's 256 claims, runs and open entries
+ * cost the server O(256^2) compares each, most of a run's time. */
 #define PRELUDE                                                                                \
   "local R = KEYS[1]\n"                                                                        \
+  "local TABLE = 'libapsched: this field keeps the hash a hash table (README, The layout)'\n"  \
   "local function now_us() local t = redis.call('TIME')\n"                                     \
   "  return t[1] .. string.format('%06d', tonumber(t[2])) end\n"                               \
   "local function fields(key) local h = redis.call('HGETALL', key) local f = {}\n"             \
@@ -21,7 +38,48 @@
   "local function batched(cmd, key, list) for i = 1, #list, 1000 do\n"                          \
   "  local j = math.min(i + 999, #list)\n"                                                      \
   "  if key then redis.call(cmd, key, unpack(list, i, j)) else redis.call(cmd, unpack(list, i, j)) end\n" \
-  "end end\n"
+  "end end\n"                                                                                   \
+  "local function hmget(key, list) local out = {}\n"                                             \
+  "  for i = 1, #list, 1000 do\n"                                                               \
+  "    local got = redis.call('HMGET', key, unpack(list, i, math.min(i + 999, #list)))\n"       \
+  "    for x = 1, #got do out[i + x - 1] = got[x] end end\n"                                    \
+  "  return out end\n"                                                                          \
+  "local function claim_holder(v, now) if not v then return nil end\n"                          \
+  "  local who, exp = string.match(v, '^(.*) (%d+)$')\n"                                        \
+  "  if who and tonumber(exp) > tonumber(now) then return who end return nil end\n"             \
+  "local function earlier_time(a, b)\n"                                                         \
+  "  if #a == #b and a:byte(1) ~= 45 and b:byte(1) ~= 45 then return a < b end\n"             \
+  "  return tonumber(a) < tonumber(b) end\n"                                                   \
+  "local function run_field(id, t) return t .. ':' .. id end\n"                                 \
+  "local function run_decode(v) if not v then return nil end\n"                                 \
+  "  local ok, f = pcall(cjson.decode, v)\n"                                                    \
+  "  if ok and type(f) == 'table' then return f end return {} end\n"                            \
+  "local function holds_runs(owner) local rk = R .. ':runs:' .. owner\n"                     \
+  "  return redis.call('HLEN', rk) > redis.call('HEXISTS', rk, '') end\n"                      \
+  "local function run_token(v) return string.match(v, '\"token\":\"(%d+)\"') end\n"     \
+  "local function run_get(owner, id, t)\n"                                                      \
+  "  return run_decode(redis.call('HGET', R .. ':runs:' .. owner, run_field(id, t))) end\n"     \
+  "local function run_put(owner, id, t, f)\n"                                                   \
+  "  redis.call('HSET', R .. ':runs:' .. owner, run_field(id, t), cjson.encode(f)) end\n"       \
+  "local function run_new(tok, attempt, now, started, m)\n"                                     \
+  "  local f = {token = tok, attempt = attempt, claimed_at = now, started_at = started,\n"      \
+  "    func = m[3], executor = m[4], max_instances = m[6], max_runtime_ms = m[7], delivery = m[8]}\n" \
+  "  if m[1] == '1' then f.name = m[2] end\n"                                                   \
+  "  if m[5] ~= '' then f.arg = m[5] end\n"                                                     \
+  "  return f end\n"                                                                            \
+  "local function open_parse(v) local l = {}\n"                                                 \
+  "  for t, tok, o in string.gmatch(v or '', '(%d+):(%d+):([^,]*)') do l[#l + 1] = {t, tok, o} end\n" \
+  "  return l end\n"                                                                            \
+  "local function open_text(l) local s = {}\n"                                                  \
+  "  for i, e in ipairs(l) do s[i] = e[1] .. ':' .. e[2] .. ':' .. e[3] end\n"                 \
+  "  return table.concat(s, ',') end\n"                                                         \
+  "local function open_get(id) return open_parse(redis.call('HGET', R .. ':open', id)) end\n"   \
+  "local function open_store(id, l)\n"                                                          \
+  "  if #l == 0 then redis.call('HDEL', R .. ':open', id)\n"                                    \
+  "  else redis.call('HSET', R .. ':open', id, open_text(l)) end end\n"                         \
+  "local function open_drop(id, t) local l, k = open_get(id), {}\n"                             \
+  "  for _, e in ipairs(l) do if e[1] ~= t then k[#k + 1] = e end end\n"                        \
+  "  open_store(id, k) end\n"
 
 /* The run history of the scripts that end runs (S_CLOSE, S_ORPHANS): keep
  * is the retention in ms (0: no history, -1: all); an entry per ended run,
@@ -34,6 +92,25 @@
   "  local min = tonumber(t[1]) * 1000 - keep\n"                                               \
   "  if min > 0 then redis.call('XTRIM', R .. ':history', 'MINID', string.format('%d', min)) end end\n"
 
+/* S_START and S_UNSTART: sets (now) or clears (nil) started_at of each of
+ * the n runs in ARGV (from 4: job id, time, token) that is still this
+ * owner's with that token; returns their indices (from 1). */
+#define STARTS                                                                                 \
+  "local function mark_started(me, n, now)\n"                                                  \
+  "  local rk, names, out, puts = R .. ':runs:' .. me, {}, {}, {}\n"                           \
+  "  for k = 0, n - 1 do names[k + 1] = run_field(ARGV[4 + 3 * k], ARGV[5 + 3 * k]) end\n"     \
+  "  local cur = hmget(rk, names)\n"                                                            \
+  "  for k = 0, n - 1 do\n"                                                                    \
+  "    local f = run_decode(cur[k + 1])\n"                                                     \
+  "    if f and f.token == ARGV[6 + 3 * k] then\n"                                             \
+  "      f.started_at = now\n"                                                                 \
+  "      puts[#puts + 1] = names[k + 1] puts[#puts + 1] = cjson.encode(f)\n"                   \
+  "      out[#out + 1] = k + 1\n"                                                              \
+  "    end\n"                                                                                  \
+  "  end\n"                                                                                    \
+  "  batched('HSET', rk, puts)\n"                                                              \
+  "  return out end\n"
+
 /* Runs that wait (S_WAIT, S_ADD, S_TAKE): m is a run's job as the commit
  * records it (name flag, name, func, executor, arg, max_instances,
  * max_runtime_ms, delivery). record_runs writes claimed runs as S_COMMIT
@@ -41,42 +118,37 @@
  * wait_run keeps a run waiting under its overlap policy (see waiting.c). */
 #define WAITING                                                                                \
   "local function record_runs(id, times, tok, m, owner, now)\n"                                 \
+  "  local l = open_get(id)\n"                                                                  \
   "  for _, t in ipairs(times) do\n"                                                            \
-  "    local rk = R .. ':run:' .. id .. ':' .. t\n"                                             \
-  "    redis.call('HSET', rk, 'job_id', id, 'scheduled_time', t, 'owner', owner, 'token', tok,\n" \
-  "      'attempt', 1, 'claimed_at', now, 'func', m[3], 'executor', m[4],\n"                    \
-  "      'max_instances', m[6], 'max_runtime_ms', m[7], 'delivery', m[8])\n"                    \
-  "    if m[1] == '1' then redis.call('HSET', rk, 'name', m[2]) end\n"                          \
-  "    if m[5] ~= '' then redis.call('HSET', rk, 'arg', m[5]) end\n"                            \
-  "    redis.call('HSET', R .. ':jobruns:' .. id, t, tok)\n"                                    \
-  "    redis.call('SADD', R .. ':owned:' .. owner, rk)\n"                                       \
+  "    run_put(owner, id, t, run_new(tok, '1', now, nil, m))\n"                                 \
+  "    l[#l + 1] = {t, tok, owner}\n"                                                           \
   "  end\n"                                                                                     \
+  "  open_store(id, l)\n"                                                                       \
   "  redis.call('SADD', R .. ':owners', owner)\n"                                               \
   "end\n"                                                                                       \
   "local function instances(id) local seen, n = {}, 0\n"                                        \
-  "  for _, tok in ipairs(redis.call('HVALS', R .. ':jobruns:' .. id)) do\n"                    \
-  "    if not seen[tok] then seen[tok] = true n = n + 1 end end\n"                               \
+  "  for _, e in ipairs(open_get(id)) do\n"                                                     \
+  "    if not seen[e[2]] then seen[e[2]] = true n = n + 1 end end\n"                             \
   "  return n end\n"                                                                            \
-  "local function taken(id, times)\n"                                                           \
+  "local function taken(id, times) local l = open_get(id)\n"                                    \
   "  for _, t in ipairs(times) do\n"                                                            \
-  "    if redis.call('HEXISTS', R .. ':jobruns:' .. id, t) == 1 then return true end end\n"     \
+  "    for _, e in ipairs(l) do if e[1] == t then return true end end end\n"                    \
   "  return false end\n"                                                                        \
   "local function ask_stop(me, id, policy)\n"                                                   \
-  "  local runs, best, btok = redis.call('HGETALL', R .. ':jobruns:' .. id), nil, nil\n"       \
-  "  for i = 1, #runs, 2 do\n"                                                                  \
-  "    local rk = R .. ':run:' .. id .. ':' .. runs[i]\n"                                       \
-  "    if redis.call('HEXISTS', rk, 'stop_request') == 0 and\n"                                 \
-  "       (best == nil or tonumber(runs[i]) < tonumber(best)) then best, btok = runs[i], runs[i + 1] end\n" \
+  "  local l, best, btok = open_get(id), nil, nil\n"                                            \
+  "  for _, e in ipairs(l) do\n"                                                                \
+  "    local f = run_get(e[3], id, e[1])\n"                                                     \
+  "    if f and not f.stop_request and (best == nil or tonumber(e[1]) < tonumber(best)) then\n" \
+  "      best, btok = e[1], e[2] end\n"                                                         \
   "  end\n"                                                                                     \
   "  if not best then return '', 0 end\n"                                                       \
   "  local req, owner = policy == 'terminate_other' and 'terminate' or 'cancel', nil\n"        \
-  "  for i = 1, #runs, 2 do if runs[i + 1] == btok then\n"                                     \
-  "    local rk = R .. ':run:' .. id .. ':' .. runs[i]\n"                                       \
-  "    redis.call('HSET', rk, 'stop_request', req)\n"                                           \
-  "    owner = redis.call('HGET', rk, 'owner') end end\n"                                       \
+  "  for _, e in ipairs(l) do if e[2] == btok then\n"                                          \
+  "    local f = run_get(e[3], id, e[1])\n"                                                     \
+  "    if f then f.stop_request = req run_put(e[3], id, e[1], f) owner = e[3] end end end\n"    \
   "  if owner == me then return best, 1 end\n"                                                  \
   "  if owner then\n"                                                                           \
-  "    redis.call('SADD', R .. ':stops:' .. owner, R .. ':run:' .. id .. ':' .. best)\n"       \
+  "    redis.call('SADD', R .. ':stops:' .. owner, run_field(id, best))\n"                      \
   "    redis.call('PUBLISH', R .. ':wakeup', 'stop') end\n"                                     \
   "  return best, 0 end\n"                                                                      \
   "local function wait_run(me, id, policy, on_demand, limit, grace, keep, m, times)\n"         \
@@ -161,13 +233,16 @@ static const char *const texts[S_COUNT] = {
     /* ARGV: ids to pass over (held by this store's batch, known broken).
      * The earliest next run time of a job no scheduler has claimed, or nil. */
     [S_NEXT] = PRELUDE
-    "local skip, off = {}, 0\n"
+    "local skip, off, now = {}, 0, now_us()\n"
     "for i = 1, #ARGV do skip[ARGV[i]] = true end\n"
     "while true do\n"
     "  local r = redis.call('ZRANGE', R .. ':next', off, off + 63, 'WITHSCORES')\n"
     "  if #r == 0 then return false end\n"
+    "  local ids = {}\n"
+    "  for i = 1, #r, 2 do ids[#ids + 1] = r[i] end\n"
+    "  local cl = redis.call('HMGET', R .. ':claims', unpack(ids))\n"
     "  for i = 1, #r, 2 do\n"
-    "    if not skip[r[i]] and redis.call('EXISTS', R .. ':claim:' .. r[i]) == 0 then\n"
+    "    if not skip[r[i]] and not claim_holder(cl[(i + 1) / 2], now) then\n"
     "      return redis.call('HGET', R .. ':job:' .. r[i], 'next_run_time') or r[i + 1]\n"
     "    end\n"
     "  end\n"
@@ -176,37 +251,50 @@ static const char *const texts[S_COUNT] = {
 
     /* ARGV: now, max, owner, lease_ms, ids to pass over. Claims up to max
      * due jobs no one has claimed, earliest first (ties by id), each with
-     * a claim key expiring after the lease. Returns {token, then per job:
-     * id, its HGETALL (or the error of a key of another type), its open
-     * runs (jobruns HGETALL)}. */
+     * a claim that expires after the lease (one HSET for the batch).
+     * Returns {token, then per job: id, its open runs as time, token
+     * pairs, its score}; the client reads the claimed hashes itself
+     * (store.c, read_claimed). */
     [S_CLAIM] = PRELUDE
     "local now, max, owner, lease = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]\n"
     "local skip = {}\n"
     "for i = 5, #ARGV do skip[ARGV[i]] = true end\n"
     "local token = redis.call('INCR', R .. ':token')\n"
-    "local out, off, got = {token}, 0, 0\n"
+    "local clock = now_us()\n"
+    "local held = owner .. ' ' .. token .. ' ' .. string.format('%d', tonumber(clock) + 1000 * tonumber(lease))\n"
+    "local out, off, got, claims = {token}, 0, 0, {}\n"
     "while got < max do\n"
-    "  local ids = redis.call('ZRANGEBYSCORE', R .. ':next', '-inf', now, 'LIMIT', off, 64)\n"
-    "  if #ids == 0 then break end\n"
+    "  local due = redis.call('ZRANGEBYSCORE', R .. ':next', '-inf', now, 'WITHSCORES', 'LIMIT', off, 256)\n"
+    "  if #due == 0 then break end\n"
+    "  local ids, scores = {}, {}\n"
+    "  for x = 1, #due, 2 do ids[#ids + 1] = due[x] scores[#scores + 1] = due[x + 1] end\n"
     "  off = off + #ids\n"
-    "  for _, id in ipairs(ids) do\n"
-    "    if got < max and not skip[id] and\n"
-    "       redis.call('SET', R .. ':claim:' .. id, owner .. ' ' .. token, 'PX', lease, 'NX') then\n"
+    "  local cl = redis.call('HMGET', R .. ':claims', unpack(ids))\n"
+    "  local op = redis.call('HMGET', R .. ':open', unpack(ids))\n"
+    "  for k, id in ipairs(ids) do\n"
+    "    if got < max and not skip[id] and not claim_holder(cl[k], clock) then\n"
     "      got = got + 1\n"
+    "      claims[#claims + 1] = id claims[#claims + 1] = held\n"
     "      out[#out + 1] = id\n"
-    "      local h = redis.pcall('HGETALL', R .. ':job:' .. id)\n"
-    "      if type(h) == 'table' and h.err then h = h.err end\n"
-    "      out[#out + 1] = h\n"
-    "      out[#out + 1] = redis.call('HGETALL', R .. ':jobruns:' .. id)\n"
+    "      local runs = {}\n"
+    "      if op[k] then\n"
+    "        for _, e in ipairs(open_parse(op[k])) do runs[#runs + 1] = e[1] runs[#runs + 1] = e[2] end\n"
+    "      end\n"
+    "      out[#out + 1] = runs\n"
+    "      out[#out + 1] = scores[k]\n"
     "    end\n"
     "  end\n"
     "end\n"
+    "claims[#claims + 1] = '' claims[#claims + 1] = TABLE\n"
+    "batched('HSET', R .. ':claims', claims)\n"
     "return out\n",
 
     /* ARGV: owner, n, lease_ms, then per job: id, claim token, expected
      * next_run_time ("": none), next, trigger_time ("": none), remove (0 |
-     * 1), nruns, and with runs: name flag (0 | 1), name, func, executor,
-     * arg, max_instances, max_runtime_ms, delivery, then the times. Every
+     * 1), fields (1: its hash holds next_run_time or trigger_time), nruns,
+     * and with runs: the job's part of their JSON (run_json.c:
+     * from the comma after the run's own members to the closing brace),
+     * then the times. Every
      * claim must still be this owner's with its token, else nothing is
      * written (and the claims still held are let go). Then each job's runs
      * are recorded (with its claim's token, their starts recorded ahead as
@@ -217,78 +305,106 @@ static const char *const texts[S_COUNT] = {
     "local owner, n, lease, i, jobs = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 4, {}\n"
     "for j = 1, n do\n"
     "  local job = {id = ARGV[i], token = ARGV[i + 1], expected = ARGV[i + 2], next = ARGV[i + 3],\n"
-    "               trig = ARGV[i + 4], remove = ARGV[i + 5], nruns = tonumber(ARGV[i + 6])}\n"
-    "  i = i + 7\n"
+    "               trig = ARGV[i + 4], remove = ARGV[i + 5], fields = ARGV[i + 6],\n"
+    "               nruns = tonumber(ARGV[i + 7])}\n"
+    "  i = i + 8\n"
     "  if job.nruns > 0 then\n"
-    "    job.m = {unpack(ARGV, i, i + 7)}\n"
-    "    i = i + 8\n"
+    "    job.tail = ARGV[i]\n"
+    "    i = i + 1\n"
     "    job.times = {unpack(ARGV, i, i + job.nruns - 1)}\n"
     "    i = i + job.nruns\n"
     "  end\n"
     "  jobs[j] = job\n"
     "end\n"
-    /* The claims read at once (MGET): every one must be this owner's. */
-    "local ckeys, held = {}, {}\n"
-    "for j, job in ipairs(jobs) do ckeys[j] = R .. ':claim:' .. job.id end\n"
-    "for c = 1, #ckeys, 1000 do\n"
-    "  local got = redis.call('MGET', unpack(ckeys, c, math.min(c + 999, #ckeys)))\n"
-    "  for x = 1, #got do held[c + x - 1] = got[x] end\n"
-    "end\n"
+    /* The claims read at once: every one must be this owner's. */
+    "local now, ids = now_us(), {}\n"
+    "for j, job in ipairs(jobs) do ids[j] = job.id end\n"
+    "local cl, nowv = hmget(R .. ':claims', ids), tonumber(now)\n"
+    /* (Plain find and one number per claim: this loop runs per job.) */
+    "local function held(v, job) local want = owner .. ' ' .. job.token .. ' '\n"
+    "  return v and string.find(v, want, 1, true) == 1 and tonumber(string.sub(v, #want + 1)) > nowv end\n"
     "for j, job in ipairs(jobs) do\n"
-    "  if held[j] ~= owner .. ' ' .. job.token then\n"
+    "  if not held(cl[j], job) then\n"
     "    local mine = {}\n"
     "    for k, o in ipairs(jobs) do\n"
-    "      if held[k] == owner .. ' ' .. o.token then mine[#mine + 1] = ckeys[k] end\n"
+    "      if held(cl[k], o) then mine[#mine + 1] = o.id end\n"
     "    end\n"
-    "    batched('DEL', nil, mine)\n"
+    "    batched('HDEL', R .. ':claims', mine)\n"
     "    return redis.error_reply('the claim of job ' .. job.id .. ' ran out (held past the lease)')\n"
     "  end\n"
     "end\n"
-    /* Writes to keys shared by the batch (the owner's runs, the next run
-     * times, the claims) are gathered into one call each. */
-    "local now, earlier, recorded = now_us(), false, false\n"
-    "local owned, nexts, unqueued = {}, {}, {}\n"
-    "for _, job in ipairs(jobs) do\n"
+    /* Writes to keys shared by the batch (the owner's runs, the open runs,
+     * the next run times, the claims) are gathered into one call each. */
+    "local earlier, recorded = false, false\n"
+    "local runs, opens, withruns, nexts, unqueued = {}, {}, {}, {}, {}\n"
+    "for _, job in ipairs(jobs) do if job.times then withruns[#withruns + 1] = job.id end end\n"
+    "local op = hmget(R .. ':open', withruns)\n"
+    /* The next run times as the claims found them: from {P}:next, which
+     * holds the same time as each hash, read for the batch at once. */
+    "local scores = {}\n"
+    "for c = 1, #ids, 1000 do\n"
+    "  local got = redis.call('ZMSCORE', R .. ':next', unpack(ids, c, math.min(c + 999, #ids)))\n"
+    "  for x = 1, #got do scores[c + x - 1] = got[x] end\n"
+    "end\n"
+    "local w = 0\n"
+    "for j, job in ipairs(jobs) do\n"
     "  local key = R .. ':job:' .. job.id\n"
-    "  for _, t in ipairs(job.times or {}) do\n"
-    "    local rk, m = R .. ':run:' .. job.id .. ':' .. t, job.m\n"
-    "    local f = {'job_id', job.id, 'scheduled_time', t, 'owner', owner, 'token', job.token,\n"
-    "               'attempt', 1, 'claimed_at', now, 'started_at', now, 'func', m[3], 'executor', m[4],\n"
-    "               'max_instances', m[6], 'max_runtime_ms', m[7], 'delivery', m[8]}\n"
-    "    if m[1] == '1' then f[#f + 1] = 'name' f[#f + 1] = m[2] end\n"
-    "    if m[5] ~= '' then f[#f + 1] = 'arg' f[#f + 1] = m[5] end\n"
-    "    redis.call('HSET', rk, unpack(f))\n"
-    "    redis.call('HSET', R .. ':jobruns:' .. job.id, t, job.token)\n"
-    "    owned[#owned + 1] = rk\n"
+    "  if job.times then\n"
+    "    w = w + 1\n"
+    "    local l = op[w] or ''\n"
+    "    local head = '{\"token\":\"' .. job.token .. '\",\"attempt\":\"1\",\"claimed_at\":\"' .. now ..\n"
+    "      '\",\"started_at\":\"' .. now .. '\"'\n"
+    "    for _, t in ipairs(job.times) do\n"
+    "      runs[#runs + 1] = run_field(job.id, t)\n"
+    "      runs[#runs + 1] = head .. job.tail\n"
+    "      l = (l == '' and '' or l .. ',') .. t .. ':' .. job.token .. ':' .. owner\n"
+    "    end\n"
+    "    opens[#opens + 1] = job.id opens[#opens + 1] = l\n"
     "    recorded = true\n"
     "  end\n"
     /* A claimed job had a next run time: when it still has the one it had,
-     * its hash exists (EXISTS only for a hash that had none). */
-    "  local cur = redis.call('HGET', key, 'next_run_time') or ''\n"
-    "  if cur == job.expected and (cur ~= '' or redis.call('EXISTS', key) == 1) then\n"
+     * its hash exists (EXISTS only for a hash that had none). Scores are
+     * doubles: compared as numbers, as the expected text reads. */
+    "  local cur = scores[j]\n"
+    "  local same\n"
+    "  if job.expected == '' then same = not cur and redis.call('EXISTS', key) == 1\n"
+    "  else same = cur == job.expected or (cur and tonumber(cur) == tonumber(job.expected)) end\n"
+    "  if same then\n"
     "    if job.remove == '1' then\n"
     "      redis.call('DEL', key)\n"
     "      redis.call('ZREM', R .. ':jobs', job.id)\n"
     "      unqueued[#unqueued + 1] = job.id\n"
     "    elseif job.next == '' then\n"
-    "      redis.call('HDEL', key, 'next_run_time', 'trigger_time')\n"
+    "      if job.fields == '1' then redis.call('HDEL', key, 'next_run_time', 'trigger_time') end\n"
     "      unqueued[#unqueued + 1] = job.id\n"
-    "    elseif job.trig == '' then\n"
-    "      redis.call('HSET', key, 'next_run_time', job.next)\n"
-    "      redis.call('HDEL', key, 'trigger_time')\n"
+    /* The score is the next run time; the hash only holds what it cannot
+     * say (store/redis codec: apsched__redis_time_kept). */
     "    else\n"
-    "      redis.call('HSET', key, 'next_run_time', job.next, 'trigger_time', job.trig)\n"
+    "      local big = #job.next > 15 and math.abs(tonumber(job.next)) > 9007199254740992\n"
+    "      local jitter = job.trig ~= '' and job.trig ~= job.next\n"
+    "      if big or jitter or job.fields == '1' then\n"
+    "        local set, del = {}, {}\n"
+    "        if big then set[#set + 1] = 'next_run_time' set[#set + 1] = job.next\n"
+    "        else del[#del + 1] = 'next_run_time' end\n"
+    "        if jitter then set[#set + 1] = 'trigger_time' set[#set + 1] = job.trig\n"
+    "        else del[#del + 1] = 'trigger_time' end\n"
+    "        if #set > 0 then redis.call('HSET', key, unpack(set)) end\n"
+    "        if #del > 0 and job.fields == '1' then redis.call('HDEL', key, unpack(del)) end\n"
+    "      end\n"
     "    end\n"
     "    if job.remove ~= '1' and job.next ~= '' then\n"
     "      nexts[#nexts + 1] = job.next nexts[#nexts + 1] = job.id\n"
-    "      if job.expected == '' or tonumber(job.next) < tonumber(job.expected) then earlier = true end\n"
+    "      if job.expected == '' or earlier_time(job.next, job.expected) then earlier = true end\n"
     "    end\n"
     "  end\n"
     "end\n"
-    "batched('SADD', R .. ':owned:' .. owner, owned)\n"
+    "runs[#runs + 1] = '' runs[#runs + 1] = TABLE\n"
+    "opens[#opens + 1] = '' opens[#opens + 1] = TABLE\n"
+    "batched('HSET', R .. ':runs:' .. owner, runs)\n"
+    "batched('HSET', R .. ':open', opens)\n"
     "batched('ZADD', R .. ':next', nexts)\n"
     "batched('ZREM', R .. ':next', unqueued)\n"
-    "batched('DEL', nil, ckeys)\n"
+    "batched('HDEL', R .. ':claims', ids)\n"
     "if recorded then\n"
     "  redis.call('SADD', R .. ':owners', owner)\n"
     "  redis.call('SET', R .. ':alive:' .. owner, now, 'PX', 2 * lease)\n"
@@ -315,46 +431,51 @@ static const char *const texts[S_COUNT] = {
     "end\n"
     "for d = 0, nd - 1 do\n"
     "  local id, t, tok = ARGV[5 + 3 * d], ARGV[6 + 3 * d], ARGV[7 + 3 * d]\n"
-    "  local f = fields(R .. ':run:' .. id .. ':' .. t)\n"
+    "  local f = run_get(me, id, t)\n"
     /* A run in doubt never started here; its start may have been recorded
      * ahead by the commit whose reply was lost: taken back. */
-    "  if count < max and f.owner == me and f.token == tok then\n"
-    "    if f.started_at then redis.call('HDEL', R .. ':run:' .. id .. ':' .. t, 'started_at') end\n"
+    "  if count < max and f and f.token == tok then\n"
+    "    if f.started_at then f.started_at = nil run_put(me, id, t, f) end\n"
+    "    f.job_id, f.scheduled_time = id, t\n"
     "    put(f)\n"
     "  end\n"
     "end\n"
     "for _, owner in ipairs(redis.call('SMEMBERS', R .. ':owners')) do\n"
     "  if count >= max then break end\n"
-    "  local set = R .. ':owned:' .. owner\n"
+    "  local rk = R .. ':runs:' .. owner\n"
     "  if owner ~= me and redis.call('EXISTS', R .. ':alive:' .. owner) == 0 then\n"
-    "    for _, rk in ipairs(redis.call('SMEMBERS', set)) do\n"
+    "    local h = redis.call('HGETALL', rk)\n"
+    "    for i = 1, #h, 2 do\n"
     "      if count >= max then break end\n"
-    "      local f = fields(rk)\n"
-    "      if f.owner ~= owner then\n"
-    "        redis.call('SREM', set, rk)\n"
+    "      local t, id = string.match(h[i], '^(%d+):(.*)$')\n"
+    "      local f = run_decode(h[i + 1])\n"
+    "      if t then redis.call('HDEL', rk, h[i]) end\n"
+    "      if not t then -- (not a run field: left alone)\n"
     "      elseif f.delivery ~= 'at_least_once' and f.started_at then\n"
-    "        redis.call('DEL', rk)\n"
-    "        redis.call('SREM', set, rk)\n"
-    "        redis.call('HDEL', R .. ':jobruns:' .. f.job_id, f.scheduled_time)\n"
-    "        history_add(keep, 'job_id', f.job_id, 'scheduled_time', f.scheduled_time,\n"
+    "        open_drop(id, t)\n"
+    "        history_add(keep, 'job_id', id, 'scheduled_time', t,\n"
     "          'attempt', f.attempt or '1', 'started_at', f.started_at, 'finished_at', now,\n"
     "          'outcome', 'failed', 'retval', '',\n"
     "          'error', 'lost with scheduler ' .. owner .. ' (at most once): it started there and did not end')\n"
-    "        for _, v in ipairs({f.job_id, f.scheduled_time, owner}) do lost[#lost + 1] = v end\n"
+    "        for _, v in ipairs({id, t, owner}) do lost[#lost + 1] = v end\n"
     "      else\n"
     "        local tok = tostring(redis.call('INCR', R .. ':token'))\n"
     "        if f.delivery == 'at_least_once' then f.attempt = tostring(tonumber(f.attempt or '1') + 1) end\n"
-    "        f.token = tok\n"
-    "        redis.call('HSET', rk, 'owner', me, 'token', tok, 'attempt', f.attempt or '1', 'claimed_at', now)\n"
-    "        redis.call('HDEL', rk, 'started_at')\n"
-    "        redis.call('SMOVE', set, R .. ':owned:' .. me, rk)\n"
+    "        f.token, f.claimed_at, f.started_at, f.attempt = tok, now, nil, f.attempt or '1'\n"
+    "        run_put(me, id, t, f)\n"
     "        redis.call('SADD', R .. ':owners', me)\n"
-    "        redis.call('HSET', R .. ':jobruns:' .. f.job_id, f.scheduled_time, tok)\n"
+    "        local l = open_get(id)\n"
+    "        for _, e in ipairs(l) do if e[1] == t then e[2], e[3] = tok, me end end\n"
+    "        open_store(id, l)\n"
+    "        f.job_id, f.scheduled_time = id, t\n"
     "        put(f)\n"
     "      end\n"
     "    end\n"
     "  end\n"
-    "  if redis.call('SCARD', set) == 0 then redis.call('SREM', R .. ':owners', owner) end\n"
+    "  if not holds_runs(owner) then\n"
+    "    redis.call('DEL', rk)\n"
+    "    redis.call('SREM', R .. ':owners', owner)\n"
+    "  end\n"
     "end\n"
     "if #lost > 0 then history_trim(keep) end\n"
     "return {taken, lost}\n",
@@ -363,33 +484,14 @@ static const char *const texts[S_COUNT] = {
      * per run: job id, time, token. Marks started each run still this
      * claim's and renews the liveness key (2 x lease, as a heartbeat);
      * returns the indices (from 1) of the runs marked. */
-    [S_START] = PRELUDE
-    "local me, n, now, out = ARGV[1], tonumber(ARGV[3]), now_us(), {}\n"
+    [S_START] = PRELUDE STARTS
+    "local me, now = ARGV[1], now_us()\n"
     "redis.call('SET', R .. ':alive:' .. me, now, 'PX', 2 * tonumber(ARGV[2]))\n"
-    "for k = 0, n - 1 do\n"
-    "  local a = 4 + 3 * k\n"
-    "  local rk = R .. ':run:' .. ARGV[a] .. ':' .. ARGV[a + 1]\n"
-    "  local f = redis.call('HMGET', rk, 'owner', 'token')\n"
-    "  if f[1] == me and f[2] == ARGV[a + 2] then\n"
-    "    redis.call('HSET', rk, 'started_at', now)\n"
-    "    out[#out + 1] = k + 1\n"
-    "  end\n"
-    "end\n"
-    "return out\n",
+    "return mark_started(me, tonumber(ARGV[3]), now)\n",
 
     /* Starts recorded ahead and not used: taken back. ARGV as S_START's. */
-    [S_UNSTART] = PRELUDE
-    "local me, n, out = ARGV[1], tonumber(ARGV[3]), {}\n"
-    "for k = 0, n - 1 do\n"
-    "  local a = 4 + 3 * k\n"
-    "  local rk = R .. ':run:' .. ARGV[a] .. ':' .. ARGV[a + 1]\n"
-    "  local f = redis.call('HMGET', rk, 'owner', 'token')\n"
-    "  if f[1] == me and f[2] == ARGV[a + 2] then\n"
-    "    redis.call('HDEL', rk, 'started_at')\n"
-    "    out[#out + 1] = k + 1\n"
-    "  end\n"
-    "end\n"
-    "return out\n",
+    [S_UNSTART] = PRELUDE STARTS
+    "return mark_started(ARGV[1], tonumber(ARGV[3]), nil)\n",
 
     /* ARGV: me, retention_ms (0: no history; -1: all), n, then per run:
      * job id, time, token (0: not this store's claim), attempt, started_at,
@@ -403,30 +505,45 @@ static const char *const texts[S_COUNT] = {
     [S_CLOSE] = PRELUDE HISTORY
     "local me, keep, n, out, wake = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), {}, false\n"
     "local anywait = redis.call('EXISTS', R .. ':waitjobs') == 1\n"
-    "local closed, done = {}, {}\n"
+    "local rk, names = R .. ':runs:' .. me, {}\n"
+    "for k = 0, n - 1 do names[k + 1] = run_field(ARGV[4 + 9 * k], ARGV[5 + 9 * k]) end\n"
+    "local cur = hmget(rk, names)\n"
+    "local closed, done, ended, ids = {}, {}, {}, {}\n"
     "for k = 0, n - 1 do\n"
     "  local a = 4 + 9 * k\n"
     "  local id, t, tok = ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
-    "  local rk = R .. ':run:' .. id .. ':' .. t\n"
     /* A record closed earlier in this call is gone, as if deleted. */
-    "  local f = done[rk] and {} or redis.call('HMGET', rk, 'owner', 'token')\n"
+    "  local f = not done[names[k + 1]] and cur[k + 1]\n"
     "  if tok == '0' then out[k + 1] = 0\n"
-    "  elseif f[1] == me and f[2] == tok then\n"
-    "    closed[#closed + 1] = rk\n"
-    "    done[rk] = true\n"
-    "    redis.call('HDEL', R .. ':jobruns:' .. id, t)\n"
+    "  elseif f and run_token(f) == tok then\n"
+    "    closed[#closed + 1] = names[k + 1]\n"
+    "    done[names[k + 1]] = true\n"
+    "    if not ended[id] then ended[id] = {} ids[#ids + 1] = id end\n"
+    "    ended[id][t] = true\n"
     "    if anywait and redis.call('SISMEMBER', R .. ':waitjobs', id) == 1 then wake = true end\n"
     "    out[k + 1] = 1\n"
-    "    history_add(keep, 'job_id', id, 'scheduled_time', t, 'attempt', ARGV[a + 3],\n"
-    "      'started_at', ARGV[a + 4], 'finished_at', ARGV[a + 5], 'outcome', ARGV[a + 6],\n"
-    "      'retval', ARGV[a + 7], 'error', ARGV[a + 8])\n"
-    "  elseif f[1] then out[k + 1] = -1\n"
-    "  else out[k + 1] = 0 end\n"
+    "    if keep ~= 0 then\n"
+    "      history_add(keep, 'job_id', id, 'scheduled_time', t, 'attempt', ARGV[a + 3],\n"
+    "        'started_at', ARGV[a + 4], 'finished_at', ARGV[a + 5], 'outcome', ARGV[a + 6],\n"
+    "        'retval', ARGV[a + 7], 'error', ARGV[a + 8]) end\n"
+    "  elseif f then out[k + 1] = -1\n"
+    /* Not in this owner's runs: another scheduler's now (taken over), or none. */
+    "  else\n"
+    "    out[k + 1] = 0\n"
+    "    for _, e in ipairs(open_get(id)) do if e[1] == t then out[k + 1] = -1 end end\n"
+    "  end\n"
     "end\n"
-    /* The closed records and their places in the owner's set: one call
-     * each for the whole batch. */
-    "batched('DEL', nil, closed)\n"
-    "batched('SREM', R .. ':owned:' .. me, closed)\n"
+    /* The closed records and their open entries: one call each for the
+     * whole batch. */
+    "batched('HDEL', rk, closed)\n"
+    "local op, sets, dels = hmget(R .. ':open', ids), {}, {}\n"
+    "for j, id in ipairs(ids) do\n"
+    "  local keep_ = {}\n"
+    "  for _, e in ipairs(open_parse(op[j])) do if not ended[id][e[1]] then keep_[#keep_ + 1] = e end end\n"
+    "  if #keep_ == 0 then dels[#dels + 1] = id else sets[#sets + 1] = id sets[#sets + 1] = open_text(keep_) end\n"
+    "end\n"
+    "batched('HSET', R .. ':open', sets)\n"
+    "batched('HDEL', R .. ':open', dels)\n"
     "history_trim(keep)\n"
     "if wake then redis.call('PUBLISH', R .. ':wakeup', '') end\n"
     "return out\n",
@@ -447,12 +564,19 @@ static const char *const texts[S_COUNT] = {
     "  if sid ~= id and redis.call('EXISTS', R .. ':alive:' .. sid) == 0 then\n"
     "    local f = redis.call('HMGET', R .. ':scheduler:' .. sid, 'heartbeat_at', 'lease_ms')\n"
     "    local old = not f[1] or tonumber(now) - tonumber(f[1]) > 10000 * tonumber(f[2] or '0')\n"
-    "    if old and redis.call('SCARD', R .. ':owned:' .. sid) == 0 then\n"
+    "    if old and not holds_runs(sid) then\n"
+    "      redis.call('DEL', R .. ':runs:' .. sid)\n"
     "      redis.call('DEL', R .. ':scheduler:' .. sid)\n"
     "      redis.call('SREM', R .. ':schedulers', sid)\n"
     "    end\n"
     "  end\n"
     "end\n"
+    /* Claims past their expiry (a scheduler that died mid-batch, a job
+     * removed or paused while claimed) are swept. */
+    "local cl, stale = redis.call('HGETALL', R .. ':claims'), {}\n"
+    "for i = 1, #cl, 2 do\n"
+    "  if cl[i] ~= '' and not claim_holder(cl[i + 1], now) then stale[#stale + 1] = cl[i] end end\n"
+    "batched('HDEL', R .. ':claims', stale)\n"
     "return now_us()\n",
 
     /* The registry, 10 values per scheduler: id, name (nil: none), host,
@@ -463,10 +587,11 @@ static const char *const texts[S_COUNT] = {
     "for _, sid in ipairs(redis.call('SMEMBERS', R .. ':schedulers')) do\n"
     "  local f = fields(R .. ':scheduler:' .. sid)\n"
     "  local claimed, running = 0, 0\n"
-    "  for _, rk in ipairs(redis.call('SMEMBERS', R .. ':owned:' .. sid)) do\n"
-    "    if redis.call('HEXISTS', rk, 'started_at') == 1 then running = running + 1\n"
+    "  local h = redis.call('HGETALL', R .. ':runs:' .. sid)\n"
+    "  for i = 1, #h, 2 do if h[i] ~= '' then\n"
+    "    if run_decode(h[i + 1]).started_at then running = running + 1\n"
     "    else claimed = claimed + 1 end\n"
-    "  end\n"
+    "  end end\n"
     "  for _, v in ipairs({sid, f.name or false, f.host or '', f.pid or '0', f.started_at or '0',\n"
     "      f.heartbeat_at or '0', f.lease_ms or '0', redis.call('EXISTS', R .. ':alive:' .. sid),\n"
     "      claimed, running}) do out[#out + 1] = v end\n"
@@ -493,7 +618,7 @@ static const char *const texts[S_COUNT] = {
     "local me, id, n = ARGV[1], ARGV[2], tonumber(ARGV[17])\n"
     "local m, times = {unpack(ARGV, 9, 16)}, {unpack(ARGV, 18, 17 + n)}\n"
     "if redis.call('EXISTS', R .. ':job:' .. id) == 0 then return {'missing'} end\n"
-    "if redis.call('EXISTS', R .. ':claim:' .. id) == 1 then return {'claimed'} end\n"
+    "if claim_holder(redis.call('HGET', R .. ':claims', id), now_us()) then return {'claimed'} end\n"
     "if taken(id, times) then return {'taken'} end\n"
     "local busy = instances(id)\n"
     "if busy < tonumber(ARGV[8]) then\n"
@@ -518,7 +643,7 @@ static const char *const texts[S_COUNT] = {
     "for _, id in ipairs(redis.call('SMEMBERS', R .. ':waitjobs')) do\n"
     "  if count >= max then break end\n"
     "  local wk = R .. ':waiting:' .. id\n"
-    "  if redis.call('EXISTS', R .. ':claim:' .. id) == 0 then\n"
+    "  if not claim_holder(redis.call('HGET', R .. ':claims', id), now) then\n"
     "    local busy = instances(id)\n"
     "    for _, wtok in ipairs(redis.call('ZRANGE', wk, 0, -1)) do\n"
     "      if count >= max then break end\n"
@@ -547,13 +672,73 @@ static const char *const texts[S_COUNT] = {
      * job id, scheduled time, request (cancel | terminate) each. */
     [S_STOPS] = PRELUDE
     "local key, out = R .. ':stops:' .. ARGV[1], {}\n"
-    "for _, rk in ipairs(redis.call('SMEMBERS', key)) do\n"
-    "  local f = redis.call('HMGET', rk, 'job_id', 'scheduled_time', 'stop_request', 'owner')\n"
-    "  if f[1] and f[3] and f[4] == ARGV[1] then\n"
-    "    out[#out + 1] = f[1] out[#out + 1] = f[2] out[#out + 1] = f[3] end\n"
+    "for _, name in ipairs(redis.call('SMEMBERS', key)) do\n"
+    "  local t, id = string.match(name, '^(%d+):(.*)$')\n"
+    "  local f = t and run_get(ARGV[1], id, t)\n"
+    "  if f and f.stop_request then\n"
+    "    out[#out + 1] = id out[#out + 1] = t out[#out + 1] = f.stop_request end\n"
     "end\n"
     "redis.call('DEL', key)\n"
     "return out\n",
+
+    /* Raises layout 1 or 2 to 3 (layout.c): job hashes lose the next run
+     * time their score holds (and a trigger time equal to it), claim keys become fields of
+     * {P}:claims (with their remaining time), run hashes fields of
+     * {P}:runs:OWNER, jobruns hashes the entries of {P}:open; stop
+     * requests name runs by "T:ID". Returns the number of runs moved. */
+    [S_MIGRATE] = PRELUDE
+    "local now, moved, opens, seen = now_us(), 0, {}, {}\n"
+    "local function run_of(rk) return string.match(string.sub(rk, #R + 6), '^(.*):(%d+)$') end\n"
+    "for _, id in ipairs(redis.call('ZRANGE', R .. ':jobs', 0, -1)) do\n"
+    "  local ck = R .. ':claim:' .. id\n"
+    "  if redis.call('TYPE', ck).ok == 'string' then\n"
+    "    local ttl = redis.call('PTTL', ck)\n"
+    "    if ttl > 0 then redis.call('HSET', R .. ':claims', id,\n"
+    "      redis.call('GET', ck) .. ' ' .. string.format('%d', tonumber(now) + 1000 * ttl)) end\n"
+    "    redis.call('DEL', ck)\n"
+    "  end\n"
+    "  seen[id] = true\n"
+    "  local key = R .. ':job:' .. id\n"
+    "  if redis.call('TYPE', key).ok == 'hash' then\n"
+    "    local t = redis.call('HMGET', key, 'next_run_time', 'trigger_time')\n"
+    "    local score = redis.call('ZSCORE', R .. ':next', id)\n"
+    "    if t[1] and score and tonumber(score) == tonumber(t[1]) and math.abs(tonumber(t[1])) <= 9007199254740992 then\n"
+    "      redis.call('HDEL', key, 'next_run_time') end\n"
+    "    if t[2] and t[2] == t[1] then redis.call('HDEL', key, 'trigger_time') end\n"
+    "  end\n"
+    "end\n"
+    "for _, owner in ipairs(redis.call('SMEMBERS', R .. ':owners')) do\n"
+    "  local set = R .. ':owned:' .. owner\n"
+    "  for _, rk in ipairs(redis.call('SMEMBERS', set)) do\n"
+    "    local f = fields(rk)\n"
+    "    if f.owner == owner and f.job_id and f.scheduled_time and f.token then\n"
+    "      run_put(owner, f.job_id, f.scheduled_time, {token = f.token, attempt = f.attempt or '1',\n"
+    "        claimed_at = f.claimed_at, started_at = f.started_at, stop_request = f.stop_request,\n"
+    "        func = f.func, executor = f.executor, max_instances = f.max_instances,\n"
+    "        max_runtime_ms = f.max_runtime_ms, delivery = f.delivery, name = f.name, arg = f.arg})\n"
+    "      local l = opens[f.job_id] or {}\n"
+    "      l[#l + 1] = {f.scheduled_time, f.token, owner}\n"
+    "      opens[f.job_id] = l\n"
+    "      seen[f.job_id] = true\n"
+    "      moved = moved + 1\n"
+    "      redis.call('DEL', rk)\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('DEL', set)\n"
+    "  if redis.call('EXISTS', R .. ':runs:' .. owner) == 0 then redis.call('SREM', R .. ':owners', owner) end\n"
+    "end\n"
+    "for id in pairs(seen) do redis.call('DEL', R .. ':jobruns:' .. id) end\n"
+    "for id, l in pairs(opens) do open_store(id, l) end\n"
+    "for _, sid in ipairs(redis.call('SMEMBERS', R .. ':schedulers')) do\n"
+    "  local sk = R .. ':stops:' .. sid\n"
+    "  for _, rk in ipairs(redis.call('SMEMBERS', sk)) do\n"
+    "    local id, t = run_of(rk)\n"
+    "    redis.call('SREM', sk, rk)\n"
+    "    if id then redis.call('SADD', sk, run_field(id, t)) end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('SET', R .. ':version', '3')\n"
+    "return moved\n",
 };
 
 const char *apsched__redis_script_text(redis_script s) { return texts[s]; }

@@ -49,26 +49,40 @@ static redisReply *script(redis_store *rs, redis_script s, int argc, const char 
 
 static int scan(redis_store *rs, int (*fn)(const apsched_job_record *rec, void *ud), void *ud);
 
-/* Decodes a job hash, noting it if broken. */
-static int decode(redis_store *rs, const char *id, const redisReply *hash, apsched_job_record **out) {
-  return apsched__redis_decode(id, hash, &rs->b, out);
+/* Decodes a job hash and its score, noting it if broken. */
+static int decode(redis_store *rs, const char *id, const redisReply *hash, const redisReply *score,
+                  apsched_job_record **out) {
+  return apsched__redis_decode(id, hash, score, &rs->b, out);
 }
 
-/* HGETALL of job id (NULL with *rc on failure). */
-static redisReply *job_hash(redis_store *rs, const char *id, int *rc) {
+/* HGETALL of job id (NULL with *rc on failure), and its score in
+ * {P}:next in *score (a nil reply: paused). */
+static redisReply *job_hash(redis_store *rs, const char *id, redisReply **score, int *rc) {
   char *key = apsched__redis_key(rs, "job", id);
+  *score = NULL;
   if (!key) {
     *rc = oom();
     return NULL;
   }
   settle(rs);
-  const char *argv[2] = {"HGETALL", key};
-  redisReply *r = apsched__redis_command(&rs->link, 2, argv, NULL, "reading a job", rc);
-  if (!r && strstr(apsched__pstore_last_error(), "WRONGTYPE")) {
-    /* A key of another type under the job's name: a broken job. */
-    r = calloc(1, sizeof *r);
-    if (r) r->type = REDIS_REPLY_ERROR;
-    *rc = r ? APSCHED_OK : oom();
+  char next[REDIS_PREFIX_MAX + 16];
+  snprintf(next, sizeof next, "%s:next", rs->root);
+  const char *zscore[3] = {"ZSCORE", next, id};
+  *score = apsched__redis_command(&rs->link, 3, zscore, NULL, "reading a job's next run time", rc);
+  redisReply *r = NULL;
+  if (*score) {
+    const char *argv[2] = {"HGETALL", key};
+    r = apsched__redis_command(&rs->link, 2, argv, NULL, "reading a job", rc);
+    if (!r && strstr(apsched__pstore_last_error(), "WRONGTYPE")) {
+      /* A key of another type under the job's name: a broken job. */
+      r = calloc(1, sizeof *r);
+      if (r) r->type = REDIS_REPLY_ERROR;
+      *rc = r ? APSCHED_OK : oom();
+    }
+    if (!r) {
+      freeReplyObject(*score);
+      *score = NULL;
+    }
   }
   free(key);
   return r;
@@ -163,6 +177,9 @@ static void put_job(put_args *p, const apsched_job_record *rec, const char *text
     case STORE_BYTES: val = v[col].bytes, len = v[col].len; break;
     default: continue; /* NULL: no field */
     }
+    if ((col == COL_NEXT_RUN_TIME || col == COL_TRIGGER_TIME) &&
+        !apsched__redis_time_kept(col, v[col].i, rec->next_run_time))
+      continue; /* the score says it */
     p->argv[k] = apsched__redis_field(col);
     p->lens[k++] = strlen(apsched__redis_field(col));
     p->argv[k] = val;
@@ -242,11 +259,13 @@ static int redis_lookup(apsched_jobstore *st, const char *id, const apsched_job_
     return apsched__pstore_error(APSCHED_EINVAL, "lookup: %s is NULL", !id ? "id" : "out");
   *out = NULL;
   int rc;
-  redisReply *r = job_hash(rs, id, &rc);
+  redisReply *score;
+  redisReply *r = job_hash(rs, id, &score, &rc);
   if (!r) return rc;
   apsched_job_record *rec = NULL;
-  rc = r->type == REDIS_REPLY_ARRAY && r->elements == 0 ? APSCHED_ENOENT : decode(rs, id, r, &rec);
+  rc = r->type == REDIS_REPLY_ARRAY && r->elements == 0 ? APSCHED_ENOENT : decode(rs, id, r, score, &rec);
   reply_free(r);
+  freeReplyObject(score);
   if (rc != APSCHED_OK) return rc;
   apsched_job_record_free(rs->found); /* id may point into it: freed only now */
   rs->found = rec;
@@ -443,7 +462,7 @@ static int open_runs(const redisReply *runs, long *instances, char **taken) {
 
 /* Stages a claimed record for runs_open and release. */
 static int stage(redis_store *rs, apsched_job_record *rec, long long token,
-                 const redisReply *hash, const redisReply *runs) {
+                 const redisReply *hash, const redisReply *runs, const redisReply *score) {
   if (rs->nstaged == rs->staged_cap) {
     size_t cap = rs->staged_cap ? rs->staged_cap * 2 : 64;
     redis_staged *s = realloc(rs->staged, cap * sizeof *s);
@@ -451,10 +470,16 @@ static int stage(redis_store *rs, apsched_job_record *rec, long long token,
     rs->staged = s;
     rs->staged_cap = cap;
   }
-  const char *expected = "";
-  for (size_t i = 0; hash->type == REDIS_REPLY_ARRAY && i + 1 < hash->elements; i += 2)
+  /* The next run time as the claim found it: the score's text, which the
+   * commit compares with the score then (or a time the hash keeps). */
+  const char *expected = score->type == REDIS_REPLY_STRING ? score->str : "";
+  bool time_fields = false;
+  for (size_t i = 0; hash->type == REDIS_REPLY_ARRAY && i + 1 < hash->elements; i += 2) {
     if (strcmp(hash->element[i]->str, "next_run_time") == 0) expected = hash->element[i + 1]->str;
-  redis_staged s = {.rec = rec, .token = token, .expected = strdup(expected)};
+    if (strcmp(hash->element[i]->str, "next_run_time") == 0 || strcmp(hash->element[i]->str, "trigger_time") == 0)
+      time_fields = true;
+  }
+  redis_staged s = {.rec = rec, .token = token, .expected = strdup(expected), .time_fields = time_fields};
   if (!s.expected || open_runs(runs, &s.instances, &s.taken) != APSCHED_OK) {
     free(s.expected);
     return oom();
@@ -462,6 +487,44 @@ static int stage(redis_store *rs, apsched_job_record *rec, long long token,
   rs->staged[rs->nstaged++] = s;
   rec->store_seq = (uint32_t)rs->nstaged;
   return APSCHED_OK;
+}
+
+/* The hashes of the njobs jobs the claim script's reply r names (id, open
+ * runs, score each after the token), read with one pipelined HGETALL per
+ * job, outside the script: passed through Lua, a job's 20 strings cost
+ * the server's one thread twice as much. The jobs are claimed: no other
+ * scheduler runs them meanwhile; an update since the claim is read as if
+ * it had come first, a removal as an empty hash. A key of another type
+ * comes back as its error reply, a broken job. */
+static int read_claimed(redis_store *rs, const redisReply *r, size_t njobs, redisReply **hashes) {
+  char **keys = calloc(njobs, sizeof *keys);
+  const char *(*cmds)[2] = calloc(njobs, sizeof *cmds);
+  const char *const **argvs = calloc(njobs, sizeof *argvs);
+  int rc = keys && cmds && argvs ? APSCHED_OK : oom();
+  for (size_t j = 0; rc == APSCHED_OK && j < njobs; j++) {
+    if (!(keys[j] = apsched__redis_key(rs, "job", r->element[1 + 3 * j]->str))) rc = oom();
+    cmds[j][0] = "HGETALL";
+    cmds[j][1] = keys[j];
+    argvs[j] = cmds[j];
+  }
+  if (rc == APSCHED_OK) {
+    /* (A failed pipeline leaves nothing in hashes to free.) */
+    rc = apsched__redis_pipeline(&rs->link, njobs, 2, argvs, hashes, "reading the claimed jobs");
+    bool got = rc == APSCHED_OK;
+    for (size_t j = 0; rc == APSCHED_OK && j < njobs; j++) {
+      const redisReply *h = hashes[j];
+      if (h->type == REDIS_REPLY_ERROR && !strstr(h->str, "WRONGTYPE"))
+        rc = apsched__redis_fail(&rs->link, "reading the claimed jobs", h->str);
+    }
+    if (rc != APSCHED_OK && got)
+      for (size_t j = 0; j < njobs; j++) freeReplyObject(hashes[j]);
+  }
+  if (rc != APSCHED_OK) memset(hashes, 0, njobs * sizeof *hashes);
+  for (size_t j = 0; keys && j < njobs; j++) free(keys[j]);
+  free(keys);
+  free(cmds);
+  free(argvs);
+  return rc;
 }
 
 static int redis_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job_record **out,
@@ -487,10 +550,17 @@ static int redis_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job
   if (r && (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || (r->elements - 1) % 3 != 0))
     rc = apsched__redis_fail(&rs->link, "claiming due jobs", "unexpected reply");
   long long token = r && rc == APSCHED_OK ? r->element[0]->integer : 0;
-  for (size_t i = 1; r && rc == APSCHED_OK && i < r->elements && n < max; i += 3) {
+  size_t njobs = r && rc == APSCHED_OK ? (r->elements - 1) / 3 : 0;
+  redisReply **hashes = njobs ? calloc(njobs, sizeof *hashes) : NULL;
+  if (njobs && !hashes) rc = oom();
+  if (rc == APSCHED_OK && njobs) rc = read_claimed(rs, r, njobs, hashes);
+  for (size_t j = 0; rc == APSCHED_OK && j < njobs && n < max; j++) {
+    size_t i = 1 + 3 * j;
     const char *id = r->element[i]->str;
+    const redisReply *hash = hashes[j];
+    if (hash->type == REDIS_REPLY_ARRAY && hash->elements == 0) continue; /* removed since: its claim runs out */
     apsched_job_record *rec;
-    if ((rc = decode(rs, id, r->element[i + 1], &rec)) != APSCHED_OK) break;
+    if ((rc = decode(rs, id, hash, r->element[i + 2], &rec)) != APSCHED_OK) break;
     if (rec->flags & APSCHED_JOB_BROKEN) {
       apsched_job_record_free(rec); /* kept as it is, never run; its claim runs out */
       continue;
@@ -499,9 +569,11 @@ static int redis_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job
       apsched_job_record_free(rec);
       break;
     }
-    if ((rc = stage(rs, rec, token, r->element[i + 1], r->element[i + 2])) != APSCHED_OK) break;
+    if ((rc = stage(rs, rec, token, hash, r->element[i + 1], r->element[i + 2])) != APSCHED_OK) break;
     out[n++] = rec;
   }
+  for (size_t j = 0; hashes && j < njobs; j++) freeReplyObject(hashes[j]);
+  free(hashes);
   freeReplyObject(r);
   if (rc != APSCHED_OK) {
     /* Nothing of this call stays claimed here (on the server the claims run out). */
@@ -578,9 +650,11 @@ static int scan(redis_store *rs, int (*fn)(const apsched_job_record *rec, void *
   if (!ids) return rc;
   size_t total = ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
   char *keys[SCAN_CHUNK];
-  const char *cmds[SCAN_CHUNK][2];
+  const char *cmds[SCAN_CHUNK][3];
   const char *const *argvs[SCAN_CHUNK];
-  redisReply *hashes[SCAN_CHUNK];
+  redisReply *hashes[SCAN_CHUNK], *scores[SCAN_CHUNK];
+  char next[REDIS_PREFIX_MAX + 16];
+  snprintf(next, sizeof next, "%s:next", rs->root);
   for (size_t at = 0; rc == APSCHED_OK && at < total; at += SCAN_CHUNK) {
     size_t n = total - at < SCAN_CHUNK ? total - at : SCAN_CHUNK, made = 0;
     for (; made < n; made++) {
@@ -593,6 +667,16 @@ static int scan(redis_store *rs, int (*fn)(const apsched_job_record *rec, void *
     else rc = apsched__redis_pipeline(&rs->link, n, 2, argvs, hashes, "reading the jobs");
     for (size_t i = 0; i < made; i++) free(keys[i]);
     if (rc != APSCHED_OK) break;
+    for (size_t i = 0; i < n; i++) {
+      cmds[i][0] = "ZSCORE";
+      cmds[i][1] = next;
+      cmds[i][2] = ids->element[at + i]->str;
+    }
+    rc = apsched__redis_pipeline(&rs->link, n, 3, argvs, scores, "reading the next run times");
+    if (rc != APSCHED_OK) {
+      for (size_t i = 0; i < n; i++) freeReplyObject(hashes[i]);
+      break;
+    }
     size_t i = 0;
     for (; i < n && rc == APSCHED_OK; i++) {
       const char *id = ids->element[at + i]->str;
@@ -603,13 +687,17 @@ static int scan(redis_store *rs, int (*fn)(const apsched_job_record *rec, void *
         /* (An empty hash: the job was removed meanwhile. A key of another
          * type under its name decodes as a broken job.) */
         apsched_job_record *rec = NULL;
-        rc = decode(rs, id, h, &rec);
+        rc = decode(rs, id, h, scores[i], &rec);
         if (rc == APSCHED_OK && fn) rc = fn(rec, ud);
         apsched_job_record_free(rec);
       }
       freeReplyObject(h);
+      freeReplyObject(scores[i]);
     }
-    for (; i < n; i++) freeReplyObject(hashes[i]);
+    for (; i < n; i++) {
+      freeReplyObject(hashes[i]);
+      freeReplyObject(scores[i]);
+    }
   }
   freeReplyObject(ids);
   return rc;
@@ -678,52 +766,6 @@ static int check_options(const apsched_redis_options *o, redis_addr *addr) {
   return apsched__redis_parse_url(o->url, addr);
 }
 
-/* The layout version key: created on first use, raised from an older
- * layout (unless existing_only: a tool that only reads changes nothing);
- * a newer or foreign one refused. */
-#define APSCHED_REDIS_LAYOUT_TEXT "2"
-static int check_layout(redis_link *l, const char *root, bool existing_only) {
-  char key[REDIS_PREFIX_MAX + 16];
-  snprintf(key, sizeof key, "%s:version", root);
-  const char *get[2] = {"GET", key};
-  int rc;
-  redisReply *r = apsched__redis_command(l, 2, get, NULL, "reading the layout version", &rc);
-  if (!r) return rc;
-  if (r->type == REDIS_REPLY_NIL) {
-    freeReplyObject(r);
-    if (existing_only)
-      return apsched__pstore_error(APSCHED_EINVAL,
-                                   "redis prefix '%s' holds no libapsched-redis data (no key %s)",
-                                   l->prefix, key);
-    const char *set[4] = {"SET", key, APSCHED_REDIS_LAYOUT_TEXT, "NX"};
-    freeReplyObject(apsched__redis_command(l, 4, set, NULL, "writing the layout version", &rc));
-    return rc;
-  }
-  char *end = NULL;
-  long v = r->type == REDIS_REPLY_STRING ? strtol(r->str, &end, 10) : 0;
-  bool number = end && end != r->str && !*end && v >= 1;
-  char text[24];
-  snprintf(text, sizeof text, "%.20s", r->type == REDIS_REPLY_STRING ? r->str : "?");
-  freeReplyObject(r);
-  if (!number)
-    return apsched__pstore_error(APSCHED_EINVAL,
-                                 "redis prefix '%s': %s holds '%s', not a layout version: these "
-                                 "keys were not made by libapsched-redis",
-                                 l->prefix, key, text);
-  if (v > APSCHED_REDIS_LAYOUT_VERSION)
-    return apsched__pstore_error(APSCHED_EINVAL,
-                                 "redis prefix '%s': layout version %ld is newer than this "
-                                 "library's (%d): use a newer libapsched-redis",
-                                 l->prefix, v, APSCHED_REDIS_LAYOUT_VERSION);
-  if (v < APSCHED_REDIS_LAYOUT_VERSION && !existing_only) {
-    /* Layout 1 is layout 2 without waiting runs: only the number changes. */
-    const char *set[3] = {"SET", key, APSCHED_REDIS_LAYOUT_TEXT};
-    freeReplyObject(apsched__redis_command(l, 3, set, NULL, "writing the layout version", &rc));
-    return rc;
-  }
-  return APSCHED_OK;
-}
-
 /* What a link of a store (or of a registry listing) needs. */
 static void link_init(redis_link *l, const redis_addr *a, const char *prefix, int lease_ms) {
   *l = (redis_link){.addr = a, .prefix = prefix};
@@ -766,7 +808,7 @@ int apsched_redis_store_create(const apsched_redis_options *opts, apsched_jobsto
   }
   if (rc == APSCHED_OK && (!rs || !rs->prefix || (opts->scheduler_name && !rs->scheduler_name)))
     rc = oom();
-  if (rc == APSCHED_OK) rc = check_layout(&rs->link, rs->root, opts->existing_only);
+  if (rc == APSCHED_OK) rc = apsched__redis_check_layout(&rs->link, rs->root, opts->existing_only);
   if (rc != APSCHED_OK) {
     if (rs) redis_destroy(&rs->base);
     if (errbuf && errlen) snprintf(errbuf, errlen, "%s", apsched__pstore_last_error());
@@ -780,7 +822,7 @@ int apsched_redis_store_create(const apsched_redis_options *opts, apsched_jobsto
 
 static int list(redis_link *l, const char *root,
                 int (*visit)(const apsched_redis_scheduler *, void *), void *ud) {
-  int rc = check_layout(l, root, true);
+  int rc = apsched__redis_check_layout(l, root, true);
   if (rc != APSCHED_OK) return rc;
   redisReply *r = apsched__redis_script(l, S_LIST, root, 0, NULL, NULL, "listing the schedulers", &rc);
   if (!r) return rc;

@@ -308,7 +308,9 @@ int apsched__redis_runs_closed(redis_store *rs, const apsched_run_result *result
     const char *vals[CLOSE_ARGS] = {res->job_id, t->t,        t->token,         t->attempt,
                                     t->started,  t->finished, outcome_text[outcome], t->retval,
                                     res->error ? res->error : ""};
-    for (int v = 0; v < CLOSE_ARGS; v++) argv[k++] = vals[v];
+    /* Without a history the script needs only the run's name and token. */
+    int nvals = strcmp(keep, "0") == 0 ? 3 : CLOSE_ARGS;
+    for (int v = 0; v < nvals; v++) argv[k++] = vals[v];
   }
   int rc;
   redisReply *reply = apsched__redis_script(&rs->link, S_CLOSE, rs->root, (int)k, argv, NULL,

@@ -494,8 +494,8 @@ static const char *const texts[S_COUNT] = {
     "return mark_started(ARGV[1], tonumber(ARGV[3]), nil)\n",
 
     /* ARGV: me, retention_ms (0: no history; -1: all), n, then per run:
-     * job id, time, token (0: not this store's claim), attempt, started_at,
-     * finished_at, outcome, retval, error. Returns per run: 1 closed, 0 no
+     * job id, time, token (0: not this store's claim), and with a history
+     * attempt, started_at, finished_at, outcome, retval, error. Returns per run: 1 closed, 0 no
      * such record, -1 the record is another claim's (this one was lost).
      * Only a run closed here goes into the history, fenced like the record:
      * the end of a run taken over belongs to its new owner, and a run never
@@ -505,12 +505,12 @@ static const char *const texts[S_COUNT] = {
     [S_CLOSE] = PRELUDE HISTORY
     "local me, keep, n, out, wake = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), {}, false\n"
     "local anywait = redis.call('EXISTS', R .. ':waitjobs') == 1\n"
-    "local rk, names = R .. ':runs:' .. me, {}\n"
-    "for k = 0, n - 1 do names[k + 1] = run_field(ARGV[4 + 9 * k], ARGV[5 + 9 * k]) end\n"
+    "local rk, names, stride = R .. ':runs:' .. me, {}, keep == 0 and 3 or 9\n"
+    "for k = 0, n - 1 do names[k + 1] = run_field(ARGV[4 + stride * k], ARGV[5 + stride * k]) end\n"
     "local cur = hmget(rk, names)\n"
     "local closed, done, ended, ids = {}, {}, {}, {}\n"
     "for k = 0, n - 1 do\n"
-    "  local a = 4 + 9 * k\n"
+    "  local a = 4 + stride * k\n"
     "  local id, t, tok = ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
     /* A record closed earlier in this call is gone, as if deleted. */
     "  local f = not done[names[k + 1]] and cur[k + 1]\n"

@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libcmocka-dev pkg-config tzdata python3-apscheduler libsqlite3-dev sqlite3 libjansson-dev
-  postgresql libpq-dev redis-server redis-tools libhiredis-dev valgrind libuv1-dev libevent-dev libglib2.0-dev)
+  postgresql libpq-dev redis-server redis-tools libhiredis-dev valgrind libuv1-dev libevent-dev libglib2.0-dev
+  python3-redis)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -104,6 +105,11 @@ bench/instr_counts.sh --quick "$root/release" >/dev/null # callgrind: instructio
 # hiredis is installed above, so bench_redis was built; it starts its own
 # redis-server and runs redis-benchmark (redis-tools) against it.
 "$root/release/bench_redis" --quick >/dev/null
+# The Redis store's scripts replayed under callgrind (python3-redis is installed above).
+replay_dir=$(mktemp -d)
+"$root/release/redis_scripts_dump" "$replay_dir"
+/usr/bin/python3 bench/redis_scripts_replay.py "$replay_dir" --jobs=2560 --reps=1 --callgrind >/dev/null
+rm -rf "$replay_dir"
 if [ -x tools/run_examples.sh ]; then
   echo "== examples"
   tools/run_examples.sh "$root/release"

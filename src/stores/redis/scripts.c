@@ -45,8 +45,8 @@
   "    for x = 1, #got do out[i + x - 1] = got[x] end end\n"                                    \
   "  return out end\n"                                                                          \
   "local function claim_holder(v, now) if not v then return nil end\n"                          \
-  "  local who, exp = string.match(v, '^(.*) (%d+)$')\n"                                        \
-  "  if who and tonumber(exp) > tonumber(now) then return who end return nil end\n"             \
+  "  local owner, tok, exp = string.match(v, '^(.*) (%d+) (%d+)$')\n"                           \
+  "  if owner and tonumber(exp) > tonumber(now) then return owner, tok end return nil end\n"     \
   "local function earlier_time(a, b)\n"                                                         \
   "  if #a == #b and a:byte(1) ~= 45 and b:byte(1) ~= 45 then return a < b end\n"             \
   "  return tonumber(a) < tonumber(b) end\n"                                                   \
@@ -61,8 +61,8 @@
   "  return run_decode(redis.call('HGET', R .. ':runs:' .. owner, run_field(id, t))) end\n"     \
   "local function run_put(owner, id, t, f)\n"                                                   \
   "  redis.call('HSET', R .. ':runs:' .. owner, run_field(id, t), cjson.encode(f)) end\n"       \
-  "local function run_new(tok, attempt, now, started, m)\n"                                     \
-  "  local f = {token = tok, attempt = attempt, claimed_at = now, started_at = started,\n"      \
+  "local function run_new(tok, attempt, now, m)\n"                                              \
+  "  local f = {token = tok, attempt = attempt, claimed_at = now,\n"                            \
   "    func = m[3], executor = m[4], max_instances = m[6], max_runtime_ms = m[7], delivery = m[8]}\n" \
   "  if m[1] == '1' then f.name = m[2] end\n"                                                   \
   "  if m[5] ~= '' then f.arg = m[5] end\n"                                                     \
@@ -120,7 +120,7 @@
   "local function record_runs(id, times, tok, m, owner, now)\n"                                 \
   "  local l = open_get(id)\n"                                                                  \
   "  for _, t in ipairs(times) do\n"                                                            \
-  "    run_put(owner, id, t, run_new(tok, '1', now, nil, m))\n"                                 \
+  "    run_put(owner, id, t, run_new(tok, '1', now, m))\n"                                 \
   "    l[#l + 1] = {t, tok, owner}\n"                                                           \
   "  end\n"                                                                                     \
   "  open_store(id, l)\n"                                                                       \
@@ -285,8 +285,10 @@ static const char *const texts[S_COUNT] = {
     "    end\n"
     "  end\n"
     "end\n"
-    "claims[#claims + 1] = '' claims[#claims + 1] = TABLE\n"
-    "batched('HSET', R .. ':claims', claims)\n"
+    "if #claims > 0 then\n"
+    "  claims[#claims + 1] = '' claims[#claims + 1] = TABLE\n"
+    "  batched('HSET', R .. ':claims', claims)\n"
+    "end\n"
     "return out\n",
 
     /* ARGV: owner, n, lease_ms, then per job: id, claim token, expected
@@ -319,15 +321,15 @@ static const char *const texts[S_COUNT] = {
     /* The claims read at once: every one must be this owner's. */
     "local now, ids = now_us(), {}\n"
     "for j, job in ipairs(jobs) do ids[j] = job.id end\n"
-    "local cl, nowv, live = hmget(R .. ':claims', ids), tonumber(now), {}\n"
+    "local cl, live = hmget(R .. ':claims', ids), {}\n"
     /* A claim script writes one text for all its claims: each text is
-     * read once (its owner, token and expiry), then every claim found
-     * by its text (Lua interns strings: a table lookup by address). */
+     * read once, then every claim found by its text (Lua interns
+     * strings: a table lookup by address). */
     "local function held(v, job)\n"
     "  if not v then return false end\n"
     "  local tok = live[v]\n"
-    "  if tok == nil then local o, t, e = string.match(v, '^(.*) (%d+) (%d+)$')\n"
-    "    tok = o == owner and tonumber(e) > nowv and t or false\n"
+    "  if tok == nil then local o, t = claim_holder(v, now)\n"
+    "    tok = o == owner and t or false\n"
     "    live[v] = tok end\n"
     "  return tok == job.token end\n"
     "for j, job in ipairs(jobs) do\n"
@@ -412,10 +414,12 @@ static const char *const texts[S_COUNT] = {
     "    end\n"
     "  end\n"
     "end\n"
-    "runs[#runs + 1] = '' runs[#runs + 1] = TABLE\n"
-    "opens[#opens + 1] = '' opens[#opens + 1] = TABLE\n"
-    "batched('HSET', R .. ':runs:' .. owner, runs)\n"
-    "batched('HSET', R .. ':open', opens)\n"
+    "if recorded then\n"
+    "  runs[#runs + 1] = '' runs[#runs + 1] = TABLE\n"
+    "  opens[#opens + 1] = '' opens[#opens + 1] = TABLE\n"
+    "  batched('HSET', R .. ':runs:' .. owner, runs)\n"
+    "  batched('HSET', R .. ':open', opens)\n"
+    "end\n"
     "batched('ZADD', R .. ':next', nexts)\n"
     "batched('ZREM', R .. ':next', unqueued)\n"
     "batched('HDEL', R .. ':claims', ids)\n"

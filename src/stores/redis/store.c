@@ -507,17 +507,14 @@ static int read_claimed(redis_store *rs, const redisReply *r, size_t njobs, redi
     cmds[j][1] = keys[j];
     argvs[j] = cmds[j];
   }
-  if (rc == APSCHED_OK) {
-    /* (A failed pipeline leaves nothing in hashes to free.) */
-    rc = apsched__redis_pipeline(&rs->link, njobs, 2, argvs, hashes, "reading the claimed jobs");
-    bool got = rc == APSCHED_OK;
-    for (size_t j = 0; rc == APSCHED_OK && j < njobs; j++) {
-      const redisReply *h = hashes[j];
-      if (h->type == REDIS_REPLY_ERROR && !strstr(h->str, "WRONGTYPE"))
-        rc = apsched__redis_fail(&rs->link, "reading the claimed jobs", h->str);
-    }
-    if (rc != APSCHED_OK && got)
-      for (size_t j = 0; j < njobs; j++) freeReplyObject(hashes[j]);
+  /* (A failed pipeline leaves nothing in hashes to free.) */
+  if (rc == APSCHED_OK &&
+      (rc = apsched__redis_pipeline(&rs->link, njobs, 2, argvs, hashes, "reading the claimed jobs")) ==
+          APSCHED_OK) {
+    for (size_t j = 0; rc == APSCHED_OK && j < njobs; j++)
+      if (hashes[j]->type == REDIS_REPLY_ERROR && !strstr(hashes[j]->str, "WRONGTYPE"))
+        rc = apsched__redis_fail(&rs->link, "reading the claimed jobs", hashes[j]->str);
+    for (size_t j = 0; rc != APSCHED_OK && j < njobs; j++) freeReplyObject(hashes[j]);
   }
   if (rc != APSCHED_OK) memset(hashes, 0, njobs * sizeof *hashes);
   for (size_t j = 0; keys && j < njobs; j++) free(keys[j]);

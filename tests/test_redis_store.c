@@ -726,6 +726,38 @@ static void test_history_is_fenced(void **state) {
   apsched_jobstore_free(st);
 }
 
+/* A claimed run's record carries the job as claimed in JSON the scheduler
+ * writes (run_json.c): a survivor reads it back byte for byte, the
+ * argument's quotes, backslashes, control bytes, NUL and high bytes and a
+ * name with a newline included. */
+static void test_run_record_keeps_the_job_exactly(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "runjson");
+  apsched_jobstore *a = open_store(prefix), *b = open_store(prefix);
+  static const char arg[] = "q\"b\\s\n\x01\0\xff/}";
+  apsched_job_record *rec = plain_record("exact", T0);
+  bool oom = false;
+  rec->args = apsched__args_new(NULL, NULL, arg, sizeof arg - 1, &oom);
+  rec->name = strdup("two\nlines \"quoted\"");
+  assert_false(oom);
+  assert_non_null(rec->name);
+  assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(a, T0), APSCHED_OK);
+  apsched_jobstore_free(a); /* gone before the run started: its start taken back */
+  apsched_orphan_run orphans[2];
+  assert_int_equal(b->vtable->claim_orphans(b, orphans, 2), 1);
+  assert_string_equal(orphans[0].rec->id, "exact");
+  assert_int_equal(orphans[0].scheduled_time, T0);
+  assert_string_equal(orphans[0].rec->name, "two\nlines \"quoted\"");
+  size_t len = 0;
+  const void *got = apsched_job_args_bytes(orphans[0].rec->args, &len);
+  assert_int_equal(len, sizeof arg - 1);
+  assert_memory_equal(got, arg, sizeof arg - 1);
+  apsched_job_record_free(orphans[0].rec);
+  apsched_jobstore_free(b);
+}
+
 /* An at-most-once run that had started under a scheduler that is gone is
  * lost: the survivor deletes its record, reports it and ends it in the
  * history as failed in the same script, as the PostgreSQL store does (a
@@ -835,6 +867,7 @@ int main(void) {
       cmocka_unit_test(test_layout_1_is_raised),
     cmocka_unit_test(test_layout_2_is_migrated),
     cmocka_unit_test(test_times_the_score_cannot_hold),
+    cmocka_unit_test(test_run_record_keeps_the_job_exactly),
       cmocka_unit_test(test_bad_options),
       cmocka_unit_test(test_restart_continues_the_schedule),
       cmocka_unit_test(test_unstorable_jobs_are_refused),

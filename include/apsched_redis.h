@@ -97,9 +97,10 @@ APSCHED_API int apsched_redis_schedulers(const apsched_redis_options *opts,
 
 /* The layout version this library writes (and the newest it opens). 2
  * added runs that wait; 3 keeps claims, run records and open runs as
- * fields of three hashes instead of keys of their own (an older layout is
- * raised to 3 on open, in one script). */
-#define APSCHED_REDIS_LAYOUT_VERSION 3
+ * fields of three hashes instead of keys of their own; 4 marks the claim
+ * of a job changed while claimed (an older layout is raised to 4 on open,
+ * in one script). */
+#define APSCHED_REDIS_LAYOUT_VERSION 4
 /* history_retention: keep every ended run. */
 #define APSCHED_REDIS_HISTORY_FOREVER INT64_MAX
 

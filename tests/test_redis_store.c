@@ -141,7 +141,7 @@ static void test_layout_is_readable(void **state) {
                          "hour='3', minute='30', second='0', timezone='Europe/Berlin']|");
   free(h);
   redisReply *r = cmd(c, "GET {%s}:version", prefix);
-  assert_string_equal(r->str, "3");
+  assert_string_equal(r->str, "4");
   freeReplyObject(r);
   r = cmd(c, "ZRANGE {%s}:next 0 -1 WITHSCORES", prefix); /* the paused job is not there */
   assert_int_equal(r->elements, 2);
@@ -170,12 +170,12 @@ static void test_newer_layout_is_refused_untouched(void **state) {
   char prefix[64], err[256];
   new_prefix(prefix, sizeof prefix, "newer");
   redisContext *c = redis_server_connect();
-  freeReplyObject(cmd(c, "SET {%s}:version 4", prefix));
+  freeReplyObject(cmd(c, "SET {%s}:version 5", prefix));
   apsched_redis_options o = {.url = redis_server_url(), .prefix = prefix};
   apsched_jobstore *st = (apsched_jobstore *)1;
   assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_null(st);
-  assert_non_null(strstr(err, "layout version 4 is newer than this library's (3)"));
+  assert_non_null(strstr(err, "layout version 5 is newer than this library's (4)"));
   freeReplyObject(cmd(c, "SET {%s}:version banana", prefix));
   assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_non_null(strstr(err, "holds 'banana', not a layout version"));
@@ -192,8 +192,9 @@ static void test_newer_layout_is_refused_untouched(void **state) {
   redisFree(c);
 }
 
-/* Layout 1 (no waiting runs) is raised to 3 when a scheduler opens it;
- * a tool that opens existing data only (existing_only) changes nothing. */
+/* Layout 1 (no waiting runs) is raised to 4 when a scheduler opens it;
+ * a tool that opens existing data only (existing_only) changes nothing.
+ * Layout 3 is raised to 4 by its version alone: its claims stay. */
 static void test_layout_1_is_raised(void **state) {
   (void)state;
   char prefix[64], err[256];
@@ -211,7 +212,19 @@ static void test_layout_1_is_raised(void **state) {
   assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_OK);
   apsched_jobstore_free(st);
   r = cmd(c, "GET {%s}:version", prefix);
-  assert_string_equal(r->str, "3");
+  assert_string_equal(r->str, "4");
+  freeReplyObject(r);
+  new_prefix(prefix, sizeof prefix, "layout3");
+  freeReplyObject(cmd(c, "SET {%s}:version 3", prefix));
+  freeReplyObject(cmd(c, "HSET {%s}:claims m %s", prefix, "ghost 5 99999999999999999"));
+  o.prefix = prefix;
+  assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_OK);
+  apsched_jobstore_free(st);
+  r = cmd(c, "GET {%s}:version", prefix);
+  assert_string_equal(r->str, "4");
+  freeReplyObject(r);
+  r = cmd(c, "HGET {%s}:claims m", prefix);
+  assert_string_equal(r->str, "ghost 5 99999999999999999");
   freeReplyObject(r);
   redisFree(c);
 }
@@ -239,7 +252,7 @@ __attribute__((format(printf, 2, 3))) static long long exists(redisContext *c, c
 
 /* Layout 2 kept a claim as a key, a run as a hash listed in its owner's
  * set and a job's open runs in a hash of its own: opened by a scheduler,
- * they become the fields of layout 3 in one script, and work there: the
+ * they become the fields of layout 3 (now 4) in one script, and work there: the
  * run of a dead scheduler written by the older library is taken over. */
 static void test_layout_2_is_migrated(void **state) {
   (void)state;
@@ -273,7 +286,7 @@ static void test_layout_2_is_migrated(void **state) {
 
   apsched_jobstore *b = open_store(prefix);
   redisReply *r = cmd(c, "GET {%s}:version", prefix);
-  assert_string_equal(r->str, "3");
+  assert_string_equal(r->str, "4");
   freeReplyObject(r);
   assert_int_equal(exists(c, "{%s}:run:m:%lld", prefix, t), 0);
   assert_int_equal(exists(c, "{%s}:claim:m", prefix), 0);
@@ -376,6 +389,58 @@ static void test_times_the_score_cannot_hold(void **state) {
   assert_int_equal(got->next_run_time, far);
   redisFree(c);
   apsched_jobstore_free(st);
+}
+
+/* Another scheduler changes jobs that this one has claimed: an update,
+ * a pause and a removal between the claim and its commit win (the commit
+ * keeps what they wrote, as if they came after it); a job nobody changed
+ * is advanced. The change marks the claim ('+'), which the commit reads
+ * instead of reading the job back. */
+static void test_changes_during_a_claim_win(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "changed");
+  apsched_jobstore *a = open_store(prefix), *b = open_store(prefix);
+  apsched_job_record *recs[4] = {plain_record("kept", T0), plain_record("moved", T0),
+                                 plain_record("paused", T0), plain_record("gone", T0)};
+  assert_int_equal(a->vtable->add(a, recs, 4, NULL, NULL), APSCHED_OK);
+  apsched_job_record *due[4];
+  assert_int_equal(a->vtable->claim_due(a, T0, due, 4), 4);
+  assert_int_equal(b->vtable->update(b, plain_record("moved", T0 + 100 * APSCHED_SEC)), APSCHED_OK);
+  assert_int_equal(b->vtable->update(b, plain_record("paused", APSCHED_TIME_NONE)), APSCHED_OK);
+  assert_int_equal(b->vtable->remove(b, "gone"), APSCHED_OK);
+  redisContext *c = redis_server_connect();
+  const char *marked[] = {"moved", "paused", "gone"};
+  for (size_t i = 0; i < 3; i++) {
+    redisReply *r = cmd(c, "HGET {%s}:claims %s", prefix, marked[i]);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_int_equal(r->str[r->len - 1], '+');
+    freeReplyObject(r);
+  }
+  redisReply *r = cmd(c, "HGET {%s}:claims kept", prefix);
+  assert_int_not_equal(r->str[r->len - 1], '+');
+  freeReplyObject(r);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(a->vtable->release(a, due[i], T0 + 10 * APSCHED_SEC, T0 + 10 * APSCHED_SEC, false),
+                     APSCHED_OK);
+  assert_int_equal(a->vtable->commit(a), APSCHED_OK);
+  const apsched_job_record *got;
+  assert_int_equal(b->vtable->lookup(b, "kept", &got), APSCHED_OK);
+  assert_int_equal(got->next_run_time, T0 + 10 * APSCHED_SEC);
+  assert_int_equal(b->vtable->lookup(b, "moved", &got), APSCHED_OK);
+  assert_int_equal(got->next_run_time, T0 + 100 * APSCHED_SEC);
+  assert_int_equal(b->vtable->lookup(b, "paused", &got), APSCHED_OK);
+  assert_int_equal(got->next_run_time, APSCHED_TIME_NONE);
+  assert_int_equal(b->vtable->lookup(b, "gone", &got), APSCHED_ENOENT);
+  r = cmd(c, "ZRANGE {%s}:next 0 -1", prefix); /* no next run time for the paused or the removed job */
+  assert_int_equal(r->elements, 2);
+  freeReplyObject(r);
+  r = cmd(c, "HLEN {%s}:claims", prefix); /* every claim ended: only the hash-table field */
+  assert_int_equal(r->integer, 1);
+  freeReplyObject(r);
+  redisFree(c);
+  apsched_jobstore_free(b);
+  apsched_jobstore_free(a);
 }
 
 static void expect_refused(const apsched_redis_options *o, const char *want) {
@@ -867,6 +932,7 @@ int main(void) {
       cmocka_unit_test(test_layout_1_is_raised),
     cmocka_unit_test(test_layout_2_is_migrated),
     cmocka_unit_test(test_times_the_score_cannot_hold),
+    cmocka_unit_test(test_changes_during_a_claim_win),
     cmocka_unit_test(test_run_record_keeps_the_job_exactly),
       cmocka_unit_test(test_bad_options),
       cmocka_unit_test(test_restart_continues_the_schedule),

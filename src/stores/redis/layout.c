@@ -6,15 +6,18 @@
  * Layout 3 keeps them as fields of three hashes ({P}:claims,
  * {P}:runs:OWNER, {P}:open) that a batch writes once each; S_MIGRATE
  * (scripts.c) rewrites a layout 2 prefix in place, in one script, when a
- * scheduler of this library opens it. Upgrade with every scheduler of the
- * older library stopped: they would go on writing layout 2 keys that
- * nothing reads any more. */
+ * scheduler of this library opens it. Layout 4 is layout 3 whose claims
+ * may end in '+' (the job changed while claimed): a layout 3 scheduler
+ * would take such a claim for none, so the version is raised (nothing
+ * else changes). Upgrade with every scheduler of the older library
+ * stopped: they would go on writing keys that nothing reads any more, or
+ * claim jobs another scheduler holds. */
 #include "redis_internal.h"
 
 #include <stdlib.h>
 
-#define APSCHED_REDIS_LAYOUT_TEXT "3"
-_Static_assert(APSCHED_REDIS_LAYOUT_VERSION == 3, "APSCHED_REDIS_LAYOUT_TEXT is the version as text");
+#define APSCHED_REDIS_LAYOUT_TEXT "4"
+_Static_assert(APSCHED_REDIS_LAYOUT_VERSION == 4, "APSCHED_REDIS_LAYOUT_TEXT is the version as text");
 
 /* The layout version key: created on first use, raised from an older
  * layout (unless existing_only: a tool that only reads changes nothing);
@@ -53,7 +56,7 @@ int apsched__redis_check_layout(redis_link *l, const char *root, bool existing_o
                                  "library's (%d): use a newer libapsched-redis",
                                  l->prefix, v, APSCHED_REDIS_LAYOUT_VERSION);
   if (v < APSCHED_REDIS_LAYOUT_VERSION && !existing_only) {
-    /* One script: every scheduler sees layout 2 or 3, never a mix. */
+    /* One script: every scheduler sees the old layout or 4, never a mix. */
     freeReplyObject(apsched__redis_script(l, S_MIGRATE, root, 0, NULL, NULL,
                                           "raising the layout to version " APSCHED_REDIS_LAYOUT_TEXT,
                                           &rc));

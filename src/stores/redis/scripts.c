@@ -14,7 +14,10 @@
  * writes of a batch to one key are gathered into one), and the three
  * structures every run passes through:
  * - claims: {P}:claims, job id -> "OWNER TOKEN EXPIRY" (EXPIRY in us of
- *   the server's clock); a claim past its expiry is no claim;
+ *   the server's clock), with a '+' appended once the job was changed
+ *   while claimed (mark_changed: S_PUT, S_REMOVE), so that the commit
+ *   keeps the change without reading the job back; a claim past its
+ *   expiry is no claim;
  * - run records: {P}:runs:OWNER, "T:ID" -> the run as JSON (token,
  *   attempt, claimed_at, started_at, stop_request and the job as it was
  *   claimed), one hash per scheduler, so a batch's runs are one write
@@ -45,8 +48,12 @@
   "    for x = 1, #got do out[i + x - 1] = got[x] end end\n"                                    \
   "  return out end\n"                                                                          \
   "local function claim_holder(v, now) if not v then return nil end\n"                          \
-  "  local owner, tok, exp = string.match(v, '^(.*) (%d+) (%d+)$')\n"                           \
-  "  if owner and tonumber(exp) > tonumber(now) then return owner, tok end return nil end\n"     \
+  "  local owner, tok, exp, changed = string.match(v, '^(.*) (%d+) (%d+)(%+?)$')\n"            \
+  "  if owner and tonumber(exp) > tonumber(now) then return owner, tok, changed end return nil end\n" \
+  "local function mark_changed(ids) local cl, now, set = hmget(R .. ':claims', ids), now_us(), {}\n" \
+  "  for k, id in ipairs(ids) do local o, _, c = claim_holder(cl[k], now)\n"                    \
+  "    if o and c == '' then set[#set + 1] = id set[#set + 1] = cl[k] .. '+' end end\n"         \
+  "  batched('HSET', R .. ':claims', set) end\n"                                               \
   "local function earlier_time(a, b)\n"                                                         \
   "  if #a == #b and a:byte(1) ~= 45 and b:byte(1) ~= 45 then return a < b end\n"             \
   "  return tonumber(a) < tonumber(b) end\n"                                                   \
@@ -202,6 +209,9 @@ static const char *const texts[S_COUNT] = {
     "  seen[job.id] = true\n"
     "  jobs[j] = job\n"
     "end\n"
+    "local ids = {}\n"
+    "for j, job in ipairs(jobs) do ids[j] = job.id end\n"
+    "mark_changed(ids)\n"
     "for _, job in ipairs(jobs) do\n"
     "  local key = R .. ':job:' .. job.id\n"
     "  redis.call('DEL', key)\n"
@@ -217,6 +227,7 @@ static const char *const texts[S_COUNT] = {
      * Runs in progress keep their records; runs waiting go with the job. */
     [S_REMOVE] = PRELUDE
     "local ids = ARGV[1] and {ARGV[1]} or redis.call('ZRANGE', R .. ':jobs', 0, -1)\n"
+    "mark_changed(ids)\n"
     "local n = 0\n"
     "for _, id in ipairs(ids) do\n"
     "  n = n + math.max(redis.call('DEL', R .. ':job:' .. id), redis.call('ZREM', R .. ':jobs', id))\n"
@@ -304,113 +315,98 @@ static const char *const texts[S_COUNT] = {
      * does) and its next run time stored, unless the job was changed since
      * the claim (an update wins, as it would after the claim's commit). */
     [S_COMMIT] = PRELUDE
-    "local owner, n, lease, i, jobs = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 4, {}\n"
+    /* Each job's arguments are read from ARGV where they stand (at[j]):
+     * a table per job cost the server more than the writes it led to. */
+    "local A = ARGV\n"
+    "local owner, n, lease = A[1], tonumber(A[2]), tonumber(A[3])\n"
+    "local at, ids, withruns, i = {}, {}, {}, 4\n"
     "for j = 1, n do\n"
-    "  local job = {id = ARGV[i], token = ARGV[i + 1], expected = ARGV[i + 2], next = ARGV[i + 3],\n"
-    "               trig = ARGV[i + 4], remove = ARGV[i + 5], fields = ARGV[i + 6],\n"
-    "               nruns = tonumber(ARGV[i + 7])}\n"
-    "  i = i + 8\n"
-    "  if job.nruns > 0 then\n"
-    "    job.tail = ARGV[i]\n"
-    "    i = i + 1\n"
-    "    job.times = {unpack(ARGV, i, i + job.nruns - 1)}\n"
-    "    i = i + job.nruns\n"
-    "  end\n"
-    "  jobs[j] = job\n"
+    "  local nruns = tonumber(A[i + 7])\n"
+    "  at[j], ids[j] = i, A[i]\n"
+    "  if nruns > 0 then withruns[#withruns + 1] = A[i] i = i + 9 + nruns else i = i + 8 end\n"
     "end\n"
     /* The claims read at once: every one must be this owner's. */
-    "local now, ids = now_us(), {}\n"
-    "for j, job in ipairs(jobs) do ids[j] = job.id end\n"
-    "local cl, live = hmget(R .. ':claims', ids), {}\n"
+    "local now = now_us()\n"
+    "local cl, live, changed = hmget(R .. ':claims', ids), {}, {}\n"
     /* A claim script writes one text for all its claims: each text is
      * read once, then every claim found by its text (Lua interns
-     * strings: a table lookup by address). */
-    "local function held(v, job)\n"
+     * strings: a table lookup by address). A text ending in '+' is a
+     * claim whose job was changed since (S_PUT, S_REMOVE). */
+    "local function held(v, tok)\n"
     "  if not v then return false end\n"
-    "  local tok = live[v]\n"
-    "  if tok == nil then local o, t = claim_holder(v, now)\n"
-    "    tok = o == owner and t or false\n"
-    "    live[v] = tok end\n"
-    "  return tok == job.token end\n"
-    "for j, job in ipairs(jobs) do\n"
-    "  if not held(cl[j], job) then\n"
+    "  local mine = live[v]\n"
+    "  if mine == nil then local o, t, c = claim_holder(v, now)\n"
+    "    mine = o == owner and t or false\n"
+    "    live[v], changed[v] = mine, c == '+' end\n"
+    "  return mine == tok end\n"
+    "for j = 1, n do\n"
+    "  if not held(cl[j], A[at[j] + 1]) then\n"
     "    local mine = {}\n"
-    "    for k, o in ipairs(jobs) do\n"
-    "      if held(cl[k], o) then mine[#mine + 1] = o.id end\n"
+    "    for k = 1, n do\n"
+    "      if held(cl[k], A[at[k] + 1]) then mine[#mine + 1] = ids[k] end\n"
     "    end\n"
     "    batched('HDEL', R .. ':claims', mine)\n"
-    "    return redis.error_reply('the claim of job ' .. job.id .. ' ran out (held past the lease)')\n"
+    "    return redis.error_reply('the claim of job ' .. ids[j] .. ' ran out (held past the lease)')\n"
     "  end\n"
     "end\n"
     /* Writes to keys shared by the batch (the owner's runs, the open runs,
      * the next run times, the claims) are gathered into one call each. */
     "local earlier, recorded = false, false\n"
-    "local runs, opens, withruns, nexts, unqueued = {}, {}, {}, {}, {}\n"
-    "for _, job in ipairs(jobs) do if job.times then withruns[#withruns + 1] = job.id end end\n"
+    "local runs, opens, nexts, unqueued = {}, {}, {}, {}\n"
     "local op = hmget(R .. ':open', withruns)\n"
-    /* The next run times as the claims found them: from {P}:next, which
-     * holds the same time as each hash, read for the batch at once. */
-    "local scores = {}\n"
-    "for c = 1, #ids, 1000 do\n"
-    "  local got = redis.call('ZMSCORE', R .. ':next', unpack(ids, c, math.min(c + 999, #ids)))\n"
-    "  for x = 1, #got do scores[c + x - 1] = got[x] end\n"
-    "end\n"
     "local w, heads, tails = 0, {}, {}\n"
-    "for j, job in ipairs(jobs) do\n"
-    "  local key = R .. ':job:' .. job.id\n"
-    "  if job.times then\n"
+    "for j = 1, n do\n"
+    "  local p = at[j]\n"
+    "  local id, tok, expected, nx = A[p], A[p + 1], A[p + 2], A[p + 3]\n"
+    "  local nruns = tonumber(A[p + 7])\n"
+    "  if nruns > 0 then\n"
     "    w = w + 1\n"
-    "    local l = op[w] or ''\n"
+    "    local l, tail = op[w] or '', A[p + 8]\n"
     /* What a claim's runs share, made once per claim token: the start of
      * their JSON and the end of their open entries. */
-    "    local head, sfx = heads[job.token], tails[job.token]\n"
+    "    local head, sfx = heads[tok], tails[tok]\n"
     "    if not head then\n"
-    "      head = '{\"token\":\"' .. job.token .. '\",\"attempt\":\"1\",\"claimed_at\":\"' .. now ..\n"
+    "      head = '{\"token\":\"' .. tok .. '\",\"attempt\":\"1\",\"claimed_at\":\"' .. now ..\n"
     "        '\",\"started_at\":\"' .. now .. '\"'\n"
-    "      sfx = ':' .. job.token .. ':' .. owner\n"
-    "      heads[job.token], tails[job.token] = head, sfx\n"
+    "      sfx = ':' .. tok .. ':' .. owner\n"
+    "      heads[tok], tails[tok] = head, sfx\n"
     "    end\n"
-    "    for _, t in ipairs(job.times) do\n"
-    "      runs[#runs + 1] = run_field(job.id, t)\n"
-    "      runs[#runs + 1] = head .. job.tail\n"
+    "    for x = p + 9, p + 8 + nruns do\n"
+    "      local t = A[x]\n"
+    "      runs[#runs + 1] = t .. ':' .. id\n"
+    "      runs[#runs + 1] = head .. tail\n"
     "      l = l == '' and t .. sfx or l .. ',' .. t .. sfx\n"
     "    end\n"
-    "    opens[#opens + 1] = job.id opens[#opens + 1] = l\n"
+    "    opens[#opens + 1] = id opens[#opens + 1] = l\n"
     "    recorded = true\n"
     "  end\n"
-    /* A claimed job had a next run time: when it still has the one it had,
-     * its hash exists (EXISTS only for a hash that had none). Scores are
-     * doubles: compared as numbers, as the expected text reads. */
-    "  local cur = scores[j]\n"
-    "  local same\n"
-    "  if job.expected == '' then same = not cur and redis.call('EXISTS', key) == 1\n"
-    "  else same = cur == job.expected or (cur and tonumber(cur) == tonumber(job.expected)) end\n"
-    "  if same then\n"
-    "    if job.remove == '1' then\n"
-    "      redis.call('DEL', key)\n"
-    "      redis.call('ZREM', R .. ':jobs', job.id)\n"
-    "      unqueued[#unqueued + 1] = job.id\n"
-    "    elseif job.next == '' then\n"
-    "      if job.fields == '1' then redis.call('HDEL', key, 'next_run_time', 'trigger_time') end\n"
-    "      unqueued[#unqueued + 1] = job.id\n"
+    /* A job changed since its claim keeps what the change wrote. */
+    "  if not changed[cl[j]] then\n"
+    "    local remove, fields = A[p + 5], A[p + 6]\n"
+    "    if remove == '1' then\n"
+    "      redis.call('DEL', R .. ':job:' .. id)\n"
+    "      redis.call('ZREM', R .. ':jobs', id)\n"
+    "      unqueued[#unqueued + 1] = id\n"
+    "    elseif nx == '' then\n"
+    "      if fields == '1' then redis.call('HDEL', R .. ':job:' .. id, 'next_run_time', 'trigger_time') end\n"
+    "      unqueued[#unqueued + 1] = id\n"
     /* The score is the next run time; the hash only holds what it cannot
      * say (store/redis codec: apsched__redis_time_kept). */
     "    else\n"
-    "      local big = #job.next > 15 and math.abs(tonumber(job.next)) > 9007199254740992\n"
-    "      local jitter = job.trig ~= '' and job.trig ~= job.next\n"
-    "      if big or jitter or job.fields == '1' then\n"
-    "        local set, del = {}, {}\n"
-    "        if big then set[#set + 1] = 'next_run_time' set[#set + 1] = job.next\n"
+    "      local trig = A[p + 4]\n"
+    "      local big = #nx > 15 and math.abs(tonumber(nx)) > 9007199254740992\n"
+    "      local jitter = trig ~= '' and trig ~= nx\n"
+    "      if big or jitter or fields == '1' then\n"
+    "        local key, set, del = R .. ':job:' .. id, {}, {}\n"
+    "        if big then set[#set + 1] = 'next_run_time' set[#set + 1] = nx\n"
     "        else del[#del + 1] = 'next_run_time' end\n"
-    "        if jitter then set[#set + 1] = 'trigger_time' set[#set + 1] = job.trig\n"
+    "        if jitter then set[#set + 1] = 'trigger_time' set[#set + 1] = trig\n"
     "        else del[#del + 1] = 'trigger_time' end\n"
     "        if #set > 0 then redis.call('HSET', key, unpack(set)) end\n"
-    "        if #del > 0 and job.fields == '1' then redis.call('HDEL', key, unpack(del)) end\n"
+    "        if #del > 0 and fields == '1' then redis.call('HDEL', key, unpack(del)) end\n"
     "      end\n"
-    "    end\n"
-    "    if job.remove ~= '1' and job.next ~= '' then\n"
-    "      nexts[#nexts + 1] = job.next nexts[#nexts + 1] = job.id\n"
-    "      if job.expected == '' or earlier_time(job.next, job.expected) then earlier = true end\n"
+    "      nexts[#nexts + 1] = nx nexts[#nexts + 1] = id\n"
+    "      if expected == '' or earlier_time(nx, expected) then earlier = true end\n"
     "    end\n"
     "  end\n"
     "end\n"
@@ -705,12 +701,15 @@ static const char *const texts[S_COUNT] = {
     "redis.call('DEL', key)\n"
     "return out\n",
 
-    /* Raises layout 1 or 2 to 3 (layout.c): job hashes lose the next run
+    /* Raises layout 3 to 4 (the version only: layout 4 adds the '+' mark
+     * to claims, which a layout 3 scheduler would not read as a claim),
+     * and layout 1 or 2 to 4 (layout.c): job hashes lose the next run
      * time their score holds (and a trigger time equal to it), claim keys become fields of
      * {P}:claims (with their remaining time), run hashes fields of
      * {P}:runs:OWNER, jobruns hashes the entries of {P}:open; stop
      * requests name runs by "T:ID". Returns the number of runs moved. */
     [S_MIGRATE] = PRELUDE
+    "if redis.call('GET', R .. ':version') == '3' then redis.call('SET', R .. ':version', '4') return 0 end\n"
     "local now, moved, opens, seen = now_us(), 0, {}, {}\n"
     "local function run_of(rk) return string.match(string.sub(rk, #R + 6), '^(.*):(%d+)$') end\n"
     "for _, id in ipairs(redis.call('ZRANGE', R .. ':jobs', 0, -1)) do\n"
@@ -761,7 +760,7 @@ static const char *const texts[S_COUNT] = {
     "    if id then redis.call('SADD', sk, run_field(id, t)) end\n"
     "  end\n"
     "end\n"
-    "redis.call('SET', R .. ':version', '3')\n"
+    "redis.call('SET', R .. ':version', '4')\n"
     "return moved\n",
 };
 

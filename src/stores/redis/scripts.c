@@ -20,11 +20,12 @@
  *   expiry is no claim;
  * - run records: {P}:runs:OWNER, "T:ID" -> the run as JSON (token,
  *   attempt, claimed_at, started_at, stop_request and the job as it was
- *   claimed), one hash per scheduler, so a batch's runs are one write
- *   (run_token reads the token without decoding: inside a JSON string
- *   every quote is escaped, so '"token":"' can only be the key);
+ *   claimed), one hash per scheduler, so a batch's runs are one write;
  * - open runs: {P}:open, job id -> "T:TOKEN:OWNER,..." (its runs in
  *   progress: their distinct tokens are its instances, across schedulers).
+ *   Every script that writes or deletes a run record does the same to its
+ *   open entry: the record of OWNER for (ID, T) holds token TOKEN exactly
+ *   when ID's entry T:TOKEN:OWNER exists (S_CLOSE fences by the entry).
  * Each of these hashes keeps the field "" for good, its value TABLE: a
  * value over 64 bytes (hash-max-listpack-value) makes Redis keep the hash
  * as a hash table. Without it, a hash of up to 512 fields (Redis 7's
@@ -63,7 +64,6 @@
   "  if ok and type(f) == 'table' then return f end return {} end\n"                            \
   "local function holds_runs(owner) local rk = R .. ':runs:' .. owner\n"                     \
   "  return redis.call('HLEN', rk) > redis.call('HEXISTS', rk, '') end\n"                      \
-  "local function run_token(v) return string.match(v, '\"token\":\"(%d+)\"') end\n"     \
   "local function run_get(owner, id, t)\n"                                                      \
   "  return run_decode(redis.call('HGET', R .. ':runs:' .. owner, run_field(id, t))) end\n"     \
   "local function run_put(owner, id, t, f)\n"                                                   \
@@ -519,48 +519,59 @@ static const char *const texts[S_COUNT] = {
     [S_CLOSE] = PRELUDE HISTORY
     "local me, keep, n, out, wake = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), {}, false\n"
     "local anywait = redis.call('EXISTS', R .. ':waitjobs') == 1\n"
-    "local rk, names, stride = R .. ':runs:' .. me, {}, keep == 0 and 3 or 9\n"
-    "for k = 0, n - 1 do names[k + 1] = run_field(ARGV[4 + stride * k], ARGV[5 + stride * k]) end\n"
-    "local cur = hmget(rk, names)\n"
-    "local closed, done, ended, ids = {}, {}, {}, {}\n"
+    "local stride = keep == 0 and 3 or 9\n"
+    /* The fence reads the jobs' open entries, not the run records: a run
+     * record of this owner with token TOK exists exactly when its job's
+     * open entry T:TOK:OWNER does (every script writes and deletes both),
+     * and the entries are short where the records are the job's JSON.
+     * open[id] is the job's text until an entry of it is looked at, then
+     * its entries (a table), an ended run's entry removed. */
+    "local ids, open = {}, {}\n"
+    "for k = 0, n - 1 do local id = ARGV[4 + stride * k]\n"
+    "  if open[id] == nil then open[id] = false ids[#ids + 1] = id end end\n"
+    "local op = hmget(R .. ':open', ids)\n"
+    "for j, id in ipairs(ids) do open[id] = op[j] or '' end\n"
+    "local closed, touched = {}, {}\n"
     "for k = 0, n - 1 do\n"
     "  local a = 4 + stride * k\n"
     "  local id, t, tok = ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
-    /* A record closed earlier in this call is gone, as if deleted. */
-    "  local f = not done[names[k + 1]] and cur[k + 1]\n"
+    "  local l, found = open[id], nil\n"
     "  if tok == '0' then out[k + 1] = 0\n"
-    "  elseif f and run_token(f) == tok then\n"
-    "    closed[#closed + 1] = names[k + 1]\n"
-    "    done[names[k + 1]] = true\n"
-    "    if not ended[id] then ended[id] = {} ids[#ids + 1] = id end\n"
-    "    ended[id][t] = true\n"
-    "    if anywait and redis.call('SISMEMBER', R .. ':waitjobs', id) == 1 then wake = true end\n"
-    "    out[k + 1] = 1\n"
-    "    if keep ~= 0 then\n"
-    "      history_add(keep, 'job_id', id, 'scheduled_time', t, 'attempt', ARGV[a + 3],\n"
-    "        'started_at', ARGV[a + 4], 'finished_at', ARGV[a + 5], 'outcome', ARGV[a + 6],\n"
-    "        'retval', ARGV[a + 7], 'error', ARGV[a + 8]) end\n"
-    "  elseif f then out[k + 1] = -1\n"
-    /* Not in this owner's runs: another scheduler's now (taken over), or none. */
     "  else\n"
-    "    out[k + 1] = 0\n"
-    "    for _, e in ipairs(open_get(id)) do if e[1] == t then out[k + 1] = -1 end end\n"
+    /* (Most jobs have one open run, the one that ends: no parsing.) */
+    "    if type(l) == 'string' then\n"
+    "      if l == t .. ':' .. tok .. ':' .. me then l = {} found = true\n"
+    "      else l = open_parse(l) end\n"
+    "      open[id] = l\n"
+    "    end\n"
+    "    if found == nil then\n"
+    "      found = false\n"
+    "      for x, e in ipairs(l) do if e[1] == t then\n"
+    "        found = e[2] == tok and e[3] == me\n"
+    "        if found then table.remove(l, x) end\n"
+    "        break end end\n"
+    "      if not found then out[k + 1] = 0\n"
+    "        for _, e in ipairs(l) do if e[1] == t then out[k + 1] = -1 end end end\n"
+    "    end\n"
+    "    if found then\n"
+    "      closed[#closed + 1] = run_field(id, t)\n"
+    "      if not touched[id] then touched[id] = true touched[#touched + 1] = id end\n"
+    "      if anywait and redis.call('SISMEMBER', R .. ':waitjobs', id) == 1 then wake = true end\n"
+    "      out[k + 1] = 1\n"
+    "      if keep ~= 0 then\n"
+    "        history_add(keep, 'job_id', id, 'scheduled_time', t, 'attempt', ARGV[a + 3],\n"
+    "          'started_at', ARGV[a + 4], 'finished_at', ARGV[a + 5], 'outcome', ARGV[a + 6],\n"
+    "          'retval', ARGV[a + 7], 'error', ARGV[a + 8]) end\n"
+    "    end\n"
     "  end\n"
     "end\n"
     /* The closed records and their open entries: one call each for the
      * whole batch. */
-    "batched('HDEL', rk, closed)\n"
-    "local op, sets, dels = hmget(R .. ':open', ids), {}, {}\n"
-    "for j, id in ipairs(ids) do\n"
-    /* (Most jobs had one open run, the one that ended: no parsing.) */
-    "  local v = op[j]\n"
-    "  if v and not string.find(v, ',', 1, true) and ended[id][string.match(v, '^(%d+):')] then\n"
-    "    dels[#dels + 1] = id\n"
-    "  else\n"
-    "    local keep_ = {}\n"
-    "    for _, e in ipairs(open_parse(v)) do if not ended[id][e[1]] then keep_[#keep_ + 1] = e end end\n"
-    "    if #keep_ == 0 then dels[#dels + 1] = id else sets[#sets + 1] = id sets[#sets + 1] = open_text(keep_) end\n"
-    "  end\n"
+    "batched('HDEL', R .. ':runs:' .. me, closed)\n"
+    "local sets, dels = {}, {}\n"
+    "for _, id in ipairs(touched) do\n"
+    "  local l = open[id]\n"
+    "  if #l == 0 then dels[#dels + 1] = id else sets[#sets + 1] = id sets[#sets + 1] = open_text(l) end\n"
     "end\n"
     "batched('HSET', R .. ':open', sets)\n"
     "batched('HDEL', R .. ':open', dels)\n"

@@ -51,7 +51,9 @@
   "local function claim_holder(v, now) if not v then return nil end\n"                          \
   "  local owner, tok, exp, changed = string.match(v, '^(.*) (%d+) (%d+)(%+?)$')\n"            \
   "  if owner and tonumber(exp) > tonumber(now) then return owner, tok, changed end return nil end\n" \
-  "local function mark_changed(ids) local cl, now, set = hmget(R .. ':claims', ids), now_us(), {}\n" \
+  "local function mark_changed(ids)\n"                                                          \
+  "  if redis.call('HLEN', R .. ':claims') <= 1 then return end -- (no claim: only TABLE, or none)\n" \
+  "  local cl, now, set = hmget(R .. ':claims', ids), now_us(), {}\n"                          \
   "  for k, id in ipairs(ids) do local o, _, c = claim_holder(cl[k], now)\n"                    \
   "    if o and c == '' then set[#set + 1] = id set[#set + 1] = cl[k] .. '+' end end\n"         \
   "  batched('HSET', R .. ':claims', set) end\n"                                               \
@@ -727,7 +729,7 @@ static const char *const texts[S_COUNT] = {
     "  local ck = R .. ':claim:' .. id\n"
     "  if redis.call('TYPE', ck).ok == 'string' then\n"
     "    local ttl = redis.call('PTTL', ck)\n"
-    "    if ttl > 0 then redis.call('HSET', R .. ':claims', id,\n"
+    "    if ttl > 0 then redis.call('HSET', R .. ':claims', '', TABLE, id,\n"
     "      redis.call('GET', ck) .. ' ' .. string.format('%d', tonumber(now) + 1000 * ttl)) end\n"
     "    redis.call('DEL', ck)\n"
     "  end\n"

@@ -24,7 +24,11 @@
  *                      included) per run, and the server's time in the
  *                      store's scripts per run (EVALSHA's usec: the bound
  *                      of a single-threaded server, whatever the number
- *                      of schedulers);
+ *                      of schedulers), and its CPU time per run, all of it
+ *                      and its main thread's (INFO cpu: the scripts, the
+ *                      HGETALLs, the sockets, the AOF; it moves less with
+ *                      the machine's load than a rate does), next to the
+ *                      scheduler processes' CPU time per run (/proc);
  *   redis_raw          redis-benchmark on the same socket, with as many
  *                      clients as scheduler processes: SET, ZADD, HSET
  *                      (one round trip, one write each) and an EVAL of a
@@ -288,18 +292,22 @@ typedef struct cmdstats {
   char names[64][32];
   double calls[64];
   double script_usec; /* EVALSHA's time on the server, its scripts' calls included */
+  double read_usec;   /* HGETALL's: the claimed jobs' hashes, read by the schedulers */
 } cmdstats;
 
 static void read_cmdstats(cmdstats *cs) {
   redisReply *r = cmd(admin, "INFO commandstats");
   cs->n = 0;
-  cs->script_usec = 0;
+  cs->script_usec = cs->read_usec = 0;
   for (const char *p = r->str; p && *p && cs->n < 64; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
     char name[32];
     double calls, usec;
     if (sscanf(p, "cmdstat_%31[^:]:calls=%lf,usec=%lf", name, &calls, &usec) == 3 &&
         strcmp(name, "evalsha") == 0)
       cs->script_usec = usec;
+    if (sscanf(p, "cmdstat_%31[^:]:calls=%lf,usec=%lf", name, &calls, &usec) == 3 &&
+        strcmp(name, "hgetall") == 0)
+      cs->read_usec = usec;
     if (sscanf(p, "cmdstat_%31[^:]:calls=%lf", name, &calls) == 2 && strcmp(name, "info") != 0 &&
         strcmp(name, "config|resetstat") != 0 && strcmp(name, "monitor") != 0 &&
         strcmp(name, "echo") != 0) {
@@ -308,6 +316,38 @@ static void read_cmdstats(cmdstats *cs) {
     }
   }
   freeReplyObject(r);
+}
+
+/* The server's CPU time in seconds (INFO cpu: used_cpu_sys + used_cpu_user,
+ * every thread of the process; main: its main thread's alone). */
+static void read_server_cpu(double *all, double *main_thread) {
+  redisReply *r = cmd(admin, "INFO cpu");
+  double sys = 0, user = 0, msys = 0, muser = 0;
+  for (const char *p = r->str; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+    sscanf(p, "used_cpu_sys:%lf", &sys);
+    sscanf(p, "used_cpu_user:%lf", &user);
+    sscanf(p, "used_cpu_sys_main_thread:%lf", &msys);
+    sscanf(p, "used_cpu_user_main_thread:%lf", &muser);
+  }
+  freeReplyObject(r);
+  *all = sys + user;
+  *main_thread = msys + muser;
+}
+
+/* A process's CPU time in seconds so far (/proc/PID/stat: utime + stime). */
+static double process_cpu(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t len = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[len] = 0;
+  const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+  unsigned long utime = 0, stime = 0;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+    return 0;
+  return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---------------------------------------------------------- dispatch */
@@ -321,6 +361,8 @@ static struct {
   cmdstats stats;
   monitor mon;
   double rate; /* of the COUNTED run */
+  double server_cpu, server_main_cpu; /* s, over the COUNTED run */
+  double schedulers_cpu;              /* s, the scheduler processes', same run */
 } g_acct;
 
 /* One repetition: n due jobs under a fresh prefix, procs processes claim
@@ -333,8 +375,14 @@ static double dispatch_rep(size_t procs, size_t n, rep_kind kind) {
   child kids[BENCH_MAX_PROCS];
   for (size_t i = 0; i < procs; i++) kids[i] = spawn(prefix);
   await_ready(procs);
-  if (kind == COUNTED) freeReplyObject(cmd(admin, "CONFIG RESETSTAT"));
+  double cpu0 = 0, main0 = 0;
+  if (kind == COUNTED) {
+    freeReplyObject(cmd(admin, "CONFIG RESETSTAT"));
+    read_server_cpu(&cpu0, &main0);
+  }
   if (kind == MONITORED) monitor_start(&g_acct.mon);
+  double kids0 = 0;
+  for (size_t i = 0; kind == COUNTED && i < procs; i++) kids0 += process_cpu(kids[i].pid);
   int64_t t0 = now_ns();
   for (size_t i = 0; i < procs; i++) go(&kids[i]);
   if (!await_runs(900))
@@ -347,6 +395,11 @@ static double dispatch_rep(size_t procs, size_t n, rep_kind kind) {
   if (kind == COUNTED) {
     read_cmdstats(&g_acct.stats);
     g_acct.rate = rate;
+    read_server_cpu(&g_acct.server_cpu, &g_acct.server_main_cpu);
+    g_acct.server_cpu -= cpu0;
+    g_acct.server_main_cpu -= main0;
+    g_acct.schedulers_cpu = -kids0;
+    for (size_t i = 0; i < procs; i++) g_acct.schedulers_cpu += process_cpu(kids[i].pid);
   }
   if (kind == MONITORED) monitor_stop(&g_acct.mon);
   for (size_t i = 0; i < procs; i++) finish(&kids[i]);
@@ -380,12 +433,16 @@ static void emit_accounting(size_t procs, size_t n) {
          "\"batch\":%d,\"round_trips_per_run\":%.4f,\"round_trips_per_batch\":%.2f,"
          "\"round_trips_by_command_per_run\":%s,\"script_commands_per_run\":%.2f,"
          "\"server_commands_per_run\":%.2f,\"script_usec_per_run\":%.1f,"
+         "\"hgetall_usec_per_run\":%.1f,\"server_cpu_usec_per_run\":%.1f,\"server_main_thread_cpu_usec_per_run\":%.1f,"
+         "\"schedulers_cpu_usec_per_run\":%.1f,"
          "\"commandstats_per_run\":%s,\"runs_per_sec\":%.0f,"
          "\"source\":\"MONITOR (client vs lua lines; a run of its own), INFO commandstats after "
          "CONFIG RESETSTAT\",\"loadavg\":%s}\n",
          procs, n, CLAIM_BATCH, (double)mon->client / (double)n,
          (double)mon->client / (double)((n + CLAIM_BATCH - 1) / CLAIM_BATCH), by_cmd,
-         (double)mon->script / (double)n, total / (double)n, cs->script_usec / (double)n, all,
+         (double)mon->script / (double)n, total / (double)n, cs->script_usec / (double)n,
+         cs->read_usec / (double)n, g_acct.server_cpu * 1e6 / (double)n, g_acct.server_main_cpu * 1e6 / (double)n,
+         g_acct.schedulers_cpu * 1e6 / (double)n, all,
          g_acct.rate, loadavg());
   fflush(stdout);
 }

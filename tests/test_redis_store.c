@@ -9,6 +9,8 @@
 #include "stores/redis/redis_internal.h"
 #include "redis_server.h"
 
+#include <inttypes.h>
+
 static atomic_int prefix_seq;
 
 static void new_prefix(char *buf, size_t len, const char *stem) {
@@ -441,6 +443,27 @@ static void test_changes_during_a_claim_win(void **state) {
   redisFree(c);
   apsched_jobstore_free(b);
   apsched_jobstore_free(a);
+}
+
+/* The numbers the scripts get (times, tokens) are written as snprintf
+ * would write them, at both ends of int64_t and at every digit count. */
+static void test_numbers_are_written_in_decimal(void **state) {
+  (void)state;
+  int64_t vals[64] = {0, -1, 1, INT64_MAX, INT64_MIN, INT64_MIN + 1, (INT64_C(1) << 53) + 1};
+  size_t n = 7;
+  for (int64_t p = 10; p <= INT64_MAX / 10 && n + 4 <= 64; p *= 10) {
+    vals[n++] = p - 1;
+    vals[n++] = p;
+    vals[n++] = -p;
+    vals[n++] = -p + 1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    char want[32], got[32];
+    snprintf(want, sizeof want, "%" PRId64, vals[i]);
+    memset(got, 'x', sizeof got);
+    assert_int_equal(apsched__redis_i64(got, vals[i]), strlen(want));
+    assert_string_equal(got, want);
+  }
 }
 
 static void expect_refused(const apsched_redis_options *o, const char *want) {
@@ -933,6 +956,7 @@ int main(void) {
     cmocka_unit_test(test_layout_2_is_migrated),
     cmocka_unit_test(test_times_the_score_cannot_hold),
     cmocka_unit_test(test_changes_during_a_claim_win),
+    cmocka_unit_test(test_numbers_are_written_in_decimal),
     cmocka_unit_test(test_run_record_keeps_the_job_exactly),
       cmocka_unit_test(test_bad_options),
       cmocka_unit_test(test_restart_continues_the_schedule),

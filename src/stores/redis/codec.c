@@ -50,6 +50,20 @@ static store_value value(int col, const redisReply *v) {
   return (store_value){.kind = STORE_INT, .i = i};
 }
 
+size_t apsched__redis_i64(char *buf, int64_t v) {
+  char digits[20];
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  size_t n = 0, len = 0;
+  do {
+    digits[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) buf[len++] = '-';
+  while (n) buf[len++] = digits[--n];
+  buf[len] = '\0';
+  return len;
+}
+
 bool apsched__redis_time_kept(int col, int64_t t, int64_t next) {
   if (col == COL_NEXT_RUN_TIME) return t > (INT64_C(1) << 53) || t < -(INT64_C(1) << 53);
   return t != next;
@@ -81,7 +95,10 @@ int apsched__redis_decode(const char *id, const redisReply *hash, const redisRep
       const redisReply *f = hash->element[i], *val = hash->element[i + 1];
       if (f->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING) continue;
       for (int col = 1; col < COL_COUNT; col++)
-        if (strcmp(f->str, field_names[col]) == 0) v[col] = value(col, val);
+        if (field_names[col][0] == f->str[0] && strcmp(f->str, field_names[col]) == 0) {
+          v[col] = value(col, val);
+          break;
+        }
     }
     /* The times a hash leaves out (apsched__redis_time_kept). */
     if (v[COL_NEXT_RUN_TIME].kind == STORE_NULL && score && score->type == REDIS_REPLY_STRING)

@@ -13,7 +13,13 @@
 
 /* Appends "name":"value" (value escaped) at p; returns the end. */
 static char *member(char *p, const char *name, const char *value, size_t len) {
-  p += sprintf(p, ",\"%s\":\"", name);
+  size_t nlen = strlen(name);
+  *p++ = ',';
+  *p++ = '"';
+  p = (char *)memcpy(p, name, nlen) + nlen;
+  *p++ = '"';
+  *p++ = ':';
+  *p++ = '"';
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)value[i];
     if (c == '"' || c == '\\') {
@@ -44,10 +50,8 @@ char *apsched__redis_run_json_tail(const apsched_job_record *rec, size_t *len) {
   char *p = out, num[24];
   p = member(p, "func", rec->func->name, strlen(rec->func->name));
   p = member(p, "executor", rec->executor, strlen(rec->executor));
-  snprintf(num, sizeof num, "%u", apsched__redis_instance_limit(rec));
-  p = member(p, "max_instances", num, strlen(num));
-  snprintf(num, sizeof num, "%" PRIu32, rec->max_runtime_ms);
-  p = member(p, "max_runtime_ms", num, strlen(num));
+  p = member(p, "max_instances", num, apsched__redis_i64(num, apsched__redis_instance_limit(rec)));
+  p = member(p, "max_runtime_ms", num, apsched__redis_i64(num, rec->max_runtime_ms));
   const char *delivery = apsched__redis_delivery_text(rec);
   p = member(p, "delivery", delivery, strlen(delivery));
   if (rec->name) p = member(p, "name", name, strlen(name));

@@ -117,7 +117,7 @@ enum { JOB_ARGS = 8, META_ARGS = 1 };
 
 /* The text of each number the commit sends, for as long as the call. */
 typedef struct commit_texts {
-  char token[24], next[24], trig[24], nruns[16];
+  char token[24], next[24], trig[24], nruns[24];
   char *tail; /* the job's part of its runs' JSON */
   char (*times)[24];
 } commit_texts;
@@ -152,11 +152,11 @@ int apsched__redis_commit(redis_store *rs) {
       commit_texts *t = &tx[j++];
       const apsched_job_record *rec = s->rec;
       if (s->next == APSCHED_TIME_NONE) t->next[0] = '\0';
-      else snprintf(t->next, sizeof t->next, "%" PRId64, s->next);
+      else apsched__redis_i64(t->next, s->next);
       if (s->trigger == APSCHED_TIME_NONE) t->trig[0] = '\0';
-      else snprintf(t->trig, sizeof t->trig, "%" PRId64, s->trigger);
-      snprintf(t->nruns, sizeof t->nruns, "%zu", s->ntimes);
-      snprintf(t->token, sizeof t->token, "%lld", s->token);
+      else apsched__redis_i64(t->trig, s->trigger);
+      apsched__redis_i64(t->nruns, (int64_t)s->ntimes);
+      apsched__redis_i64(t->token, s->token);
       STR(rec->id);
       STR(t->token);
       STR(s->expected);
@@ -173,10 +173,8 @@ int apsched__redis_commit(redis_store *rs) {
         break;
       }
       ARG(t->tail, tail_len);
-      for (size_t x = 0; x < s->ntimes; x++) {
-        snprintf(t->times[x], sizeof t->times[x], "%" PRId64, s->times[x]);
-        STR(t->times[x]);
-      }
+      for (size_t x = 0; x < s->ntimes; x++)
+        ARG(t->times[x], apsched__redis_i64(t->times[x], s->times[x]));
     }
 #undef STR
 #undef ARG
@@ -298,18 +296,20 @@ int apsched__redis_runs_closed(redis_store *rs, const apsched_run_result *result
     const apsched_run_result *res = &results[i];
     close_texts *t = &tx[i];
     unsigned outcome = (unsigned)res->outcome <= APSCHED_RUN_SKIPPED ? res->outcome : APSCHED_RUN_FAILED;
-    snprintf(t->t, sizeof t->t, "%" PRId64, res->scheduled_time);
-    snprintf(t->token, sizeof t->token, "%" PRId64, tokens[i]);
-    snprintf(t->attempt, sizeof t->attempt, "%u", res->attempt);
-    if (res->started_at == APSCHED_TIME_NONE) t->started[0] = '\0';
-    else snprintf(t->started, sizeof t->started, "%" PRId64, res->started_at);
-    snprintf(t->finished, sizeof t->finished, "%" PRId64, res->finished_at);
-    snprintf(t->retval, sizeof t->retval, "%d", res->retval);
+    /* Without a history the script needs only the run's name and token. */
+    int nvals = strcmp(keep, "0") == 0 ? 3 : CLOSE_ARGS;
+    apsched__redis_i64(t->t, res->scheduled_time);
+    apsched__redis_i64(t->token, tokens[i]);
+    if (nvals > 3) {
+      snprintf(t->attempt, sizeof t->attempt, "%u", res->attempt);
+      if (res->started_at == APSCHED_TIME_NONE) t->started[0] = '\0';
+      else apsched__redis_i64(t->started, res->started_at);
+      apsched__redis_i64(t->finished, res->finished_at);
+      snprintf(t->retval, sizeof t->retval, "%d", res->retval);
+    }
     const char *vals[CLOSE_ARGS] = {res->job_id, t->t,        t->token,         t->attempt,
                                     t->started,  t->finished, outcome_text[outcome], t->retval,
                                     res->error ? res->error : ""};
-    /* Without a history the script needs only the run's name and token. */
-    int nvals = strcmp(keep, "0") == 0 ? 3 : CLOSE_ARGS;
     for (int v = 0; v < nvals; v++) argv[k++] = vals[v];
   }
   int rc;
@@ -476,8 +476,8 @@ int apsched__redis_group_write(void *store, const store_start_group *g, bool sta
   argv[k++] = lease;
   argv[k++] = count;
   for (size_t i = 0; i < g->n; i++) {
-    snprintf(num[2 * i], sizeof num[0], "%" PRId64, g->t[i]);
-    snprintf(num[2 * i + 1], sizeof num[0], "%" PRId64, g->token[i]);
+    apsched__redis_i64(num[2 * i], g->t[i]);
+    apsched__redis_i64(num[2 * i + 1], g->token[i]);
     argv[k++] = g->job_id[i];
     argv[k++] = num[2 * i];
     argv[k++] = num[2 * i + 1];

@@ -644,9 +644,14 @@ static void test_run_records_and_max_instances(void **state) {
   const char *owner = apsched__redis_store_id(a);
   redisReply *r = cmd(c, "HGET {%s}:runs:%s %lld:one", prefix, owner, (long long)T0);
   assert_int_equal(r->type, REDIS_REPLY_STRING);
-  assert_non_null(strstr(r->str, "\"attempt\":\"1\""));
-  assert_non_null(strstr(r->str, "\"delivery\":\"at_most_once\""));
   assert_non_null(strstr(r->str, "\"func\":\"" TICK "\""));
+  /* (attempt 1, executor "default", 1 instance, no max_runtime, at most
+   * once: defaults, left out) */
+  assert_null(strstr(r->str, "\"attempt\""));
+  assert_null(strstr(r->str, "\"executor\""));
+  assert_null(strstr(r->str, "\"max_instances\""));
+  assert_null(strstr(r->str, "\"max_runtime_ms\""));
+  assert_null(strstr(r->str, "\"delivery\""));
   assert_non_null(strstr(r->str, "\"token\":\""));
   freeReplyObject(r);
   r = cmd(c, "HGET {%s}:open one", prefix);
@@ -675,6 +680,41 @@ static void test_run_records_and_max_instances(void **state) {
   redisFree(c);
   apsched_jobstore_free(a);
   apsched_jobstore_free(b);
+}
+
+/* A run record without the members at their default is taken over with
+ * them: executor "default", 1 instance, no max_runtime, attempt 1 + 1. */
+static void test_defaults_left_out_are_taken_over(void **state) {
+  (void)state;
+  char prefix[64];
+  new_prefix(prefix, sizeof prefix, "defaults");
+  apsched_jobstore *a = open_store(prefix), *b = open_store(prefix);
+  apsched_orphan_run o[2];
+  assert_int_equal(b->vtable->claim_orphans(b, o, 2), 0); /* registers */
+  assert_int_equal(b->vtable->commit(b), APSCHED_OK);
+  apsched_job_record *rec = plain_record("alo", T0);
+  rec->flags |= APSCHED_JOB_AT_LEAST_ONCE;
+  assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(a, T0), APSCHED_OK);
+  redisContext *c = redis_server_connect();
+  redisReply *r = cmd(c, "HGET {%s}:runs:%s %lld:alo", prefix, apsched__redis_store_id(a), (long long)T0);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  assert_non_null(strstr(r->str, "\"delivery\":\"at_least_once\""));
+  assert_null(strstr(r->str, "\"executor\""));
+  freeReplyObject(r);
+  redisFree(c);
+  stall_store(NULL, a);
+  assert_int_equal(b->vtable->claim_orphans(b, o, 2), 1);
+  assert_int_equal(b->vtable->commit(b), APSCHED_OK);
+  assert_string_equal(o[0].rec->id, "alo");
+  assert_int_equal(o[0].attempt, 2);
+  assert_string_equal(o[0].rec->executor, "default");
+  assert_int_equal(o[0].rec->max_instances, 1);
+  assert_int_equal(o[0].rec->max_runtime_ms, 0);
+  assert_true(o[0].rec->flags & APSCHED_JOB_AT_LEAST_ONCE);
+  apsched_job_record_free(o[0].rec);
+  apsched_jobstore_free(b);
+  apsched_jobstore_free(a);
 }
 
 /* ------------------------------------------------------ outages */
@@ -957,6 +997,7 @@ int main(void) {
     cmocka_unit_test(test_times_the_score_cannot_hold),
     cmocka_unit_test(test_changes_during_a_claim_win),
     cmocka_unit_test(test_numbers_are_written_in_decimal),
+    cmocka_unit_test(test_defaults_left_out_are_taken_over),
     cmocka_unit_test(test_run_record_keeps_the_job_exactly),
       cmocka_unit_test(test_bad_options),
       cmocka_unit_test(test_restart_continues_the_schedule),

@@ -49,11 +49,14 @@ char *apsched__redis_run_json_tail(const apsched_job_record *rec, size_t *len) {
   if (!out) return NULL;
   char *p = out, num[24];
   p = member(p, "func", rec->func->name, strlen(rec->func->name));
-  p = member(p, "executor", rec->executor, strlen(rec->executor));
-  p = member(p, "max_instances", num, apsched__redis_i64(num, apsched__redis_instance_limit(rec)));
-  p = member(p, "max_runtime_ms", num, apsched__redis_i64(num, rec->max_runtime_ms));
-  const char *delivery = apsched__redis_delivery_text(rec);
-  p = member(p, "delivery", delivery, strlen(delivery));
+  /* Members at their default are left out (the readers in scripts.c
+   * default them): a run record is written to the AOF twice. */
+  if (strcmp(rec->executor, "default") != 0)
+    p = member(p, "executor", rec->executor, strlen(rec->executor));
+  unsigned max = apsched__redis_instance_limit(rec);
+  if (max != 1) p = member(p, "max_instances", num, apsched__redis_i64(num, max));
+  if (rec->max_runtime_ms) p = member(p, "max_runtime_ms", num, apsched__redis_i64(num, rec->max_runtime_ms));
+  if (rec->flags & APSCHED_JOB_AT_LEAST_ONCE) p = member(p, "delivery", "at_least_once", 13);
   if (rec->name) p = member(p, "name", name, strlen(name));
   if (arglen) p = member(p, "arg", arg, arglen);
   *p++ = '}';

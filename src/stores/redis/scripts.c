@@ -20,7 +20,9 @@
  *   expiry is no claim;
  * - run records: {P}:runs:OWNER, "T:ID" -> the run as JSON (token,
  *   attempt, claimed_at, started_at, stop_request and the job as it was
- *   claimed), one hash per scheduler, so a batch's runs are one write;
+ *   claimed; members at their default are left out: attempt 1, executor
+ *   "default", max_instances 1, max_runtime_ms 0, delivery at_most_once),
+ *   one hash per scheduler, so a batch's runs are one write;
  * - open runs: {P}:open, job id -> "T:TOKEN:OWNER,..." (its runs in
  *   progress: their distinct tokens are its instances, across schedulers).
  *   Every script that writes or deletes a run record does the same to its
@@ -71,8 +73,12 @@
   "local function run_put(owner, id, t, f)\n"                                                   \
   "  redis.call('HSET', R .. ':runs:' .. owner, run_field(id, t), cjson.encode(f)) end\n"       \
   "local function run_new(tok, attempt, now, m)\n"                                              \
-  "  local f = {token = tok, attempt = attempt, claimed_at = now,\n"                            \
-  "    func = m[3], executor = m[4], max_instances = m[6], max_runtime_ms = m[7], delivery = m[8]}\n" \
+  "  local f = {token = tok, claimed_at = now, func = m[3]}\n"                                 \
+  "  if attempt ~= '1' then f.attempt = attempt end\n"                                         \
+  "  if m[4] ~= 'default' then f.executor = m[4] end\n"                                        \
+  "  if m[6] ~= '1' then f.max_instances = m[6] end\n"                                         \
+  "  if m[7] ~= '0' then f.max_runtime_ms = m[7] end\n"                                        \
+  "  if m[8] ~= 'at_most_once' then f.delivery = m[8] end\n"                                   \
   "  if m[1] == '1' then f.name = m[2] end\n"                                                   \
   "  if m[5] ~= '' then f.arg = m[5] end\n"                                                     \
   "  return f end\n"                                                                            \
@@ -368,7 +374,7 @@ static const char *const texts[S_COUNT] = {
      * their JSON and the end of their open entries. */
     "    local head, sfx = heads[tok], tails[tok]\n"
     "    if not head then\n"
-    "      head = '{\"token\":\"' .. tok .. '\",\"attempt\":\"1\",\"claimed_at\":\"' .. now ..\n"
+    "      head = '{\"token\":\"' .. tok .. '\",\"claimed_at\":\"' .. now ..\n"
     "        '\",\"started_at\":\"' .. now .. '\"'\n"
     "      sfx = ':' .. tok .. ':' .. owner\n"
     "      heads[tok], tails[tok] = head, sfx\n"
@@ -442,7 +448,7 @@ static const char *const texts[S_COUNT] = {
     "local function put(f)\n"
     "  count = count + 1\n"
     "  for _, v in ipairs({f.job_id, f.scheduled_time, f.attempt or '1', f.token, f.name and '1' or '0',\n"
-    "      f.name or '', f.func or '', f.executor or '', f.arg or '', f.max_instances or '1',\n"
+    "      f.name or '', f.func or '', f.executor or 'default', f.arg or '', f.max_instances or '1',\n"
     "      f.max_runtime_ms or '0', f.delivery or 'at_most_once'}) do taken[#taken + 1] = v end\n"
     "end\n"
     "for d = 0, nd - 1 do\n"

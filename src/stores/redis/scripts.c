@@ -272,7 +272,7 @@ static const char *const texts[S_COUNT] = {
      * due jobs no one has claimed, earliest first (ties by id), each with
      * a claim that expires after the lease (one HSET for the batch).
      * Returns {token, then per job: id, its open runs as time, token
-     * pairs, its score}; the client reads the claimed hashes itself
+     * pairs (nil: none), its score}; the client reads the claimed hashes itself
      * (store.c, read_claimed). */
     [S_CLAIM] = PRELUDE
     "local now, max, owner, lease = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]\n"
@@ -295,8 +295,8 @@ static const char *const texts[S_COUNT] = {
     "      got = got + 1\n"
     "      claims[#claims + 1] = id claims[#claims + 1] = held\n"
     "      out[#out + 1] = id\n"
-    "      local runs = {}\n"
-    "      if op[k] then\n"
+    "      local runs = false\n" /* (none: nil, not an empty table per job) */
+    "      if op[k] then runs = {}\n"
     "        for _, e in ipairs(open_parse(op[k])) do runs[#runs + 1] = e[1] runs[#runs + 1] = e[2] end\n"
     "      end\n"
     "      out[#out + 1] = runs\n"

@@ -533,7 +533,8 @@ static const char *const texts[S_COUNT] = {
      * open entry T:TOK:OWNER does (every script writes and deletes both),
      * and the entries are short where the records are the job's JSON.
      * open[id] is the job's text until an entry of it is looked at, then
-     * its entries (a table), an ended run's entry removed. */
+     * its entries (a table), an ended run's entry removed; '' when the
+     * only one ended. */
     "local ids, open = {}, {}\n"
     "for k = 0, n - 1 do local id = ARGV[4 + stride * k]\n"
     "  if open[id] == nil then open[id] = false ids[#ids + 1] = id end end\n"
@@ -548,7 +549,7 @@ static const char *const texts[S_COUNT] = {
     "  else\n"
     /* (Most jobs have one open run, the one that ends: no parsing.) */
     "    if type(l) == 'string' then\n"
-    "      if l == t .. ':' .. tok .. ':' .. me then l = {} found = true\n"
+    "      if l == t .. ':' .. tok .. ':' .. me then l = '' found = true\n" /* (no entry left) */
     "      else l = open_parse(l) end\n"
     "      open[id] = l\n"
     "    end\n"

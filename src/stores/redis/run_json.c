@@ -30,7 +30,10 @@ static char *member(char *p, const char *name, const char *value, size_t len) {
     } else if (c == '\t') {
       p = memcpy(p, "\\t", 2) + 2;
     } else if (c < 0x20) {
-      p += sprintf(p, "\\u%04x", c);
+      static const char hex[] = "0123456789abcdef";
+      p = memcpy(p, "\\u00", 4) + 4;
+      *p++ = hex[c >> 4];
+      *p++ = hex[c & 15];
     } else {
       *p++ = (char)c;
     }

@@ -26,9 +26,15 @@ static redis_store *as_redis(apsched_jobstore *st) { return (redis_store *)st; }
 static int oom(void) { return apsched__pstore_error(APSCHED_ENOMEM, "redis store: out of memory"); }
 
 char *apsched__redis_key(const redis_store *rs, const char *kind, const char *id) {
-  size_t len = strlen(rs->root) + strlen(kind) + strlen(id) + 3;
-  char *key = malloc(len);
-  if (key) snprintf(key, len, "%s:%s:%s", rs->root, kind, id);
+  /* (memcpy, not snprintf: a claimed batch makes a key per job) */
+  size_t r = strlen(rs->root), k = strlen(kind), i = strlen(id);
+  char *key = malloc(r + k + i + 3);
+  if (!key) return NULL;
+  memcpy(key, rs->root, r);
+  key[r] = ':';
+  memcpy(key + r + 1, kind, k);
+  key[r + 1 + k] = ':';
+  memcpy(key + r + 2 + k, id, i + 1);
   return key;
 }
 

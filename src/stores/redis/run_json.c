@@ -6,8 +6,6 @@
  * byte for byte, the argument's bytes included. */
 #include "redis_internal.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

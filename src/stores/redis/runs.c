@@ -1,4 +1,5 @@
-/* Run records: every run a scheduler claims is a hash {P}:run:ID:T from the
+/* Run records: every run a scheduler claims is a field "T:ID" of its hash
+ * {P}:runs:OWNER, with an entry in its job's open runs ({P}:open), from the
  * commit that recorded it (the same script that stored its job's next run
  * time) until it ended, so who runs what is on the server, not in any one
  * process. Each claim has a token; the store keeps the tokens it holds

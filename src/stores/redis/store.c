@@ -6,8 +6,9 @@
  * One connection, used by one call at a time. Every call reads the server
  * afresh, so a job changed by another program is seen by the next call.
  * Each mutating call is one script, atomic on the server. A claimed batch
- * is two: claim_due's script claims the due jobs (a claim key per job,
- * expiring after the lease, that the other schedulers' claims skip), and
+ * is two: claim_due's script claims the due jobs (a field per job in
+ * {P}:claims, expiring after the lease, that the other schedulers' claims
+ * skip), and
  * the commit's script records the runs of every job of the batch and
  * stores their next run times, fenced by the claim; runs start only after
  * it succeeded. A scheduler that dies or stalls between the two lets its

@@ -703,9 +703,14 @@ static void test_defaults_left_out_are_taken_over(void **state) {
   assert_null(strstr(r->str, "\"executor\""));
   freeReplyObject(r);
   redisFree(c);
-  stall_store(NULL, a);
-  assert_int_equal(b->vtable->claim_orphans(b, o, 2), 1);
-  assert_int_equal(b->vtable->commit(b), APSCHED_OK);
+  /* (a's heartbeat thread may renew its liveness key in between: again) */
+  int n = 0;
+  for (int tries = 0; tries < 20 && n == 0; tries++) {
+    stall_store(NULL, a);
+    n = b->vtable->claim_orphans(b, o, 2);
+    assert_int_equal(b->vtable->commit(b), APSCHED_OK);
+  }
+  assert_int_equal(n, 1);
   assert_string_equal(o[0].rec->id, "alo");
   assert_int_equal(o[0].attempt, 2);
   assert_string_equal(o[0].rec->executor, "default");

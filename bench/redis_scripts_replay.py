@@ -117,7 +117,7 @@ def replay(r, root, jobs, scripts):
         for k in range(0, len(items), 3):
             jid, t = items[k].decode(), items[k + 2].decode()
             nxt = str(int(t) + 3600000000)
-            commit += [jid, token, t, nxt, nxt, "0", "0", "1", TAIL, t]
+            commit += [jid, token, t, nxt, "1", TAIL, t]
             close += [jid, t, token]
         u = evalsha_usec(r)
         scripts["commit"](keys=[root], args=commit)

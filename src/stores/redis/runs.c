@@ -114,11 +114,14 @@ int apsched__redis_runs_open(redis_store *rs, const apsched_job_record *rec,
 
 /* ---------------------------------------------------------------- commit */
 
-enum { JOB_ARGS = 8, META_ARGS = 1 };
+enum { JOB_ARGS = 5, META_ARGS = 1 };
 
-/* The text of each number the commit sends, for as long as the call. */
+/* The text of each number the commit sends, for as long as the call.
+ * opts is the job's run count, then what is seldom there: 'r' (remove
+ * the job), 'f' (its hash holds next_run_time or trigger_time), 't' and
+ * the trigger time when it is not the next run time (jitter). */
 typedef struct commit_texts {
-  char token[24], next[24], trig[24], nruns[24];
+  char token[24], next[24], opts[64];
   char *tail; /* the job's part of its runs' JSON */
   char (*times)[24];
 } commit_texts;
@@ -154,18 +157,20 @@ int apsched__redis_commit(redis_store *rs) {
       const apsched_job_record *rec = s->rec;
       if (s->next == APSCHED_TIME_NONE) t->next[0] = '\0';
       else apsched__redis_i64(t->next, s->next);
-      if (s->trigger == APSCHED_TIME_NONE) t->trig[0] = '\0';
-      else apsched__redis_i64(t->trig, s->trigger);
-      apsched__redis_i64(t->nruns, (int64_t)s->ntimes);
       apsched__redis_i64(t->token, s->token);
+      char *o = t->opts + apsched__redis_i64(t->opts, (int64_t)s->ntimes);
+      if (s->remove) *o++ = 'r';
+      if (s->time_fields) *o++ = 'f';
+      if (s->trigger != s->next) {
+        *o++ = 't';
+        if (s->trigger != APSCHED_TIME_NONE) o += apsched__redis_i64(o, s->trigger);
+      }
+      *o = '\0';
       STR(rec->id);
       STR(t->token);
       STR(s->expected);
       STR(t->next);
-      STR(t->trig);
-      STR(s->remove ? "1" : "0");
-      STR(s->time_fields ? "1" : "0");
-      STR(t->nruns);
+      ARG(t->opts, (size_t)(o - t->opts));
       if (s->ntimes == 0) continue;
       size_t tail_len = 0;
       if (!(t->times = malloc(s->ntimes * sizeof *t->times)) ||

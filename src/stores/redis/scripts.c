@@ -311,9 +311,10 @@ static const char *const texts[S_COUNT] = {
     "return out\n",
 
     /* ARGV: owner, n, lease_ms, then per job: id, claim token, expected
-     * next_run_time ("": none), next, trigger_time ("": none), remove (0 |
-     * 1), fields (1: its hash holds next_run_time or trigger_time), nruns,
-     * and with runs: the job's part of their JSON (run_json.c:
+     * next_run_time ("": none), next ("": none), opts (nruns, then 'r':
+     * remove the job, 'f': its hash holds next_run_time or trigger_time,
+     * 't' and the trigger time when it is not next: runs.c), and with
+     * runs: the job's part of their JSON (run_json.c:
      * from the comma after the run's own members to the closing brace),
      * then the times. Every
      * claim must still be this owner's with its token, else nothing is
@@ -329,9 +330,10 @@ static const char *const texts[S_COUNT] = {
     "local owner, n, lease = A[1], tonumber(A[2]), tonumber(A[3])\n"
     "local at, ids, withruns, i = {}, {}, {}, 4\n"
     "for j = 1, n do\n"
-    "  local nruns = tonumber(A[i + 7])\n"
+    "  local o = A[i + 4]\n"
+    "  local nruns = tonumber(o) or tonumber(string.match(o, '^%d+'))\n"
     "  at[j], ids[j] = i, A[i]\n"
-    "  if nruns > 0 then withruns[#withruns + 1] = A[i] i = i + 9 + nruns else i = i + 8 end\n"
+    "  if nruns > 0 then withruns[#withruns + 1] = A[i] i = i + 6 + nruns else i = i + 5 end\n"
     "end\n"
     /* The claims read at once: every one must be this owner's. */
     "local now = now_us()\n"
@@ -366,10 +368,16 @@ static const char *const texts[S_COUNT] = {
     "for j = 1, n do\n"
     "  local p = at[j]\n"
     "  local id, tok, expected, nx = A[p], A[p + 1], A[p + 2], A[p + 3]\n"
-    "  local nruns = tonumber(A[p + 7])\n"
+    /* (opts is the run count alone but for what is seldom there) */
+    "  local nruns, remove, fields, trig = tonumber(A[p + 4]), '', '', nx\n"
+    "  if not nruns then local n_, t_\n"
+    "    n_, remove, fields, t_, trig = string.match(A[p + 4], '^(%d+)(r?)(f?)(t?)(.*)$')\n"
+    "    nruns = tonumber(n_)\n"
+    "    if t_ == '' then trig = nx end\n"
+    "  end\n"
     "  if nruns > 0 then\n"
     "    w = w + 1\n"
-    "    local l, tail = op[w] or '', A[p + 8]\n"
+    "    local l, tail = op[w] or '', A[p + 5]\n"
     /* What a claim's runs share, made once per claim token: the start of
      * their JSON and the end of their open entries. */
     "    local head, sfx = heads[tok], tails[tok]\n"
@@ -379,7 +387,7 @@ static const char *const texts[S_COUNT] = {
     "      sfx = ':' .. tok .. ':' .. owner\n"
     "      heads[tok], tails[tok] = head, sfx\n"
     "    end\n"
-    "    for x = p + 9, p + 8 + nruns do\n"
+    "    for x = p + 6, p + 5 + nruns do\n"
     "      local t = A[x]\n"
     "      runs[#runs + 1] = t .. ':' .. id\n"
     "      runs[#runs + 1] = head .. tail\n"
@@ -390,28 +398,26 @@ static const char *const texts[S_COUNT] = {
     "  end\n"
     /* A job changed since its claim keeps what the change wrote. */
     "  if not changed[cl[j]] then\n"
-    "    local remove, fields = A[p + 5], A[p + 6]\n"
-    "    if remove == '1' then\n"
+    "    if remove == 'r' then\n"
     "      redis.call('DEL', R .. ':job:' .. id)\n"
     "      redis.call('ZREM', R .. ':jobs', id)\n"
     "      unqueued[#unqueued + 1] = id\n"
     "    elseif nx == '' then\n"
-    "      if fields == '1' then redis.call('HDEL', R .. ':job:' .. id, 'next_run_time', 'trigger_time') end\n"
+    "      if fields == 'f' then redis.call('HDEL', R .. ':job:' .. id, 'next_run_time', 'trigger_time') end\n"
     "      unqueued[#unqueued + 1] = id\n"
     /* The score is the next run time; the hash only holds what it cannot
      * say (store/redis codec: apsched__redis_time_kept). */
     "    else\n"
-    "      local trig = A[p + 4]\n"
     "      local big = #nx > 15 and math.abs(tonumber(nx)) > 9007199254740992\n"
     "      local jitter = trig ~= '' and trig ~= nx\n"
-    "      if big or jitter or fields == '1' then\n"
+    "      if big or jitter or fields == 'f' then\n"
     "        local key, set, del = R .. ':job:' .. id, {}, {}\n"
     "        if big then set[#set + 1] = 'next_run_time' set[#set + 1] = nx\n"
     "        else del[#del + 1] = 'next_run_time' end\n"
     "        if jitter then set[#set + 1] = 'trigger_time' set[#set + 1] = trig\n"
     "        else del[#del + 1] = 'trigger_time' end\n"
     "        if #set > 0 then redis.call('HSET', key, unpack(set)) end\n"
-    "        if #del > 0 and fields == '1' then redis.call('HDEL', key, unpack(del)) end\n"
+    "        if #del > 0 and fields == 'f' then redis.call('HDEL', key, unpack(del)) end\n"
     "      end\n"
     "      nexts[#nexts + 1] = nx nexts[#nexts + 1] = id\n"
     "      if expected == '' or earlier_time(nx, expected) then earlier = true end\n"

@@ -2,14 +2,17 @@
 """Replays a dispatch with the Redis store's own scripts and prints what the
 server spent per run, as one JSON line.
 
-    redis_scripts_replay.py DIR [--jobs=N] [--reps=N] [--callgrind]
+    redis_scripts_replay.py DIR [--jobs=N] [--reps=N] [--claimers=N] [--callgrind]
 
 DIR holds the scripts as redis_scripts_dump writes them. A private
 redis-server (AOF everysec, a unix socket in a temporary directory) gets
 --jobs (25,600) due interval jobs as the store writes them; then claim,
 commit and close run in batches of 256, with the arguments the store sends
 for at-most-once runs without a history, until every job ran once
-(--reps times, each under a fresh prefix). The scheduler's own part (the
+(--reps times, each under a fresh prefix). With --claimers=N (1), N
+schedulers claim a batch each before the first of them commits, as
+schedulers sharing a store do: each claim passes over the jobs the others
+hold. The scheduler's own part (the
 claimed jobs' HGETALL, the triggers) is not replayed: this is the scripts'
 cost alone.
 
@@ -34,6 +37,7 @@ def main():
     if len(args) != 1:
         sys.exit(__doc__)
     jobs, reps, cg = int(opts.get("jobs", 25600)), int(opts.get("reps", 3)), "callgrind" in opts
+    claimers = int(opts.get("claimers", 1))
     tmp = tempfile.mkdtemp(prefix="apsched-replay-")
     sock = os.path.join(tmp, "redis.sock")
     cg_out = os.path.join(tmp, "callgrind.out")
@@ -59,7 +63,7 @@ def main():
             if cg:
                 subprocess.run(["callgrind_control", "-i", "on", str(server.pid)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            spent, runs = replay(r, root, jobs, scripts)
+            spent, runs = replay(r, root, jobs, scripts, claimers)
             if cg:
                 subprocess.run(["callgrind_control", "-i", "off", str(server.pid)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -71,6 +75,7 @@ def main():
         server.terminate()
         server.wait()
     out = {"bench": "redis_scripts_replay", "jobs": jobs, "reps": reps, "batch": BATCH,
+           "claimers": claimers,
            "usec_per_run": {k: round(sorted(v)[len(v) // 2], 2) for k, v in per_run.items()},
            "loadavg": [round(x, 2) for x in os.getloadavg()]}
     if cg:
@@ -100,34 +105,39 @@ def evalsha_usec(r):
     return r.info("commandstats").get("cmdstat_evalsha", {"usec": 0})["usec"]
 
 
-def replay(r, root, jobs, scripts):
+def replay(r, root, jobs, scripts, claimers):
     """Claims, commits and closes every job once; the server's usec in each script."""
     spent = {"claim": 0, "commit": 0, "close": 0}
     runs = 0
     while True:
-        u = evalsha_usec(r)
-        reply = scripts["claim"](keys=[root], args=[str(T0 + jobs), BATCH, OWNER, 5000])
-        spent["claim"] += evalsha_usec(r) - u
-        token, items = str(reply[0]), reply[1:]
-        if not items:
+        batches = []
+        for c in range(claimers):
+            owner = OWNER + str(c)
+            u = evalsha_usec(r)
+            reply = scripts["claim"](keys=[root], args=[str(T0 + jobs), BATCH, owner, 5000])
+            spent["claim"] += evalsha_usec(r) - u
+            if len(reply) > 1:
+                batches.append((owner, str(reply[0]), reply[1:]))
+        if not batches:
             return spent, runs
-        n = len(items) // 3  # id, open runs, score
-        commit = [OWNER, n, 5000]
-        close = [OWNER, 0, n]
-        for k in range(0, len(items), 3):
-            jid, t = items[k].decode(), items[k + 2].decode()
-            nxt = str(int(t) + 3600000000)
-            commit += [jid, token, t, nxt, "1", TAIL, t]
-            close += [jid, t, token]
-        u = evalsha_usec(r)
-        scripts["commit"](keys=[root], args=commit)
-        spent["commit"] += evalsha_usec(r) - u
-        u = evalsha_usec(r)
-        closed = scripts["close"](keys=[root], args=close)
-        spent["close"] += evalsha_usec(r) - u
-        if any(c != 1 for c in closed):
-            sys.exit("replay: a run did not close: %r" % closed)
-        runs += n
+        for owner, token, items in batches:
+            n = len(items) // 3  # id, open runs, score
+            commit = [owner, n, 5000]
+            close = [owner, 0, n]
+            for k in range(0, len(items), 3):
+                jid, t = items[k].decode(), items[k + 2].decode()
+                nxt = str(int(t) + 3600000000)
+                commit += [jid, token, t, nxt, "1", TAIL, t]
+                close += [jid, t, token]
+            u = evalsha_usec(r)
+            scripts["commit"](keys=[root], args=commit)
+            spent["commit"] += evalsha_usec(r) - u
+            u = evalsha_usec(r)
+            closed = scripts["close"](keys=[root], args=close)
+            spent["close"] += evalsha_usec(r) - u
+            if any(c != 1 for c in closed):
+                sys.exit("replay: a run did not close: %r" % closed)
+            runs += n
 
 
 if __name__ == "__main__":

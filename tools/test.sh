@@ -108,7 +108,7 @@ bench/instr_counts.sh --quick "$root/release" >/dev/null # callgrind: instructio
 # The Redis store's scripts replayed under callgrind (python3-redis is installed above).
 replay_dir=$(mktemp -d)
 "$root/release/redis_scripts_dump" "$replay_dir"
-/usr/bin/python3 bench/redis_scripts_replay.py "$replay_dir" --jobs=2560 --reps=1 --callgrind >/dev/null
+/usr/bin/python3 bench/redis_scripts_replay.py "$replay_dir" --jobs=2560 --reps=1 --claimers=3 --callgrind >/dev/null
 rm -rf "$replay_dir"
 if [ -x tools/run_examples.sh ]; then
   echo "== examples"

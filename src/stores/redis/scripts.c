@@ -9,7 +9,9 @@
 #include "redis_internal.h"
 
 /* What every script starts with: the root, the server's time as text, a
- * hash as a Lua table, a command applied to a list (one call per 1000
+ * hash as a Lua table, a claim's text judged (claim_holder) and judged
+ * once per text (claim_of: a claim script writes one text for all its
+ * claims, and Lua interns strings: a table lookup by address), a command applied to a list (one call per 1000
  * elements: a call from a script costs 1-2 us besides its own work, so the
  * writes of a batch to one key are gathered into one), and the three
  * structures every run passes through:
@@ -53,6 +55,12 @@
   "local function claim_holder(v, now) if not v then return nil end\n"                          \
   "  local owner, tok, exp, changed = string.match(v, '^(.*) (%d+) (%d+)(%+?)$')\n"            \
   "  if owner and tonumber(exp) > tonumber(now) then return owner, tok, changed end return nil end\n" \
+  "local claim_texts = {}\n"                                                                    \
+  "local function claim_of(v, now) if not v then return false end\n"                            \
+  "  local c = claim_texts[v]\n"                                                                \
+  "  if c == nil then local o, t, m = claim_holder(v, now)\n"                                   \
+  "    c = o and {o, t, m} or false claim_texts[v] = c end\n"                                   \
+  "  return c end\n"                                                                            \
   "local function mark_changed(ids)\n"                                                          \
   "  if redis.call('HLEN', R .. ':claims') <= 1 then return end -- (no claim: only TABLE, or none)\n" \
   "  local cl, now, set = hmget(R .. ':claims', ids), now_us(), {}\n"                          \
@@ -281,7 +289,7 @@ static const char *const texts[S_COUNT] = {
     "local token = redis.call('INCR', R .. ':token')\n"
     "local clock = now_us()\n"
     "local held = owner .. ' ' .. token .. ' ' .. string.format('%d', tonumber(clock) + 1000 * tonumber(lease))\n"
-    "local out, off, got, claims, live = {token}, 0, 0, {}, {}\n"
+    "local out, off, got, claims = {token}, 0, 0, {}\n"
     "while got < max do\n"
     /* Ids first, the scores of the jobs claimed after: the due jobs other
      * schedulers hold come first and are passed over, and Redis formats
@@ -291,11 +299,7 @@ static const char *const texts[S_COUNT] = {
     "  off = off + #ids\n"
     "  local cl, picked = redis.call('HMGET', R .. ':claims', unpack(ids)), {}\n"
     "  for k, id in ipairs(ids) do\n"
-    /* (a claim script writes one text for all its claims: each read once) */
-    "    local v, held_ = cl[k], false\n"
-    "    if v then held_ = live[v]\n"
-    "      if held_ == nil then held_ = claim_holder(v, clock) ~= nil live[v] = held_ end end\n"
-    "    if got < max and not skip[id] and not held_ then\n"
+    "    if got < max and not skip[id] and not claim_of(cl[k], clock) then\n"
     "      got = got + 1\n"
     "      picked[#picked + 1] = id\n"
     "    end\n"
@@ -339,27 +343,20 @@ static const char *const texts[S_COUNT] = {
      * a table per job cost the server more than the writes it led to. */
     "local A = ARGV\n"
     "local owner, n, lease = A[1], tonumber(A[2]), tonumber(A[3])\n"
-    "local at, ids, withruns, i = {}, {}, {}, 4\n"
+    /* opts is the run count alone but for what is seldom there (rare[j]) */
+    "local at, ids, counts, rare, withruns, i = {}, {}, {}, {}, {}, 4\n"
     "for j = 1, n do\n"
     "  local o = A[i + 4]\n"
-    "  local nruns = tonumber(o) or tonumber(string.match(o, '^%d+'))\n"
-    "  at[j], ids[j] = i, A[i]\n"
+    "  local nruns = tonumber(o)\n"
+    "  if not nruns then local n_ n_, rare[j] = string.match(o, '^(%d+)(.*)$') nruns = tonumber(n_) end\n"
+    "  at[j], ids[j], counts[j] = i, A[i], nruns\n"
     "  if nruns > 0 then withruns[#withruns + 1] = A[i] i = i + 6 + nruns else i = i + 5 end\n"
     "end\n"
     /* The claims read at once: every one must be this owner's. */
     "local now = now_us()\n"
-    "local cl, live, changed = hmget(R .. ':claims', ids), {}, {}\n"
-    /* A claim script writes one text for all its claims: each text is
-     * read once, then every claim found by its text (Lua interns
-     * strings: a table lookup by address). A text ending in '+' is a
-     * claim whose job was changed since (S_PUT, S_REMOVE). */
-    "local function held(v, tok)\n"
-    "  if not v then return false end\n"
-    "  local mine = live[v]\n"
-    "  if mine == nil then local o, t, c = claim_holder(v, now)\n"
-    "    mine = o == owner and t or false\n"
-    "    live[v], changed[v] = mine, c == '+' end\n"
-    "  return mine == tok end\n"
+    "local cl = hmget(R .. ':claims', ids)\n"
+    "local function held(v, tok) local c = claim_of(v, now)\n"
+    "  return c and c[1] == owner and c[2] == tok end\n"
     "for j = 1, n do\n"
     "  if not held(cl[j], A[at[j] + 1]) then\n"
     "    local mine = {}\n"
@@ -379,11 +376,9 @@ static const char *const texts[S_COUNT] = {
     "for j = 1, n do\n"
     "  local p = at[j]\n"
     "  local id, tok, expected, nx = A[p], A[p + 1], A[p + 2], A[p + 3]\n"
-    /* (opts is the run count alone but for what is seldom there) */
-    "  local nruns, remove, fields, trig = tonumber(A[p + 4]), '', '', nx\n"
-    "  if not nruns then local n_, t_\n"
-    "    n_, remove, fields, t_, trig = string.match(A[p + 4], '^(%d+)(r?)(f?)(t?)(.*)$')\n"
-    "    nruns = tonumber(n_)\n"
+    "  local nruns, remove, fields, trig = counts[j], '', '', nx\n"
+    "  if rare[j] then local t_\n"
+    "    remove, fields, t_, trig = string.match(rare[j], '^(r?)(f?)(t?)(.*)$')\n"
     "    if t_ == '' then trig = nx end\n"
     "  end\n"
     "  if nruns > 0 then\n"
@@ -407,8 +402,9 @@ static const char *const texts[S_COUNT] = {
     "    opens[#opens + 1] = id opens[#opens + 1] = l\n"
     "    recorded = true\n"
     "  end\n"
-    /* A job changed since its claim keeps what the change wrote. */
-    "  if not changed[cl[j]] then\n"
+    /* A job changed since its claim ('+', S_PUT, S_REMOVE) keeps what
+     * the change wrote. */
+    "  if claim_of(cl[j], now)[3] ~= '+' then\n"
     "    if remove == 'r' then\n"
     "      redis.call('DEL', R .. ':job:' .. id)\n"
     "      redis.call('ZREM', R .. ':jobs', id)\n"
@@ -561,34 +557,27 @@ static const char *const texts[S_COUNT] = {
     "for k = 0, n - 1 do\n"
     "  local a = 4 + stride * k\n"
     "  local id, t, tok = ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
-    "  local l, found = open[id], nil\n"
-    "  if tok == '0' then out[k + 1] = 0\n"
-    "  else\n"
+    "  local l, found = open[id], false\n"
+    "  out[k + 1] = 0\n"
     /* (Most jobs have one open run, the one that ends: no parsing.) */
-    "    if type(l) == 'string' then\n"
-    "      if l == t .. ':' .. tok .. ':' .. me then l = '' found = true\n" /* (no entry left) */
-    "      else l = open_parse(l) end\n"
-    "      open[id] = l\n"
-    "    end\n"
-    "    if found == nil then\n"
-    "      found = false\n"
-    "      for x, e in ipairs(l) do if e[1] == t then\n"
-    "        found = e[2] == tok and e[3] == me\n"
-    "        if found then table.remove(l, x) end\n"
-    "        break end end\n"
-    "      if not found then out[k + 1] = 0\n"
-    "        for _, e in ipairs(l) do if e[1] == t then out[k + 1] = -1 end end end\n"
-    "    end\n"
-    "    if found then\n"
-    "      closed[#closed + 1] = run_field(id, t)\n"
-    "      if not touched[id] then touched[id] = true touched[#touched + 1] = id end\n"
-    "      if anywait and redis.call('SISMEMBER', R .. ':waitjobs', id) == 1 then wake = true end\n"
-    "      out[k + 1] = 1\n"
-    "      if keep ~= 0 then\n"
-    "        history_add(keep, 'job_id', id, 'scheduled_time', t, 'attempt', ARGV[a + 3],\n"
-    "          'started_at', ARGV[a + 4], 'finished_at', ARGV[a + 5], 'outcome', ARGV[a + 6],\n"
-    "          'retval', ARGV[a + 7], 'error', ARGV[a + 8]) end\n"
-    "    end\n"
+    "  if tok == '0' then\n"
+    "  elseif l == t .. ':' .. tok .. ':' .. me then open[id], found = '', true\n"
+    "  else\n"
+    "    if type(l) == 'string' then l = open_parse(l) open[id] = l end\n"
+    "    for x, e in ipairs(l) do if e[1] == t then\n"
+    "      found = e[2] == tok and e[3] == me\n"
+    "      if found then table.remove(l, x) else out[k + 1] = -1 end\n"
+    "      break end end\n"
+    "  end\n"
+    "  if found then\n"
+    "    closed[#closed + 1] = run_field(id, t)\n"
+    "    if not touched[id] then touched[id] = true touched[#touched + 1] = id end\n"
+    "    if anywait and redis.call('SISMEMBER', R .. ':waitjobs', id) == 1 then wake = true end\n"
+    "    out[k + 1] = 1\n"
+    "    if keep ~= 0 then\n"
+    "      history_add(keep, 'job_id', id, 'scheduled_time', t, 'attempt', ARGV[a + 3],\n"
+    "        'started_at', ARGV[a + 4], 'finished_at', ARGV[a + 5], 'outcome', ARGV[a + 6],\n"
+    "        'retval', ARGV[a + 7], 'error', ARGV[a + 8]) end\n"
     "  end\n"
     "end\n"
     /* The closed records and their open entries: one call each for the

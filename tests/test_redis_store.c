@@ -116,6 +116,14 @@ static apsched_job_record *plain_record(const char *id, apsched_time_t next) {
 
 /* ------------------------------------------------------------- layout */
 
+/* The prefix's layout version key holds want. */
+static void expect_version(redisContext *c, const char *prefix, const char *want) {
+  redisReply *r = cmd(c, "GET {%s}:version", prefix);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  assert_string_equal(r->str, want);
+  freeReplyObject(r);
+}
+
 static void test_layout_is_readable(void **state) {
   (void)state;
   char prefix[64], key[128];
@@ -142,10 +150,8 @@ static void test_layout_is_readable(void **state) {
                          "trigger=cron[year='*', month='*', day='*', week='*', day_of_week='*', "
                          "hour='3', minute='30', second='0', timezone='Europe/Berlin']|");
   free(h);
-  redisReply *r = cmd(c, "GET {%s}:version", prefix);
-  assert_string_equal(r->str, "4");
-  freeReplyObject(r);
-  r = cmd(c, "ZRANGE {%s}:next 0 -1 WITHSCORES", prefix); /* the paused job is not there */
+  expect_version(c, prefix, "4");
+  redisReply *r = cmd(c, "ZRANGE {%s}:next 0 -1 WITHSCORES", prefix); /* the paused job is not there */
   assert_int_equal(r->elements, 2);
   assert_string_equal(r->element[0]->str, "report");
   assert_string_equal(r->element[1]->str, "1767225610000250");
@@ -207,25 +213,19 @@ static void test_layout_1_is_raised(void **state) {
   apsched_jobstore *st = NULL;
   assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_OK);
   apsched_jobstore_free(st);
-  redisReply *r = cmd(c, "GET {%s}:version", prefix);
-  assert_string_equal(r->str, "1");
-  freeReplyObject(r);
+  expect_version(c, prefix, "1");
   o.existing_only = false;
   assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_OK);
   apsched_jobstore_free(st);
-  r = cmd(c, "GET {%s}:version", prefix);
-  assert_string_equal(r->str, "4");
-  freeReplyObject(r);
+  expect_version(c, prefix, "4");
   new_prefix(prefix, sizeof prefix, "layout3");
   freeReplyObject(cmd(c, "SET {%s}:version 3", prefix));
   freeReplyObject(cmd(c, "HSET {%s}:claims m %s", prefix, "ghost 5 99999999999999999"));
   o.prefix = prefix;
   assert_int_equal(apsched_redis_store_create(&o, &st, err, sizeof err), APSCHED_OK);
   apsched_jobstore_free(st);
-  r = cmd(c, "GET {%s}:version", prefix);
-  assert_string_equal(r->str, "4");
-  freeReplyObject(r);
-  r = cmd(c, "HGET {%s}:claims m", prefix);
+  expect_version(c, prefix, "4");
+  redisReply *r = cmd(c, "HGET {%s}:claims m", prefix);
   assert_string_equal(r->str, "ghost 5 99999999999999999");
   freeReplyObject(r);
   redisFree(c);
@@ -287,15 +287,13 @@ static void test_layout_2_is_migrated(void **state) {
   assert_int_equal(exists(c, "{%s}:run:m:%lld", prefix, t), 1);
 
   apsched_jobstore *b = open_store(prefix);
-  redisReply *r = cmd(c, "GET {%s}:version", prefix);
-  assert_string_equal(r->str, "4");
-  freeReplyObject(r);
+  expect_version(c, prefix, "4");
   assert_int_equal(exists(c, "{%s}:run:m:%lld", prefix, t), 0);
   assert_int_equal(exists(c, "{%s}:claim:m", prefix), 0);
   assert_int_equal(exists(c, "{%s}:owned:ghost", prefix), 0);
   assert_int_equal(exists(c, "{%s}:jobruns:m", prefix), 0);
   assert_null(job_field(c, prefix, "m", "next_run_time")); /* the score holds it */
-  r = cmd(c, "HGET {%s}:claims m", prefix);
+  redisReply *r = cmd(c, "HGET {%s}:claims m", prefix);
   assert_int_equal(r->type, REDIS_REPLY_STRING);
   assert_true(strncmp(r->str, "ghost 5 ", 8) == 0);
   freeReplyObject(r);

@@ -554,13 +554,14 @@ static double dispatch_rep(run_kind kind, size_t procs, size_t n, bool accountin
     double batches = claimed > 0 ? (double)(((long)claimed + CLAIM_BATCH - 1) / CLAIM_BATCH) : 1;
     static char list[8192];
     statements_json(batches, list, sizeof list);
-    printf("{\"impl\":\"" IMPL "\",\"bench\":\"pg_batch_accounting\",\"procs\":%zu,\"jobs\":%zu,"
+    printf("{\"impl\":\"%s\",\"bench\":\"pg_batch_accounting\",\"procs\":%zu,\"jobs\":%zu,"
            "\"batch\":%d,\"batches\":%.0f,\"claim_calls\":%.0f,\"claimed_rows\":%.0f,"
            "\"commits_per_batch\":%.2f,\"rollbacks_per_batch\":%.2f,"
            "\"wal_syncs_per_batch\":%.2f,\"statements_per_batch\":%.1f,\"runs_per_sec\":%.0f,"
            "\"source\":\"pg_stat_database.xact_commit, pg_stat_wal.wal_sync, "
            "pg_stat_statements\",\"statements\":%s,\"loadavg\":%s}\n",
-           procs, n, CLAIM_BATCH, batches, after.claims - before.claims, claimed,
+           kind == KIND_RAW ? "postgresql" : IMPL, procs, n, CLAIM_BATCH, batches,
+           after.claims - before.claims, claimed,
            (after.commits - before.commits) / batches,
            (after.rollbacks - before.rollbacks) / batches,
            (after.wal_syncs - before.wal_syncs) / batches,
@@ -830,8 +831,11 @@ int main(int argc, char **argv) {
     pgss_track("top");
     size_t most = 1;
     for (size_t p = 0; p < nprocs; p++) most = procs[p] > most ? procs[p] : most;
-    dispatch_rep(KIND_STORE, 1, jobs, true);
-    if (most > 1) dispatch_rep(KIND_STORE, most, jobs, true);
+    /* The raw probe's too: its statements' times next to the store's. */
+    for (run_kind kind = KIND_STORE; kind <= KIND_RAW; kind++) {
+      dispatch_rep(kind, 1, jobs, true);
+      if (most > 1) dispatch_rep(kind, most, jobs, true);
+    }
     pgss_track("none");
   }
   if (run_failover) bench_failover(failover_reps);

@@ -1248,6 +1248,63 @@ static void test_each_scheduler_judged_by_its_own_lease(void **state) {
   PQfinish(c);
 }
 
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+  nanosleep(&ts, NULL);
+}
+
+/* A scheduler that stops while it holds runs keeps its row, dead (lease
+ * 0), so the others take its runs over at their next look; runs whose
+ * owner has no row at all (deleted by hand) are found by the look at
+ * every run the store makes once a second (between those, a takeover only
+ * reads the rows of dead schedulers). */
+static void test_runs_without_a_scheduler_row_are_taken_over(void **state) {
+  (void)state;
+  char schema[64], sql[256], id[128];
+  new_schema(schema, sizeof schema, "rowless");
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema};
+  apsched_jobstore *a, *b;
+  assert_int_equal(apsched_pg_store_create(&o, &a, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_pg_store_create(&o, &b, NULL, 0), APSCHED_OK);
+  apsched_job_record *rec = plain_record("ghostly", T0);
+  rec->flags |= APSCHED_JOB_AT_LEAST_ONCE;
+  assert_int_equal(a->vtable->add(a, &rec, 1, NULL, NULL), APSCHED_OK);
+  assert_int_equal(claim_and_open(a, T0), APSCHED_OK);
+  apsched_orphan_run orphans[2];
+  assert_int_equal(b->vtable->claim_orphans(b, orphans, 2), 0); /* a is alive */
+  snprintf(id, sizeof id, "%s", apsched__pg_store_id(a));
+  apsched_jobstore_free(a);
+  PGconn *c = pg_server_connect();
+  snprintf(sql, sizeof sql, "SELECT lease_ms FROM \"%s\".schedulers WHERE id = '%s'", schema, id);
+  char *lease = raw_value(c, sql);
+  assert_string_equal(lease, "0");
+  free(lease);
+  snprintf(sql, sizeof sql, "DELETE FROM \"%s\".schedulers WHERE id = '%s'", schema, id);
+  raw_exec(c, sql);
+  int64_t t0 = mono_ms();
+  int n = 0;
+  while (n == 0 && mono_ms() - t0 < 5000) {
+    n = b->vtable->claim_orphans(b, orphans, 2);
+    assert_true(n >= 0);
+    if (n == 0) sleep_ms(20);
+  }
+  int64_t took = mono_ms() - t0;
+  assert_int_equal(n, 1);
+  assert_int_equal(b->vtable->commit(b), APSCHED_OK);
+  assert_string_equal(orphans[0].rec->id, "ghostly");
+  assert_int_equal(orphans[0].attempt, 2);
+  assert_true(took < 3000); /* once a second, with room for a slow machine */
+  apsched_job_record_free(orphans[0].rec);
+  apsched_jobstore_free(b);
+  PQfinish(c);
+}
+
 /* The database's clock: host time plus the offset of the fastest of the
  * recent round trips; before any, the host's time. */
 static void test_clock_estimate(void **state) {
@@ -1299,6 +1356,7 @@ int main(void) {
       cmocka_unit_test(test_scheduler_registration),
       cmocka_unit_test(test_clock_estimate),
       cmocka_unit_test(test_each_scheduler_judged_by_its_own_lease),
+      cmocka_unit_test(test_runs_without_a_scheduler_row_are_taken_over),
   };
   int failed = cmocka_run_group_tests_name("postgresql store", tests, NULL, NULL);
   failed += store_kit_run(&kit);

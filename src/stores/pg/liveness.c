@@ -38,7 +38,16 @@ static const char beat_sql[] =
     " RETURNING (extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
 static const char lock_sql[] =
     "SELECT pg_try_advisory_lock(hashtext('libapsched-pg ' || $1), hashtext($2))";
-static const char delete_sql[] = "DELETE FROM @.schedulers WHERE id = $1";
+/* A scheduler that stops goes from the table, unless it leaves runs: then
+ * its row stays with lease_ms 0, which makes it dead from now on (by
+ * either rule of PG_SCHEDULER_ALIVE, whatever its heartbeat or the
+ * server's start), so the others' takeover (R_ORPHANS, which looks at the
+ * runs of dead schedulers' rows) finds its runs at once; the heartbeats'
+ * prune removes the row once the runs are gone. */
+static const char delete_sql[] =
+    "WITH kept AS (UPDATE @.schedulers SET lease_ms = 0"
+    " WHERE id = $1 AND EXISTS (SELECT 1 FROM @.runs r WHERE r.owner = $1))"
+    " DELETE FROM @.schedulers WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM @.runs r WHERE r.owner = $1)";
 
 /* Every run leaves a dead row in runs (inserted at the claim, deleted at
  * its end), and autovacuum looks at a table once a minute at most: under
@@ -227,7 +236,7 @@ void apsched__pg_deregister(pg_store *ps) {
   close(ps->wake[1]);
   ps->registered = false;
   /* Its runs stay: whoever comes next takes them over as from a dead
-   * scheduler. The lock goes with the connection. */
+   * scheduler (delete_sql). The lock goes with the connection. */
   if (ps->hb.conn && PQstatus(ps->hb.conn) == CONNECTION_OK) {
     char *sql = apsched__pstore_expand(delete_sql, ps->hb.quoted);
     if (sql) {

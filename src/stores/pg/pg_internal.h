@@ -137,7 +137,7 @@ typedef struct pg_staged_release {
 
 /* What runs_open needs to know of a job claimed in the open batch, read
  * right after the claim (runs.c): its instances in progress across
- * schedulers and a token drawn for its runs. rec->store_seq is the index
+ * schedulers and the claim's token for its runs. rec->store_seq is the index
  * + 1 of a claimed record's. */
 typedef struct pg_open_info {
   int64_t instances, token;
@@ -177,6 +177,7 @@ typedef struct pg_store {
    * claim_waiting has something to look for. */
   atomic_bool look_for_waiting;
   _Atomic int64_t last_beat; /* monotonic us, before the last heartbeat that succeeded */
+  int64_t orphans_swept;      /* monotonic us of the last takeover that looked at every run */
   apsched_job_record *found; /* the last lookup's record */
   pg_staged_release *releases;      /* the open batch's, not written yet */
   size_t nreleases, releases_cap;

@@ -81,16 +81,29 @@ static const char *const runs_sql[R_COUNT] = {
                       "finished_at, outcome, retval, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     [R_HISTORY_PRUNE] = "DELETE FROM @.run_history WHERE finished_at < $1",
     /* $1 this scheduler, $2 limit, $3 token sequence, $4 schema, $5
-     * whether ended runs go into the history (lost ones end here). */
+     * whether ended runs go into the history (lost ones end here), $6
+     * whether to look at every run. Without $6 the runs are looked at
+     * only when a dead scheduler's row names runs (a one-time filter: one
+     * look at the few rows of schedulers, not a scan of runs per batch);
+     * a run whose owner has no row at all (deleted by hand: a stopping
+     * scheduler with runs keeps its row, see liveness.c) waits for a look
+     * with $6, which the store makes once a second. */
     [R_ORPHANS] =
         "WITH live AS (" PG_LIVE_SCHEDULERS("$4") "),"
         " cand AS (SELECT r.job_id, r.scheduled_time, r.owner FROM @.runs r"
         "   WHERE r.owner <> $1 AND NOT r.waiting"
         "   AND NOT EXISTS (SELECT 1 FROM live WHERE live.id = r.owner)"
+        "   AND ($6::boolean OR EXISTS (SELECT 1 FROM @.schedulers s WHERE s.id <> $1"
+        "     AND NOT " PG_SCHEDULER_ALIVE("s", "$4")
+        /* a scalar subquery with LIMIT: probed for the dead rows only,
+         * never turned into a scan of runs */
+        "     AND (SELECT true FROM @.runs o WHERE o.owner = s.id AND NOT o.waiting LIMIT 1)))"
         "   ORDER BY r.scheduled_time, r.job_id LIMIT $2 FOR UPDATE OF r SKIP LOCKED),"
         " lost AS (DELETE FROM @.runs r USING cand c"
         "   WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"
         "   AND r.delivery = 'at_most_once' AND r.started_at IS NOT NULL"
+        /* a one-time filter: its plan may scan runs for cand's rows */
+        "   AND EXISTS (SELECT 1 FROM cand)"
         "   RETURNING r.job_id, r.scheduled_time, r.attempt, c.owner, r.started_at),"
         " lost_history AS (INSERT INTO @.run_history (job_id, scheduled_time, attempt, started_at,"
         "   finished_at, outcome, error)"
@@ -121,24 +134,31 @@ static const char *const runs_sql[R_COUNT] = {
                 " WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"
                 " AND r.owner = $4 AND r.token = c.token RETURNING c.i",
     /* For the jobs just claimed ($1 their ids, locked by the claim, so no
-     * other scheduler adds runs of theirs meanwhile): a token each and
-     * their instances in progress, in a snapshot taken after the locks. */
-    [R_PREPARE] = "SELECT nextval($2::regclass),"
-                  " (SELECT count(DISTINCT r.token) FROM @.runs r WHERE r.job_id = c.id AND NOT r.waiting)"
-                  " FROM unnest($1::text[]) WITH ORDINALITY AS c(id, i) ORDER BY c.i",
+     * other scheduler adds runs of theirs meanwhile): the claim's token
+     * (a row without a job id) and the instances in progress of those that
+     * have any, in a snapshot taken after the locks. One token serves the
+     * whole claim: every write of a run names its job and time too, and
+     * instances are counted per job. */
+    [R_PREPARE] = "SELECT NULL, nextval($2::regclass) UNION ALL"
+                  /* A join, not job_id = ANY ($1): that one's generic plan
+                   * compared every row of runs with every id. */
+                  " SELECT c.id, count(DISTINCT r.token) FROM unnest($1::text[]) AS c(id)"
+                  " JOIN @.runs r ON r.job_id = c.id AND NOT r.waiting GROUP BY c.id",
     /* The batch's staged runs, one row per (job, time); $1 this scheduler.
+     * The job's columns come from its row, which the claim locked and no
+     * statement of the batch changed before this one (run() writes the
+     * staged runs first), so they are the job as claimed; only the
+     * instance limit is the store's (overlap policies change it).
      * A time already recorded is not recorded again (returned rows tell).
      * Their starts are recorded ahead (common/start_groups.c). The
      * heartbeat is not renewed here: that would lock the scheduler's row
      * for the whole batch and hold up its heartbeat thread. */
     [R_INSERT] = "INSERT INTO @.runs (job_id, scheduled_time, owner, token, attempt, name, func,"
                  " executor, arg, max_instances, max_runtime_ms, delivery, started_at)"
-                 " SELECT v.job_id, v.t, $1, v.token, 1, v.name, v.func, v.executor,"
-                 " decode(v.arg, 'hex'), v.max_instances, v.max_runtime_ms, v.delivery, now()"
-                 " FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],"
-                 " $7::text[], $8::text[], $9::integer[], $10::bigint[], $11::text[])"
-                 " AS v(job_id, t, token, name, func, executor, arg, max_instances,"
-                 " max_runtime_ms, delivery)"
+                 " SELECT j.id, v.t, $1, v.token, 1, j.name, j.func, j.executor, j.arg,"
+                 " v.max_instances, j.max_runtime_ms, j.delivery, now()"
+                 " FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::integer[])"
+                 " AS v(job_id, t, token, max_instances) JOIN @.jobs j ON j.id = v.job_id"
                  " ON CONFLICT (job_id, scheduled_time) DO NOTHING RETURNING job_id, scheduled_time",
     /* Starts recorded ahead that went unused: not started after all. */
     [R_UNSTART] = "UPDATE @.runs r SET started_at = NULL"
@@ -324,18 +344,6 @@ static int keyed_statement(pg_store *ps, pg_link *l, const char *sql, const run_
   return rc;
 }
 
-static char *hex_of(const unsigned char *b, size_t len) {
-  static const char digits[] = "0123456789abcdef";
-  char *out = malloc(2 * len + 1);
-  if (!out) return NULL;
-  for (size_t i = 0; i < len; i++) {
-    out[2 * i] = digits[b[i] >> 4];
-    out[2 * i + 1] = digits[b[i] & 15];
-  }
-  out[2 * len] = '\0';
-  return out;
-}
-
 /* ------------------------------------------------------------- runs_open */
 
 const char *apsched__pg_delivery_text(const apsched_job_record *rec) {
@@ -432,10 +440,24 @@ int apsched__pg_runs_prepare(pg_store *ps, apsched_job_record **recs, size_t n) 
     ps->batch_failed = true;
     return rc;
   }
-  for (int row = 0; row < PQntuples(res) && (size_t)row < n; row++) {
-    pg_open_info *info = &ps->open_info[ps->nopen_info++];
-    *info = (pg_open_info){apsched__pg_int8(res, row, 1), apsched__pg_int8(res, row, 0), false};
-    recs[row]->store_seq = (uint32_t)ps->nopen_info;
+  int64_t token = 0;
+  for (int row = 0; row < PQntuples(res); row++)
+    if (PQgetisnull(res, row, 0)) token = apsched__pg_int8(res, row, 1);
+  if (token == 0) {
+    PQclear(res);
+    return APSCHED_OK; /* cannot be: runs_open makes its own statements */
+  }
+  size_t first = ps->nopen_info;
+  for (size_t i = 0; i < n; i++) {
+    ps->open_info[ps->nopen_info++] = (pg_open_info){0, token, false};
+    recs[i]->store_seq = (uint32_t)ps->nopen_info;
+  }
+  /* Rows only for the jobs with instances in progress: few, usually none. */
+  for (int row = 0; row < PQntuples(res); row++) {
+    if (PQgetisnull(res, row, 0)) continue;
+    const char *job_id = PQgetvalue(res, row, 0);
+    for (size_t i = 0; i < n; i++)
+      if (strcmp(recs[i]->id, job_id) == 0) ps->open_info[first + i].instances = apsched__pg_int8(res, row, 1);
   }
   PQclear(res);
   return APSCHED_OK;
@@ -507,40 +529,35 @@ int apsched__pg_runs_flush(pg_store *ps) {
   if (ps->nopens == 0) return APSCHED_OK;
   size_t total = 0;
   for (size_t i = 0; i < ps->nopens; i++) total += ps->opens[i].n;
-  /* Ten columns of total texts each (numbers as text too). */
-  enum { COLS = 10 };
-  const char **col = calloc(COLS * total, sizeof *col);
-  char (*num)[24] = calloc(4 * total, sizeof *num);
-  char **hex = calloc(ps->nopens, sizeof *hex);
-  char *arrays[COLS] = {0};
-  int rc = col && num && hex ? APSCHED_OK : apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  /* Four columns: job id, time, token, instance limit. */
+  const char **ids = calloc(total, sizeof *ids);
+  int64_t *times = calloc(total, sizeof *times), *tokens = calloc(total, sizeof *tokens);
+  int64_t *limits = calloc(total, sizeof *limits);
+  char *arrays[4] = {0};
+  int rc = ids && times && tokens && limits
+               ? APSCHED_OK
+               : apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
   for (size_t i = 0, r = 0; rc == APSCHED_OK && i < ps->nopens; i++) {
     const pg_staged_open *o = &ps->opens[i];
-    size_t arglen = 0;
-    const void *arg = apsched_job_args_bytes(o->rec->args, &arglen);
-    if (arglen && !(hex[i] = hex_of(arg, arglen))) {
-      rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
-      break;
-    }
     for (size_t k = 0; k < o->n; k++, r++) {
-      snprintf(num[4 * r], sizeof num[0], "%" PRId64, o->times[k]);
-      snprintf(num[4 * r + 1], sizeof num[0], "%" PRId64, o->token);
-      snprintf(num[4 * r + 2], sizeof num[0], "%u", o->max_instances);
-      snprintf(num[4 * r + 3], sizeof num[0], "%" PRIu32, o->rec->max_runtime_ms);
-      const char *row[COLS] = {o->rec->id, num[4 * r], num[4 * r + 1], o->rec->name,
-                               o->rec->func->name, o->rec->executor, hex[i], num[4 * r + 2],
-                               num[4 * r + 3], apsched__pg_delivery_text(o->rec)};
-      for (int c = 0; c < COLS; c++) col[c * total + r] = row[c];
+      ids[r] = o->rec->id;
+      times[r] = o->times[k];
+      tokens[r] = o->token;
+      limits[r] = o->max_instances;
     }
   }
-  for (int c = 0; rc == APSCHED_OK && c < COLS; c++)
-    if (!(arrays[c] = apsched__pg_text_array(col + c * total, total)))
-      rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  if (rc == APSCHED_OK) {
+    arrays[0] = apsched__pg_text_array(ids, total);
+    arrays[1] = apsched__pg_bigint_array(times, total);
+    arrays[2] = apsched__pg_bigint_array(tokens, total);
+    arrays[3] = apsched__pg_bigint_array(limits, total);
+    for (int c = 0; c < 4; c++)
+      if (!arrays[c]) rc = apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  }
   PGresult *res = NULL;
   if (rc == APSCHED_OK) {
-    const char *values[1 + COLS] = {ps->id};
-    for (int c = 0; c < COLS; c++) values[1 + c] = arrays[c];
-    res = apsched__pg_exec(&ps->link, ps->runs_sql[R_INSERT], 1 + COLS, values, NULL, NULL, true,
+    const char *values[5] = {ps->id, arrays[0], arrays[1], arrays[2], arrays[3]};
+    res = apsched__pg_exec(&ps->link, ps->runs_sql[R_INSERT], 5, values, NULL, NULL, true,
                            "recording the claimed runs", &rc);
   }
   if (res && (size_t)PQntuples(res) != total) {
@@ -561,11 +578,11 @@ int apsched__pg_runs_flush(pg_store *ps) {
     pthread_mutex_unlock(&ps->mu);
   }
   PQclear(res);
-  for (int c = 0; c < COLS; c++) free(arrays[c]);
-  for (size_t i = 0; hex && i < ps->nopens; i++) free(hex[i]);
-  free(hex);
-  free(num);
-  free(col);
+  for (int c = 0; c < 4; c++) free(arrays[c]);
+  free(ids);
+  free(times);
+  free(tokens);
+  free(limits);
   if (rc != APSCHED_OK) ps->batch_failed = true;
   for (size_t i = 0; i < ps->nopens; i++) free(ps->opens[i].times);
   ps->nopens = 0;
@@ -730,18 +747,25 @@ apsched_job_record *apsched__pg_run_record(pg_store *ps, const PGresult *res, in
   return rec;
 }
 
+/* How often the takeover looks at every run, not only at those of dead
+ * schedulers' rows (R_ORPHANS). */
+#define ORPHANS_FULL_LOOK_US 1000000
+
 int apsched__pg_runs_orphans(pg_store *ps, apsched_orphan_run *out, size_t max) {
   char limit[24];
   snprintf(limit, sizeof limit, "%zu", max);
-  const char *values[5] = {ps->id, limit, ps->token_seq, ps->link.schema,
-                           ps->history_retention > 0 ? "true" : "false"};
+  int64_t now = apsched__pstore_mono_us();
+  bool full = ps->orphans_swept == 0 || now - ps->orphans_swept >= ORPHANS_FULL_LOOK_US;
+  const char *values[6] = {ps->id, limit, ps->token_seq, ps->link.schema,
+                           ps->history_retention > 0 ? "true" : "false", full ? "true" : "false"};
   int rc = APSCHED_OK;
-  PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_ORPHANS], 5, values, NULL, NULL, true,
+  PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_ORPHANS], 6, values, NULL, NULL, true,
                                    "taking over the runs of dead schedulers", &rc);
   if (!res) {
     ps->batch_failed = true;
     return rc;
   }
+  if (full) ps->orphans_swept = now;
   size_t n = 0;
   for (int row = 0; row < PQntuples(res) && rc == APSCHED_OK; row++) {
     const char *job_id = PQgetvalue(res, row, 0);

@@ -98,7 +98,7 @@ APSCHED_API int apsched_pg_schedulers(const apsched_pg_options *opts,
                                       void *ud, char *errbuf, size_t errlen);
 
 /* The schema version this library writes (and the newest it opens). */
-#define APSCHED_PG_SCHEMA_VERSION 5
+#define APSCHED_PG_SCHEMA_VERSION 6
 /* history_retention: keep every ended run. */
 #define APSCHED_PG_HISTORY_FOREVER INT64_MAX
 

@@ -162,7 +162,7 @@ static void test_schema_is_readable(void **state) {
   free(row);
   char sql[512];
   snprintf(sql, sizeof sql, "SELECT version FROM \"%s\".schema_version", schema);
-  assert_value(c, sql, "5");
+  assert_value(c, sql, "6");
   /* runs and schedulers, with their keys. */
   snprintf(sql, sizeof sql,
            "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i"
@@ -230,7 +230,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   (void)state;
   PGconn *c = pg_server_connect();
   raw_exec(c, "CREATE SCHEMA newer; CREATE TABLE newer.schema_version (version integer NOT NULL);"
-              "INSERT INTO newer.schema_version VALUES (6);"
+              "INSERT INTO newer.schema_version VALUES (7);"
               "CREATE TABLE newer.jobs (id text PRIMARY KEY, future bytea);"
               "INSERT INTO newer.jobs VALUES ('j', '\\x00ff')");
   char *before = schema_dump(c, "newer");
@@ -239,7 +239,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   char err[256];
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_EINVAL);
   assert_null(st);
-  assert_string_equal(err, "postgresql schema 'newer' has schema version 6, newer than the 5 this "
+  assert_string_equal(err, "postgresql schema 'newer' has schema version 7, newer than the 6 this "
                            "library knows: use a newer libapsched-pg (nothing was changed)");
   char *after = schema_dump(c, "newer");
   assert_string_equal(before, after);
@@ -266,7 +266,7 @@ static void test_newer_schema_is_refused_untouched(void **state) {
   o = (apsched_pg_options){.conninfo = pg_server_conninfo(), .schema = "Odd \"name\"; --"};
   assert_int_equal(apsched_pg_store_create(&o, &st, err, sizeof err), APSCHED_OK);
   apsched_jobstore_free(st);
-  assert_value(c, "SELECT version FROM \"Odd \"\"name\"\"; --\".schema_version", "5");
+  assert_value(c, "SELECT version FROM \"Odd \"\"name\"\"; --\".schema_version", "6");
   PQfinish(c);
 }
 
@@ -1146,7 +1146,12 @@ static void test_migration_from_version_1(void **state) {
   raw_exec(c, sql);
   st = open_store(schema);
   snprintf(sql, sizeof sql, "SELECT version FROM \"%s\".schema_version", schema);
-  assert_value(c, sql, "5");
+  assert_value(c, sql, "6");
+  /* Version 6: a scheduler's runs are indexed by claim. */
+  snprintf(sql, sizeof sql,
+           "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes"
+           " WHERE schemaname = '%s' AND tablename = 'runs'", schema);
+  assert_value(c, sql, "runs_owner_token,runs_pkey,runs_stop,runs_waiting");
   /* Version 4: the claim's order is the jobs' index. */
   snprintf(sql, sizeof sql,
            "SELECT string_agg(indexdef, '; ' ORDER BY indexname) FROM pg_indexes"
@@ -1259,6 +1264,92 @@ static void sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
+/* The runs of one claim share its token, and a call that ends all of them
+ * closes them by it (one range of runs_owner_token): still fenced, so a
+ * run of the claim that a survivor took over meanwhile stays the
+ * survivor's, its end is not in the history, and the others close. */
+static void test_whole_claim_closed_but_the_run_taken_over(void **state) {
+  (void)state;
+  char schema[64], sql[256];
+  new_schema(schema, sizeof schema, "wholeclaim");
+  apsched_pg_options o = {.conninfo = pg_server_conninfo(), .schema = schema,
+                          .history_retention = APSCHED_PG_HISTORY_FOREVER};
+  apsched_jobstore *st;
+  assert_int_equal(apsched_pg_store_create(&o, &st, NULL, 0), APSCHED_OK);
+  apsched_job_record *recs[3] = {plain_record("w1", T0), plain_record("w2", T0), plain_record("w3", T0)};
+  assert_int_equal(st->vtable->add(st, recs, 3, NULL, NULL), APSCHED_OK);
+  apsched_job_record *due[3];
+  assert_int_equal(st->vtable->claim_due(st, T0, due, 3), 3);
+  char ids[3][8]; /* the records are the batch's: gone at its commit */
+  for (int i = 0; i < 3; i++) {
+    snprintf(ids[i], sizeof ids[i], "%s", due[i]->id);
+    apsched_time_t t = T0;
+    bool track = false;
+    assert_int_equal(st->vtable->runs_open(st, due[i], &t, 1, &track), APSCHED_OK);
+    assert_int_equal(st->vtable->release(st, due[i], T0 + APSCHED_HOUR, T0 + APSCHED_HOUR, false),
+                     APSCHED_OK);
+  }
+  assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+  PGconn *c = pg_server_connect();
+  assert_int_equal(rows_of(c, schema, "runs", "true"), 3);
+  snprintf(sql, sizeof sql, "SELECT count(DISTINCT token) FROM \"%s\".runs", schema);
+  assert_value(c, sql, "1");
+  /* What a survivor's take-over does to w2's row. */
+  snprintf(sql, sizeof sql,
+           "UPDATE \"%s\".runs SET token = token + 1000, owner = 'survivor' WHERE job_id = 'w2'",
+           schema);
+  PQclear(raw_query(c, sql, 0, NULL));
+  apsched_run_result r[3];
+  for (int i = 0; i < 3; i++)
+    r[i] = (apsched_run_result){.job_id = ids[i], .scheduled_time = T0, .attempt = 1,
+                                .outcome = APSCHED_RUN_EXECUTED, .started_at = T0 + 1,
+                                .finished_at = T0 + 2};
+  assert_int_equal(st->vtable->runs_closed(st, r, 3), APSCHED_OK);
+  assert_int_equal(rows_of(c, schema, "runs", "true"), 1);
+  assert_int_equal(rows_of(c, schema, "runs", "job_id = 'w2' AND owner = 'survivor'"), 1);
+  snprintf(sql, sizeof sql,
+           "SELECT string_agg(job_id, ',' ORDER BY job_id) FROM \"%s\".run_history", schema);
+  assert_value(c, sql, "w1,w3");
+  PQfinish(c);
+  apsched_jobstore_free(st);
+}
+
+/* A batch that opens runs of a job at two times, one of which is recorded
+ * already (a survivor holds it): the other is written and stays claimed,
+ * the recorded one is not this scheduler's. */
+static void test_a_time_recorded_already_is_left_out(void **state) {
+  (void)state;
+  char schema[64], sql[512];
+  new_schema(schema, sizeof schema, "recorded");
+  apsched_jobstore *st = open_store(schema);
+  apsched_job_record *rec = plain_record("dup", T0);
+  rec->max_instances = 3;
+  rec->flags = 0; /* missed times run one by one */
+  assert_int_equal(st->vtable->add(st, &rec, 1, NULL, NULL), APSCHED_OK);
+  PGconn *c = pg_server_connect();
+  snprintf(sql, sizeof sql,
+           "INSERT INTO \"%s\".runs (job_id, scheduled_time, owner, token, attempt, func, executor,"
+           " max_instances, max_runtime_ms, delivery) VALUES ('dup', %lld, 'survivor', 999999, 2,"
+           " '" TICK "', 'default', 3, 0, 'at_most_once')",
+           schema, (long long)T0);
+  raw_exec(c, sql);
+  apsched_job_record *due[1];
+  assert_int_equal(st->vtable->claim_due(st, T0, due, 1), 1);
+  apsched_time_t times[2] = {T0 - 10 * APSCHED_SEC, T0};
+  bool track = false;
+  assert_int_equal(st->vtable->runs_open(st, due[0], times, 2, &track), APSCHED_OK);
+  assert_int_equal(st->vtable->release(st, due[0], T0 + APSCHED_HOUR, T0 + APSCHED_HOUR, false),
+                   APSCHED_OK);
+  assert_int_equal(st->vtable->commit(st), APSCHED_OK);
+  assert_int_equal(rows_of(c, schema, "runs", "owner = 'survivor'"), 1);
+  assert_int_equal(rows_of(c, schema, "runs", "owner <> 'survivor'"), 1);
+  /* Its starts were recorded ahead: the written one is this scheduler's. */
+  assert_int_equal(st->vtable->run_starting(st, "dup", T0 - 10 * APSCHED_SEC, 1), APSCHED_OK);
+  assert_int_equal(st->vtable->run_starting(st, "dup", T0, 1), APSCHED_ESTATE);
+  PQfinish(c);
+  apsched_jobstore_free(st);
+}
+
 /* A scheduler that stops while it holds runs keeps its row, dead (lease
  * 0), so the others take its runs over at their next look; runs whose
  * owner has no row at all (deleted by hand) are found by the look at
@@ -1357,6 +1448,8 @@ int main(void) {
       cmocka_unit_test(test_clock_estimate),
       cmocka_unit_test(test_each_scheduler_judged_by_its_own_lease),
       cmocka_unit_test(test_runs_without_a_scheduler_row_are_taken_over),
+      cmocka_unit_test(test_whole_claim_closed_but_the_run_taken_over),
+      cmocka_unit_test(test_a_time_recorded_already_is_left_out),
   };
   int failed = cmocka_run_group_tests_name("postgresql store", tests, NULL, NULL);
   failed += store_kit_run(&kit);

@@ -34,6 +34,7 @@
 typedef enum runs_query {
   R_OPEN,
   R_CLOSE,
+  R_CLOSE_TOKEN,
   R_HISTORY_ADD,
   R_HISTORY_PRUNE,
   R_ORPHANS,
@@ -77,6 +78,16 @@ static const char *const runs_sql[R_COUNT] = {
                 /* wake's count is read (a join the planner could drop
                  * would skip its NOTIFY). */
                 " SELECT gone.i, (SELECT count(*) FROM wake) FROM gone",
+    /* Every run of one claim ($2 its token, $1 this scheduler) when all of
+     * them end in one runs_closed call: one range of runs_owner_token
+     * instead of a look-up per run, and a statement planned once (R_CLOSE
+     * joins an array to runs: planned at every call). The rows it deleted
+     * are returned; one it did not was lost. $3 as R_CLOSE's $5. */
+    [R_CLOSE_TOKEN] = "WITH gone AS (DELETE FROM @.runs r WHERE r.owner = $1 AND r.token = $2"
+                      "   RETURNING r.job_id, r.scheduled_time),"
+                      " wake AS (SELECT pg_notify($3, '') FROM (SELECT 1 FROM @.runs w"
+                      "   WHERE w.waiting AND w.job_id IN (SELECT job_id FROM gone) LIMIT 1) x)"
+                      " SELECT gone.job_id, gone.scheduled_time, (SELECT count(*) FROM wake) FROM gone",
     [R_HISTORY_ADD] = "INSERT INTO @.run_history (job_id, scheduled_time, attempt, started_at, "
                       "finished_at, outcome, retval, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     [R_HISTORY_PRUNE] = "DELETE FROM @.run_history WHERE finished_at < $1",
@@ -567,11 +578,9 @@ int apsched__pg_runs_flush(pg_store *ps) {
     for (size_t i = 0; i < ps->nopens; i++) {
       const pg_staged_open *o = &ps->opens[i];
       for (size_t k = 0; k < o->n; k++) {
-        char t[24];
-        snprintf(t, sizeof t, "%" PRId64, o->times[k]);
         bool written = false;
         for (int row = 0; !written && row < PQntuples(res); row++)
-          written = strcmp(PQgetvalue(res, row, 0), o->rec->id) == 0 && strcmp(PQgetvalue(res, row, 1), t) == 0;
+          written = apsched__pg_int8(res, row, 1) == o->times[k] && strcmp(PQgetvalue(res, row, 0), o->rec->id) == 0;
         if (!written) pending_forget(ps, o->rec->id, o->times[k], o->token);
       }
     }
@@ -628,8 +637,65 @@ static void closed_hit(size_t i, void *ud) {
   h->found[h->index[i]] = CLOSED;
 }
 
-/* Deletes the run records of results[i] that hold a token (one statement),
- * marking each CLOSED, or LOST when its row is gone or no longer ours. */
+typedef struct token_count {
+  int64_t token;
+  size_t n;
+} token_count;
+
+static void count_token(store_claim *c, void *ud) {
+  token_count *tc = ud;
+  if (c->token == tc->token) tc->n++;
+}
+
+/* Closes by its token every claim of which this call ends all the runs
+ * (keys[i] with index[i] >= 0), marking them CLOSED and their index -1;
+ * the others stay for the statement by key. */
+static int close_whole_claims(pg_store *ps, run_key *keys, size_t k, size_t *index,
+                              close_result *found, bool *keyed) {
+  int rc = APSCHED_OK;
+  for (size_t i = 0; i < k && rc == APSCHED_OK; i++) {
+    if (!keyed[i]) continue;
+    int64_t token = keys[i].token;
+    size_t here = 0;
+    bool first = true;
+    for (size_t j = 0; j < k; j++)
+      if (keyed[j] && keys[j].token == token) {
+        here++;
+        first = first && j >= i;
+      }
+    if (!first) continue;
+    token_count tc = {token, 0};
+    pthread_mutex_lock(&ps->mu);
+    apsched__pstore_claims_each(&ps->claims, count_token, &tc);
+    pthread_mutex_unlock(&ps->mu);
+    if (tc.n != here) continue; /* some of its runs go on: closed by key */
+    char number[24];
+    snprintf(number, sizeof number, "%" PRId64, token);
+    const char *values[3] = {ps->id, number, ps->channel};
+    PGresult *res = apsched__pg_exec(&ps->link, ps->runs_sql[R_CLOSE_TOKEN], 3, values, NULL, NULL,
+                                     true, "closing run records", &rc);
+    if (!res) break;
+    int rows = PQntuples(res);
+    for (size_t j = 0; j < k; j++) {
+      if (!keyed[j] || keys[j].token != token) continue;
+      keyed[j] = false;
+      if ((size_t)rows == here) {
+        found[index[j]] = CLOSED;
+        continue;
+      }
+      /* Some were lost (taken over): which ones, row by row. */
+      for (int row = 0; row < rows; row++)
+        if (apsched__pg_int8(res, row, 1) == keys[j].t && strcmp(PQgetvalue(res, row, 0), keys[j].job_id) == 0)
+          found[index[j]] = CLOSED;
+    }
+    PQclear(res);
+  }
+  return rc;
+}
+
+/* Deletes the run records of results[i] that hold a token (by claim where
+ * a claim ends whole, by key otherwise), marking each CLOSED, or LOST when
+ * its row is gone or no longer ours. */
 static int close_records(pg_store *ps, const apsched_run_result *results, const int64_t *tokens,
                          size_t n, close_result *found) {
   run_key *keys = malloc((n ? n : 1) * sizeof *keys);
@@ -646,12 +712,26 @@ static int close_records(pg_store *ps, const apsched_run_result *results, const 
     index[k++] = i;
     found[i] = LOST;
   }
-  int rc = APSCHED_OK;
+  bool *keyed = calloc(k ? k : 1, sizeof *keyed);
+  if (!keyed) {
+    free(keys);
+    free(index);
+    return apsched__pstore_error(APSCHED_ENOMEM, "postgresql store: out of memory");
+  }
+  for (size_t i = 0; i < k; i++) keyed[i] = true;
+  int rc = close_whole_claims(ps, keys, k, index, found, keyed);
+  /* The rest by key, in one statement. */
+  size_t left = 0;
+  for (size_t i = 0; i < k; i++)
+    if (keyed[i]) {
+      keys[left] = keys[i];
+      index[left++] = index[i];
+    }
   close_hits h = {index, found};
-  if (k > 0)
-    rc = keyed_statement(ps, &ps->link, ps->runs_sql[R_CLOSE], keys, k, ps->channel,
-                         "closing run records",
-                         closed_hit, &h);
+  if (rc == APSCHED_OK && left > 0)
+    rc = keyed_statement(ps, &ps->link, ps->runs_sql[R_CLOSE], keys, left, ps->channel,
+                         "closing run records", closed_hit, &h);
+  free(keyed);
   free(keys);
   free(index);
   return rc;

@@ -210,8 +210,20 @@ static const char schema_v5[] =
     "COMMENT ON COLUMN @.runs.stop_told IS "
     "'The scheduler that runs it has read the stop request';\n";
 
+/* Version 5 to 6: the index by owner also holds the token, so the runs of
+ * one claim that all ended are closed by one range of it (runs.c,
+ * R_CLOSE_TOKEN) instead of a look-up per run. */
+static const char schema_v6[] =
+    "CREATE INDEX runs_owner_token ON @.runs (owner, token);\n"
+    "DROP INDEX @.runs_owner;\n"
+    "COMMENT ON INDEX @.runs_owner_token IS "
+    "'A scheduler''s runs, by claim: the runs of a claim share its token';\n"
+    "COMMENT ON COLUMN @.runs.token IS "
+    "'The claim''s token (all runs of one claim share it): every later write of the run names "
+    "job, time, owner and token';\n";
+
 static const char *const steps[APSCHED_PG_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                                schema_v4, schema_v5};
+                                                                schema_v4, schema_v5, schema_v6};
 
 /* The schema version (0: no tables of ours yet). Reads only. */
 static int schema_version(pg_link *l, int *version) {

@@ -507,7 +507,7 @@ static void statements_json(double batches, char *out, size_t len) {
   PGresult *res = sql_ok("SELECT calls, mean_exec_time * 1000, left(regexp_replace(query, '\\s+', ' ', 'g'), 90)"
                          " FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat%'"
                          " AND query NOT LIKE 'ANALYZE%' AND query NOT LIKE 'CHECKPOINT%'"
-                         " ORDER BY calls DESC LIMIT 12");
+                         " ORDER BY calls DESC LIMIT 20");
   size_t k = (size_t)snprintf(out, len, "[");
   for (int row = 0; row < PQntuples(res) && k + 300 < len; row++) {
     char text[256];

@@ -156,6 +156,11 @@ typedef struct store_base {
   store_strset aliases; /* executor aliases while there is no scheduler */
   apsched_job_record **claimed; /* every record claimed in the batch */
   size_t nclaimed, claimed_cap, held;
+  /* claimed by id: an open-addressing table of indices into claimed (+ 1;
+   * 0: empty), at most half full, so a claim of n jobs checks what it
+   * holds in O(n), not O(n^2). */
+  uint32_t *by_id;
+  size_t by_id_slots;
 } store_base;
 
 /* An intern function for apsched__pstore_decode; ctx is the store_base. */

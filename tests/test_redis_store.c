@@ -443,6 +443,68 @@ static void test_changes_during_a_claim_win(void **state) {
   apsched_jobstore_free(a);
 }
 
+/* The store's connections build each reply in one arena (replies.c):
+ * every kind of element, nesting, strings larger than a chunk, and a
+ * reader freed in the middle of a reply (hiredis frees the part it built
+ * with the same functions; ASan checks nothing leaks or is freed twice). */
+static void test_replies_in_one_arena(void **state) {
+  (void)state;
+  redisReader *reader = redisReaderCreate();
+  assert_non_null(reader);
+  apsched__redis_replies_use(reader);
+  char big[5000];
+  memset(big, 'x', sizeof big);
+  char resp[6000];
+  int n = snprintf(resp, sizeof resp, "*6\r\n$3\r\nabc\r\n:-42\r\n$-1\r\n*2\r\n+OK\r\n*1\r\n-ERR no\r\n"
+                                      "*0\r\n$%zu\r\n", sizeof big);
+  memcpy(resp + n, big, sizeof big);
+  memcpy(resp + n + sizeof big, "\r\n", 2);
+  assert_int_equal(redisReaderFeed(reader, resp, (size_t)n + sizeof big + 2), REDIS_OK);
+  void *got = NULL;
+  assert_int_equal(redisReaderGetReply(reader, &got), REDIS_OK);
+  redisReply *r = got;
+  assert_non_null(r);
+  assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+  assert_int_equal(r->elements, 6);
+  assert_int_equal(r->element[0]->type, REDIS_REPLY_STRING);
+  assert_string_equal(r->element[0]->str, "abc");
+  assert_int_equal(r->element[0]->len, 3);
+  assert_int_equal(r->element[1]->type, REDIS_REPLY_INTEGER);
+  assert_int_equal(r->element[1]->integer, -42);
+  assert_int_equal(r->element[2]->type, REDIS_REPLY_NIL);
+  redisReply *nested = r->element[3];
+  assert_int_equal(nested->type, REDIS_REPLY_ARRAY);
+  assert_int_equal(nested->elements, 2);
+  assert_int_equal(nested->element[0]->type, REDIS_REPLY_STATUS);
+  assert_string_equal(nested->element[0]->str, "OK");
+  assert_int_equal(nested->element[1]->element[0]->type, REDIS_REPLY_ERROR);
+  assert_string_equal(nested->element[1]->element[0]->str, "ERR no");
+  assert_int_equal(r->element[4]->elements, 0);
+  assert_int_equal(r->element[5]->len, sizeof big);
+  assert_int_equal(memcmp(r->element[5]->str, big, sizeof big), 0);
+  assert_int_equal(r->element[5]->str[sizeof big], '\0');
+  apsched__redis_reply_free(r);
+  /* A top-level string and an integer, each a reply of its own. */
+  const char *two = "$2\r\nhi\r\n:7\r\n", *half = "*3\r\n$1\r\na\r\n*2\r\n:1\r\n";
+  assert_int_equal(redisReaderFeed(reader, two, strlen(two)), REDIS_OK);
+  assert_int_equal(redisReaderGetReply(reader, &got), REDIS_OK);
+  assert_string_equal(((redisReply *)got)->str, "hi");
+  apsched__redis_reply_free(got);
+  assert_int_equal(redisReaderGetReply(reader, &got), REDIS_OK);
+  assert_int_equal(((redisReply *)got)->integer, 7);
+  apsched__redis_reply_free(got);
+  /* Half a reply when the reader goes. */
+  assert_int_equal(redisReaderFeed(reader, half, strlen(half)), REDIS_OK);
+  assert_int_equal(redisReaderGetReply(reader, &got), REDIS_OK);
+  assert_null(got);
+  redisReaderFree(reader);
+  redisReply *stand_in = apsched__redis_reply_error();
+  assert_non_null(stand_in);
+  assert_int_equal(stand_in->type, REDIS_REPLY_ERROR);
+  assert_string_equal(stand_in->str, "");
+  apsched__redis_reply_free(stand_in);
+}
+
 /* The numbers the scripts get (times, tokens) are written as snprintf
  * would write them, at both ends of int64_t and at every digit count. */
 static void test_numbers_are_written_in_decimal(void **state) {
@@ -1000,6 +1062,7 @@ int main(void) {
     cmocka_unit_test(test_times_the_score_cannot_hold),
     cmocka_unit_test(test_changes_during_a_claim_win),
     cmocka_unit_test(test_numbers_are_written_in_decimal),
+    cmocka_unit_test(test_replies_in_one_arena),
     cmocka_unit_test(test_defaults_left_out_are_taken_over),
     cmocka_unit_test(test_run_record_keeps_the_job_exactly),
       cmocka_unit_test(test_bad_options),

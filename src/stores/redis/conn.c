@@ -76,7 +76,7 @@ static redisReply *raw(redis_link *l, int argc, const char **argv, const size_t 
   }
   if (r->type == REDIS_REPLY_ERROR) {
     *rc = apsched__redis_fail(l, what, r->str);
-    freeReplyObject(r);
+    apsched__redis_reply_free(r);
     return NULL;
   }
   return r;
@@ -100,16 +100,17 @@ int apsched__redis_ready(redis_link *l) {
     return rc;
   }
   redisSetTimeout(l->c, tv);
+  apsched__redis_replies_use(l->c->reader);
   if (!a->path) redisEnableKeepAlive(l->c);
   if (a->password) {
     const char *argv[3] = {"AUTH", a->user ? a->user : a->password, a->password};
-    freeReplyObject(raw(l, a->user ? 3 : 2, argv, NULL, "authenticating", &rc));
+    apsched__redis_reply_free(raw(l, a->user ? 3 : 2, argv, NULL, "authenticating", &rc));
   }
   if (rc == APSCHED_OK && a->db != 0) {
     char db[16];
     snprintf(db, sizeof db, "%d", a->db);
     const char *argv[2] = {"SELECT", db};
-    freeReplyObject(raw(l, 2, argv, NULL, "selecting the database", &rc));
+    apsched__redis_reply_free(raw(l, 2, argv, NULL, "selecting the database", &rc));
   }
   if (rc != APSCHED_OK) apsched__redis_disconnect(l);
   return rc;
@@ -137,7 +138,7 @@ int apsched__redis_pipeline(redis_link *l, size_t n, int argc, const char *const
     if (redisGetReply(l->c, &r) != REDIS_OK || !r) {
       rc = apsched__redis_fail(l, what, l->c->errstr);
       apsched__redis_disconnect(l);
-      for (size_t j = 0; j < i; j++) freeReplyObject(out[j]);
+      for (size_t j = 0; j < i; j++) apsched__redis_reply_free(out[j]);
       return rc;
     }
     out[i] = r;
@@ -153,7 +154,7 @@ static int load(redis_link *l, redis_script s) {
   if (!r) return rc;
   if (r->type == REDIS_REPLY_STRING && r->len == 40) memcpy(l->sha[s], r->str, 41);
   else rc = apsched__redis_fail(l, "loading a script", "unexpected reply");
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   return rc;
 }
 
@@ -183,7 +184,7 @@ redisReply *apsched__redis_script(redis_link *l, redis_script s, const char *roo
   redisReply *r = command_reply(l, argc + FIXED, args, alens);
   if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
     /* Flushed or a new server under the same connection: EVAL caches it again. */
-    freeReplyObject(r);
+    apsched__redis_reply_free(r);
     l->sha[s][0] = '\0';
     args[0] = "EVAL";
     args[1] = apsched__redis_script_text(s);
@@ -201,7 +202,7 @@ redisReply *apsched__redis_script(redis_link *l, redis_script s, const char *roo
   if (r->type == REDIS_REPLY_ERROR) {
     /* The script's own error_reply, or the server's (OOM, READONLY...). */
     *rc = apsched__redis_fail(l, what, r->str);
-    freeReplyObject(r);
+    apsched__redis_reply_free(r);
     return NULL;
   }
   return r;

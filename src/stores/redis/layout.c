@@ -30,13 +30,13 @@ int apsched__redis_check_layout(redis_link *l, const char *root, bool existing_o
   redisReply *r = apsched__redis_command(l, 2, get, NULL, "reading the layout version", &rc);
   if (!r) return rc;
   if (r->type == REDIS_REPLY_NIL) {
-    freeReplyObject(r);
+    apsched__redis_reply_free(r);
     if (existing_only)
       return apsched__pstore_error(APSCHED_EINVAL,
                                    "redis prefix '%s' holds no libapsched-redis data (no key %s)",
                                    l->prefix, key);
     const char *set[4] = {"SET", key, APSCHED_REDIS_LAYOUT_TEXT, "NX"};
-    freeReplyObject(apsched__redis_command(l, 4, set, NULL, "writing the layout version", &rc));
+    apsched__redis_reply_free(apsched__redis_command(l, 4, set, NULL, "writing the layout version", &rc));
     return rc;
   }
   char *end = NULL;
@@ -44,7 +44,7 @@ int apsched__redis_check_layout(redis_link *l, const char *root, bool existing_o
   bool number = end && end != r->str && !*end && v >= 1;
   char text[24];
   snprintf(text, sizeof text, "%.20s", r->type == REDIS_REPLY_STRING ? r->str : "?");
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   if (!number)
     return apsched__pstore_error(APSCHED_EINVAL,
                                  "redis prefix '%s': %s holds '%s', not a layout version: these "
@@ -57,7 +57,7 @@ int apsched__redis_check_layout(redis_link *l, const char *root, bool existing_o
                                  l->prefix, v, APSCHED_REDIS_LAYOUT_VERSION);
   if (v < APSCHED_REDIS_LAYOUT_VERSION && !existing_only) {
     /* One script: every scheduler sees the old layout or 4, never a mix. */
-    freeReplyObject(apsched__redis_script(l, S_MIGRATE, root, 0, NULL, NULL,
+    apsched__redis_reply_free(apsched__redis_script(l, S_MIGRATE, root, 0, NULL, NULL,
                                           "raising the layout to version " APSCHED_REDIS_LAYOUT_TEXT,
                                           &rc));
     return rc;

@@ -39,7 +39,7 @@ static int beat(redis_store *rs) {
   int64_t after = apsched_now();
   if (r && r->type == REDIS_REPLY_STRING)
     apsched__pstore_clock_sample(&rs->clock, before, strtoll(r->str, NULL, 10), after);
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   return rc;
 }
 
@@ -49,7 +49,7 @@ static int subscribe(redis_store *rs) {
   snprintf(channel, sizeof channel, "%s:wakeup", rs->root);
   const char *argv[2] = {"SUBSCRIBE", channel};
   int rc;
-  freeReplyObject(apsched__redis_command(&rs->sub, 2, argv, NULL,
+  apsched__redis_reply_free(apsched__redis_command(&rs->sub, 2, argv, NULL,
                                          "subscribing to the other schedulers' changes", &rc));
   return rc;
 }
@@ -71,7 +71,7 @@ static unsigned notified(redis_store *rs) {
     if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 && m->element[2]->type == REDIS_REPLY_STRING &&
         strcmp(m->element[2]->str, "stop") == 0)
       heard |= HEARD_STOP;
-    freeReplyObject(reply);
+    apsched__redis_reply_free(reply);
   }
   return heard;
 }
@@ -177,8 +177,8 @@ void apsched__redis_deregister(redis_store *rs) {
   const char *srem[3] = {"SREM", set, rs->id};
   int rc;
   if (rs->hb.c) {
-    freeReplyObject(apsched__redis_command(&rs->hb, 3, del, NULL, "removing this scheduler", &rc));
-    freeReplyObject(apsched__redis_command(&rs->hb, 3, srem, NULL, "removing this scheduler", &rc));
+    apsched__redis_reply_free(apsched__redis_command(&rs->hb, 3, del, NULL, "removing this scheduler", &rc));
+    apsched__redis_reply_free(apsched__redis_command(&rs->hb, 3, srem, NULL, "removing this scheduler", &rc));
   }
   apsched__redis_disconnect(&rs->hb);
   apsched__redis_disconnect(&rs->sub);

@@ -89,6 +89,17 @@ REDIS_HIDDEN void apsched__redis_addr_free(redis_addr *a);
  * failure. APSCHED_EBACKEND with hiredis's message if it cannot. */
 REDIS_HIDDEN int apsched__redis_ready(redis_link *l);
 REDIS_HIDDEN void apsched__redis_disconnect(redis_link *l);
+
+/* ------------------------------------------------------------ replies.c */
+
+/* Makes reader (a connection's) build its replies in one arena per reply
+ * (replies.c). Every reply it reads is freed with
+ * apsched__redis_reply_free. */
+REDIS_HIDDEN void apsched__redis_replies_use(redisReader *reader);
+REDIS_HIDDEN void apsched__redis_reply_free(void *reply);
+/* An empty error reply of the same kind (NULL: out of memory). */
+REDIS_HIDDEN redisReply *apsched__redis_reply_error(void);
+
 /* Runs a command (argv with lengths; lens NULL: all NUL-terminated). The
  * reply, or NULL with the error set in *rc (what names the step): an I/O
  * failure drops the connection (the next call reconnects), an error reply

@@ -194,7 +194,7 @@ int apsched__redis_commit(redis_store *rs) {
     } else {
       redisReply *r = apsched__redis_script(&rs->link, S_COMMIT, rs->root, (int)k, argv, lens,
                                             "committing the claimed jobs", &rc);
-      freeReplyObject(r);
+      apsched__redis_reply_free(r);
     }
     /* Applied (rc OK), or perhaps applied (the reply was lost with the
      * connection): either way this scheduler holds the runs' claims, in
@@ -339,7 +339,7 @@ int apsched__redis_runs_closed(redis_store *rs, const apsched_run_result *result
       report(rs, results[i].job_id, why);
     }
   }
-  freeReplyObject(reply);
+  apsched__redis_reply_free(reply);
   free(tx);
   free(tokens);
   free(argv);
@@ -428,7 +428,7 @@ int apsched__redis_orphans(redis_store *rs, apsched_orphan_run *out, size_t max)
       rs->doubt = c;
     }
     pthread_mutex_unlock(&rs->mu);
-    freeReplyObject(r);
+    apsched__redis_reply_free(r);
     return rc;
   }
   while (doubt) { /* settled: offered below, or no longer this scheduler's */
@@ -463,7 +463,7 @@ int apsched__redis_orphans(redis_store *rs, apsched_orphan_run *out, size_t max)
              v[0]->str, when, v[2]->str);
     report(rs, v[0]->str, why);
   }
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   qsort(out, n, sizeof *out, by_time);
   return (int)n;
 }
@@ -497,6 +497,6 @@ int apsched__redis_group_write(void *store, const store_start_group *g, bool sta
     long long i = r->element[e]->integer;
     if (i >= 1 && (size_t)i <= g->n) hit((size_t)i - 1, ud);
   }
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   return rc;
 }

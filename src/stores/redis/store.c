@@ -82,12 +82,11 @@ static redisReply *job_hash(redis_store *rs, const char *id, redisReply **score,
     r = apsched__redis_command(&rs->link, 2, argv, NULL, "reading a job", rc);
     if (!r && strstr(apsched__pstore_last_error(), "WRONGTYPE")) {
       /* A key of another type under the job's name: a broken job. */
-      r = calloc(1, sizeof *r);
-      if (r) r->type = REDIS_REPLY_ERROR;
+      r = apsched__redis_reply_error();
       *rc = r ? APSCHED_OK : oom();
     }
     if (!r) {
-      freeReplyObject(*score);
+      apsched__redis_reply_free(*score);
       *score = NULL;
     }
   }
@@ -95,11 +94,6 @@ static redisReply *job_hash(redis_store *rs, const char *id, redisReply **score,
   return r;
 }
 
-/* Frees a reply, also the stand-in job_hash makes for a key of another type. */
-static void reply_free(redisReply *r) {
-  if (r && r->type == REDIS_REPLY_ERROR && !r->str) free(r);
-  else if (r) freeReplyObject(r);
-}
 
 /* ---------------------------------------------------------------- vtable */
 
@@ -235,7 +229,7 @@ static int put(redis_store *rs, apsched_job_record *const *recs, char **texts, s
       else rc = apsched__pstore_error(APSCHED_ENOENT, "no job '%.64s'", id);
       if (failed) *failed = at;
     }
-    freeReplyObject(r);
+    apsched__redis_reply_free(r);
   }
   free(lens);
   free(argv);
@@ -271,8 +265,8 @@ static int redis_lookup(apsched_jobstore *st, const char *id, const apsched_job_
   if (!r) return rc;
   apsched_job_record *rec = NULL;
   rc = r->type == REDIS_REPLY_ARRAY && r->elements == 0 ? APSCHED_ENOENT : decode(rs, id, r, score, &rec);
-  reply_free(r);
-  freeReplyObject(score);
+  apsched__redis_reply_free(r);
+  apsched__redis_reply_free(score);
   if (rc != APSCHED_OK) return rc;
   apsched_job_record_free(rs->found); /* id may point into it: freed only now */
   rs->found = rec;
@@ -301,7 +295,7 @@ static int redis_remove(apsched_jobstore *st, const char *id) {
   if (!r) return rc;
   if (r->type != REDIS_REPLY_INTEGER || r->integer == 0)
     rc = apsched__pstore_error(APSCHED_ENOENT, "no job '%.64s'", id);
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   if (rc == APSCHED_OK) apsched__pstore_removed(&rs->b, id);
   return rc;
 }
@@ -309,7 +303,7 @@ static int redis_remove(apsched_jobstore *st, const char *id) {
 static int redis_remove_all(apsched_jobstore *st) {
   redis_store *rs = as_redis(st);
   int rc;
-  freeReplyObject(script(rs, S_REMOVE, 0, NULL, NULL, "removing all jobs", &rc));
+  apsched__redis_reply_free(script(rs, S_REMOVE, 0, NULL, NULL, "removing all jobs", &rc));
   if (rc == APSCHED_OK) apsched__pstore_removed(&rs->b, NULL);
   return rc;
 }
@@ -338,7 +332,7 @@ static int redis_next_run_time(apsched_jobstore *st, apsched_time_t *out) {
   free(argv);
   if (!r) return rc;
   if (r->type == REDIS_REPLY_STRING) *out = strtoll(r->str, NULL, 10);
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   return APSCHED_OK;
 }
 
@@ -521,7 +515,7 @@ static int read_claimed(redis_store *rs, const redisReply *r, size_t njobs, redi
     for (size_t j = 0; rc == APSCHED_OK && j < njobs; j++)
       if (hashes[j]->type == REDIS_REPLY_ERROR && !strstr(hashes[j]->str, "WRONGTYPE"))
         rc = apsched__redis_fail(&rs->link, "reading the claimed jobs", hashes[j]->str);
-    for (size_t j = 0; rc != APSCHED_OK && j < njobs; j++) freeReplyObject(hashes[j]);
+    for (size_t j = 0; rc != APSCHED_OK && j < njobs; j++) apsched__redis_reply_free(hashes[j]);
   }
   if (rc != APSCHED_OK) memset(hashes, 0, njobs * sizeof *hashes);
   for (size_t j = 0; keys && j < njobs; j++) free(keys[j]);
@@ -576,9 +570,9 @@ static int redis_claim_due(apsched_jobstore *st, apsched_time_t now, apsched_job
     if ((rc = stage(rs, rec, token, hash, r->element[i + 1], r->element[i + 2])) != APSCHED_OK) break;
     out[n++] = rec;
   }
-  for (size_t j = 0; hashes && j < njobs; j++) freeReplyObject(hashes[j]);
+  for (size_t j = 0; hashes && j < njobs; j++) apsched__redis_reply_free(hashes[j]);
   free(hashes);
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   if (rc != APSCHED_OK) {
     /* Nothing of this call stays claimed here (on the server the claims run out). */
     while (rs->nstaged > first_staged) {
@@ -631,7 +625,7 @@ static int redis_commit(apsched_jobstore *st) {
     snprintf(channel, sizeof channel, "%s:wakeup", rs->root);
     const char *argv[3] = {"PUBLISH", channel, ""};
     int ignored;
-    freeReplyObject(apsched__redis_command(&rs->link, 3, argv, NULL, "waking the schedulers", &ignored));
+    apsched__redis_reply_free(apsched__redis_command(&rs->link, 3, argv, NULL, "waking the schedulers", &ignored));
   }
   batch_end(rs);
   apsched__pstore_drop_claims(&rs->b, 0);
@@ -678,7 +672,7 @@ static int scan(redis_store *rs, int (*fn)(const apsched_job_record *rec, void *
     }
     rc = apsched__redis_pipeline(&rs->link, n, 3, argvs, scores, "reading the next run times");
     if (rc != APSCHED_OK) {
-      for (size_t i = 0; i < n; i++) freeReplyObject(hashes[i]);
+      for (size_t i = 0; i < n; i++) apsched__redis_reply_free(hashes[i]);
       break;
     }
     size_t i = 0;
@@ -695,15 +689,15 @@ static int scan(redis_store *rs, int (*fn)(const apsched_job_record *rec, void *
         if (rc == APSCHED_OK && fn) rc = fn(rec, ud);
         apsched_job_record_free(rec);
       }
-      freeReplyObject(h);
-      freeReplyObject(scores[i]);
+      apsched__redis_reply_free(h);
+      apsched__redis_reply_free(scores[i]);
     }
     for (; i < n; i++) {
-      freeReplyObject(hashes[i]);
-      freeReplyObject(scores[i]);
+      apsched__redis_reply_free(hashes[i]);
+      apsched__redis_reply_free(scores[i]);
     }
   }
-  freeReplyObject(ids);
+  apsched__redis_reply_free(ids);
   return rc;
 }
 
@@ -833,7 +827,7 @@ static int list(redis_link *l, const char *root,
   size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements / 10 : 0;
   apsched_redis_scheduler *v = calloc(n ? n : 1, sizeof *v);
   if (!v) {
-    freeReplyObject(r);
+    apsched__redis_reply_free(r);
     return oom();
   }
   for (size_t i = 0; i < n; i++) {
@@ -860,7 +854,7 @@ static int list(redis_link *l, const char *root,
   for (size_t i = 0; i < n; i++)
     if (visit(&v[i], ud) != 0) break;
   free(v);
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   return APSCHED_OK;
 }
 

@@ -138,7 +138,7 @@ int apsched__redis_runs_wait(redis_store *rs, const apsched_job_record *rec,
     rc = apsched__redis_fail(&rs->link, "keeping a run waiting", "unexpected reply");
   else if (r)
     rc = waited(rs, rec, r, out);
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   call_end(&c);
   if (rc == APSCHED_OK) {
     rs->batch_waits = true;
@@ -172,7 +172,7 @@ int apsched__redis_runs_add(redis_store *rs, const apsched_job_record *rec,
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
         strcmp(r->element[0]->str, "claimed") != 0)
       break;
-    freeReplyObject(r);
+    apsched__redis_reply_free(r);
     r = NULL;
     struct timespec pause = {0, ADD_PAUSE_US * 1000};
     nanosleep(&pause, NULL);
@@ -209,7 +209,7 @@ int apsched__redis_runs_add(redis_store *rs, const apsched_job_record *rec,
       if (rc == APSCHED_OK) atomic_store(&rs->look_for_waiting, true);
     }
   }
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   call_end(&c);
   return rc;
 }
@@ -225,7 +225,7 @@ int apsched__redis_waiting_take(redis_store *rs, apsched_waited_run *out, size_t
                                         "starting waiting runs", &rc);
   if (!r) return rc;
   if (r->type != REDIS_REPLY_ARRAY) {
-    freeReplyObject(r);
+    apsched__redis_reply_free(r);
     return apsched__redis_fail(&rs->link, "starting waiting runs", "unexpected reply");
   }
   size_t n = 0;
@@ -279,7 +279,7 @@ int apsched__redis_waiting_take(redis_store *rs, apsched_waited_run *out, size_t
     }
     i += TAKE_HEAD + ntimes;
   }
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   return (int)n;
 }
 
@@ -298,6 +298,6 @@ int apsched__redis_stops_read(redis_store *rs) {
     apsched_store_stop_run(s, rs->b.alias, r->element[i]->str,
                            strtoll(r->element[i + 1]->str, NULL, 10),
                            strcmp(r->element[i + 2]->str, "terminate") == 0);
-  freeReplyObject(r);
+  apsched__redis_reply_free(r);
   return APSCHED_OK;
 }

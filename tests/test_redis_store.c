@@ -521,7 +521,7 @@ static void test_numbers_are_written_in_decimal(void **state) {
     char want[32], got[32];
     snprintf(want, sizeof want, "%" PRId64, vals[i]);
     memset(got, 'x', sizeof got);
-    assert_int_equal(apsched__redis_i64(got, vals[i]), strlen(want));
+    assert_int_equal(apsched__pstore_i64(got, vals[i]), strlen(want));
     assert_string_equal(got, want);
   }
 }

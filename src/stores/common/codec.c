@@ -259,3 +259,17 @@ oom:
   apsched_job_record_free(rec);
   return apsched__pstore_error(APSCHED_ENOMEM, "out of memory while reading job '%.64s'", id);
 }
+
+size_t apsched__pstore_i64(char *buf, int64_t v) {
+  char digits[20];
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  size_t n = 0, len = 0;
+  do {
+    digits[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) buf[len++] = '-';
+  while (n) buf[len++] = digits[--n];
+  buf[len] = '\0';
+  return len;
+}

@@ -121,6 +121,10 @@ STORE_HIDDEN void apsched__pstore_encode(const apsched_job_record *rec, const ch
 /* Interns an executor alias for a record read back. */
 typedef const char *(*store_intern_fn)(void *ctx, const char *text);
 
+/* v in decimal at buf (at least 21 bytes), NUL-terminated; returns its
+ * length. What snprintf("%" PRId64) writes, without its cost: a batch
+ * sends several numbers per run. */
+STORE_HIDDEN size_t apsched__pstore_i64(char *buf, int64_t v);
 /* Decodes one row into a new record. A row that cannot be decoded becomes
  * a broken record (APSCHED_JOB_BROKEN, an unparsed trigger saying why, no
  * next run time); *why (if given) then points at the reason, valid until

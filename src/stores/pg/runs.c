@@ -276,7 +276,10 @@ char *apsched__pg_bigint_array(const int64_t *v, size_t n) {
   char *buf = malloc(n * 22 + 3), *p = buf;
   if (!buf) return NULL;
   *p++ = '{';
-  for (size_t i = 0; i < n; i++) p += sprintf(p, "%s%" PRId64, i ? "," : "", v[i]);
+  for (size_t i = 0; i < n; i++) {
+    if (i) *p++ = ',';
+    p += apsched__pstore_i64(p, v[i]);
+  }
   *p++ = '}';
   *p = '\0';
   return buf;

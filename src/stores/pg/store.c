@@ -416,6 +416,14 @@ static void releases_clear(pg_store *ps) {
 /* Writes the open batch's releases, all in one statement (a claimed batch
  * of n jobs costs one statement, not n). A failure spoils the batch: its
  * jobs are due again. */
+/* A time as an element of an array literal at p (NULL for none); returns
+ * the end. */
+static char *array_int(char *p, int64_t t) {
+  if (t != APSCHED_TIME_NONE) return p + apsched__pstore_i64(p, t);
+  memcpy(p, "NULL", 4);
+  return p + 4;
+}
+
 static int flush_releases(pg_store *ps) {
   size_t n = ps->nreleases;
   if (n == 0) return APSCHED_OK;
@@ -429,14 +437,11 @@ static int flush_releases(pg_store *ps) {
     *pi++ = *pn++ = *pt++ = *pf++ = '{';
     for (size_t i = 0; i < n; i++) {
       const pg_staged_release *r = &ps->releases[i];
-      const char *sep = i ? "," : "";
-      if (i) *pi++ = ',';
+      if (i) *pi++ = *pn++ = *pt++ = *pf++ = ',';
       pi = apsched__pg_array_text(pi, r->job_id);
-      if (r->next_run_time == APSCHED_TIME_NONE) pn += sprintf(pn, "%sNULL", sep);
-      else pn += sprintf(pn, "%s%lld", sep, (long long)r->next_run_time);
-      if (r->trigger_time == APSCHED_TIME_NONE) pt += sprintf(pt, "%sNULL", sep);
-      else pt += sprintf(pt, "%s%lld", sep, (long long)r->trigger_time);
-      pf += sprintf(pf, "%s%c", sep, r->remove ? 't' : 'f');
+      pn = array_int(pn, r->next_run_time);
+      pt = array_int(pt, r->trigger_time);
+      *pf++ = r->remove ? 't' : 'f';
     }
     strcpy(pi, "}");
     strcpy(pn, "}");

@@ -50,20 +50,6 @@ static store_value value(int col, const redisReply *v) {
   return (store_value){.kind = STORE_INT, .i = i};
 }
 
-size_t apsched__redis_i64(char *buf, int64_t v) {
-  char digits[20];
-  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-  size_t n = 0, len = 0;
-  do {
-    digits[n++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (v < 0) buf[len++] = '-';
-  while (n) buf[len++] = digits[--n];
-  buf[len] = '\0';
-  return len;
-}
-
 bool apsched__redis_time_kept(int col, int64_t t, int64_t next) {
   if (col == COL_NEXT_RUN_TIME) return t > (INT64_C(1) << 53) || t < -(INT64_C(1) << 53);
   return t != next;

@@ -36,13 +36,13 @@ static int append_command(redis_link *l, int argc, const char *const *argv, cons
     return REDIS_ERR;
   }
   *p++ = '*';
-  p += apsched__redis_i64(p, argc);
+  p += apsched__pstore_i64(p, argc);
   *p++ = '\r';
   *p++ = '\n';
   for (int i = 0; i < argc; i++) {
     size_t len = lens ? lens[i] : strlen(argv[i]);
     *p++ = '$';
-    p += apsched__redis_i64(p, (int64_t)len);
+    p += apsched__pstore_i64(p, (int64_t)len);
     *p++ = '\r';
     *p++ = '\n';
     memcpy(p, argv[i], len);

@@ -144,10 +144,6 @@ REDIS_HIDDEN const char *apsched__redis_field(int col);
  * the trigger time only where it differs (jitter). So a claimed run writes
  * one score, not a hash per job. */
 REDIS_HIDDEN bool apsched__redis_time_kept(int col, int64_t t, int64_t next);
-/* v in decimal at buf (at least 21 bytes), NUL-terminated; returns its
- * length. What snprintf("%" PRId64) writes, without its cost: a batch
- * sends several numbers per run. */
-REDIS_HIDDEN size_t apsched__redis_i64(char *buf, int64_t v);
 /* Decodes a job from its HGETALL reply (an array of field, value; an error
  * reply: a key of another type) and its score in {P}:next (score NULL or
  * nil: paused) with apsched__pstore_decode_row. */

@@ -55,8 +55,8 @@ char *apsched__redis_run_json_tail(const apsched_job_record *rec, size_t *len) {
   if (strcmp(rec->executor, "default") != 0)
     p = member(p, "executor", rec->executor, strlen(rec->executor));
   unsigned max = apsched__redis_instance_limit(rec);
-  if (max != 1) p = member(p, "max_instances", num, apsched__redis_i64(num, max));
-  if (rec->max_runtime_ms) p = member(p, "max_runtime_ms", num, apsched__redis_i64(num, rec->max_runtime_ms));
+  if (max != 1) p = member(p, "max_instances", num, apsched__pstore_i64(num, max));
+  if (rec->max_runtime_ms) p = member(p, "max_runtime_ms", num, apsched__pstore_i64(num, rec->max_runtime_ms));
   if (rec->flags & APSCHED_JOB_AT_LEAST_ONCE) p = member(p, "delivery", "at_least_once", 13);
   if (rec->name) p = member(p, "name", name, strlen(name));
   if (arglen) p = member(p, "arg", arg, arglen);

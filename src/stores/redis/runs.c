@@ -156,14 +156,14 @@ int apsched__redis_commit(redis_store *rs) {
       commit_texts *t = &tx[j++];
       const apsched_job_record *rec = s->rec;
       if (s->next == APSCHED_TIME_NONE) t->next[0] = '\0';
-      else apsched__redis_i64(t->next, s->next);
-      apsched__redis_i64(t->token, s->token);
-      char *o = t->opts + apsched__redis_i64(t->opts, (int64_t)s->ntimes);
+      else apsched__pstore_i64(t->next, s->next);
+      apsched__pstore_i64(t->token, s->token);
+      char *o = t->opts + apsched__pstore_i64(t->opts, (int64_t)s->ntimes);
       if (s->remove) *o++ = 'r';
       if (s->time_fields) *o++ = 'f';
       if (s->trigger != s->next) {
         *o++ = 't';
-        if (s->trigger != APSCHED_TIME_NONE) o += apsched__redis_i64(o, s->trigger);
+        if (s->trigger != APSCHED_TIME_NONE) o += apsched__pstore_i64(o, s->trigger);
       }
       *o = '\0';
       STR(rec->id);
@@ -180,7 +180,7 @@ int apsched__redis_commit(redis_store *rs) {
       }
       ARG(t->tail, tail_len);
       for (size_t x = 0; x < s->ntimes; x++)
-        ARG(t->times[x], apsched__redis_i64(t->times[x], s->times[x]));
+        ARG(t->times[x], apsched__pstore_i64(t->times[x], s->times[x]));
     }
 #undef STR
 #undef ARG
@@ -304,13 +304,13 @@ int apsched__redis_runs_closed(redis_store *rs, const apsched_run_result *result
     unsigned outcome = (unsigned)res->outcome <= APSCHED_RUN_SKIPPED ? res->outcome : APSCHED_RUN_FAILED;
     /* Without a history the script needs only the run's name and token. */
     int nvals = strcmp(keep, "0") == 0 ? 3 : CLOSE_ARGS;
-    apsched__redis_i64(t->t, res->scheduled_time);
-    apsched__redis_i64(t->token, tokens[i]);
+    apsched__pstore_i64(t->t, res->scheduled_time);
+    apsched__pstore_i64(t->token, tokens[i]);
     if (nvals > 3) {
       snprintf(t->attempt, sizeof t->attempt, "%u", res->attempt);
       if (res->started_at == APSCHED_TIME_NONE) t->started[0] = '\0';
-      else apsched__redis_i64(t->started, res->started_at);
-      apsched__redis_i64(t->finished, res->finished_at);
+      else apsched__pstore_i64(t->started, res->started_at);
+      apsched__pstore_i64(t->finished, res->finished_at);
       snprintf(t->retval, sizeof t->retval, "%d", res->retval);
     }
     const char *vals[CLOSE_ARGS] = {res->job_id, t->t,        t->token,         t->attempt,
@@ -482,8 +482,8 @@ int apsched__redis_group_write(void *store, const store_start_group *g, bool sta
   argv[k++] = lease;
   argv[k++] = count;
   for (size_t i = 0; i < g->n; i++) {
-    apsched__redis_i64(num[2 * i], g->t[i]);
-    apsched__redis_i64(num[2 * i + 1], g->token[i]);
+    apsched__pstore_i64(num[2 * i], g->t[i]);
+    apsched__pstore_i64(num[2 * i + 1], g->token[i]);
     argv[k++] = g->job_id[i];
     argv[k++] = num[2 * i];
     argv[k++] = num[2 * i + 1];

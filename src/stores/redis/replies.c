@@ -3,8 +3,8 @@
  * functions (redisReplyObjectFunctions), and the store's connections use
  * these, which place every element of a reply in its top-level reply's
  * arena. A claimed batch reads hundreds of job hashes of about 30
- * elements each; allocating and freeing each element took most of the
- * scheduler's CPU per run (malloc and free: 42 % of its samples in
+ * elements each; allocating and freeing each element was a large part of
+ * the scheduler's CPU per run (malloc and free: 42 % of its samples in
  * `perf`, bench_redis at one process).
  *
  * The replies keep hiredis's redisReply layout, so everything that reads
@@ -24,8 +24,9 @@ typedef struct arena_chunk {
   alignas(max_align_t) unsigned char bytes[];
 } arena_chunk;
 
-/* A top-level reply: the redisReply its users see, and its arena. The
- * first chunk is allocated with it (most replies fit). */
+/* A top-level reply: the redisReply its users see, and its arena, whose
+ * chunks come as its elements need them (a job's hash fits in the
+ * first). */
 typedef struct reply_root {
   arena_chunk *chunks;
   redisReply reply;

@@ -109,6 +109,13 @@ static const char *const runs_sql[R_COUNT] = {
         /* a scalar subquery with LIMIT: probed for the dead rows only,
          * never turned into a scan of runs */
         "     AND (SELECT true FROM @.runs o WHERE o.owner = s.id AND NOT o.waiting LIMIT 1)))"
+        /* A row another scheduler took over after this statement's
+         * snapshot is locked in its new version and checked again against
+         * `live` as of the snapshot, which may not know that scheduler yet
+         * (it registered meanwhile): the token read in the snapshot no
+         * longer matches, so the row is left to its new owner. */
+        "   AND r.token = (SELECT t.token FROM @.runs t"
+        "     WHERE t.job_id = r.job_id AND t.scheduled_time = r.scheduled_time)"
         "   ORDER BY r.scheduled_time, r.job_id LIMIT $2 FOR UPDATE OF r SKIP LOCKED),"
         " lost AS (DELETE FROM @.runs r USING cand c"
         "   WHERE r.job_id = c.job_id AND r.scheduled_time = c.scheduled_time"

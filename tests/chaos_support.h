@@ -47,6 +47,8 @@
 #ifndef APSCHED_TEST_CHAOS_SUPPORT_H
 #define APSCHED_TEST_CHAOS_SUPPORT_H
 
+#include "support.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -56,18 +58,6 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static inline int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static inline void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
 
 /* ------------------------------------------------------ the jobs' record */
 

@@ -24,18 +24,6 @@ static const char *cluster_target;
 
 #define RECORD_FN "cluster.record"
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
-
 /* ------------------------------------------------------ the job (children) */
 
 static int g_runs_fd = -1;

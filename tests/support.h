@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <time.h>
 
 #include "apsched.h"
 
@@ -202,6 +203,20 @@ static inline apsched_trigger *every(int64_t usec, apsched_time_t start) {
 static inline void process(apsched_scheduler *s) {
   int64_t wait;
   assert_int_equal(apsched_process(s, &wait), APSCHED_OK);
+}
+
+/* Monotonic milliseconds, and a sleep of ms that resumes after signals
+ * (for tests that wait on other processes). */
+static inline int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
 }
 
 #endif

@@ -1253,17 +1253,6 @@ static void test_each_scheduler_judged_by_its_own_lease(void **state) {
   PQfinish(c);
 }
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-  nanosleep(&ts, NULL);
-}
-
 /* The runs of one claim share its token, and a call that ends all of them
  * closes them by it (one range of runs_owner_token): still fenced, so a
  * run of the claim that a survivor took over meanwhile stays the

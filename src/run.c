@@ -3,6 +3,7 @@
  * may be modified or removed while it executes. */
 #include "scheduler_internal.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ struct apsched_run_ctx {
   bool listed;          /* in its instance_count's running list */
   bool cached;          /* a block of s->run_blocks */
   struct apsched_run_ctx *inst_next; /* running or waiting list of its instance_count */
+  struct apsched_run_ctx *left_next; /* in s->left_endings, or handed over by a pass */
+  struct executor_entry *handed_to;  /* (handed over by a pass: its executor) */
   _Atomic int64_t started; /* monotonic start of the current execution, INT64_MAX: none */
   size_t id_len;        /* strlen(id) */
   size_t count;         /* scheduled times */
@@ -438,6 +441,99 @@ static failure_report *count_failures(apsched_run_ctx *r, bool ready) {
   return apsched__failures_report(r->s, r->jobstore, r->id, reset, failed, last, ready);
 }
 
+/* ---- Endings left to the main loop's pass
+ * The main loop's pass holds the scheduler lock for a whole claimed batch.
+ * A thread pool worker whose run ended quietly meanwhile (no event wanted,
+ * nothing to tell the store, no failure to count) leaves the run in
+ * s->left_endings and goes on to its next run, instead of sleeping on the
+ * lock and being woken at its release (most of the pool's futex calls with
+ * spread due times). The pass applies them before it lets the lock go: a
+ * slot is freed no later than it would have been by waiting for the lock.
+ * Leaving is ordered (seq_cst) against the end of the pass's promise:
+ * either the worker sees no promise left and applies the endings itself,
+ * or the pass, ending its promise after the worker looked, finds the run. */
+
+void apsched__endings_promise(apsched_scheduler *s) { atomic_fetch_add(&s->ending_takers, 1); }
+
+/* The last step of finish for a run left to the pass. Lock held. A run
+ * that waited for the freed slot is added to *handed (its executor in
+ * handed_to) for apsched__endings_submit. */
+static void end_left_run(apsched_scheduler *s, apsched_run_ctx *r, notice_list *nl,
+                         apsched_run_ctx **handed) {
+  apsched_run_ctx *waiting;
+  executor_entry *ex;
+  unsigned dropped = 0;
+  release_slot(s, r, &waiting, &ex, &dropped);
+  if (dropped)
+    apsched__log_later(s, nl, APSCHED_LOG_WARNING,
+                       "%u waiting run(s) of job \"%s\" dropped: the scheduler shut down", dropped,
+                       r->name);
+  run_free(r);
+  if (waiting) {
+    waiting->handed_to = ex;
+    waiting->left_next = *handed;
+    *handed = waiting;
+  }
+  if (--s->running_runs == 0) pthread_cond_broadcast(&s->changed);
+}
+
+static apsched_run_ctx *end_left_runs(apsched_scheduler *s, notice_list *nl) {
+  apsched_run_ctx *r = atomic_exchange(&s->left_endings, NULL), *handed = NULL;
+  while (r) {
+    apsched_run_ctx *next = r->left_next;
+    end_left_run(s, r, nl, &handed);
+    r = next;
+  }
+  return handed;
+}
+
+apsched_run_ctx *apsched__endings_settle(apsched_scheduler *s, notice_list *nl) {
+  atomic_fetch_sub(&s->ending_takers, 1);
+  return end_left_runs(s, nl);
+}
+
+void apsched__endings_submit(apsched_scheduler *s, apsched_run_ctx *handed) {
+  while (handed) {
+    apsched_run_ctx *next = handed->left_next;
+    submit_waiting(s, handed, handed->handed_to);
+    handed = next;
+  }
+}
+
+void apsched__endings_wait_leavers(apsched_scheduler *s) {
+  while (atomic_load(&s->ending_leavers) > 0) {
+    apsched__unlock(s);
+    sched_yield();
+    apsched__lock(s);
+  }
+}
+
+/* Leaves r's end to the main loop's pass; false when no pass is on (the
+ * caller ends it itself). */
+static bool leave_ending(apsched_run_ctx *r) {
+  apsched_scheduler *s = r->s;
+  if (atomic_load(&s->ending_takers) == 0) return false;
+  atomic_fetch_add(&s->ending_leavers, 1);
+  apsched_run_ctx *head = atomic_load(&s->left_endings);
+  do {
+    r->left_next = head;
+  } while (!atomic_compare_exchange_weak(&s->left_endings, &head, r));
+  /* From here r may be ended and freed by a pass: not touched again. */
+  if (atomic_load(&s->ending_takers) == 0) {
+    /* The promises ended before the pass could have seen r: end what was
+     * left, here. */
+    notice_list nl;
+    apsched__notices_init(&nl);
+    apsched__lock(s);
+    apsched_run_ctx *handed = end_left_runs(s, &nl);
+    apsched__unlock(s);
+    apsched__dispatch_flush(s, &nl);
+    apsched__endings_submit(s, handed);
+  }
+  atomic_fetch_sub(&s->ending_leavers, 1); /* last touch of s */
+  return true;
+}
+
 /* Releases the instance slot, then delivers the outcome events in order
  * (APScheduler also frees the slot before dispatching), then frees. A run
  * that waited for the slot is handed over before this run's count goes. */
@@ -488,6 +584,7 @@ static void finish(apsched_run_ctx *r) {
   if (dropped) report_dropped(s, r->name, dropped);
   for (size_t i = 0; i < r->count; i++) free(r->results[i].error);
   apsched__args_unref(r->args);
+  if (!r->tracked && !dispatch && !r->pause_after && leave_ending(r)) return;
   unsigned late_dropped = 0;
   char name[64] = "";
   apsched__lock(s);

@@ -75,6 +75,9 @@ int apsched_create(const apsched_config *cfg, apsched_scheduler **out) {
   s->event_fd = -1;
   atomic_init(&s->listener_mask, 0);
   atomic_init(&s->spare_notices, NULL);
+  atomic_init(&s->ending_takers, 0);
+  atomic_init(&s->left_endings, NULL);
+  atomic_init(&s->ending_leavers, 0);
   /* A batch of claimed runs at a time, as many instance counts. */
   s->run_blocks = (block_cache){.size = APSCHED_RUN_BLOCK_SIZE, .limit = 1024};
   s->instance_blocks = (block_cache){.size = APSCHED_INSTANCE_BLOCK_SIZE, .limit = 1024};
@@ -180,6 +183,7 @@ static apsched_time_t process_once(apsched_scheduler *s) {
   notice_list nl;
   apsched__notices_init(&nl);
   apsched__lock(s);
+  apsched__endings_promise(s);
   apsched_time_t now = apsched__wall(s);
   check_clock(s, now, &nl);
   apsched_time_t next = APSCHED_TIME_NONE;
@@ -188,8 +192,10 @@ static apsched_time_t process_once(apsched_scheduler *s) {
       if (!se->blocking) next = earlier(next, apsched__dispatch_store(s, se, now, &nl));
     s->waker.planned_wake = next;
   }
+  apsched_run_ctx *handed = apsched__endings_settle(s, &nl);
   apsched__unlock(s);
   apsched__dispatch_flush(s, &nl);
+  apsched__endings_submit(s, handed);
   apsched__deliver_reports(s);
   return next;
 }
@@ -1009,6 +1015,7 @@ void apsched_free(apsched_scheduler *s) {
    * stores go when their last pin does. */
   while (s->running_runs > 0 || s->listener_calls > 0 || s->removed_stores)
     pthread_cond_wait(&s->changed, &s->lock);
+  apsched__endings_wait_leavers(s);
   /* Events still queued for host listeners (runs that ended after the host
    * stopped calling apsched_process) are delivered here: none is lost. */
   if (apsched__events_queued(s)) {

@@ -244,6 +244,12 @@ struct apsched_scheduler {
   int listener_calls;           /* listener calls in progress */
   interned *aliases;
   int running_runs;             /* runs handed to executors and not finished */
+  /* Quiet endings the main loop's pass applies (run.c, "Endings left to
+   * the main loop's pass"): passes in progress, the runs left, and the
+   * workers still touching s after leaving one (apsched_free waits). */
+  atomic_int ending_takers;
+  _Atomic(apsched_run_ctx *) left_endings;
+  atomic_int ending_leavers;
 };
 
 /* ------------------------------------------------------------ sched_base.c */
@@ -524,6 +530,16 @@ APSCHED_INTERNAL void apsched__run_refuse(apsched_run_ctx *run, const char *why)
 /* Frees a run that was never handed out (no events, no slot; a tracked
  * run's records stay open). */
 APSCHED_INTERNAL void apsched__run_abandon(apsched_run_ctx *run);
+/* The main loop's pass promises (lock held, at its start) to apply the
+ * quiet endings workers leave while it holds the lock, and settles them
+ * (lock held, before it lets the lock go; log lines go into nl). Runs that
+ * waited for a slot freed there are returned, for apsched__endings_submit
+ * once the lock is released. */
+APSCHED_INTERNAL void apsched__endings_promise(apsched_scheduler *s);
+APSCHED_INTERNAL apsched_run_ctx *apsched__endings_settle(apsched_scheduler *s, notice_list *nl);
+APSCHED_INTERNAL void apsched__endings_submit(apsched_scheduler *s, apsched_run_ctx *handed);
+/* The workers that left an ending are gone from s (apsched_free). Lock held. */
+APSCHED_INTERNAL void apsched__endings_wait_leavers(apsched_scheduler *s);
 APSCHED_INTERNAL const apsched_time_t *apsched__run_times(const apsched_run_ctx *run);
 APSCHED_INTERNAL unsigned apsched__run_max_instances(const apsched_run_ctx *run);
 

@@ -1,10 +1,13 @@
-/* Executors: the thread pool's worker limit, queued runs on shutdown without
+/* Executors: the thread pool's worker limit, how it wakes idle workers for
+ * a burst, a worker that leaves a run's ending to the dispatch pass holding
+ * the lock, queued runs on shutdown without
  * wait, restart after shutdown (refused while a waiting shutdown waits),
  * max_runtime (also when a run's start is recorded late, and per scheduled
  * time), the inline executor's thread, runs refused after a shutdown from
  * another thread, what failing executor calls say in apsched_last_error(),
  * and the scheduler's allocator. */
 #include "support.h"
+#include "wrapped_store.h"
 
 #include "apsched_plugin.h"
 
@@ -35,6 +38,24 @@ static void wait_started(concurrency *c, int n) {
   pthread_mutex_lock(&c->lock);
   while (c->started < n) pthread_cond_wait(&c->cond, &c->lock);
   pthread_mutex_unlock(&c->lock);
+}
+
+/* wait_started with a deadline: false if fewer than n started by then. */
+static bool started_within(concurrency *c, int n, int ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000;
+  if (until.tv_nsec >= 1000000000) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&c->lock);
+  while (c->started < n && pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0) {
+  }
+  bool ok = c->started >= n;
+  pthread_mutex_unlock(&c->lock);
+  return ok;
 }
 
 static void open_all(concurrency *c) {
@@ -73,6 +94,152 @@ static void test_pool_respects_max_workers(void **state) {
   assert_int_equal(c.max_running, 3);
   apsched_free(s);
   recorder_destroy(&r);
+}
+
+static void add_tracked_jobs(apsched_scheduler *s, concurrency *c, const char *prefix, int n) {
+  for (int i = 0; i < n; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "%s%d", prefix, i);
+    apsched_job_options o = {.id = id, .func = tracked_job, .arg = c, .executor = "pool",
+                             .misfire_grace_time = APSCHED_GRACE_UNLIMITED};
+    assert_int_equal(apsched_add_job(s, &o, NULL, 0), APSCHED_OK);
+  }
+}
+
+/* Runs queued at once while every worker of the pool is idle all start
+ * together: the pool wakes one worker, and each woken worker wakes the next
+ * before it runs its own (runs that block here), so none of them waits
+ * behind a busy worker while another sleeps. */
+static void test_pool_wakes_idle_workers_for_a_burst(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  recorder r;
+  recorder_init(&r);
+  apsched_scheduler *s = hosted_scheduler(&fc, &r, NULL);
+  apsched_executor *pool;
+  apsched_thread_pool_options po = {.max_workers = 4};
+  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
+  /* Four workers started, then idle. */
+  concurrency first = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  add_tracked_jobs(s, &first, "first", 4);
+  process(s);
+  assert_true(started_within(&first, 4, 10000));
+  open_all(&first);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 4));
+  concurrency burst = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  add_tracked_jobs(s, &burst, "burst", 4);
+  process(s);
+  bool all = started_within(&burst, 4, 10000);
+  open_all(&burst);
+  assert_true(all);
+  assert_int_equal(burst.max_running, 4);
+  assert_true(recorder_wait(&r, APSCHED_EVENT_JOB_EXECUTED, 8));
+  apsched_free(s);
+  recorder_destroy(&r);
+}
+
+/* The handoff test's jobs: "x" ends (its first time) only once a dispatch
+ * pass waits in the gated store, holding the scheduler lock; "y" notes
+ * that it started. */
+typedef struct handoff {
+  wrapped_store *w;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int x_runs;
+  bool y_started;
+} handoff;
+
+static int x_job(apsched_run_ctx *run) {
+  handoff *h = apsched_run_arg(run);
+  pthread_mutex_lock(&h->lock);
+  bool first = h->x_runs == 0;
+  pthread_mutex_unlock(&h->lock);
+  if (first) {
+    pthread_mutex_lock(&h->w->lock);
+    while (h->w->waiting == 0) pthread_cond_wait(&h->w->cond, &h->w->lock);
+    pthread_mutex_unlock(&h->w->lock);
+  }
+  pthread_mutex_lock(&h->lock);
+  h->x_runs++;
+  pthread_cond_broadcast(&h->cond);
+  pthread_mutex_unlock(&h->lock);
+  return 0;
+}
+
+static int y_job(apsched_run_ctx *run) {
+  handoff *h = apsched_run_arg(run);
+  pthread_mutex_lock(&h->lock);
+  h->y_started = true;
+  pthread_cond_broadcast(&h->cond);
+  pthread_mutex_unlock(&h->lock);
+  return 0;
+}
+
+/* Waits (10 s at most) until *flag or x_runs reaches x_runs. */
+static bool handoff_wait(handoff *h, const bool *flag, int x_runs) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 10;
+  pthread_mutex_lock(&h->lock);
+  while (!(flag ? *flag : h->x_runs >= x_runs) &&
+         pthread_cond_timedwait(&h->cond, &h->lock, &until) == 0) {
+  }
+  bool ok = flag ? *flag : h->x_runs >= x_runs;
+  pthread_mutex_unlock(&h->lock);
+  return ok;
+}
+
+static void *process_thread(void *arg) {
+  int64_t wait;
+  return (void *)(intptr_t)apsched_process(arg, &wait);
+}
+
+/* A run that ends quietly (no listener, nothing for its store) while a
+ * dispatch pass holds the scheduler lock is left to that pass: its worker
+ * goes on to the next queued run at once instead of sleeping on the lock,
+ * and the pass frees the ended run's instance slot before it lets the lock
+ * go (the job's next time runs, not skipped as max_instances reached). */
+static void test_pool_worker_leaves_a_quiet_ending_to_the_pass(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = hosted_scheduler(&fc, NULL, NULL);
+  apsched_executor *pool;
+  apsched_thread_pool_options po = {.max_workers = 1};
+  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
+  wrapped_store *w = wrapped_memory_store(0); /* not blocking: called under the lock */
+  assert_int_equal(apsched_add_jobstore(s, &w->base, "gated"), APSCHED_OK);
+  handoff h = {.w = w, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  apsched_trigger *t = every(APSCHED_SEC, T0);
+  apsched_job_options x = {.id = "x", .func = x_job, .arg = &h, .trigger = t, .executor = "pool",
+                           .jobstore = "gated"};
+  apsched_job_options y = {.id = "y", .func = y_job, .arg = &h, .executor = "pool",
+                           .jobstore = "gated"};
+  assert_int_equal(apsched_add_job(s, &x, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_add_job(s, &y, NULL, 0), APSCHED_OK);
+  process(s); /* x then y handed to the one worker: x runs, y is queued */
+  wrapped_gate(w, true);
+  pthread_t pass;
+  assert_int_equal(pthread_create(&pass, NULL, process_thread, s), 0);
+  /* The pass waits in the store with the lock; x ends meanwhile. */
+  bool y_ran = handoff_wait(&h, &h.y_started, 0);
+  pthread_mutex_lock(&w->lock);
+  bool pass_still_waiting = w->waiting > 0;
+  pthread_mutex_unlock(&w->lock);
+  wrapped_gate(w, false);
+  void *rc;
+  pthread_join(pass, &rc);
+  assert_int_equal((intptr_t)rc, APSCHED_OK);
+  assert_true(y_ran);
+  assert_true(pass_still_waiting);
+  fake_advance(&fc, APSCHED_SEC);
+  process(s);
+  assert_true(handoff_wait(&h, NULL, 2));
+  apsched_free(s);
+  apsched_trigger_free(t);
 }
 
 static void test_shutdown_nowait_reports_queued_runs(void **state) {
@@ -606,6 +773,8 @@ static void test_allocator_used_and_balanced(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pool_respects_max_workers),
+      cmocka_unit_test(test_pool_wakes_idle_workers_for_a_burst),
+      cmocka_unit_test(test_pool_worker_leaves_a_quiet_ending_to_the_pass),
       cmocka_unit_test(test_shutdown_nowait_reports_queued_runs),
       cmocka_unit_test(test_pool_restarts),
       cmocka_unit_test(test_inline_runs_in_scheduler_thread),

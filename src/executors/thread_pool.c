@@ -32,6 +32,7 @@ typedef struct thread_pool {
   int live;               /* workers not yet exited */
   int idle;               /* workers waiting for work */
   int waking;             /* of those, signalled and not yet awake: no second signal for them */
+  atomic_int returning;   /* workers back from a run, about to look at the queue */
   bool stopping;
   int waiting_shutdowns;  /* shutdown(wait) calls still waiting: no restart meanwhile */
   apsched_run_ctx **queue;    /* ring buffer */
@@ -120,6 +121,44 @@ static void stop_watchdog(thread_pool *p) {
 
 /* ---- workers */
 
+static void *worker_main(void *arg);
+
+/* Starts one more worker (lock held): 0, or why it could not. */
+static int start_worker(thread_pool *p) {
+  worker *w = malloc(sizeof *w);
+  if (!w) return ENOMEM;
+  *w = (worker){.pool = p};
+  int err = pthread_create(&w->thread, NULL, worker_main, w);
+  if (err != 0) {
+    free(w);
+    return err;
+  }
+  w->next = p->workers;
+  p->workers = w;
+  p->live++;
+  return 0;
+}
+
+/* Finds a worker for the queued runs no awake worker is coming for: wakes
+ * an idle one, one at a time (the one woken does the same when it takes a
+ * run and more are queued, before it runs its own), or starts a new one
+ * while none is idle and the pool has room. A burst of short runs is then
+ * served by the workers already awake, instead of waking every idle one to
+ * compete for the CPUs (and for this lock) while a few would do; a queued
+ * run still never waits for a busy worker while another sleeps, only for
+ * the wake-ups before it. Lock held; returns 0 or why a worker could not
+ * start. */
+static int serve_queued(thread_pool *p) {
+  if (p->count == 0 || p->waking > 0) return 0;
+  if (p->count <= (size_t)atomic_load(&p->returning)) return 0;
+  if (p->idle > 0) {
+    p->waking++;
+    pthread_cond_signal(&p->work);
+    return 0;
+  }
+  return p->live < p->max_workers ? start_worker(p) : 0;
+}
+
 static void *worker_main(void *arg) {
   worker *self = arg;
   thread_pool *p = self->pool;
@@ -136,6 +175,7 @@ static void *worker_main(void *arg) {
     apsched_run_ctx *run = p->queue[p->head];
     p->head = (p->head + 1) % p->cap;
     p->count--;
+    serve_queued(p); /* before the run, which may be long (a failed start: we still serve) */
     bool watched = apsched_run_max_runtime(run) > 0 && watch_run(p, self, run);
     pthread_mutex_unlock(&p->lock);
     apsched__run_execute_times(run);
@@ -146,7 +186,9 @@ static void *worker_main(void *arg) {
       pthread_mutex_unlock(&p->lock);
     }
     apsched_run_complete(run);
+    atomic_fetch_add(&p->returning, 1);
     pthread_mutex_lock(&p->lock);
+    atomic_fetch_sub(&p->returning, 1);
   }
   p->live--;
   self->exited = true;
@@ -242,31 +284,12 @@ static int pool_submit(apsched_executor *ex, apsched_run_ctx *run) {
   if (rc == APSCHED_OK) {
     p->queue[(p->head + p->count) % p->cap] = run;
     p->count++;
-    if (p->idle > p->waking) {
-      /* A worker not yet woken is idle. Without the count, a burst of
-       * submits signalled again and again while the same workers were
-       * still waking up: a futex call per run for nothing. */
-      if (p->count > (size_t)p->waking) {
-        p->waking++;
-        pthread_cond_signal(&p->work);
-      }
-    } else if (p->idle == 0 && p->live < p->max_workers) {
-      worker *w = malloc(sizeof *w);
-      if (w) *w = (worker){.pool = p};
-      int err = w ? pthread_create(&w->thread, NULL, worker_main, w) : ENOMEM;
-      if (err == 0) {
-        w->next = p->workers;
-        p->workers = w;
-        p->live++;
-      } else {
-        int code = w ? APSCHED_ESYS : APSCHED_ENOMEM;
-        free(w);
-        if (p->live == 0) { /* nobody would ever run it */
-          p->count--;
-          rc = apsched__error(code, "thread pool '%s': cannot start a worker thread: %s", alias,
-                              strerror(err));
-        }
-      }
+    int err = serve_queued(p);
+    if (err != 0 && p->live == 0) { /* nobody would ever run it */
+      p->count--;
+      rc = apsched__error(err == ENOMEM ? APSCHED_ENOMEM : APSCHED_ESYS,
+                          "thread pool '%s': cannot start a worker thread: %s", alias,
+                          strerror(err));
     }
   }
   pthread_mutex_unlock(&p->lock);
@@ -343,6 +366,7 @@ int apsched_thread_pool_create(const apsched_thread_pool_options *opt, apsched_e
   if (!p) return apsched__error(APSCHED_ENOMEM, "thread pool: out of memory");
   p->base.vtable = &pool_vtable;
   p->max_workers = opt && opt->max_workers ? opt->max_workers : DEFAULT_WORKERS;
+  atomic_init(&p->returning, 0);
   const char *what = "pthread_mutex_init";
   int err = pthread_mutex_init(&p->lock, NULL);
   if (err != 0) goto fail;

@@ -1,6 +1,7 @@
 /* Executors: the thread pool's worker limit, how it wakes idle workers for
  * a burst, a worker that leaves a run's ending to the dispatch pass holding
- * the lock, queued runs on shutdown without
+ * the lock (and the slot it hands to a waiting run), queued runs on
+ * shutdown without
  * wait, restart after shutdown (refused while a waiting shutdown waits),
  * max_runtime (also when a run's start is recorded late, and per scheduled
  * time), the inline executor's thread, runs refused after a shutdown from
@@ -238,6 +239,98 @@ static void test_pool_worker_leaves_a_quiet_ending_to_the_pass(void **state) {
   fake_advance(&fc, APSCHED_SEC);
   process(s);
   assert_true(handoff_wait(&h, NULL, 2));
+  apsched_free(s);
+  apsched_trigger_free(t);
+}
+
+/* The buffered-run test's job "b": its first time ends only once a pass
+ * waits at the closed gate; "c" notes that it started (see below). */
+typedef struct buffered {
+  wrapped_store *w;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int b_runs;
+  bool c_started;
+} buffered;
+
+static int b_job(apsched_run_ctx *run) {
+  buffered *h = apsched_run_arg(run);
+  pthread_mutex_lock(&h->lock);
+  bool first = h->b_runs == 0;
+  pthread_mutex_unlock(&h->lock);
+  if (first) {
+    pthread_mutex_lock(&h->w->lock);
+    while (!(h->w->gate_closed && h->w->waiting > 0)) pthread_cond_wait(&h->w->cond, &h->w->lock);
+    pthread_mutex_unlock(&h->w->lock);
+  }
+  pthread_mutex_lock(&h->lock);
+  h->b_runs++;
+  pthread_cond_broadcast(&h->cond);
+  pthread_mutex_unlock(&h->lock);
+  return 0;
+}
+
+static int c_job(apsched_run_ctx *run) {
+  buffered *h = apsched_run_arg(run);
+  pthread_mutex_lock(&h->lock);
+  h->c_started = true;
+  pthread_cond_broadcast(&h->cond);
+  pthread_mutex_unlock(&h->lock);
+  return 0;
+}
+
+/* Waits (10 s at most) for c's start, or for b's b_runs-th run. */
+static bool buffered_wait(buffered *h, bool c, int b_runs) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 10;
+  pthread_mutex_lock(&h->lock);
+  while (!(c ? h->c_started : h->b_runs >= b_runs) &&
+         pthread_cond_timedwait(&h->cond, &h->lock, &until) == 0) {
+  }
+  bool ok = c ? h->c_started : h->b_runs >= b_runs;
+  pthread_mutex_unlock(&h->lock);
+  return ok;
+}
+
+/* A run left to the pass whose job has a run waiting for its slot
+ * (buffer_one): the pass hands the slot over and the waiting run is
+ * submitted once the pass lets the lock go. The one worker starting "c"
+ * (queued behind b's first run) while the pass is held shows that b's
+ * ending was left to the pass. */
+static void test_pool_ending_left_to_the_pass_hands_its_slot_over(void **state) {
+  (void)state;
+  fake_clock fc;
+  fake_clock_init(&fc, T0);
+  apsched_scheduler *s = hosted_scheduler(&fc, NULL, NULL);
+  apsched_executor *pool;
+  apsched_thread_pool_options po = {.max_workers = 1};
+  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
+  wrapped_store *w = wrapped_memory_store(0);
+  assert_int_equal(apsched_add_jobstore(s, &w->base, "gated"), APSCHED_OK);
+  buffered h = {.w = w, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  apsched_trigger *t = every(APSCHED_SEC, T0);
+  apsched_job_options b = {.id = "b", .func = b_job, .arg = &h, .trigger = t, .executor = "pool",
+                           .jobstore = "gated", .overlap = APSCHED_OVERLAP_BUFFER_ONE,
+                           .misfire_grace_time = APSCHED_GRACE_UNLIMITED};
+  apsched_job_options c = {.id = "c", .func = c_job, .arg = &h, .executor = "pool",
+                           .jobstore = "gated"};
+  assert_int_equal(apsched_add_job(s, &b, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_add_job(s, &c, NULL, 0), APSCHED_OK);
+  process(s); /* b's first run runs, c is queued behind it */
+  fake_advance(&fc, APSCHED_SEC);
+  process(s); /* b's second time waits for the slot */
+  wrapped_gate(w, true);
+  pthread_t pass;
+  assert_int_equal(pthread_create(&pass, NULL, process_thread, s), 0);
+  bool c_ran = buffered_wait(&h, true, 0);
+  wrapped_gate(w, false);
+  void *rc;
+  pthread_join(pass, &rc);
+  assert_int_equal((intptr_t)rc, APSCHED_OK);
+  assert_true(c_ran);
+  assert_true(buffered_wait(&h, false, 2));
   apsched_free(s);
   apsched_trigger_free(t);
 }
@@ -775,6 +868,7 @@ int main(void) {
       cmocka_unit_test(test_pool_respects_max_workers),
       cmocka_unit_test(test_pool_wakes_idle_workers_for_a_burst),
       cmocka_unit_test(test_pool_worker_leaves_a_quiet_ending_to_the_pass),
+      cmocka_unit_test(test_pool_ending_left_to_the_pass_hands_its_slot_over),
       cmocka_unit_test(test_shutdown_nowait_reports_queued_runs),
       cmocka_unit_test(test_pool_restarts),
       cmocka_unit_test(test_inline_runs_in_scheduler_thread),

@@ -1,8 +1,8 @@
 /* Executors: the thread pool's worker limit, how it wakes idle workers for
  * a burst, a worker that leaves a run's ending to the dispatch pass holding
  * the lock (and the slot it hands to a waiting run), queued runs on
- * shutdown without
- * wait, restart after shutdown (refused while a waiting shutdown waits),
+ * shutdown without wait, restart after shutdown (refused while a waiting
+ * shutdown waits),
  * max_runtime (also when a run's start is recorded late, and per scheduled
  * time), the inline executor's thread, runs refused after a shutdown from
  * another thread, what failing executor calls say in apsched_last_error(),

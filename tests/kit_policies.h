@@ -22,25 +22,16 @@ static kit_gate gate = {.m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIA
 
 #define KIT_GATE_NAME "store_kit.gate"
 
-static struct timespec kit_in(int64_t usec) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  int64_t ns = ts.tv_nsec + usec * 1000 % 1000000000;
-  ts.tv_sec += (time_t)(usec / 1000000) + (time_t)(ns / 1000000000);
-  ts.tv_nsec = ns % 1000000000;
-  return ts;
-}
-
 static int kit_gate_job(apsched_run_ctx *run) {
   pthread_mutex_lock(&gate.m);
   if (gate.started < 32) gate.times[gate.started] = apsched_run_scheduled_time(run);
   gate.started++;
   pthread_cond_broadcast(&gate.c);
-  struct timespec deadline = kit_in(20 * APSCHED_SEC);
+  struct timespec deadline = realtime_in(20 * APSCHED_SEC);
   bool cancelled = false;
   while (gate.released == 0 && !(cancelled = apsched_run_cancelled(run) && !gate.ignore_cancel)) {
     /* The cancellation flag is not a condition variable: look every 5 ms. */
-    struct timespec ts = kit_in(5 * APSCHED_MSEC);
+    struct timespec ts = realtime_in(5 * APSCHED_MSEC);
     pthread_cond_timedwait(&gate.c, &gate.m, &ts);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -56,7 +47,7 @@ static int kit_gate_job(apsched_run_ctx *run) {
 
 /* Waits (20 s at most) until *field >= n. */
 static bool kit_gate_wait(int *field, int n) {
-  struct timespec deadline = kit_in(20 * APSCHED_SEC);
+  struct timespec deadline = realtime_in(20 * APSCHED_SEC);
   pthread_mutex_lock(&gate.m);
   while (*field < n && pthread_cond_timedwait(&gate.c, &gate.m, &deadline) == 0) {
   }

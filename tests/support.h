@@ -205,6 +205,16 @@ static inline void process(apsched_scheduler *s) {
   assert_int_equal(apsched_process(s, &wait), APSCHED_OK);
 }
 
+/* CLOCK_REALTIME usec from now: a deadline for pthread_cond_timedwait. */
+static inline struct timespec realtime_in(int64_t usec) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t ns = ts.tv_nsec + usec % 1000000 * 1000;
+  ts.tv_sec += (time_t)(usec / 1000000) + (time_t)(ns / 1000000000);
+  ts.tv_nsec = ns % 1000000000;
+  return ts;
+}
+
 /* Monotonic milliseconds, and a sleep of ms that resumes after signals
  * (for tests that wait on other processes). */
 static inline int64_t mono_ms(void) {

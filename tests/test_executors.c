@@ -43,14 +43,7 @@ static void wait_started(concurrency *c, int n) {
 
 /* wait_started with a deadline: false if fewer than n started by then. */
 static bool started_within(concurrency *c, int n, int ms) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += ms / 1000;
-  until.tv_nsec += (long)(ms % 1000) * 1000000;
-  if (until.tv_nsec >= 1000000000) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000;
-  }
+  struct timespec until = realtime_in((int64_t)ms * APSCHED_MSEC);
   pthread_mutex_lock(&c->lock);
   while (c->started < n && pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0) {
   }
@@ -141,60 +134,89 @@ static void test_pool_wakes_idle_workers_for_a_burst(void **state) {
   recorder_destroy(&r);
 }
 
-/* The handoff test's jobs: "x" ends (its first time) only once a dispatch
- * pass waits in the gated store, holding the scheduler lock; "y" notes
- * that it started. */
-typedef struct handoff {
+/* The jobs of the two tests below, on a one-worker pool and a gated store:
+ * "first" (its first time) ends only once a dispatch pass waits at the
+ * closed gate, holding the scheduler lock; "second" notes that it started. */
+typedef struct gated_pair {
   wrapped_store *w;
   pthread_mutex_t lock;
   pthread_cond_t cond;
-  int x_runs;
-  bool y_started;
-} handoff;
+  int first_runs;
+  bool second_started;
+} gated_pair;
 
-static int x_job(apsched_run_ctx *run) {
-  handoff *h = apsched_run_arg(run);
+static int first_job(apsched_run_ctx *run) {
+  gated_pair *h = apsched_run_arg(run);
   pthread_mutex_lock(&h->lock);
-  bool first = h->x_runs == 0;
+  bool first = h->first_runs == 0;
   pthread_mutex_unlock(&h->lock);
   if (first) {
     pthread_mutex_lock(&h->w->lock);
-    while (h->w->waiting == 0) pthread_cond_wait(&h->w->cond, &h->w->lock);
+    while (!(h->w->gate_closed && h->w->waiting > 0)) pthread_cond_wait(&h->w->cond, &h->w->lock);
     pthread_mutex_unlock(&h->w->lock);
   }
   pthread_mutex_lock(&h->lock);
-  h->x_runs++;
+  h->first_runs++;
   pthread_cond_broadcast(&h->cond);
   pthread_mutex_unlock(&h->lock);
   return 0;
 }
 
-static int y_job(apsched_run_ctx *run) {
-  handoff *h = apsched_run_arg(run);
+static int second_job(apsched_run_ctx *run) {
+  gated_pair *h = apsched_run_arg(run);
   pthread_mutex_lock(&h->lock);
-  h->y_started = true;
+  h->second_started = true;
   pthread_cond_broadcast(&h->cond);
   pthread_mutex_unlock(&h->lock);
   return 0;
 }
 
-/* Waits (10 s at most) until *flag or x_runs reaches x_runs. */
-static bool handoff_wait(handoff *h, const bool *flag, int x_runs) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += 10;
+/* Waits (10 s at most) for second's start, or for first's first_runs-th run. */
+static bool gated_wait(gated_pair *h, bool second, int first_runs) {
+  struct timespec until = realtime_in(10 * APSCHED_SEC);
   pthread_mutex_lock(&h->lock);
-  while (!(flag ? *flag : h->x_runs >= x_runs) &&
+  while (!(second ? h->second_started : h->first_runs >= first_runs) &&
          pthread_cond_timedwait(&h->cond, &h->lock, &until) == 0) {
   }
-  bool ok = flag ? *flag : h->x_runs >= x_runs;
+  bool ok = second ? h->second_started : h->first_runs >= first_runs;
   pthread_mutex_unlock(&h->lock);
   return ok;
+}
+
+/* A hosted scheduler with a one-worker pool "pool" and a memory store
+ * "gated" behind a gate (not blocking: called under the scheduler lock). */
+static apsched_scheduler *gated_scheduler(fake_clock *fc, wrapped_store **w) {
+  apsched_scheduler *s = hosted_scheduler(fc, NULL, NULL);
+  apsched_executor *pool;
+  apsched_thread_pool_options po = {.max_workers = 1};
+  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
+  *w = wrapped_memory_store(0);
+  assert_int_equal(apsched_add_jobstore(s, &(*w)->base, "gated"), APSCHED_OK);
+  return s;
 }
 
 static void *process_thread(void *arg) {
   int64_t wait;
   return (void *)(intptr_t)apsched_process(arg, &wait);
+}
+
+/* Runs a pass on a thread of its own, held at the closed gate with the
+ * scheduler lock, until "second" starts (10 s at most); *held: the pass
+ * still waited then. Then lets the pass finish. Whether second started. */
+static bool second_starts_while_a_pass_waits(apsched_scheduler *s, gated_pair *h, bool *held) {
+  wrapped_gate(h->w, true);
+  pthread_t pass;
+  assert_int_equal(pthread_create(&pass, NULL, process_thread, s), 0);
+  bool started = gated_wait(h, true, 0);
+  pthread_mutex_lock(&h->w->lock);
+  *held = h->w->waiting > 0;
+  pthread_mutex_unlock(&h->w->lock);
+  wrapped_gate(h->w, false);
+  void *rc;
+  pthread_join(pass, &rc);
+  assert_int_equal((intptr_t)rc, APSCHED_OK);
+  return started;
 }
 
 /* A run that ends quietly (no listener, nothing for its store) while a
@@ -206,91 +228,27 @@ static void test_pool_worker_leaves_a_quiet_ending_to_the_pass(void **state) {
   (void)state;
   fake_clock fc;
   fake_clock_init(&fc, T0);
-  apsched_scheduler *s = hosted_scheduler(&fc, NULL, NULL);
-  apsched_executor *pool;
-  apsched_thread_pool_options po = {.max_workers = 1};
-  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
-  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
-  wrapped_store *w = wrapped_memory_store(0); /* not blocking: called under the lock */
-  assert_int_equal(apsched_add_jobstore(s, &w->base, "gated"), APSCHED_OK);
-  handoff h = {.w = w, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  wrapped_store *w;
+  apsched_scheduler *s = gated_scheduler(&fc, &w);
+  gated_pair h = {.w = w, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
   apsched_trigger *t = every(APSCHED_SEC, T0);
-  apsched_job_options x = {.id = "x", .func = x_job, .arg = &h, .trigger = t, .executor = "pool",
-                           .jobstore = "gated"};
-  apsched_job_options y = {.id = "y", .func = y_job, .arg = &h, .executor = "pool",
+  apsched_job_options x = {.id = "x", .func = first_job, .arg = &h, .trigger = t,
+                           .executor = "pool", .jobstore = "gated"};
+  apsched_job_options y = {.id = "y", .func = second_job, .arg = &h, .executor = "pool",
                            .jobstore = "gated"};
   assert_int_equal(apsched_add_job(s, &x, NULL, 0), APSCHED_OK);
   assert_int_equal(apsched_add_job(s, &y, NULL, 0), APSCHED_OK);
   process(s); /* x then y handed to the one worker: x runs, y is queued */
-  wrapped_gate(w, true);
-  pthread_t pass;
-  assert_int_equal(pthread_create(&pass, NULL, process_thread, s), 0);
   /* The pass waits in the store with the lock; x ends meanwhile. */
-  bool y_ran = handoff_wait(&h, &h.y_started, 0);
-  pthread_mutex_lock(&w->lock);
-  bool pass_still_waiting = w->waiting > 0;
-  pthread_mutex_unlock(&w->lock);
-  wrapped_gate(w, false);
-  void *rc;
-  pthread_join(pass, &rc);
-  assert_int_equal((intptr_t)rc, APSCHED_OK);
+  bool pass_still_waiting;
+  bool y_ran = second_starts_while_a_pass_waits(s, &h, &pass_still_waiting);
   assert_true(y_ran);
   assert_true(pass_still_waiting);
   fake_advance(&fc, APSCHED_SEC);
   process(s);
-  assert_true(handoff_wait(&h, NULL, 2));
+  assert_true(gated_wait(&h, false, 2));
   apsched_free(s);
   apsched_trigger_free(t);
-}
-
-/* The buffered-run test's job "b": its first time ends only once a pass
- * waits at the closed gate; "c" notes that it started (see below). */
-typedef struct buffered {
-  wrapped_store *w;
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  int b_runs;
-  bool c_started;
-} buffered;
-
-static int b_job(apsched_run_ctx *run) {
-  buffered *h = apsched_run_arg(run);
-  pthread_mutex_lock(&h->lock);
-  bool first = h->b_runs == 0;
-  pthread_mutex_unlock(&h->lock);
-  if (first) {
-    pthread_mutex_lock(&h->w->lock);
-    while (!(h->w->gate_closed && h->w->waiting > 0)) pthread_cond_wait(&h->w->cond, &h->w->lock);
-    pthread_mutex_unlock(&h->w->lock);
-  }
-  pthread_mutex_lock(&h->lock);
-  h->b_runs++;
-  pthread_cond_broadcast(&h->cond);
-  pthread_mutex_unlock(&h->lock);
-  return 0;
-}
-
-static int c_job(apsched_run_ctx *run) {
-  buffered *h = apsched_run_arg(run);
-  pthread_mutex_lock(&h->lock);
-  h->c_started = true;
-  pthread_cond_broadcast(&h->cond);
-  pthread_mutex_unlock(&h->lock);
-  return 0;
-}
-
-/* Waits (10 s at most) for c's start, or for b's b_runs-th run. */
-static bool buffered_wait(buffered *h, bool c, int b_runs) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += 10;
-  pthread_mutex_lock(&h->lock);
-  while (!(c ? h->c_started : h->b_runs >= b_runs) &&
-         pthread_cond_timedwait(&h->cond, &h->lock, &until) == 0) {
-  }
-  bool ok = c ? h->c_started : h->b_runs >= b_runs;
-  pthread_mutex_unlock(&h->lock);
-  return ok;
 }
 
 /* A run left to the pass whose job has a run waiting for its slot
@@ -302,35 +260,25 @@ static void test_pool_ending_left_to_the_pass_hands_its_slot_over(void **state) 
   (void)state;
   fake_clock fc;
   fake_clock_init(&fc, T0);
-  apsched_scheduler *s = hosted_scheduler(&fc, NULL, NULL);
-  apsched_executor *pool;
-  apsched_thread_pool_options po = {.max_workers = 1};
-  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
-  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
-  wrapped_store *w = wrapped_memory_store(0);
-  assert_int_equal(apsched_add_jobstore(s, &w->base, "gated"), APSCHED_OK);
-  buffered h = {.w = w, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  wrapped_store *w;
+  apsched_scheduler *s = gated_scheduler(&fc, &w);
+  gated_pair h = {.w = w, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
   apsched_trigger *t = every(APSCHED_SEC, T0);
-  apsched_job_options b = {.id = "b", .func = b_job, .arg = &h, .trigger = t, .executor = "pool",
-                           .jobstore = "gated", .overlap = APSCHED_OVERLAP_BUFFER_ONE,
+  apsched_job_options b = {.id = "b", .func = first_job, .arg = &h, .trigger = t,
+                           .executor = "pool", .jobstore = "gated",
+                           .overlap = APSCHED_OVERLAP_BUFFER_ONE,
                            .misfire_grace_time = APSCHED_GRACE_UNLIMITED};
-  apsched_job_options c = {.id = "c", .func = c_job, .arg = &h, .executor = "pool",
+  apsched_job_options c = {.id = "c", .func = second_job, .arg = &h, .executor = "pool",
                            .jobstore = "gated"};
   assert_int_equal(apsched_add_job(s, &b, NULL, 0), APSCHED_OK);
   assert_int_equal(apsched_add_job(s, &c, NULL, 0), APSCHED_OK);
   process(s); /* b's first run runs, c is queued behind it */
   fake_advance(&fc, APSCHED_SEC);
   process(s); /* b's second time waits for the slot */
-  wrapped_gate(w, true);
-  pthread_t pass;
-  assert_int_equal(pthread_create(&pass, NULL, process_thread, s), 0);
-  bool c_ran = buffered_wait(&h, true, 0);
-  wrapped_gate(w, false);
-  void *rc;
-  pthread_join(pass, &rc);
-  assert_int_equal((intptr_t)rc, APSCHED_OK);
+  bool pass_still_waiting;
+  bool c_ran = second_starts_while_a_pass_waits(s, &h, &pass_still_waiting);
   assert_true(c_ran);
-  assert_true(buffered_wait(&h, false, 2));
+  assert_true(gated_wait(&h, false, 2));
   apsched_free(s);
   apsched_trigger_free(t);
 }

@@ -36,10 +36,15 @@
  *                      script doing a run's writes (a claimed run costs at
  *                      least a hash write and a sorted set write).
  *
+ *   redis_wakeup       process A (this one, a paused scheduler on the
+ *                      prefix) adds a job due now, process B (an idle
+ *                      scheduler, default max_wait of 1 s) runs it: us from
+ *                      the call of apsched_add_job until the job starts
+ *                      (PUBLISH woke B), p50 / p99 / max over --samples adds;
  *   redis_wait_handoff, runs that wait under the prefix (overlap
  *   redis_cancel_reach  policies): bench_waits.h, --samples (500) each.
  *
- *   bench_redis [--quick] [--only=dispatch,adds,accounting,raw,waits]
+ *   bench_redis [--quick] [--only=dispatch,adds,accounting,raw,wakeup,waits]
  *               [--jobs=N] [--reps=N] [--procs=1,3] [--samples=N]
  *               [-- COMMAND [ARG...]]
  *
@@ -64,6 +69,7 @@
 #include <apsched_redis.h>
 
 #include <ctype.h>
+#include <limits.h>
 #include <pthread.h>
 
 #define IMPL "libapsched"
@@ -458,6 +464,60 @@ static void emit_rate(const char *bench, const char *unit, const char *mode, siz
   fflush(stdout);
 }
 
+/* ------------------------------------------------------------- wake-up */
+
+/* Sample i: the shared run count's target is i + 1, so the start of job i
+ * notes done_ns. Each add waits 2-10 ms after the last start: B is asleep
+ * again (nothing else is due, its next look is max_wait away). */
+static void bench_wakeup(size_t samples) {
+  char prefix[48];
+  new_prefix(prefix, sizeof prefix, "wakeup");
+  apsched_scheduler *a = scheduler_on(prefix, "bench_redis-A");
+  shared_reset(LONG_MAX);
+  child b = spawn(prefix);
+  await_ready(1);
+  go(&b);
+  sleep_us(300000);
+  apsched_trigger *now_trigger;
+  check(apsched_trigger_date(&(apsched_date_options){.run_date = 0}, &now_trigger),
+        "apsched_trigger_date");
+  double *lat = malloc(samples * sizeof *lat);
+  if (!lat) fail("out of memory");
+  uint64_t rng = 0x9e3779b97f4a7c15ull;
+  for (size_t i = 0; i < samples; i++) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    sleep_us(2000 + (int64_t)(rng % 8000));
+    atomic_store(&sh->done_ns, 0);
+    atomic_store(&sh->target, (long)i + 1);
+    unsigned char arg[4];
+    put_index(arg, (uint32_t)i);
+    apsched_job_options o = {.func_name = FUNC, .trigger = now_trigger,
+                             .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .arg_bytes = arg,
+                             .arg_len = 4};
+    int64_t t0 = now_ns();
+    check(apsched_add_job(a, &o, NULL, 0), "apsched_add_job");
+    int64_t limit = t0 + 10000000000;
+    while (atomic_load(&sh->done_ns) == 0) {
+      if (now_ns() > limit) fail("wake-up: job %zu did not start within 10 s", i);
+      sleep_us(50);
+    }
+    lat[i] = (double)(atomic_load(&sh->done_ns) - t0) / 1e3;
+  }
+  if (atomic_load(&sh->dups) != 0) fail("wake-up: %ld runs repeated", atomic_load(&sh->dups));
+  qsort(lat, samples, sizeof *lat, cmp_double);
+  size_t p99 = (size_t)((double)(samples - 1) * 0.99 + 0.5);
+  printf("{\"impl\":\"" IMPL "\",\"bench\":\"redis_wakeup\",\"samples\":%zu,\"unit\":\"us\","
+         "\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f,\"min_us\":%.0f,"
+         "\"max_wait_ms\":1000,\"loadavg\":%s}\n",
+         samples, lat[samples / 2], lat[p99], lat[samples - 1], lat[0], loadavg());
+  fflush(stdout);
+  free(lat);
+  apsched_trigger_free(now_trigger);
+  finish(&b);
+  apsched_free(a);
+  cmd_run("FLUSHALL");
+}
+
 /* ------------------------------------------------------ redis-benchmark */
 
 /* redis-benchmark --csv with clients clients over n requests: one line per
@@ -519,7 +579,7 @@ static bool parse_count(const char *text, size_t *out) {
 }
 
 static _Noreturn void usage(void) {
-  fprintf(stderr, "usage: bench_redis [--quick] [--only=dispatch,adds,accounting,raw,waits]\n"
+  fprintf(stderr, "usage: bench_redis [--quick] [--only=dispatch,adds,accounting,raw,wakeup,waits]\n"
                   "                   [--jobs=N] [--reps=N] [--procs=1,3] [--samples=N]\n"
                   "                   [-- COMMAND [ARG...]]\n");
   exit(2);
@@ -544,7 +604,7 @@ int main(int argc, char **argv) {
   size_t jobs = 100000, reps = 3, nprocs = 2;
   size_t procs[BENCH_MAX_PROCS] = {1, 3};
   bool run_dispatch = true, run_adds = true, run_accounting = true, run_raw = true,
-       run_waits = true;
+       run_wakeup = true, run_waits = true;
   size_t samples = 500;
   char **command = NULL;
   for (int i = 1; i < argc; i++) {
@@ -564,8 +624,10 @@ int main(int argc, char **argv) {
       run_adds = strstr(list, "adds") != NULL;
       run_accounting = strstr(list, "accounting") != NULL;
       run_raw = strstr(list, "raw") != NULL;
+      run_wakeup = strstr(list, "wakeup") != NULL;
       run_waits = strstr(list, "waits") != NULL;
-      if (!run_dispatch && !run_adds && !run_accounting && !run_raw && !run_waits) usage();
+      if (!run_dispatch && !run_adds && !run_accounting && !run_raw && !run_wakeup && !run_waits)
+        usage();
     } else if (strncmp(a, "--samples=", 10) == 0 && parse_count(a + 10, &v)) {
       samples = v;
     } else if (strncmp(a, "--jobs=", 7) == 0 && parse_count(a + 7, &v)) {
@@ -628,6 +690,7 @@ int main(int argc, char **argv) {
   }
   if (run_raw)
     for (size_t p = 0; p < nprocs; p++) raw_probe(procs[p], jobs);
+  if (run_wakeup) bench_wakeup(samples < g_jobs ? samples : g_jobs);
   if (run_waits) {
     char prefix[48];
     new_prefix(prefix, sizeof prefix, "waits");

@@ -21,7 +21,7 @@ median of the repetitions; it moves with the machine's load), and with
 --callgrind the server's instructions per run over the replay (valgrind
 --tool=callgrind, counting only while the batches run): the figure that
 does not move with the load, to compare two versions of the scripts."""
-import json, os, subprocess, sys, tempfile, time
+import json, os, shutil, subprocess, sys, tempfile, time
 
 import redis
 
@@ -74,6 +74,8 @@ def main():
     finally:
         server.terminate()
         server.wait()
+        if not cg:
+            shutil.rmtree(tmp, ignore_errors=True)
     out = {"bench": "redis_scripts_replay", "jobs": jobs, "reps": reps, "batch": BATCH,
            "claimers": claimers,
            "usec_per_run": {k: round(sorted(v)[len(v) // 2], 2) for k, v in per_run.items()},
@@ -82,6 +84,7 @@ def main():
         ann = subprocess.run(["callgrind_annotate", cg_out], capture_output=True, text=True).stdout
         total = next(l for l in ann.splitlines() if "PROGRAM TOTALS" in l).split()[0].replace(",", "")
         out["instructions_per_run"] = round(int(total) / runs_total)
+        shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(out))
 
 

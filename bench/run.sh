@@ -22,7 +22,7 @@
 #   5. runs bench_redis when libapsched-redis is built (hiredis found): a
 #      private redis-server (appendonly yes, appendfsync everysec), 1 and 3
 #      scheduler processes on one prefix, adds, round trips per claimed run,
-#      redis-benchmark on the same socket; then bench/apscheduler_redis_bench.py
+#      cross-process wake-up, redis-benchmark on the same socket; then bench/apscheduler_redis_bench.py
 #      on the same server (bench_redis -- COMMAND), and a fourth table with
 #      the targets of issue 10.
 # --only= picks parts: ops, dispatch, memory, lateness (bench_scheduler),
@@ -735,6 +735,11 @@ for r in (r for r in rows if r["bench"] == "redis_accounting"):
     if usec:
         line("  server time in the store's scripts per run (us)", usec,
              raw=f"bound: {fmt(1e6 / usec)} runs/s")
+w = find("libapsched", "redis_wakeup")
+if w:
+    line("wake-up across processes, p50 (ms)", w["p50_us"] / 1000, digits=1)
+    line("wake-up across processes, p99 (ms)", w["p99_us"] / 1000, target="<= 20",
+         check=lambda v: v <= 20, digits=1)
 for bench, label in (("redis_wait_handoff", "waiting run starts after the slot frees"),
                      ("redis_cancel_reach", "cancel_other reaches the other scheduler's run")):
     r = find("libapsched", bench)

@@ -73,6 +73,7 @@
 #define BENCH_NAME "bench_pg"
 #include "bench_util.h"
 #include "bench_waits.h"
+#include "bench_wakeup.h"
 #include "../tests/pg_server.h"
 #include "../src/stores/common/store_common.h" /* STORE_JOB_COLUMNS: the store's claim */
 
@@ -99,12 +100,6 @@
 static void check(int rc, const char *what) {
   if (rc != APSCHED_OK)
     fail("%s failed: %s (%d): %s", what, apsched_strerror(rc), rc, apsched_last_error());
-}
-
-/* The value at quantile q of sorted v. */
-static double quantile(const double *v, size_t n, double q) {
-  size_t i = (size_t)(q * (double)(n - 1) + 0.5);
-  return v[i < n ? i : n - 1];
 }
 
 /* ------------------------------------------- shared by the processes */
@@ -653,6 +648,8 @@ static void bench_failover(size_t reps) {
 
 /* -------------------------------------------------------------- wake-up */
 
+static int64_t pg_started_ns(size_t i) { return atomic_load(&sh->start_ns[i]); }
+
 static void bench_wakeup(size_t samples) {
   char schema[48];
   new_schema(schema, sizeof schema, "wakeup");
@@ -662,41 +659,7 @@ static void bench_wakeup(size_t samples) {
   await_ready(1);
   go(&b);
   sleep_us(300000);
-  apsched_trigger *now_trigger;
-  check(apsched_trigger_date(&(apsched_date_options){.run_date = 0}, &now_trigger),
-        "apsched_trigger_date");
-  double *lat = malloc(samples * sizeof *lat), *add = malloc(samples * sizeof *add);
-  if (!lat || !add) fail("out of memory");
-  uint64_t rng = 0x9e3779b97f4a7c15ull;
-  for (size_t i = 0; i < samples; i++) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    sleep_us(2000 + (int64_t)(rng % 8000)); /* B is asleep again */
-    unsigned char arg[4];
-    put_index(arg, (uint32_t)i);
-    apsched_job_options o = {.func_name = FUNC, .trigger = now_trigger,
-                             .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .arg_bytes = arg,
-                             .arg_len = 4};
-    int64_t t0 = now_ns();
-    check(apsched_add_job(a, &o, NULL, 0), "apsched_add_job");
-    add[i] = (double)(now_ns() - t0) / 1e3;
-    int64_t limit = now_ns() + 10000000000;
-    while (atomic_load(&sh->start_ns[i]) == 0) {
-      if (now_ns() > limit) fail("wake-up: job %zu did not start within 10 s", i);
-      sleep_us(50);
-    }
-    lat[i] = (double)(atomic_load(&sh->start_ns[i]) - t0) / 1e3;
-  }
-  qsort(lat, samples, sizeof *lat, cmp_double);
-  qsort(add, samples, sizeof *add, cmp_double);
-  printf("{\"impl\":\"" IMPL "\",\"bench\":\"pg_wakeup\",\"samples\":%zu,\"unit\":\"us\","
-         "\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f,\"min_us\":%.0f,"
-         "\"add_call_p50_us\":%.0f,\"max_wait_ms\":1000,\"loadavg\":%s}\n",
-         samples, quantile(lat, samples, 0.5), quantile(lat, samples, 0.99), lat[samples - 1],
-         lat[0], quantile(add, samples, 0.5), loadavg());
-  fflush(stdout);
-  free(lat);
-  free(add);
-  apsched_trigger_free(now_trigger);
+  bench_wakeup_samples("pg", a, FUNC, samples, NULL, pg_started_ns);
   finish(&b);
   apsched_free(a);
   drop_schema(schema);

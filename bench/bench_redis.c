@@ -63,6 +63,7 @@
 #define BENCH_NAME "bench_redis"
 #include "bench_procs.h"
 #include "bench_waits.h"
+#include "bench_wakeup.h"
 #include "../tests/redis_server.h"
 
 #include <apsched.h>
@@ -467,8 +468,17 @@ static void emit_rate(const char *bench, const char *unit, const char *mode, siz
 /* ------------------------------------------------------------- wake-up */
 
 /* Sample i: the shared run count's target is i + 1, so the start of job i
- * notes done_ns. Each add waits 2-10 ms after the last start: B is asleep
- * again (nothing else is due, its next look is max_wait away). */
+ * notes done_ns. */
+static void redis_arm(size_t i) {
+  atomic_store(&sh->done_ns, 0);
+  atomic_store(&sh->target, (long)i + 1);
+}
+
+static int64_t redis_started_ns(size_t i) {
+  (void)i;
+  return atomic_load(&sh->done_ns);
+}
+
 static void bench_wakeup(size_t samples) {
   char prefix[48];
   new_prefix(prefix, sizeof prefix, "wakeup");
@@ -478,41 +488,8 @@ static void bench_wakeup(size_t samples) {
   await_ready(1);
   go(&b);
   sleep_us(300000);
-  apsched_trigger *now_trigger;
-  check(apsched_trigger_date(&(apsched_date_options){.run_date = 0}, &now_trigger),
-        "apsched_trigger_date");
-  double *lat = malloc(samples * sizeof *lat);
-  if (!lat) fail("out of memory");
-  uint64_t rng = 0x9e3779b97f4a7c15ull;
-  for (size_t i = 0; i < samples; i++) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    sleep_us(2000 + (int64_t)(rng % 8000));
-    atomic_store(&sh->done_ns, 0);
-    atomic_store(&sh->target, (long)i + 1);
-    unsigned char arg[4];
-    put_index(arg, (uint32_t)i);
-    apsched_job_options o = {.func_name = FUNC, .trigger = now_trigger,
-                             .misfire_grace_time = APSCHED_GRACE_UNLIMITED, .arg_bytes = arg,
-                             .arg_len = 4};
-    int64_t t0 = now_ns();
-    check(apsched_add_job(a, &o, NULL, 0), "apsched_add_job");
-    int64_t limit = t0 + 10000000000;
-    while (atomic_load(&sh->done_ns) == 0) {
-      if (now_ns() > limit) fail("wake-up: job %zu did not start within 10 s", i);
-      sleep_us(50);
-    }
-    lat[i] = (double)(atomic_load(&sh->done_ns) - t0) / 1e3;
-  }
+  bench_wakeup_samples("redis", a, FUNC, samples, redis_arm, redis_started_ns);
   if (atomic_load(&sh->dups) != 0) fail("wake-up: %ld runs repeated", atomic_load(&sh->dups));
-  qsort(lat, samples, sizeof *lat, cmp_double);
-  size_t p99 = (size_t)((double)(samples - 1) * 0.99 + 0.5);
-  printf("{\"impl\":\"" IMPL "\",\"bench\":\"redis_wakeup\",\"samples\":%zu,\"unit\":\"us\","
-         "\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f,\"min_us\":%.0f,"
-         "\"max_wait_ms\":1000,\"loadavg\":%s}\n",
-         samples, lat[samples / 2], lat[p99], lat[samples - 1], lat[0], loadavg());
-  fflush(stdout);
-  free(lat);
-  apsched_trigger_free(now_trigger);
   finish(&b);
   apsched_free(a);
   cmd_run("FLUSHALL");

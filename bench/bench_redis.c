@@ -667,7 +667,7 @@ int main(int argc, char **argv) {
   }
   if (run_raw)
     for (size_t p = 0; p < nprocs; p++) raw_probe(procs[p], jobs);
-  if (run_wakeup) bench_wakeup(samples < g_jobs ? samples : g_jobs);
+  if (run_wakeup) bench_wakeup(samples);
   if (run_waits) {
     char prefix[48];
     new_prefix(prefix, sizeof prefix, "waits");

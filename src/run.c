@@ -414,10 +414,11 @@ static void release_slot(apsched_scheduler *s, apsched_run_ctx *r, apsched_run_c
   }
 }
 
+/* (Logged at once here, later by a pass: end_left_run.) */
+#define DROPPED_FORMAT "%u waiting run(s) of job \"%s\" dropped: the scheduler shut down"
+
 static void report_dropped(apsched_scheduler *s, const char *name, unsigned dropped) {
-  if (dropped)
-    apsched__log(s, APSCHED_LOG_WARNING,
-                 "%u waiting run(s) of job \"%s\" dropped: the scheduler shut down", dropped, name);
+  if (dropped) apsched__log(s, APSCHED_LOG_WARNING, DROPPED_FORMAT, dropped, name);
 }
 
 /* Counts the run's outcomes for pause_after_failures: a success resets
@@ -465,9 +466,7 @@ static void end_left_run(apsched_scheduler *s, apsched_run_ctx *r, notice_list *
   unsigned dropped = 0;
   release_slot(s, r, &waiting, &ex, &dropped);
   if (dropped)
-    apsched__log_later(s, nl, APSCHED_LOG_WARNING,
-                       "%u waiting run(s) of job \"%s\" dropped: the scheduler shut down", dropped,
-                       r->name);
+    apsched__log_later(s, nl, APSCHED_LOG_WARNING, DROPPED_FORMAT, dropped, r->name);
   run_free(r);
   if (waiting) {
     waiting->handed_to = ex;

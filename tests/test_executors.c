@@ -59,6 +59,16 @@ static void open_all(concurrency *c) {
   pthread_mutex_unlock(&c->lock);
 }
 
+/* A thread pool of max_workers (0: the default, 10) added to s as alias;
+ * returned for the tests that call it directly. */
+static apsched_executor *add_pool(apsched_scheduler *s, const char *alias, int max_workers) {
+  apsched_executor *pool;
+  apsched_thread_pool_options po = {.max_workers = max_workers};
+  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
+  assert_int_equal(apsched_add_executor(s, pool, alias), APSCHED_OK);
+  return pool;
+}
+
 static void test_pool_respects_max_workers(void **state) {
   (void)state;
   fake_clock fc;
@@ -66,10 +76,7 @@ static void test_pool_respects_max_workers(void **state) {
   recorder r;
   recorder_init(&r);
   apsched_scheduler *s = hosted_scheduler(&fc, &r, NULL);
-  apsched_executor *pool;
-  apsched_thread_pool_options po = {.max_workers = 3};
-  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
-  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
+  add_pool(s, "pool", 3);
   concurrency c = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
   for (int i = 0; i < 8; i++) {
     char id[16];
@@ -111,10 +118,7 @@ static void test_pool_wakes_idle_workers_for_a_burst(void **state) {
   recorder r;
   recorder_init(&r);
   apsched_scheduler *s = hosted_scheduler(&fc, &r, NULL);
-  apsched_executor *pool;
-  apsched_thread_pool_options po = {.max_workers = 4};
-  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
-  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
+  add_pool(s, "pool", 4);
   /* Four workers started, then idle. */
   concurrency first = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
   add_tracked_jobs(s, &first, "first", 4);
@@ -184,16 +188,29 @@ static bool gated_wait(gated_pair *h, bool second, int first_runs) {
 }
 
 /* A hosted scheduler with a one-worker pool "pool" and a memory store
- * "gated" behind a gate (not blocking: called under the scheduler lock). */
-static apsched_scheduler *gated_scheduler(fake_clock *fc, wrapped_store **w) {
+ * "gated" behind a gate (not blocking: called under the scheduler lock),
+ * and h ready for the jobs on them. */
+static apsched_scheduler *gated_scheduler(fake_clock *fc, gated_pair *h) {
   apsched_scheduler *s = hosted_scheduler(fc, NULL, NULL);
-  apsched_executor *pool;
-  apsched_thread_pool_options po = {.max_workers = 1};
-  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
-  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
-  *w = wrapped_memory_store(0);
-  assert_int_equal(apsched_add_jobstore(s, &(*w)->base, "gated"), APSCHED_OK);
+  add_pool(s, "pool", 1);
+  *h = (gated_pair){.w = wrapped_memory_store(0), .lock = PTHREAD_MUTEX_INITIALIZER,
+                    .cond = PTHREAD_COND_INITIALIZER};
+  assert_int_equal(apsched_add_jobstore(s, &h->w->base, "gated"), APSCHED_OK);
   return s;
+}
+
+/* Adds first (completed here: first_job, h, the pool, the gated store)
+ * and second_id (second_job, once, now) on them. */
+static void add_gated_jobs(apsched_scheduler *s, gated_pair *h, apsched_job_options first,
+                           const char *second_id) {
+  first.func = first_job;
+  first.arg = h;
+  first.executor = "pool";
+  first.jobstore = "gated";
+  apsched_job_options second = {.id = second_id, .func = second_job, .arg = h,
+                                .executor = "pool", .jobstore = "gated"};
+  assert_int_equal(apsched_add_job(s, &first, NULL, 0), APSCHED_OK);
+  assert_int_equal(apsched_add_job(s, &second, NULL, 0), APSCHED_OK);
 }
 
 static void *process_thread(void *arg) {
@@ -228,16 +245,10 @@ static void test_pool_worker_leaves_a_quiet_ending_to_the_pass(void **state) {
   (void)state;
   fake_clock fc;
   fake_clock_init(&fc, T0);
-  wrapped_store *w;
-  apsched_scheduler *s = gated_scheduler(&fc, &w);
-  gated_pair h = {.w = w, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  gated_pair h;
+  apsched_scheduler *s = gated_scheduler(&fc, &h);
   apsched_trigger *t = every(APSCHED_SEC, T0);
-  apsched_job_options x = {.id = "x", .func = first_job, .arg = &h, .trigger = t,
-                           .executor = "pool", .jobstore = "gated"};
-  apsched_job_options y = {.id = "y", .func = second_job, .arg = &h, .executor = "pool",
-                           .jobstore = "gated"};
-  assert_int_equal(apsched_add_job(s, &x, NULL, 0), APSCHED_OK);
-  assert_int_equal(apsched_add_job(s, &y, NULL, 0), APSCHED_OK);
+  add_gated_jobs(s, &h, (apsched_job_options){.id = "x", .trigger = t}, "y");
   process(s); /* x then y handed to the one worker: x runs, y is queued */
   /* The pass waits in the store with the lock; x ends meanwhile. */
   bool pass_still_waiting;
@@ -260,18 +271,14 @@ static void test_pool_ending_left_to_the_pass_hands_its_slot_over(void **state) 
   (void)state;
   fake_clock fc;
   fake_clock_init(&fc, T0);
-  wrapped_store *w;
-  apsched_scheduler *s = gated_scheduler(&fc, &w);
-  gated_pair h = {.w = w, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  gated_pair h;
+  apsched_scheduler *s = gated_scheduler(&fc, &h);
   apsched_trigger *t = every(APSCHED_SEC, T0);
-  apsched_job_options b = {.id = "b", .func = first_job, .arg = &h, .trigger = t,
-                           .executor = "pool", .jobstore = "gated",
-                           .overlap = APSCHED_OVERLAP_BUFFER_ONE,
-                           .misfire_grace_time = APSCHED_GRACE_UNLIMITED};
-  apsched_job_options c = {.id = "c", .func = second_job, .arg = &h, .executor = "pool",
-                           .jobstore = "gated"};
-  assert_int_equal(apsched_add_job(s, &b, NULL, 0), APSCHED_OK);
-  assert_int_equal(apsched_add_job(s, &c, NULL, 0), APSCHED_OK);
+  add_gated_jobs(s, &h,
+                 (apsched_job_options){.id = "b", .trigger = t,
+                                       .overlap = APSCHED_OVERLAP_BUFFER_ONE,
+                                       .misfire_grace_time = APSCHED_GRACE_UNLIMITED},
+                 "c");
   process(s); /* b's first run runs, c is queued behind it */
   fake_advance(&fc, APSCHED_SEC);
   process(s); /* b's second time waits for the slot */
@@ -290,10 +297,7 @@ static void test_shutdown_nowait_reports_queued_runs(void **state) {
   recorder r;
   recorder_init(&r);
   apsched_scheduler *s = hosted_scheduler(&fc, &r, NULL);
-  apsched_executor *pool;
-  apsched_thread_pool_options po = {.max_workers = 1};
-  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
-  assert_int_equal(apsched_add_executor(s, pool, "one"), APSCHED_OK);
+  add_pool(s, "one", 1);
   concurrency c = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
   for (int i = 0; i < 3; i++) {
     char id[16];
@@ -412,9 +416,7 @@ static void test_shutdown_from_another_thread_while_loop_submits(void **state) {
   recorder r;
   recorder_init(&r);
   apsched_scheduler *s = hosted_scheduler(&fc, &r, NULL);
-  apsched_executor *pool;
-  assert_int_equal(apsched_thread_pool_create(NULL, &pool), APSCHED_OK);
-  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
+  add_pool(s, "pool", 0);
   refusals rf = {0};
   assert_int_equal(apsched_add_listener(s, note_refusal, APSCHED_EVENT_JOB_ERROR, &rf, NULL), APSCHED_OK);
   remote_shutdown rs = {.s = s};
@@ -486,10 +488,7 @@ static void test_start_refused_while_shutdown_waits(void **state) {
   recorder r;
   recorder_init(&r);
   apsched_scheduler *s = hosted_scheduler(&fc, &r, NULL);
-  apsched_executor *pool;
-  apsched_thread_pool_options po = {.max_workers = 2};
-  assert_int_equal(apsched_thread_pool_create(&po, &pool), APSCHED_OK);
-  assert_int_equal(apsched_add_executor(s, pool, "pool"), APSCHED_OK);
+  apsched_executor *pool = add_pool(s, "pool", 2);
   concurrency c = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
   atomic_int tid = 0;
   apsched_job_options gated = {.id = "gated", .func = tracked_job, .arg = &c, .executor = "pool"};
